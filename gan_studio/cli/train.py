@@ -1,0 +1,98 @@
+"""gan-studio train PRESET --steps N ...  |  gan-studio train --resume DIR --steps N"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from gan_studio.core.config import ConfigError, parse_override
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("train", help="train a preset (or resume a run) without the window",
+                       description="Train a GAN from a preset, or continue a run folder with --resume. "
+                                   "Metrics go to DIR/metrics.jsonl, checkpoints to DIR/checkpoint.pt.")
+    p.add_argument("preset", nargs="?", help="preset name (see `gan-studio presets`) or a .toml/.json config")
+    p.add_argument("--steps", type=int, required=True, help="G steps to train (each with its D steps)")
+    p.add_argument("--seed", type=int, help="random seed (default: the preset's, 0)")
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    p.add_argument("--out", help="run folder (default: runs/PRESET-YYYYmmdd-HHMMSS)")
+    p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value with a dotted key, e.g. --set loss=wgan-gp "
+                        "--set train.lr_d=1e-4 (repeatable; with --resume, applied as live changes)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def build_config(args):
+    from gan_studio.core.presets import load_preset
+    cfg = load_preset(args.preset)
+    for text in args.overrides:
+        key, value = parse_override(text)
+        cfg.set(key, value)
+    if args.seed is not None:
+        cfg.set("train.seed", args.seed)
+    if args.device is not None:
+        cfg.set("train.device", args.device)
+    cfg.validate()
+    return cfg
+
+
+def run(args) -> int:
+    from gan_studio.core.runs import RunFolder, trainer_from_run
+    from gan_studio.core.trainer import DivergedError, RunLoop, Trainer
+
+    if args.steps < 0:
+        raise ConfigError(f"--steps = {args.steps}: must be >= 0")
+    if args.resume:
+        if args.preset or args.seed is not None:
+            raise ConfigError("--resume continues a run with its own preset and seed; drop PRESET/--seed")
+        tr, run = trainer_from_run(args.resume, device=args.device)
+        loop = RunLoop(tr, run)
+        for text in args.overrides:
+            tr.apply_setting(*parse_override(text))
+        print(f"resuming {run.path} at step {tr.step_count} on {tr.device_name}", file=sys.stderr)
+    else:
+        if not args.preset:
+            raise ConfigError("name a PRESET (see `gan-studio presets`) or give --resume DIR")
+        cfg = build_config(args)
+        out = Path(args.out or f"runs/{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+        tr = Trainer(cfg)
+        run = RunFolder.create(out, cfg)
+        loop = RunLoop(tr, run)
+        print(f"training {cfg.name} into {run.path} on {tr.device_name}", file=sys.stderr)
+
+    target = tr.step_count + args.steps
+    bar = None
+    if not args.quiet:
+        from tqdm import tqdm
+        bar = tqdm(total=args.steps, unit="step", file=sys.stderr, dynamic_ncols=True)
+    try:
+        while tr.step_count < target:
+            row = loop.advance()
+            if bar is not None:
+                bar.update(1)
+                if row is not None and "modes" in row:
+                    bar.set_postfix(modes=row["modes"], hq=f"{row['hq']:.0f}%", loss_d=f"{row['loss_d']:.3f}")
+    except DivergedError as e:
+        if bar is not None:
+            bar.close()
+        loop.finish()
+        print(f"gan-studio train: paused: {e} Saved to {run.path}; continue with "
+              f"`gan-studio train --resume {run.path} --steps N --set KEY=VALUE`.", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+        loop.finish()
+        print(f"\ninterrupted at step {tr.step_count}; the run is saved in {run.path}", file=sys.stderr)
+        return 130
+    if bar is not None:
+        bar.close()
+    loop.finish()
+    from gan_studio.cli.metrics_cmd import print_table
+    print_table(loop.last_row or {"step": tr.step_count})
+    print(f"run saved in {run.path}", file=sys.stderr)
+    return 0

@@ -1,0 +1,316 @@
+"""Run configuration: dataclasses with a comment on every default, JSON/TOML I/O, validation.
+
+Every field carries its constraints in ``metadata`` (built by :func:`opt`), so one validator
+checks them all and every error names the dotted key, the bad value and what is allowed.
+The whole config is saved with each checkpoint so a run can be resumed and reproduced.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import tomli_w
+
+
+class ConfigError(ValueError):
+    """A config value or key is wrong; the message is one line a user can act on."""
+
+
+def opt(default, doc: str, *, choices: Iterable | Callable[[], Iterable] | None = None,
+        lo: float | None = None, hi: float | None = None, lo_open: bool = False,
+        factory: Callable | None = None):
+    """A dataclass field with its documentation and constraints."""
+    meta = {"doc": doc, "choices": choices, "lo": lo, "hi": hi, "lo_open": lo_open}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _data_names() -> list[str]:
+    from gan_studio.core.data import dataset_names  # late import: data registers its names
+    return dataset_names()
+
+
+LOSSES = ("minimax", "non-saturating", "least-squares", "hinge", "wgan", "wgan-gp")
+LOSS_ALIASES = {"ns": "non-saturating", "nsgan": "non-saturating", "gan": "minimax",
+                "lsgan": "least-squares", "ls": "least-squares", "wgan-clip": "wgan"}
+ACTIVATIONS = ("relu", "leaky_relu", "tanh", "elu", "gelu", "silu")
+
+
+@dataclass
+class DataConfig:
+    name: str = opt("ring8", "data set: 2-D toys (ring8, grid25, ring8-wide, spiral, moons, points) "
+                    "or an image set", choices=_data_names)
+    path: str = opt("", "CSV of x,y rows for `points`; the data folder for folder-based image sets")
+    points: list = opt(None, "inline [[x, y], ...] for `points` (the window's drawn set)", factory=list)
+    sigma: float = opt(0.02, "std of the Gaussian around each point of `points`; noise of spiral/moons",
+                       lo=0.0, lo_open=True, hi=10.0)
+    image_size: int = opt(32, "image side in pixels for image sets", choices=(8, 16, 32, 64))
+    channels: int = opt(0, "image channels: 0 = the data set's own, 1 = grey, 3 = colour",
+                        choices=(0, 1, 3))
+    download: bool = opt(False, "let torchvision download MNIST/CIFAR when there is a network")
+
+
+@dataclass
+class ModelConfig:
+    arch: str = opt("mlp", "network family: mlp (2-D and small images) or dcgan (images)",
+                    choices=("mlp", "dcgan"))
+    latent_dim: int = opt(16, "size of z ~ N(0, I)", lo=1, hi=4096)
+    g_depth: int = opt(3, "hidden layers of the MLP generator", lo=1, hi=16)
+    g_width: int = opt(128, "units per hidden layer of the MLP generator", lo=1, hi=8192)
+    g_activation: str = opt("relu", "activation of the MLP generator", choices=ACTIVATIONS)
+    d_depth: int = opt(3, "hidden layers of the MLP discriminator", lo=1, hi=16)
+    d_width: int = opt(128, "units per hidden layer of the MLP discriminator", lo=1, hi=8192)
+    d_activation: str = opt("leaky_relu", "activation of the MLP discriminator", choices=ACTIVATIONS)
+    ngf: int = opt(64, "DCGAN generator feature maps (pytorch/examples: 64)", lo=1, hi=1024)
+    ndf: int = opt(64, "DCGAN discriminator feature maps", lo=1, hi=1024)
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = opt(256, "samples per batch for D and G", lo=2, hi=1 << 16)
+    lr_g: float = opt(1e-3, "generator Adam learning rate (TTUR: may differ from lr_d)", lo=0.0,
+                      lo_open=True, hi=1.0)
+    lr_d: float = opt(1e-3, "discriminator Adam learning rate", lo=0.0, lo_open=True, hi=1.0)
+    beta1_g: float = opt(0.5, "generator Adam beta1 (DCGAN: 0.5)", lo=0.0, hi=0.9999)
+    beta2_g: float = opt(0.999, "generator Adam beta2", lo=0.0, hi=0.99999)
+    beta1_d: float = opt(0.5, "discriminator Adam beta1", lo=0.0, hi=0.9999)
+    beta2_d: float = opt(0.999, "discriminator Adam beta2", lo=0.0, hi=0.99999)
+    d_steps: int = opt(1, "D updates per G update (WGAN: 5)", lo=1, hi=100)
+    gp_weight: float = opt(10.0, "WGAN-GP gradient penalty weight lambda", lo=0.0, hi=1e4)
+    clip: float = opt(0.01, "WGAN weight clipping bound c", lo=0.0, lo_open=True, hi=10.0)
+    seed: int = opt(0, "seed of every random number in the run", lo=0, hi=2**63 - 1)
+    device: str = opt("auto", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
+    log_every: int = opt(25, "steps between rows of metrics.jsonl", lo=1, hi=10**9)
+    eval_every: int = opt(250, "steps between mode/image metrics (2,500 samples)", lo=1, hi=10**9)
+    snapshot_every: int = opt(500, "steps between PNG snapshots in the run folder", lo=1, hi=10**9)
+    checkpoint_every: int = opt(1000, "steps between checkpoints", lo=1, hi=10**9)
+
+
+@dataclass
+class TricksConfig:
+    """Filled in by gan_studio.core.tricks; every trick is off by default."""
+
+
+@dataclass
+class Config:
+    name: str = opt("custom", "a label for the run")
+    description: str = opt("", "one line shown by `gan-studio presets`")
+    loss: str = opt("non-saturating", "GAN loss", choices=LOSSES)
+    data: DataConfig = opt(None, "data set", factory=DataConfig)
+    model: ModelConfig = opt(None, "networks", factory=ModelConfig)
+    train: TrainConfig = opt(None, "optimisation and logging", factory=TrainConfig)
+    tricks: TricksConfig = opt(None, "tricks of the trade, switchable while training",
+                               factory=lambda: TricksConfig())
+
+    # -- I/O -------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Config":
+        cfg = cls()
+        _merge(cfg, d, "")
+        cfg.validate()
+        return cfg
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Config":
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as e:
+            raise ConfigError(f"cannot read config file {path}: {e.strerror or e}") from None
+        try:
+            d = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
+            raise ConfigError(f"{path} is not valid {path.suffix[1:].upper()}: {e}") from None
+        if not isinstance(d, dict):
+            raise ConfigError(f"{path} must hold a table/object at the top level")
+        return cls.from_dict(d)
+
+    def dumps(self, fmt: str = "json") -> str:
+        d = self.to_dict()
+        if fmt == "toml":
+            return tomli_w.dumps(_drop_none(d))
+        return json.dumps(d, indent=2)
+
+    def save(self, path: str | Path) -> None:
+        from gan_studio.core.runs import atomic_write_text
+        path = Path(path)
+        atomic_write_text(path, self.dumps("toml" if path.suffix == ".toml" else "json"))
+
+    def copy(self) -> "Config":
+        return Config.from_dict(self.to_dict())
+
+    # -- overrides -------------------------------------------------------------------------
+    def set(self, key: str, value: Any) -> None:
+        """Set a dotted key (``train.lr_d``); a string value is parsed to the field's type."""
+        obj, name = _resolve(self, key)
+        f = {f.name: f for f in dataclasses.fields(obj)}[name]
+        old = getattr(obj, name)
+        setattr(obj, name, _coerce(key, value, f, old))
+        try:
+            _validate_field(obj, f, key)
+        except ConfigError:
+            setattr(obj, name, old)
+            raise
+
+    def get(self, key: str) -> Any:
+        obj, name = _resolve(self, key)
+        return getattr(obj, name)
+
+    def validate(self) -> None:
+        self.loss = LOSS_ALIASES.get(self.loss, self.loss)
+        _validate(self, "")
+
+
+def parse_override(text: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise ConfigError(f"--set expects KEY=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    return key.strip(), value.strip()
+
+
+def field_docs(obj=None, prefix: str = "") -> dict[str, str]:
+    """Dotted key -> one-line doc, for help texts and tooltips."""
+    obj = obj if obj is not None else Config()
+    out = {}
+    for f in dataclasses.fields(obj):
+        val = getattr(obj, f.name)
+        key = prefix + f.name
+        if dataclasses.is_dataclass(val):
+            out.update(field_docs(val, key + "."))
+        else:
+            out[key] = f.metadata.get("doc", "")
+    return out
+
+
+# -- internals ------------------------------------------------------------------------------
+def _known(obj) -> str:
+    return ", ".join(f.name for f in dataclasses.fields(obj))
+
+
+def _resolve(cfg, key: str):
+    parts = key.split(".")
+    obj = cfg
+    for i, p in enumerate(parts):
+        names = {f.name for f in dataclasses.fields(obj)}
+        if p not in names:
+            where = ".".join(parts[:i]) or "the top level"
+            raise ConfigError(f"unknown config key {key!r}: {where} has {_known(obj)}")
+        if i == len(parts) - 1:
+            if dataclasses.is_dataclass(getattr(obj, p)):
+                raise ConfigError(f"config key {key!r} is a section; set one of its keys: "
+                                  f"{_known(getattr(obj, p))}")
+            return obj, p
+        obj = getattr(obj, p)
+        if not dataclasses.is_dataclass(obj):
+            raise ConfigError(f"unknown config key {key!r}: {'.'.join(parts[:i + 1])} is a value")
+    raise ConfigError(f"empty config key {key!r}")
+
+
+def _merge(obj, d: dict, prefix: str) -> None:
+    if not isinstance(d, dict):
+        raise ConfigError(f"config section {prefix.rstrip('.') or 'top'} must be a table, got {d!r}")
+    fields = {f.name: f for f in dataclasses.fields(obj)}
+    for k, v in d.items():
+        key = prefix + k
+        if k not in fields:
+            raise ConfigError(f"unknown config key {key!r}: {prefix.rstrip('.') or 'the top level'} "
+                              f"has {_known(obj)}")
+        cur = getattr(obj, k)
+        if dataclasses.is_dataclass(cur):
+            _merge(cur, v, key + ".")
+        else:
+            setattr(obj, k, _coerce(key, v, fields[k], cur))
+
+
+def _coerce(key: str, value: Any, f: dataclasses.Field, current: Any) -> Any:
+    kind = type(current) if current is not None else str
+    if isinstance(value, str) and kind is not str:
+        text = value.strip()
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            if text.lower() in ("true", "yes", "on"):
+                value = True
+            elif text.lower() in ("false", "no", "off"):
+                value = False
+            else:
+                try:
+                    value = float(text)
+                except ValueError:
+                    raise ConfigError(f"{key} = {text!r}: expected {kind.__name__}") from None
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} = {value!r}: expected true or false")
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                (isinstance(value, float) and not value.is_integer()):
+            raise ConfigError(f"{key} = {value!r}: expected a whole number")
+        return int(value)
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key} = {value!r}: expected a number")
+        return float(value)
+    if kind is list:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key} = {value!r}: expected a list")
+        return list(value)
+    if kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key} = {value!r}: expected text")
+        return value
+    return value
+
+
+def _validate_field(obj, f: dataclasses.Field, key: str) -> None:
+    v = getattr(obj, f.name)
+    m = f.metadata
+    choices = m.get("choices")
+    if callable(choices):
+        choices = choices()
+    if key == "loss" and isinstance(v, str):
+        v = LOSS_ALIASES.get(v, v)
+        setattr(obj, f.name, v)
+    if choices is not None and v not in tuple(choices):
+        allowed = ", ".join(str(c) for c in choices)
+        raise ConfigError(f"{key} = {v!r} is not allowed; choose one of: {allowed}")
+    if isinstance(v, float) and not math.isfinite(v):
+        raise ConfigError(f"{key} = {v!r}: must be a finite number")
+    lo, hi = m.get("lo"), m.get("hi")
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        if lo is not None and (v < lo or (m.get("lo_open") and v == lo)):
+            op = ">" if m.get("lo_open") else ">="
+            rng = f"{op} {lo}" + (f" and <= {hi}" if hi is not None else "")
+            raise ConfigError(f"{key} = {v!r} is out of range; must be {rng}")
+        if hi is not None and v > hi:
+            raise ConfigError(f"{key} = {v!r} is out of range; must be <= {hi}")
+    if key == "train.device":
+        from gan_studio.core.device import check_device_name
+        check_device_name(v)
+
+
+def _validate(obj, prefix: str) -> None:
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        if dataclasses.is_dataclass(v):
+            _validate(v, prefix + f.name + ".")
+        else:
+            _validate_field(obj, f, prefix + f.name)
+    check = getattr(obj, "check", None)
+    if callable(check):
+        check(prefix)
+
+
+def _drop_none(d):
+    if isinstance(d, dict):
+        return {k: _drop_none(v) for k, v in d.items() if v is not None}
+    return d

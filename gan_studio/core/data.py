@@ -1,0 +1,205 @@
+"""Data sets behind one interface: ``sample(n, generator)`` returns a batch on the training device.
+
+2-D toys live here; image sets register themselves from ``image_data`` through
+:func:`register_dataset`, so the Trainer never asks which kind it is training on.
+"""
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from gan_studio.core.config import ConfigError, DataConfig
+
+
+class Dataset:
+    """Infinite sampler. ``kind`` is "2d" or "image"; ``shape`` is one sample's shape."""
+    kind = "2d"
+    shape: tuple = (2,)
+    #: mode means (K, 2) and per-mode std for mixtures (what the mode metrics need), else None
+    modes: torch.Tensor | None = None
+    sigma: float | None = None
+
+    def to(self, device: torch.device) -> "Dataset":
+        raise NotImplementedError
+
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        raise NotImplementedError
+
+    def bounds(self) -> tuple[float, float, float, float]:
+        """x0, x1, y0, y1 of a view that frames the data with a margin (2-D only)."""
+        pts = self.sample(4096, torch.Generator(device=self.device).manual_seed(0)).cpu()
+        lo, hi = pts.min(0).values, pts.max(0).values
+        pad = 0.25 * (hi - lo).max().item() + 0.1
+        return lo[0].item() - pad, hi[0].item() + pad, lo[1].item() - pad, hi[1].item() + pad
+
+
+class GaussianMixture2D(Dataset):
+    """Equal-weight mixture of isotropic Gaussians: the mode-collapse lab's data."""
+
+    def __init__(self, means, sigma: float, name: str = "mixture"):
+        self.name = name
+        self.modes = torch.as_tensor(means, dtype=torch.float32).reshape(-1, 2)
+        self.sigma = float(sigma)
+        self.device = torch.device("cpu")
+
+    def to(self, device):
+        self.modes = self.modes.to(device)
+        self.device = torch.device(device)
+        return self
+
+    def sample(self, n, generator):
+        idx = torch.randint(len(self.modes), (n,), generator=generator, device=self.device)
+        noise = torch.randn(n, 2, generator=generator, device=self.device)
+        return self.modes[idx] + self.sigma * noise
+
+
+class Spiral2D(Dataset):
+    """An Archimedean spiral of two turns with Gaussian noise: a continuous, curved target."""
+
+    def __init__(self, noise: float):
+        self.name, self.noise, self.device = "spiral", float(noise), torch.device("cpu")
+
+    def to(self, device):
+        self.device = torch.device(device)
+        return self
+
+    def sample(self, n, generator):
+        t = torch.rand(n, generator=generator, device=self.device)
+        angle = t * 4 * math.pi
+        r = 0.2 + 1.8 * t
+        pts = torch.stack([r * torch.cos(angle), r * torch.sin(angle)], 1)
+        return pts + self.noise * torch.randn(n, 2, generator=generator, device=self.device)
+
+
+class Moons2D(Dataset):
+    """Two interleaving half circles (scikit-learn's make_moons, centred)."""
+
+    def __init__(self, noise: float):
+        self.name, self.noise, self.device = "moons", float(noise), torch.device("cpu")
+
+    def to(self, device):
+        self.device = torch.device(device)
+        return self
+
+    def sample(self, n, generator):
+        t = math.pi * torch.rand(n, generator=generator, device=self.device)
+        upper = torch.rand(n, generator=generator, device=self.device) < 0.5
+        x = torch.where(upper, torch.cos(t), 1 - torch.cos(t)) - 0.5
+        y = torch.where(upper, torch.sin(t), 0.5 - torch.sin(t)) - 0.25
+        pts = torch.stack([x, y], 1)
+        return pts + self.noise * torch.randn(n, 2, generator=generator, device=self.device)
+
+
+def ring_means(k: int = 8, radius: float = 1.0) -> torch.Tensor:
+    # arange(k) * 2pi/k, not linspace(0, 2pi, k): linspace repeats the first point (7 modes)
+    angles = torch.arange(k, dtype=torch.float64) * (2 * math.pi / k)
+    return (radius * torch.stack([torch.cos(angles), torch.sin(angles)], 1)).float()
+
+
+def grid_means(side: int = 5, spacing: float = 2.0) -> torch.Tensor:
+    ticks = (torch.arange(side, dtype=torch.float32) - (side - 1) / 2) * spacing
+    gx, gy = torch.meshgrid(ticks, ticks, indexing="ij")
+    return torch.stack([gx.reshape(-1), gy.reshape(-1)], 1)
+
+
+def read_points_csv(path: str | Path) -> list[list[float]]:
+    """x,y per line; a header line and blank lines are skipped; anything else is an error."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"data.path = {str(path)!r}: no such CSV file")
+    pts = []
+    with path.open(newline="", encoding="utf-8") as fh:
+        for lineno, row in enumerate(csv.reader(fh), 1):
+            if not row or not "".join(row).strip():
+                continue
+            try:
+                x, y = float(row[0]), float(row[1])
+            except (ValueError, IndexError):
+                if lineno == 1:
+                    continue  # header
+                raise ConfigError(f"{path}:{lineno}: expected two numbers x,y, got {','.join(row)!r}") \
+                    from None
+            if not (math.isfinite(x) and math.isfinite(y)):
+                raise ConfigError(f"{path}:{lineno}: x,y must be finite numbers")
+            pts.append([x, y])
+    if not pts:
+        raise ConfigError(f"data.path = {str(path)!r}: the file holds no x,y points")
+    return pts
+
+
+# -- registry ---------------------------------------------------------------------------------
+@dataclass
+class _Entry:
+    build: Callable[[DataConfig], Dataset]
+    kind: str
+    doc: str
+
+
+_REGISTRY: dict[str, _Entry] = {}
+
+
+def register_dataset(name: str, build: Callable[[DataConfig], Dataset], kind: str, doc: str) -> None:
+    _REGISTRY[name] = _Entry(build, kind, doc)
+
+
+def dataset_names(kind: str | None = None) -> list[str]:
+    _load_plugins()
+    return [n for n, e in _REGISTRY.items() if kind is None or e.kind == kind]
+
+
+def dataset_kind(name: str) -> str:
+    _load_plugins()
+    return _REGISTRY[name].kind
+
+
+def build_dataset(cfg: DataConfig, device: torch.device | str = "cpu") -> Dataset:
+    _load_plugins()
+    if cfg.name not in _REGISTRY:
+        raise ConfigError(f"data.name = {cfg.name!r} is not allowed; choose one of: "
+                          f"{', '.join(_REGISTRY)}")
+    return _REGISTRY[cfg.name].build(cfg).to(device)
+
+
+def _points(cfg: DataConfig) -> Dataset:
+    pts = cfg.points or (read_points_csv(cfg.path) if cfg.path else None)
+    if not pts:
+        raise ConfigError("data.name = 'points' needs data.points (a list of [x, y]) or data.path (a CSV)")
+    try:
+        means = torch.tensor(pts, dtype=torch.float32).reshape(-1, 2)
+    except (TypeError, ValueError, RuntimeError):
+        raise ConfigError("data.points must be a list of [x, y] pairs of numbers") from None
+    if not torch.isfinite(means).all():
+        raise ConfigError("data.points must hold finite numbers")
+    return GaussianMixture2D(means, cfg.sigma, "points")
+
+
+register_dataset("ring8", lambda c: GaussianMixture2D(ring_means(8, 1.0), 0.01, "ring8"), "2d",
+                 "8 Gaussians on a circle of radius 1, sigma 0.01 (PacGAN 2D-ring)")
+register_dataset("grid25", lambda c: GaussianMixture2D(grid_means(5, 2.0), 0.05, "grid25"), "2d",
+                 "25 Gaussians on {-4,-2,0,2,4}^2, sigma 0.05 (PacGAN 2D-grid)")
+register_dataset("ring8-wide", lambda c: GaussianMixture2D(ring_means(8, 2.0), 0.02, "ring8-wide"), "2d",
+                 "8 Gaussians on a circle of radius 2, sigma 0.02 (unrolled-GAN ports)")
+register_dataset("spiral", lambda c: Spiral2D(c.sigma), "2d", "a two-turn spiral with noise data.sigma")
+register_dataset("moons", lambda c: Moons2D(c.sigma), "2d", "two moons with noise data.sigma")
+register_dataset("points", _points, "2d",
+                 "your own points (data.points or a CSV in data.path), each a Gaussian of std data.sigma")
+
+_plugins_loaded = False
+
+
+def _load_plugins() -> None:
+    """Image sets register themselves on import; importing lazily keeps 2-D runs light."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    try:
+        import gan_studio.core.image_data  # noqa: F401  (registers digits, shapes, mnist, ...)
+    except ModuleNotFoundError as e:
+        if e.name != "gan_studio.core.image_data":
+            raise

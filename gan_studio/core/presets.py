@@ -1,0 +1,51 @@
+"""Presets: TOML files in resources/presets, each a partial config with a one-line description."""
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from gan_studio.core.config import Config, ConfigError
+
+
+def presets_dir() -> Path:
+    try:
+        from importlib.resources import files
+        p = Path(str(files("gan_studio.resources") / "presets"))
+        if p.is_dir():
+            return p
+    except (ModuleNotFoundError, TypeError):
+        pass
+    return Path(__file__).resolve().parents[2] / "resources" / "presets"
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in presets_dir().glob("*.toml"))
+
+
+def preset_path(name: str) -> Path:
+    p = presets_dir() / f"{name}.toml"
+    if not p.is_file():
+        raise ConfigError(f"unknown preset {name!r}; `gan-studio presets` lists them: "
+                          f"{', '.join(preset_names())}")
+    return p
+
+
+def load_preset(name: str) -> Config:
+    """A preset by name, or a config file by path (.toml or .json)."""
+    if name.endswith((".toml", ".json")) and Path(name).is_file():
+        return Config.load(name)
+    cfg = Config.load(preset_path(name))
+    if cfg.name == "custom":
+        cfg.name = name
+    return cfg
+
+
+def preset_descriptions() -> dict[str, str]:
+    out = {}
+    for name in preset_names():
+        try:
+            d = tomllib.loads(preset_path(name).read_text(encoding="utf-8"))
+            out[name] = str(d.get("description", ""))
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            out[name] = f"(unreadable: {e})"
+    return out

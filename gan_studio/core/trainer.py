@@ -1,0 +1,374 @@
+"""The Trainer: owns G, D, their optimisers and RNG; ``step()`` is one G update with its D updates.
+
+Threads: the Trainer belongs to one thread (the CLI's main thread or the window's worker).
+Other threads talk to it only through :meth:`set` and :meth:`call`, which enqueue commands that
+:meth:`step` drains *between* steps, never during one. Every applied change is an event
+(``{"step", "event", "key", "value"}``) recorded in ``events`` and sent to ``on_event`` callbacks,
+so a plot can mark it and the run log keeps it.
+
+GPU: ``step()`` never calls ``.item()``/``float()`` on a device tensor; its metrics stay on the
+device as one stacked tensor and are read (one sync) only when logged.
+"""
+from __future__ import annotations
+
+import math
+import queue
+import time
+from concurrent.futures import Future
+from typing import Any, Callable
+
+import torch
+
+from gan_studio.core import losses
+from gan_studio.core.config import Config, ConfigError
+from gan_studio.core.data import build_dataset
+from gan_studio.core.device import describe_device, pick_device
+from gan_studio.core.models import build_models, has_batch_stats
+
+METRIC_NAMES = ("loss_d", "loss_g", "d_real", "d_fake", "grad_norm_d", "grad_norm_g")
+#: keys that change the networks or the data: they need a new Trainer (Reset), not a live change
+NEEDS_RESET = ("data.", "model.", "train.seed", "train.device", "train.batch_size")
+
+
+class DivergedError(RuntimeError):
+    """A loss or gradient became NaN/inf. The Trainer has been rolled back to its last good state."""
+
+    def __init__(self, step: int, names: list[str], restored_step: int):
+        self.step, self.names, self.restored_step = step, names, restored_step
+        super().__init__(f"training diverged at step {step}: {', '.join(names)} became NaN or infinite; "
+                         f"the run was paused and rolled back to step {restored_step}. Lower the learning "
+                         f"rates or change the loss/tricks, then continue.")
+
+
+class StepMetrics:
+    """One step's metrics as a single device tensor; reading a value syncs once with the device."""
+    __slots__ = ("step", "values")
+
+    def __init__(self, step: int, values: torch.Tensor):
+        self.step, self.values = step, values
+
+    def as_dict(self) -> dict[str, float]:
+        vals = self.values.tolist()  # the one host sync
+        return {"step": self.step, **dict(zip(METRIC_NAMES, vals))}
+
+    def __getitem__(self, name: str) -> float:
+        return self.as_dict()[name]
+
+    def is_finite(self) -> bool:
+        return bool(torch.isfinite(self.values).all())
+
+
+class Trainer:
+    def __init__(self, cfg: Config, device: str | torch.device | None = None):
+        cfg.validate()
+        self.cfg = cfg
+        self.device = pick_device(str(device) if device is not None else cfg.train.device)
+        seed = cfg.train.seed
+        torch.manual_seed(seed)  # network initialisation
+        # one generator for everything random in training (data, z, GP interpolation): its state
+        # is saved in checkpoints, so a resumed run draws exactly the numbers it would have drawn
+        self.rng = torch.Generator(device=self.device).manual_seed(seed)
+        self.data = build_dataset(cfg.data, self.device)
+        self.G, self.D = build_models(cfg, self.data)
+        self.G.to(self.device)
+        self.D.to(self.device)
+        self.opt_g = self._adam(self.G.parameters(), cfg.train.lr_g, cfg.train.beta1_g, cfg.train.beta2_g)
+        self.opt_d = self._adam(self.D.parameters(), cfg.train.lr_d, cfg.train.beta1_d, cfg.train.beta2_d)
+        # a fixed latent batch so the grid of step 100 and step 5000 show the same z
+        fixed = torch.Generator().manual_seed(seed + 1)
+        self.fixed_z = torch.randn(64, cfg.model.latent_dim, generator=fixed).to(self.device)
+        self.step_count = 0
+        self.events: list[dict] = []
+        self.on_event: list[Callable[[dict], None]] = []
+        self._commands: queue.SimpleQueue = queue.SimpleQueue()
+        self._joint_d_pass = not has_batch_stats(self.D)
+
+    # -- construction helpers ---------------------------------------------------------------
+    def _adam(self, params, lr, b1, b2) -> torch.optim.Adam:
+        # the fused kernel (one launch for all tensors) on CPU and CUDA; foreach elsewhere
+        fused = self.device.type in ("cpu", "cuda")
+        return torch.optim.Adam(params, lr=lr, betas=(b1, b2), fused=fused, foreach=None if fused else True)
+
+    @property
+    def device_name(self) -> str:
+        return describe_device(self.device)
+
+    @property
+    def is_image(self) -> bool:
+        return self.data.kind == "image"
+
+    # -- commands from other threads --------------------------------------------------------
+    def set(self, key: str, value: Any) -> Future:
+        """Change a config value from any thread; applied before the next step."""
+        return self.call(lambda tr: tr.apply_setting(key, value))
+
+    def call(self, fn: Callable[["Trainer"], Any]) -> Future:
+        """Run ``fn(trainer)`` in the trainer's thread between two steps; the Future gets its result."""
+        fut: Future = Future()
+        self._commands.put((fn, fut))
+        return fut
+
+    def drain_commands(self) -> None:
+        while True:
+            try:
+                fn, fut = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(fn(self))
+            except BaseException as e:  # noqa: BLE001 - handed to the caller through the Future
+                fut.set_exception(e)
+
+    def apply_setting(self, key: str, value: Any) -> Any:
+        """Apply one change now (trainer thread only): validate, update live state, record the event."""
+        if key.startswith(NEEDS_RESET):
+            raise ConfigError(f"{key} changes the networks or the data: it needs a new run (Reset)")
+        old = self.cfg.get(key)
+        self.cfg.set(key, value)
+        new = self.cfg.get(key)
+        t = self.cfg.train
+        if key in ("train.lr_g", "train.beta1_g", "train.beta2_g"):
+            for g in self.opt_g.param_groups:  # Adam's moments are kept: only the hyper-parameters move
+                g["lr"], g["betas"] = t.lr_g, (t.beta1_g, t.beta2_g)
+        if key in ("train.lr_d", "train.beta1_d", "train.beta2_d"):
+            for g in self.opt_d.param_groups:
+                g["lr"], g["betas"] = t.lr_d, (t.beta1_d, t.beta2_d)
+        self._on_setting_changed(key)
+        if new != old:
+            self.record_event({"event": "set", "key": key, "value": new, "old": old})
+        return new
+
+    def _on_setting_changed(self, key: str) -> None:
+        """Hook for state that follows a setting (tricks create their state here)."""
+
+    def record_event(self, event: dict) -> None:
+        event = {"step": self.step_count, **event}
+        self.events.append(event)
+        for cb in self.on_event:
+            cb(event)
+
+    # -- training ---------------------------------------------------------------------------
+    def sample_z(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.cfg.model.latent_dim, generator=self.rng, device=self.device)
+
+    def _d_outputs(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._joint_d_pass:  # one pass over real and fake: equivalent when D has no batch statistics
+            out = self.D(torch.cat([real, fake]))
+            return out[: real.shape[0]], out[real.shape[0]:]
+        return self.D(real), self.D(fake)
+
+    def step(self) -> StepMetrics:
+        """One G update preceded by ``train.d_steps`` D updates. Returns metrics on the device."""
+        self.drain_commands()
+        cfg, t = self.cfg, self.cfg.train
+        B = t.batch_size
+        d_loss_fn, g_loss_fn = losses.D_LOSS[cfg.loss], losses.G_LOSS[cfg.loss]
+
+        # --- D: minimise d_loss(D(x), D(G(z))) for d_steps batches ---
+        for i in range(t.d_steps):
+            real = self.data.sample(B, self.rng)
+            z = self.sample_z(B)
+            last = i == t.d_steps - 1
+            if last:
+                fake = self.G(z)  # keep G's graph: the G step below reuses this batch
+                fake_d = fake.detach()
+            else:
+                with torch.no_grad():
+                    fake_d = self.G(z)
+            d_real, d_fake = self._d_outputs(real, fake_d)
+            loss_d = d_loss_fn(d_real, d_fake)
+            if cfg.loss == "wgan-gp":
+                loss_d = loss_d + t.gp_weight * losses.gradient_penalty(self.D, real, fake_d, self.rng)
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            grad_norm_d = torch.nn.utils.get_total_norm([p.grad for p in self.D.parameters()
+                                                         if p.grad is not None])
+            self.opt_d.step()
+            if cfg.loss == "wgan":
+                with torch.no_grad():
+                    torch._foreach_clamp_min_(list(self.D.parameters()), -t.clip)
+                    torch._foreach_clamp_max_(list(self.D.parameters()), t.clip)
+
+        # --- G: minimise g_loss(D(G(z))) against the updated D ---
+        g_params = [p for p in self.G.parameters()]
+        loss_g = g_loss_fn(self.D(fake))
+        # autograd.grad computes only G's gradients: D's weights get none (and need no zeroing)
+        grads = torch.autograd.grad(loss_g, g_params)
+        for p, g in zip(g_params, grads):
+            p.grad = g
+        grad_norm_g = torch.nn.utils.get_total_norm(grads)
+        self.opt_g.step()
+        self.step_count += 1
+
+        with torch.no_grad():
+            if cfg.loss in losses.PROBABILISTIC:
+                dr, df = torch.sigmoid(d_real).mean(), torch.sigmoid(d_fake).mean()
+            else:
+                dr, df = d_real.mean(), d_fake.mean()
+            values = torch.stack([loss_d.detach(), loss_g.detach(), dr, df, grad_norm_d, grad_norm_g])
+        self._last_metrics = StepMetrics(self.step_count, values)
+        return self._last_metrics
+
+    def step_metrics_now(self) -> dict | None:
+        """The metrics of the latest step as floats (one sync), or None before the first step."""
+        m = getattr(self, "_last_metrics", None)
+        return m.as_dict() if m is not None and m.step == self.step_count else None
+
+    # -- sampling and evaluation -------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        """G(z) for given latents (any batch size), without touching the training RNG."""
+        z = z.to(self.device, torch.float32)
+        out = [self.G(chunk) for chunk in z.split(4096)]
+        return torch.cat(out) if out else torch.empty(0, *self.data.shape, device=self.device)
+
+    def eval_generator(self, salt: int = 0) -> torch.Generator:
+        """A generator seeded from (seed, step): evaluation never consumes the training RNG."""
+        g = torch.Generator(device=self.device)
+        return g.manual_seed((self.cfg.train.seed * 1_000_003 + self.step_count * 7919 + salt) % (2**63))
+
+    def evaluate(self, n: int = 2500) -> dict[str, Any]:
+        """Quality metrics of the current G: mode coverage for 2-D mixtures, classifier metrics for images."""
+        from gan_studio.core.metrics import evaluate_trainer
+        return evaluate_trainer(self, n)
+
+    # -- state ------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Everything needed to continue exactly: weights, optimisers, step, RNG, config, events."""
+        return {
+            "format": "gan-studio-checkpoint/1",
+            "step": self.step_count,
+            "config_json": self.cfg.dumps("json"),
+            "G": self.G.state_dict(),
+            "D": self.D.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "rng": self.rng.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "events_json": _json_dumps(self.events),
+            "extra": self.extra_state_dict(),
+        }
+
+    def extra_state_dict(self) -> dict:
+        """Hook: state of tricks (replay buffer, averages, snapshots) for checkpoints."""
+        return {}
+
+    def load_extra_state_dict(self, state: dict) -> None:
+        """Hook: the inverse of :meth:`extra_state_dict`."""
+
+    def load_state_dict(self, state: dict) -> None:
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.rng.set_state(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+        self.step_count = int(state["step"])
+        self.events = _json_loads(state.get("events_json", "[]"))
+        self.load_extra_state_dict(state.get("extra", {}))
+
+
+class RunLoop:
+    """Drives a Trainer with the run's bookkeeping: logging, evaluation, snapshots, checkpoints,
+    NaN detection with roll-back. The CLI and the window's worker both use it."""
+
+    def __init__(self, trainer: Trainer, run=None):
+        self.trainer, self.run = trainer, run
+        self._last_good = None
+        self._last_good_step = trainer.step_count
+        self.last_row: dict | None = None
+        self.last_eval: dict | None = None
+        self.steps_per_second = 0.0
+        self._t0 = time.perf_counter()
+        self._steps_at_t0 = trainer.step_count
+        if run is not None:
+            trainer.on_event.append(run.append_event)
+        self._keep_good()
+
+    def _keep_good(self) -> None:
+        tr = self.trainer
+        # a device-side copy; cheap for the networks the studio trains, and no host sync
+        self._last_good = _clone_state(tr.state_dict())
+        self._last_good_step = tr.step_count
+
+    def advance(self) -> dict | None:
+        """One step plus whatever bookkeeping falls on it. Returns the logged row, if one was logged.
+
+        Raises DivergedError (after rolling back) when a logged value is NaN/inf.
+        """
+        tr, t = self.trainer, self.trainer.cfg.train
+        m = tr.step()
+        s = tr.step_count
+        row = None
+        if s % t.log_every == 0 or s % t.eval_every == 0:
+            if not m.is_finite():
+                self._diverged(m)
+            row = m.as_dict()
+            if s % t.eval_every == 0:
+                self.last_eval = tr.evaluate()
+                row.update(self.last_eval)
+            self._update_speed()
+            row["steps_per_s"] = round(self.steps_per_second, 2)
+            self.last_row = row
+            if self.run is not None:
+                self.run.append_metrics(row)
+            self._keep_good()
+        if self.run is not None:
+            if s % t.snapshot_every == 0:
+                self.run.save_snapshot(tr)
+            if s % t.checkpoint_every == 0:
+                self.run.save_checkpoint(tr)
+        return row
+
+    def _update_speed(self) -> None:
+        now = time.perf_counter()
+        dt = now - self._t0
+        if dt > 0:
+            self.steps_per_second = (self.trainer.step_count - self._steps_at_t0) / dt
+        self._t0, self._steps_at_t0 = now, self.trainer.step_count
+
+    def _diverged(self, m: StepMetrics) -> None:
+        tr = self.trainer
+        vals = m.as_dict()
+        bad = [k for k in METRIC_NAMES if not math.isfinite(vals[k])]
+        step = tr.step_count
+        tr.load_state_dict(self._last_good)
+        tr.record_event({"event": "diverged", "key": ",".join(bad), "value": step})
+        raise DivergedError(step, bad, tr.step_count)
+
+    def finish(self) -> None:
+        """Log the final metrics and save a checkpoint and a snapshot (on stop, pause or close)."""
+        tr = self.trainer
+        if self.last_row is None or self.last_row.get("step") != tr.step_count:
+            if tr.step_count > 0:
+                m = tr.step_metrics_now()
+                if m is not None:
+                    row = {**m, **tr.evaluate()}
+                    self.last_row, self.last_eval = row, row
+                    if self.run is not None:
+                        self.run.append_metrics(row)
+        if self.run is not None:
+            self.run.save_checkpoint(self.trainer)
+            self.run.save_snapshot(self.trainer)
+
+
+def _clone_state(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().clone()
+    if isinstance(obj, dict):
+        return {k: _clone_state(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_clone_state(v) for v in obj]
+    return obj
+
+
+def _json_dumps(obj) -> str:
+    import json
+    return json.dumps(obj, default=str)
+
+
+def _json_loads(text: str):
+    import json
+    return json.loads(text)
