@@ -92,9 +92,153 @@ class TrainConfig:
     checkpoint_every: int = opt(1000, "steps between checkpoints", lo=1, hi=10**9)
 
 
+# -- tricks: one sub-dataclass per trick. The docstring is the window's tooltip (why it helps);
+# GROUP places it in the tricks panel. Every trick is off by default, so a preset that says
+# nothing about tricks trains the plain GAN.
+NORM_KINDS = ("none", "batch", "separate-batch", "virtual-batch", "instance")
+
+
+@dataclass
+class LabelSmoothingTrick:
+    """Aim D at a real target of alpha < 1 so it cannot grow over-confident and give G extreme or
+    vanishing gradients; the fake target stays 0 (two-sided smoothing also lifts it, which rewards
+    G's mistakes: offered only for comparison). Only minimax, non-saturating and least squares use
+    targets."""
+    GROUP = "Labels and loss"
+    enabled: bool = opt(False, "use smoothed targets for D")
+    real_target: float = opt(0.9, "D's target for real samples, alpha (Salimans et al.: 0.9)", lo=0.5, hi=1.0)
+    two_sided: bool = opt(False, "also move the fake target away from 0 (for comparison; not advised)")
+    fake_target: float = opt(0.1, "D's target for fake samples when two_sided is on", lo=0.0, hi=0.5)
+
+
+@dataclass
+class NormalizationTrick:
+    """Normalising hidden layers keeps activations in range so both players learn at a steady pace;
+    separate batch norms for real and fake batches, virtual batch norm (each example normalised with
+    a fixed reference batch) and instance norm stop the statistics of one batch from leaking into
+    every example's output, which batch norm does. In the MLPs 'instance' is layer norm: a
+    feature vector has no spatial positions, so instance norm has no meaning there."""
+    GROUP = "Normalisation"
+    enabled: bool = opt(False, "normalise the hidden layers of D and G")
+    d: str = opt("separate-batch", "normalisation in D", choices=NORM_KINDS)
+    g: str = opt("batch", "normalisation in G ('separate-batch' is plain batch norm there: G sees "
+                 "only fake batches)", choices=NORM_KINDS)
+    reference_size: int = opt(64, "size of the fixed reference batch of virtual batch norm", lo=1, hi=4096)
+
+
+@dataclass
+class HistoricalAveragingTrick:
+    """Adds ||theta - mean of past theta||^2 to each player's cost, which damps the oscillations
+    that keep gradient descent from settling at the game's equilibrium."""
+    GROUP = "Memory"
+    enabled: bool = opt(False, "pull each player towards its own running average")
+    weight: float = opt(1e-3, "weight of the penalty", lo=0.0, lo_open=True, hi=100.0)
+    players: str = opt("both", "which players get the penalty", choices=("both", "d", "g"))
+
+
+@dataclass
+class ReplayTrick:
+    """Shows D some old generated samples with every batch, so G cannot win by hopping back to a
+    mode D has forgotten about."""
+    GROUP = "Memory"
+    enabled: bool = opt(False, "mix old fake samples into D's fake batch")
+    buffer_size: int = opt(10000, "generated samples kept in the replay buffer", lo=1, hi=10**7)
+    fraction: float = opt(0.25, "share of D's fake batch drawn from the buffer", lo=0.0, hi=1.0)
+
+
+@dataclass
+class CheckpointSwapTrick:
+    """Now and then trains one player for a few steps against an old snapshot of the other, so
+    neither can over-fit to its opponent's latest weakness."""
+    GROUP = "Memory"
+    enabled: bool = opt(False, "swap an old snapshot in now and then")
+    player: str = opt("d", "which player is swapped for an old snapshot", choices=("d", "g"))
+    interval: int = opt(500, "steps between snapshots, and between swaps", lo=2, hi=10**7)
+    duration: int = opt(25, "steps an old snapshot stays in (it is not trained meanwhile)", lo=1, hi=10**6)
+    snapshots: int = opt(5, "snapshots kept (the oldest is dropped)", lo=1, hi=100)
+
+
+@dataclass
+class MinibatchDiscriminationTrick:
+    """Lets D compare each sample with the rest of its batch (learned closeness features), so a
+    batch of near-identical fakes is easy to spot and a collapsing G is punished."""
+    GROUP = "What D sees"
+    enabled: bool = opt(False, "add minibatch features to D's last layer")
+    kernels: int = opt(100, "B: number of closeness kernels (Salimans et al.: 100)", lo=1, hi=1024)
+    kernel_dim: int = opt(5, "C: dimension of each kernel (Salimans et al.: 5)", lo=1, hi=256)
+
+
+@dataclass
+class FeatureMatchingTrick:
+    """G matches the mean of an intermediate D layer on real data instead of fooling D's output,
+    a target that does not move as fast and so is harder to over-train against."""
+    GROUP = "Labels and loss"
+    enabled: bool = opt(False, "train G to match D's mean features of real data")
+    weight: float = opt(1.0, "weight of ||E f(x) - E f(G(z))||^2", lo=0.0, lo_open=True, hi=1e4)
+    replace_loss: bool = opt(True, "true: G's loss is feature matching alone; false: added to G's loss")
+
+
+@dataclass
+class PackingTrick:
+    """D judges m samples at once (all real or all fake), so it sees the spread of a set and a
+    collapsed G, whose packs look alike, is easy to tell apart (PacGAN)."""
+    GROUP = "What D sees"
+    enabled: bool = opt(False, "feed D packs of m samples")
+    m: int = opt(2, "samples per pack (PacGAN: 2 to 4); the batch size must be a multiple of it",
+                 lo=2, hi=16)
+
+
+@dataclass
+class InstanceNoiseTrick:
+    """Adds decaying Gaussian noise to everything D sees, so the real and fake distributions
+    overlap early on and D's gradients stay informative."""
+    GROUP = "What D sees"
+    enabled: bool = opt(False, "add noise to D's inputs")
+    sigma: float = opt(0.1, "initial noise standard deviation", lo=0.0, hi=10.0)
+    anneal_steps: int = opt(2000, "steps over which sigma falls linearly to 0 (0: stays constant)",
+                            lo=0, hi=10**8)
+
+
+@dataclass
+class UnrolledTrick:
+    """G is trained against D as it will be after k more updates, with G's gradient flowing
+    through those updates, so G is punished for moves D would soon answer (such as collapsing
+    onto one mode). 'copy-d' is the common cheaper approximation that updates a copy of D and
+    ignores that gradient: a weaker, different method."""
+    GROUP = "Unrolling"
+    enabled: bool = opt(False, "unroll D's updates in G's loss")
+    k: int = opt(5, "unrolled D updates (Metz et al.: up to 10)", lo=1, hi=50)
+    method: str = opt("second-order", "second-order (the paper) or copy-d (first-order approximation)",
+                      choices=("second-order", "copy-d"))
+
+
+@dataclass
+class TwoTimeScaleTrick:
+    """Gives D and G their own learning rates (and D several steps per G step), so D tracks the
+    moving generator closely, which makes training converge (TTUR, Heusel et al.)."""
+    GROUP = "Optimisation"
+    enabled: bool = opt(False, "use these rates and D steps instead of train.lr_d, train.lr_g, train.d_steps")
+    lr_d: float = opt(4e-4, "discriminator learning rate", lo=0.0, lo_open=True, hi=1.0)
+    lr_g: float = opt(1e-4, "generator learning rate", lo=0.0, lo_open=True, hi=1.0)
+    d_steps: int = opt(1, "D updates per G update", lo=1, hi=100)
+
+
 @dataclass
 class TricksConfig:
-    """Filled in by gan_studio.core.tricks; every trick is off by default."""
+    """The tricks of the trade; each can be turned on, off or re-tuned while a run is training."""
+    label_smoothing: LabelSmoothingTrick = opt(None, "label smoothing", factory=LabelSmoothingTrick)
+    feature_matching: FeatureMatchingTrick = opt(None, "feature matching", factory=FeatureMatchingTrick)
+    normalization: NormalizationTrick = opt(None, "normalisation layers", factory=NormalizationTrick)
+    minibatch_discrimination: MinibatchDiscriminationTrick = opt(
+        None, "minibatch discrimination", factory=MinibatchDiscriminationTrick)
+    packing: PackingTrick = opt(None, "packing (PacGAN)", factory=PackingTrick)
+    instance_noise: InstanceNoiseTrick = opt(None, "instance noise", factory=InstanceNoiseTrick)
+    historical_averaging: HistoricalAveragingTrick = opt(None, "historical averaging",
+                                                         factory=HistoricalAveragingTrick)
+    replay: ReplayTrick = opt(None, "experience replay", factory=ReplayTrick)
+    checkpoint_swap: CheckpointSwapTrick = opt(None, "checkpoint swapping", factory=CheckpointSwapTrick)
+    unrolled: UnrolledTrick = opt(None, "unrolled GAN", factory=UnrolledTrick)
+    two_time_scale: TwoTimeScaleTrick = opt(None, "two time-scale update rule", factory=TwoTimeScaleTrick)
 
 
 @dataclass
