@@ -54,12 +54,15 @@ class DataConfig:
     channels: int = opt(0, "image channels: 0 = the data set's own, 1 = grey, 3 = colour",
                         choices=(0, 1, 3))
     download: bool = opt(False, "let torchvision download MNIST/CIFAR when there is a network")
+    num_images: int = opt(0, "images drawn for procedural sets (shapes); 0 = the set's default (12,000)",
+                          lo=0, hi=1_000_000)
 
 
 @dataclass
 class ModelConfig:
-    arch: str = opt("mlp", "network family: mlp (2-D and small images) or dcgan (images)",
-                    choices=("mlp", "dcgan"))
+    arch: str = opt("mlp", "network family: mlp (2-D and small images), dcgan (images), or torchscript "
+                    "(a generator imported from another program; sampling only)",
+                    choices=("mlp", "dcgan", "torchscript"))
     latent_dim: int = opt(16, "size of z ~ N(0, I)", lo=1, hi=4096)
     g_depth: int = opt(3, "hidden layers of the MLP generator", lo=1, hi=16)
     g_width: int = opt(128, "units per hidden layer of the MLP generator", lo=1, hi=8192)
@@ -69,6 +72,10 @@ class ModelConfig:
     d_activation: str = opt("leaky_relu", "activation of the MLP discriminator", choices=ACTIVATIONS)
     ngf: int = opt(64, "DCGAN generator feature maps (pytorch/examples: 64)", lo=1, hi=1024)
     ndf: int = opt(64, "DCGAN discriminator feature maps", lo=1, hi=1024)
+    g_bn_stats: str = opt("batch", "DCGAN generator's batch norm: batch (statistics of each batch, as in "
+                          "training) or running (stored averages: imported generators)",
+                          choices=("batch", "running"))
+    script_path: str = opt("", "torchscript: the scripted generator file, relative to the run folder")
 
 
 @dataclass
