@@ -1,11 +1,19 @@
 """Generators and discriminators. ``build_models(cfg, data)`` picks the family for the data.
 
-A discriminator exposes ``features(x)`` (the last hidden layer, used by feature matching and
-minibatch discrimination) and ``head(h)`` (the logit/critic value), with ``forward = head(features)``.
+A discriminator exposes ``features(x)`` (the last hidden layer, used by feature matching) and
+``forward(x)`` (the logit/critic value). ``role`` ("real" or "fake") tells layers that keep real and
+fake statistics apart which batch they see.
+
+The MLPs carry the places where tricks plug in while a run is training: a :class:`NormSlot` after
+each hidden layer, a packed input layer per pack size m, minibatch-discrimination features, and a
+virtual-batch-norm reference batch. Each piece is created the first time its trick is turned on
+(``ensure_*``) and kept, so turning the trick on again resumes where it stopped; ``layout()`` lists
+what exists so a checkpoint can rebuild it before loading the weights.
 """
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from gan_studio.core.config import Config, ConfigError
@@ -28,6 +36,114 @@ def mlp(sizes: list[int], activation: str) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def add_sorted(modules: nn.ModuleDict, key: str, module: nn.Module) -> None:
+    """Add to a ModuleDict keeping its keys sorted: the order of ``parameters()`` (and so of the
+    optimiser's state in a checkpoint) then depends on which layers exist, not on when each was made."""
+    items = {**dict(modules.items()), key: module}
+    modules.clear()
+    for k in sorted(items):
+        modules[k] = items[k]
+
+
+# -- normalisation ------------------------------------------------------------------------------
+class VirtualBatchNorm(nn.Module):
+    """Salimans et al.'s VBN. Rows ``[:n_ref]`` are the reference batch R, normalised with their own
+    statistics; every other row x is normalised with those of R ∪ {x}: weight 1/(N+1) on x and
+    N/(N+1) on R, for the mean and the mean of squares, std = sqrt(eps + E[x²] - μ²). So an
+    example's output never depends on the other examples of its batch."""
+
+    def __init__(self, width: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(width))
+        self.bias = nn.Parameter(torch.zeros(width))
+
+    def forward(self, h: torch.Tensor, n_ref: int) -> torch.Tensor:
+        if n_ref < 1:
+            raise RuntimeError("virtual batch norm needs the reference batch in front of the batch")
+        ref, x = h[:n_ref], h[n_ref:]
+        mu_r, msq_r = ref.mean(0), (ref * ref).mean(0)
+        w = 1.0 / (n_ref + 1)
+        mu_x = (1 - w) * mu_r + w * x
+        msq_x = (1 - w) * msq_r + w * x * x
+        ref_out = (ref - mu_r) / torch.sqrt(self.eps + msq_r - mu_r * mu_r)
+        x_out = (x - mu_x) / torch.sqrt(self.eps + msq_x - mu_x * mu_x)
+        return torch.cat([ref_out, x_out]) * self.weight + self.bias
+
+
+class NormSlot(nn.Module):
+    """Where a normalisation layer goes (after a hidden linear layer, before its activation).
+
+    ``kind``: none, batch, separate-batch (one batch norm for real batches, one for fake),
+    virtual-batch, or instance. An MLP feature vector has no spatial positions, so instance norm
+    (statistics over the positions of one example) has no meaning for it: here it is layer norm,
+    statistics over the features of one example, which is what instance norm reduces to."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.width = width
+        self.kind = "none"
+        self.layers = nn.ModuleDict()  # created on first use, kept when switched away
+
+    def _make(self, name: str) -> nn.Module:
+        if name not in self.layers:
+            if name in ("batch", "batch-real", "batch-fake"):
+                layer = nn.BatchNorm1d(self.width)
+            elif name == "virtual-batch":
+                layer = VirtualBatchNorm(self.width)
+            elif name == "instance":
+                layer = nn.LayerNorm(self.width)
+            else:
+                raise ValueError(name)
+            add_sorted(self.layers, name, layer)
+        return self.layers[name]
+
+    def set_kind(self, kind: str) -> list[str]:
+        names = {"none": [], "batch": ["batch"], "separate-batch": ["batch-real", "batch-fake"],
+                 "virtual-batch": ["virtual-batch"], "instance": ["instance"]}[kind]
+        for n in names:
+            self._make(n)
+        self.kind = kind
+        return names
+
+    def forward(self, h: torch.Tensor, role: str | None, n_ref: int) -> torch.Tensor:
+        k = self.kind
+        if k == "none":
+            return h
+        if k == "virtual-batch":
+            return self.layers["virtual-batch"](h, n_ref)
+        if k == "instance":
+            return self.layers["instance"](h)
+        bn = self.layers["batch-fake" if (k == "separate-batch" and role == "fake") else
+                         "batch-real" if k == "separate-batch" else "batch"]
+        if self.training and h.shape[0] == 1:  # batch statistics of one row are undefined
+            return F.batch_norm(h, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
+        return bn(h)
+
+
+class MinibatchDiscrimination(nn.Module):
+    """f(x_i) ∈ R^A times T ∈ R^{A×B×C} gives M_i ∈ R^{B×C}; c_b(i, j) = exp(-||M_{i,b} - M_{j,b}||_1);
+    o(x_i)_b = Σ_{j≠i} c_b(i, j). D's logit gains ``out(o)``, which equals concatenating o to f before
+    a linear head. ``out`` starts at zero, so turning the trick on does not jolt D's output."""
+
+    def __init__(self, in_features: int, kernels: int, kernel_dim: int):
+        super().__init__()
+        self.B, self.C = kernels, kernel_dim
+        self.T = nn.Parameter(torch.randn(in_features, kernels * kernel_dim) * 0.1)
+        self.out = nn.Linear(kernels, 1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def closeness(self, f: torch.Tensor) -> torch.Tensor:
+        m = (f @ self.T).view(-1, self.B, self.C)                         # (N, B, C)
+        l1 = (m.unsqueeze(0) - m.unsqueeze(1)).abs().sum(3)               # (N, N, B)
+        return torch.exp(-l1).sum(1) - 1.0  # exp(0) = 1 is the j = i term  # (N, B)
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        return self.out(self.closeness(f)).squeeze(1)                     # (N,)
+
+
+# -- networks -----------------------------------------------------------------------------------
 class MLPGenerator(nn.Module):
     """z (N, latent) -> x (N, *out_shape); a tanh output when the data lives in [-1, 1] (images)."""
 
@@ -38,29 +154,151 @@ class MLPGenerator(nn.Module):
         out_dim = int(torch.tensor(out_shape).prod())
         self.body = mlp([latent_dim] + [width] * depth, activation)   # (N, width)
         self.out = nn.Linear(width, out_dim)                          # (N, prod(out_shape))
+        self.norms = nn.ModuleList(NormSlot(width) for _ in range(depth))
         self.tanh_out = tanh_out
+        self.vbn_reference: torch.Tensor | None = None  # (R, latent): fixed z of VBN's reference batch
+
+    def set_norm(self, kind: str) -> None:
+        for slot in self.norms:
+            slot.set_kind(kind)
+
+    def ensure_vbn_reference(self, z: torch.Tensor) -> None:
+        if self.vbn_reference is None:
+            self.register_buffer("vbn_reference", z.detach().clone())
+
+    def _uses_vbn(self) -> bool:
+        return self.norms[0].kind == "virtual-batch"
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = self.out(self.body(z.flatten(1)))
+        h = z.flatten(1)
+        n_ref = 0
+        if self._uses_vbn():  # the reference batch is propagated with every batch
+            h = torch.cat([self.vbn_reference, h])
+            n_ref = self.vbn_reference.shape[0]
+        for i, slot in enumerate(self.norms):
+            lin, act = self.body[2 * i], self.body[2 * i + 1]
+            h = act(slot(lin(h), "fake", n_ref))
+        x = self.out(h[n_ref:])
         if self.tanh_out:
             x = torch.tanh(x)
         return x.view(-1, *self.out_shape)
 
+    def layout(self) -> dict:
+        return {"norm_layers": [list(s.layers.keys()) for s in self.norms], "norm": self.norms[0].kind,
+                "vbn_reference": None if self.vbn_reference is None else list(self.vbn_reference.shape)}
+
+    def restore_layout(self, lay: dict) -> None:
+        _restore_norms(self.norms, lay)
+        if lay.get("vbn_reference"):
+            self.ensure_vbn_reference(torch.zeros(lay["vbn_reference"], device=self.out.weight.device))
+
 
 class MLPDiscriminator(nn.Module):
-    """x (N, *in_shape) -> logit (N,)."""
+    """x (N, *in_shape) -> logit (N,), or (N/m,) when packing m samples per D input."""
 
     def __init__(self, in_shape: tuple, depth: int, width: int, activation: str):
         super().__init__()
-        in_dim = int(torch.tensor(in_shape).prod())
-        self.body = mlp([in_dim] + [width] * depth, activation)       # (N, width)
+        self.in_dim = int(torch.tensor(in_shape).prod())
+        self.width = width
+        self.body = mlp([self.in_dim] + [width] * depth, activation)  # (N, width)
         self.head = nn.Linear(width, 1)                               # (N, 1)
+        # no norm on the input layer (DCGAN's advice for D); one slot per later hidden layer
+        self.norms = nn.ModuleList(NormSlot(width) for _ in range(depth - 1))
+        self.pack_in = nn.ModuleDict()   # "m" -> Linear(m * in_dim, width): the packed input layer
+        self.pack = 1
+        self.mbd = nn.ModuleDict()       # "BxC" -> MinibatchDiscrimination
+        self.mbd_key: str | None = None
+        self.vbn_reference: torch.Tensor | None = None  # (R, in_dim): fixed real samples
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x.flatten(1))
+    # -- switches used by the tricks ----------------------------------------------------------
+    def set_norm(self, kind: str) -> None:
+        for slot in self.norms:
+            slot.set_kind(kind)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x)).squeeze(1)
+    def set_packing(self, m: int) -> None:
+        if m > 1 and str(m) not in self.pack_in:
+            add_sorted(self.pack_in, str(m), nn.Linear(m * self.in_dim, self.width).to(self.head.weight.device))
+        self.pack = m
+
+    def set_minibatch_discrimination(self, kernels: int | None, kernel_dim: int = 5) -> None:
+        if kernels is None:
+            self.mbd_key = None
+            return
+        key = f"{kernels}x{kernel_dim}"
+        if key not in self.mbd:
+            add_sorted(self.mbd, key, MinibatchDiscrimination(self.width, kernels, kernel_dim).to(self.head.weight.device))
+        self.mbd_key = key
+
+    def ensure_vbn_reference(self, x: torch.Tensor) -> None:
+        if self.vbn_reference is None:
+            self.register_buffer("vbn_reference", x.detach().flatten(1).clone())
+
+    def mixes_batch(self) -> bool:
+        """True when one example's output depends on the others of its batch (batch norm, minibatch
+        features): then real and fake need separate passes."""
+        return self.mbd_key is not None or any(s.kind in ("batch", "separate-batch") for s in self.norms)
+
+    # -- forward ------------------------------------------------------------------------------
+    def _packed(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.flatten(1)
+        if self.pack == 1:
+            return x
+        if x.shape[0] % self.pack:
+            raise ConfigError(f"packing m = {self.pack} needs a batch that is a multiple of m, "
+                              f"got {x.shape[0]} samples")
+        return x.reshape(x.shape[0] // self.pack, self.pack * x.shape[1])
+
+    def _trunk(self, x: torch.Tensor, role: str | None) -> tuple[torch.Tensor, int]:
+        h = self._packed(x)
+        n_ref = 0
+        if self.norms and self.norms[0].kind == "virtual-batch":
+            ref = self._packed(self.vbn_reference[: self.vbn_reference.shape[0] // self.pack * self.pack])
+            h, n_ref = torch.cat([ref, h]), ref.shape[0]
+        first = self.body[0] if self.pack == 1 else self.pack_in[str(self.pack)]
+        h = self.body[1](first(h))
+        for i, slot in enumerate(self.norms):
+            lin, act = self.body[2 * i + 2], self.body[2 * i + 3]
+            h = act(slot(lin(h), role, n_ref))
+        return h, n_ref
+
+    def features(self, x: torch.Tensor, role: str | None = None) -> torch.Tensor:
+        h, n_ref = self._trunk(x, role)
+        return h[n_ref:]
+
+    def forward(self, x: torch.Tensor, role: str | None = None) -> torch.Tensor:
+        f = self.features(x, role)
+        out = self.head(f).squeeze(1)
+        if self.mbd_key is not None:
+            out = out + self.mbd[self.mbd_key](f)
+        return out
+
+    # -- checkpoints --------------------------------------------------------------------------
+    def layout(self) -> dict:
+        return {"norm_layers": [list(s.layers.keys()) for s in self.norms],
+                "norm": self.norms[0].kind if self.norms else "none",
+                "pack_in": [int(k) for k in self.pack_in], "pack": self.pack,
+                "mbd": list(self.mbd.keys()), "mbd_key": self.mbd_key,
+                "vbn_reference": None if self.vbn_reference is None else list(self.vbn_reference.shape)}
+
+    def restore_layout(self, lay: dict) -> None:
+        _restore_norms(self.norms, lay)
+        for m in lay.get("pack_in", []):
+            self.set_packing(int(m))
+        self.set_packing(int(lay.get("pack", 1)))
+        for key in lay.get("mbd", []):
+            b, c = (int(v) for v in key.split("x"))
+            self.set_minibatch_discrimination(b, c)
+        key = lay.get("mbd_key")
+        self.mbd_key = key if key in self.mbd else None
+        if lay.get("vbn_reference"):
+            self.ensure_vbn_reference(torch.zeros(lay["vbn_reference"], device=self.head.weight.device))
+
+
+def _restore_norms(slots: nn.ModuleList, lay: dict) -> None:
+    for slot, names in zip(slots, lay.get("norm_layers", [])):
+        for n in names:
+            slot._make(n)
+        slot.kind = lay.get("norm", "none")
 
 
 def build_models(cfg: Config, data) -> tuple[nn.Module, nn.Module]:
@@ -80,5 +318,9 @@ def build_models(cfg: Config, data) -> tuple[nn.Module, nn.Module]:
 
 
 def has_batch_stats(module: nn.Module) -> bool:
-    """True when a forward pass mixes examples (batch norm): then real and fake need separate passes."""
+    """True when a forward pass mixes examples (batch norm, minibatch features): then real and fake
+    need separate passes."""
+    mixes = getattr(module, "mixes_batch", None)
+    if callable(mixes):
+        return mixes()
     return any(isinstance(x, nn.modules.batchnorm._BatchNorm) for x in module.modules())

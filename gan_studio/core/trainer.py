@@ -24,6 +24,7 @@ from gan_studio.core.config import Config, ConfigError
 from gan_studio.core.data import build_dataset
 from gan_studio.core.device import describe_device, pick_device
 from gan_studio.core.models import build_models, has_batch_stats
+from gan_studio.core.tricks import TrickSet, _takes_role
 
 METRIC_NAMES = ("loss_d", "loss_g", "d_real", "d_fake", "grad_norm_d", "grad_norm_g")
 #: keys that change the networks or the data: they need a new Trainer (Reset), not a live change
@@ -72,16 +73,22 @@ class Trainer:
         self.G, self.D = build_models(cfg, self.data)
         self.G.to(self.device)
         self.D.to(self.device)
-        self.opt_g = self._adam(self.G.parameters(), cfg.train.lr_g, cfg.train.beta1_g, cfg.train.beta2_g)
-        self.opt_d = self._adam(self.D.parameters(), cfg.train.lr_d, cfg.train.beta1_d, cfg.train.beta2_d)
+        self.d_takes_role = _takes_role(self.D)
+        self.step_count = 0
+        # tricks switched on by the config create their state (layers, buffers) before the optimisers
+        self.tricks = TrickSet()
+        self.tricks.apply_all(self)
+        self.G.to(self.device)
+        self.D.to(self.device)
+        lr_d, lr_g, _ = self.tricks.two_time_scale.hyper(self)
+        self.opt_g = self._adam(self.G.parameters(), lr_g, cfg.train.beta1_g, cfg.train.beta2_g)
+        self.opt_d = self._adam(self.D.parameters(), lr_d, cfg.train.beta1_d, cfg.train.beta2_d)
         # a fixed latent batch so the grid of step 100 and step 5000 show the same z
         fixed = torch.Generator().manual_seed(seed + 1)
         self.fixed_z = torch.randn(64, cfg.model.latent_dim, generator=fixed).to(self.device)
-        self.step_count = 0
         self.events: list[dict] = []
         self.on_event: list[Callable[[dict], None]] = []
         self._commands: queue.SimpleQueue = queue.SimpleQueue()
-        self._joint_d_pass = not has_batch_stats(self.D)
 
     # -- construction helpers ---------------------------------------------------------------
     def _adam(self, params, lr, b1, b2) -> torch.optim.Adam:
@@ -128,20 +135,48 @@ class Trainer:
         old = self.cfg.get(key)
         self.cfg.set(key, value)
         new = self.cfg.get(key)
-        t = self.cfg.train
-        if key in ("train.lr_g", "train.beta1_g", "train.beta2_g"):
-            for g in self.opt_g.param_groups:  # Adam's moments are kept: only the hyper-parameters move
-                g["lr"], g["betas"] = t.lr_g, (t.beta1_g, t.beta2_g)
-        if key in ("train.lr_d", "train.beta1_d", "train.beta2_d"):
-            for g in self.opt_d.param_groups:
-                g["lr"], g["betas"] = t.lr_d, (t.beta1_d, t.beta2_d)
-        self._on_setting_changed(key)
+        try:
+            self._on_setting_changed(key)
+        except Exception:
+            self.cfg.set(key, old)  # a setting the networks cannot take is undone whole
+            self._on_setting_changed(key)
+            raise
         if new != old:
             self.record_event({"event": "set", "key": key, "value": new, "old": old})
         return new
 
     def _on_setting_changed(self, key: str) -> None:
-        """Hook for state that follows a setting (tricks create their state here)."""
+        """Bring live state in line with the config: trick state and layers, optimiser settings."""
+        if key.startswith("tricks."):
+            self.tricks.units[key.split(".")[1]].apply(self)
+            self._sync_structure()
+        self._sync_hyper()
+
+    def _sync_hyper(self) -> None:
+        """Learning rates and betas in force; Adam's moments are kept, only hyper-parameters move."""
+        t = self.cfg.train
+        lr_d, lr_g, _ = self.tricks.two_time_scale.hyper(self)
+        for opt, lr, betas in ((self.opt_g, lr_g, (t.beta1_g, t.beta2_g)),
+                               (self.opt_d, lr_d, (t.beta1_d, t.beta2_d))):
+            for g in opt.param_groups:
+                g["lr"], g["betas"] = lr, betas
+
+    def _sync_structure(self) -> None:
+        """After a trick added layers: move them to the device and give them to the optimisers,
+        carrying every existing parameter's Adam state over."""
+        self.G.to(self.device)
+        self.D.to(self.device)
+        for attr, net in (("opt_g", self.G), ("opt_d", self.D)):
+            opt = getattr(self, attr)
+            params = list(net.parameters())
+            if [id(p) for p in params] == [id(p) for g in opt.param_groups for p in g["params"]]:
+                continue
+            g0 = opt.param_groups[0]
+            new = self._adam(params, g0["lr"], *g0["betas"])
+            for p in params:
+                if p in opt.state:
+                    new.state[p] = opt.state[p]
+            setattr(self, attr, new)
 
     def record_event(self, event: dict) -> None:
         event = {"step": self.step_count, **event}
@@ -153,54 +188,91 @@ class Trainer:
     def sample_z(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.cfg.model.latent_dim, generator=self.rng, device=self.device)
 
+    def d_out(self, x: torch.Tensor, role: str | None) -> torch.Tensor:
+        """D(x), telling D whether x is a real or a fake batch when D keeps them apart."""
+        return self.D(x, role=role) if self.d_takes_role else self.D(x)
+
+    def d_features(self, x: torch.Tensor, role: str | None) -> torch.Tensor:
+        return self.D.features(x, role=role) if self.d_takes_role else self.D.features(x)
+
     def _d_outputs(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self._joint_d_pass:  # one pass over real and fake: equivalent when D has no batch statistics
-            out = self.D(torch.cat([real, fake]))
-            return out[: real.shape[0]], out[real.shape[0]:]
-        return self.D(real), self.D(fake)
+        if not has_batch_stats(self.D):  # one pass over real and fake: equivalent without batch statistics
+            out = self.d_out(torch.cat([real, fake]), None)
+            n_real = out.shape[0] * real.shape[0] // (real.shape[0] + fake.shape[0])  # packs of m: fewer
+            return out[:n_real], out[n_real:]
+        return self.d_out(real, "real"), self.d_out(fake, "fake")
 
     def step(self) -> StepMetrics:
-        """One G update preceded by ``train.d_steps`` D updates. Returns metrics on the device."""
+        """One G update preceded by D updates (``train.d_steps``, or the two-time-scale trick's).
+        Tricks that are on change the labelled places; with every trick off this is the plain GAN step.
+        Returns metrics on the device."""
         self.drain_commands()
-        cfg, t = self.cfg, self.cfg.train
+        cfg, t, tk = self.cfg, self.cfg.train, self.tricks
         B = t.batch_size
         d_loss_fn, g_loss_fn = losses.D_LOSS[cfg.loss], losses.G_LOSS[cfg.loss]
+        _, _, d_steps = tk.two_time_scale.hyper(self)
+        targets = tk.label_smoothing.targets(self)       # (1, 0) unless smoothing
+        sigma = tk.instance_noise.sigma(self)            # 0 unless instance noise
+        noisy = tk.instance_noise.add
+        tk.checkpoint_swap.before_step(self)             # may swap an old snapshot in
+        d_frozen, g_frozen = tk.checkpoint_swap.frozen(self, "d"), tk.checkpoint_swap.frozen(self, "g")
 
         # --- D: minimise d_loss(D(x), D(G(z))) for d_steps batches ---
-        for i in range(t.d_steps):
+        for i in range(d_steps):
             real = self.data.sample(B, self.rng)
             z = self.sample_z(B)
-            last = i == t.d_steps - 1
+            last = i == d_steps - 1
             if last:
                 fake = self.G(z)  # keep G's graph: the G step below reuses this batch
                 fake_d = fake.detach()
             else:
                 with torch.no_grad():
                     fake_d = self.G(z)
-            d_real, d_fake = self._d_outputs(real, fake_d)
-            loss_d = d_loss_fn(d_real, d_fake)
+            fake_d = tk.replay.mix(self, fake_d)         # replay: some old fakes in the batch
+            d_real, d_fake = self._d_outputs(noisy(self, real, sigma), noisy(self, fake_d, sigma))
+            loss_d = d_loss_fn(d_real, d_fake, *targets)
             if cfg.loss == "wgan-gp":
                 loss_d = loss_d + t.gp_weight * losses.gradient_penalty(self.D, real, fake_d, self.rng)
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             grad_norm_d = torch.nn.utils.get_total_norm([p.grad for p in self.D.parameters()
                                                          if p.grad is not None])
+            if d_frozen:  # an old snapshot of D is in: G trains against it, it does not learn
+                continue
+            tk.historical_averaging.add_grad(self, "d", self.D)
             self.opt_d.step()
             if cfg.loss == "wgan":
                 with torch.no_grad():
                     torch._foreach_clamp_min_(list(self.D.parameters()), -t.clip)
                     torch._foreach_clamp_max_(list(self.D.parameters()), t.clip)
+            tk.historical_averaging.update(self, "d", self.D)
+        tk.replay.push(self, fake)
 
         # --- G: minimise g_loss(D(G(z))) against the updated D ---
-        g_params = [p for p in self.G.parameters()]
-        loss_g = g_loss_fn(self.D(fake))
-        # autograd.grad computes only G's gradients: D's weights get none (and need no zeroing)
-        grads = torch.autograd.grad(loss_g, g_params)
+        fm = tk.feature_matching
+        if fm.on(self) and fm.cfg(self).replace_loss:
+            loss_g = fm.loss(self, real, fake)
+        else:
+            if tk.unrolled.on(self):                     # against D after k more updates
+                loss_g = tk.unrolled.g_loss(self, noisy(self, fake, sigma), g_loss_fn, d_loss_fn, targets)
+            else:
+                loss_g = g_loss_fn(self.d_out(noisy(self, fake, sigma), "fake"))
+            if fm.on(self):
+                loss_g = loss_g + fm.loss(self, real, fake)
+        g_params = list(self.G.parameters())
+        # autograd.grad computes only G's gradients: D's weights get none (and need no zeroing);
+        # layers of a trick that is off were not used and get None, which Adam skips
+        grads = torch.autograd.grad(loss_g, g_params, allow_unused=True)
         for p, g in zip(g_params, grads):
             p.grad = g
-        grad_norm_g = torch.nn.utils.get_total_norm(grads)
-        self.opt_g.step()
+        grad_norm_g = torch.nn.utils.get_total_norm([g for g in grads if g is not None])
+        if not g_frozen:
+            tk.historical_averaging.add_grad(self, "g", self.G)
+            self.opt_g.step()
+            tk.historical_averaging.update(self, "g", self.G)
         self.step_count += 1
+        tk.instance_noise.after_step(self)
+        tk.checkpoint_swap.after_step(self)              # may put the current weights back
 
         with torch.no_grad():
             if cfg.loss in losses.PROBABILISTIC:
@@ -252,13 +324,19 @@ class Trainer:
         }
 
     def extra_state_dict(self) -> dict:
-        """Hook: state of tricks (replay buffer, averages, snapshots) for checkpoints."""
-        return {}
+        """State of tricks (replay buffer, averages, snapshots) and the layers they added."""
+        layout = {name: net.layout() for name, net in (("G", self.G), ("D", self.D)) if hasattr(net, "layout")}
+        return {"layout": layout, "tricks": self.tricks.state_dict()}
 
     def load_extra_state_dict(self, state: dict) -> None:
-        """Hook: the inverse of :meth:`extra_state_dict`."""
+        self.tricks.load_state_dict(state.get("tricks", {}), self)
 
     def load_state_dict(self, state: dict) -> None:
+        # layers that tricks created exist before the weights and optimiser moments are loaded
+        for name, lay in state.get("extra", {}).get("layout", {}).items():
+            getattr(self, name).restore_layout(lay)
+        self.tricks.apply_all(self)  # the switches follow this trainer's config
+        self._sync_structure()
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
         self.opt_g.load_state_dict(state["opt_g"])
