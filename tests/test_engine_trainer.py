@@ -1,0 +1,146 @@
+"""The Trainer: reproducible, every loss trains, live changes apply between steps and are recorded."""
+import subprocess
+import sys
+import threading
+
+import pytest
+import torch
+
+from gan_studio.core.config import Config, ConfigError
+from gan_studio.core.trainer import DivergedError, RunLoop, Trainer
+
+
+def tiny(**sets) -> Config:
+    cfg = Config()
+    for k, v in {"model.g_width": 16, "model.d_width": 16, "model.g_depth": 2, "model.d_depth": 2,
+                 "train.batch_size": 32, "train.device": "cpu", **sets}.items():
+        cfg.set(k, v)
+    return cfg
+
+
+def params(tr):
+    return torch.cat([p.detach().flatten() for p in list(tr.G.parameters()) + list(tr.D.parameters())])
+
+
+def test_core_imports_no_qt():
+    code = ("import sys, gan_studio.core.trainer, gan_studio.core.runs, gan_studio.core.metrics, "
+            "gan_studio.core.render, gan_studio.core.presets, gan_studio.core.data;"
+            "import gan_studio.core.data as d; d.dataset_names();"
+            "bad=[m for m in sys.modules if m.split('.')[0] in ('PySide6','PyQt5','PyQt6','pyqtgraph','shiboken6')];"
+            "print(bad); sys.exit(1 if bad else 0)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_same_seed_same_run_on_cpu():
+    a, b = Trainer(tiny()), Trainer(tiny())
+    for _ in range(5):
+        ma, mb = a.step().as_dict(), b.step().as_dict()
+    assert ma == mb
+    assert torch.equal(params(a), params(b))
+    c = Trainer(tiny(**{"train.seed": 1}))
+    c.step()
+    assert not torch.equal(params(Trainer(tiny())), params(c))
+
+
+@pytest.mark.parametrize("loss", ["minimax", "non-saturating", "least-squares", "hinge", "wgan", "wgan-gp"])
+def test_every_loss_trains_and_reports_metrics(loss):
+    tr = Trainer(tiny(loss=loss, **{"train.d_steps": 2}))
+    before = params(tr)
+    m = tr.step().as_dict()
+    assert set(m) >= {"loss_d", "loss_g", "d_real", "d_fake", "grad_norm_d", "grad_norm_g"}
+    assert all(torch.isfinite(torch.tensor(v)) for v in m.values())
+    assert not torch.equal(before, params(tr))
+    if loss in ("minimax", "non-saturating"):
+        assert 0 < m["d_real"] < 1 and 0 < m["d_fake"] < 1  # probabilities
+    if loss == "wgan":
+        assert max(p.abs().max().item() for p in tr.D.parameters()) <= 0.01 + 1e-7
+
+
+def test_non_saturating_and_minimax_g_gradients_differ():
+    a, b = Trainer(tiny(loss="minimax")), Trainer(tiny(loss="non-saturating"))
+    ga, gb = a.step().as_dict()["grad_norm_g"], b.step().as_dict()["grad_norm_g"]
+    assert ga != pytest.approx(gb)
+
+
+def test_live_learning_rate_change_keeps_adam_state_and_is_recorded():
+    tr = Trainer(tiny())
+    seen = []
+    tr.on_event.append(seen.append)
+    tr.step()
+    state_before = {k: v["exp_avg"].clone() for k, v in tr.opt_d.state_dict()["state"].items()}
+    fut = tr.set("train.lr_d", "1e-4")
+    assert tr.opt_d.param_groups[0]["lr"] == 1e-3  # not applied mid-way: only between steps
+    tr.step()
+    assert fut.result(timeout=1) == 1e-4
+    assert tr.opt_d.param_groups[0]["lr"] == 1e-4 and tr.cfg.train.lr_d == 1e-4
+    assert seen == [{"step": 1, "event": "set", "key": "train.lr_d", "value": 1e-4, "old": 1e-3}]
+    assert set(tr.opt_d.state_dict()["state"]) == set(state_before)  # moments kept
+
+
+def test_settings_that_need_a_new_model_are_refused_live():
+    tr = Trainer(tiny())
+    fut = tr.set("model.g_width", 64)
+    tr.step()
+    with pytest.raises(ConfigError, match="needs a new run"):
+        fut.result(timeout=1)
+    bad = tr.set("train.lr_g", -3)
+    tr.step()
+    with pytest.raises(ConfigError, match="out of range"):
+        bad.result(timeout=1)
+    assert tr.cfg.train.lr_g == 1e-3
+
+
+def test_commands_from_another_thread_apply_at_step_boundaries():
+    tr = Trainer(tiny())
+    stop = threading.Event()
+    applied_at = []
+
+    def worker():
+        while not stop.is_set():
+            tr.step()
+
+    t = threading.Thread(target=worker)
+    t.start()
+    try:
+        futs = [tr.call(lambda tr: applied_at.append(tr.step_count)) for _ in range(5)]
+        for f in futs:
+            f.result(timeout=10)
+    finally:
+        stop.set()
+        t.join(5)
+    assert len(applied_at) == 5 and applied_at == sorted(applied_at)
+
+
+def test_nan_rolls_back_and_raises_a_clear_error():
+    cfg = tiny(**{"train.log_every": 2, "train.eval_every": 4})
+    tr = Trainer(cfg)
+    loop = RunLoop(tr)
+    loop.advance()
+    loop.advance()  # logged at step 2: last good state
+    good = params(tr).clone()
+
+    def poison(tr):
+        with torch.no_grad():
+            next(tr.D.parameters()).fill_(float("nan"))
+    tr.call(poison)
+    loop.advance()
+    with pytest.raises(DivergedError, match="diverged at step 4.*rolled back to step 2"):
+        loop.advance()
+    assert tr.step_count == 2 and torch.equal(params(tr), good)
+    assert tr.events[-1]["event"] == "diverged"
+    loop.advance()  # the run stays usable
+    assert tr.step_count == 3
+
+
+def test_vanilla_ring8_collapses_in_3000_steps():
+    """The ring8 preset is the studio's showcase of mode collapse: a user sees few modes captured."""
+    pytest.importorskip("gan_studio.core.presets")
+    from gan_studio.core.presets import load_preset
+    cfg = load_preset("ring8")
+    cfg.set("train.device", "cpu")
+    tr = Trainer(cfg)
+    for _ in range(int(cfg.get("train.eval_every")) * 0 + 3000):
+        tr.step()
+    m = tr.evaluate()
+    assert m["modes_strict"] <= 4, m
