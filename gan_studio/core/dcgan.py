@@ -62,6 +62,7 @@ class DCGANGenerator(nn.Module):
         ]
         self.main = nn.Sequential(*layers)
         self.apply(init_weights)
+        self.train()  # applies bn_stats to the freshly built layers
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.main(z.reshape(z.shape[0], self.nz, 1, 1))

@@ -314,7 +314,10 @@ def build_models(cfg: Config, data) -> tuple[nn.Module, nn.Module]:
                               "use model.arch = 'mlp' for 2-D data")
         from gan_studio.core.dcgan import build_dcgan
         return build_dcgan(cfg, data)
-    raise ConfigError(f"model.arch = {m.arch!r} is not allowed; choose mlp or dcgan")
+    if m.arch == "torchscript":  # a generator imported from another program (sampling only)
+        from gan_studio.core.importer import build_scripted
+        return build_scripted(cfg, data)
+    raise ConfigError(f"model.arch = {m.arch!r} is not allowed; choose mlp, dcgan or torchscript")
 
 
 def has_batch_stats(module: nn.Module) -> bool:

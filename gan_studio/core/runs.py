@@ -190,6 +190,8 @@ def trainer_from_run(path: str | Path, device: str | None = None):
     run = RunFolder.open(path)
     state = run.load_checkpoint()
     cfg = Config.from_dict(json.loads(state["config_json"]))
+    if cfg.model.script_path and not Path(cfg.model.script_path).is_absolute():
+        cfg.model.script_path = str(run.path / cfg.model.script_path)  # imported TorchScript G
     try:
         tr = Trainer(cfg, device=device)
         tr.load_state_dict(state)
