@@ -5,8 +5,34 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("GAN_STUDIO_TEST", "1")
 
 import pytest  # noqa: E402
+import torch  # noqa: E402
+
+# tests train tiny networks: one thread is faster than two fighting a loaded 2-core machine
+torch.set_num_threads(1)
 
 
 @pytest.fixture
 def tmp_run(tmp_path):
     return tmp_path / "run"
+
+
+# -- Qt: no test may leave a training thread running (napari's _dangling_qthreads idea) -------------
+@pytest.fixture(autouse=True)
+def _no_dangling_threads(request):
+    """Fail a test that leaves a QThread or a Python thread it started still running."""
+    import sys
+    import threading
+    before = set(threading.enumerate())
+    yield
+    # a QThread that ran Python code shows up as a _DummyThread that never dies: QThreads are
+    # checked through the worker registry instead
+    leftovers = [t for t in threading.enumerate() if t not in before and t.is_alive()
+                 and not isinstance(t, threading._DummyThread)]
+    worker_module = sys.modules.get("gan_studio.app.worker")  # never import Qt for core tests
+    workers = [w for w in list(worker_module.LIVE_WORKERS) if w.isRunning()] if worker_module else []
+    if workers or leftovers:
+        for w in workers:  # stop them so one failure does not cascade into the next tests
+            w.stop()
+            w.wait(5000)
+        names = [w.objectName() or type(w).__name__ for w in workers] + [t.name for t in leftovers]
+        pytest.fail(f"{request.node.name} left threads running: {', '.join(names)}", pytrace=False)

@@ -1,0 +1,221 @@
+"""The grid browser: G(fixed z) at every recorded step, a slider through time, zoom, a click to
+enlarge one cell, the grid saved as PNG and the time-lapse exported as an animated GIF."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PIL import Image
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QPushButton, QSlider, QSplitter,
+                               QVBoxLayout, QWidget)
+
+from gan_studio.app.history import StudioState
+from gan_studio.app.snapshot import View, cell_at, tile_grid
+from gan_studio.core.runs import atomic_write_bytes
+
+#: milliseconds per frame of the exported time-lapse
+GIF_FRAME_MS = 120
+ZOOM_STEP = 1.25
+
+
+def to_pil(img: np.ndarray) -> Image.Image:
+    return Image.fromarray(img[:, :, 0] if img.shape[2] == 1 else img)
+
+
+class GridBrowser(QWidget):
+    def __init__(self, state: StudioState, parent=None):
+        super().__init__(parent)
+        self.state = state
+        self.setObjectName("panel.grid")
+        self.pinned_step: int | None = None
+        self.selected: int | None = None
+        self.shown_view: View | None = None
+        self._session = None
+        self._drawn_version = None
+        self._fit_pending = True
+
+        self.view_widget = pg.GraphicsLayoutWidget()
+        self.view_widget.setObjectName("grid.canvas")
+        self.view_widget.setAccessibleName("Generated images for the fixed latents")
+        self.vb = self.view_widget.addViewBox(lockAspect=True, invertY=True)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.vb.addItem(self.image)
+        self.image.mouseClickEvent = self._clicked
+        self.cell_widget = pg.GraphicsLayoutWidget()
+        self.cell_widget.setObjectName("grid.cell")
+        self.cell_widget.setAccessibleName("The selected cell, enlarged")
+        self.cell_vb = self.cell_widget.addViewBox(lockAspect=True, invertY=True)
+        self.cell_image = pg.ImageItem(axisOrder="row-major")
+        self.cell_vb.addItem(self.cell_image)
+        self.cell_label = QLabel("click a cell to enlarge it")
+        self.cell_label.setObjectName("grid.cell_label")
+
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setObjectName("grid.history")
+        self.slider.setAccessibleName("Scrub through recorded grids")
+        self.slider.valueChanged.connect(self._scrubbed)
+        self.step_label = QLabel("no grid yet")
+        self.step_label.setObjectName("grid.step_label")
+        self.note = QLabel("The grid browser shows image data sets (digits, shapes, ...); "
+                           "2-D runs are in the 2-D view.")
+        self.note.setObjectName("grid.note")
+        self.note.setWordWrap(True)
+
+        buttons = QHBoxLayout()
+        for name, text, tip, slot in (
+                ("live", "Live", "follow the latest step", self.go_live),
+                ("zoom_in", "Zoom in", "zoom in (or use the mouse wheel)", lambda: self.zoom(1 / ZOOM_STEP)),
+                ("zoom_out", "Zoom out", "zoom out", lambda: self.zoom(ZOOM_STEP)),
+                ("zoom_fit", "Fit", "show the whole grid", self.fit),
+                ("save_png", "Save PNG...", "save the shown grid as a PNG", self._save_png_clicked),
+                ("export_gif", "Export GIF...", "the grid at every recorded step as an animated GIF",
+                 self._export_gif_clicked)):
+            b = QPushButton(text)
+            b.setObjectName(f"grid.{name}")
+            b.setAccessibleName(text.rstrip("."))
+            b.setToolTip(tip)
+            b.clicked.connect(slot)
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+
+        side = QWidget()
+        sl = QVBoxLayout(side)
+        sl.setContentsMargins(0, 0, 0, 0)
+        sl.addWidget(self.cell_widget, 1)
+        sl.addWidget(self.cell_label)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.view_widget)
+        split.addWidget(side)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 1)
+        row = QHBoxLayout()
+        row.addWidget(self.step_label)
+        row.addWidget(self.slider, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.note)
+        layout.addWidget(split, 1)
+        layout.addLayout(row)
+        layout.addLayout(buttons)
+
+    # -- state -------------------------------------------------------------------------------------
+    def grid_views(self) -> list[View]:
+        return [v for v in self.state.views if v.tiles is not None]
+
+    def refresh(self) -> None:
+        st = self.state
+        if st.session is not self._session:
+            self._session = st.session
+            self.pinned_step, self.selected = None, None
+            self.note.setVisible(st.session is None or not st.session.is_image)
+            self.image.clear()
+            self.cell_image.clear()
+            self._fit_pending = True
+        if self._drawn_version == st.version:
+            return
+        self._drawn_version = st.version
+        views = self.grid_views()
+        self.slider.blockSignals(True)
+        self.slider.setRange(0, max(0, len(views) - 1))
+        if self.pinned_step is None:
+            self.slider.setValue(self.slider.maximum())
+        else:
+            steps = np.array([v.step for v in views])
+            self.slider.setValue(int(max(0, np.searchsorted(steps, self.pinned_step, side="right") - 1)))
+        self.slider.blockSignals(False)
+        self._redraw()
+
+    def _redraw(self) -> None:
+        views = self.grid_views()
+        if not views:
+            return
+        v = views[max(0, min(self.slider.value(), len(views) - 1))]
+        self.shown_view = v
+        self.image.setImage(tile_grid(v.tiles), levels=(0, 255), autoLevels=False)
+        if self._fit_pending:
+            self.fit()
+            self._fit_pending = False
+        self.step_label.setText(f"step {v.step}" + (" (live)" if self.pinned_step is None else " (history)"))
+        if self.selected is not None:
+            self._show_cell(self.selected)
+
+    def _scrubbed(self, index: int) -> None:
+        views = self.grid_views()
+        if not views:
+            return
+        self.pinned_step = None if index >= len(views) - 1 else views[index].step
+        self._redraw()
+
+    def go_live(self) -> None:
+        self.pinned_step = None
+        self.slider.setValue(self.slider.maximum())
+        self._redraw()
+
+    # -- zoom and cells ----------------------------------------------------------------------------
+    def zoom(self, factor: float) -> None:
+        self.vb.scaleBy((factor, factor))
+
+    def fit(self) -> None:
+        self.vb.autoRange(padding=0.02)
+
+    def _clicked(self, event) -> None:
+        if event.button() != Qt.MouseButton.LeftButton or self.shown_view is None:
+            return
+        p = event.pos()  # image pixel coordinates: x = column, y = row
+        i = cell_at(self.shown_view.tiles.shape, p.y(), p.x())
+        if i is not None:
+            event.accept()
+            self.select_cell(i)
+
+    def select_cell(self, i: int) -> None:
+        self.selected = i
+        self._show_cell(i)
+
+    def _show_cell(self, i: int) -> None:
+        v = self.shown_view
+        if v is None or i >= len(v.tiles):
+            return
+        self.cell_image.setImage(np.ascontiguousarray(v.tiles[i]), levels=(0, 255), autoLevels=False)
+        self.cell_vb.autoRange(padding=0.02)
+        self.cell_label.setText(f"cell {i} (row {i // 8}, column {i % 8}) at step {v.step}")
+
+    # -- files -------------------------------------------------------------------------------------
+    def save_png(self, path: str | Path) -> Path:
+        if self.shown_view is None:
+            raise ValueError("no grid yet: train a few steps on an image data set")
+        buf = io.BytesIO()
+        to_pil(tile_grid(self.shown_view.tiles)).save(buf, format="PNG")
+        atomic_write_bytes(path, buf.getvalue())
+        return Path(path)
+
+    def export_gif(self, path: str | Path) -> int:
+        """Every recorded grid, oldest first, as an animated GIF; returns the number of frames."""
+        views = self.grid_views()
+        if not views:
+            raise ValueError("no grid yet: train a few steps on an image data set")
+        frames = [to_pil(tile_grid(v.tiles)).convert("P", palette=Image.Palette.ADAPTIVE) for v in views]
+        buf = io.BytesIO()
+        frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=GIF_FRAME_MS,
+                       loop=0)
+        atomic_write_bytes(path, buf.getvalue())
+        return len(frames)
+
+    def _save_png_clicked(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save grid", "grid.png", "PNG images (*.png)")
+        if path:
+            self._report(lambda: f"saved {self.save_png(path)}")
+
+    def _export_gif_clicked(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export time-lapse", "timelapse.gif", "GIF images (*.gif)")
+        if path:
+            self._report(lambda: f"exported {self.export_gif(path)} frames to {path}")
+
+    def _report(self, action) -> None:
+        bar = self.window().statusBar()
+        try:
+            bar.showMessage(action(), 8000)
+        except (ValueError, OSError) as e:
+            bar.showMessage(f"could not save: {e}", 10000)

@@ -1,0 +1,183 @@
+"""The window's record of a run: metric curves, evaluations, events and past views. No Qt.
+
+The GUI thread owns one StudioState; the worker's reports are added to it and the panels draw
+from it on their timer. Arrays grow by doubling so a long run costs amortised O(1) per report.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from gan_studio.app.snapshot import METRIC_COLUMNS, Report, Session, View
+from gan_studio.core.losses import PROBABILISTIC
+
+EVAL_COLUMNS = ("step", "modes", "modes_strict", "hq", "rkl")
+#: past views kept for the scrubber; when full, every other old one is dropped (even thinning)
+MAX_VIEWS = 400
+#: D's loss below this (mean of the last HEALTH_WINDOW steps) means D wins outright: G's
+#: saturating gradient vanishes. The minimax loss of a perfect D is 0; a balanced one is ~1.39.
+D_LOSS_ZERO = 0.01
+#: a gradient norm above this many times the run's median (after HEALTH_WINDOW steps) has exploded
+GRAD_EXPLOSION_FACTOR = 100.0
+HEALTH_WINDOW = 50
+
+
+class GrowingArray:
+    """Rows of a fixed width, appended in step order; ``data`` is a view, not a copy."""
+
+    def __init__(self, width: int, capacity: int = 1024):
+        self._buf = np.full((capacity, width), np.nan)
+        self.n = 0
+
+    @property
+    def data(self) -> np.ndarray:
+        return self._buf[: self.n]
+
+    def append(self, rows: np.ndarray) -> None:
+        rows = np.asarray(rows, dtype=np.float64).reshape(-1, self._buf.shape[1])
+        need = self.n + len(rows)
+        if need > len(self._buf):
+            cap = max(need, 2 * len(self._buf))
+            buf = np.full((cap, self._buf.shape[1]), np.nan)
+            buf[: self.n] = self._buf[: self.n]
+            self._buf = buf
+        self._buf[self.n: need] = rows
+        self.n = need
+
+    def truncate_after(self, step: float) -> None:
+        """Drop rows past ``step`` (column 0): after a roll-back they will be trained again."""
+        keep = np.searchsorted(self.data[:, 0], step, side="right") if self.n else 0
+        self.n = int(keep)
+
+    def clear(self) -> None:
+        self.n = 0
+
+
+class StudioState:
+    """Everything the panels draw, fed by the worker's Session and Reports (GUI thread only)."""
+
+    def __init__(self):
+        self.session: Session | None = None
+        self.metrics = GrowingArray(len(METRIC_COLUMNS))
+        self.evals = GrowingArray(len(EVAL_COLUMNS), 256)
+        self.occupancy: list[tuple[int, np.ndarray]] = []   # (step, HQ share per mode)
+        self.events: list[dict] = []
+        self.views: list[View] = []
+        self.step = 0
+        self.running = False
+        self.steps_per_s = 0.0
+        self.elapsed_s = 0.0
+        self.version = 0          # bumped on every change; panels redraw when it moved
+        self.diverged_message = ""
+
+    @property
+    def latest_view(self) -> View | None:
+        return self.views[-1] if self.views else None
+
+    def begin(self, s: Session) -> None:
+        self.session = s
+        self.metrics.clear()
+        self.evals.clear()
+        self.occupancy = []
+        self.views = []
+        self.events = list(s.events)
+        self.step = s.step
+        self.running = False
+        self.diverged_message = ""
+        if s.history is not None and len(s.history):
+            self.metrics.append(s.history)
+        for row in s.eval_history:
+            self._add_eval(row.get("step", 0), row)
+        self.version += 1
+
+    def add(self, r: Report) -> None:
+        if len(r.metrics):
+            self.metrics.append(r.metrics)
+        self.events.extend(r.events)
+        self.step, self.running = r.step, r.running
+        self.steps_per_s, self.elapsed_s = r.steps_per_s, r.elapsed_s
+        if r.view is not None:
+            self._add_view(r.view)
+        self.version += 1
+
+    def truncate_after(self, step: int, message: str) -> None:
+        """A NaN run was rolled back to ``step``: forget what came after it."""
+        self.metrics.truncate_after(step)
+        self.evals.truncate_after(step)
+        self.occupancy = [o for o in self.occupancy if o[0] <= step]
+        self.views = [v for v in self.views if v.step <= step]
+        self.step = step
+        self.diverged_message = message
+        self.version += 1
+
+    def _add_view(self, v: View) -> None:
+        if self.views and self.views[-1].step == v.step:
+            self.views[-1] = v      # a second view of the same step (pause after step once)
+        else:
+            self.views.append(v)
+            if len(self.views) > MAX_VIEWS:
+                old = self.views[: MAX_VIEWS // 2]
+                self.views = old[::2] + self.views[MAX_VIEWS // 2:]
+        if v.evaluation:
+            self._add_eval(v.step, v.evaluation)
+
+    def _add_eval(self, step: int, ev: dict) -> None:
+        if "modes" not in ev:
+            return
+        if self.evals.n and step <= self.evals.data[-1, 0]:
+            return  # keep the curve in step order
+        rkl = ev.get("rkl")
+        self.evals.append([step, ev["modes"], ev.get("modes_strict", np.nan), ev.get("hq", np.nan),
+                           np.nan if rkl is None else rkl])
+        counts = np.asarray(ev.get("mode_counts", []), dtype=np.float64)
+        if counts.size:
+            total = counts.sum()
+            self.occupancy.append((step, counts / total if total > 0 else counts))
+
+    def view_at(self, index: int) -> View | None:
+        if not self.views:
+            return None
+        return self.views[max(0, min(index, len(self.views) - 1))]
+
+    def occupancy_image(self, columns: int = 400) -> tuple[np.ndarray, float, float] | None:
+        """(columns, K) share of HQ samples per mode on an even step axis, and its first/last step.
+
+        Views are not evenly spaced in steps; each column shows the latest evaluation at or before
+        its step, so a band's width in x is its duration in steps."""
+        if len(self.occupancy) < 1:
+            return None
+        steps = np.array([o[0] for o in self.occupancy], dtype=np.float64)
+        shares = np.stack([o[1] for o in self.occupancy])
+        first, last = steps[0], max(steps[-1], steps[0] + 1)
+        col_steps = np.linspace(first, last, columns)
+        idx = np.clip(np.searchsorted(steps, col_steps, side="right") - 1, 0, len(steps) - 1)
+        return shares[idx], float(first), float(last)
+
+
+def health_warnings(metrics: np.ndarray, loss: str) -> list[str]:
+    """Warnings a user should see now, from the metric rows (columns METRIC_COLUMNS)."""
+    out = []
+    if len(metrics) == 0:
+        return out
+    col = {name: i for i, name in enumerate(METRIC_COLUMNS)}
+    recent = metrics[-HEALTH_WINDOW:]
+    if not np.isfinite(recent[:, 1:]).all():
+        out.append("A loss or gradient is NaN or infinite.")
+    if loss in PROBABILISTIC or loss == "least-squares":
+        ld = _finite(recent[:, col["loss_d"]])
+        if len(ld) >= HEALTH_WINDOW // 2 and ld.mean() < D_LOSS_ZERO:
+            out.append(f"D's loss is near zero ({ld.mean():.2g}): D wins and G's gradient vanishes. "
+                       "Try label smoothing, a lower train.lr_d, or the non-saturating loss.")
+    if len(metrics) >= 2 * HEALTH_WINDOW:
+        for name, who in (("grad_norm_d", "D"), ("grad_norm_g", "G")):
+            past, now = _finite(metrics[:-HEALTH_WINDOW, col[name]]), _finite(recent[:, col[name]])
+            if not len(past) or not len(now):
+                continue
+            median, peak = float(np.median(past)), float(now.max())
+            if median > 0 and peak > GRAD_EXPLOSION_FACTOR * median:
+                out.append(f"{who}'s gradient norm exploded: {peak:.3g}, {peak / median:.0f}x its median. "
+                           "Lower the learning rates or use a gradient penalty.")
+    return out
+
+
+def _finite(x: np.ndarray) -> np.ndarray:
+    return x[np.isfinite(x)]

@@ -1,0 +1,312 @@
+"""The studio window: a toolbar, a status bar, and the panels as dock widgets.
+
+The window never touches the Trainer: it sends commands to the TrainingWorker and draws the
+StudioState that the worker's reports fill, from a ~30 Hz timer.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QLabel, QMainWindow, QSpinBox,
+                               QToolBar, QWidget)
+
+from gan_studio.app.grid_browser import GridBrowser
+from gan_studio.app.history import StudioState
+from gan_studio.app.mode_view import ModeView
+from gan_studio.app.plots import PlotsPanel
+from gan_studio.app.snapshot import Report, Session
+from gan_studio.app.tricks_panel import TricksPanel
+from gan_studio.app.worker import TrainingWorker
+from gan_studio.core.config import Config
+
+ORGANISATION, APPLICATION = "GAN Studio", "gan-studio"
+#: the panels redraw at most this often (ms): smooth to the eye, cheap for the GIL
+REDRAW_MS = 33
+#: closing waits this long for the worker to save and end before giving up on it
+STOP_TIMEOUT_MS = 10_000
+DEFAULT_SPEED = 25
+PANELS = {"tricks": "Tricks", "plots": "Live plots", "modes": "2-D view", "grid": "Grid browser"}
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, cfg: Config | None = None, preset: str = "ring8", runs_dir: str | Path = "runs",
+                 open_path: str | Path | None = None, device: str | None = None,
+                 restore_settings: bool = True):
+        super().__init__()
+        from gan_studio.core.presets import load_preset
+        self.setObjectName("MainWindow")
+        self.setWindowTitle("GAN Studio")
+        self.preset = preset
+        cfg = cfg if cfg is not None else load_preset(preset)
+        self.state = StudioState()
+        self.last_message = ""
+        self.saved_runs: list[str] = []
+
+        self.tricks = TricksPanel()
+        self.plots = PlotsPanel(self.state)
+        self.modes = ModeView(self.state)
+        self.grid = GridBrowser(self.state)
+        self.docks: dict[str, QDockWidget] = {}
+        for name, widget in (("tricks", self.tricks), ("plots", self.plots), ("modes", self.modes),
+                             ("grid", self.grid)):
+            dock = QDockWidget(PANELS[name], self)
+            dock.setObjectName(f"dock.{name}")
+            dock.setAccessibleName(PANELS[name])
+            dock.setWidget(widget)
+            self.docks[name] = dock
+        self.setDockNestingEnabled(True)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.docks["tricks"])
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.docks["modes"])
+        self.splitDockWidget(self.docks["modes"], self.docks["plots"], Qt.Orientation.Horizontal)
+        self.tabifyDockWidget(self.docks["modes"], self.docks["grid"])
+        self.docks["modes"].raise_()
+        self.resizeDocks([self.docks["tricks"], self.docks["modes"], self.docks["plots"]], [330, 620, 560],
+                         Qt.Orientation.Horizontal)
+        placeholder = QWidget()
+        placeholder.setMaximumSize(0, 0)
+        self.setCentralWidget(placeholder)   # the docks are the whole window
+        self.resize(1560, 900)
+        # built here, started last: the toolbar's controls talk to it
+        self.worker = TrainingWorker(cfg, runs_dir=runs_dir, open_path=open_path, device=device)
+        self._build_toolbar(cfg)
+        self._build_status_bar()
+        if restore_settings:
+            self._restore_settings()
+        self.keep_settings = restore_settings   # a screenshot run leaves the user's layout alone
+
+        self.worker.set_speed(self.speed.value())
+        w = self.worker
+        w.session.connect(self._on_session)
+        w.report.connect(self._on_report)
+        w.running_changed.connect(self._on_running)
+        w.diverged.connect(self._on_diverged)
+        w.failed.connect(self.show_message)
+        w.setting_refused.connect(self._on_refused)
+        w.saved.connect(self._on_saved)
+        self.tricks.setting_changed.connect(w.set_setting)
+        self.tricks.reset_requested.connect(w.reset)
+        self.modes.train_points_requested.connect(self.train_on_points)
+        self.timer = QTimer(self)
+        self.timer.setInterval(REDRAW_MS)
+        self.timer.timeout.connect(self.refresh)
+        self.timer.start()
+        w.start()
+
+    # -- building ----------------------------------------------------------------------------------
+    def _action(self, name: str, text: str, tip: str, slot, shortcut: str | None = None) -> QAction:
+        a = QAction(text, self)
+        a.setObjectName(f"action.{name}")
+        a.setToolTip(tip)
+        if shortcut:
+            a.setShortcut(QKeySequence(shortcut))
+        a.triggered.connect(slot)
+        self.actions_by_name[name] = a
+        return a
+
+    def _build_toolbar(self, cfg: Config) -> None:
+        from gan_studio.core.data import dataset_names
+        from gan_studio.core.presets import preset_names
+        self.actions_by_name: dict[str, QAction] = {}
+        tb = QToolBar("Training")
+        tb.setObjectName("toolbar.main")
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.addToolBar(tb)
+        self.preset_box = QComboBox()
+        self.preset_box.setObjectName("toolbar.preset")
+        self.preset_box.setAccessibleName("Preset")
+        self.preset_box.setToolTip("a preset: choosing one starts a new run with its settings")
+        self.preset_box.addItems(preset_names())
+        self.preset_box.setCurrentText(self.preset)
+        self.preset_box.activated.connect(lambda i: self.choose_preset(self.preset_box.itemText(i)))
+        self.data_box = QComboBox()
+        self.data_box.setObjectName("toolbar.data")
+        self.data_box.setAccessibleName("Data set")
+        self.data_box.setToolTip("the data set: choosing one starts a new run on it")
+        self.data_box.addItems(dataset_names())
+        self.data_box.setCurrentText(cfg.data.name)
+        self.data_box.activated.connect(lambda i: self.choose_dataset(self.data_box.itemText(i)))
+        tb.addWidget(QLabel(" Preset "))
+        tb.addWidget(self.preset_box)
+        tb.addWidget(QLabel(" Data "))
+        tb.addWidget(self.data_box)
+        tb.addSeparator()
+        for a in (self._action("start", "Start", "train continuously", lambda: self.worker.start_training(),
+                               "Ctrl+R"),
+                  self._action("pause", "Pause", "pause after the current step", lambda: self.worker.pause(),
+                               "Ctrl+P"),
+                  self._action("step", "Step once", "one G step with its D steps", lambda: self.worker.step_once(),
+                               "Ctrl+T"),
+                  self._action("reset", "Reset", "new networks with the current settings (a new run)",
+                               lambda: self.worker.reset(self.tricks.pending_config()))):
+            tb.addAction(a)
+        tb.addWidget(QLabel(" Steps per redraw "))
+        self.speed = QSpinBox()
+        self.speed.setObjectName("toolbar.speed")
+        self.speed.setAccessibleName("Steps between redraws")
+        self.speed.setToolTip("steps between redraws of the 2-D view and the grid (more: faster training)")
+        self.speed.setRange(1, 10_000)
+        self.speed.setValue(DEFAULT_SPEED)
+        self.speed.valueChanged.connect(lambda v: self.worker.set_speed(v))
+        tb.addWidget(self.speed)
+        tb.addSeparator()
+        for a in (self._action("new", "New", "a new run from the chosen preset", self.new_run, "Ctrl+N"),
+                  self._action("open", "Open...", "open a saved run folder", self._open_clicked, "Ctrl+O"),
+                  self._action("save", "Save", "save a checkpoint and a snapshot of this run",
+                               lambda: self.worker.save(), "Ctrl+S")):
+            tb.addAction(a)
+        tb.addSeparator()
+        self.device_label = QLabel("device: starting")
+        self.device_label.setObjectName("toolbar.device")
+        self.device_label.setAccessibleName("Training device")
+        tb.addWidget(self.device_label)
+        for name, a in self.actions_by_name.items():
+            button = tb.widgetForAction(a)
+            if button is not None:
+                button.setObjectName(f"toolbar.{name}")
+                button.setAccessibleName(a.text().rstrip("."))
+        self.actions_by_name["pause"].setEnabled(False)
+        view_menu = self.menuBar().addMenu("&Panels")
+        for dock in self.docks.values():
+            view_menu.addAction(dock.toggleViewAction())
+
+    def _build_status_bar(self) -> None:
+        sb = self.statusBar()
+        self.status_labels: dict[str, QLabel] = {}
+        for name, text in (("step", "step 0"), ("speed", "0 steps/s"), ("device", ""), ("elapsed", "0:00")):
+            label = QLabel(text)
+            label.setObjectName(f"status.{name}")
+            sb.addPermanentWidget(label)
+            self.status_labels[name] = label
+
+    # -- settings ----------------------------------------------------------------------------------
+    def settings(self) -> QSettings:
+        return QSettings(ORGANISATION, APPLICATION)
+
+    def _restore_settings(self) -> None:
+        s = self.settings()
+        geometry, layout = s.value("window/geometry"), s.value("window/state")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        if isinstance(layout, QByteArray):
+            self.restoreState(layout)
+        try:
+            self.speed.setValue(int(s.value("train/speed", DEFAULT_SPEED)))
+        except (TypeError, ValueError):
+            pass
+        for name in ("show_heat", "show_arrows", "show_real"):
+            value = s.value(f"modes/{name}")
+            if value is not None:
+                getattr(self.modes, name).setChecked(str(value).lower() in ("true", "1"))
+
+    def save_settings(self) -> None:
+        s = self.settings()
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState())
+        s.setValue("train/speed", self.speed.value())
+        for name in ("show_heat", "show_arrows", "show_real"):
+            s.setValue(f"modes/{name}", getattr(self.modes, name).isChecked())
+        s.sync()
+
+    # -- worker signals ----------------------------------------------------------------------------
+    def _on_session(self, s: Session) -> None:
+        self.state.begin(s)
+        self.tricks.load_config(s.config)
+        self.data_box.setCurrentText(s.config.data.name)
+        self.device_label.setText(s.device_name)
+        self.status_labels["device"].setText(s.device_name)
+        self.setWindowTitle(f"GAN Studio - {s.config.name} - {s.run_path}")
+        self.docks["grid" if s.is_image else "modes"].raise_()
+        self.show_message(f"run folder: {s.run_path}")
+        self.refresh()
+
+    def _on_report(self, r: Report) -> None:
+        self.state.add(r)
+        for e in r.events:
+            if e.get("event") == "set":
+                self.tricks.applied(e["key"], e["value"])
+
+    def _on_running(self, running: bool) -> None:
+        self.actions_by_name["start"].setEnabled(not running)
+        self.actions_by_name["pause"].setEnabled(running)
+
+    def _on_diverged(self, message: str, step: int) -> None:
+        self.state.truncate_after(step, message)
+        self.show_message(message)
+
+    def _on_refused(self, key: str, why: str) -> None:
+        self.tricks.refused(key)
+        self.show_message(why)
+
+    def _on_saved(self, path: str) -> None:
+        self.saved_runs.append(path)
+        self.show_message(f"saved the run in {path}")
+
+    def show_message(self, text: str) -> None:
+        self.last_message = text
+        self.statusBar().showMessage(text, 15000)
+
+    # -- commands ----------------------------------------------------------------------------------
+    def choose_preset(self, name: str) -> None:
+        from gan_studio.core.config import ConfigError
+        from gan_studio.core.presets import load_preset
+        try:
+            cfg = load_preset(name)
+        except ConfigError as e:
+            self.show_message(str(e))
+            return
+        self.preset = name
+        self.worker.reset(cfg)
+
+    def choose_dataset(self, name: str) -> None:
+        cfg = self.tricks.pending_config()
+        cfg.set("data.name", name)
+        cfg.name = name
+        self.worker.reset(cfg)
+
+    def new_run(self) -> None:
+        self.choose_preset(self.preset_box.currentText())
+
+    def train_on_points(self, points: list) -> None:
+        cfg = self.tricks.pending_config()
+        cfg.data.name, cfg.data.path, cfg.data.points = "points", "", [list(p) for p in points]
+        cfg.name = "points"
+        self.worker.reset(cfg)
+
+    def _open_clicked(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open a run folder", str(self.worker.runs_dir))
+        if path:
+            self.worker.open_run(path)
+
+    # -- drawing -----------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        st = self.state
+        for name, panel in (("plots", self.plots), ("modes", self.modes), ("grid", self.grid)):
+            if self.docks[name].isVisible() and not self.docks[name].visibleRegion().isEmpty():
+                panel.refresh()
+        self.status_labels["step"].setText(f"step {st.step}")
+        self.status_labels["speed"].setText(f"{st.steps_per_s:.1f} steps/s")
+        m, s = divmod(int(st.elapsed_s), 60)
+        self.status_labels["elapsed"].setText(f"{m}:{s:02d} training")
+
+    def refresh_all(self) -> None:
+        """Redraw every panel now, hidden ones too (screenshots, tests)."""
+        for panel in (self.plots, self.modes, self.grid):
+            panel.refresh()
+        self.refresh()
+
+    # -- closing -----------------------------------------------------------------------------------
+    def stop_worker(self) -> bool:
+        """Stop training, save the run, end the thread. True when it ended in time."""
+        if not self.worker.isRunning():
+            return True
+        self.worker.stop()
+        return self.worker.wait(STOP_TIMEOUT_MS)
+
+    def closeEvent(self, event) -> None:
+        self.timer.stop()
+        if self.keep_settings:
+            self.save_settings()
+        self.stop_worker()
+        super().closeEvent(event)

@@ -1,0 +1,332 @@
+"""The 2-D distribution view: samples over D's heatmap, G's gradient arrows, mode means coloured by
+capture, a per-mode bar chart, a mode-occupancy timeline, a history scrubber and a point drawer."""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QRectF, Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton,
+                               QSlider, QSplitter, QVBoxLayout, QWidget)
+
+from gan_studio.app.history import StudioState
+from gan_studio.app.snapshot import View, eval_summary
+
+REAL_BRUSH = pg.mkBrush(110, 110, 110, 140)
+FAKE_BRUSH = pg.mkBrush(220, 50, 30, 200)
+DRAWN_BRUSH = pg.mkBrush(30, 90, 220, 230)
+CAPTURED_PEN = pg.mkPen((20, 160, 60), width=2.5)
+MISSED_PEN = pg.mkPen((20, 20, 20), width=2.5)
+CAPTURED_BRUSH = pg.mkBrush(40, 170, 70)
+MISSED_BRUSH = pg.mkBrush(160, 160, 160)
+ARROW_PEN = pg.mkPen((40, 40, 40, 170), width=1)
+#: D low (looks fake) blue, D high (looks real) orange; the middle is white so samples stay visible
+HEAT_LUT = pg.ColorMap([0.0, 0.5, 1.0], [(90, 130, 210), (248, 248, 248), (235, 160, 80)]).getLookupTable(nPts=256)
+OCCUPANCY_LUT = pg.colormap.get("viridis").getLookupTable(nPts=256)
+#: the longest arrow, as a share of the view's width
+ARROW_LENGTH = 0.08
+#: a painted stroke adds a point every this share of the view's width
+PAINT_SPACING = 0.015
+
+
+class ModeView(QWidget):
+    """Emits ``train_points_requested(points)`` when the user asks to train on drawn points."""
+    train_points_requested = Signal(list)
+
+    def __init__(self, state: StudioState, parent=None):
+        super().__init__(parent)
+        self.state = state
+        self.setObjectName("panel.modes")
+        self.drawn: list[list[float]] = []
+        self.pinned_step: int | None = None      # None: follow the latest view
+        self._session = None
+        self._drawn_version = None
+        self.shown_view: View | None = None
+        self.heat_rect = QRectF(0, 0, 1, 1)
+        self.span = 1.0                          # the view's width in data units (arrow and paint scale)
+
+        self.plot = pg.PlotWidget(background="w")
+        self.plot.setObjectName("modeview.plot")
+        self.plot.setAccessibleName("2-D samples over the discriminator heatmap")
+        self.plot.setAspectLocked(True)
+        self.plot.showGrid(x=True, y=True, alpha=0.15)
+        self.heat = pg.ImageItem()
+        self.heat.setLookupTable(HEAT_LUT)
+        self.heat.setZValue(-10)
+        self.real = pg.ScatterPlotItem(size=3, pen=None, brush=REAL_BRUSH)
+        self.fake = pg.ScatterPlotItem(size=4, pen=None, brush=FAKE_BRUSH)
+        self.arrows = pg.PlotDataItem(pen=ARROW_PEN, connect="pairs")
+        self.means = pg.ScatterPlotItem(size=16, symbol="o", brush=None)
+        self.drawn_item = pg.ScatterPlotItem(size=8, symbol="x", pen=None, brush=DRAWN_BRUSH)
+        for item in (self.heat, self.real, self.fake, self.arrows, self.means, self.drawn_item):
+            self.plot.addItem(item)
+        self.plot.viewport().installEventFilter(self)
+
+        self.bars_plot = pg.PlotWidget(background="w", title="HQ samples per mode")
+        self.bars_plot.setObjectName("modeview.bars")
+        self.bars_plot.setAccessibleName("Samples per mode")
+        self.bars = pg.BarGraphItem(x=[], height=[], width=0.8)
+        self.bars_plot.addItem(self.bars)
+        self.timeline_plot = pg.PlotWidget(background="w", title="Mode occupancy over time")
+        self.timeline_plot.setObjectName("modeview.timeline")
+        self.timeline_plot.setAccessibleName("Mode occupancy timeline")
+        self.timeline_plot.setLabel("bottom", "step")
+        self.timeline_plot.setLabel("left", "mode")
+        self.timeline = pg.ImageItem()
+        self.timeline.setLookupTable(OCCUPANCY_LUT)
+        self.timeline_plot.addItem(self.timeline)
+        self.timeline_cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen((255, 60, 60), width=1.5))
+        self.timeline_plot.addItem(self.timeline_cursor, ignoreBounds=True)
+
+        def check(name: str, text: str, tip: str) -> QCheckBox:
+            c = QCheckBox(text)
+            c.setObjectName(f"modeview.{name}")
+            c.setAccessibleName(text)
+            c.setToolTip(tip)
+            c.setChecked(True)
+            c.toggled.connect(self._redraw)
+            return c
+
+        self.show_heat = check("show_heatmap", "D heatmap", "the discriminator's output behind the samples "
+                               "(normalised per frame, so a critic's unbounded values work too)")
+        self.show_arrows = check("show_arrows", "G's gradient", "arrows: where G's loss moves each fake sample")
+        self.show_real = check("show_real", "real samples", "grey: samples of the data")
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setObjectName("modeview.history")
+        self.slider.setAccessibleName("Scrub through recorded steps")
+        self.slider.setRange(0, 0)
+        self.slider.valueChanged.connect(self._scrubbed)
+        self.live_button = QPushButton("Live")
+        self.live_button.setObjectName("modeview.live")
+        self.live_button.setAccessibleName("Follow the latest step")
+        self.live_button.clicked.connect(self.go_live)
+        self.step_label = QLabel("no samples yet")
+        self.step_label.setObjectName("modeview.step_label")
+        self.summary = QLabel("")
+        self.summary.setObjectName("modeview.summary")
+        self.summary.setAccessibleName("Mode coverage of the shown step")
+
+        self.draw_button = QPushButton("Draw points")
+        self.draw_button.setCheckable(True)
+        self.draw_button.setObjectName("modeview.draw")
+        self.draw_button.setAccessibleName("Draw your own distribution")
+        self.draw_button.setToolTip("click or paint on the plot to place points; each becomes a mode")
+        self.draw_button.toggled.connect(self._draw_toggled)
+        self.clear_button = self._button("clear_points", "Clear points", "remove the drawn points", self.clear_points)
+        self.csv_button = self._button("load_csv", "Load CSV...", "points from a file of x,y rows", self._load_csv)
+        self.train_button = self._button("train_points", "Train on points",
+                                         "start a new run on the drawn points", self._train_points)
+        self.drawn_label = QLabel("")
+        self.drawn_label.setObjectName("modeview.drawn_count")
+        self.image_note = QLabel("The 2-D view shows 2-D data sets; image runs are in the grid browser.")
+        self.image_note.setObjectName("modeview.image_note")
+        self.image_note.hide()
+
+        side = QSplitter(Qt.Orientation.Vertical)
+        side.addWidget(self.bars_plot)
+        side.addWidget(self.timeline_plot)
+        top = QSplitter(Qt.Orientation.Horizontal)
+        top.addWidget(self.plot)
+        top.addWidget(side)
+        top.setStretchFactor(0, 3)
+        top.setStretchFactor(1, 2)
+        controls = QGridLayout()
+        row0 = QHBoxLayout()
+        for w in (self.show_heat, self.show_arrows, self.show_real):
+            row0.addWidget(w)
+        row0.addStretch(1)
+        row0.addWidget(self.summary)
+        controls.addLayout(row0, 0, 0)
+        row1 = QHBoxLayout()
+        row1.addWidget(self.step_label)
+        row1.addWidget(self.slider, 1)
+        row1.addWidget(self.live_button)
+        controls.addLayout(row1, 1, 0)
+        row2 = QHBoxLayout()
+        for w in (self.draw_button, self.clear_button, self.csv_button, self.train_button, self.drawn_label):
+            row2.addWidget(w)
+        row2.addStretch(1)
+        controls.addLayout(row2, 2, 0)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.image_note)
+        layout.addWidget(top, 1)
+        layout.addLayout(controls)
+
+    def _button(self, name: str, text: str, tip: str, slot) -> QPushButton:
+        b = QPushButton(text)
+        b.setObjectName(f"modeview.{name}")
+        b.setAccessibleName(text)
+        b.setToolTip(tip)
+        b.clicked.connect(slot)
+        return b
+
+    # -- drawing the state ------------------------------------------------------------------------
+    def refresh(self) -> None:
+        st = self.state
+        if st.session is not self._session:
+            self._begin_session()
+        if self._drawn_version == st.version:
+            return
+        self._drawn_version = st.version
+        n = len(st.views)
+        self.slider.blockSignals(True)
+        self.slider.setRange(0, max(0, n - 1))
+        self.slider.setValue(self._index_to_show())
+        self.slider.blockSignals(False)
+        self._redraw()
+
+    def _index_to_show(self) -> int:
+        views = self.state.views
+        if self.pinned_step is None or not views:
+            return max(0, len(views) - 1)
+        steps = np.array([v.step for v in views])
+        return int(max(0, np.searchsorted(steps, self.pinned_step, side="right") - 1))
+
+    def _begin_session(self) -> None:
+        s = self._session = self.state.session
+        self.pinned_step = None
+        image = s is not None and s.is_image
+        self.image_note.setVisible(image)
+        for w in (self.plot, self.bars_plot, self.timeline_plot):
+            w.setVisible(not image)
+        if s is None or image:
+            return
+        self.real.setData(pos=s.real)
+        has_modes = s.modes is not None
+        self.bars_plot.setVisible(has_modes)
+        self.timeline_plot.setVisible(has_modes)
+        x0, x1, y0, y1 = s.bounds
+        self.heat_rect = QRectF(x0, y0, x1 - x0, y1 - y0)
+        self.plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
+        self.span = max(x1 - x0, y1 - y0)
+        self.heat.clear()
+        self.fake.clear()
+        self.arrows.setData([], [])
+        if has_modes:
+            k = len(s.modes)
+            self.means.setData(pos=s.modes, pen=[MISSED_PEN] * k)
+            self.bars.setOpts(x=np.arange(k), height=np.zeros(k), width=0.8, brushes=[MISSED_BRUSH] * k)
+            self.bars_plot.setXRange(-0.6, k - 0.4)
+            self.timeline_plot.setYRange(-0.5, k - 0.5)
+        else:
+            self.means.clear()
+        self._drawn_version = None
+
+    def _redraw(self) -> None:
+        s = self.state.session
+        if s is None or s.is_image:
+            return
+        v = self.state.view_at(self.slider.value())
+        self.shown_view = v
+        self.real.setVisible(self.show_real.isChecked())
+        if v is None:
+            return
+        live = self.pinned_step is None
+        self.step_label.setText(f"step {v.step}" + (" (live)" if live else " (history)"))
+        if v.fake is not None:
+            self.fake.setData(pos=v.fake[np.isfinite(v.fake).all(1)])   # a diverging G makes NaNs
+        if v.heat is not None and self.show_heat.isChecked():
+            self.heat.setImage(v.heat, levels=(0, 255), autoLevels=False)
+            self.heat.setRect(self.heat_rect)   # after setImage: the rect maps the image's own size
+            self.heat.setVisible(True)
+        else:
+            self.heat.setVisible(False)
+        if v.arrows is not None and self.show_arrows.isChecked():
+            a = v.arrows[np.isfinite(v.arrows).all(1)]
+            longest = float(np.sqrt((a[:, 2:] ** 2).sum(1)).max()) if len(a) else 1.0
+            longest = longest or 1.0
+            tips = a[:, :2] + a[:, 2:] * (ARROW_LENGTH * self.span / longest)
+            xy = np.empty((2 * len(a), 2), np.float32)
+            xy[0::2], xy[1::2] = a[:, :2], tips
+            self.arrows.setData(xy[:, 0], xy[:, 1])
+            self.arrows.setVisible(True)
+        else:
+            self.arrows.setVisible(False)
+        counts = v.evaluation.get("mode_counts") if v.evaluation else None
+        if s.modes is not None and counts is not None:
+            captured = [c > 0 for c in counts]
+            self.means.setData(pos=s.modes, pen=[CAPTURED_PEN if c else MISSED_PEN for c in captured])
+            self.bars.setOpts(x=np.arange(len(counts)), height=np.asarray(counts, float), width=0.8,
+                              brushes=[CAPTURED_BRUSH if c else MISSED_BRUSH for c in captured])
+            self.bars_plot.setYRange(0, max(1.0, 1.1 * max(counts)), padding=0)
+            self.summary.setText(eval_summary(v.evaluation))
+            self._draw_timeline(len(counts), v.step)
+
+    def _draw_timeline(self, k: int, step: int) -> None:
+        occ = self.state.occupancy_image()
+        if occ is None:
+            return
+        img, first, last = occ
+        # colour = share of HQ samples; 2/K (twice the uniform share) and above is the brightest
+        self.timeline.setImage(np.ascontiguousarray(img.astype(np.float32)), levels=(0.0, 2.0 / k),
+                               autoLevels=False)
+        self.timeline.setRect(QRectF(first, -0.5, max(last - first, 1.0), k))
+        self.timeline_cursor.setPos(step)
+
+    # -- history ---------------------------------------------------------------------------------
+    def _scrubbed(self, index: int) -> None:
+        views = self.state.views
+        if not views:
+            return
+        self.pinned_step = None if index >= len(views) - 1 else views[index].step
+        self._redraw()
+
+    def go_live(self) -> None:
+        self.pinned_step = None
+        self.slider.setValue(self.slider.maximum())
+        self._redraw()
+
+    # -- drawing points --------------------------------------------------------------------------
+    def _draw_toggled(self, on: bool) -> None:
+        # while drawing, the mouse places points instead of panning the view
+        self.plot.setMouseEnabled(x=not on, y=not on)
+        self.plot.viewport().setCursor(Qt.CursorShape.CrossCursor if on else Qt.CursorShape.ArrowCursor)
+
+    def eventFilter(self, obj, event) -> bool:
+        if obj is self.plot.viewport() and self.draw_button.isChecked():
+            et = event.type()
+            if et == QEvent.Type.MouseButtonPress and event.button() == Qt.MouseButton.LeftButton:
+                self._add_point_at(event.position(), spacing=0.0)
+                return True
+            if et == QEvent.Type.MouseMove and event.buttons() & Qt.MouseButton.LeftButton:
+                self._add_point_at(event.position(), spacing=PAINT_SPACING * self.span)
+                return True
+        return super().eventFilter(obj, event)
+
+    def _add_point_at(self, pos, spacing: float) -> None:
+        p = self.plot.plotItem.vb.mapSceneToView(self.plot.mapToScene(pos.toPoint()))
+        x, y = float(p.x()), float(p.y())
+        if spacing and self.drawn and np.hypot(x - self.drawn[-1][0], y - self.drawn[-1][1]) < spacing:
+            return
+        self.drawn.append([round(x, 4), round(y, 4)])
+        self._show_drawn()
+
+    def set_points(self, points: list[list[float]]) -> None:
+        self.drawn = [[float(x), float(y)] for x, y in points]
+        self._show_drawn()
+
+    def clear_points(self) -> None:
+        self.set_points([])
+
+    def _show_drawn(self) -> None:
+        self.drawn_item.setData(pos=np.asarray(self.drawn, float).reshape(-1, 2))
+        self.drawn_label.setText(f"{len(self.drawn)} points" if self.drawn else "")
+
+    def _load_csv(self) -> None:
+        from gan_studio.core.config import ConfigError
+        from gan_studio.core.data import read_points_csv
+        path, _ = QFileDialog.getOpenFileName(self, "Load points", "", "CSV files (*.csv);;All files (*)")
+        if not path:
+            return
+        try:
+            self.set_points(read_points_csv(path))
+        except ConfigError as e:
+            self.window().statusBar().showMessage(str(e), 10000)
+
+    def _train_points(self) -> None:
+        if not self.drawn:
+            self.window().statusBar().showMessage("Draw some points first (press Draw points, then click "
+                                                  "on the plot) or load a CSV.", 8000)
+            return
+        self.draw_button.setChecked(False)
+        self.train_points_requested.emit([list(p) for p in self.drawn])

@@ -1,0 +1,154 @@
+"""Live plots: losses, D outputs, gradient norms and mode coverage, with a marker per trick change."""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from gan_studio.app.history import EVAL_COLUMNS, StudioState, health_warnings
+from gan_studio.app.snapshot import METRIC_COLUMNS
+
+D_PEN = pg.mkPen((40, 110, 200), width=1.5)
+G_PEN = pg.mkPen((220, 90, 30), width=1.5)
+EXTRA_PEN = pg.mkPen((120, 120, 120), width=1.2, style=pg.QtCore.Qt.PenStyle.DashLine)
+MARKER_PEN = pg.mkPen((150, 40, 160), width=1, style=pg.QtCore.Qt.PenStyle.DashLine)
+NAN_PEN = pg.mkPen((220, 0, 0), width=2)
+
+#: (plot name, title, [(column, label, pen)], source) -- source is "metrics" or "evals"
+PLOTS = [
+    ("losses", "Losses", [("loss_d", "D loss", D_PEN), ("loss_g", "G loss", G_PEN)], "metrics"),
+    ("d_outputs", "D(x) and D(G(z))", [("d_real", "D(x)", D_PEN), ("d_fake", "D(G(z))", G_PEN)], "metrics"),
+    ("grad_norms", "Gradient norms", [("grad_norm_d", "|grad D|", D_PEN), ("grad_norm_g", "|grad G|", G_PEN)],
+     "metrics"),
+    ("modes", "Modes captured", [("modes", "captured", D_PEN), ("modes_strict", "strict", EXTRA_PEN)], "evals"),
+    ("hq", "High-quality samples (%)", [("hq", "HQ %", D_PEN)], "evals"),
+    ("rkl", "Reverse KL to uniform", [("rkl", "reverse KL", G_PEN)], "evals"),
+]
+
+
+def marker_label(event: dict) -> str:
+    kind = event.get("event")
+    if kind == "set":
+        value = event.get("value")
+        if isinstance(value, float):
+            value = f"{value:.3g}"
+        return f"{str(event.get('key', '')).removeprefix('tricks.')}={value}"
+    if kind == "diverged":
+        return "NaN: rolled back"
+    return str(kind or "event")
+
+
+class PlotsPanel(QWidget):
+    def __init__(self, state: StudioState, parent=None):
+        super().__init__(parent)
+        self.state = state
+        self.setObjectName("panel.plots")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        self.warning = QLabel()
+        self.warning.setObjectName("plots.warning")
+        self.warning.setAccessibleName("Training health warnings")
+        self.warning.setWordWrap(True)
+        self.warning.setStyleSheet("background: #fff3cd; color: #6b4a00; padding: 4px; border: 1px solid #e0b000;")
+        self.warning.hide()
+        layout.addWidget(self.warning)
+        self.canvas = pg.GraphicsLayoutWidget()
+        self.canvas.setObjectName("plots.canvas")
+        self.canvas.setAccessibleName("Training curves")
+        self.canvas.setBackground("w")
+        layout.addWidget(self.canvas, 1)
+        self.plots: dict[str, pg.PlotItem] = {}
+        self.curves: dict[str, tuple[str, int, pg.PlotDataItem]] = {}
+        first = None
+        for i, (name, title, series, source) in enumerate(PLOTS):
+            p = self.canvas.addPlot(row=i // 2, col=i % 2, title=title)
+            p.showGrid(x=True, y=True, alpha=0.2)
+            p.addLegend(offset=(-5, 5), labelTextSize="8pt")
+            p.setClipToView(True)
+            p.setDownsampling(auto=True, mode="peak")
+            if name == "grad_norms":
+                p.setLogMode(y=True)
+            if first is None:
+                first = p
+            else:
+                p.setXLink(first)
+            cols = METRIC_COLUMNS if source == "metrics" else EVAL_COLUMNS
+            for column, label, pen in series:
+                curve = p.plot(name=label, pen=pen)
+                self.curves[f"{name}.{column}"] = (source, cols.index(column), curve)
+            self.plots[name] = p
+        self.markers: list[list[pg.InfiniteLine]] = []
+        self._session = None
+        self._drawn = (-1, -1)
+        self._version = -1
+        self._warnings: list[str] = []
+
+    # -- drawing ------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        st = self.state
+        if st.session is not self._session:
+            self._begin_session()
+        if st.version == self._version:
+            return
+        self._version = st.version
+        n = (st.metrics.n, st.evals.n)
+        if n != self._drawn:
+            m, e = st.metrics.data, st.evals.data
+            for source, col, curve in self.curves.values():
+                arr = m if source == "metrics" else e
+                y = arr[:, col]
+                if source == "evals" or col in (5, 6):
+                    # evaluations are few: plot only the defined ones (reverse KL is n/a without HQ
+                    # samples); norms sit on a log axis, where 0 and NaN have no place
+                    keep = np.isfinite(y) & ((y > 0) if source == "metrics" else True)
+                    curve.setData(arr[keep, 0], y[keep])
+                elif np.isfinite(y).any():
+                    curve.setData(arr[:, 0], y, connect="finite")
+            self._drawn = n
+        while len(self.markers) < len(st.events):
+            self._add_marker(st.events[len(self.markers)])
+        self._update_warnings()
+
+    def _begin_session(self) -> None:
+        self._session = self.state.session
+        for lines in self.markers:
+            for line in lines:
+                line.getViewBox().removeItem(line) if line.getViewBox() else None
+        self.markers = []
+        self._drawn = (-1, -1)
+        self._version = -1
+        s = self._session
+        has_modes = s is not None and s.modes is not None
+        for name in ("modes", "hq", "rkl"):
+            self.plots[name].setVisible(has_modes)
+
+    def _add_marker(self, event: dict) -> None:
+        pen = NAN_PEN if event.get("event") == "diverged" else MARKER_PEN
+        lines = []
+        for p in self.plots.values():
+            line = pg.InfiniteLine(pos=event.get("step", 0), angle=90, pen=pen, movable=False,
+                                   label=marker_label(event),
+                                   labelOpts={"position": 0.9, "color": pen.color(), "rotateAxis": (1, 0),
+                                              "anchors": [(0, 1), (0, 1)]})
+            p.addItem(line, ignoreBounds=True)
+            lines.append(line)
+        self.markers.append(lines)
+
+    def _update_warnings(self) -> None:
+        st = self.state
+        loss = st.session.config.loss if st.session is not None else "non-saturating"
+        warnings = ([st.diverged_message] if st.diverged_message else []) + \
+            health_warnings(st.metrics.data, loss)
+        if warnings != self._warnings:
+            self._warnings = warnings
+            self.warning.setText("\n".join("\u26a0 " + w for w in warnings))
+            self.warning.setVisible(bool(warnings))
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self._warnings)
+
+    def marker_labels(self, plot: str = "losses") -> list[str]:
+        """The marker texts on one plot (what a user reads on it)."""
+        idx = list(self.plots).index(plot)
+        return [lines[idx].label.toPlainText() for lines in self.markers]

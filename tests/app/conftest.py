@@ -1,0 +1,51 @@
+"""Fixtures for the window tests: isolated QSettings, a tiny fast config, a window that is closed
+(and its worker stopped) at the end of every test."""
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QCoreApplication, QEvent, QSettings  # noqa: E402
+
+from studio_helpers import WAIT_MS, tiny_config  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path_factory):
+    """Every test gets its own QSettings folder: no layout leaks between tests or into $HOME."""
+    folder = tmp_path_factory.mktemp("qsettings")
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
+    yield folder
+
+
+@pytest.fixture
+def make_window(qtbot, tmp_path):
+    from gan_studio.app.main_window import MainWindow
+    windows = []
+
+    def make(cfg=None, open_path=None, speed: int | None = 1):
+        win = MainWindow(cfg if cfg is not None or open_path else tiny_config(), runs_dir=tmp_path / "runs",
+                         open_path=open_path)
+        qtbot.addWidget(win)
+        if speed is not None:
+            win.speed.setValue(speed)   # a view every step: tests see every change at once
+        win.show()
+        qtbot.waitUntil(lambda: win.state.session is not None, timeout=WAIT_MS)
+        windows.append(win)
+        return win
+
+    yield make
+    for win in windows:
+        win.close()
+        assert not win.worker.isRunning()
+        win.deleteLater()
+    # delete the windows while the QApplication lives: left to the interpreter's exit, the
+    # collector frees Qt objects in an order that PySide6 6.12 does not survive
+    windows.clear()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    gc.collect()
