@@ -1,0 +1,83 @@
+"""gan-studio bench modes --data ring8|grid25 --seeds 10 --steps N [--set ...] [--compare A B ...]"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from gan_studio.core.config import ConfigError
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("bench", help="benchmarks: the mode-collapse table (bench modes)",
+                       description="Benchmarks that compare configurations of the studio.")
+    bsub = p.add_subparsers(dest="bench", metavar="BENCH", required=True)
+    m = bsub.add_parser(
+        "modes", help="the PacGAN-style mode-collapse table over seeds",
+        description="Train each configuration (a preset) on each seed, in parallel processes, and print "
+                    "modes captured, strict modes, HQ %% and reverse KL (mean ± standard error over "
+                    "seeds) with seconds per run, as PacGAN's Table 1 does. Writes the table as CSV and "
+                    "Markdown, and every run as CSV, into --out.")
+    m.add_argument("--data", required=True, choices=("ring8", "grid25", "ring8-wide"),
+                   help="the Gaussian mixture to train on")
+    m.add_argument("--seeds", type=int, default=10, help="runs per configuration, seeds 0..N-1 (default 10)")
+    m.add_argument("--steps", type=int, required=True, help="G steps per run")
+    m.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value in every configuration (repeatable)")
+    m.add_argument("--compare", nargs="+", metavar="PRESET",
+                   help="configurations (preset names or .toml files) to compare; default: "
+                        "vanilla unrolled5 unrolled10 minibatch-disc pac2 pac4 best")
+    m.add_argument("--jobs", type=int, help="parallel processes (default: one per core)")
+    m.add_argument("--out", default="bench-results", help="folder for the CSV and Markdown files")
+    m.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def run(args) -> int:
+    from gan_studio.core import bench
+
+    if args.seeds < 1:
+        raise ConfigError(f"--seeds = {args.seeds}: must be >= 1")
+    if args.steps < 1:
+        raise ConfigError(f"--steps = {args.steps}: must be >= 1")
+    if args.jobs is not None and args.jobs < 1:
+        raise ConfigError(f"--jobs = {args.jobs}: must be >= 1")
+    configs = list(args.compare or bench.DEFAULT_COMPARE)
+    total = len(configs) * args.seeds
+    bar = None
+    if not args.quiet:
+        from tqdm import tqdm
+        bar = tqdm(total=total, unit="run", file=sys.stderr, dynamic_ncols=True)
+
+    def progress(r):
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix_str(f"{r.config} seed {r.seed}: {r.modes} modes, HQ {r.hq:.0f}%")
+
+    results = bench.run_table(configs, args.data, args.seeds, args.steps, tuple(args.overrides),
+                              jobs=args.jobs, progress=progress)
+    if bar is not None:
+        bar.close()
+    rows = bench.summarise(results)
+    command = "gan-studio bench modes " + " ".join(shlex.quote(a) for a in _argv_of(args))
+    print(bench.format_text(rows, args.data))
+    out = Path(args.out)
+    from gan_studio.core.runs import atomic_write_text
+    stem = out / f"modes-{args.data}"
+    atomic_write_text(stem.with_suffix(".csv"), bench.format_csv(rows))
+    atomic_write_text(stem.with_suffix(".md"), bench.format_markdown(rows, args.data, args.seeds, args.steps,
+                                                                      command))
+    atomic_write_text(out / f"modes-{args.data}-runs.csv", bench.runs_csv(results))
+    print(f"wrote {stem}.csv, {stem}.md and {out / f'modes-{args.data}-runs.csv'}", file=sys.stderr)
+    return 0
+
+
+def _argv_of(args) -> list[str]:
+    """The options that define the table (for the Markdown file's caption)."""
+    argv = ["--data", args.data, "--seeds", str(args.seeds), "--steps", str(args.steps)]
+    for o in args.overrides:
+        argv += ["--set", o]
+    if args.compare:
+        argv += ["--compare", *args.compare]
+    return argv

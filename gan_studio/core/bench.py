@@ -1,0 +1,192 @@
+"""The mode-collapse table: train named configurations on a 2-D mixture over several seeds and
+report what PacGAN's Table 1 reports (modes captured, HQ %, reverse KL; mean ± standard error).
+
+Each (configuration, seed) pair is one independent run in a worker process (torch limited to one
+thread there, so N workers use N cores without fighting); the same seed gives the same run.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from gan_studio.core.config import ConfigError, parse_override
+
+#: rows the table shows when no --compare is given
+DEFAULT_COMPARE = ("vanilla", "unrolled5", "unrolled10", "minibatch-disc", "pac2", "pac4", "best")
+
+#: PacGAN Table 1 (the published anchors in METHODS.md): modes, HQ %, reverse KL
+PUBLISHED = {
+    "ring8": [("GAN (PacGAN Table 1)", 6.3, 98.2, 0.45), ("PacGAN2", 7.9, 95.6, 0.07),
+              ("PacGAN4", 7.8, 95.9, 0.07)],
+    "grid25": [("GAN (PacGAN Table 1)", 17.3, 94.8, 0.70), ("PacGAN2", 23.8, 91.3, 0.13),
+               ("PacGAN4", 24.8, 93.6, 0.04)],
+}
+METRICS = ("modes", "modes_strict", "hq", "rkl")
+
+
+@dataclass
+class RunResult:
+    config: str
+    seed: int
+    modes: int
+    modes_strict: int
+    hq: float
+    rkl: float | None
+    seconds: float
+    steps: int
+
+
+def build_bench_config(preset: str, data: str, seed: int, overrides: Iterable[str] = ()):
+    """The config of one table cell: the preset, on the chosen data, with the shared overrides."""
+    from gan_studio.core.presets import load_preset
+    cfg = load_preset(preset)
+    cfg.set("data.name", data)
+    for text in overrides:
+        cfg.set(*parse_override(text))
+    cfg.set("train.seed", seed)
+    cfg.set("train.device", "cpu")
+    cfg.validate()
+    return cfg
+
+
+def run_one(preset: str, data: str, seed: int, steps: int, overrides: tuple[str, ...] = ()) -> RunResult:
+    """Train one configuration for ``steps`` G steps and measure its final generator (2,500 samples)."""
+    import torch
+    from gan_studio.core.trainer import Trainer
+    torch.set_num_threads(1)
+    cfg = build_bench_config(preset, data, seed, overrides)
+    t0 = time.perf_counter()
+    tr = Trainer(cfg, device="cpu")
+    for _ in range(steps):
+        tr.step()
+    seconds = time.perf_counter() - t0
+    m = tr.evaluate()
+    if "modes" not in m:
+        raise ConfigError(f"data {data!r} has no modes to count; the table needs a Gaussian mixture "
+                          "such as ring8 or grid25")
+    return RunResult(preset, seed, m["modes"], m["modes_strict"], m["hq"], m["rkl"], seconds, steps)
+
+
+def _run_job(args) -> RunResult:
+    return run_one(*args)
+
+
+def run_table(configs: list[str], data: str, seeds: int, steps: int, overrides: tuple[str, ...] = (),
+              jobs: int | None = None, progress: Callable[[RunResult], None] | None = None,
+              first_seed: int = 0) -> list[RunResult]:
+    """Every configuration on every seed, in ``jobs`` processes (default: one per core)."""
+    for name in configs:  # fail on a bad name or override before starting any worker
+        build_bench_config(name, data, first_seed, overrides)
+    tasks = [(name, data, first_seed + s, steps, tuple(overrides)) for name in configs for s in range(seeds)]
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
+    results: list[RunResult] = []
+    if jobs == 1:
+        for t in tasks:
+            r = _run_job(t)
+            results.append(r)
+            if progress:
+                progress(r)
+    else:
+        import multiprocessing as mp
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+            futures = [pool.submit(_run_job, t) for t in tasks]
+            for fut in as_completed(futures):
+                r = fut.result()
+                results.append(r)
+                if progress:
+                    progress(r)
+    order = {name: i for i, name in enumerate(configs)}
+    results.sort(key=lambda r: (order[r.config], r.seed))
+    return results
+
+
+def mean_se(values: list[float]) -> tuple[float, float]:
+    """Mean and standard error (sample std / sqrt(n)); s.e. is 0 for a single value."""
+    n = len(values)
+    if n == 0:
+        return math.nan, math.nan
+    mu = sum(values) / n
+    if n == 1:
+        return mu, 0.0
+    var = sum((v - mu) ** 2 for v in values) / (n - 1)
+    return mu, math.sqrt(var / n)
+
+
+def summarise(results: list[RunResult]) -> list[dict]:
+    """One row per configuration: mean and s.e. of each metric, seconds per run."""
+    rows = []
+    for name in dict.fromkeys(r.config for r in results):
+        rs = [r for r in results if r.config == name]
+        row = {"config": name, "runs": len(rs), "steps": rs[0].steps}
+        for key in METRICS:
+            vals = [getattr(r, key) for r in rs]
+            # reverse KL is undefined for a run without HQ samples: it is left out and counted
+            finite = [float(v) for v in vals if v is not None]
+            row[key], row[key + "_se"] = mean_se(finite)
+            if len(finite) < len(vals):
+                row[key + "_missing"] = len(vals) - len(finite)
+        row["seconds"], row["seconds_se"] = mean_se([r.seconds for r in rs])
+        rows.append(row)
+    return rows
+
+
+def _pm(mu: float, se: float, digits: int) -> str:
+    if math.isnan(mu):
+        return "n/a"
+    return f"{mu:.{digits}f} ± {se:.{digits}f}"
+
+
+def format_markdown(rows: list[dict], data: str, seeds: int, steps: int, command: str = "") -> str:
+    k = {"ring8": 8, "grid25": 25}.get(data)
+    head = f"modes (of {k})" if k else "modes"
+    out = io.StringIO()
+    if command:
+        out.write(f"`{command}`\n\n")
+    out.write(f"| configuration | {head} | strict modes | HQ % | reverse KL | s / run |\n")
+    out.write("| --- | --- | --- | --- | --- | --- |\n")
+    for r in rows:
+        out.write(f"| {r['config']} | {_pm(r['modes'], r['modes_se'], 2)} | "
+                  f"{_pm(r['modes_strict'], r['modes_strict_se'], 2)} | {_pm(r['hq'], r['hq_se'], 1)} | "
+                  f"{_pm(r['rkl'], r['rkl_se'], 3)} | {r['seconds']:.0f} |\n")
+    for name, modes, hq, rkl in PUBLISHED.get(data, []):
+        out.write(f"| *{name}, published* | {modes} | – | {hq} | {rkl} | – |\n")
+    out.write(f"\n{data}, {seeds} seeds per row, {steps} G steps per run, 2,500 samples per evaluation; "
+              "mean ± standard error over seeds.\n")
+    return out.getvalue()
+
+
+def format_text(rows: list[dict], data: str) -> str:
+    k = {"ring8": 8, "grid25": 25}.get(data)
+    lines = [f"{'configuration':<18} {'modes' + (f'/{k}' if k else ''):>14} {'strict':>14} {'HQ %':>13} "
+             f"{'reverse KL':>15} {'s/run':>6}"]
+    for r in rows:
+        lines.append(f"{r['config']:<18} {_pm(r['modes'], r['modes_se'], 2):>14} "
+                     f"{_pm(r['modes_strict'], r['modes_strict_se'], 2):>14} {_pm(r['hq'], r['hq_se'], 1):>13} "
+                     f"{_pm(r['rkl'], r['rkl_se'], 3):>15} {r['seconds']:>6.0f}")
+    return "\n".join(lines)
+
+
+def format_csv(rows: list[dict]) -> str:
+    cols = ["config", "runs", "steps"] + [c for m in METRICS for c in (m, m + "_se")] + ["seconds", "seconds_se"]
+    out = io.StringIO()
+    w = csv.DictWriter(out, cols, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({c: (round(r[c], 6) if isinstance(r[c], float) else r[c]) for c in cols})
+    return out.getvalue()
+
+
+def runs_csv(results: list[RunResult]) -> str:
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["config", "seed", "modes", "modes_strict", "hq", "rkl", "seconds", "steps"])
+    for r in results:
+        w.writerow([r.config, r.seed, r.modes, r.modes_strict, round(r.hq, 4),
+                    "" if r.rkl is None else round(r.rkl, 6), round(r.seconds, 3), r.steps])
+    return out.getvalue()
