@@ -316,11 +316,24 @@ class TrainingWorker(QThread):
         """Save the current run (checkpoint, snapshot, last metrics) before it is dropped."""
         if self._loop is None:
             return
-        loop, run = self._loop, self._run
+        loop, run, tr = self._loop, self._run, self._tr
         self._loop = None
         try:
-            loop.finish()
+            if tr.is_image:
+                self._save_without_evaluation(loop, run, tr)
+            else:
+                loop.finish()
         except OSError as e:
             self.failed.emit(f"could not save the run in {run.path}: {e}")
             return
         self.saved.emit(str(run.path))
+
+    @staticmethod
+    def _save_without_evaluation(loop, run, tr) -> None:
+        """RunLoop.finish() without its evaluation: on images that may first train the metric
+        classifier (minutes), and closing the window must take a second or two."""
+        row = tr.step_metrics_now()
+        if row is not None and (loop.last_row is None or loop.last_row.get("step") != tr.step_count):
+            run.append_metrics(row)
+        run.save_checkpoint(tr)
+        run.save_snapshot(tr)
