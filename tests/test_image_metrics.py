@@ -1,0 +1,135 @@
+"""Image metrics: the classifier is trained once and cached; the metrics see mode collapse."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from gan_studio.core import image_metrics as im
+from gan_studio.core.config import Config
+from gan_studio.core.image_data import make_shapes
+from gan_studio.core.trainer import Trainer
+
+
+@pytest.fixture(scope="module")
+def cache_home(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(autouse=True)
+def _cache(cache_home, monkeypatch):
+    """One cache folder for the module: the digits classifier is trained once for all its tests."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache_home))
+    monkeypatch.setattr(im, "CLASSIFIER_STEPS", 150)  # enough for 8 px digits; tests stay fast
+
+
+def test_frechet_distance_of_diagonal_gaussians():
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(0.1, 2, 6), rng.uniform(0.1, 2, 6)
+    mu1, mu2 = rng.normal(size=6), rng.normal(size=6)
+    # for commuting covariances the trace term is sum (sqrt(a) - sqrt(b))^2
+    expected = np.sum((mu1 - mu2) ** 2) + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
+    assert im.frechet_distance(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(expected, rel=1e-9)
+    q, _ = np.linalg.qr(rng.normal(size=(6, 6)))  # a rotation of both changes nothing
+    fd = im.frechet_distance(q @ mu1, q @ np.diag(a) @ q.T, q @ mu2, q @ np.diag(b) @ q.T)
+    assert fd == pytest.approx(expected, rel=1e-6)
+
+
+def test_histogram_metrics_follow_the_mode_definitions():
+    real = np.full(4, 0.25)
+    covered, strict, kl = im.histogram_metrics(np.array([0] * 97 + [1] * 3), real)
+    assert covered == 2 and strict == 1  # class 1 has 3 < 0.25 * 100 * 0.25 samples
+    p = np.array([0.97, 0.03])
+    assert kl == pytest.approx(np.sum(p * np.log(p / 0.25)))
+    assert im.histogram_metrics(np.arange(100) % 4, real) == (4, 4, pytest.approx(0.0))
+
+
+class FromImages(nn.Module):
+    """A stand-in generator that hands out given real images, one per z (cycling)."""
+
+    def __init__(self, images):
+        super().__init__()
+        self.register_buffer("images", images)
+        self.anchor = nn.Parameter(torch.zeros(1))
+
+    def forward(self, z):
+        idx = torch.arange(z.shape[0]) % len(self.images)
+        return self.images[idx] + 0 * self.anchor
+
+
+def _digits_trainer():
+    cfg = Config()
+    cfg.set("data.name", "digits")
+    cfg.set("data.image_size", 8)
+    cfg.set("model.arch", "mlp")
+    cfg.set("train.device", "cpu")
+    return Trainer(cfg)
+
+
+def test_classifier_is_cached_on_disk_and_reused(cache_home, monkeypatch):
+    im._models.clear()
+    tr = _digits_trainer()
+    model = im.get_metric_model(tr.data)
+    assert model.accuracy["class"] > 0.8
+    files = list((cache_home / "gan-studio" / "classifiers").glob("digits-8px-1ch-*.pt"))
+    assert len(files) == 1
+    im._models.clear()
+    monkeypatch.setattr(im, "_train", lambda *a: pytest.fail("the cached classifier was retrained"))
+    again = im.get_metric_model(tr.data)
+    x = tr.data.images[:50]
+    torch.testing.assert_close(again.predict(x)[1]["class"], model.predict(x)[1]["class"])
+    monkeypatch.undo()
+    files[0].write_bytes(b"garbage")  # a broken cache is retrained, not trusted
+    im._models.clear()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache_home))
+    monkeypatch.setattr(im, "CLASSIFIER_STEPS", 20)
+    fresh = im.get_metric_model(tr.data)
+    assert fresh is not model and files[0].read_bytes() != b"garbage"
+
+
+def test_metrics_see_mode_collapse():
+    tr = _digits_trainer()
+    data = tr.data
+    tr.G = FromImages(data.images[:600])                 # all ten digits
+    diverse = tr.evaluate()
+    tr.G = FromImages(data.images[data.labels == 3])     # only threes
+    collapsed = tr.evaluate()
+    assert diverse["classes_covered"] >= 9 and diverse["class_kl"] < 0.1
+    assert collapsed["classes_covered_strict"] <= 2
+    p3 = float((data.labels == 3).float().mean())
+    assert collapsed["class_kl"] > 0.7 * math.log(1 / p3)  # KL of a point mass on 3 is log(1/p3)
+    assert collapsed["fd_classifier"] > 3 * diverse["fd_classifier"]
+    assert 0 < diverse["classifier_acc"] <= 1
+    tr.G = FromImages(torch.rand(200, *data.shape) * 2 - 1)  # noise is far from digits
+    assert tr.evaluate()["fd_classifier"] > 3 * diverse["fd_classifier"]
+
+
+def test_shapes_metrics_per_attribute(monkeypatch):
+    cfg = Config()
+    cfg.set("data.name", "shapes")
+    cfg.set("data.image_size", 16)
+    cfg.set("data.num_images", 1200)
+    cfg.set("model.arch", "mlp")
+    cfg.set("train.device", "cpu")
+    tr = Trainer(cfg)
+    data = tr.data
+    red = data.attributes["colour"] == 0
+    tr.G = FromImages(data.images[red])
+    out = tr.evaluate()
+    for key in ("shape_covered", "colour_covered", "size_covered", "position_covered", "classes_covered"):
+        assert key in out
+    assert out["colour_covered"] == 1 and out["colour_kl"] > 0.8 * math.log(4)
+    assert out["position_covered"] == 4 and out["position_kl"] < 0.1
+
+
+def test_unlabelled_data_has_no_image_metrics(tmp_path):
+    from PIL import Image
+    for i in range(3):
+        Image.new("RGB", (8, 8), (80 * i, 0, 0)).save(tmp_path / f"{i}.png")
+    cfg = Config()
+    cfg.set("data.name", "folder")
+    cfg.set("data.path", str(tmp_path))
+    cfg.set("data.image_size", 8)
+    cfg.set("train.device", "cpu")
+    assert Trainer(cfg).evaluate() == {}
