@@ -1,0 +1,66 @@
+"""The mode-collapse table: runs, aggregation (mean ± s.e.), CSV and Markdown, the CLI."""
+from __future__ import annotations
+
+import csv
+import math
+
+import pytest
+
+from gan_studio.cli import main
+from gan_studio.core import bench
+
+
+def test_mean_and_standard_error():
+    mu, se = bench.mean_se([6, 8, 7, 7])
+    assert mu == 7.0
+    assert se == pytest.approx(math.sqrt(2 / 3) / 2)
+    assert bench.mean_se([5.0]) == (5.0, 0.0)
+
+
+def test_a_run_is_reproducible_and_the_table_aggregates_seeds():
+    a = bench.run_one("vanilla", "ring8", 3, 20, ("train.batch_size=32",))
+    b = bench.run_one("vanilla", "ring8", 3, 20, ("train.batch_size=32",))
+    assert (a.modes, a.hq, a.rkl) == (b.modes, b.hq, b.rkl)
+    results = bench.run_table(["vanilla", "pac2"], "ring8", 2, 10, ("train.batch_size=32",), jobs=1)
+    assert [(r.config, r.seed) for r in results] == [("vanilla", 0), ("vanilla", 1), ("pac2", 0), ("pac2", 1)]
+    rows = bench.summarise(results)
+    van = [r for r in results if r.config == "vanilla"]
+    assert rows[0]["modes"] == pytest.approx(sum(r.modes for r in van) / 2)
+    md = bench.format_markdown(rows, "ring8", 2, 10)
+    assert "| pac2 |" in md and "PacGAN4, published" in md
+
+
+def test_bench_modes_cli_writes_csv_and_markdown(tmp_path, capsys):
+    out = tmp_path / "res"
+    rc = main(["bench", "modes", "--data", "grid25", "--seeds", "2", "--steps", "5", "--compare", "vanilla",
+               "pac4", "--set", "train.batch_size=32", "--jobs", "2", "--out", str(out), "--quiet"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "pac4" in text and "modes/25" in text
+    rows = list(csv.DictReader((out / "modes-grid25.csv").open()))
+    assert [r["config"] for r in rows] == ["vanilla", "pac4"] and all(r["runs"] == "2" for r in rows)
+    assert "gan-studio bench modes --data grid25" in (out / "modes-grid25.md").read_text()
+    assert len((out / "modes-grid25-runs.csv").read_text().splitlines()) == 5
+
+
+def test_bench_modes_refuses_a_bad_configuration_in_one_line(tmp_path, capsys):
+    rc = main(["bench", "modes", "--data", "ring8", "--seeds", "1", "--steps", "5", "--compare", "nosuch",
+               "--out", str(tmp_path), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "unknown preset 'nosuch'" in err and "Traceback" not in err
+    rc = main(["bench", "modes", "--data", "ring8", "--seeds", "1", "--steps", "5", "--compare", "vanilla",
+               "--set", "tricks.packing.m=99", "--out", str(tmp_path), "--quiet"])
+    assert rc == 2 and "tricks.packing.m = 99" in capsys.readouterr().err
+
+
+def test_train_takes_tricks_with_set(tmp_path, capsys):
+    out = tmp_path / "run"
+    rc = main(["train", "vanilla", "--steps", "4", "--out", str(out), "--quiet", "--set", "train.batch_size=32",
+               "--set", "tricks.packing.enabled=true", "--set", "tricks.packing.m=4",
+               "--set", "tricks.label_smoothing.enabled=true"])
+    assert rc == 0
+    from gan_studio.core.config import Config
+    cfg = Config.load(out / "config.json")
+    assert cfg.tricks.packing.enabled and cfg.tricks.packing.m == 4 and cfg.tricks.label_smoothing.enabled
+    rc = main(["train", "--resume", str(out), "--steps", "2", "--quiet", "--set", "tricks.packing.enabled=false"])
+    assert rc == 0
