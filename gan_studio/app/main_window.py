@@ -5,6 +5,7 @@ StudioState that the worker's reports fill, from a ~30 Hz timer.
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
@@ -24,6 +25,8 @@ from gan_studio.core.config import Config
 ORGANISATION, APPLICATION = "GAN Studio", "gan-studio"
 #: the panels redraw at most this often (ms): smooth to the eye, cheap for the GIL
 REDRAW_MS = 33
+#: the live plots redraw at most this often (ms): their axes' text is the costliest thing to paint
+PLOTS_MS = 125
 #: closing waits this long for the worker to save and end before giving up on it
 STOP_TIMEOUT_MS = 10_000
 DEFAULT_SPEED = 25
@@ -35,13 +38,16 @@ class MainWindow(QMainWindow):
                  open_path: str | Path | None = None, device: str | None = None,
                  restore_settings: bool = True):
         super().__init__()
+        from gan_studio.app.qt_workarounds import install_none_guard
         from gan_studio.core.presets import load_preset
+        install_none_guard()   # PySide6 6.12 on Python 3.11 would abort a long-running window
         self.setObjectName("MainWindow")
         self.setWindowTitle("GAN Studio")
         self.preset = preset
         cfg = cfg if cfg is not None else load_preset(preset)
         self.state = StudioState()
         self.last_message = ""
+        self._plots_drawn_at = 0.0
         self.saved_runs: list[str] = []
 
         self.tricks = TricksPanel()
@@ -282,9 +288,15 @@ class MainWindow(QMainWindow):
     # -- drawing -----------------------------------------------------------------------------------
     def refresh(self) -> None:
         st = self.state
+        now = time.perf_counter()
         for name, panel in (("plots", self.plots), ("modes", self.modes), ("grid", self.grid)):
-            if self.docks[name].isVisible() and not self.docks[name].visibleRegion().isEmpty():
-                panel.refresh()
+            if not self.docks[name].isVisible() or self.docks[name].visibleRegion().isEmpty():
+                continue
+            if name == "plots":
+                if now - self._plots_drawn_at < PLOTS_MS / 1000:
+                    continue
+                self._plots_drawn_at = now
+            panel.refresh()
         self.status_labels["step"].setText(f"step {st.step}")
         self.status_labels["speed"].setText(f"{st.steps_per_s:.1f} steps/s")
         m, s = divmod(int(st.elapsed_s), 60)

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (QCheckBox, QFileDialog, QGridLayout, QHBoxLayout,
                                QSlider, QSplitter, QVBoxLayout, QWidget)
 
 from gan_studio.app.history import StudioState
+from gan_studio.app.plot_style import cache_axes
 from gan_studio.app.snapshot import View, eval_summary
 
 REAL_BRUSH = pg.mkBrush(110, 110, 110, 140)
@@ -74,6 +75,8 @@ class ModeView(QWidget):
         self.timeline = pg.ImageItem()
         self.timeline.setLookupTable(OCCUPANCY_LUT)
         self.timeline_plot.addItem(self.timeline)
+        for w in (self.plot, self.bars_plot, self.timeline_plot):
+            cache_axes(w.getPlotItem())
         self.timeline_cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen((255, 60, 60), width=1.5))
         self.timeline_plot.addItem(self.timeline_cursor, ignoreBounds=True)
 

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 
+from gan_studio.app.plot_style import cache_axes
 from gan_studio.app.history import EVAL_COLUMNS, StudioState, health_warnings
 from gan_studio.app.snapshot import METRIC_COLUMNS
 
@@ -52,6 +53,13 @@ class PlotsPanel(QWidget):
         self.warning.setStyleSheet("background: #fff3cd; color: #6b4a00; padding: 4px; border: 1px solid #e0b000;")
         self.warning.hide()
         layout.addWidget(self.warning)
+        self.follow_button = QPushButton("Follow newest steps")
+        self.follow_button.setObjectName("plots.follow")
+        self.follow_button.setAccessibleName("Follow the newest steps")
+        self.follow_button.setToolTip("after you zoomed or panned: show the whole run again, growing with it")
+        self.follow_button.clicked.connect(self.follow)
+        self.follow_button.hide()
+        layout.addWidget(self.follow_button)
         self.canvas = pg.GraphicsLayoutWidget()
         self.canvas.setObjectName("plots.canvas")
         self.canvas.setAccessibleName("Training curves")
@@ -63,6 +71,7 @@ class PlotsPanel(QWidget):
         for i, (name, title, series, source) in enumerate(PLOTS):
             p = self.canvas.addPlot(row=i // 2, col=i % 2, title=title)
             p.showGrid(x=True, y=True, alpha=0.2)
+            cache_axes(p)
             p.addLegend(offset=(-5, 5), labelTextSize="8pt")
             p.setClipToView(True)
             p.setDownsampling(auto=True, mode="peak")
@@ -70,6 +79,10 @@ class PlotsPanel(QWidget):
                 p.setLogMode(y=True)
             if first is None:
                 first = p
+                # x grows with every report; following it exactly would re-layout every axis on every
+                # frame (their text is the costliest paint). The range grows in 1.5x jumps instead.
+                p.enableAutoRange(x=False)
+                p.sigXRangeChanged.connect(self._user_moved_x)
             else:
                 p.setXLink(first)
             cols = METRIC_COLUMNS if source == "metrics" else EVAL_COLUMNS
@@ -81,6 +94,8 @@ class PlotsPanel(QWidget):
         self._session = None
         self._drawn = (-1, -1)
         self._version = -1
+        self._follow_x = True          # until the user pans or zooms the plots themselves
+        self._setting_x = False
         self._warnings: list[str] = []
 
     # -- drawing ------------------------------------------------------------------------------
@@ -105,9 +120,33 @@ class PlotsPanel(QWidget):
                 elif np.isfinite(y).any():
                     curve.setData(arr[:, 0], y, connect="finite")
             self._drawn = n
+            self._grow_x(m[-1, 0] if len(m) else 0.0, m[0, 0] if len(m) else 0.0)
         while len(self.markers) < len(st.events):
             self._add_marker(st.events[len(self.markers)])
         self._update_warnings()
+
+    def _grow_x(self, last: float, first: float) -> None:
+        hi = self.plots["losses"].viewRange()[0][1]
+        if not self._follow_x or last <= hi:
+            return
+        self._setting_x = True
+        self.plots["losses"].setXRange(min(first, 0.0), max(10.0, 1.5 * last), padding=0)
+        self._setting_x = False
+
+    def _user_moved_x(self, *_):
+        if not self._setting_x and self._follow_x:
+            self._follow_x = False
+            self.follow_button.show()
+
+    def follow(self) -> None:
+        """Follow the newest steps again (after the user panned or zoomed)."""
+        self._follow_x = True
+        self.follow_button.hide()
+        self._setting_x = True
+        self.plots["losses"].setXRange(0, 10, padding=0)
+        self._setting_x = False
+        self._drawn = (-1, -1)
+        self._version = -1
 
     def _begin_session(self) -> None:
         self._session = self.state.session
@@ -117,6 +156,7 @@ class PlotsPanel(QWidget):
         self.markers = []
         self._drawn = (-1, -1)
         self._version = -1
+        self.follow()
         s = self._session
         has_modes = s is not None and s.modes is not None
         for name in ("modes", "hq", "rkl"):

@@ -20,8 +20,8 @@ from PySide6.QtCore import QThread, Signal
 from gan_studio.app.snapshot import Report, ViewBuilder, make_session, stack_metrics
 from gan_studio.core.config import Config
 
-#: at most this many reports a second: the window redraws at ~30 Hz, more would only cost the GIL
-MAX_REPORTS_PER_S = 20
+#: at most this many reports a second: each costs the GUI thread a redraw (and the GIL)
+MAX_REPORTS_PER_S = 10
 #: at most this many heavy views (samples, heatmap, arrows, grid) a second
 MAX_VIEWS_PER_S = 10
 #: share of the worker's time that views may take; a slow view (big model) is sent less often

@@ -136,6 +136,14 @@ def run(args) -> int:
     win.show()
     app.exec()
     win.stop_worker()
+    # delete the window while the QApplication lives: left to the interpreter's exit, the collector
+    # frees Qt objects in an order PySide6 does not always survive (a crash after a clean close)
+    from PySide6.QtCore import QCoreApplication, QEvent
+    win.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    del win
+    import gc
+    gc.collect()
     if previous is not None:
         qInstallMessageHandler(previous)
     if tmp is not None:

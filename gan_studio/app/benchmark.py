@@ -1,0 +1,133 @@
+"""Does the window slow training down, and does training make the window sluggish?
+
+    python -m gan_studio.app.benchmark [--preset ring8] [--steps 400] [--rounds 2]
+
+(a) throughput: steps/s of the worker with the window open and every panel redrawing, divided by
+    steps/s of a headless RunLoop on the same config in the same process (rounds alternate
+    headless and window, so a machine that gets busier affects both);
+(b) UI latency: every 10 ms an event is posted to the GUI thread while the worker trains; the time
+    until it is handled is the event loop's latency (p50, p99).
+Targets (issue 5): ratio >= 0.9, p99 < 50 ms.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+#: the latency probe posts an event this often (ms)
+PROBE_MS = 10
+WARMUP_STEPS = 20
+
+
+def headless_rate(cfg, steps: int) -> float:
+    from gan_studio.core.trainer import RunLoop, Trainer
+    loop = RunLoop(Trainer(cfg.copy()), None)
+    for _ in range(WARMUP_STEPS):
+        loop.advance()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        loop.advance()
+    return steps / (time.perf_counter() - t0)
+
+
+def dispose(win) -> None:
+    from PySide6.QtCore import QCoreApplication, QEvent
+    win.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    gc.collect()
+
+
+def window_rate(cfg, steps: int, runs_dir: str) -> tuple[float, list[float]]:
+    from PySide6.QtCore import QCoreApplication, QEvent, QEventLoop, QObject, QTimer
+
+    from gan_studio.app.main_window import MainWindow
+
+    probe_type = QEvent.Type(QEvent.registerEventType())
+    delays: list[float] = []
+
+    class Probe(QObject):
+        def event(self, e):
+            if e.type() == probe_type:
+                delays.append(time.perf_counter() - e.posted_at)
+                return True
+            return super().event(e)
+
+    class ProbeEvent(QEvent):
+        def __init__(self):
+            super().__init__(probe_type)
+            self.posted_at = time.perf_counter()
+
+    win = MainWindow(cfg.copy(), runs_dir=runs_dir, restore_settings=False)
+    win.show()
+    loop = QEventLoop()
+    win.worker.session.connect(lambda _s: loop.quit())
+    loop.exec()
+    win.worker.run_steps(WARMUP_STEPS)
+    win.worker.target_reached.connect(lambda _s: loop.quit())
+    loop.exec()
+    probe = Probe()
+    timer = QTimer()
+    timer.timeout.connect(lambda: QCoreApplication.postEvent(probe, ProbeEvent()))
+    timer.start(PROBE_MS)
+    t0 = time.perf_counter()
+    win.worker.run_steps(steps)
+    loop.exec()
+    elapsed = time.perf_counter() - t0
+    timer.stop()
+    QCoreApplication.sendPostedEvents(probe)   # no Python-made event may outlive this function
+    drawn = win.plots.curves["losses.loss_d"][2].xData
+    assert drawn is not None and len(drawn) >= steps, "the plots did not redraw during the benchmark"
+    win.close()
+    dispose(win)
+    return steps / elapsed, delays
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m gan_studio.app.benchmark", description=__doc__.split("\n")[0])
+    p.add_argument("--preset", default="ring8")
+    p.add_argument("--steps", type=int, default=400, help="steps per measurement")
+    p.add_argument("--rounds", type=int, default=2, help="headless/window pairs")
+    p.add_argument("--json", help="also write the figures to this file")
+    args = p.parse_args(argv)
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtWidgets import QApplication
+
+    from gan_studio.core.presets import load_preset
+    app = QApplication.instance() or QApplication([sys.argv[0]])  # noqa: F841 - keeps Qt alive
+    cfg = load_preset(args.preset)
+    heads, wins, delays = [], [], []
+    with tempfile.TemporaryDirectory(prefix="gan-studio-bench-") as runs_dir:
+        for r in range(args.rounds):
+            heads.append(headless_rate(cfg, args.steps))
+            rate, d = window_rate(cfg, args.steps, runs_dir)
+            wins.append(rate)
+            delays += d
+            print(f"round {r + 1}: headless {heads[-1]:.1f} steps/s, window {wins[-1]:.1f} steps/s, "
+                  f"ratio {wins[-1] / heads[-1]:.3f}", flush=True)
+    delays_ms = sorted(1000 * d for d in delays)
+    p50 = statistics.median(delays_ms)
+    p99 = delays_ms[min(len(delays_ms) - 1, int(0.99 * len(delays_ms)))]
+    ratio = sum(wins) / sum(heads)
+    out = {"preset": args.preset, "steps": args.steps, "rounds": args.rounds,
+           "headless_steps_per_s": round(statistics.mean(heads), 2),
+           "window_steps_per_s": round(statistics.mean(wins), 2),
+           "throughput_ratio": round(ratio, 3), "latency_p50_ms": round(p50, 2), "latency_p99_ms": round(p99, 2),
+           "latency_samples": len(delays_ms), "cpu_threads": __import__("torch").get_num_threads()}
+    print(f"throughput with the window open: {ratio:.3f} of headless (target >= 0.9)")
+    print(f"UI event latency while training: p50 {p50:.1f} ms, p99 {p99:.1f} ms over {len(delays_ms)} "
+          f"events (target p99 < 50 ms)")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(out, fh, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
