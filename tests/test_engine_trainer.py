@@ -144,3 +144,31 @@ def test_vanilla_ring8_collapses_in_3000_steps():
         tr.step()
     m = tr.evaluate()
     assert m["modes_strict"] <= 4, m
+
+
+def test_step_never_reads_a_value_back_from_the_device():
+    """On a GPU a host read (.item(), float(), bool(), .tolist()) is a sync point. Every such read goes
+    through aten::_local_scalar_dense (or a copy to the CPU), so catching it on the CPU proves step()
+    would not sync on a GPU."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    reads = []
+
+    class CatchHostReads(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func is torch.ops.aten._local_scalar_dense.default:
+                reads.append(str(func))
+            return func(*args, **(kwargs or {}))
+
+    with CatchHostReads():  # the probe itself sees a host read
+        torch.ones(2).sum().item()
+    assert reads
+    reads.clear()
+    for loss in ("non-saturating", "wgan-gp", "wgan"):
+        tr = Trainer(tiny(loss=loss))
+        tr.step()
+        with CatchHostReads():
+            for _ in range(3):
+                m = tr.step()
+        assert reads == [], (loss, reads)
+    assert m.as_dict()["step"] == 4  # reading the metrics afterwards is the one deliberate sync
