@@ -214,7 +214,6 @@ class Replay(Trick):
 
     def load_state_dict(self, state, tr):
         if "buffer" in state:
-            self.apply(tr) if self.buffer is None else None
             buf = state["buffer"].to(tr.device)
             size = self.cfg(tr).buffer_size
             self.buffer = torch.empty((size, *tr.data.shape), device=tr.device)
@@ -240,11 +239,11 @@ class HistoricalAveraging(Trick):
         if not self._active(tr, player) or self.count[player] == 0:
             return
         avg = self.avg[player]
-        ps = [p for n, p in net.named_parameters() if p.grad is not None and n in avg]
-        if not ps:
+        pairs = [(p, avg[n]) for n, p in net.named_parameters() if p.grad is not None and n in avg]
+        if not pairs:
             return
-        means = [avg[n] for n, p in net.named_parameters() if p.grad is not None and n in avg]
-        diff = torch._foreach_sub([p.detach() for p in ps], means)
+        ps, means = zip(*pairs)
+        diff = torch._foreach_sub([p.detach() for p in ps], list(means))
         torch._foreach_add_([p.grad for p in ps], diff, alpha=2.0 * self.cfg(tr).weight)
 
     def update(self, tr, player: str, net: torch.nn.Module) -> None:
