@@ -359,15 +359,12 @@ class Unrolled(Trick):
         c = self.cfg(tr)
         second = c.method == "second-order"
         batches = []
-        for _ in range(c.k):
+        for _ in range(c.k):  # fresh batches for D's look-ahead updates
             real = tr.data.sample(tr.cfg.train.batch_size, tr.rng)
             z = tr.sample_z(tr.cfg.train.batch_size)
-            batches.append((real, tr.G(z) if second else None, z))
-        if not second:
-            with torch.no_grad():
-                batches = [(r, tr.G(z), z) for r, _, z in batches]
-        params = unrolled_d(tr.D, tr.opt_d, [(r, f) for r, f, _ in batches], d_loss_fn, targets,
-                            second_order=second)
+            with torch.set_grad_enabled(second):  # copy-D: the fakes are plain data to D's copy
+                batches.append((real, tr.G(z)))
+        params = unrolled_d(tr.D, tr.opt_d, batches, d_loss_fn, targets, second_order=second)
         return g_loss_fn(functional_call(tr.D, params, (fake,), {"role": "fake"}) if tr.d_takes_role
                          else functional_call(tr.D, params, (fake,)))
 
