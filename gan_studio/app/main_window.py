@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QLabel, QMai
 
 from gan_studio.app.grid_browser import GridBrowser
 from gan_studio.app.history import StudioState
+from gan_studio.app.latent_lab import LatentLab
 from gan_studio.app.mode_view import ModeView
 from gan_studio.app.plots import PlotsPanel
 from gan_studio.app.snapshot import Report, Session
@@ -76,6 +77,14 @@ class MainWindow(QMainWindow):
         self.resize(1560, 900)
         # built here, started last: the toolbar's controls talk to it
         self.worker = TrainingWorker(cfg, runs_dir=runs_dir, open_path=open_path, device=device)
+        # the latent lab renders through the worker (worker.call), so it is built after it
+        self.latent_lab = LatentLab(self.worker)
+        self.docks["latent"] = QDockWidget("Latent lab", self)
+        self.docks["latent"].setObjectName("dock.latent")
+        self.docks["latent"].setAccessibleName("Latent lab")
+        self.docks["latent"].setWidget(self.latent_lab)
+        self.tabifyDockWidget(self.docks["grid"], self.docks["latent"])
+        self.docks["modes"].raise_()
         self._build_toolbar(cfg)
         self._build_status_bar()
         if restore_settings:

@@ -1,0 +1,555 @@
+"""The latent lab: click generated images into groups A, B, C; see mean(A) - mean(B) + mean(C) with
+its 8 neighbours, an interpolation strip, an analogy grid, and saved directions applied at a strength.
+
+The panel keeps latents (numpy); every picture is drawn by the worker thread between training
+steps (``worker.call``), so it never races the optimiser and never blocks the window, training or
+not. Answers come back through a queued signal. While the run trains, the pictures are drawn again
+for the same latents at a bounded rate: the person watches an analogy form.
+"""
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, QGridLayout, QHBoxLayout,
+                               QLabel, QLineEdit, QPushButton, QSizePolicy, QSlider, QSpinBox, QTabWidget,
+                               QVBoxLayout, QWidget)
+
+from gan_studio.app.snapshot import tile_grid, to_tiles
+from gan_studio.core import latent as L
+from gan_studio.core.runs import atomic_write_bytes
+
+GROUPS = ("A", "B", "C")
+#: border colours of the groups: far from the shapes' own red/green/blue/yellow
+GROUP_COLOURS = {"A": "#ff8c00", "B": "#d020d0", "C": "#00b4d8"}
+GRID_COLS, GRID_ROWS = 6, 4
+TILE_PX = 72
+#: while training, draw the pictures again at most this often (seconds): each costs the worker time
+RERENDER_S = 0.5
+#: the outputs, in tab order: (key, tab title)
+OUTPUTS = (("result", "Result 3x3"), ("interp", "Interpolate"), ("analogy", "Analogy"), ("apply", "Direction"))
+
+
+def qimage_from(grid: np.ndarray) -> QImage:
+    h, w, c = grid.shape
+    grid = np.ascontiguousarray(grid)
+    fmt = QImage.Format.Format_Grayscale8 if c == 1 else QImage.Format.Format_RGB888
+    return QImage(grid.data, w, h, w * c, fmt).copy()   # copy: the QImage must own its pixels
+
+
+def png_bytes(grid: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(grid[:, :, 0] if grid.shape[2] == 1 else grid).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+class _Answers(QObject):
+    """Carries a finished render from the worker thread to the GUI thread (a queued signal)."""
+    arrived = Signal(object)
+
+
+class Tile(QLabel):
+    clicked = Signal(int)
+
+    def __init__(self, index: int):
+        super().__init__()
+        self.index = index
+        self.setObjectName(f"latent.tile.{index}")
+        self.setFixedSize(TILE_PX + 8, TILE_PX + 8)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.show_group(None)
+
+    def mousePressEvent(self, event) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.clicked.emit(self.index)
+
+    def show_group(self, group: str | None) -> None:
+        colour = GROUP_COLOURS[group] if group else "transparent"
+        self.setStyleSheet(f"QLabel {{ border: 4px solid {colour}; background: #202020; }}")
+        self.setAccessibleName(f"image {self.index + 1}" + (f", in group {group}" if group else ""))
+        self.setToolTip(f"in group {group}: click to remove" if group else "click to add to the active group")
+
+
+class LatentLab(QWidget):
+    def __init__(self, worker, parent=None, seed: int = 0):
+        super().__init__(parent)
+        self.setObjectName("panel.latent")
+        self.setAccessibleName("Latent lab")
+        self.worker = worker
+        self.rng = np.random.default_rng(seed)
+        self.latent_dim = 0
+        self.run_path: str | None = None
+        self.enabled_for_run = False
+        self.pool = np.zeros((0, 0), np.float32)      # the tiles' latents, row-major
+        self.membership: dict[int, str] = {}           # tile index -> group; insertion order kept
+        self.directions: list[L.Direction] = []
+        self.outputs: dict[str, dict] = {}             # key -> {"grid", "latents", "step", "nrow"}
+        self.shown_step = -1
+        self.last_message = ""
+        self._session_id = 0
+        self._in_flight: dict[str, bool] = {}
+        self._pending: dict[str, tuple] = {}
+        self._last_render = 0.0
+        self.latest_step = -1
+        self._rerender = QTimer(self)
+        self._rerender.setSingleShot(True)
+        self._rerender.timeout.connect(self._rerender_due)
+        self._answers = _Answers(self)
+        self._answers.arrived.connect(self._on_answer)
+        self._build()
+        self._set_enabled(False, "Waiting for a run...")
+        worker.session.connect(self.on_session)
+        worker.report.connect(self.on_report)
+
+    # -- building --------------------------------------------------------------------------------------
+    def _named(self, widget, name: str, accessible: str, tip: str = ""):
+        widget.setObjectName(f"latent.{name}")
+        widget.setAccessibleName(accessible)
+        if tip:
+            widget.setToolTip(tip)
+        return widget
+
+    def _button(self, name: str, text: str, tip: str, slot) -> QPushButton:
+        b = self._named(QPushButton(text), name, text.rstrip("."), tip)
+        b.clicked.connect(slot)
+        return b
+
+    def _build(self) -> None:
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Click into group:"))
+        self.group_buttons: dict[str, QPushButton] = {}
+        self.group_choice = QButtonGroup(self)
+        for g in GROUPS:
+            b = self._named(QPushButton(), f"group.{g}", f"Group {g}",
+                            f"clicked images go into group {g} (several are averaged)")
+            b.setCheckable(True)
+            b.setStyleSheet(f"QPushButton {{ border: 3px solid {GROUP_COLOURS[g]}; padding: 3px 8px; }}"
+                            f"QPushButton:checked {{ background: {GROUP_COLOURS[g]}; color: black; }}")
+            self.group_choice.addButton(b)
+            self.group_buttons[g] = b
+            top.addWidget(b)
+        self.group_buttons["A"].setChecked(True)
+        top.addStretch(1)
+        top.addWidget(self._button("reroll", "Re-roll", "new random images; picked ones stay", self.reroll))
+        top.addWidget(self._button("clear", "Clear groups", "empty A, B and C", self.clear_groups))
+        top.addWidget(self._button("export_group", "Export group .npy...",
+                                   "save the latents of the active group as float32 (N, latent)",
+                                   self._export_group_clicked))
+
+        tiles = QGridLayout()
+        tiles.setSpacing(2)
+        self.tiles: list[Tile] = []
+        for i in range(GRID_COLS * GRID_ROWS):
+            t = Tile(i)
+            t.clicked.connect(self.toggle)
+            tiles.addWidget(t, i // GRID_COLS, i % GRID_COLS)
+            self.tiles.append(t)
+        tiles_box = QWidget()
+        tiles_box.setLayout(tiles)
+
+        self.tabs = self._named(QTabWidget(), "outputs", "Results")
+        self.views: dict[str, QLabel] = {}
+        for key, title in OUTPUTS:
+            page = QWidget()
+            lay = QVBoxLayout(page)
+            if key == "interp":
+                lay.addLayout(self._interp_controls())
+            if key == "apply":
+                lay.addLayout(self._direction_controls())
+            view = self._named(QLabel(), f"view.{key}", title)
+            view.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+            view.setMinimumSize(200, 150)
+            view.setWordWrap(True)
+            lay.addWidget(view, 1)
+            self.views[key] = view
+            self.tabs.addTab(page, title)
+
+        bottom = QHBoxLayout()
+        bottom.addWidget(self._button("export_png", "Export PNG...", "save the shown result as a PNG",
+                                      self._export_png_clicked))
+        bottom.addWidget(self._button("export_npy", "Export latents .npy...",
+                                      "save the latents of the shown result as float32 (N, latent)",
+                                      self._export_npy_clicked))
+        bottom.addStretch(1)
+        self.status = self._named(QLabel(""), "status", "Latent lab status")
+        self.status.setWordWrap(True)
+
+        self.header = self._named(QLabel(""), "header", "Latent lab summary")
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.header)
+        lay.addLayout(top)
+        lay.addWidget(tiles_box)
+        lay.addWidget(self.tabs, 1)
+        lay.addLayout(bottom)
+        lay.addWidget(self.status)
+        self._update_group_buttons()
+
+    def _interp_controls(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        row.addWidget(QLabel("mean(A) to mean(B) in"))
+        self.interp_steps = self._named(QSpinBox(), "interp.steps", "Interpolation steps",
+                                        "number of images in the strip, both ends included")
+        self.interp_steps.setRange(2, 32)
+        self.interp_steps.setValue(8)
+        self.interp_steps.valueChanged.connect(lambda _: self.render_outputs(("interp",)))
+        row.addWidget(self.interp_steps)
+        row.addWidget(QLabel("images"))
+        self.interp_linear = self._named(QCheckBox("linear"), "interp.linear", "Linear interpolation",
+                                         "a straight line instead of slerp (slerp suits Gaussian latents)")
+        self.interp_linear.toggled.connect(lambda _: self.render_outputs(("interp",)))
+        row.addWidget(self.interp_linear)
+        row.addStretch(1)
+        return row
+
+    def _direction_controls(self) -> QVBoxLayout:
+        box = QVBoxLayout()
+        row = QHBoxLayout()
+        self.direction_name = self._named(QLineEdit(), "direction.name", "Direction name",
+                                          "a name for mean(A) - mean(B), e.g. 'blue minus red'")
+        self.direction_name.setPlaceholderText("name of mean(A) - mean(B)")
+        row.addWidget(self.direction_name, 1)
+        row.addWidget(self._button("direction.save", "Save direction", "keep mean(A) - mean(B) with the run",
+                                   self.save_direction))
+        box.addLayout(row)
+        row = QHBoxLayout()
+        self.direction_choice = self._named(QComboBox(), "direction.choose", "Saved direction",
+                                            "a direction saved with this run")
+        self.direction_choice.currentIndexChanged.connect(lambda _: self.render_outputs(("apply",)))
+        row.addWidget(self.direction_choice, 1)
+        self.strength = self._named(QSlider(Qt.Orientation.Horizontal), "direction.strength",
+                                    "Direction strength", "how far to move: z + strength x direction")
+        self.strength.setRange(-300, 300)    # hundredths
+        self.strength.setValue(100)
+        self.strength.valueChanged.connect(self._strength_changed)
+        row.addWidget(self.strength, 2)
+        self.strength_label = self._named(QLabel(), "direction.strength_label", "Strength value")
+        row.addWidget(self.strength_label)
+        box.addLayout(row)
+        box.addWidget(QLabel("Top: the images of group C (or all picks); below: with the direction applied."))
+        self._strength_changed(self.strength.value())
+        return box
+
+    # -- session and training --------------------------------------------------------------------------
+    def on_session(self, session) -> None:
+        self._session_id += 1
+        self._in_flight.clear()
+        self._pending.clear()
+        self.outputs.clear()
+        self.membership.clear()
+        self.run_path = session.run_path
+        self.latent_dim = session.config.model.latent_dim
+        self.shown_step = self.latest_step = session.step
+        self.pool = self.rng.standard_normal((len(self.tiles), self.latent_dim)).astype(np.float32)
+        for view in self.views.values():
+            view.clear()
+        if not session.is_image:
+            self._set_enabled(False, "The latent lab draws images: open or start an image run "
+                                     "(digits, shapes, ...). 2-D runs are in the 2-D view.")
+            return
+        self._set_enabled(True, "")
+        self.directions = []
+        try:
+            self.directions = L.load_directions(self.run_path, self.latent_dim)
+        except (L.RunError, L.ConfigError) as e:
+            self.show_message(f"saved directions not loaded: {e}")
+        self._fill_direction_choice()
+        self._update_group_buttons()
+        self.render_all()
+
+    def on_report(self, report) -> None:
+        self.latest_step = report.step
+        if not self.enabled_for_run or report.step == self.shown_step or not self.isVisible():
+            return   # a hidden panel costs the worker nothing; showEvent catches up
+        wait = RERENDER_S - (time.perf_counter() - self._last_render)
+        if wait <= 0:
+            self.render_all()
+        elif not self._rerender.isActive():
+            # the last report of a burst must be drawn too, or the pictures stop a few steps short
+            self._rerender.start(int(wait * 1000) + 1)
+
+    def _rerender_due(self) -> None:
+        if self.enabled_for_run and self.latest_step != self.shown_step and self.isVisible():
+            self.render_all()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self._rerender_due()
+
+    def _set_enabled(self, on: bool, note: str) -> None:
+        self.enabled_for_run = on
+        for w in self.findChildren(QWidget):
+            if w is not self.header:
+                w.setEnabled(on)
+        self.header.setText(note or f"run {Path(self.run_path).name}: {self.latent_dim}-d latents. Click images "
+                                    "into the active group; each group is averaged.")
+
+    # -- groups ------------------------------------------------------------------------------------------
+    @property
+    def active_group(self) -> str:
+        return next(g for g, b in self.group_buttons.items() if b.isChecked())
+
+    def set_active_group(self, group: str) -> None:
+        self.group_buttons[group].setChecked(True)
+
+    def group_latents(self, group: str) -> np.ndarray:
+        idx = [i for i, g in self.membership.items() if g == group]
+        return self.pool[idx] if idx else np.zeros((0, self.latent_dim), np.float32)
+
+    def toggle(self, index: int) -> None:
+        """A click: into the active group; a click on a picked image takes it out."""
+        if not self.enabled_for_run:
+            return
+        if index in self.membership:
+            del self.membership[index]
+        else:
+            self.membership[index] = self.active_group
+        self.tiles[index].show_group(self.membership.get(index))
+        self._update_group_buttons()
+        self.render_outputs()
+
+    def clear_groups(self) -> None:
+        for i in list(self.membership):
+            del self.membership[i]
+            self.tiles[i].show_group(None)
+        self._update_group_buttons()
+        self.render_outputs()
+
+    def reroll(self) -> None:
+        """New latents for every image that is not in a group."""
+        fresh = self.rng.standard_normal(self.pool.shape).astype(np.float32)
+        keep = np.zeros(len(self.pool), bool)
+        keep[list(self.membership)] = True
+        self.pool = np.where(keep[:, None], self.pool, fresh).astype(np.float32)
+        self._render("tiles", self.pool, GRID_COLS)
+
+    def _update_group_buttons(self) -> None:
+        for g, b in self.group_buttons.items():
+            n = sum(1 for v in self.membership.values() if v == g)
+            b.setText(f"{g}: {n}")
+            b.setAccessibleName(f"Group {g}, {n} image{'s' if n != 1 else ''}")
+
+    # -- what to draw --------------------------------------------------------------------------------------
+    def plan(self, key: str) -> tuple[np.ndarray, int] | str:
+        """(latents, columns) of an output, or a line saying what it still needs."""
+        a, b, c = (self.group_latents(g) for g in GROUPS)
+        if key == "result":
+            if not (len(a) and len(b) and len(c)):
+                return "Put at least one image in each of A, B and C: the result is mean(A) - mean(B) + mean(C)."
+            return L.result_grid(a, b, c, seed=0), 3
+        if key == "interp":
+            if not (len(a) and len(b)):
+                return "Put images in A and B: the strip goes from mean(A) to mean(B)."
+            method = "linear" if self.interp_linear.isChecked() else "slerp"
+            steps = self.interp_steps.value()
+            return L.interpolate(L.group_mean(a), L.group_mean(b), steps, method), steps
+        if key == "analogy":
+            if not (len(a) and len(b) and len(c)):
+                return "A : B :: C : ?  needs images in A, B and C (one row per image of C)."
+            return L.analogy_grid(a, b, c), L.ANALOGY_COLUMNS
+        if key == "apply":
+            d = self.current_direction()
+            if d is None:
+                return "Save a direction first (from A and B), then choose it here."
+            targets = c if len(c) else self.pool[list(self.membership)]
+            if not len(targets):
+                return "Click images into group C to apply the direction to them."
+            targets = targets[:8]
+            moved = L.apply_direction(targets, d.vector, self.strength_value())
+            return np.concatenate([targets, moved]), len(targets)
+        raise KeyError(key)
+
+    def render_all(self) -> None:
+        self._render("tiles", self.pool, GRID_COLS)
+        self.render_outputs()
+
+    def render_outputs(self, keys=None) -> None:
+        if not self.enabled_for_run:
+            return
+        for key in keys or [k for k, _ in OUTPUTS]:
+            plan = self.plan(key)
+            if isinstance(plan, str):
+                self.outputs.pop(key, None)
+                self.views[key].clear()
+                self.views[key].setText(plan)
+                continue
+            self._render(key, *plan)
+
+    # -- the worker round trip --------------------------------------------------------------------------------
+    def _render(self, key: str, z: np.ndarray, nrow: int) -> None:
+        """Ask the worker for G(z); one request per output in flight, the newest one waits."""
+        if self._in_flight.get(key):
+            self._pending[key] = (z, nrow)
+            return
+        self._in_flight[key] = True
+        self._last_render = time.perf_counter()
+        z = np.array(z, np.float32)
+        sid = self._session_id
+
+        def draw(trainer, z=z):   # worker thread
+            return trainer.step_count, to_tiles(L.render_latents(trainer, z))
+
+        fut = self.worker.call(draw)
+        fut.add_done_callback(lambda f: self._answers.arrived.emit((sid, key, z, nrow, f)))
+
+    @property
+    def busy(self) -> bool:
+        """A picture is being drawn (or waits to be)."""
+        return any(self._in_flight.values()) or bool(self._pending)
+
+    def _on_answer(self, answer) -> None:
+        sid, key, z, nrow, fut = answer
+        if sid != self._session_id:
+            return
+        self._in_flight[key] = False
+        superseded = key in self._pending
+        if superseded:
+            self._render(key, *self._pending.pop(key))
+        try:
+            step, tiles = fut.result()
+        except Exception as e:  # noqa: BLE001 - a generator that fails: a message, not a crash
+            self.show_message(f"could not draw the {key}: {type(e).__name__}: {str(e).splitlines()[0][:160]}")
+            return
+        if superseded:   # a newer request replaces this answer shortly
+            return
+        self.shown_step = max(self.shown_step, step)
+        if key == "tiles":
+            for t, img in zip(self.tiles, tiles):
+                pix = QPixmap.fromImage(qimage_from(img)).scaled(
+                    TILE_PX, TILE_PX, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation)
+                t.setPixmap(pix)
+            self._update_header(step)
+            return
+        grid = tile_grid(tiles, nrow=nrow)
+        self.outputs[key] = {"grid": grid, "latents": z, "step": step, "nrow": nrow}
+        self._show(key)
+
+    def _show(self, key: str) -> None:
+        out = self.outputs[key]
+        view = self.views[key]
+        h, w = out["grid"].shape[:2]
+        avail = max(1, min(view.width() // w, view.height() // h, 6))   # whole-number zoom keeps pixels crisp
+        pix = QPixmap.fromImage(qimage_from(out["grid"]))
+        view.setPixmap(pix.scaled(w * avail, h * avail, Qt.AspectRatioMode.KeepAspectRatio,
+                                  Qt.TransformationMode.FastTransformation))
+        view.setAccessibleName(f"{dict(OUTPUTS)[key]} at step {out['step']}")
+
+    def _update_header(self, step: int) -> None:
+        counts = ", ".join(f"{g} {sum(1 for v in self.membership.values() if v == g)}" for g in GROUPS)
+        self.header.setText(f"run {Path(self.run_path).name} at step {step}: {self.latent_dim}-d latents; "
+                            f"groups {counts}. Click images into the active group; each group is averaged.")
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        for key in self.outputs:
+            self._show(key)
+
+    # -- directions ------------------------------------------------------------------------------------------------
+    def strength_value(self) -> float:
+        return self.strength.value() / 100.0
+
+    def _strength_changed(self, _value: int) -> None:
+        self.strength_label.setText(f"{self.strength_value():+.2f}")
+        self.render_outputs(("apply",))
+
+    def current_direction(self) -> L.Direction | None:
+        i = self.direction_choice.currentIndex()
+        return self.directions[i] if 0 <= i < len(self.directions) else None
+
+    def _fill_direction_choice(self, select: str | None = None) -> None:
+        self.direction_choice.blockSignals(True)   # one render after the refill, not one per item
+        self.direction_choice.clear()
+        for d in self.directions:
+            self.direction_choice.addItem(f"{d.name}  ({d.made_from})" if d.made_from else d.name)
+        names = [d.name for d in self.directions]
+        if select in names:
+            self.direction_choice.setCurrentIndex(names.index(select))
+        self.direction_choice.blockSignals(False)
+        self.render_outputs(("apply",))
+
+    def save_direction(self) -> None:
+        a, b = self.group_latents("A"), self.group_latents("B")
+        if not (len(a) and len(b)):
+            self.show_message("a direction is mean(A) - mean(B): put images in A and B first")
+            return
+        name = self.direction_name.text().strip() or f"direction {len(self.directions) + 1}"
+        try:
+            d = L.direction_between(name, a, b)
+            kept = [x for x in self.directions if x.name != d.name] + [d]
+            L.save_directions(self.run_path, kept, self.latent_dim)
+        except (L.ConfigError, OSError) as e:
+            self.show_message(f"direction not saved: {e}")
+            return
+        self.directions = kept
+        self._fill_direction_choice(select=d.name)
+        self.direction_name.clear()
+        self.show_message(f"saved direction {d.name!r} in {L.directions_path(self.run_path)}")
+
+    # -- export ------------------------------------------------------------------------------------------------
+    def current_output(self) -> str:
+        return OUTPUTS[self.tabs.currentIndex()][0]
+
+    def export_png(self, path: str | Path) -> bool:
+        out = self.outputs.get(self.current_output())
+        if out is None:
+            self.show_message("nothing to export yet: " + self.views[self.current_output()].text())
+            return False
+        atomic_write_bytes(path, png_bytes(out["grid"]))
+        self.show_message(f"saved the {dict(OUTPUTS)[self.current_output()]} (step {out['step']}) to {path}")
+        return True
+
+    def export_npy(self, path: str | Path) -> bool:
+        out = self.outputs.get(self.current_output())
+        if out is None:
+            self.show_message("nothing to export yet: " + self.views[self.current_output()].text())
+            return False
+        L.save_latents_npy(path, out["latents"])
+        self.show_message(f"saved {len(out['latents'])} latents to {path}")
+        return True
+
+    def export_group(self, path: str | Path) -> bool:
+        z = self.group_latents(self.active_group)
+        if not len(z):
+            self.show_message(f"group {self.active_group} is empty")
+            return False
+        L.save_latents_npy(path, z)
+        self.show_message(f"saved group {self.active_group} ({len(z)} latents) to {path}")
+        return True
+
+    def _ask(self, title: str, suffix: str, what: str) -> str:
+        start = str(Path(self.run_path or ".") / f"latent_{self.current_output()}{suffix}")
+        path, _ = QFileDialog.getSaveFileName(self, title, start, f"{what} (*{suffix})")
+        if path and not path.lower().endswith(suffix):
+            path += suffix
+        return path
+
+    def _export_png_clicked(self) -> None:
+        path = self._ask("Export the result as PNG", ".png", "PNG images")
+        if path:
+            self._guarded(self.export_png, path)
+
+    def _export_npy_clicked(self) -> None:
+        path = self._ask("Export the latents", ".npy", "NumPy arrays")
+        if path:
+            self._guarded(self.export_npy, path)
+
+    def _export_group_clicked(self) -> None:
+        path = self._ask(f"Export group {self.active_group}'s latents", ".npy", "NumPy arrays")
+        if path:
+            self._guarded(self.export_group, path)
+
+    def _guarded(self, fn, path) -> None:
+        try:
+            fn(path)
+        except OSError as e:
+            self.show_message(f"could not write {path}: {e.strerror or e}")
+
+    def show_message(self, text: str) -> None:
+        self.last_message = text
+        self.status.setText(text)
