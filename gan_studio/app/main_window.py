@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QLabel, QMainWindow, QSpinBox,
                                QToolBar, QWidget)
@@ -35,6 +35,10 @@ PANELS = {"tricks": "Tricks", "plots": "Live plots", "modes": "2-D view", "grid"
 
 
 class MainWindow(QMainWindow):
+    #: re-sent from the GUI thread, so a caller that connects after construction misses nothing
+    session_started = Signal(object)
+    error = Signal(str)
+
     def __init__(self, cfg: Config | None = None, preset: str = "ring8", runs_dir: str | Path = "runs",
                  open_path: str | Path | None = None, device: str | None = None,
                  restore_settings: bool = True):
@@ -97,7 +101,7 @@ class MainWindow(QMainWindow):
         w.report.connect(self._on_report)
         w.running_changed.connect(self._on_running)
         w.diverged.connect(self._on_diverged)
-        w.failed.connect(self.show_message)
+        w.failed.connect(self._on_failed)
         w.setting_refused.connect(self._on_refused)
         w.saved.connect(self._on_saved)
         self.tricks.setting_changed.connect(w.set_setting)
@@ -235,6 +239,7 @@ class MainWindow(QMainWindow):
         self.docks["grid" if s.is_image else "modes"].raise_()
         self.show_message(f"run folder: {s.run_path}")
         self.refresh()
+        self.session_started.emit(s)
 
     def _on_report(self, r: Report) -> None:
         self.state.add(r)
@@ -249,6 +254,10 @@ class MainWindow(QMainWindow):
     def _on_diverged(self, message: str, step: int) -> None:
         self.state.truncate_after(step, message)
         self.show_message(message)
+
+    def _on_failed(self, message: str) -> None:
+        self.show_message(message)
+        self.error.emit(message)
 
     def _on_refused(self, key: str, why: str) -> None:
         self.tricks.refused(key)

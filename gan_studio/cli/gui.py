@@ -105,7 +105,7 @@ def run(args) -> int:
             win.close()
 
     def started(_session) -> None:
-        win.worker.session.disconnect(started)
+        win.session_started.disconnect(started)
         if args.run_steps:
             win.worker.run_steps(args.run_steps)
         elif args.screenshot:
@@ -128,9 +128,9 @@ def run(args) -> int:
                   file=sys.stderr)
         win.close()
 
-    win.worker.failed.connect(fail)
+    win.error.connect(fail)
     if args.run_steps or args.screenshot:
-        win.worker.session.connect(started)
+        win.session_started.connect(started)
         win.worker.target_reached.connect(shoot)
         win.worker.diverged.connect(shoot)   # the NaN warning is worth a picture too
     win.show()
