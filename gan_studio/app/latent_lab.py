@@ -33,6 +33,13 @@ TILE_PX = 72
 RERENDER_S = 0.5
 #: the outputs, in tab order: (key, tab title)
 OUTPUTS = (("result", "Result 3x3"), ("interp", "Interpolate"), ("analogy", "Analogy"), ("apply", "Direction"))
+CAPTIONS = {
+    "result": "mean(A) - mean(B) + mean(C) in the middle; around it 8 neighbours (uniform noise +-0.25), "
+              "as in DCGAN's Fig. 7",
+    "interp": "from mean(A) (left) to mean(B) (right)",
+    "analogy": "each row: mean(A) : mean(B) :: C : mean(A) - mean(B) + C, one row per image of C",
+    "apply": "",
+}
 
 
 def qimage_from(grid: np.ndarray) -> QImage:
@@ -136,11 +143,15 @@ class LatentLab(QWidget):
             top.addWidget(b)
         self.group_buttons["A"].setChecked(True)
         top.addStretch(1)
+        group_io: list[QPushButton] = []
         top.addWidget(self._button("reroll", "Re-roll", "new random images; picked ones stay", self.reroll))
         top.addWidget(self._button("clear", "Clear groups", "empty A, B and C", self.clear_groups))
-        top.addWidget(self._button("export_group", "Export group .npy...",
-                                   "save the latents of the active group as float32 (N, latent)",
-                                   self._export_group_clicked))
+        group_io.append(self._button("load_group", "Load group .npy...",
+                                     "put latents from a .npy file (e.g. written by `gan-studio latent "
+                                     "--latents-out`) into the active group", self._load_group_clicked))
+        group_io.append(self._button("export_group", "Export group .npy...",
+                                     "save the latents of the active group as float32 (N, latent)",
+                                     self._export_group_clicked))
 
         tiles = QGridLayout()
         tiles.setSpacing(2)
@@ -155,6 +166,7 @@ class LatentLab(QWidget):
 
         self.tabs = self._named(QTabWidget(), "outputs", "Results")
         self.views: dict[str, QLabel] = {}
+        self.captions: dict[str, QLabel] = {}
         for key, title in OUTPUTS:
             page = QWidget()
             lay = QVBoxLayout(page)
@@ -162,6 +174,10 @@ class LatentLab(QWidget):
                 lay.addLayout(self._interp_controls())
             if key == "apply":
                 lay.addLayout(self._direction_controls())
+            caption = self._named(QLabel(CAPTIONS[key]), f"caption.{key}", f"{title} caption")
+            caption.setWordWrap(True)
+            lay.addWidget(caption)
+            self.captions[key] = caption
             view = self._named(QLabel(), f"view.{key}", title)
             view.setAlignment(Qt.AlignmentFlag.AlignCenter)
             view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -178,6 +194,8 @@ class LatentLab(QWidget):
                                       "save the latents of the shown result as float32 (N, latent)",
                                       self._export_npy_clicked))
         bottom.addStretch(1)
+        for b in group_io:
+            bottom.addWidget(b)
         self.status = self._named(QLabel(""), "status", "Latent lab status")
         self.status.setWordWrap(True)
 
@@ -185,7 +203,7 @@ class LatentLab(QWidget):
         lay = QVBoxLayout(self)
         lay.addWidget(self.header)
         lay.addLayout(top)
-        lay.addWidget(tiles_box)
+        lay.addWidget(tiles_box, 0, Qt.AlignmentFlag.AlignHCenter)
         lay.addWidget(self.tabs, 1)
         lay.addLayout(bottom)
         lay.addWidget(self.status)
@@ -329,11 +347,42 @@ class LatentLab(QWidget):
         self.pool = np.where(keep[:, None], self.pool, fresh).astype(np.float32)
         self._render("tiles", self.pool, GRID_COLS)
 
+    def load_group(self, z) -> bool:
+        """Put these latents into free tiles and into the active group (to reproduce a result)."""
+        if not self.enabled_for_run:
+            return False
+        z = L.as_latents(z, self.latent_dim, "the group's latents")
+        free = [i for i in range(len(self.pool)) if i not in self.membership]
+        if len(z) > len(free):
+            self.show_message(f"{len(z)} latents do not fit: {len(free)} images are not in a group "
+                              "(take some out, or load fewer)")
+            return False
+        group = self.active_group
+        for i, row in zip(free, z):
+            self.pool[i] = row
+            self.membership[i] = group
+            self.tiles[i].show_group(group)
+        self._update_group_buttons()
+        self.render_all()
+        self.show_message(f"loaded {len(z)} latents into group {group}")
+        return True
+
+    def _load_group_clicked(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, f"Load latents into group {self.active_group}",
+                                              str(self.run_path or "."), "NumPy arrays (*.npy)")
+        if path:
+            try:
+                self.load_group(L.load_latents_npy(path, self.latent_dim))
+            except L.ConfigError as e:
+                self.show_message(str(e))
+
     def _update_group_buttons(self) -> None:
         for g, b in self.group_buttons.items():
             n = sum(1 for v in self.membership.values() if v == g)
             b.setText(f"{g}: {n}")
             b.setAccessibleName(f"Group {g}, {n} image{'s' if n != 1 else ''}")
+        if self.enabled_for_run:
+            self._update_header(self.shown_step)
 
     # -- what to draw --------------------------------------------------------------------------------------
     def plan(self, key: str) -> tuple[np.ndarray, int] | str:
@@ -439,6 +488,7 @@ class LatentLab(QWidget):
         view.setPixmap(pix.scaled(w * avail, h * avail, Qt.AspectRatioMode.KeepAspectRatio,
                                   Qt.TransformationMode.FastTransformation))
         view.setAccessibleName(f"{dict(OUTPUTS)[key]} at step {out['step']}")
+        self.captions[key].setText(f"step {out['step']}: {CAPTIONS[key]}" if CAPTIONS[key] else f"step {out['step']}")
 
     def _update_header(self, step: int) -> None:
         counts = ", ".join(f"{g} {sum(1 for v in self.membership.values() if v == g)}" for g in GROUPS)

@@ -100,6 +100,19 @@ def test_click_images_into_groups_and_get_the_result_grid(make_window, qtbot, tm
     click(qtbot, lab.findChild(type(lab.group_buttons["A"]), "latent.export_group"))
     np.testing.assert_array_equal(np.load(tmp_path / "b.npy"), lab.pool[[1, 2]])
 
+    # a group loaded from a file (e.g. the CLI's --latents-out) lands in free tiles, in the active group
+    loaded = np.random.default_rng(5).standard_normal((2, D)).astype(np.float32)
+    np.save(tmp_path / "c.npy", loaded)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(tmp_path / "c.npy"), ""))
+    click(qtbot, lab.group_buttons["C"])
+    click(qtbot, lab.findChild(type(lab.group_buttons["A"]), "latent.load_group"))
+    assert lab.group_buttons["C"].text() == "C: 3"
+    np.testing.assert_array_equal(lab.group_latents("C")[1:], loaded)
+    np.save(tmp_path / "bad.npy", np.zeros((2, D + 1), np.float32))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(tmp_path / "bad.npy"), ""))
+    click(qtbot, lab.findChild(type(lab.group_buttons["A"]), "latent.load_group"))
+    assert "expected shape (N, 8)" in lab.status.text() and lab.group_buttons["C"].text() == "C: 3"
+
 
 def test_interpolate_between_two_picks(make_window, qtbot):
     win, lab = open_lab(make_window, qtbot)
