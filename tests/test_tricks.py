@@ -414,3 +414,19 @@ def test_trick_state_is_kept_when_turned_off_and_on_and_survives_a_checkpoint():
     again = Trainer(Config.from_dict(tr.cfg.to_dict()), device="cpu")
     again.load_state_dict(state)
     assert again.step().as_dict() == tr.step().as_dict()
+
+
+def test_dcgan_takes_the_tricks_that_fit_it_and_refuses_the_rest_in_one_line():
+    cfg = Config()
+    for k, v in {"data.name": "digits", "data.image_size": 16, "model.arch": "dcgan", "model.ngf": 8,
+                 "model.ndf": 8, "train.batch_size": 8}.items():
+        cfg.set(k, v)
+    tr = Trainer(cfg, device="cpu")
+    for name in ("label_smoothing", "feature_matching", "instance_noise", "replay", "historical_averaging"):
+        tr.apply_setting(f"tricks.{name}.enabled", True)
+    tr.apply_setting("tricks.unrolled.enabled", True)
+    tr.apply_setting("tricks.unrolled.k", 1)
+    assert tr.step().is_finite()
+    with pytest.raises(ConfigError, match="tricks.packing needs the studio's MLP networks"):
+        tr.apply_setting("tricks.packing.enabled", True)
+    assert tr.cfg.tricks.packing.enabled is False
