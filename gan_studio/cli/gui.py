@@ -30,7 +30,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--run-steps", type=int, default=0, metavar="N", help="train N steps right away")
     p.add_argument("--screenshot", metavar="FILE", help="save a PNG after --run-steps and quit")
     p.add_argument("--panel", choices=PANEL_NAMES, help="with --screenshot: only this panel")
-    p.add_argument("--size", default="1560x900", metavar="WxH", help="window size for --screenshot")
+    p.add_argument("--size", default=None, metavar="WxH",
+                   help="size of the picture (default: 1560x900 for the window, 900x700 for a panel)")
     return p
 
 
@@ -46,10 +47,11 @@ def run(args) -> int:
         raise ConfigError(f"--run-steps = {args.run_steps}: must be >= 0")
     if args.panel and not args.screenshot:
         raise ConfigError("--panel only goes with --screenshot FILE")
+    size = args.size or ("900x700" if args.panel else "1560x900")
     try:
-        width, height = (int(v) for v in args.size.lower().split("x"))
+        width, height = (int(v) for v in size.lower().split("x"))
     except ValueError:
-        raise ConfigError(f"--size = {args.size!r}: expected WIDTHxHEIGHT, e.g. 1560x900") from None
+        raise ConfigError(f"--size = {size!r}: expected WIDTHxHEIGHT, e.g. 1560x900") from None
     if not _has_display():
         if not args.screenshot:
             print("gan-studio gui: error: no display (DISPLAY/WAYLAND_DISPLAY unset); run it on a desktop, "
@@ -95,7 +97,7 @@ def run(args) -> int:
     win = MainWindow(cfg, preset=args.preset, runs_dir=runs_dir, open_path=args.open, device=args.device,
                      restore_settings=not args.screenshot)
     outcome = {"rc": 0}
-    if args.screenshot:
+    if args.screenshot and not args.panel:
         win.resize(width, height)
 
     def fail(message: str) -> None:
@@ -114,8 +116,11 @@ def run(args) -> int:
     def shoot(*_) -> None:
         if not args.screenshot:
             return
-        if args.panel:
-            win.docks[args.panel].raise_()
+        if args.panel:   # the panel alone, floated out of the window at --size
+            dock = win.docks[args.panel]
+            dock.setFloating(True)
+            dock.resize(width, height)
+            dock.show()
         app.processEvents()
         win.refresh_all()
         app.processEvents()
