@@ -126,7 +126,9 @@ def get_metric_model(data, train_steps: int | None = None) -> MetricModel | None
             return _models[key]
         model = _load(cache_path(data), data, heads)
         if model is None:
-            log.info("training the metric classifier for %s (once; cached in %s)", data.name, cache_dir())
+            # warning level: the one message a CLI user sees while training pauses for it
+            log.warning("training the image-metric classifier for %s once (a minute or more on a CPU; "
+                        "cached in %s)", data.name, cache_dir())
             model = _train(data, heads, train_steps or CLASSIFIER_STEPS)
             _save(model, cache_path(data))
         _models[key] = model
