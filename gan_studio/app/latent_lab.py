@@ -267,6 +267,9 @@ class LatentLab(QWidget):
         self.pool = self.rng.standard_normal((len(self.tiles), self.latent_dim)).astype(np.float32)
         for view in self.views.values():
             view.clear()
+        for t in self.tiles:   # a new run: its pictures and groups start afresh
+            t.clear()
+            t.show_group(None)
         if not session.is_image:
             self._set_enabled(False, "The latent lab draws images: open or start an image run "
                                      "(digits, shapes, ...). 2-D runs are in the 2-D view.")
