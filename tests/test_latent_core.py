@@ -188,6 +188,24 @@ def test_cli_writes_the_result_grid_and_the_strip(tmp_path, capsys):
     np.testing.assert_allclose(np.load(tmp_path / "l.npy")[1], (z[L.CENTRE] + a.mean(0)) / 2, atol=1e-5)
 
 
+def test_cli_applies_a_saved_direction(tmp_path, capsys):
+    _, run = tiny_image_run(tmp_path / "run", steps=0)
+    d = L.Direction("up", np.linspace(-1, 1, D).astype(np.float32))
+    L.save_directions(run.path, [d], D)
+    z = np.random.default_rng(1).standard_normal((3, D)).astype(np.float32)
+    np.save(tmp_path / "z.npy", z)
+    args = ["latent", str(run.path), "--direction", "up", "--to", str(tmp_path / "z.npy"), "--strength", "2",
+            "--out", str(tmp_path / "moved.png"), "--latents-out", str(tmp_path / "moved.npy")]
+    assert main(args) == 0
+    drawn = np.load(tmp_path / "moved.npy")
+    np.testing.assert_allclose(drawn, np.concatenate([z, z + 2 * d.vector]), atol=1e-6)
+    assert np.asarray(Image.open(tmp_path / "moved.png")).shape == (2 * 18 + 2, 3 * 18 + 2, 3)
+    capsys.readouterr()
+    assert main([*args[:3], "down", *args[4:]]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "'down': not saved with this run; saved: 'up'" in err
+
+
 def test_cli_bad_input_is_one_line(tmp_path, capsys):
     _, run = tiny_image_run(tmp_path / "run", steps=0)
     np.save(tmp_path / "ok.npy", np.zeros((2, D), np.float32))

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from gan_studio.core.config import ConfigError
 
 DESCRIPTION = """\
@@ -16,12 +18,17 @@ With --analogy, a grid of rows mean(A) : mean(B) :: C_i : mean(A) - mean(B) + C_
 Interpolation: --interpolate FROM.npy TO.npy (each averaged), or one file of exactly two rows; a
 strip of --steps images, slerp by default (Gaussian latents), --linear for a straight line.
 
+Directions: --direction NAME --to Z.npy [--strength S] applies a direction saved with the run (the
+latent lab's 'Save direction', kept in DIR/latent_directions.json): top row the latents of --to,
+bottom row each moved by S x the direction.
+
 --latents-out writes the latents that were drawn, so a picture can be reproduced or refined."""
 
 EPILOG = """\
 examples:
   gan-studio latent runs/shapes --a red_circle.npy --b red_square.npy --c blue_square.npy --out result.png
-  gan-studio latent runs/shapes --interpolate z0.npy z1.npy --steps 10 --linear --out strip.png"""
+  gan-studio latent runs/shapes --interpolate z0.npy z1.npy --steps 10 --linear --out strip.png
+  gan-studio latent runs/shapes --direction "square to circle" --to z.npy --strength 1.5 --out moved.png"""
 
 
 def add_parser(sub):
@@ -37,6 +44,9 @@ def add_parser(sub):
                    help="draw A : B :: C : ? for each row of --c instead of the 3x3 grid of mean(C)")
     p.add_argument("--interpolate", nargs="+", metavar="Z.npy",
                    help="interpolate between two latents: FROM.npy TO.npy, or one file with two rows")
+    p.add_argument("--direction", metavar="NAME", help="a direction saved with the run (see --to, --strength)")
+    p.add_argument("--to", metavar="Z.npy", help="with --direction: the latents to move")
+    p.add_argument("--strength", type=float, default=1.0, help="with --direction: how far to move (default 1)")
     p.add_argument("--steps", type=int, default=8, help="images in the interpolation strip (default 8)")
     p.add_argument("--linear", action="store_true", help="interpolate on a straight line instead of slerp")
     p.add_argument("--seed", type=int, default=0, help="seed of the 8 neighbours' noise (default 0)")
@@ -52,6 +62,18 @@ def _plan(args, latent_dim: int):
     """(latents (N, D), columns of the picture) from the arguments; all input checked first."""
     from gan_studio.core import latent as L
     groups = [args.a, args.b, args.c]
+    if args.direction is not None or args.to:
+        if any(groups) or args.analogy or args.interpolate:
+            raise ConfigError("--direction cannot be combined with --a/--b/--c/--interpolate: run them separately")
+        if not (args.direction and args.to):
+            raise ConfigError("--direction NAME and --to Z.npy go together")
+        saved = {d.name: d for d in L.load_directions(args.run_dir, latent_dim)}
+        if args.direction not in saved:
+            known = ", ".join(repr(n) for n in saved) or "none saved yet (use the window's latent lab)"
+            raise ConfigError(f"--direction {args.direction!r}: not saved with this run; saved: {known}")
+        targets = L.load_latents_npy(args.to, latent_dim, f"--to {args.to}")[:64]
+        moved = L.apply_direction(targets, saved[args.direction].vector, args.strength)
+        return np.concatenate([targets, moved]), len(targets)
     if args.interpolate:
         if any(groups) or args.analogy:
             raise ConfigError("--interpolate cannot be combined with --a/--b/--c/--analogy: run them separately")
@@ -100,6 +122,7 @@ def run(args) -> int:
     atomic_write_bytes(out, grid_png(images, nrow=columns))
     if args.latents_out:
         L.save_latents_npy(args.latents_out, z)
-    what = "interpolation strip" if args.interpolate else ("analogy grid" if args.analogy else "result grid")
+    what = ("direction rows" if args.direction else "interpolation strip" if args.interpolate
+            else "analogy grid" if args.analogy else "result grid")
     print(f"wrote the {what} ({len(z)} images, step {tr.step_count}) to {out}")
     return 0
