@@ -118,3 +118,18 @@ def test_mnist_preset_names_the_missing_folder(tmp_path, capsys):
                  "--set", f"data.path={tmp_path}"])
     err = capsys.readouterr().err
     assert code == 2 and "train-images-idx3-ubyte" in err and len(err.strip().splitlines()) == 1
+
+
+def test_mlp_option_for_small_images():
+    cfg = Config()
+    cfg.set("data.name", "digits")
+    cfg.set("data.image_size", 8)
+    cfg.set("model.arch", "mlp")
+    cfg.set("train.batch_size", 32)
+    cfg.set("train.device", "cpu")
+    tr = Trainer(cfg)
+    before = tr.generate(tr.fixed_z).clone()
+    tr.step()
+    after = tr.generate(tr.fixed_z)
+    assert after.shape == (64, 1, 8, 8) and after.abs().max() <= 1  # tanh output, image shaped
+    assert not torch.equal(before, after)
