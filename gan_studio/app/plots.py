@@ -28,12 +28,16 @@ PLOTS = [
 
 
 def marker_label(event: dict) -> str:
+    """Short text for a marker: '+packing' when a trick goes on, 'lr_d=0.0003' for a value."""
     kind = event.get("event")
     if kind == "set":
-        value = event.get("value")
+        key, value = str(event.get("key", "")), event.get("value")
+        parts = key.removeprefix("tricks.").split(".")
+        if parts[-1] == "enabled" and isinstance(value, bool):
+            return ("+" if value else "-") + ".".join(parts[:-1])
         if isinstance(value, float):
             value = f"{value:.3g}"
-        return f"{str(event.get('key', '')).removeprefix('tricks.')}={value}"
+        return f"{'.'.join(parts[-2:]) if key.startswith('tricks.') else parts[-1]}={value}"
     if kind == "diverged":
         return "NaN: rolled back"
     return str(kind or "event")
@@ -170,8 +174,8 @@ class PlotsPanel(QWidget):
         for p in self.plots.values():
             line = pg.InfiniteLine(pos=event.get("step", 0), angle=90, pen=pen, movable=False,
                                    label=marker_label(event),
-                                   labelOpts={"position": 0.9, "color": pen.color(), "rotateAxis": (1, 0),
-                                              "anchors": [(0, 1), (0, 1)]})
+                                   labelOpts={"position": 0.97, "color": pen.color(), "anchors": [(0, 0), (0, 0)],
+                                              "fill": (255, 255, 255, 200)})
             p.addItem(line, ignoreBounds=True)
             lines.append(line)
         self.markers.append(lines)

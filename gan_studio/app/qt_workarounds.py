@@ -1,10 +1,10 @@
 """A guard against a PySide6 bug that aborts a long-running window.
 
-PySide6 6.12.0 on CPython 3.11 drops one reference to ``None`` too many on some calls
-(``QPainter.setPen``, ``QPainter.setRenderHint``): measured -6 per repaint of one pyqtgraph plot,
--1 per ``setRenderHint``. Before Python 3.12 ``None`` is an ordinary object (about 65,000 references
+PySide6 6.12.0 on CPython 3.11 drops one reference to ``None`` too many on every QPainter method
+that returns nothing (``setPen``, ``setRenderHint``, ``drawLine``...), and some calls do the same to
+``True``: measured -6 None and -1 True per repaint of one pyqtgraph plot. Before Python 3.12 ``None`` is an ordinary object (about 65,000 references
 after the studio's imports), so a window redrawing its plots 30 times a second drives the count to
-zero within a minute and the interpreter aborts with "Fatal Python error: none_dealloc".
+zero within a minute and the interpreter aborts with "Fatal Python error: none_dealloc" (or bool_dealloc).
 
 The guard measures whether this PySide6 has the bug; if so, a timer in the GUI thread keeps the
 count far from zero. ``None`` is never freed anyway, so an inflated count costs nothing. On Python
@@ -40,11 +40,16 @@ def none_refcount_leaks() -> bool:
         painter.end()
 
 
+#: the objects whose references the bug loses (immortal from Python 3.12 on)
+SINGLETONS = (None, True, False)
+
+
 def top_up_none() -> None:
     # ob_refcnt is the first field of every CPython object, at the address id() gives; the GIL is
     # held here, and every other refcount change also happens under it
-    if sys.getrefcount(None) < NONE_FLOOR:
-        ctypes.c_ssize_t.from_address(id(None)).value += NONE_TOP_UP
+    for obj in SINGLETONS:
+        if sys.getrefcount(obj) < NONE_FLOOR:
+            ctypes.c_ssize_t.from_address(id(obj)).value += NONE_TOP_UP
 
 
 def install_none_guard() -> bool:

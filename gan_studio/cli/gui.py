@@ -1,4 +1,5 @@
-"""gan-studio gui [--preset P] [--set KEY=VALUE] [--open DIR] [--run-steps N --screenshot FILE [--panel NAME]]
+"""gan-studio gui [--preset P] [--set KEY=VALUE] [--open DIR] [--run-steps N [--change STEP:KEY=VALUE]
+                 --screenshot FILE [--panel NAME|all]]
 
 With no arguments the studio opens on the ring of 8 Gaussians with a vanilla GAN. With --screenshot
 it trains --run-steps steps in the worker, saves a picture of the window (or one panel) and quits:
@@ -10,6 +11,7 @@ import argparse
 import os
 import sys
 import tempfile
+from pathlib import Path
 
 from gan_studio.core.config import ConfigError, parse_override
 
@@ -29,10 +31,34 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default: the config's)")
     p.add_argument("--run-steps", type=int, default=0, metavar="N", help="train N steps right away")
     p.add_argument("--screenshot", metavar="FILE", help="save a PNG after --run-steps and quit")
-    p.add_argument("--panel", choices=PANEL_NAMES, help="with --screenshot: only this panel")
+    p.add_argument("--panel", choices=PANEL_NAMES + ("all",),
+                   help="with --screenshot: only this panel; 'all': the window as FILE and each panel as "
+                        "FILE_<panel>.png")
+    p.add_argument("--change", dest="changes", action="append", default=[], metavar="STEP:KEY=VALUE",
+                   help="with --run-steps: change a setting live at that step (a trick marker on the plots), "
+                        "e.g. --change 1500:tricks.packing.enabled=true (repeatable)")
+    p.add_argument("--panel-size", metavar="WxH", help="size of each panel picture with --panel all (900x700)")
     p.add_argument("--size", default=None, metavar="WxH",
                    help="size of the picture (default: 1560x900 for the window, 900x700 for a panel)")
     return p
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ConfigError(f"size {text!r}: expected WIDTHxHEIGHT, e.g. 1560x900") from None
+    if not (100 <= w <= 8000 and 100 <= h <= 8000):
+        raise ConfigError(f"size {text!r}: width and height must be 100 to 8000 pixels")
+    return w, h
+
+
+def _change(text: str) -> tuple[int, str, str]:
+    step, sep, setting = text.partition(":")
+    if not sep or not step.strip().isdigit():
+        raise ConfigError(f"--change expects STEP:KEY=VALUE, e.g. 1500:tricks.packing.enabled=true; got {text!r}")
+    key, value = parse_override(setting)
+    return int(step), key, value
 
 
 def _has_display() -> bool:
@@ -47,11 +73,12 @@ def run(args) -> int:
         raise ConfigError(f"--run-steps = {args.run_steps}: must be >= 0")
     if args.panel and not args.screenshot:
         raise ConfigError("--panel only goes with --screenshot FILE")
-    size = args.size or ("900x700" if args.panel else "1560x900")
-    try:
-        width, height = (int(v) for v in size.lower().split("x"))
-    except ValueError:
-        raise ConfigError(f"--size = {size!r}: expected WIDTHxHEIGHT, e.g. 1560x900") from None
+    width, height = _size(args.size or ("900x700" if args.panel not in (None, "all") else "1560x900"))
+    panel_size = _size(args.panel_size or (args.size if args.panel not in (None, "all") and args.size
+                                           else "900x700"))
+    changes = [_change(text) for text in args.changes]
+    if changes and not args.run_steps:
+        raise ConfigError("--change needs --run-steps N (the steps it falls within)")
     if not _has_display():
         if not args.screenshot:
             print("gan-studio gui: error: no display (DISPLAY/WAYLAND_DISPLAY unset); run it on a desktop, "
@@ -79,7 +106,7 @@ def run(args) -> int:
 
     def quiet(kind, context, message):
         # the offscreen platform says this for every dock; it is no fault of the window
-        if "propagateSizeHints" not in message:
+        if "propagateSizeHints" not in message and "does not support raise" not in message:
             print(message, file=sys.stderr)
     if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
         previous = qInstallMessageHandler(quiet)
@@ -97,7 +124,7 @@ def run(args) -> int:
     win = MainWindow(cfg, preset=args.preset, runs_dir=runs_dir, open_path=args.open, device=args.device,
                      restore_settings=not args.screenshot)
     outcome = {"rc": 0}
-    if args.screenshot and not args.panel:
+    if args.screenshot:
         win.resize(width, height)
 
     def fail(message: str) -> None:
@@ -106,37 +133,55 @@ def run(args) -> int:
             outcome["rc"] = 2
             win.close()
 
-    def started(_session) -> None:
+    start = {"step": 0}
+    plan = sorted(changes)
+
+    def started(session) -> None:
         win.session_started.disconnect(started)
-        if args.run_steps:
-            win.worker.run_steps(args.run_steps)
-        elif args.screenshot:
+        start["step"] = session.step
+        follow_plan(session.step)
+
+    def follow_plan(step: int) -> None:
+        """Apply the --change entries due at ``step``, then train to the next one (or the end)."""
+        final = start["step"] + args.run_steps
+        while plan and start["step"] + plan[0][0] <= step:
+            _, key, value = plan.pop(0)
+            win.worker.set_setting(key, value)   # queued before the next steps: applied at this step
+        nxt = min(final, start["step"] + plan[0][0]) if plan else final
+        if step < nxt:
+            win.worker.run_steps(nxt - step)
+        else:
             shoot()
+
+    def save(widget, path: str) -> None:
+        app.processEvents()
+        win.refresh_all()
+        app.processEvents()
+        if not widget.grab().save(path):
+            print(f"gan-studio gui: error: could not write {path}", file=sys.stderr)
+            outcome["rc"] = 2
+        else:
+            print(f"saved {path} at step {win.state.step}", file=sys.stderr)
 
     def shoot(*_) -> None:
         if not args.screenshot:
             return
-        if args.panel:   # the panel alone, floated out of the window at --size
-            dock = win.docks[args.panel]
+        if args.panel in (None, "all"):
+            save(win, args.screenshot)
+        shot = Path(args.screenshot)
+        for name in (PANEL_NAMES if args.panel == "all" else [args.panel] if args.panel else []):
+            dock = win.docks[name]   # the panel alone, floated out of the window at --size
             dock.setFloating(True)
-            dock.resize(width, height)
+            dock.resize(*panel_size)
             dock.show()
-        app.processEvents()
-        win.refresh_all()
-        app.processEvents()
-        widget = win.docks[args.panel] if args.panel else win
-        if not widget.grab().save(args.screenshot):
-            print(f"gan-studio gui: error: could not write {args.screenshot}", file=sys.stderr)
-            outcome["rc"] = 2
-        else:
-            print(f"saved {args.screenshot} at step {win.state.step} ({win.state.session.run_path})",
-                  file=sys.stderr)
+            save(dock, args.screenshot if args.panel != "all" else
+                 str(shot.with_name(f"{shot.stem}_{name}{shot.suffix}")))
         win.close()
 
     win.error.connect(fail)
     if args.run_steps or args.screenshot:
         win.session_started.connect(started)
-        win.worker.target_reached.connect(shoot)
+        win.worker.target_reached.connect(follow_plan)
         win.worker.diverged.connect(shoot)   # the NaN warning is worth a picture too
     win.show()
     app.exec()
