@@ -111,6 +111,7 @@ class ViewBuilder:
 
     def __init__(self, trainer):
         self.trainer = trainer
+        self.problem = ""          # why the last view lacks a part, for the status bar
         self.is_image = trainer.is_image
         if not self.is_image:
             from gan_studio.core.render import fixed_points_z
@@ -130,12 +131,18 @@ class ViewBuilder:
             return v
         with torch.no_grad():
             fake = tr.generate(self.z)
-            heat = tr.D(self.heat_points).reshape(HEAT_SIDE, HEAT_SIDE)
         v.fake = fake.cpu().numpy().astype(np.float32)
-        v.heat, v.heat_range = normalise_heat(heat.cpu().numpy())
-        v.arrows = generator_arrows(tr, fake[:ARROW_POINTS])
         if with_eval and tr.data.modes is not None:
             v.evaluation = tr.evaluate()
+        try:
+            with torch.no_grad():
+                heat = d_per_point(tr, self.heat_points).reshape(HEAT_SIDE, HEAT_SIDE)
+            v.heat, v.heat_range = normalise_heat(heat.cpu().numpy())
+            v.arrows = generator_arrows(tr, fake[:ARROW_POINTS])
+        except (RuntimeError, ValueError) as e:
+            # a D that cannot judge single points (a trick with other input shapes): show the samples,
+            # say why the heatmap is missing
+            self.problem = f"no D heatmap: {type(e).__name__}: {str(e).splitlines()[0][:120]}"
         return v
 
 
@@ -150,11 +157,27 @@ def normalise_heat(values: np.ndarray) -> tuple[np.ndarray, tuple]:
     return np.ascontiguousarray((scaled * 255 + 0.5).astype(np.uint8)), (lo, hi)
 
 
+def d_output(trainer, x: torch.Tensor) -> torch.Tensor:
+    """D's raw output on a batch of fakes, through the Trainer's own entry when it has one."""
+    d_out = getattr(trainer, "d_out", None)
+    return d_out(x, "fake") if d_out is not None else trainer.D(x)
+
+
+def d_per_point(trainer, points: torch.Tensor) -> torch.Tensor:
+    """One D value per point. A D that judges packs of m samples (PacGAN) gives N/m values: then
+    each point is judged as a pack of m copies of itself."""
+    out = d_output(trainer, points).reshape(-1)
+    if out.shape[0] != points.shape[0] and out.shape[0] > 0 and points.shape[0] % out.shape[0] == 0:
+        m = points.shape[0] // out.shape[0]
+        out = d_output(trainer, points.repeat_interleave(m, 0)).reshape(-1)
+    return out
+
+
 def generator_arrows(trainer, fake: torch.Tensor) -> np.ndarray:
     """Where G's loss pushes each fake sample: minus its gradient w.r.t. the sample's position."""
     x = fake.detach().clone().requires_grad_(True)
     with torch.enable_grad():
-        loss = losses.G_LOSS[trainer.cfg.loss](trainer.D(x))
+        loss = losses.G_LOSS[trainer.cfg.loss](d_output(trainer, x))
         (grad,) = torch.autograd.grad(loss, x)   # D's weights get no gradient: only x is asked for
     move = (-grad).cpu().numpy().astype(np.float32)
     return np.concatenate([x.detach().cpu().numpy().astype(np.float32), move], axis=1)

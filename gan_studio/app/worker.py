@@ -67,6 +67,7 @@ class TrainingWorker(QThread):
         self._tr = self._loop = self._run = self._views = None
         self._running = False
         self._was_busy = False
+        self._problem_shown = ""
         self._t_run = 0.0
         self._sent_eval = None
         self._target: int | None = None
@@ -163,7 +164,7 @@ class TrainingWorker(QThread):
             if news and (self._force_view or now - last_report >= 1.0 / MAX_REPORTS_PER_S):
                 view = None
                 if want_view:
-                    view = self._views.build()
+                    view = self._build_view()
                     cost = time.perf_counter() - now
                     next_view = now + max(1.0 / MAX_VIEWS_PER_S, cost / VIEW_BUDGET)
                     steps_at_view, self._force_view = step, False
@@ -177,6 +178,20 @@ class TrainingWorker(QThread):
             if reached is not None:
                 self.target_reached.emit(reached)
         self._finish_run()
+
+    def _build_view(self):
+        try:
+            view = self._views.build()
+        except Exception as e:  # noqa: BLE001 - a picture that fails must not end training
+            message = f"the 2-D view failed: {type(e).__name__}: {str(e).splitlines()[0][:160]}"
+            if message != self._problem_shown:
+                self._problem_shown = message
+                self.failed.emit(message)
+            return None
+        if self._views.problem and self._views.problem != self._problem_shown:
+            self._problem_shown = self._views.problem
+            self.failed.emit(self._views.problem)
+        return view
 
     def _new_eval(self) -> dict | None:
         """The RunLoop's latest evaluation, once: with the step it was made at."""
@@ -244,6 +259,8 @@ class TrainingWorker(QThread):
                         fut.set_exception(e)
         except user_errors() as e:
             self.failed.emit(str(e))
+        except Exception as e:  # noqa: BLE001 - a command that fails must not end the worker
+            self.failed.emit(f"{name} failed: {type(e).__name__}: {str(e).splitlines()[0][:160]}")
 
     def _advance(self) -> None:
         from gan_studio.core.trainer import DivergedError
@@ -257,7 +274,7 @@ class TrainingWorker(QThread):
             self._force_view = True
             self.diverged.emit(str(e), e.restored_step)
             return
-        except (RuntimeError, ValueError) as e:  # a trick or loss that fails: pause, keep the window
+        except Exception as e:  # noqa: BLE001 - a trick or loss that fails: pause, keep the window
             self._target = None
             self._set_running(False)
             self.failed.emit(f"training stopped at step {tr.step_count}: {type(e).__name__}: {e}")
@@ -283,6 +300,7 @@ class TrainingWorker(QThread):
         tr.on_event.append(self._on_event)
         self._views = ViewBuilder(tr)
         self._sent_eval = None
+        self._problem_shown = ""
         self._t_run = 0.0
         self._steps, self._values, self._events = [], [], []
         self._target = None

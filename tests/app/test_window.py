@@ -237,3 +237,16 @@ def test_layout_and_speed_are_restored_next_start(make_window, qtbot):
     again = make_window(speed=None)
     assert again.speed.value() == 40
     assert again.docks["plots"].isFloating()
+
+
+def test_trick_that_changes_what_d_sees_keeps_the_view(make_window, qtbot):
+    """Packing makes D judge pairs: the heatmap judges each point as a pack of copies of itself."""
+    win = make_window()
+    win.worker.set_setting("tricks.packing.enabled", True)
+    trigger(win, "step")
+    qtbot.waitUntil(lambda: win.state.step == 1, timeout=WAIT_MS)
+    assert call(win, lambda tr: tr.cfg.tricks.packing.enabled) is True
+    view = win.state.latest_view
+    assert view.step == 1 and view.heat is not None and view.heat.shape == (64, 64)
+    assert view.arrows is not None and np.isfinite(view.arrows).all()
+    assert "+packing" in (win.refresh_all() or win.plots.marker_labels())
