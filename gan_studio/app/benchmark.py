@@ -1,6 +1,6 @@
 """Does the window slow training down, and does training make the window sluggish?
 
-    python benchmarks/bench_window.py [--preset ring8] [--steps 400] [--rounds 2] [--threads N]
+    python benchmarks/bench_window.py [--preset ring8] [--steps 400] [--rounds 2]
     (or python -m gan_studio.app.benchmark with the same options)
 
 (a) throughput: steps/s of the worker with the window open and every panel redrawing, divided by
@@ -110,7 +110,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=400, help="steps per measurement")
     p.add_argument("--rounds", type=int, default=2, help="headless/window pairs")
     p.add_argument("--json", help="also write the figures to this file")
-    p.add_argument("--threads", type=int, help="torch CPU threads for both (default: torch's own choice)")
     p.add_argument("--headless-main-thread", action="store_true",
                    help="run the headless reference in the main thread (as `gan-studio train` does)")
     args = p.parse_args(argv)
@@ -122,8 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication([sys.argv[0]])  # noqa: F841 - keeps Qt alive
     cfg = load_preset(args.preset)
     import torch
-    if args.threads:
-        torch.set_num_threads(args.threads)
+
+    from gan_studio.app.worker import worker_threads
+    torch.set_num_threads(worker_threads())   # the worker's own choice: both sides compute alike
     heads, wins, delays = [], [], []
     with tempfile.TemporaryDirectory(prefix="gan-studio-bench-") as runs_dir:
         for r in range(args.rounds):
