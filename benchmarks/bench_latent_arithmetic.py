@@ -71,11 +71,13 @@ class Judge:
         return self.colours.index(colour), self.shapes.index(shape)
 
 
-def share_of_target(judge: Judge, grids: list[np.ndarray]) -> tuple[float, float, float]:
-    """Share of all images called TARGET, and of those with the right colour / shape alone."""
+def hit_table(judge: Judge, grids: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(grids, 9) booleans: called TARGET; of the right colour; of the right shape."""
     colour, shape, _ = judge(np.concatenate(grids))
     tc, ts = judge.index(*TARGET)
-    return float(((colour == tc) & (shape == ts)).mean()), float((colour == tc).mean()), float((shape == ts).mean())
+    n = len(grids)
+    return (((colour == tc) & (shape == ts)).reshape(n, -1), (colour == tc).reshape(n, -1),
+            (shape == ts).reshape(n, -1))
 
 
 def screenshot(run_dir: Path, picks: list[np.ndarray], path: Path, timeout_s: float = 120) -> None:
@@ -136,9 +138,13 @@ def main(argv=None) -> int:
                    help="draws for a steadier chance level (the first --draws are reported as well)")
     p.add_argument("--confidence", type=float, default=0.9, help="classifier probability to accept a pick")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--save-picks", metavar="DIR", help="write the first draw's a.npy, b.npy, c.npy here")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="repeat the measurement of --draws draws this often (new picks) to show its spread")
+    p.add_argument("--save-picks", metavar="DIR",
+                   help="write the shown draw's a.npy, b.npy, c.npy here (for `gan-studio latent`)")
     p.add_argument("--screenshot", metavar="FILE.png",
-                   help="then open the window's latent lab on the run with the first draw's picks and save it")
+                   help="then open the window's latent lab on the run with one draw's picks and save it "
+                        "(the first draw whose centre image is a blue circle)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
 
@@ -168,40 +174,48 @@ def main(argv=None) -> int:
     def picks(source: dict[str, np.ndarray]) -> list[np.ndarray]:
         return [source[g][rng.choice(len(source[g]), 3, replace=False)] for g in "ABC"]
 
-    arith_grids, chance_grids, first = [], [], None
-    for i in range(args.draws):
-        a, b, c = picks(groups)
-        if i == 0:
-            first = [a, b, c]
-            if args.save_picks:
-                for name, z in zip("abc", first):
-                    L.save_latents_npy(Path(args.save_picks) / f"{name}.npy", z)
-        arith_grids.append(L.result_grid(a, b, c, seed=i))
+    # the same draws of picks, 20 at a time: one measurement is 20 draws x 9 images; --repeats gives
+    # its spread (the 9 images of one draw are alike, so a measurement holds about 20 samples, not 180)
+    draws = [picks(groups) for _ in range(args.draws * args.repeats)]
+    grids = [L.result_grid(a, b, c, seed=i) for i, (a, b, c) in enumerate(draws)]
+    hits, blue, circle = hit_table(judge, grids)                     # (draws, 9) each
     whole = {g: pool for g in "ABC"}
-    for i in range(max(args.draws, args.chance_draws)):
-        a, b, c = picks(whole)
-        chance_grids.append(L.result_grid(a, b, c, seed=10_000 + i))
-    share, colour_ok, shape_ok = share_of_target(judge, arith_grids)
-    chance20, c_colour, c_shape = share_of_target(judge, chance_grids[:args.draws])
-    chance, _, _ = share_of_target(judge, chance_grids)
+    chance_grids = [L.result_grid(*picks(whole), seed=10_000 + i)
+                    for i in range(max(args.draws, args.chance_draws))]
+    c_hits, c_blue, c_circle = hit_table(judge, chance_grids)
+    chance, chance20 = float(c_hits.mean()), float(c_hits[:args.draws].mean())
+    shares = [float(hits[r * args.draws:(r + 1) * args.draws].mean()) for r in range(args.repeats)]
+    share = shares[0]
     # no blue circle at chance: the ratio is unbounded when the arithmetic finds some, undefined when not
     ratio = share / chance if chance > 0 else (float("inf") if share > 0 else float("nan"))
-    centre_share, _, _ = share_of_target(judge, [g[L.CENTRE:L.CENTRE + 1] for g in arith_grids])
+    first = slice(0, args.draws)
     print(f"\nred circle - red square + blue square, {args.draws} draws x 9 images:")
-    print(f"  classified blue circle: {share:.3f}  (blue: {colour_ok:.3f}, circle: {shape_ok:.3f})")
-    print(f"  the centre images alone (the results without noise): {centre_share:.3f}")
-    print(f"  chance (A, B, C random), {args.draws} draws: {chance20:.3f}  (blue: {c_colour:.3f}, circle: {c_shape:.3f})")
+    print(f"  classified blue circle: {share:.3f}  (blue: {blue[first].mean():.3f}, circle: {circle[first].mean():.3f})")
+    print(f"  the centre images alone (the results without noise): {hits[first, L.CENTRE].mean():.3f}")
+    if args.repeats > 1:
+        se = float(np.std(shares, ddof=1) / np.sqrt(len(shares)))
+        print(f"  {args.repeats} repeats of {args.draws} draws: " + " ".join(f"{x:.3f}" for x in shares)
+              + f"; mean {np.mean(shares):.3f} +- {se:.3f} (standard error)")
+    print(f"  chance (A, B, C random), {args.draws} draws: {chance20:.3f}  "
+          f"(blue: {c_blue[:args.draws].mean():.3f}, circle: {c_circle[:args.draws].mean():.3f})")
     print(f"  chance, {len(chance_grids)} draws: {chance:.3f}")
-    print(f"  ratio to chance ({len(chance_grids)} draws): {ratio:.1f}x   (target >= 3x)")
+    print(f"  ratio to chance ({len(chance_grids)} draws): {ratio:.1f}x   (target >= 3x)"
+          + (f"; mean of the repeats: {np.mean(shares) / chance:.1f}x" if args.repeats > 1 and chance > 0 else ""))
     print(json.dumps({"run": str(run_dir), "step": tr.step_count, "draws": args.draws, "share": share,
-                      "share_blue": colour_ok, "share_circle": shape_ok, "share_centre": centre_share, "chance": chance,
-                      "chance_first_draws": chance20, "chance_draws": len(chance_grids),
-                      "pool_base_rate": base_rate, "ratio": ratio,
+                      "shares": shares, "share_blue": float(blue[first].mean()),
+                      "share_circle": float(circle[first].mean()), "share_centre": float(hits[first, L.CENTRE].mean()),
+                      "chance": chance, "chance_first_draws": chance20, "chance_draws": len(chance_grids),
+                      "pool_base_rate": base_rate, "ratio": ratio, "seed": args.seed,
                       "picks": {g: len(v) for g, v in groups.items()}}))
+    # the picture: the first draw whose centre image is a blue circle (the first draw when none is)
+    shown = next((i for i in range(len(draws)) if hits[i, L.CENTRE]), 0)
+    if args.save_picks:
+        for name, z in zip("abc", draws[shown]):
+            L.save_latents_npy(Path(args.save_picks) / f"{name}.npy", z)
     if args.screenshot:
-        screenshot(run_dir, first, Path(args.screenshot))
+        print(f"  the screenshot shows draw {shown} ({int(hits[shown].sum())} of its 9 images are blue circles)")
+        screenshot(run_dir, draws[shown], Path(args.screenshot))
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
