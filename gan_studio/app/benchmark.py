@@ -137,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     p50 = statistics.median(delays_ms)
     p99 = delays_ms[min(len(delays_ms) - 1, int(0.99 * len(delays_ms)))]
     ratio = statistics.median(w / h for w, h in zip(wins, heads))   # per round: load hits both alike
-    out = {"preset": args.preset, "headless_in": "main thread" if args.headless_main_thread else "a thread", "steps": args.steps, "rounds": args.rounds,
+    out = {"preset": args.preset, "headless_in": "main thread" if args.headless_main_thread else "a thread",
+           "steps": args.steps, "rounds": args.rounds,
            "headless_steps_per_s": round(statistics.mean(heads), 2),
            "window_steps_per_s": round(statistics.mean(wins), 2),
            "throughput_ratio": round(ratio, 3), "latency_p50_ms": round(p50, 2), "latency_p99_ms": round(p99, 2),

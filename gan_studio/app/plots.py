@@ -170,12 +170,14 @@ class PlotsPanel(QWidget):
 
     def _add_marker(self, event: dict) -> None:
         pen = NAN_PEN if event.get("event") == "diverged" else MARKER_PEN
+        # several changes at one step: stack their labels instead of printing them over each other
+        same_step = sum(1 for lines in self.markers if lines and lines[0].value() == event.get("step", 0))
         lines = []
         for p in self.plots.values():
             line = pg.InfiniteLine(pos=event.get("step", 0), angle=90, pen=pen, movable=False,
                                    label=marker_label(event),
-                                   labelOpts={"position": 0.97, "color": pen.color(), "anchors": [(0, 0), (0, 0)],
-                                              "fill": (255, 255, 255, 200)})
+                                   labelOpts={"position": max(0.1, 0.97 - 0.1 * same_step), "color": pen.color(),
+                                              "anchors": [(0, 0), (0, 0)], "fill": (255, 255, 255, 200)})
             p.addItem(line, ignoreBounds=True)
             lines.append(line)
         self.markers.append(lines)

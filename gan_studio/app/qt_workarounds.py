@@ -2,9 +2,10 @@
 
 PySide6 6.12.0 on CPython 3.11 drops one reference to ``None`` too many on every QPainter method
 that returns nothing (``setPen``, ``setRenderHint``, ``drawLine``...), and some calls do the same to
-``True``: measured -6 None and -1 True per repaint of one pyqtgraph plot. Before Python 3.12 ``None`` is an ordinary object (about 65,000 references
-after the studio's imports), so a window redrawing its plots 30 times a second drives the count to
-zero within a minute and the interpreter aborts with "Fatal Python error: none_dealloc" (or bool_dealloc).
+``True``: measured -6 None and -1 True per repaint of one pyqtgraph plot, and about -50,000 None a
+second in the whole window while it trains. Before Python 3.12 ``None`` is an ordinary object (about
+65,000 references after the studio's imports), so the count reaches zero within seconds to minutes and
+the interpreter aborts with "Fatal Python error: none_dealloc" (or bool_dealloc).
 
 The guard measures whether this PySide6 has the bug; if so, a timer in the GUI thread keeps the
 count far from zero. ``None`` is never freed anyway, so an inflated count costs nothing. On Python
