@@ -11,7 +11,6 @@ import os
 import queue
 import threading
 import time
-import weakref
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Callable
@@ -41,8 +40,9 @@ def worker_threads() -> int:
     return max(1, (os.cpu_count() or 2) - 1)
 
 
-#: every worker ever started, so tests can check that none is left running
-LIVE_WORKERS: "weakref.WeakSet[TrainingWorker]" = weakref.WeakSet()
+#: workers whose thread is running, held strongly: a forgotten worker stays findable (tests fail on
+#: it) instead of being collected mid-run, which Qt answers by aborting the process
+LIVE_WORKERS: "set[TrainingWorker]" = set()
 
 
 def new_run_dir(runs_dir: str | Path, name: str) -> Path:
@@ -88,7 +88,6 @@ class TrainingWorker(QThread):
         self._events: list[dict] = []
         self._force_view = False
         self._state_dirty = False
-        LIVE_WORKERS.add(self)
 
     # -- GUI thread: commands ------------------------------------------------------------------
     def start_training(self) -> None:
@@ -137,8 +136,18 @@ class TrainingWorker(QThread):
     def _put(self, name: str, payload: Any) -> None:
         self._queue.put((name, payload))
 
+    def start(self, *args) -> None:
+        LIVE_WORKERS.add(self)
+        super().start(*args)
+
     # -- worker thread ---------------------------------------------------------------------------
     def run(self) -> None:
+        try:
+            self._run()
+        finally:
+            LIVE_WORKERS.discard(self)
+
+    def _run(self) -> None:
         import torch
         if torch.get_num_threads() > worker_threads():
             torch.set_num_threads(worker_threads())
