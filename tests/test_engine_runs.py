@@ -117,7 +117,8 @@ def test_cli_train_sample_metrics_resume(tmp_path, capsys):
     assert main(["sample", str(out), "--n", "2500", "--out", str(tmp_path / "s.npy")]) == 0
     s = np.load(tmp_path / "s.npy", allow_pickle=False)
     assert s.shape == (2500, 2) and s.dtype == np.float32
-    z = np.random.default_rng(0).standard_normal((7, 16)).astype(np.float32)
+    latent = json.loads((out / "config.json").read_text())["model"]["latent_dim"]
+    z = np.random.default_rng(0).standard_normal((7, latent)).astype(np.float32)
     np.save(tmp_path / "z.npy", z)
     assert main(["sample", str(out), "--z", str(tmp_path / "z.npy"), "--out", str(tmp_path / "a.npy")]) == 0
     assert main(["sample", str(out), "--z", str(tmp_path / "z.npy"), "--out", str(tmp_path / "b.png")]) == 0
