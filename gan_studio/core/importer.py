@@ -106,7 +106,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"no file at {path}")
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as zf:
-            if any(n.endswith("/code/__torch__.py") or "/code/" in n for n in zf.namelist()):
+            if any("/code/" in n for n in zf.namelist()):  # TorchScript archives carry their code
                 raise CheckpointError(f"{path} is a TorchScript module, not a state_dict: use --arch torchscript")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
