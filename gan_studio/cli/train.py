@@ -74,8 +74,8 @@ def run(args) -> int:
             row = loop.advance()
             if bar is not None:
                 bar.update(1)
-                if row is not None and "modes" in row:
-                    bar.set_postfix(modes=row["modes"], hq=f"{row['hq']:.0f}%", loss_d=f"{row['loss_d']:.3f}")
+                if row is not None:
+                    bar.set_postfix(_progress_fields(row))
     except DivergedError as e:
         if bar is not None:
             bar.close()
@@ -96,3 +96,15 @@ def run(args) -> int:
     print_table(loop.last_row or {"step": tr.step_count})
     print(f"run saved in {run.path}", file=sys.stderr)
     return 0
+
+
+def _progress_fields(row: dict) -> dict:
+    """The few numbers worth watching on the progress bar: mode coverage or image-class coverage."""
+    out = {"loss_d": f"{row['loss_d']:.3f}"}
+    if "modes" in row:
+        out.update(modes=row["modes"], hq=f"{row['hq']:.0f}%")
+    if "classes_covered" in row:
+        out["classes"] = row["classes_covered"]
+    if "fd_classifier" in row and row["fd_classifier"] is not None:
+        out["fd"] = f"{row['fd_classifier']:.1f}"
+    return out
