@@ -143,11 +143,11 @@ class TrainingWorker(QThread):
     # -- worker thread ---------------------------------------------------------------------------
     def run(self) -> None:
         try:
-            self._run()
+            self._serve()
         finally:
             LIVE_WORKERS.discard(self)
 
-    def _run(self) -> None:
+    def _serve(self) -> None:
         import torch
         if torch.get_num_threads() > worker_threads():
             torch.set_num_threads(worker_threads())
