@@ -81,9 +81,6 @@ class PlotsPanel(QWidget):
             p.setDownsampling(auto=True, mode="peak")
             if name == "grad_norms":
                 p.setLogMode(y=True)
-            if name in ("losses", "grad_norms"):
-                # frame 99% of the points: one spike (a trick switched on) must not flatten the rest
-                p.enableAutoRange(axis="y", enable=0.99)
             if first is None:
                 first = p
                 # x grows with every report; following it exactly would re-layout every axis on every
