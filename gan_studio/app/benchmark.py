@@ -99,7 +99,8 @@ def window_rate(cfg, steps: int, runs_dir: str) -> tuple[float, list[float]]:
     redraws = win.plots.redraws
     win.close()
     dispose(win)
-    if redraws < 0.5 * min(steps, elapsed * 1000 / 125):   # one redraw per new report, at most 8/s
+    from gan_studio.app.main_window import PLOTS_MS
+    if redraws < 0.5 * min(steps, elapsed * 1000 / PLOTS_MS):   # one redraw per new report, at most 1/PLOTS_MS
         raise RuntimeError(f"the plots redrew only {redraws} times in {elapsed:.1f} s: not a fair measurement")
     return steps / elapsed, delays
 
