@@ -126,7 +126,8 @@ class GridBrowser(QWidget):
             steps = np.array([v.step for v in views])
             self.slider.setValue(int(max(0, np.searchsorted(steps, self.pinned_step, side="right") - 1)))
         self.slider.blockSignals(False)
-        self._redraw()
+        if not views or views[max(0, min(self.slider.value(), len(views) - 1))] is not self.shown_view:
+            self._redraw()
 
     def _redraw(self) -> None:
         views = self.grid_views()

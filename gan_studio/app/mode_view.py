@@ -176,7 +176,8 @@ class ModeView(QWidget):
         self.slider.setRange(0, max(0, n - 1))
         self.slider.setValue(self._index_to_show())
         self.slider.blockSignals(False)
-        self._redraw()
+        if self.state.view_at(self.slider.value()) is not self.shown_view:
+            self._redraw()   # only a new picture is worth painting: a report alone changes nothing here
 
     def _index_to_show(self) -> int:
         views = self.state.views
