@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QPushButton, QSlider, QSplitter,
                                QVBoxLayout, QWidget)
 
-from gan_studio.app.history import StudioState
+from gan_studio.app.history import HistoryScrubber, StudioState
 from gan_studio.app.snapshot import View, cell_at, tile_grid
 from gan_studio.core.runs import atomic_write_bytes
 
@@ -25,7 +25,7 @@ def to_pil(img: np.ndarray) -> Image.Image:
     return Image.fromarray(img[:, :, 0] if img.shape[2] == 1 else img)
 
 
-class GridBrowser(QWidget):
+class GridBrowser(HistoryScrubber, QWidget):
     def __init__(self, state: StudioState, parent=None):
         super().__init__(parent)
         self.state = state
@@ -143,17 +143,8 @@ class GridBrowser(QWidget):
         if self.selected is not None:
             self._show_cell(self.selected)
 
-    def _scrubbed(self, index: int) -> None:
-        views = self.grid_views()
-        if not views:
-            return
-        self.pinned_step = None if index >= len(views) - 1 else views[index].step
-        self._redraw()
-
-    def go_live(self) -> None:
-        self.pinned_step = None
-        self.slider.setValue(self.slider.maximum())
-        self._redraw()
+    def _scrub_views(self) -> list:
+        return self.grid_views()
 
     # -- zoom and cells ----------------------------------------------------------------------------
     def zoom(self, factor: float) -> None:

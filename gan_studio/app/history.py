@@ -181,3 +181,25 @@ def health_warnings(metrics: np.ndarray, loss: str) -> list[str]:
 
 def _finite(x: np.ndarray) -> np.ndarray:
     return x[np.isfinite(x)]
+
+
+class HistoryScrubber:
+    """Mixin for panels with a time slider over recorded views: ``pinned_step`` is None when live.
+    The panel provides ``slider``, ``_redraw()`` and ``_scrub_views()`` (the views its slider indexes)."""
+
+    pinned_step: int | None = None
+
+    def _scrub_views(self) -> list:
+        raise NotImplementedError
+
+    def _scrubbed(self, index: int) -> None:
+        views = self._scrub_views()
+        if not views:
+            return
+        self.pinned_step = None if index >= len(views) - 1 else views[index].step
+        self._redraw()
+
+    def go_live(self) -> None:
+        self.pinned_step = None
+        self.slider.setValue(self.slider.maximum())
+        self._redraw()

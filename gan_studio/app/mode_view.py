@@ -8,7 +8,7 @@ from PySide6.QtCore import QEvent, QRectF, Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton,
                                QSlider, QSplitter, QVBoxLayout, QWidget)
 
-from gan_studio.app.history import StudioState
+from gan_studio.app.history import HistoryScrubber, StudioState
 from gan_studio.app.plot_style import cache_axes
 from gan_studio.app.snapshot import View, eval_summary
 
@@ -29,7 +29,7 @@ ARROW_LENGTH = 0.08
 PAINT_SPACING = 0.015
 
 
-class ModeView(QWidget):
+class ModeView(HistoryScrubber, QWidget):
     """Emits ``train_points_requested(points)`` when the user asks to train on drawn points."""
     train_points_requested = Signal(list)
 
@@ -268,17 +268,8 @@ class ModeView(QWidget):
         self.timeline_cursor.setPos(step)
 
     # -- history ---------------------------------------------------------------------------------
-    def _scrubbed(self, index: int) -> None:
-        views = self.state.views
-        if not views:
-            return
-        self.pinned_step = None if index >= len(views) - 1 else views[index].step
-        self._redraw()
-
-    def go_live(self) -> None:
-        self.pinned_step = None
-        self.slider.setValue(self.slider.maximum())
-        self._redraw()
+    def _scrub_views(self) -> list:
+        return self.state.views
 
     # -- drawing points --------------------------------------------------------------------------
     def _draw_toggled(self, on: bool) -> None:
