@@ -335,9 +335,9 @@ class TrainingWorker(QThread):
     def _reset(self, cfg: Config) -> None:
         from gan_studio.cli import user_errors
         from gan_studio.core.runs import RunFolder
-        from gan_studio.core.trainer import Trainer
+        from gan_studio.core.families import make_trainer
         try:
-            tr = Trainer(cfg.copy(), device=self.device)
+            tr = make_trainer(cfg.copy(), device=self.device)
             run = RunFolder.create(new_run_dir(self.runs_dir, cfg.name), tr.cfg)
         except user_errors() as e:
             self.failed.emit(str(e))

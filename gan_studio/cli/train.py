@@ -42,7 +42,8 @@ def build_config(args):
 
 def run(args) -> int:
     from gan_studio.core.runs import RunFolder, trainer_from_run
-    from gan_studio.core.trainer import DivergedError, RunLoop, Trainer
+    from gan_studio.core.families import make_trainer
+    from gan_studio.core.trainer import DivergedError, RunLoop
 
     if args.steps < 0:
         raise ConfigError(f"--steps = {args.steps}: must be >= 0")
@@ -59,7 +60,7 @@ def run(args) -> int:
             raise ConfigError("name a PRESET (see `gan-studio presets`) or give --resume DIR")
         cfg = build_config(args)
         out = Path(args.out or f"runs/{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}")
-        tr = Trainer(cfg)
+        tr = make_trainer(cfg)
         run = RunFolder.create(out, cfg)
         loop = RunLoop(tr, run)
         print(f"training {cfg.name} into {run.path} on {tr.device_name}", file=sys.stderr)

@@ -58,11 +58,11 @@ def build_bench_config(preset: str, data: str, seed: int, overrides: Iterable[st
 def run_one(preset: str, data: str, seed: int, steps: int, overrides: tuple[str, ...] = ()) -> RunResult:
     """Train one configuration for ``steps`` G steps and measure its final generator (2,500 samples)."""
     import torch
-    from gan_studio.core.trainer import Trainer
+    from gan_studio.core.families import make_trainer
     torch.set_num_threads(1)
     cfg = build_bench_config(preset, data, seed, overrides)
     t0 = time.perf_counter()
-    tr = Trainer(cfg, device="cpu")
+    tr = make_trainer(cfg, device="cpu")
     for _ in range(steps):
         tr.step()
     seconds = time.perf_counter() - t0

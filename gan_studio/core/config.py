@@ -60,6 +60,9 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
+    family: str = opt("gan", "model family: gan (one G, one D), cgan (label-conditioned G and D), ssl "
+                      "(semi-supervised K+1 D), lapgan (Laplacian pyramid), stackgan (text-conditioned, "
+                      "two stages)", choices=("gan", "cgan", "ssl", "lapgan", "stackgan"))
     arch: str = opt("mlp", "network family: mlp (2-D and small images), dcgan (images), or torchscript "
                     "(a generator imported from another program; sampling only)",
                     choices=("mlp", "dcgan", "torchscript"))
@@ -248,6 +251,35 @@ class TricksConfig:
     two_time_scale: TwoTimeScaleTrick = opt(None, "two time-scale update rule", factory=TwoTimeScaleTrick)
 
 
+# -- the lecture's advanced model families (model.family); each section is read only by its family.
+@dataclass
+class CganConfig:
+    """Conditional GAN (Mirza & Osindero): G and D both see the class label."""
+    embed_dim: int = opt(16, "size of the learned label embedding fed to G and D", lo=1, hi=1024)
+
+
+@dataclass
+class SslConfig:
+    """Semi-supervised K+1 GAN (Salimans et al. 2016): D is a K+1-way classifier."""
+    labels_per_class: int = opt(10, "labelled training examples per class", lo=1, hi=100_000)
+    unsup_weight: float = opt(1.0, "weight of the unsupervised (real vs fake) part of D's loss", lo=0.0, hi=100.0)
+
+
+@dataclass
+class LapganConfig:
+    """LAPGAN (Denton et al. 2015): a Laplacian pyramid of GANs, coarse to fine."""
+    base_size: int = opt(8, "side of the coarsest level, drawn from noise", choices=(4, 8, 16))
+
+
+@dataclass
+class StackganConfig:
+    """StackGAN (Zhang et al. 2017): text-conditioned, stage I at low resolution, stage II refines."""
+    stage1_size: int = opt(16, "side of the stage-I images (stage II draws data.image_size)", choices=(8, 16, 32))
+    text_dim: int = opt(32, "size of the sentence embedding from the studio's own text encoder", lo=1, hi=1024)
+    ca_dim: int = opt(16, "size of the conditioning-augmentation code c ~ N(mu(e), Sigma(e))", lo=1, hi=1024)
+    kl_weight: float = opt(2.0, "weight of KL(N(mu, Sigma) || N(0, I)) in G's loss", lo=0.0, hi=100.0)
+
+
 @dataclass
 class Config:
     name: str = opt("custom", "a label for the run")
@@ -258,6 +290,10 @@ class Config:
     train: TrainConfig = opt(None, "optimisation and logging", factory=TrainConfig)
     tricks: TricksConfig = opt(None, "tricks of the trade, switchable while training",
                                factory=lambda: TricksConfig())
+    cgan: CganConfig = opt(None, "conditional GAN settings (model.family = cgan)", factory=CganConfig)
+    ssl: SslConfig = opt(None, "semi-supervised K+1 settings (model.family = ssl)", factory=SslConfig)
+    lapgan: LapganConfig = opt(None, "LAPGAN settings (model.family = lapgan)", factory=LapganConfig)
+    stackgan: StackganConfig = opt(None, "StackGAN settings (model.family = stackgan)", factory=StackganConfig)
 
     # -- I/O -------------------------------------------------------------------------------
     def to_dict(self) -> dict:

@@ -186,14 +186,14 @@ class RunFolder:
 
 def trainer_from_run(path: str | Path, device: str | None = None):
     """Rebuild the Trainer of a run folder at its last checkpoint; log rows past it are dropped."""
-    from gan_studio.core.trainer import Trainer
+    from gan_studio.core.families import make_trainer
     run = RunFolder.open(path)
     state = run.load_checkpoint()
     cfg = Config.from_dict(json.loads(state["config_json"]))
     if cfg.model.script_path and not Path(cfg.model.script_path).is_absolute():
         cfg.model.script_path = str(run.path / cfg.model.script_path)  # imported TorchScript G
     try:
-        tr = Trainer(cfg, device=device)
+        tr = make_trainer(cfg, device=device)
         tr.load_state_dict(state)
     except (RuntimeError, KeyError, ValueError, TypeError) as e:
         if isinstance(e, ConfigError):
