@@ -159,3 +159,27 @@ def test_step_never_reads_a_value_back_from_the_device():
                 m = tr.step()
         assert reads == [], (loss, reads)
     assert m.as_dict()["step"] == 4  # reading the metrics afterwards is the one deliberate sync
+
+
+def test_lr_decay_schedule_moves_both_rates_and_keeps_adam_state():
+    from gan_studio.core.config import Config
+    from gan_studio.core.trainer import Trainer
+    cfg = Config()
+    cfg.set("model.g_width", 8)
+    cfg.set("model.d_width", 8)
+    cfg.set("train.batch_size", 16)
+    cfg.set("train.lr_d", 1e-3)
+    cfg.set("train.lr_g", 2e-3)
+    cfg.set("train.lr_decay_start", 2)
+    cfg.set("train.lr_decay_steps", 4)
+    cfg.set("train.lr_decay_final", 0.5)
+    tr = Trainer(cfg, device="cpu")
+    lrs = []
+    for _ in range(8):
+        tr.step()
+        lrs.append((tr.opt_d.param_groups[0]["lr"], tr.opt_g.param_groups[0]["lr"]))
+    # the rates in force during steps 1..8: constant to step 2, linear to half by step 6, then flat
+    factors = [d / 1e-3 for d, _ in lrs]
+    assert factors == pytest.approx([1.0, 1.0, 0.875, 0.75, 0.625, 0.5, 0.5, 0.5])
+    assert all(g == pytest.approx(2 * d) for d, g in lrs)
+    assert len(tr.opt_d.state) > 0  # the moments survived the changes

@@ -16,7 +16,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     m = bsub.add_parser(
         "modes", help="the PacGAN-style mode-collapse table over seeds",
         description="Train each configuration (a preset) on each seed, in parallel processes, and print "
-                    "modes captured, strict modes, HQ %% and reverse KL (mean ± standard error over "
+                    "modes captured, strict modes, HQ % and reverse KL (mean ± standard error over "
                     "seeds) with seconds per run, as PacGAN's Table 1 does. Writes the table as CSV and "
                     "Markdown, and every run as CSV, into --out.")
     m.add_argument("--data", required=True, choices=("ring8", "grid25", "ring8-wide"),

@@ -92,6 +92,12 @@ class TrainConfig:
     beta1_d: float = opt(0.5, "discriminator Adam beta1", lo=0.0, hi=0.9999)
     beta2_d: float = opt(0.999, "discriminator Adam beta2", lo=0.0, hi=0.99999)
     d_steps: int = opt(1, "D updates per G update (WGAN: 5)", lo=1, hi=100)
+    lr_decay_start: int = opt(0, "step at which both learning rates start a linear decay, so the "
+                              "players settle on sharp modes at the end of a run (0 = constant rates)",
+                              lo=0, hi=10**9)
+    lr_decay_steps: int = opt(1000, "steps over which the rates fall to lr_decay_final times their value",
+                              lo=1, hi=10**9)
+    lr_decay_final: float = opt(0.01, "the rates' final factor after the decay", lo=0.0, hi=1.0)
     gp_weight: float = opt(10.0, "WGAN-GP gradient penalty weight lambda", lo=0.0, hi=1e4)
     clip: float = opt(0.01, "WGAN weight clipping bound c", lo=0.0, lo_open=True, hi=10.0)
     seed: int = opt(0, "seed of every random number in the run", lo=0, hi=2**63 - 1)

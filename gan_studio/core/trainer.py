@@ -156,10 +156,22 @@ class Trainer:
         """Learning rates and betas in force; Adam's moments are kept, only hyper-parameters move."""
         t = self.cfg.train
         lr_d, lr_g, _ = self.tricks.two_time_scale.hyper(self)
+        decay = self.lr_factor()
+        lr_d, lr_g = lr_d * decay, lr_g * decay
         for opt, lr, betas in ((self.opt_g, lr_g, (t.beta1_g, t.beta2_g)),
                                (self.opt_d, lr_d, (t.beta1_d, t.beta2_d))):
             for g in opt.param_groups:
                 g["lr"], g["betas"] = lr, betas
+
+    def lr_factor(self, step: int | None = None) -> float:
+        """The learning-rate schedule: 1 until train.lr_decay_start, then linear down to
+        train.lr_decay_final over train.lr_decay_steps steps, then constant."""
+        t = self.cfg.train
+        step = self.step_count + 1 if step is None else step  # the step about to be taken
+        if t.lr_decay_start <= 0 or step <= t.lr_decay_start:
+            return 1.0
+        done = min(1.0, (step - t.lr_decay_start) / t.lr_decay_steps)
+        return 1.0 + done * (t.lr_decay_final - 1.0)
 
     def _sync_structure(self) -> None:
         """After a trick added layers: move them to the device and give them to the optimisers,
@@ -208,6 +220,8 @@ class Trainer:
         Returns metrics on the device."""
         self.drain_commands()
         cfg, t, tk = self.cfg, self.cfg.train, self.tricks
+        if 0 < t.lr_decay_start <= self.step_count < t.lr_decay_start + t.lr_decay_steps:
+            self._sync_hyper()                           # the schedule moves the rates this step
         B = t.batch_size
         d_loss_fn, g_loss_fn = losses.D_LOSS[cfg.loss], losses.G_LOSS[cfg.loss]
         _, _, d_steps = tk.two_time_scale.hyper(self)
