@@ -269,6 +269,12 @@ class SslConfig:
     """Semi-supervised K+1 GAN (Salimans et al. 2016): D is a K+1-way classifier."""
     labels_per_class: int = opt(10, "labelled training examples per class", lo=1, hi=100_000)
     unsup_weight: float = opt(1.0, "weight of the unsupervised (real vs fake) part of D's loss", lo=0.0, hi=100.0)
+    test_fraction: float = opt(0.2, "share of the set held out for test_accuracy (the same split for every "
+                               "seed; never labelled, never shown to D or G)", lo=0.0, lo_open=True, hi=0.9)
+    input_noise: float = opt(0.3, "std of the Gaussian noise added to the classifier's input while training "
+                             "(Salimans et al.: 0.3); the labelled-only baseline gets the same", lo=0.0, hi=10.0)
+    hidden_noise: float = opt(0.5, "std of the Gaussian noise added after each hidden layer while training "
+                              "(Salimans et al.: 0.5)", lo=0.0, hi=10.0)
 
 
 @dataclass

@@ -1,0 +1,274 @@
+"""Conditional GAN (Mirza & Osindero 2014): G and D both see the class label y.
+
+    G(z, y) = G([z, e_G(y)])           e: a learned embedding of y (cgan.embed_dim)
+    D(x, y) = D([x, e_D(y)])           images: e_D(y) as extra input channels, one value per map
+    D minimises  loss(D(x, y), D(G(z, y')))     (x, y) from the data, y' uniform over the classes
+    G minimises  loss(D(G(z, y'), y'))
+
+Labels are the data set's ``labels`` (digits: the digit; shapes: the 12 colour+shape pairs;
+MNIST, Fashion-MNIST, CIFAR-10, a class folder: the class). A set without labels (2-D toys, a flat
+folder) is refused with a ConfigError.
+
+API for the window and the latent lab (everything the plain Trainer has, plus):
+
+- ``class_names`` (list[str]) and ``num_classes``: the labels G understands.
+- ``fixed_z`` (K * GRID_PER_CLASS, latent) and ``fixed_labels``: the grid latents, class-major,
+  ``GRID_PER_CLASS`` (8) per class, so ``generate(fixed_z)`` tiled 8 to a row has one row per
+  class (``grid_nrow``). The same z column is repeated in every row: a column shows one style
+  in every class.
+- ``generate(z, labels=None)``: G(z, y). ``labels`` is an int, a sequence or a tensor of class
+  indices (one per z, or one for all: holds the label fixed); None gives balanced class-major
+  labels ``default_labels(len(z))``, so 10 * m latents drawn 10 to a row... one row per class.
+- ``evaluate()``: the plain image metrics plus ``cond_accuracy``, the share of generated images
+  the data set's metric classifier assigns to the label they were drawn for (chance: 1/K).
+
+Tricks: label_smoothing, instance_noise and two_time_scale work as in the plain GAN; the other
+tricks need the plain family's MLP networks or its unlabelled batches and raise a ConfigError
+when switched on here. Losses: all but wgan-gp (its penalty would need D(x, y) at interpolates
+between images of different labels).
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from gan_studio.core import losses
+from gan_studio.core.config import Config, ConfigError
+from gan_studio.core.families import register_family
+from gan_studio.core.image_data import to_float
+from gan_studio.core.trainer import StepMetrics, Trainer
+
+GRID_PER_CLASS = 8
+SUPPORTED_TRICKS = ("label_smoothing", "instance_noise", "two_time_scale")
+
+
+# -- networks ---------------------------------------------------------------------------------------
+class CondGenerator(nn.Module):
+    """(z (N, nz), y (N,)) -> images: the plain generator fed [z, e(y)]."""
+
+    def __init__(self, base: nn.Module, num_classes: int, embed_dim: int):
+        super().__init__()
+        self.embed = nn.Embedding(num_classes, embed_dim)
+        self.base = base
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.base(torch.cat([z.flatten(1), self.embed(y)], 1))
+
+
+class CondConvDiscriminator(nn.Module):
+    """(x (N, C, S, S), y) -> logit (N,): a DCGAN D over C + e channels, the label's embedding
+    broadcast to every pixel (Mirza & Osindero concatenate y to D's input)."""
+
+    def __init__(self, base: nn.Module, num_classes: int, embed_dim: int):
+        super().__init__()
+        self.embed = nn.Embedding(num_classes, embed_dim)
+        self.base = base
+
+    def _input(self, x, y):
+        e = self.embed(y)[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
+        return torch.cat([x, e], 1)
+
+    def features(self, x, y):
+        return self.base.features(self._input(x, y))
+
+    def forward(self, x, y):
+        return self.base(self._input(x, y))
+
+
+class CondMLPDiscriminator(nn.Module):
+    """(x, y) -> logit (N,): an MLP D over [flatten(x), e(y)]."""
+
+    def __init__(self, base: nn.Module, num_classes: int, embed_dim: int):
+        super().__init__()
+        self.embed = nn.Embedding(num_classes, embed_dim)
+        self.base = base
+
+    def features(self, x, y):
+        return self.base.features(torch.cat([x.flatten(1), self.embed(y)], 1))
+
+    def forward(self, x, y):
+        return self.base(torch.cat([x.flatten(1), self.embed(y)], 1))
+
+
+def build_conditional(cfg: Config, data, num_classes: int) -> tuple[nn.Module, nn.Module]:
+    m, e = cfg.model, cfg.cgan.embed_dim
+    c, size = data.shape[0], data.shape[1]
+    if m.arch == "dcgan":
+        from gan_studio.core.dcgan import DCGANDiscriminator, DCGANGenerator
+        g = DCGANGenerator(m.latent_dim + e, m.ngf, c, size)
+        d = DCGANDiscriminator(m.ndf, c + e, size)
+        return CondGenerator(g, num_classes, e), CondConvDiscriminator(d, num_classes, e)
+    if m.arch == "mlp":
+        from gan_studio.core.models import MLPDiscriminator, MLPGenerator
+        g = MLPGenerator(m.latent_dim + e, data.shape, m.g_depth, m.g_width, m.g_activation, tanh_out=True)
+        in_dim = int(torch.tensor(data.shape).prod())
+        d = MLPDiscriminator((in_dim + e,), m.d_depth, m.d_width, m.d_activation)
+        return CondGenerator(g, num_classes, e), CondMLPDiscriminator(d, num_classes, e)
+    raise ConfigError(f"model.arch = {m.arch!r} does not fit model.family = 'cgan'; choose one of: dcgan, mlp")
+
+
+def check_family_config(cfg: Config, family: str, tricks: Sequence[str], losses_ok: Sequence[str]) -> None:
+    """One-line ConfigErrors for settings a family cannot honour (shared with family_ssl)."""
+    for name in type(cfg.tricks).__dataclass_fields__:
+        if getattr(cfg.tricks, name).enabled and name not in tricks:
+            raise ConfigError(f"tricks.{name}.enabled = true is not available with model.family = "
+                              f"{family!r}; tricks there: {', '.join(tricks) or 'none'}")
+    if cfg.loss not in losses_ok:
+        raise ConfigError(f"loss = {cfg.loss!r} does not fit model.family = {family!r}; choose one of: "
+                          f"{', '.join(losses_ok)}")
+
+
+def labelled_classes(data, family: str) -> tuple[torch.Tensor, list[str]]:
+    labels = getattr(data, "labels", None)
+    if data.kind != "image" or labels is None or not getattr(data, "class_names", None):
+        raise ConfigError(f"model.family = {family!r} needs a labelled image set (data.name = digits, shapes, "
+                          f"mnist, fashion-mnist, cifar10, or a folder with one sub-folder per class); "
+                          f"{data.name!r} has no class labels")
+    return labels, list(data.class_names)
+
+
+# -- the trainer ------------------------------------------------------------------------------------
+class ConditionalTrainer(Trainer):
+    """The plain Trainer's interface (step, evaluate, commands, checkpoints) for a label-conditioned G, D."""
+
+    LOSSES = tuple(l for l in losses.D_LOSS if l != "wgan-gp")
+
+    def __init__(self, cfg: Config, device=None):
+        cfg.validate()
+        check_family_config(cfg, "cgan", SUPPORTED_TRICKS, self.LOSSES)
+        super().__init__(cfg, device=device)   # data, RNG, tricks, a plain G/D that is replaced below
+        self.labels, self.class_names = labelled_classes(self.data, "cgan")
+        self.num_classes = len(self.class_names)
+        torch.manual_seed(cfg.train.seed)      # the conditional networks' initialisation
+        self.G, self.D = build_conditional(cfg, self.data, self.num_classes)
+        self.G.to(self.device)
+        self.D.to(self.device)
+        self.d_takes_role = False
+        t = cfg.train
+        lr_d, lr_g, _ = self.tricks.two_time_scale.hyper(self)
+        self.opt_g = self._adam(self.G.parameters(), lr_g, t.beta1_g, t.beta2_g)
+        self.opt_d = self._adam(self.D.parameters(), lr_d, t.beta1_d, t.beta2_d)
+        # grid latents: GRID_PER_CLASS columns of z, repeated in every class row
+        g = torch.Generator().manual_seed(t.seed + 1)
+        z = torch.randn(GRID_PER_CLASS, cfg.model.latent_dim, generator=g)
+        self.fixed_z = z.repeat(self.num_classes, 1).to(self.device)
+        self.fixed_labels = self.default_labels(len(self.fixed_z))
+        self.grid_nrow = GRID_PER_CLASS
+
+    # -- labels -----------------------------------------------------------------------------
+    def default_labels(self, n: int) -> torch.Tensor:
+        """Balanced class-major labels: sample i gets class floor(i * K / n)."""
+        return (torch.arange(n, device=self.device) * self.num_classes // max(n, 1)).long()
+
+    def _labels_for(self, n: int, labels) -> torch.Tensor:
+        if labels is None:
+            return self.default_labels(n)
+        y = torch.as_tensor(labels, device=self.device).long().reshape(-1)
+        if y.numel() == 1:
+            y = y.expand(n)
+        if y.numel() != n:
+            raise ConfigError(f"labels: got {y.numel()} labels for {n} latents; give one, or one per latent")
+        if n and (int(y.min()) < 0 or int(y.max()) >= self.num_classes):
+            raise ConfigError(f"labels: class {int(y.max()) if int(y.max()) >= self.num_classes else int(y.min())} "
+                              f"is out of range; allowed 0..{self.num_classes - 1} ({', '.join(self.class_names)})")
+        return y
+
+    def sample_labelled(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """n real images with their labels (the same RNG draws as ``data.sample``)."""
+        idx = torch.randint(len(self.data.pixels), (n,), generator=self.rng, device=self.device)
+        return to_float(self.data.pixels[idx]), self.labels[idx]
+
+    def sample_y(self, n: int) -> torch.Tensor:
+        return torch.randint(self.num_classes, (n,), generator=self.rng, device=self.device)
+
+    # -- settings ---------------------------------------------------------------------------
+    def _on_setting_changed(self, key: str) -> None:
+        if key.startswith("cgan."):
+            raise ConfigError(f"{key} changes the networks: it needs a new run (Reset)")
+        check_family_config(self.cfg, "cgan", SUPPORTED_TRICKS, self.LOSSES)
+        super()._on_setting_changed(key)
+
+    # -- training ---------------------------------------------------------------------------
+    def step(self) -> StepMetrics:
+        """D updates on (x, y) real and (G(z, y'), y') fake, then one G update on the last fake batch."""
+        self.drain_commands()
+        cfg, t, tk = self.cfg, self.cfg.train, self.tricks
+        if 0 < t.lr_decay_start <= self.step_count < t.lr_decay_start + t.lr_decay_steps:
+            self._sync_hyper()
+        B = t.batch_size
+        d_loss_fn, g_loss_fn = losses.D_LOSS[cfg.loss], losses.G_LOSS[cfg.loss]
+        _, _, d_steps = tk.two_time_scale.hyper(self)
+        targets = tk.label_smoothing.targets(self)
+        sigma = tk.instance_noise.sigma(self)
+        noisy = tk.instance_noise.add
+
+        # --- D: minimise d_loss(D(x, y), D(G(z, y'), y')) ---
+        for i in range(d_steps):
+            real, y_real = self.sample_labelled(B)
+            z, y_fake = self.sample_z(B), self.sample_y(B)
+            last = i == d_steps - 1
+            if last:
+                fake = self.G(z, y_fake)  # keep G's graph for the G step below
+                fake_d = fake.detach()
+            else:
+                with torch.no_grad():
+                    fake_d = self.G(z, y_fake)
+            # separate passes: the DCGAN D's batch norm must not mix real and fake statistics
+            d_real = self.D(noisy(self, real, sigma), y_real)
+            d_fake = self.D(noisy(self, fake_d, sigma), y_fake)
+            loss_d = d_loss_fn(d_real, d_fake, *targets)
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            grad_norm_d = torch.nn.utils.get_total_norm([p.grad for p in self.D.parameters() if p.grad is not None])
+            self.opt_d.step()
+            if cfg.loss == "wgan":
+                with torch.no_grad():
+                    torch._foreach_clamp_min_(list(self.D.parameters()), -t.clip)
+                    torch._foreach_clamp_max_(list(self.D.parameters()), t.clip)
+
+        # --- G: minimise g_loss(D(G(z, y'), y')) against the updated D ---
+        loss_g = g_loss_fn(self.D(noisy(self, fake, sigma), y_fake))
+        g_params = list(self.G.parameters())
+        grads = torch.autograd.grad(loss_g, g_params, allow_unused=True)
+        for p, g in zip(g_params, grads):
+            p.grad = g
+        grad_norm_g = torch.nn.utils.get_total_norm([g for g in grads if g is not None])
+        self.opt_g.step()
+        self.step_count += 1
+        tk.instance_noise.after_step(self)
+
+        with torch.no_grad():
+            if cfg.loss in losses.PROBABILISTIC:
+                dr, df = torch.sigmoid(d_real).mean(), torch.sigmoid(d_fake).mean()
+            else:
+                dr, df = d_real.mean(), d_fake.mean()
+            values = torch.stack([loss_d.detach(), loss_g.detach(), dr, df, grad_norm_d, grad_norm_g])
+        self._last_metrics = StepMetrics(self.step_count, values)
+        return self._last_metrics
+
+    # -- sampling and evaluation --------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, labels=None) -> torch.Tensor:
+        """G(z, y) for given latents; ``labels``: None (balanced, class-major), one class for all, or one per z."""
+        z = z.to(self.device, torch.float32)
+        y = self._labels_for(len(z), labels)
+        out = [self.G(zc, yc) for zc, yc in zip(z.split(4096), y.split(4096))]
+        return torch.cat(out) if out else torch.empty(0, *self.data.shape, device=self.device)
+
+    def evaluate(self, n: int = 2500) -> dict[str, Any]:
+        """The plain image metrics of balanced labels, plus ``cond_accuracy`` (chance: 1/K)."""
+        from gan_studio.core.image_metrics import N_IMAGE_EVAL, get_metric_model, image_report
+        model = get_metric_model(self.data)
+        k = min(n, N_IMAGE_EVAL)
+        z = torch.randn(k, self.cfg.model.latent_dim, generator=self.eval_generator(), device=self.device)
+        y = self.default_labels(k)
+        fake = self.generate(z, y)
+        out = image_report(model, fake)
+        _, probs = model.predict(fake)
+        out["cond_accuracy"] = round(float((probs["class"].argmax(1) == y.cpu()).float().mean()), 4)
+        return out
+
+
+register_family("cgan", "gan_studio.core.family_cgan:ConditionalTrainer")
