@@ -262,6 +262,9 @@ class TricksConfig:
 class CganConfig:
     """Conditional GAN (Mirza & Osindero): G and D both see the class label."""
     embed_dim: int = opt(16, "size of the learned label embedding fed to G and D", lo=1, hi=1024)
+    d_condition: str = opt("input", "how the DCGAN D sees the label: input (its embedding as extra input "
+                           "channels, Mirza & Osindero) or projection (<e(y), features>, Miyato & Koyama)",
+                           choices=("input", "projection"))
 
 
 @dataclass
@@ -290,6 +293,8 @@ class StackganConfig:
     text_dim: int = opt(32, "size of the sentence embedding from the studio's own text encoder", lo=1, hi=1024)
     ca_dim: int = opt(16, "size of the conditioning-augmentation code c ~ N(mu(e), Sigma(e))", lo=1, hi=1024)
     kl_weight: float = opt(2.0, "weight of KL(N(mu, Sigma) || N(0, I)) in G's loss", lo=0.0, hi=100.0)
+    text_steps: int = opt(300, "Adam steps (batch 128) that pre-train the studio's text encoder on image-caption "
+                          "matching before the GAN starts; the encoder is then frozen", lo=0, hi=100_000)
 
 
 @dataclass

@@ -58,15 +58,24 @@ class CondGenerator(nn.Module):
 
 
 class CondConvDiscriminator(nn.Module):
-    """(x (N, C, S, S), y) -> logit (N,): a DCGAN D over C + e channels, the label's embedding
-    broadcast to every pixel (Mirza & Osindero concatenate y to D's input)."""
+    """(x (N, C, S, S), y) -> logit (N,) from a DCGAN D.
 
-    def __init__(self, base: nn.Module, num_classes: int, embed_dim: int):
+    ``input``: D sees C + e channels, the label's embedding broadcast to every pixel (Mirza &
+    Osindero concatenate y to D's input). ``projection`` (Miyato & Koyama 2018): D sees the image
+    alone and its logit gains <e(y), f(x)>, the inner product of a per-class vector with D's features.
+    """
+
+    def __init__(self, base: nn.Module, num_classes: int, embed_dim: int, mode: str = "input"):
         super().__init__()
-        self.embed = nn.Embedding(num_classes, embed_dim)
+        self.mode = mode
+        self.embed = nn.Embedding(num_classes, base.feature_dim if mode == "projection" else embed_dim)
+        if mode == "projection":
+            nn.init.normal_(self.embed.weight, 0.0, 0.02)
         self.base = base
 
     def _input(self, x, y):
+        if self.mode == "projection":
+            return x
         e = self.embed(y)[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
         return torch.cat([x, e], 1)
 
@@ -74,7 +83,11 @@ class CondConvDiscriminator(nn.Module):
         return self.base.features(self._input(x, y))
 
     def forward(self, x, y):
-        return self.base(self._input(x, y))
+        f = self.features(x, y)
+        out = self.base.head(f).squeeze(1)
+        if self.mode == "projection":
+            out = out + (self.embed(y) * f).sum(1)
+        return out
 
 
 class CondMLPDiscriminator(nn.Module):
@@ -98,8 +111,9 @@ def build_conditional(cfg: Config, data, num_classes: int) -> tuple[nn.Module, n
     if m.arch == "dcgan":
         from gan_studio.core.dcgan import DCGANDiscriminator, DCGANGenerator
         g = DCGANGenerator(m.latent_dim + e, m.ngf, c, size)
-        d = DCGANDiscriminator(m.ndf, c + e, size)
-        return CondGenerator(g, num_classes, e), CondConvDiscriminator(d, num_classes, e)
+        mode = cfg.cgan.d_condition
+        d = DCGANDiscriminator(m.ndf, c + (e if mode == "input" else 0), size)
+        return CondGenerator(g, num_classes, e), CondConvDiscriminator(d, num_classes, e, mode)
     if m.arch == "mlp":
         from gan_studio.core.models import MLPDiscriminator, MLPGenerator
         g = MLPGenerator(m.latent_dim + e, data.shape, m.g_depth, m.g_width, m.g_activation, tanh_out=True)
