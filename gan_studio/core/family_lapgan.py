@@ -1,0 +1,371 @@
+"""LAPGAN (Denton et al. 2015): a Laplacian pyramid of GANs, drawn coarse to fine.
+
+The pyramid of an image x at sizes s_0 = lapgan.base_size < s_1 < ... < s_L = data.image_size
+(each twice the last):
+
+    x_L = x,   x_{l-1} = down(x_l)                      down: 2x2 average
+    h_l = x_l - up(x_{l-1})          (l = 1..L)         up: bilinear x2; h_l is level l's residual
+    x_l = up(x_{l-1}) + h_l                              exact: the pyramid reconstructs the image
+
+Level 0 is a GAN at s_0 from noise. Level l >= 1 is a conditional GAN at s_l: G_l(z, up(x_{l-1}))
+draws the residual, D_l(h, up(x_{l-1})) judges a residual next to the coarse image it should sharpen.
+Training conditions every level on the *real* coarser image (the levels are independent GANs, as in
+the paper), so one ``step()`` updates all levels at once: one D loss and one G loss, each the sum
+over levels (the levels share no weights, so the sum trains each as if alone). Sampling composes
+coarse to fine: x_0 = G_0(z), x_l = up(x_{l-1}) + G_l(z, up(x_{l-1})), clamped to [-1, 1].
+
+API for the window (everything the plain Trainer has, plus):
+
+- ``level_sizes``: [s_0, ..., s_L].
+- ``generate(z)``: the final (summed) image at data.image_size; snapshots and the grid show it.
+- ``render_levels(z)``: the composed image of every level, coarse to fine (the last is ``generate``).
+- ``render_residuals(z)``: the residual G_l drew for each finer level (levels 1..L).
+- ``level_grid(z)``: (images, ncols, titles): per z one row of [x_0, h_1, x_1, ..., h_L, x_L], all at
+  data.image_size (nearest-neighbour enlarged, residuals amplified by RESIDUAL_GAIN around grey), for
+  a grid browser tab or a picture; tile it ``ncols`` to a row.
+- ``evaluate()``: the image metrics of the final image, plus per level l: ``lap{l}_d_acc`` (D_l's
+  accuracy telling real from generated inputs at its decision threshold, 0.5 = chance; residuals for
+  l >= 1), ``lap{l}_d_auc`` (P(D_l(real) > D_l(fake)), threshold-free, 0.5 = chance), and for l >= 1
+  ``lap{l}_res_real`` / ``lap{l}_res_fake`` (mean |residual| of real images and of G_l's).
+
+Networks: small convolutional nets that work at 4 to 64 px (DCGAN's layers start at 16 px). model.ngf
+and model.ndf set their widths; model.arch is not used. Ds have no batch norm, so real and fake share
+one pass. Losses: all but wgan-gp; tricks: label_smoothing and two_time_scale.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gan_studio.core import losses
+from gan_studio.core.config import Config, ConfigError
+from gan_studio.core.dcgan import init_weights
+from gan_studio.core.families import register_family
+from gan_studio.core.trainer import StepMetrics, Trainer
+
+SUPPORTED_TRICKS = ("label_smoothing", "two_time_scale")
+LOSSES = tuple(l for l in losses.D_LOSS if l != "wgan-gp")
+#: residuals are small; the level grid shows 0.5 + RESIDUAL_GAIN * h / 2 so their detail is visible
+RESIDUAL_GAIN = 3.0
+N_EVAL_LEVELS = 500
+
+
+# -- the pyramid -------------------------------------------------------------------------------------
+def down(x: torch.Tensor) -> torch.Tensor:
+    return F.avg_pool2d(x, 2)
+
+
+def up(x: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+
+
+def laplacian_pyramid(x: torch.Tensor, levels: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """(images, residuals): images[l] is x at level l (coarse to fine, images[-1] is x);
+    residuals[l] = images[l] - up(images[l-1]) for l >= 1 (residuals[0] is None)."""
+    images = [x]
+    for _ in range(levels - 1):
+        images.insert(0, down(images[0]))
+    residuals = [None] + [images[l] - up(images[l - 1]) for l in range(1, levels)]
+    return images, residuals
+
+
+def reconstruct(base: torch.Tensor, residuals: list[torch.Tensor | None]) -> torch.Tensor:
+    """x_L from x_0 and the residuals: x_l = up(x_{l-1}) + h_l."""
+    x = base
+    for h in residuals[1:]:
+        x = up(x) + h
+    return x
+
+
+# -- networks ----------------------------------------------------------------------------------------
+def _down_convs(c_in: int, ndf: int, size: int) -> tuple[nn.Sequential, int]:
+    """Strided 4x4 convolutions (LeakyReLU 0.2, no norm) from size down to 4 x 4; (body, features)."""
+    layers: list[nn.Module] = []
+    ch, side = c_in, size
+    if side <= 4:  # a 4 px level: one unstrided layer
+        layers += [nn.Conv2d(ch, ndf, 3, 1, 1), nn.LeakyReLU(0.2, inplace=True)]
+        ch = ndf
+    mult = 1
+    while side > 4:
+        layers += [nn.Conv2d(ch, ndf * mult, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
+        ch, side = ndf * mult, side // 2
+        mult = min(mult * 2, 4)
+        # state: ch x side x side
+    return nn.Sequential(*layers, nn.Flatten()), ch * 4 * 4
+
+
+class BaseGenerator(nn.Module):
+    """Level 0: z (N, nz) -> x_0 (N, C, s_0, s_0) in [-1, 1]."""
+
+    def __init__(self, nz: int, ngf: int, nc: int, size: int):
+        super().__init__()
+        self.ch = ngf * 2
+        self.fc = nn.Sequential(nn.Linear(nz, self.ch * 16), nn.BatchNorm1d(self.ch * 16), nn.ReLU(True))
+        layers: list[nn.Module] = []
+        ch, side = self.ch, 4
+        # state: (ngf*2) x 4 x 4
+        while side < size:
+            layers += [nn.ConvTranspose2d(ch, ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf), nn.ReLU(True)]
+            ch, side = ngf, side * 2
+            # state: ngf x side x side
+        layers += [nn.Conv2d(ch, nc, 3, 1, 1), nn.Tanh()]
+        self.main = nn.Sequential(*layers)
+        self.apply(init_weights)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.main(self.fc(z).view(len(z), self.ch, 4, 4))
+
+
+class ResidualGenerator(nn.Module):
+    """Level l >= 1: (z, up(x_{l-1}) (N, C, s, s)) -> residual h_l (N, C, s, s).
+
+    The noise enters as one extra input plane, a learned linear map of z (Denton et al. also feed
+    noise as an extra channel); three 3x3 convolutions keep the map local, as a residual is."""
+
+    def __init__(self, nz: int, ngf: int, nc: int, size: int):
+        super().__init__()
+        self.size = size
+        self.noise = nn.Linear(nz, size * size)
+        self.main = nn.Sequential(
+            # input: (C + 1) x s x s
+            nn.Conv2d(nc + 1, ngf, 3, 1, 1, bias=False), nn.BatchNorm2d(ngf), nn.ReLU(True),
+            nn.Conv2d(ngf, ngf, 3, 1, 1, bias=False), nn.BatchNorm2d(ngf), nn.ReLU(True),
+            # state: ngf x s x s
+            nn.Conv2d(ngf, nc, 3, 1, 1),
+            # state: C x s x s, unbounded: a residual is a signed difference
+        )
+        self.apply(init_weights)
+
+    def forward(self, z: torch.Tensor, coarse_up: torch.Tensor) -> torch.Tensor:
+        plane = self.noise(z).view(len(z), 1, self.size, self.size)
+        return self.main(torch.cat([coarse_up, plane], 1))
+
+
+class LevelDiscriminator(nn.Module):
+    """D_l: (residual, up(x_{l-1})) -> logit (N,); level 0: (x_0, None) -> logit."""
+
+    def __init__(self, ndf: int, nc: int, size: int, conditional: bool):
+        super().__init__()
+        self.conditional = conditional
+        self.body, feat = _down_convs(nc * (2 if conditional else 1), ndf, size)
+        self.head = nn.Linear(feat, 1)
+        self.apply(init_weights)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        if self.conditional:
+            x = torch.cat([x, cond], 1)
+        return self.head(self.body(x)).squeeze(1)
+
+
+class LaplacianGenerator(nn.Module):
+    """All levels' generators; ``forward(z)`` composes them coarse to fine into the final image."""
+
+    def __init__(self, nz: int, ngf: int, nc: int, sizes: list[int]):
+        super().__init__()
+        self.sizes = list(sizes)
+        self.levels = nn.ModuleList([BaseGenerator(nz, ngf, nc, sizes[0])] +
+                                    [ResidualGenerator(nz, ngf, nc, s) for s in sizes[1:]])
+
+    def compose(self, z: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor | None]]:
+        """(images, residuals) of every level, coarse to fine."""
+        x = self.levels[0](z)
+        images, residuals = [x], [None]
+        for g in self.levels[1:]:
+            cond = up(x)
+            h = g(z, cond)
+            x = (cond + h).clamp(-1, 1)
+            images.append(x)
+            residuals.append(h)
+        return images, residuals
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.compose(z)[0][-1]
+
+
+def pyramid_sizes(base: int, image_size: int) -> list[int]:
+    if base >= image_size:
+        raise ConfigError(f"lapgan.base_size = {base} must be smaller than data.image_size = {image_size}; "
+                          f"choose a base_size below it (allowed: 4, 8, 16)")
+    sizes = [base]
+    while sizes[-1] < image_size:
+        sizes.append(sizes[-1] * 2)
+    if sizes[-1] != image_size:
+        raise ConfigError(f"data.image_size = {image_size} is not lapgan.base_size = {base} doubled; "
+                          f"use an image size of {', '.join(str(base * 2 ** k) for k in range(1, 4))}")
+    return sizes
+
+
+# -- the trainer -------------------------------------------------------------------------------------
+class LapganTrainer(Trainer):
+    """The plain Trainer's interface for a Laplacian pyramid of GANs."""
+
+    def __init__(self, cfg: Config, device=None):
+        cfg.validate()
+        from gan_studio.core.family_cgan import check_family_config
+        check_family_config(cfg, "lapgan", SUPPORTED_TRICKS, LOSSES)
+        super().__init__(cfg, device=device)   # data, RNG, tricks; the plain G/D are replaced below
+        if self.data.kind != "image":
+            raise ConfigError(f"model.family = 'lapgan' needs an image data set; {cfg.data.name!r} is 2-D")
+        c = self.data.shape[0]
+        self.level_sizes = pyramid_sizes(cfg.lapgan.base_size, self.data.shape[1])
+        m = cfg.model
+        torch.manual_seed(cfg.train.seed)      # the pyramid's initialisation
+        self.G = LaplacianGenerator(m.latent_dim, m.ngf, c, self.level_sizes).to(self.device)
+        self.D = nn.ModuleList([LevelDiscriminator(m.ndf, c, s, conditional=l > 0)
+                                for l, s in enumerate(self.level_sizes)]).to(self.device)
+        self.d_takes_role = False
+        t = cfg.train
+        lr_d, lr_g, _ = self.tricks.two_time_scale.hyper(self)
+        # one Adam over all levels: its update is per parameter, so this equals one Adam per level
+        self.opt_g = self._adam(self.G.parameters(), lr_g, t.beta1_g, t.beta2_g)
+        self.opt_d = self._adam(self.D.parameters(), lr_d, t.beta1_d, t.beta2_d)
+
+    @property
+    def num_levels(self) -> int:
+        return len(self.level_sizes)
+
+    def _on_setting_changed(self, key: str) -> None:
+        if key.startswith("lapgan."):
+            raise ConfigError(f"{key} changes the pyramid: it needs a new run (Reset)")
+        from gan_studio.core.family_cgan import check_family_config
+        check_family_config(self.cfg, "lapgan", SUPPORTED_TRICKS, LOSSES)
+        super()._on_setting_changed(key)
+
+    # -- training ---------------------------------------------------------------------------
+    def step(self) -> StepMetrics:
+        """For every level at once: D_l updates on real vs generated inputs (d_steps times), then one
+        G update of every G_l against the updated D_l; each level conditions on the real coarser image."""
+        self.drain_commands()
+        cfg, t, tk = self.cfg, self.cfg.train, self.tricks
+        if 0 < t.lr_decay_start <= self.step_count < t.lr_decay_start + t.lr_decay_steps:
+            self._sync_hyper()
+        B, L = t.batch_size, self.num_levels
+        d_loss_fn, g_loss_fn = losses.D_LOSS[cfg.loss], losses.G_LOSS[cfg.loss]
+        _, _, d_steps = tk.two_time_scale.hyper(self)
+        targets = tk.label_smoothing.targets(self)
+
+        for i in range(d_steps):
+            images, residuals = laplacian_pyramid(self.data.sample(B, self.rng), L)
+            conds = [None] + [up(images[l - 1]) for l in range(1, L)]
+            reals = [images[0]] + residuals[1:]            # what D_l sees as real: x_0, then h_l
+            zs = [self.sample_z(B) for _ in range(L)]
+            with torch.set_grad_enabled(i == d_steps - 1):  # keep G's graph for the G step below
+                fakes = [self.G.levels[0](zs[0])] + [self.G.levels[l](zs[l], conds[l]) for l in range(1, L)]
+            loss_d, outs = 0.0, []
+            for l in range(L):
+                # one pass over real and fake: the level Ds have no batch statistics
+                out = self.D[l](torch.cat([reals[l], fakes[l].detach()]),
+                                None if conds[l] is None else torch.cat([conds[l], conds[l]]))
+                d_real, d_fake = out[:B], out[B:]
+                outs.append((d_real, d_fake))
+                loss_d = loss_d + d_loss_fn(d_real, d_fake, *targets)
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            grad_norm_d = torch.nn.utils.get_total_norm([p.grad for p in self.D.parameters() if p.grad is not None])
+            self.opt_d.step()
+            if cfg.loss == "wgan":
+                with torch.no_grad():
+                    torch._foreach_clamp_min_(list(self.D.parameters()), -t.clip)
+                    torch._foreach_clamp_max_(list(self.D.parameters()), t.clip)
+
+        loss_g = sum(g_loss_fn(self.D[l](fakes[l], conds[l])) for l in range(L))
+        g_params = list(self.G.parameters())
+        grads = torch.autograd.grad(loss_g, g_params, allow_unused=True)
+        for p, g in zip(g_params, grads):
+            p.grad = g
+        grad_norm_g = torch.nn.utils.get_total_norm([g for g in grads if g is not None])
+        self.opt_g.step()
+        self.step_count += 1
+
+        with torch.no_grad():
+            if cfg.loss in losses.PROBABILISTIC:
+                dr = torch.stack([torch.sigmoid(r).mean() for r, _ in outs]).mean()
+                df = torch.stack([torch.sigmoid(f).mean() for _, f in outs]).mean()
+            else:
+                dr = torch.stack([r.mean() for r, _ in outs]).mean()
+                df = torch.stack([f.mean() for _, f in outs]).mean()
+            values = torch.stack([loss_d.detach(), loss_g.detach(), dr, df, grad_norm_d, grad_norm_g])
+        self._last_metrics = StepMetrics(self.step_count, values)
+        return self._last_metrics
+
+    # -- sampling ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def render_levels(self, z: torch.Tensor) -> list[torch.Tensor]:
+        """Each level's composed image for latents z, coarse (s_0) to fine (the final image)."""
+        return self.G.compose(z.to(self.device, torch.float32))[0]
+
+    @torch.no_grad()
+    def render_residuals(self, z: torch.Tensor) -> list[torch.Tensor]:
+        """The residual G_l drew at each finer level l = 1..L for latents z."""
+        return self.G.compose(z.to(self.device, torch.float32))[1][1:]
+
+    @torch.no_grad()
+    def level_grid(self, z: torch.Tensor) -> tuple[torch.Tensor, int, list[str]]:
+        """(tiles (N * (2L + 1), C, S, S) in [-1, 1], ncols, column titles): per latent one row
+        x_0 | h_1 | x_1 | ... | h_L | x_L at the final size; residuals amplified around grey."""
+        images, residuals = self.G.compose(z.to(self.device, torch.float32))
+        S = self.level_sizes[-1]
+
+        def big(x):
+            return F.interpolate(x, size=(S, S), mode="nearest")
+
+        cols, titles = [big(images[0])], [f"level 0 ({self.level_sizes[0]} px)"]
+        for l in range(1, self.num_levels):
+            cols += [big((RESIDUAL_GAIN * residuals[l]).clamp(-1, 1)), big(images[l])]
+            titles += [f"residual {l} (x{RESIDUAL_GAIN:g})", f"level {l} ({self.level_sizes[l]} px)"]
+        tiles = torch.stack(cols, 1).flatten(0, 1)
+        return tiles, len(cols), titles
+
+    # -- evaluation -------------------------------------------------------------------------
+    @torch.no_grad()
+    def level_stats(self, n: int = N_EVAL_LEVELS) -> dict[str, float]:
+        """Per level: D_l's accuracy on real vs generated inputs; mean |residual| of real and generated."""
+        g = self.eval_generator(salt=11)
+        L = self.num_levels
+        images, residuals = laplacian_pyramid(self.data.sample(n, g), L)
+        out: dict[str, float] = {}
+        for l in range(L):
+            z = torch.randn(n, self.cfg.model.latent_dim, generator=g, device=self.device)
+            if l == 0:
+                real, fake, cond = images[0], self.G.levels[0](z), None
+            else:
+                cond = up(images[l - 1])
+                real, fake = residuals[l], self.G.levels[l](z, cond)
+                out[f"lap{l}_res_real"] = round(float(real.abs().mean()), 5)
+                out[f"lap{l}_res_fake"] = round(float(fake.abs().mean()), 5)
+            d_real, d_fake = self.D[l](real, cond), self.D[l](fake, cond)
+            out[f"lap{l}_d_acc"] = round(d_accuracy(d_real, d_fake, self.cfg.loss), 4)
+            out[f"lap{l}_d_auc"] = round(d_auc(d_real, d_fake), 4)
+        return out
+
+    def evaluate(self, n: int = 2500) -> dict[str, Any]:
+        """The plain image metrics of the final image, plus the per-level statistics."""
+        out = super().evaluate(n)
+        out.update(self.level_stats())
+        return out
+
+
+def d_accuracy(d_real: torch.Tensor, d_fake: torch.Tensor, loss: str) -> float:
+    """Share of inputs D puts on the right side of its decision threshold, real and fake weighted
+    equally (0.5 = chance). Threshold: logit 0 (probabilistic, hinge), 0.5 (least squares: targets
+    1 and 0), the midpoint of the two means (Wasserstein: a critic has no fixed threshold)."""
+    if loss == "least-squares":
+        thr = 0.5
+    elif loss == "wgan":
+        thr = float(d_real.mean() + d_fake.mean()) / 2
+    else:
+        thr = 0.0
+    return 0.5 * float((d_real > thr).float().mean()) + 0.5 * float((d_fake < thr).float().mean())
+
+
+def d_auc(d_real: torch.Tensor, d_fake: torch.Tensor) -> float:
+    """P(D(real) > D(fake)) over all real-fake pairs (ties count 1/2): how well D's outputs separate
+    the two, whatever its threshold (0.5 = chance, 1 = every real above every fake)."""
+    diff = d_real[:, None] - d_fake[None, :]
+    return float((diff > 0).float().mean() + 0.5 * (diff == 0).float().mean())
+
+
+register_family("lapgan", "gan_studio.core.family_lapgan:LapganTrainer")
