@@ -292,7 +292,8 @@ class StackganConfig:
     stage1_size: int = opt(16, "side of the stage-I images (stage II draws data.image_size)", choices=(8, 16, 32))
     text_dim: int = opt(32, "size of the sentence embedding from the studio's own text encoder", lo=1, hi=1024)
     ca_dim: int = opt(16, "size of the conditioning-augmentation code c ~ N(mu(e), Sigma(e))", lo=1, hi=1024)
-    kl_weight: float = opt(2.0, "weight of KL(N(mu, Sigma) || N(0, I)) in G's loss", lo=0.0, hi=100.0)
+    kl_weight: float = opt(2.0, "weight of KL(N(mu, Sigma) || N(0, I)) per CA dimension in G's loss "
+                           "(StackGAN's code: 2.0 on the KL averaged over dimensions)", lo=0.0, hi=100.0)
     text_steps: int = opt(300, "Adam steps (batch 128) that pre-train the studio's text encoder on image-caption "
                           "matching before the GAN starts; the encoder is then frozen", lo=0, hi=100_000)
 

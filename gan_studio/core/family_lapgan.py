@@ -29,7 +29,8 @@ API for the window (everything the plain Trainer has, plus):
   ``lap{l}_res_real`` / ``lap{l}_res_fake`` (mean |residual| of real images and of G_l's).
 
 Networks: small convolutional nets that work at 4 to 64 px (DCGAN's layers start at 16 px). model.ngf
-and model.ndf set their widths; model.arch is not used. Ds have no batch norm, so real and fake share
+and model.ndf are the finest level's widths, doubled at each coarser level (``level_widths``: the
+levels then cost about the same); model.arch is not used. Ds have no batch norm, so real and fake share
 one pass. Losses: all but wgan-gp; tricks: label_smoothing and two_time_scale.
 """
 from __future__ import annotations
@@ -166,8 +167,9 @@ class LaplacianGenerator(nn.Module):
     def __init__(self, nz: int, ngf: int, nc: int, sizes: list[int]):
         super().__init__()
         self.sizes = list(sizes)
-        self.levels = nn.ModuleList([BaseGenerator(nz, ngf, nc, sizes[0])] +
-                                    [ResidualGenerator(nz, ngf, nc, s) for s in sizes[1:]])
+        w = level_widths(ngf, len(sizes))
+        self.levels = nn.ModuleList([BaseGenerator(nz, w[0], nc, sizes[0])] +
+                                    [ResidualGenerator(nz, w[l], nc, s) for l, s in enumerate(sizes) if l > 0])
 
     def compose(self, z: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor | None]]:
         """(images, residuals) of every level, coarse to fine."""
@@ -183,6 +185,12 @@ class LaplacianGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.compose(z)[0][-1]
+
+
+def level_widths(width: int, levels: int) -> list[int]:
+    """Feature maps per level: ``width`` at the finest, doubling towards the coarsest, so every level
+    costs about the same (a level has 4x the pixels of the one below it)."""
+    return [width * 2 ** (levels - 1 - l) for l in range(levels)]
 
 
 def pyramid_sizes(base: int, image_size: int) -> list[int]:
@@ -214,7 +222,8 @@ class LapganTrainer(Trainer):
         m = cfg.model
         torch.manual_seed(cfg.train.seed)      # the pyramid's initialisation
         self.G = LaplacianGenerator(m.latent_dim, m.ngf, c, self.level_sizes).to(self.device)
-        self.D = nn.ModuleList([LevelDiscriminator(m.ndf, c, s, conditional=l > 0)
+        self.D = nn.ModuleList([LevelDiscriminator(level_widths(m.ndf, len(self.level_sizes))[l], c, s,
+                                                   conditional=l > 0)
                                 for l, s in enumerate(self.level_sizes)]).to(self.device)
         self.d_takes_role = False
         t = cfg.train
@@ -293,20 +302,35 @@ class LapganTrainer(Trainer):
 
     # -- sampling ---------------------------------------------------------------------------
     @torch.no_grad()
-    def render_levels(self, z: torch.Tensor) -> list[torch.Tensor]:
-        """Each level's composed image for latents z, coarse (s_0) to fine (the final image)."""
-        return self.G.compose(z.to(self.device, torch.float32))[0]
+    def _compose(self, z: torch.Tensor):
+        """G's levels with batch norm's running statistics: one picture per z, whatever the batch
+        (a grid of 64 and a strip of 2 show the same z alike)."""
+        self.G.eval()
+        try:
+            return self.G.compose(z.to(self.device, torch.float32))
+        finally:
+            self.G.train()
 
     @torch.no_grad()
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        """The final (summed) image for latents z."""
+        if len(z) == 0:
+            return torch.empty(0, *self.data.shape, device=self.device)
+        return torch.cat([self._compose(chunk)[0][-1] for chunk in z.split(4096)])
+
+    def render_levels(self, z: torch.Tensor) -> list[torch.Tensor]:
+        """Each level's composed image for latents z, coarse (s_0) to fine (the final image)."""
+        return self._compose(z)[0]
+
     def render_residuals(self, z: torch.Tensor) -> list[torch.Tensor]:
         """The residual G_l drew at each finer level l = 1..L for latents z."""
-        return self.G.compose(z.to(self.device, torch.float32))[1][1:]
+        return self._compose(z)[1][1:]
 
     @torch.no_grad()
     def level_grid(self, z: torch.Tensor) -> tuple[torch.Tensor, int, list[str]]:
         """(tiles (N * (2L + 1), C, S, S) in [-1, 1], ncols, column titles): per latent one row
         x_0 | h_1 | x_1 | ... | h_L | x_L at the final size; residuals amplified around grey."""
-        images, residuals = self.G.compose(z.to(self.device, torch.float32))
+        images, residuals = self._compose(z)
         S = self.level_sizes[-1]
 
         def big(x):
