@@ -30,9 +30,14 @@ def _no_dangling_threads(request):
                  and not isinstance(t, threading._DummyThread)]
     worker_module = sys.modules.get("gan_studio.app.worker")  # never import Qt for core tests
     workers = [w for w in list(worker_module.LIVE_WORKERS) if w.isRunning()] if worker_module else []
-    if workers or leftovers:
+    children = worker_module.live_processes() if worker_module else []   # the process engine's
+    if workers or leftovers or children:
         for w in workers:  # stop them so one failure does not cascade into the next tests
             w.stop()
             w.wait(5000)
-        names = [w.objectName() or type(w).__name__ for w in workers] + [t.name for t in leftovers]
+        for p in children:
+            p.kill()
+            p.join(5)
+        names = ([w.objectName() or type(w).__name__ for w in workers] + [t.name for t in leftovers]
+                 + [p.name for p in children])
         pytest.fail(f"{request.node.name} left threads running: {', '.join(names)}", pytrace=False)

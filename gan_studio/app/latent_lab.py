@@ -8,6 +8,7 @@ for the same latents at a bounded rate: the person watches an analogy form.
 """
 from __future__ import annotations
 
+import functools
 import io
 import time
 from pathlib import Path
@@ -40,6 +41,11 @@ CAPTIONS = {
     "analogy": "each row: mean(A) : mean(B) :: C : mean(A) - mean(B) + C, one row per image of C",
     "apply": "",
 }
+
+
+def draw_latents(trainer, z: np.ndarray):
+    """G(z) as uint8 tiles, with the step it was drawn at: runs in the training engine."""
+    return trainer.step_count, to_tiles(L.render_latents(trainer, z))
 
 
 def qimage_from(grid: np.ndarray) -> QImage:
@@ -444,10 +450,8 @@ class LatentLab(QWidget):
         z = np.array(z, np.float32)
         sid = self._session_id
 
-        def draw(trainer, z=z):   # worker thread
-            return trainer.step_count, to_tiles(L.render_latents(trainer, z))
-
-        fut = self.worker.call(draw)
+        # a module-level function with its arguments: it may travel to the training process
+        fut = self.worker.call(functools.partial(draw_latents, z=z))
         fut.add_done_callback(lambda f: self._answers.arrived.emit((sid, key, z, nrow, f)))
 
     @property

@@ -41,7 +41,9 @@ class MainWindow(QMainWindow):
 
     def __init__(self, cfg: Config | None = None, preset: str = "ring8", runs_dir: str | Path = "runs",
                  open_path: str | Path | None = None, device: str | None = None,
-                 restore_settings: bool = True):
+                 restore_settings: bool = True, engine: str = "process"):
+        """``engine``: where training runs, "process" (a child process: the window's painting and
+        training do not share a GIL) or "thread" (the worker thread; tests). See app/worker.py."""
         super().__init__()
         from gan_studio.app.qt_workarounds import install_none_guard
         from gan_studio.core.presets import load_preset
@@ -80,7 +82,8 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(placeholder)   # the docks are the whole window
         self.resize(1560, 900)
         # built here, started last: the toolbar's controls talk to it
-        self.worker = TrainingWorker(cfg, runs_dir=runs_dir, open_path=open_path, device=device)
+        self.worker = TrainingWorker(cfg, runs_dir=runs_dir, open_path=open_path, device=device,
+                                     engine=engine)
         # the latent lab renders through the worker (worker.call), so it is built after it
         self.latent_lab = LatentLab(self.worker)
         self.docks["latent"] = QDockWidget("Latent lab", self)

@@ -1,13 +1,25 @@
-"""The one module that crosses threads: a QThread that owns the Trainer and its RunLoop.
+"""The one module that crosses threads (and processes): the worker that owns the Trainer.
 
-The window calls the public methods here from the GUI thread; each only puts a command on a queue.
-The worker thread takes commands between steps (never during one), trains, and sends back plain
-payloads (see snapshot.py) through signals at a bounded rate. No widget is touched from here, and
-the Trainer is never touched from the GUI thread.
+The window calls the public methods of :class:`TrainingWorker` from the GUI thread; each only puts
+a command on a queue. A :class:`TrainingEngine` takes commands between steps (never during one),
+trains, and sends back plain payloads (see snapshot.py) at a bounded rate. No widget is touched
+from here, and the Trainer is never touched from the GUI thread.
+
+Where the engine runs (``engine=``):
+- ``"process"`` (the studio's default): in a child process. The GIL is per process, so painting
+  the window (pyqtgraph draws axes and curves in Python) cannot stall training and training cannot
+  stall the event loop; measured on this 2-core machine, the window in the same process cut
+  training to about a quarter of headless speed (benchmarks/bench_window.py). The worker QThread
+  then only forwards commands down a pipe and turns the replies into Qt signals. Commands and
+  replies are pickled, so ``call(fn)`` needs a picklable ``fn`` (a module-level function, or a
+  functools.partial of one).
+- ``"thread"``: in the worker QThread itself, sharing the GIL with the window. Tests use it: it
+  starts instantly and lets them call the Trainer with any closure.
 """
 from __future__ import annotations
 
 import os
+import pickle
 import queue
 import threading
 import time
@@ -28,6 +40,14 @@ MAX_VIEWS_PER_S = 10
 VIEW_BUDGET = 0.04
 #: how long an idle (paused) worker sleeps before looking at its queue again
 IDLE_WAIT_S = 0.1
+
+#: where the engine runs: see the module docstring
+ENGINES = ("process", "thread")
+PROCESS_NAME = "gan-studio-training"
+#: how often the worker QThread looks at its command queue while waiting on the child (s)
+RELAY_POLL_S = 0.01
+#: after stop(), the child gets this long to save its run before it is ended (s)
+PROCESS_STOP_S = 8.0
 
 
 
@@ -66,28 +86,19 @@ class TrainingWorker(QThread):
     target_reached = Signal(int)       # run_steps() is done at this step
 
     def __init__(self, cfg: Config | None = None, runs_dir: str | Path = "runs",
-                 open_path: str | Path | None = None, device: str | None = None, parent=None):
+                 open_path: str | Path | None = None, device: str | None = None, parent=None,
+                 engine: str = "thread"):
         super().__init__(parent)
+        if engine not in ENGINES:
+            raise ValueError(f"engine = {engine!r}: one of {', '.join(ENGINES)}")
         self.setObjectName("TrainingWorker")
-        self._initial = ("open", open_path) if open_path else ("reset", cfg)
+        self.engine = engine
+        self._initial = ("open", str(open_path)) if open_path else ("reset", cfg)
         self.runs_dir = Path(runs_dir)
         self.device = device
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._stop_flag = threading.Event()
-        self.speed = 25  # steps between views (set_speed)
-        # worker-thread state
-        self._tr = self._loop = self._run = self._views = None
-        self._running = False
-        self._was_busy = False
-        self._problem_shown = ""
-        self._t_run = 0.0
-        self._sent_eval = None
-        self._target: int | None = None
-        self._steps: list[int] = []
-        self._values: list = []
-        self._events: list[dict] = []
-        self._force_view = False
-        self._state_dirty = False
+        self.process = None   # the child process of engine="process", once started
 
     # -- GUI thread: commands ------------------------------------------------------------------
     def start_training(self) -> None:
@@ -143,11 +154,124 @@ class TrainingWorker(QThread):
     # -- worker thread ---------------------------------------------------------------------------
     def run(self) -> None:
         try:
-            self._serve()
+            if self.engine == "process":
+                self._relay_process()
+            else:
+                engine = TrainingEngine(self._initial, self.runs_dir, self.device, self._queue,
+                                        self._emit, self._stop_flag)
+                engine.serve()
         finally:
             LIVE_WORKERS.discard(self)
 
-    def _serve(self) -> None:
+    def _emit(self, name: str, *args) -> None:
+        getattr(self, name).emit(*args)
+
+    def _relay_process(self) -> None:
+        """Start the engine in a child process; forward commands to it and its messages to signals."""
+        import multiprocessing as mp
+        from multiprocessing.connection import wait
+        ctx = mp.get_context("spawn")   # never fork a process that runs Qt
+        here, there = ctx.Pipe()
+        proc = ctx.Process(target=serve_in_process, name=PROCESS_NAME, daemon=True,
+                           args=(there, self._initial, str(self.runs_dir), self.device))
+        proc.start()
+        there.close()
+        self.process = proc
+        calls: dict[int, Future] = {}
+        next_call = 0
+        stop_asked_at = None
+        closed = False
+        try:
+            while True:
+                while True:   # forward every queued command, in order
+                    try:
+                        name, payload = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    fut = None
+                    if name == "call":
+                        (fn, fut), next_call = payload, next_call + 1
+                        calls[next_call] = fut
+                        payload = (next_call, fn)
+                    try:
+                        here.send((name, payload))
+                    except (pickle.PicklingError, TypeError, AttributeError) as e:
+                        if fut is not None:
+                            calls.pop(next_call, None)
+                            fut.set_exception(TypeError(f"the training process cannot take this command: {e}"))
+                        else:
+                            self.failed.emit(f"{name}: the training process cannot take it: {e}")
+                    except OSError:
+                        break   # the child has gone: reported below
+                ready = wait([proc.sentinel] if closed else [here, proc.sentinel], timeout=RELAY_POLL_S)
+                if here in ready:
+                    try:
+                        self._dispatch(here.recv(), calls)
+                        continue
+                    except (EOFError, OSError):
+                        closed = True   # the child's end is closed: it has ended or is ending
+                if not proc.is_alive() and (closed or not _readable(here)):
+                    if not self._stop_flag.is_set():
+                        self.failed.emit(f"the training process ended unexpectedly (exit code {proc.exitcode}); "
+                                         "the last checkpoint is in the run folder: Open it to continue")
+                    return
+                if self._stop_flag.is_set():
+                    now = time.perf_counter()
+                    stop_asked_at = stop_asked_at or now
+                    if now - stop_asked_at > PROCESS_STOP_S:   # saving hangs: do not hang the window too
+                        proc.terminate()
+                        self.failed.emit("the training process did not stop in time and was ended")
+                        return
+        finally:
+            for fut in calls.values():
+                if not fut.done():
+                    fut.set_exception(RuntimeError("the training process ended before answering"))
+            proc.join(2.0)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(2.0)
+            here.close()
+
+    def _dispatch(self, message: tuple, calls: dict[int, Future]) -> None:
+        name, args = message
+        if name == "call_result":
+            call_id, ok, value = args
+            fut = calls.pop(call_id, None)
+            if fut is not None and fut.set_running_or_notify_cancel():
+                fut.set_result(value) if ok else fut.set_exception(value)
+            return
+        getattr(self, name).emit(*args)
+
+
+
+class TrainingEngine:
+    """The training service (no Qt): owns the Trainer and its RunLoop, takes commands from
+    ``inbox`` between steps, reports through ``emit(signal_name, *args)``. It runs in the worker
+    QThread or in a child process; the code is the same."""
+
+    def __init__(self, initial: tuple, runs_dir: str | Path, device: str | None, inbox,
+                 emit: Callable[..., None], stop_flag: threading.Event | None = None):
+        self._initial = initial
+        self.runs_dir = Path(runs_dir)
+        self.device = device
+        self._queue = inbox           # .get(timeout=) and .get_nowait(), raising queue.Empty
+        self.emit = emit
+        self._stop_flag = stop_flag or threading.Event()
+        self.speed = 25  # steps between views (set_speed)
+        self._tr = self._loop = self._run = self._views = None
+        self._running = False
+        self._was_busy = False
+        self._problem_shown = ""
+        self._t_run = 0.0
+        self._sent_eval = None
+        self._target: int | None = None
+        self._steps: list[int] = []
+        self._values: list = []
+        self._events: list[dict] = []
+        self._force_view = False
+        self._state_dirty = False
+
+    def serve(self) -> None:
         import torch
         if torch.get_num_threads() > worker_threads():
             torch.set_num_threads(worker_threads())
@@ -181,7 +305,7 @@ class TrainingWorker(QThread):
             if busy != self._was_busy:
                 self._was_busy = busy
                 self._state_dirty = True
-                self.running_changed.emit(busy)
+                self.emit("running_changed", busy)
             now = time.perf_counter()
             want_view = self._force_view or (busy and step - steps_at_view >= self.speed and now >= next_view)
             news = self._steps or self._events or self._state_dirty or want_view
@@ -192,7 +316,7 @@ class TrainingWorker(QThread):
                     cost = time.perf_counter() - now
                     next_view = now + max(1.0 / MAX_VIEWS_PER_S, cost / VIEW_BUDGET)
                     steps_at_view, self._force_view = step, False
-                self.report.emit(Report(
+                self.emit("report", Report(
                     step=step, running=busy, steps_per_s=rate, elapsed_s=self._t_run,
                     metrics=stack_metrics(self._steps, self._values), events=self._events, view=view,
                     last_eval=self._new_eval()))
@@ -200,7 +324,7 @@ class TrainingWorker(QThread):
                 self._state_dirty = False
                 last_report = now
             if reached is not None:
-                self.target_reached.emit(reached)
+                self.emit("target_reached", reached)
         self._finish_run()
 
     def _build_view(self):
@@ -210,11 +334,11 @@ class TrainingWorker(QThread):
             message = f"the 2-D view failed: {type(e).__name__}: {str(e).splitlines()[0][:160]}"
             if message != self._problem_shown:
                 self._problem_shown = message
-                self.failed.emit(message)
+                self.emit("failed", message)
             return None
         if self._views.problem and self._views.problem != self._problem_shown:
             self._problem_shown = self._views.problem
-            self.failed.emit(self._views.problem)
+            self.emit("failed", self._views.problem)
         return view
 
     def _new_eval(self) -> dict | None:
@@ -245,6 +369,7 @@ class TrainingWorker(QThread):
     def _handle(self, name: str, payload: Any) -> None:
         from gan_studio.cli import user_errors
         if name == "stop":
+            self._stop_flag.set()
             return
         if self._tr is None and name not in ("reset", "open"):
             return
@@ -262,7 +387,7 @@ class TrainingWorker(QThread):
                 try:
                     self._tr.apply_setting(key, value)
                 except user_errors() as e:
-                    self.setting_refused.emit(key, str(e))
+                    self.emit("setting_refused", key, str(e))
             elif name == "speed":
                 self.speed = payload
             elif name == "reset":
@@ -271,7 +396,7 @@ class TrainingWorker(QThread):
                 self._open(payload)
             elif name == "save":
                 self._loop.finish()
-                self.saved.emit(str(self._run.path))
+                self.emit("saved", str(self._run.path))
             elif name == "view":
                 self._force_view = True
             elif name == "call":
@@ -282,9 +407,9 @@ class TrainingWorker(QThread):
                     except BaseException as e:  # noqa: BLE001 - handed to the caller
                         fut.set_exception(e)
         except user_errors() as e:
-            self.failed.emit(str(e))
+            self.emit("failed", str(e))
         except Exception as e:  # noqa: BLE001 - a command that fails must not end the worker
-            self.failed.emit(f"{name} failed: {type(e).__name__}: {str(e).splitlines()[0][:160]}")
+            self.emit("failed", f"{name} failed: {type(e).__name__}: {str(e).splitlines()[0][:160]}")
 
     def _advance(self) -> None:
         from gan_studio.core.trainer import DivergedError
@@ -296,12 +421,12 @@ class TrainingWorker(QThread):
             self._target = None
             self._set_running(False)
             self._force_view = True
-            self.diverged.emit(str(e), e.restored_step)
+            self.emit("diverged", str(e), e.restored_step)
             return
         except Exception as e:  # noqa: BLE001 - a trick or loss that fails: pause, keep the window
             self._target = None
             self._set_running(False)
-            self.failed.emit(f"training stopped at step {tr.step_count}: {type(e).__name__}: {e}")
+            self.emit("failed", f"training stopped at step {tr.step_count}: {type(e).__name__}: {e}")
             return
         m = tr._last_metrics
         self._steps.append(m.step)
@@ -330,7 +455,7 @@ class TrainingWorker(QThread):
         self._target = None
         self._set_running(False)
         self._force_view = True
-        self.session.emit(make_session(tr, str(run.path), run))
+        self.emit("session", make_session(tr, str(run.path), run))
 
     def _reset(self, cfg: Config) -> None:
         from gan_studio.cli import user_errors
@@ -340,7 +465,7 @@ class TrainingWorker(QThread):
             tr = make_trainer(cfg.copy(), device=self.device)
             run = RunFolder.create(new_run_dir(self.runs_dir, cfg.name), tr.cfg)
         except user_errors() as e:
-            self.failed.emit(str(e))
+            self.emit("failed", str(e))
             return
         self._attach(tr, run)
 
@@ -350,7 +475,7 @@ class TrainingWorker(QThread):
         try:
             tr, run = trainer_from_run(path, device=self.device)
         except user_errors() as e:
-            self.failed.emit(str(e))
+            self.emit("failed", str(e))
             return
         self._attach(tr, run)
 
@@ -366,9 +491,9 @@ class TrainingWorker(QThread):
             else:
                 loop.finish()
         except OSError as e:
-            self.failed.emit(f"could not save the run in {run.path}: {e}")
+            self.emit("failed", f"could not save the run in {run.path}: {e}")
             return
-        self.saved.emit(str(run.path))
+        self.emit("saved", str(run.path))
 
     @staticmethod
     def _save_without_evaluation(loop, run, tr) -> None:
@@ -379,3 +504,84 @@ class TrainingWorker(QThread):
             run.append_metrics(row)
         run.save_checkpoint(tr)
         run.save_snapshot(tr)
+
+
+# -- the child process -------------------------------------------------------------------------------
+class _PipeInbox:
+    """The engine's command queue in the child: the pipe from the worker QThread. A closed pipe
+    (the window died) reads as "stop", so the run is saved before the child ends."""
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def get(self, timeout: float | None = None):
+        if not self.conn.poll(timeout):
+            raise queue.Empty
+        return self._read()
+
+    def get_nowait(self):
+        return self.get(0)
+
+    def _read(self):
+        try:
+            name, payload = self.conn.recv()
+        except (EOFError, OSError):
+            return ("stop", None)
+        if name == "call":
+            call_id, fn = payload
+            payload = (fn, _RemoteFuture(self.conn, call_id))
+        return (name, payload)
+
+
+class _RemoteFuture:
+    """The engine answers a call() through this as if it were a Future in the same process."""
+
+    def __init__(self, conn, call_id: int):
+        self.conn, self.call_id = conn, call_id
+
+    def set_running_or_notify_cancel(self) -> bool:
+        return True
+
+    def set_result(self, value) -> None:
+        try:
+            self.conn.send(("call_result", (self.call_id, True, value)))
+        except (pickle.PicklingError, TypeError, AttributeError) as e:
+            self.set_exception(TypeError(f"the answer cannot leave the training process: {e}"))
+
+    def set_exception(self, error: BaseException) -> None:
+        try:
+            pickle.dumps(error)
+        except Exception:  # noqa: BLE001 - an exception that does not pickle travels as text
+            error = RuntimeError(f"{type(error).__name__}: {error}")
+        self.conn.send(("call_result", (self.call_id, False, error)))
+
+
+def serve_in_process(conn, initial: tuple, runs_dir: str, device: str | None) -> None:
+    """The child process of engine="process": the engine, with the pipe for inbox and signals."""
+    import torch
+    torch.set_num_threads(worker_threads())
+    stop = threading.Event()
+
+    def emit(name: str, *args) -> None:
+        try:
+            conn.send((name, args))
+        except (BrokenPipeError, EOFError, OSError):
+            stop.set()   # the window is gone: save and end
+
+    try:
+        TrainingEngine(initial, runs_dir, device, _PipeInbox(conn), emit, stop).serve()
+    finally:
+        conn.close()
+
+
+def _readable(conn) -> bool:
+    try:
+        return conn.poll(0)
+    except (EOFError, OSError):
+        return False
+
+
+def live_processes() -> list:
+    """Training child processes still running (tests check that none is left behind)."""
+    import multiprocessing as mp
+    return [p for p in mp.active_children() if p.name == PROCESS_NAME]

@@ -28,9 +28,11 @@ def make_window(qtbot, tmp_path):
     from gan_studio.app.main_window import MainWindow
     windows = []
 
-    def make(cfg=None, open_path=None, speed: int | None = 1):
+    def make(cfg=None, open_path=None, speed: int | None = 1, engine: str = "thread"):
+        # the thread engine starts at once and lets tests reach the Trainer with any closure;
+        # test_window_process.py drives the studio's default, the child process
         win = MainWindow(cfg if cfg is not None or open_path else tiny_config(), runs_dir=tmp_path / "runs",
-                         open_path=open_path)
+                         open_path=open_path, engine=engine)
         qtbot.addWidget(win)
         if speed is not None:
             win.speed.setValue(speed)   # a view every step: tests see every change at once
