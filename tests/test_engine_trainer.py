@@ -183,3 +183,21 @@ def test_lr_decay_schedule_moves_both_rates_and_keeps_adam_state():
     assert factors == pytest.approx([1.0, 1.0, 0.875, 0.75, 0.625, 0.5, 0.5, 0.5])
     assert all(g == pytest.approx(2 * d) for d, g in lrs)
     assert len(tr.opt_d.state) > 0  # the moments survived the changes
+
+
+def test_data_scale_is_a_change_of_units_for_the_networks():
+    """G(z) with data_scale s equals s times the unscaled G(z); D(x) equals the unscaled D(x / s)."""
+    from gan_studio.core.config import Config
+    from gan_studio.core.trainer import Trainer
+    cfgs = []
+    for scale in (1.0, 4.0):
+        cfg = Config()
+        cfg.set("data.name", "grid25")
+        cfg.set("model.data_scale", scale)
+        cfgs.append(Trainer(cfg, device="cpu"))
+    plain, scaled = cfgs
+    z = torch.randn(5, plain.cfg.model.latent_dim)
+    x = torch.randn(6, 2) * 4
+    with torch.no_grad():
+        assert torch.allclose(scaled.G(z), 4.0 * plain.G(z), atol=1e-5)   # same init (same seed)
+        assert torch.allclose(scaled.D(x), plain.D(x / 4.0), atol=1e-5)

@@ -73,6 +73,9 @@ class ModelConfig:
     d_depth: int = opt(3, "hidden layers of the MLP discriminator", lo=1, hi=16)
     d_width: int = opt(128, "units per hidden layer of the MLP discriminator", lo=1, hi=8192)
     d_activation: str = opt("leaky_relu", "activation of the MLP discriminator", choices=ACTIVATIONS)
+    data_scale: float = opt(1.0, "MLPs on 2-D data work in units of this: G's output is multiplied by it "
+                            "and D's input divided by it, so a wide layout (grid25 spans -4..4) looks "
+                            "like a unit-sized one to the networks", lo=0.0, lo_open=True, hi=1e4)
     ngf: int = opt(64, "DCGAN generator feature maps (pytorch/examples: 64)", lo=1, hi=1024)
     ndf: int = opt(64, "DCGAN discriminator feature maps", lo=1, hi=1024)
     g_bn_stats: str = opt("batch", "DCGAN generator's batch norm: batch (statistics of each batch, as in "

@@ -156,6 +156,7 @@ class MLPGenerator(nn.Module):
         self.out = nn.Linear(width, out_dim)                          # (N, prod(out_shape))
         self.norms = nn.ModuleList(NormSlot(width) for _ in range(depth))
         self.tanh_out = tanh_out
+        self.out_scale = 1.0   # model.data_scale
         self.register_buffer("vbn_reference", None)  # (R, latent): fixed z of VBN's reference batch
 
     def set_norm(self, kind: str) -> None:
@@ -181,6 +182,8 @@ class MLPGenerator(nn.Module):
         x = self.out(h[n_ref:])
         if self.tanh_out:
             x = torch.tanh(x)
+        if self.out_scale != 1.0:
+            x = x * self.out_scale
         return x.view(-1, *self.out_shape)
 
     def layout(self) -> dict:
@@ -200,6 +203,7 @@ class MLPDiscriminator(nn.Module):
         super().__init__()
         self.in_dim = int(torch.tensor(in_shape).prod())
         self.width = width
+        self.in_scale = 1.0    # model.data_scale
         self.body = mlp([self.in_dim] + [width] * depth, activation)  # (N, width)
         self.head = nn.Linear(width, 1)                               # (N, 1)
         # no norm on the input layer (DCGAN's advice for D); one slot per later hidden layer
@@ -241,6 +245,8 @@ class MLPDiscriminator(nn.Module):
     # -- forward ------------------------------------------------------------------------------
     def _packed(self, x: torch.Tensor) -> torch.Tensor:
         x = x.flatten(1)
+        if self.in_scale != 1.0:   # model.data_scale
+            x = x / self.in_scale
         if self.pack == 1:
             return x
         if x.shape[0] % self.pack:
@@ -307,6 +313,8 @@ def build_models(cfg: Config, data) -> tuple[nn.Module, nn.Module]:
         image = data.kind == "image"
         G = MLPGenerator(m.latent_dim, data.shape, m.g_depth, m.g_width, m.g_activation, tanh_out=image)
         D = MLPDiscriminator(data.shape, m.d_depth, m.d_width, m.d_activation)
+        if m.data_scale != 1.0:   # the networks work in units of data_scale: G's output is scaled up, D's input down
+            G.out_scale = D.in_scale = float(m.data_scale)
         return G, D
     if m.arch == "dcgan":
         if data.kind != "image":
