@@ -81,6 +81,9 @@ class PlotsPanel(QWidget):
             p.setDownsampling(auto=True, mode="peak")
             if name == "grad_norms":
                 p.setLogMode(y=True)
+            # y, like x, moves in jumps (see _fit_y): an axis whose range changes is laid out and
+            # its text drawn again, and auto-range would change it on every redraw
+            p.enableAutoRange(y=False)
             if first is None:
                 first = p
                 # x grows with every report; following it exactly would re-layout every axis on every
@@ -127,6 +130,9 @@ class PlotsPanel(QWidget):
             self._drawn = n
             self.redraws += 1
             self._grow_x(m[-1, 0] if len(m) else 0.0, m[0, 0] if len(m) else 0.0)
+            if self._follow_x:
+                for name, p in self.plots.items():
+                    self._fit_y(name, p)
         while len(self.markers) < len(st.events):
             self._add_marker(st.events[len(self.markers)])
         self._update_warnings()
@@ -137,6 +143,28 @@ class PlotsPanel(QWidget):
             return
         self._setting_x = True
         self.plots["losses"].setXRange(min(first, 0.0), max(10.0, 1.5 * last), padding=0)
+        self._setting_x = False
+
+    def _fit_y(self, name: str, p: pg.PlotItem) -> None:
+        """Keep every point in view with a margin; move the range only when a point leaves it or
+        the data fill less than a third of it."""
+        ys = [c.yData[np.isfinite(c.yData)] for key, (_, _, c) in self.curves.items()
+              if key.startswith(name + ".") and c.yData is not None]
+        ys = [y for y in ys if len(y)]
+        if not ys:
+            return
+        y = np.concatenate(ys)
+        if name == "grad_norms":            # the view of a log axis is in log10 units
+            y = np.log10(y[y > 0])
+            if not len(y):
+                return
+        lo, hi = float(y.min()), float(y.max())
+        (cur_lo, cur_hi) = p.viewRange()[1]
+        span = max(hi - lo, 1e-6 * max(1.0, abs(hi)), 1e-9)
+        if lo >= cur_lo and hi <= cur_hi and span >= (cur_hi - cur_lo) / 3:
+            return
+        self._setting_x = True
+        p.setYRange(lo - 0.25 * span, hi + 0.25 * span, padding=0)
         self._setting_x = False
 
     def _user_moved_x(self, *_):
