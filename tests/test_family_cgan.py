@@ -114,7 +114,7 @@ def test_tricks_and_losses_it_cannot_honour_are_refused_by_name():
     assert tr.cfg.tricks.label_smoothing.enabled
 
 
-def test_cli_trains_the_preset_with_cond_accuracy_and_resumes(tmp_path, monkeypatch):
+def test_cli_trains_the_preset_with_cond_accuracy_and_resumes(tmp_path, monkeypatch, capsys):
     import gan_studio.core.image_metrics as im
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(im, "CLASSIFIER_STEPS", 30)  # a rough metric classifier is enough here
@@ -129,3 +129,10 @@ def test_cli_trains_the_preset_with_cond_accuracy_and_resumes(tmp_path, monkeypa
     assert snap.shape[0] == 10 * (16 + 2) + 2  # one row per digit
     assert main(["train", "--resume", str(out), "--steps", "1", "--device", "cpu", "--quiet"]) == 0
     assert json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 3
+    # gan-studio sample --label: the same latents drawn as another class
+    for label in ("3", "7"):
+        assert main(["sample", str(out), "--n", "6", "--label", label, "--out", str(tmp_path / f"{label}.npy")]) == 0
+    threes, sevens = np.load(tmp_path / "3.npy"), np.load(tmp_path / "7.npy")
+    assert threes.shape == (6, 1, 16, 16) and not np.allclose(threes, sevens)
+    assert main(["sample", str(out), "--n", "6", "--label", "12", "--out", str(tmp_path / "x.npy")]) != 0
+    assert "--label '12' is not a class of this run; choose an index 0..9" in capsys.readouterr().err

@@ -16,6 +16,8 @@ def add_parser(sub):
     p.add_argument("--n", type=int, default=2500, help="number of samples (default 2500)")
     p.add_argument("--seed", type=int, default=0, help="seed of the latents (default 0)")
     p.add_argument("--z", metavar="FILE.npy", help="use these latents (N, latent) instead of random ones")
+    p.add_argument("--label", help="conditional runs (model.family = cgan): draw every sample of this class, "
+                                   "by index or name (default: balanced labels, one block of N/K per class)")
     p.add_argument("--device", default="cpu", help="device to sample on (default cpu)")
     p.add_argument("--out", required=True, help="output file, .npy or .png")
     return p
@@ -57,7 +59,7 @@ def run(args) -> int:
         z = torch.from_numpy(load_latents(args.z, latent))
     else:
         z = torch.randn(args.n, latent, generator=torch.Generator().manual_seed(args.seed))
-    x = tr.generate(z).cpu()
+    x = (tr.generate(z, labels=_label_index(tr, args.label)) if args.label is not None else tr.generate(z)).cpu()
     if out.suffix == ".npy":
         import io
         buf = io.BytesIO()
@@ -71,3 +73,17 @@ def run(args) -> int:
                                             title=f"{len(x)} samples, step {tr.step_count}"))
     print(f"wrote {len(x)} samples to {out}")
     return 0
+
+
+def _label_index(tr, text: str) -> int:
+    """--label as a class index of a conditional run's generator (one that takes labels)."""
+    names = getattr(tr, "class_names", None)
+    if names is None or not hasattr(tr, "default_labels"):
+        raise ConfigError(f"--label {text}: this run's generator takes no label (model.family = "
+                          f"{tr.cfg.model.family!r}; only cgan runs do)")
+    if text in names:
+        return names.index(text)
+    if text.isdigit() and int(text) < len(names):
+        return int(text)
+    raise ConfigError(f"--label {text!r} is not a class of this run; choose an index 0..{len(names) - 1} "
+                      f"or one of: {', '.join(names)}")
