@@ -1,7 +1,9 @@
 """Conditional GAN (Mirza & Osindero 2014): G and D both see the class label y.
 
     G(z, y) = G([z, e_G(y)])           e: a learned embedding of y (cgan.embed_dim)
-    D(x, y) = D([x, e_D(y)])           images: e_D(y) as extra input channels, one value per map
+    D(x, y) = D([x, e_D(y)])           cgan.d_condition = input: e_D(y) as extra input channels
+                                       (one value per map; the MLP D always does this, beside x)
+    D(x, y) = h(f(x)) + <e_D(y), f(x)> cgan.d_condition = projection (DCGAN D; the presets' choice)
     D minimises  loss(D(x, y), D(G(z, y')))     (x, y) from the data, y' uniform over the classes
     G minimises  loss(D(G(z, y'), y'))
 
@@ -18,7 +20,8 @@ API for the window and the latent lab (everything the plain Trainer has, plus):
   in every class.
 - ``generate(z, labels=None)``: G(z, y). ``labels`` is an int, a sequence or a tensor of class
   indices (one per z, or one for all: holds the label fixed); None gives balanced class-major
-  labels ``default_labels(len(z))``, so 10 * m latents drawn 10 to a row... one row per class.
+  labels ``default_labels(len(z))``, so K * m latents tiled m to a row show one row per class
+  (``gan-studio sample DIR --n 100`` on digits: row k is digit k; ``--label 7``: all sevens).
 - ``evaluate()``: the plain image metrics plus ``cond_accuracy``, the share of generated images
   the data set's metric classifier assigns to the label they were drawn for (chance: 1/K).
 
