@@ -30,8 +30,9 @@ API for the window (everything the plain Trainer has, plus):
 
 Networks: small convolutional nets that work at 4 to 64 px (DCGAN's layers start at 16 px). model.ngf
 and model.ndf are the finest level's widths, doubled at each coarser level (``level_widths``: the
-levels then cost about the same); model.arch is not used. Ds have no batch norm, so real and fake share
-one pass. Losses: all but wgan-gp; tricks: label_smoothing and two_time_scale.
+levels then cost about the same); model.arch is not used. Ds have no batch norm; real and fake go through them in
+separate passes (level 0's D adds the minibatch standard deviation). Losses: all but wgan-gp; tricks:
+label_smoothing and two_time_scale.
 """
 from __future__ import annotations
 
@@ -83,7 +84,7 @@ def reconstruct(base: torch.Tensor, residuals: list[torch.Tensor | None]) -> tor
 
 # -- networks ----------------------------------------------------------------------------------------
 def _down_convs(c_in: int, ndf: int, size: int) -> tuple[nn.Sequential, int]:
-    """Strided 4x4 convolutions (LeakyReLU 0.2, no norm) from size down to 4 x 4; (body, features)."""
+    """Strided 4x4 convolutions (LeakyReLU 0.2, no norm) from size down to 4 x 4; (body, channels)."""
     layers: list[nn.Module] = []
     ch, side = c_in, size
     if side <= 4:  # a 4 px level: one unstrided layer
@@ -95,7 +96,7 @@ def _down_convs(c_in: int, ndf: int, size: int) -> tuple[nn.Sequential, int]:
         ch, side = ndf * mult, side // 2
         mult = min(mult * 2, 4)
         # state: ch x side x side
-    return nn.Sequential(*layers, nn.Flatten()), ch * 4 * 4
+    return nn.Sequential(*layers), ch
 
 
 class BaseGenerator(nn.Module):
@@ -139,6 +140,9 @@ class ResidualGenerator(nn.Module):
             # state: C x s x s, unbounded: a residual is a signed difference
         )
         self.apply(init_weights)
+        # the level starts as "add nothing" (the blurred coarse image) and learns to add edges, instead
+        # of starting with residual noise several times the size of real residuals
+        nn.init.zeros_(self.main[-1].weight)
 
     def forward(self, z: torch.Tensor, coarse_up: torch.Tensor) -> torch.Tensor:
         plane = self.noise(z).view(len(z), 1, self.size, self.size)
@@ -146,19 +150,29 @@ class ResidualGenerator(nn.Module):
 
 
 class LevelDiscriminator(nn.Module):
-    """D_l: (residual, up(x_{l-1})) -> logit (N,); level 0: (x_0, None) -> logit."""
+    """D_l: (residual, up(x_{l-1})) -> logit (N,); level 0: (x_0, None) -> logit.
+
+    Level 0's D (unconditional, from noise) also sees the minibatch standard deviation of its last
+    features as one more 4 x 4 plane (Karras et al. 2018): without it, level 0 drew one colour at a
+    time and hopped between colours (lapgan-shapes, 2,000 steps). Real and fake batches then need
+    separate passes, which ``step`` makes for every level."""
 
     def __init__(self, ndf: int, nc: int, size: int, conditional: bool):
         super().__init__()
         self.conditional = conditional
-        self.body, feat = _down_convs(nc * (2 if conditional else 1), ndf, size)
-        self.head = nn.Linear(feat, 1)
+        self.minibatch_std = not conditional
+        self.body, ch = _down_convs(nc * (2 if conditional else 1), ndf, size)
+        self.head = nn.Linear((ch + self.minibatch_std) * 16, 1)
         self.apply(init_weights)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         if self.conditional:
             x = torch.cat([x, cond], 1)
-        return self.head(self.body(x)).squeeze(1)
+        h = self.body(x)                                        # (N, ch, 4, 4)
+        if self.minibatch_std:
+            sd = h.std(0, unbiased=False).mean() if len(h) > 1 else h.new_zeros(())
+            h = torch.cat([h, sd.expand(len(h), 1, 4, 4)], 1)
+        return self.head(h.flatten(1)).squeeze(1)
 
 
 class LaplacianGenerator(nn.Module):
@@ -265,10 +279,8 @@ class LapganTrainer(Trainer):
                 fakes = [self.G.levels[0](zs[0])] + [self.G.levels[l](zs[l], conds[l]) for l in range(1, L)]
             loss_d, outs = 0.0, []
             for l in range(L):
-                # one pass over real and fake: the level Ds have no batch statistics
-                out = self.D[l](torch.cat([reals[l], fakes[l].detach()]),
-                                None if conds[l] is None else torch.cat([conds[l], conds[l]]))
-                d_real, d_fake = out[:B], out[B:]
+                # separate passes: level 0's D looks at its batch's spread (minibatch std)
+                d_real, d_fake = self.D[l](reals[l], conds[l]), self.D[l](fakes[l].detach(), conds[l])
                 outs.append((d_real, d_fake))
                 loss_d = loss_d + d_loss_fn(d_real, d_fake, *targets)
             self.opt_d.zero_grad(set_to_none=True)
