@@ -59,6 +59,11 @@ class GridBrowser(HistoryScrubber, QWidget):
         self.slider.valueChanged.connect(self._scrubbed)
         self.step_label = QLabel("no grid yet")
         self.step_label.setObjectName("grid.step_label")
+        self.caption_label = QLabel()   # what the rows / columns are: classes, captions, pyramid levels
+        self.caption_label.setObjectName("grid.caption")
+        self.caption_label.setAccessibleName("What the rows and columns of the grid show")
+        self.caption_label.setWordWrap(True)
+        self.caption_label.hide()
         self.note = QLabel("The grid browser shows image data sets (digits, shapes, ...); "
                            "2-D runs are in the 2-D view.")
         self.note.setObjectName("grid.note")
@@ -97,6 +102,7 @@ class GridBrowser(HistoryScrubber, QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.note)
+        layout.addWidget(self.caption_label)
         layout.addWidget(split, 1)
         layout.addLayout(row)
         layout.addLayout(buttons)
@@ -135,11 +141,13 @@ class GridBrowser(HistoryScrubber, QWidget):
             return
         v = views[max(0, min(self.slider.value(), len(views) - 1))]
         self.shown_view = v
-        self.image.setImage(tile_grid(v.tiles), levels=(0, 255), autoLevels=False)
+        self.image.setImage(tile_grid(v.tiles, v.nrow), levels=(0, 255), autoLevels=False)
         if self._fit_pending:
             self.fit()
             self._fit_pending = False
         self.step_label.setText(f"step {v.step}" + (" (live)" if self.pinned_step is None else " (history)"))
+        self.caption_label.setText(v.tile_caption)
+        self.caption_label.setVisible(bool(v.tile_caption))
         if self.selected is not None:
             self._show_cell(self.selected)
 
@@ -157,7 +165,7 @@ class GridBrowser(HistoryScrubber, QWidget):
         if event.button() != Qt.MouseButton.LeftButton or self.shown_view is None:
             return
         p = event.pos()  # image pixel coordinates: x = column, y = row
-        i = cell_at(self.shown_view.tiles.shape, p.y(), p.x())
+        i = cell_at(self.shown_view.tiles.shape, p.y(), p.x(), self.shown_view.nrow)
         if i is not None:
             event.accept()
             self.select_cell(i)
@@ -179,7 +187,7 @@ class GridBrowser(HistoryScrubber, QWidget):
         if self.shown_view is None:
             raise ValueError("no grid yet: train a few steps on an image data set")
         buf = io.BytesIO()
-        to_pil(tile_grid(self.shown_view.tiles)).save(buf, format="PNG")
+        to_pil(tile_grid(self.shown_view.tiles, self.shown_view.nrow)).save(buf, format="PNG")
         atomic_write_bytes(path, buf.getvalue())
         return Path(path)
 
@@ -188,7 +196,7 @@ class GridBrowser(HistoryScrubber, QWidget):
         views = self.grid_views()
         if not views:
             raise ValueError("no grid yet: train a few steps on an image data set")
-        frames = [to_pil(tile_grid(v.tiles)).convert("P", palette=Image.Palette.ADAPTIVE) for v in views]
+        frames = [to_pil(tile_grid(v.tiles, v.nrow)).convert("P", palette=Image.Palette.ADAPTIVE) for v in views]
         buf = io.BytesIO()
         frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=GIF_FRAME_MS,
                        loop=0)

@@ -60,6 +60,7 @@ class StudioState:
         self.metrics = GrowingArray(len(METRIC_COLUMNS))
         self.evals = GrowingArray(len(EVAL_COLUMNS), 256)
         self.occupancy: list[tuple[int, np.ndarray]] = []   # (step, HQ share per mode)
+        self.family_evals: list[tuple[int, dict]] = []      # (step, {key: value}) of the family's plot
         self.events: list[dict] = []
         self.views: list[View] = []
         self.step = 0
@@ -78,6 +79,7 @@ class StudioState:
         self.metrics.clear()
         self.evals.clear()
         self.occupancy = []
+        self.family_evals = []
         self.views = []
         self.events = list(s.events)
         self.step = s.step
@@ -87,6 +89,7 @@ class StudioState:
             self.metrics.append(s.history)
         for row in s.eval_history:
             self._add_eval(row.get("step", 0), row)
+            self._add_family_eval(row.get("step", 0), row)
         self.version += 1
 
     def add(self, r: Report) -> None:
@@ -97,6 +100,8 @@ class StudioState:
         self.steps_per_s, self.elapsed_s = r.steps_per_s, r.elapsed_s
         if r.view is not None:
             self._add_view(r.view)
+        if r.last_eval:
+            self._add_family_eval(r.last_eval.get("step", r.step), r.last_eval)
         self.version += 1
 
     def truncate_after(self, step: int, message: str) -> None:
@@ -104,6 +109,7 @@ class StudioState:
         self.metrics.truncate_after(step)
         self.evals.truncate_after(step)
         self.occupancy = [o for o in self.occupancy if o[0] <= step]
+        self.family_evals = [f for f in self.family_evals if f[0] <= step]
         self.views = [v for v in self.views if v.step <= step]
         self.step = step
         self.diverged_message = message
@@ -119,6 +125,16 @@ class StudioState:
                 self.views = old[::2] + self.views[MAX_VIEWS // 2:]
         if v.evaluation:
             self._add_eval(v.step, v.evaluation)
+
+    def _add_family_eval(self, step: int, ev: dict) -> None:
+        """Keep the numbers of the family's own plot (test accuracy, conditional accuracy...)."""
+        plot = self.session.family_plot if self.session is not None else None
+        if not plot:
+            return
+        row = {k: ev[k] for k, _ in plot[1] if isinstance(ev.get(k), (int, float))}
+        if not row or (self.family_evals and step <= self.family_evals[-1][0]):
+            return
+        self.family_evals.append((int(step), row))
 
     def _add_eval(self, step: int, ev: dict) -> None:
         if "modes" not in ev:

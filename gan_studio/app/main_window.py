@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QLabel, QMai
 
 from gan_studio.app.grid_browser import GridBrowser
 from gan_studio.app.history import StudioState
+from gan_studio.app.caption_panel import CaptionPanel
 from gan_studio.app.latent_lab import LatentLab
 from gan_studio.app.mode_view import ModeView
 from gan_studio.app.plots import PlotsPanel
@@ -91,6 +92,13 @@ class MainWindow(QMainWindow):
         self.docks["latent"].setAccessibleName("Latent lab")
         self.docks["latent"].setWidget(self.latent_lab)
         self.tabifyDockWidget(self.docks["grid"], self.docks["latent"])
+        # StackGAN's text box: type a caption, see stage I and stage II (enabled on StackGAN runs)
+        self.caption_panel = CaptionPanel(self.worker)
+        self.docks["caption"] = QDockWidget("Text to image", self)
+        self.docks["caption"].setObjectName("dock.caption")
+        self.docks["caption"].setAccessibleName("Text to image")
+        self.docks["caption"].setWidget(self.caption_panel)
+        self.tabifyDockWidget(self.docks["latent"], self.docks["caption"])
         self.docks["modes"].raise_()
         self._build_toolbar(cfg)
         self._build_status_bar()
@@ -239,7 +247,7 @@ class MainWindow(QMainWindow):
         self.device_label.setText(s.device_name)
         self.status_labels["device"].setText(s.device_name)
         self.setWindowTitle(f"GAN Studio - {s.config.name} - {s.run_path}")
-        self.docks["grid" if s.is_image else "modes"].raise_()
+        self.docks["caption" if s.family == "stackgan" else "grid" if s.is_image else "modes"].raise_()
         self.show_message(f"run folder: {s.run_path}")
         self.refresh()
         self.session_started.emit(s)

@@ -97,6 +97,16 @@ class PlotsPanel(QWidget):
                 curve = p.plot(name=label, pen=pen)
                 self.curves[f"{name}.{column}"] = (source, cols.index(column), curve)
             self.plots[name] = p
+        # the model family's own numbers (test accuracy, conditional accuracy, ...), beneath the rest
+        fam = self.canvas.addPlot(row=(len(PLOTS) + 1) // 2, col=0, colspan=2, title="")
+        fam.showGrid(x=True, y=True, alpha=0.2)
+        cache_axes(fam)
+        fam.addLegend(offset=(-5, 5), labelTextSize="8pt")
+        fam.enableAutoRange(y=False)
+        fam.setXLink(first)
+        fam.hide()
+        self.plots["family"] = fam
+        self.family_curves: dict[str, pg.PlotDataItem] = {}
         self.markers: list[list[pg.InfiniteLine]] = []
         self._session = None
         self._drawn = (-1, -1)
@@ -114,7 +124,7 @@ class PlotsPanel(QWidget):
         if st.version == self._version:
             return
         self._version = st.version
-        n = (st.metrics.n, st.evals.n)
+        n = (st.metrics.n, st.evals.n, len(st.family_evals))
         if n != self._drawn:
             m, e = st.metrics.data, st.evals.data
             for source, col, curve in self.curves.values():
@@ -127,6 +137,11 @@ class PlotsPanel(QWidget):
                     curve.setData(arr[keep, 0], y[keep])
                 elif np.isfinite(y).any():
                     curve.setData(arr[:, 0], y, connect="finite")
+            for key, curve in self.family_curves.items():
+                pts = [(step, row[key]) for step, row in st.family_evals if key in row]
+                if pts:
+                    xy = np.array(pts, dtype=float)
+                    curve.setData(xy[:, 0], xy[:, 1])
             self._drawn = n
             self.redraws += 1
             self._grow_x(m[-1, 0] if len(m) else 0.0, m[0, 0] if len(m) else 0.0)
@@ -148,8 +163,9 @@ class PlotsPanel(QWidget):
     def _fit_y(self, name: str, p: pg.PlotItem) -> None:
         """Keep every point in view with a margin; move the range only when a point leaves it or
         the data fill less than a third of it."""
-        ys = [c.yData[np.isfinite(c.yData)] for key, (_, _, c) in self.curves.items()
-              if key.startswith(name + ".") and c.yData is not None]
+        curves = (list(self.family_curves.values()) if name == "family" else
+                  [c for key, (_, _, c) in self.curves.items() if key.startswith(name + ".")])
+        ys = [c.yData[np.isfinite(c.yData)] for c in curves if c.yData is not None]
         ys = [y for y in ys if len(y)]
         if not ys:
             return
@@ -195,6 +211,21 @@ class PlotsPanel(QWidget):
         has_modes = s is not None and s.modes is not None
         for name in ("modes", "hq", "rkl"):
             self.plots[name].setVisible(has_modes)
+        fam = self.plots["family"]
+        for curve in self.family_curves.values():
+            fam.removeItem(curve)
+        if fam.legend is not None:
+            fam.legend.clear()
+        self.family_curves = {}
+        plot = s.family_plot if s is not None else None
+        fam.setVisible(bool(plot))
+        if plot:
+            title, series = plot
+            fam.setTitle(title)
+            colours = [D_PEN, G_PEN, EXTRA_PEN, pg.mkPen((40, 160, 60), width=1.5)]
+            for i, (key, label) in enumerate(series):
+                self.family_curves[key] = fam.plot(name=label, pen=colours[i % len(colours)],
+                                                   symbol="o", symbolSize=4)
 
     def _add_marker(self, event: dict) -> None:
         pen = NAN_PEN if event.get("event") == "diverged" else MARKER_PEN

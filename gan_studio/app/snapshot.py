@@ -24,6 +24,17 @@ VIEW_POINTS = 1000
 ARROW_POINTS = 128
 #: side of the discriminator heatmap grid (64 x 64 = 4,096 D evaluations per view)
 HEAT_SIDE = 64
+#: per model family, the evaluation numbers the live plots show beside the losses: (title, [(key, label)])
+FAMILY_PLOTS = {
+    "cgan": ("Conditional accuracy (chance 1/K)", [("cond_accuracy", "classified as its label")]),
+    "ssl": ("Test accuracy", [("test_accuracy", "K+1 D (semi-supervised)"),
+                              ("baseline_accuracy", "labelled examples only")]),
+    "lapgan": ("Level D AUC (0.5: G fools D)", [(f"lap{l}_d_auc", f"level {l}") for l in range(4)]),
+    "stackgan": ("Caption attributes matched", [("s2_match", "stage II"), ("s1_match", "stage I"),
+                                                ("chance_match", "text-blind chance")]),
+}
+#: rows of the LAPGAN pyramid shown in the grid browser
+LEVEL_ROWS = 8
 
 
 @dataclass
@@ -41,6 +52,9 @@ class Session:
     history: np.ndarray | None = None        # (n, len(METRIC_COLUMNS)) rows logged before (open run)
     eval_history: list = field(default_factory=list)  # [{"step", "modes", "hq", "rkl", ...}]
     events: list = field(default_factory=list)
+    family: str = "gan"                      # model.family
+    family_plot: tuple | None = None         # FAMILY_PLOTS[family]: what the extra plot shows
+    vocabulary: list | None = None           # StackGAN: the words a caption may use
 
 
 @dataclass
@@ -53,6 +67,8 @@ class View:
     arrows: np.ndarray | None = None         # (ARROW_POINTS, 4): x, y, dx, dy (the way G moves them)
     evaluation: dict = field(default_factory=dict)  # mode metrics of 2,500 samples (2-D mixtures)
     tiles: np.ndarray | None = None          # (64, H, W, C) uint8: G(fixed_z) for image data
+    nrow: int = 8                            # tiles per row of the grid
+    tile_caption: str = ""                   # what the rows or columns are (classes, captions, levels)
 
 
 @dataclass
@@ -70,8 +86,15 @@ class Report:
 
 def make_session(trainer, run_path: str, run=None) -> Session:
     data = trainer.data
+    family = trainer.cfg.model.family
     s = Session(config=trainer.cfg.copy(), run_path=run_path, device_name=trainer.device_name,
-                step=trainer.step_count, is_image=trainer.is_image, events=list(trainer.events))
+                step=trainer.step_count, is_image=trainer.is_image, events=list(trainer.events),
+                family=family, family_plot=FAMILY_PLOTS.get(family))
+    if hasattr(trainer, "vocabulary"):
+        s.vocabulary = list(trainer.vocabulary)
+    if hasattr(trainer, "level_sizes"):   # LAPGAN: one curve per level it has
+        s.family_plot = (s.family_plot[0], [(f"lap{l}_d_auc", f"level {l} ({size} px)")
+                                            for l, size in enumerate(trainer.level_sizes)])
     if not trainer.is_image:
         g = torch.Generator(device=trainer.device).manual_seed(0)
         s.real = data.sample(VIEW_POINTS, g).detach().cpu().numpy().astype(np.float32)
@@ -82,7 +105,8 @@ def make_session(trainer, run_path: str, run=None) -> Session:
     if run is not None:
         rows = run.read_metrics()
         s.history = rows_to_array(rows)
-        s.eval_history = [r for r in rows if "modes" in r or "hq" in r]
+        keys = {"modes", "hq"} | {k for k, _ in (s.family_plot or ("", []))[1]}
+        s.eval_history = [r for r in rows if keys & set(r)]
         s.events = [e for e in run.read_events() if e.get("step", 0) <= trainer.step_count] or s.events
     return s
 
@@ -127,7 +151,7 @@ class ViewBuilder:
         tr = self.trainer
         v = View(step=tr.step_count)
         if self.is_image:
-            v.tiles = to_tiles(tr.generate(tr.fixed_z))
+            self._image_tiles(v)
             return v
         with torch.no_grad():
             fake = tr.generate(self.z)
@@ -144,6 +168,21 @@ class ViewBuilder:
             # say why the heatmap is missing
             self.problem = f"no D heatmap: {type(e).__name__}: {str(e).splitlines()[0][:120]}"
         return v
+
+    def _image_tiles(self, v: View) -> None:
+        """The grid: G(fixed_z); a conditional family's rows are its classes or captions; LAPGAN
+        shows its pyramid, one latent per row: each level, each residual, the summed image."""
+        tr = self.trainer
+        if hasattr(tr, "level_grid"):
+            tiles, ncols, titles = tr.level_grid(tr.fixed_z[:LEVEL_ROWS])
+            v.tiles, v.nrow = to_tiles(tiles), ncols
+            v.tile_caption = "columns: " + " | ".join(titles)
+            return
+        v.tiles = to_tiles(tr.generate(tr.fixed_z))
+        v.nrow = int(getattr(tr, "grid_nrow", 8))
+        rows = getattr(tr, "display_captions", None) or getattr(tr, "class_names", None)
+        if rows:
+            v.tile_caption = "rows: " + "; ".join(str(r) for r in rows)
 
 
 def normalise_heat(values: np.ndarray) -> tuple[np.ndarray, tuple]:

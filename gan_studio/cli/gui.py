@@ -15,7 +15,9 @@ from pathlib import Path
 
 from gan_studio.core.config import ConfigError, parse_override
 
-PANEL_NAMES = ("tricks", "plots", "modes", "grid")
+PANEL_NAMES = ("tricks", "plots", "modes", "grid", "latent", "caption")
+#: the panels of --panel all (the latent lab and the text box need picks or a StackGAN run)
+ALL_PANELS = PANEL_NAMES[:4]
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -169,7 +171,7 @@ def run(args) -> int:
         if args.panel in (None, "all"):
             save(win, args.screenshot)
         shot = Path(args.screenshot)
-        for name in (PANEL_NAMES if args.panel == "all" else [args.panel] if args.panel else []):
+        for name in (ALL_PANELS if args.panel == "all" else [args.panel] if args.panel else []):
             dock = win.docks[name]   # the panel alone, floated out of the window at --size
             dock.setFloating(True)
             dock.resize(*panel_size)

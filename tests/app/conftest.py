@@ -37,7 +37,8 @@ def make_window(qtbot, tmp_path):
         if speed is not None:
             win.speed.setValue(speed)   # a view every step: tests see every change at once
         win.show()
-        qtbot.waitUntil(lambda: win.state.session is not None, timeout=WAIT_MS)
+        # a process engine first starts Python and imports torch: slow on a loaded machine
+        qtbot.waitUntil(lambda: win.state.session is not None, timeout=3 * WAIT_MS)
         windows.append(win)
         return win
 

@@ -23,6 +23,8 @@ from gan_studio.core.runs import trainer_from_run
 from studio_helpers import WAIT_MS, call, tiny_config
 
 STEP = operator.attrgetter("step_count")
+#: a child process answers more slowly than a thread on a loaded 2-core machine
+SLOW_MS = 3 * WAIT_MS
 
 
 def trigger(win, name: str) -> None:
@@ -34,22 +36,22 @@ def test_process_engine_trains_toggles_and_saves_on_close(make_window, qtbot):
     proc = win.worker.process
     assert proc is not None and proc.is_alive() and proc.pid != os.getpid()
     trigger(win, "step")
-    qtbot.waitUntil(lambda: win.state.step == 1, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: win.state.step == 1, timeout=SLOW_MS)
     assert call(win, STEP) == 1                       # one G step, in the child
     trigger(win, "start")
-    qtbot.waitUntil(lambda: win.state.step >= 4, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: win.state.step >= 4, timeout=SLOW_MS)
     box = win.findChild(QCheckBox, "setting.tricks.label_smoothing.enabled")
     qtbot.mouseClick(box, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: "+label_smoothing" in win.plots.marker_labels(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "+label_smoothing" in win.plots.marker_labels(), timeout=SLOW_MS)
     assert call(win, operator.attrgetter("cfg.tricks.label_smoothing.enabled")) is True
     switched = [e for e in win.state.events if e.get("key") == "tricks.label_smoothing.enabled"]
     assert switched and switched[0]["step"] >= 4
     # a closure cannot travel to another process: the caller gets a clear error, training goes on
     fut = win.worker.call(lambda tr: tr.step_count)
     with pytest.raises(TypeError, match="training process cannot take"):
-        fut.result(timeout=WAIT_MS / 1000)
+        fut.result(timeout=SLOW_MS / 1000)
     at = win.state.step
-    qtbot.waitUntil(lambda: win.state.step > at, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: win.state.step > at, timeout=SLOW_MS)
     run_path = win.state.session.run_path
     t0 = time.perf_counter()
     win.close()
@@ -67,11 +69,11 @@ def test_latent_lab_renders_through_the_process(make_window, qtbot):
     win.docks["latent"].raise_()
     lab = win.latent_lab
     # the lab's grid arrives from the child process (its draw request is a picklable partial)
-    qtbot.waitUntil(lambda: lab.isVisible() and not lab.tiles[-1].pixmap().isNull(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: lab.isVisible() and not lab.tiles[-1].pixmap().isNull(), timeout=SLOW_MS)
     win.worker.run_steps(2)
-    qtbot.waitUntil(lambda: win.state.step == 2 and not win.state.running, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: win.state.step == 2 and not win.state.running, timeout=SLOW_MS)
     z = np.zeros((3, 8), np.float32)
-    step, tiles = win.worker.call(functools.partial(draw_latents, z=z)).result(timeout=WAIT_MS / 1000)
+    step, tiles = win.worker.call(functools.partial(draw_latents, z=z)).result(timeout=SLOW_MS / 1000)
     assert step == 2 and tiles.shape == (3, 16, 16, 3) and tiles.dtype == np.uint8
     assert (tiles[0] == tiles[1]).all()              # the same latent draws the same image
 
@@ -81,6 +83,6 @@ def test_a_dead_training_process_is_reported_not_hung(make_window, qtbot):
     messages = []
     win.worker.failed.connect(messages.append)
     os.kill(win.worker.process.pid, signal.SIGKILL)
-    qtbot.waitUntil(lambda: any("ended unexpectedly" in m for m in messages), timeout=WAIT_MS)
-    qtbot.waitUntil(lambda: not win.worker.isRunning(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: any("ended unexpectedly" in m for m in messages), timeout=SLOW_MS)
+    qtbot.waitUntil(lambda: not win.worker.isRunning(), timeout=SLOW_MS)
     assert not live_processes()

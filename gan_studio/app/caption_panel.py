@@ -1,0 +1,122 @@
+"""Text to image: type a caption from the shapes vocabulary, see StackGAN's stage I and stage II.
+
+Enabled when the run is a StackGAN (model.family = stackgan). The drawing runs in the training
+engine between steps (worker.call with a picklable function), so it never races the optimiser;
+a word outside the vocabulary comes back as the core's one-line error, which lists the words.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
+
+from gan_studio.app.snapshot import Report, Session, tile_grid, to_tiles
+
+#: samples drawn per caption (one row per stage)
+SAMPLES = 8
+
+
+def render_caption_tiles(trainer, text: str, n: int = SAMPLES):
+    """(step, stage-I tiles enlarged to stage II's size, stage-II tiles), uint8: runs in the engine."""
+    import torch.nn.functional as F
+    s1, s2 = trainer.render_caption(text, n)
+    s1 = F.interpolate(s1, size=s2.shape[-2:], mode="nearest")   # same size on screen, pixels kept
+    return trainer.step_count, to_tiles(s1), to_tiles(s2)
+
+
+class _Answers(QObject):
+    arrived = Signal(object)
+
+
+class CaptionPanel(QWidget):
+    def __init__(self, worker, parent=None):
+        super().__init__(parent)
+        self.setObjectName("panel.caption")
+        self.worker = worker
+        self.session: Session | None = None
+        self.text = QLineEdit("a small red circle at the top left")
+        self.text.setObjectName("caption.text")
+        self.text.setAccessibleName("Caption to draw")
+        self.text.setToolTip("words from the shapes captions, e.g. 'a large blue square in the centre'")
+        self.text.returnPressed.connect(self.draw)
+        self.button = QPushButton("Draw")
+        self.button.setObjectName("caption.draw")
+        self.button.setAccessibleName("Draw the caption")
+        self.button.clicked.connect(self.draw)
+        self.message = QLabel()
+        self.message.setObjectName("caption.message")
+        self.message.setAccessibleName("Caption messages")
+        self.message.setWordWrap(True)
+        self.canvas = pg.GraphicsLayoutWidget()
+        self.canvas.setObjectName("caption.canvas")
+        self.canvas.setAccessibleName("Stage I and stage II images for the caption")
+        self.canvas.setBackground("w")
+        self.images = {}
+        for row, name in enumerate(("stage I (upsampled)", "stage II")):
+            self.canvas.addLabel(name, row=2 * row, col=0)
+            vb = self.canvas.addViewBox(row=2 * row + 1, col=0, lockAspect=True, invertY=True)
+            item = pg.ImageItem(axisOrder="row-major")
+            vb.addItem(item)
+            self.images[name] = item
+        top = QHBoxLayout()
+        top.addWidget(self.text, 1)
+        top.addWidget(self.button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addLayout(top)
+        layout.addWidget(self.message)
+        layout.addWidget(self.canvas, 1)
+        self.shown: tuple | None = None    # (step, stage-I tiles, stage-II tiles) on screen
+        self._answers = _Answers(self)
+        self._answers.arrived.connect(self._on_answer)
+        self._set_enabled(False)
+        worker.session.connect(self.on_session)
+        worker.report.connect(self.on_report)
+
+    def _set_enabled(self, on: bool) -> None:
+        for w in (self.text, self.button):
+            w.setEnabled(on)
+        if not on:
+            self.message.setText("Text to image needs a StackGAN run: choose the stackgan-shapes preset.")
+
+    def on_session(self, s: Session) -> None:
+        self.session = s
+        self.shown = None
+        for item in self.images.values():
+            item.clear()
+        on = s.family == "stackgan"
+        self._set_enabled(on)
+        if on:
+            words = ", ".join(s.vocabulary or [])
+            self.message.setText(f"Words: {words}")
+            self.draw()
+
+    def on_report(self, r: Report) -> None:
+        # redraw the caption as the generator learns, at most at every new grid
+        if self.session is not None and self.session.family == "stackgan" and r.view is not None \
+                and self.shown is not None and self.isVisible():
+            self.draw()
+
+    def draw(self) -> None:
+        if self.session is None or self.session.family != "stackgan":
+            return
+        text = self.text.text()
+        fut = self.worker.call(functools.partial(render_caption_tiles, text=text))
+        fut.add_done_callback(lambda f: self._answers.arrived.emit((text, f)))
+
+    def _on_answer(self, answer) -> None:
+        text, fut = answer
+        try:
+            step, s1, s2 = fut.result()
+        except Exception as e:  # noqa: BLE001 - an unknown word: the core's message, which lists the words
+            self.message.setText(str(e).splitlines()[0])
+            return
+        self.shown = (step, s1, s2)
+        self.message.setText(f"'{text}' at step {step}")
+        for name, tiles in (("stage I (upsampled)", s1), ("stage II", s2)):
+            self.images[name].setImage(tile_grid(tiles, SAMPLES), levels=(0, 255), autoLevels=False)
+        for item in self.images.values():
+            item.getViewBox().autoRange(padding=0.02)
