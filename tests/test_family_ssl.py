@@ -131,3 +131,8 @@ def test_a_setting_of_an_unused_trick_leaves_g_batch_norm_in_place():
     tr = make_trainer(tiny_cfg())
     tr.apply_setting("tricks.normalization.g", "none")       # the trick stays off
     assert tr.G.norms[0].kind == "batch"
+
+
+def test_the_unconditional_grid_is_not_captioned_as_one_row_per_class():
+    tr = make_trainer(tiny_cfg())
+    assert not hasattr(tr, "class_names") and tr.label_names == [str(k) for k in range(10)]

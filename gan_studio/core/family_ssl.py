@@ -18,7 +18,8 @@ weights, trained alongside with L_sup alone on the very same labelled batches (a
 D), so the two curves can be plotted against the same steps.
 
 API for the window: ``evaluate()`` returns ``test_accuracy`` (K+1 D's classifier) and
-``baseline_accuracy`` (labelled only), both on the held-out split; ``class_names``,
+``baseline_accuracy`` (labelled only), both on the held-out split; ``label_names`` (the K classes;
+not ``class_names``, which the window reads as "one grid row per class": G here is unconditional),
 ``labelled_idx`` / ``train_idx`` / ``test_idx`` (indices into the data set), ``classify(x)``
 and ``classify_baseline(x)`` (class indices). ``generate(z)`` is the plain G(z).
 
@@ -125,9 +126,9 @@ class SemiSupervisedTrainer(Trainer):
             raise ConfigError(f"model.arch = {cfg.model.arch!r} does not fit model.family = 'ssl'; choose one "
                               "of: mlp (Salimans et al.'s MNIST networks)")
         super().__init__(cfg, device=device)   # data, RNG, fixed_z; the plain nets are replaced below
-        labels, self.class_names = labelled_classes(self.data, "ssl")
+        labels, self.label_names = labelled_classes(self.data, "ssl")
         self.labels = labels
-        self.num_classes = K = len(self.class_names)
+        self.num_classes = K = len(self.label_names)
         s, m, t = cfg.ssl, cfg.model, cfg.train
         train_idx, test_idx, lab_idx = split_indices(labels, K, s.test_fraction, s.labels_per_class, t.seed)
         self.train_idx, self.test_idx, self.labelled_idx = (i.to(self.device) for i in (train_idx, test_idx, lab_idx))
