@@ -100,11 +100,12 @@ def test_cli_trains_the_preset_logs_level_stats_and_resumes(tmp_path, monkeypatc
     monkeypatch.setattr(im, "_models", {})
     out = tmp_path / "run"
     tiny = ["--set", "model.ngf=4", "--set", "model.ndf=4", "--set", "train.batch_size=8",
-            "--set", "data.num_images=600", "--device", "cpu", "--quiet", "--set", "train.snapshot_every=2"]
+            "--set", "data.num_images=600", "--set", "data.image_size=16", "--set", "lapgan.base_size=4",
+            "--device", "cpu", "--quiet", "--set", "train.snapshot_every=2"]
     assert main(["train", "lapgan-shapes", "--steps", "2", "--out", str(out)] + tiny) == 0
     rows = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
     assert {"lap0_d_acc", "lap1_res_fake", "lap2_d_acc", "fd_classifier"} <= set(rows[-1])
     snap = np.asarray(Image.open(out / "snapshots" / "step_00000002.png"))
-    assert snap.shape[0] == 8 * (32 + 2) + 2  # the final 32 px images
+    assert snap.shape[0] == 8 * (16 + 2) + 2  # the final 16 px images
     assert main(["train", "--resume", str(out), "--steps", "1", "--device", "cpu", "--quiet"]) == 0
     assert json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 3
