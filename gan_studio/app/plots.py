@@ -103,7 +103,8 @@ class PlotsPanel(QWidget):
         cache_axes(fam)
         fam.addLegend(offset=(-5, 5), labelTextSize="8pt")
         fam.enableAutoRange(y=False)
-        fam.setXLink(first)
+        # not linked: pyqtgraph aligns linked views by screen position, and this one is twice as wide
+        first.sigXRangeChanged.connect(lambda _vb, r: fam.setXRange(*r, padding=0))
         fam.hide()
         self.plots["family"] = fam
         self.family_curves: dict[str, pg.PlotDataItem] = {}
