@@ -124,3 +124,31 @@ def test_cli_trains_the_preset_with_attribute_match_rates_and_resumes(tmp_path, 
     assert snap.shape[:2] == (8 * (16 + 2) + 2, 8 * (16 + 2) + 2)  # 8 captions x 8 samples
     assert main(["train", "--resume", str(out), "--steps", "1", "--device", "cpu", "--quiet"]) == 0
     assert json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 3
+
+
+def test_attribute_match_scores_caption_following_pictures_high_and_text_blind_ones_at_chance(
+        trainer, tmp_path, monkeypatch):
+    import gan_studio.core.image_metrics as im
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(im, "CLASSIFIER_STEPS", 80)  # rough: shape is its weakest head
+    monkeypatch.setattr(im, "_models", {})
+    tr = trainer
+    emb = tr._caption_embeddings()
+    first = {k: tr.caption_ids.tolist().index(k) for k in range(len(tr.captions))}
+    real = tr.data.images
+
+    def real_pictures(z, e, generator=None, blind=False):
+        """Stand-ins for the stages: a real image of the asked caption (or always of caption 0)."""
+        cap = torch.cdist(e, emb).argmin(1)
+        idx = torch.tensor([first[0 if blind else int(k)] for k in cap])
+        x2 = real[idx]
+        return torch.nn.functional.avg_pool2d(x2, 2), x2
+
+    monkeypatch.setattr(tr, "stages", real_pictures)
+    follows = tr.attribute_match(300)
+    monkeypatch.setattr(tr, "stages", lambda z, e, generator=None: real_pictures(z, e, blind=True))
+    blind = tr.attribute_match(300)
+    assert follows["s2_match_position"] > 0.9 and follows["s2_match_colour"] > 0.9, follows
+    assert follows["s2_match"] > 0.7 > 0.4 > follows["chance_match"] > 0.25, follows
+    assert abs(blind["s2_match"] - blind["chance_match"]) < 0.06, blind   # ignoring the text scores chance
+    assert follows["s1_match_position"] > 0.8                                # 8 px, upsampled, still placed

@@ -395,7 +395,8 @@ class StackganTrainer(Trainer):
         """Share of samples whose predicted attributes are their caption's, for stage II, stage I
         (upsampled to the same size) and chance (a text-blind generator with stage II's outputs)."""
         from gan_studio.core.image_metrics import get_metric_model
-        model = get_metric_model(self.data)
+        with torch.enable_grad():  # the first call trains the classifier
+            model = get_metric_model(self.data)
         g = self.eval_generator(salt=23)
         K = len(self.captions)
         cap = torch.randint(K, (n,), generator=g, device=self.device)
