@@ -100,8 +100,8 @@ class StudioState:
         self.steps_per_s, self.elapsed_s = r.steps_per_s, r.elapsed_s
         if r.view is not None:
             self._add_view(r.view)
-        if r.last_eval:
-            self._add_family_eval(r.last_eval.get("step", r.step), r.last_eval)
+        for ev in r.evals or ([r.last_eval] if r.last_eval else []):
+            self._add_family_eval(ev.get("step", r.step), ev)
         self.version += 1
 
     def truncate_after(self, step: int, message: str) -> None:

@@ -82,6 +82,7 @@ class Report:
     events: list = field(default_factory=list)
     view: View | None = None
     last_eval: dict | None = None            # the RunLoop's latest evaluation row, when it is new
+    evals: list = field(default_factory=list)  # every evaluation row since the last report, in order
 
 
 def make_session(trainer, run_path: str, run=None) -> Session:

@@ -268,6 +268,7 @@ class TrainingEngine:
         self._steps: list[int] = []
         self._values: list = []
         self._events: list[dict] = []
+        self._evals: list[dict] = []     # evaluation rows since the last report
         self._force_view = False
         self._state_dirty = False
 
@@ -308,7 +309,7 @@ class TrainingEngine:
                 self.emit("running_changed", busy)
             now = time.perf_counter()
             want_view = self._force_view or (busy and step - steps_at_view >= self.speed and now >= next_view)
-            news = self._steps or self._events or self._state_dirty or want_view
+            news = self._steps or self._events or self._evals or self._state_dirty or want_view
             if news and (self._force_view or now - last_report >= 1.0 / MAX_REPORTS_PER_S):
                 view = None
                 if want_view:
@@ -319,8 +320,8 @@ class TrainingEngine:
                 self.emit("report", Report(
                     step=step, running=busy, steps_per_s=rate, elapsed_s=self._t_run,
                     metrics=stack_metrics(self._steps, self._values), events=self._events, view=view,
-                    last_eval=self._new_eval()))
-                self._steps, self._values, self._events = [], [], []
+                    last_eval=self._evals[-1] if self._evals else None, evals=self._evals))
+                self._steps, self._values, self._events, self._evals = [], [], [], []
                 self._state_dirty = False
                 last_report = now
             if reached is not None:
@@ -431,6 +432,9 @@ class TrainingEngine:
         m = tr._last_metrics
         self._steps.append(m.step)
         self._values.append(m.values)
+        ev = self._new_eval()            # every evaluation reaches the window, not only the last
+        if ev is not None:
+            self._evals.append(ev)
 
     def _set_running(self, running: bool) -> None:
         self._running = running
@@ -451,7 +455,7 @@ class TrainingEngine:
         self._sent_eval = None
         self._problem_shown = ""
         self._t_run = 0.0
-        self._steps, self._values, self._events = [], [], []
+        self._steps, self._values, self._events, self._evals = [], [], [], []
         self._target = None
         self._set_running(False)
         self._force_view = True
