@@ -40,7 +40,7 @@ class CaptionPanel(QWidget):
         self.text = QLineEdit("a small red circle at the top left")
         self.text.setObjectName("caption.text")
         self.text.setAccessibleName("Caption to draw")
-        self.text.setToolTip("words from the shapes captions, e.g. 'a large blue square in the centre'")
+        self.text.setToolTip("words from the shapes captions, e.g. 'a large blue square at the top left'")
         self.text.returnPressed.connect(self.draw)
         self.button = QPushButton("Draw")
         self.button.setObjectName("caption.draw")
