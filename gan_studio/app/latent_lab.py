@@ -43,9 +43,10 @@ CAPTIONS = {
 }
 
 
-def draw_latents(trainer, z: np.ndarray):
-    """G(z) as uint8 tiles, with the step it was drawn at: runs in the training engine."""
-    return trainer.step_count, to_tiles(L.render_latents(trainer, z))
+def draw_latents(trainer, z: np.ndarray, label: int | None = None):
+    """G(z) as uint8 tiles, with the step it was drawn at: runs in the training engine.
+    ``label``: a conditional GAN's class for every image (None: its balanced default)."""
+    return trainer.step_count, to_tiles(L.render_latents(trainer, z, label=label))
 
 
 def qimage_from(grid: np.ndarray) -> QImage:
@@ -150,6 +151,13 @@ class LatentLab(QWidget):
         self.group_buttons["A"].setChecked(True)
         top.addStretch(1)
         group_io: list[QPushButton] = []
+        # a conditional GAN: the class every picture is drawn with (held fixed while z varies)
+        self.label_choice = self._named(QComboBox(), "label", "Class label",
+                                        "conditional GAN: the class all pictures are drawn with; change "
+                                        "it to see the same latents as another class")
+        self.label_choice.currentIndexChanged.connect(self._label_changed)
+        self.label_choice.hide()
+        top.addWidget(self.label_choice)
         top.addWidget(self._button("reroll", "Re-roll", "new random images; picked ones stay", self.reroll))
         top.addWidget(self._button("clear", "Clear groups", "empty A, B and C", self.clear_groups))
         group_io.append(self._button("load_group", "Load group .npy...",
@@ -269,6 +277,13 @@ class LatentLab(QWidget):
         self.membership.clear()
         self.run_path = session.run_path
         self.latent_dim = session.config.model.latent_dim
+        self.label_choice.blockSignals(True)
+        self.label_choice.clear()
+        names = session.class_names if session.family == "cgan" else None
+        if names:
+            self.label_choice.addItems([f"class: {n}" for n in names])
+        self.label_choice.setVisible(bool(names))
+        self.label_choice.blockSignals(False)
         self.shown_step = self.latest_step = session.step
         self.pool = self.rng.standard_normal((len(self.tiles), self.latent_dim)).astype(np.float32)
         for view in self.views.values():
@@ -347,6 +362,15 @@ class LatentLab(QWidget):
             self.tiles[i].show_group(None)
         self._update_group_buttons()
         self.render_outputs()
+
+    @property
+    def label(self) -> int | None:
+        """The class every picture is drawn with (conditional GANs), else None."""
+        return self.label_choice.currentIndex() if self.label_choice.count() else None
+
+    def _label_changed(self, _index: int) -> None:
+        if self.enabled_for_run:
+            self.render_all()   # the same latents, drawn as another class
 
     def reroll(self) -> None:
         """New latents for every image that is not in a group."""
@@ -451,7 +475,7 @@ class LatentLab(QWidget):
         sid = self._session_id
 
         # a module-level function with its arguments: it may travel to the training process
-        fut = self.worker.call(functools.partial(draw_latents, z=z))
+        fut = self.worker.call(functools.partial(draw_latents, z=z, label=self.label))
         fut.add_done_callback(lambda f: self._answers.arrived.emit((sid, key, z, nrow, f)))
 
     @property

@@ -55,6 +55,7 @@ class Session:
     family: str = "gan"                      # model.family
     family_plot: tuple | None = None         # FAMILY_PLOTS[family]: what the extra plot shows
     vocabulary: list | None = None           # StackGAN: the words a caption may use
+    class_names: list | None = None          # a conditional GAN's classes
 
 
 @dataclass
@@ -93,6 +94,8 @@ def make_session(trainer, run_path: str, run=None) -> Session:
                 family=family, family_plot=FAMILY_PLOTS.get(family))
     if hasattr(trainer, "vocabulary"):
         s.vocabulary = list(trainer.vocabulary)
+    if family == "cgan":
+        s.class_names = [str(c) for c in trainer.class_names]
     if hasattr(trainer, "level_sizes"):   # LAPGAN: one curve per level it has
         s.family_plot = (s.family_plot[0], [(f"lap{l}_d_auc", f"level {l} ({size} px)")
                                             for l, size in enumerate(trainer.level_sizes)])

@@ -257,7 +257,7 @@ def load_directions(run_path: str | Path, latent_dim: int) -> list[Direction]:
 
 # -- rendering ----------------------------------------------------------------------------------------
 @torch.no_grad()
-def render_latents(trainer, z: np.ndarray, reference: torch.Tensor | None = None) -> torch.Tensor:
+def render_latents(trainer, z: np.ndarray, reference: torch.Tensor | None = None, label=None) -> torch.Tensor:
     """G(z) on the CPU, (N, C, H, W) in [-1, 1], where each image depends on its own z only.
 
     A training DCGAN generator normalises with the statistics of its batch, so G(z) alone would
@@ -266,8 +266,15 @@ def render_latents(trainer, z: np.ndarray, reference: torch.Tensor | None = None
     batch (the Trainer's ``fixed_z``, what the grid browser shows), which is what G sees in training.
     The model is left as it was: its running averages are restored and nothing is learned.
     Call in the Trainer's thread.
+
+    A conditional generator (cgan) draws every image with class ``label`` (an index), or with
+    balanced class-major labels when it is None; StackGAN draws its grid's captions.
     """
     z_t = torch.from_numpy(as_latents(z, trainer.cfg.model.latent_dim)).to(trainer.device)
+    if trainer.cfg.model.family in ("cgan", "stackgan"):   # G takes a condition besides z
+        with torch.no_grad():
+            images = trainer.generate(z_t, label) if label is not None else trainer.generate(z_t)
+        return images.float().cpu()
     G = trainer.G
     bns = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
            and m.training and m.track_running_stats]

@@ -68,3 +68,23 @@ def test_stackgan_caption_box_draws_both_stages_and_lists_the_vocabulary(make_wi
     qtbot.mouseClick(win.findChild(QPushButton, "caption.draw"), Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "large blue square" in panel.message.text(), timeout=WAIT_MS)
     assert not np.array_equal(panel.shown[2], s2)                      # other words, other pictures
+
+
+def test_latent_lab_holds_a_conditional_gan_label_fixed_or_changes_it(make_window, qtbot):
+    from PySide6.QtWidgets import QComboBox
+    from studio_helpers import call
+    cfg = family_config("cgan", data={"name": "digits", "image_size": 16}, model={"arch": "dcgan"})
+    win = make_window(cfg)
+    win.docks["latent"].raise_()
+    lab = win.latent_lab
+    combo = win.findChild(QComboBox, "latent.label")
+    qtbot.waitUntil(lambda: lab.isVisible() and not lab.tiles[-1].pixmap().isNull(), timeout=WAIT_MS)
+    assert combo.isVisible() and combo.count() == 10 and lab.label == 0
+    z = lab.pool[:2]
+    as_zero = call(win, lambda tr: tr.generate(__import__("torch").from_numpy(z), 0).cpu().numpy())
+    as_seven = call(win, lambda tr: tr.generate(__import__("torch").from_numpy(z), 7).cpu().numpy())
+    assert not np.allclose(as_zero, as_seven)           # the label changes the picture
+    shown = lab.tiles[0].pixmap().toImage()
+    combo.setCurrentIndex(7)                            # the same latents, drawn as a 7
+    qtbot.waitUntil(lambda: lab.tiles[0].pixmap().toImage() != shown, timeout=WAIT_MS)
+    assert lab.label == 7
