@@ -207,6 +207,7 @@ class MainWindow(QMainWindow):
         for name, text in (("step", "step 0"), ("speed", "0 steps/s"), ("device", ""), ("elapsed", "0:00")):
             label = QLabel(text)
             label.setObjectName(f"status.{name}")
+            label.setMinimumWidth(110)   # changing text must not re-lay out the window (see mode_view)
             sb.addPermanentWidget(label)
             self.status_labels[name] = label
 

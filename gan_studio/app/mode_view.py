@@ -107,6 +107,10 @@ class ModeView(HistoryScrubber, QWidget):
         self.summary = QLabel("")
         self.summary.setObjectName("modeview.summary")
         self.summary.setAccessibleName("Mode coverage of the shown step")
+        # text that changes on every frame must not change the layout: a new size hint would resize
+        # the plots beside it, and a resized plot lays out and draws its axes again
+        for label, width in ((self.step_label, 130), (self.summary, 330)):
+            label.setFixedWidth(width)
 
         self.draw_button = QPushButton("Draw points")
         self.draw_button.setCheckable(True)

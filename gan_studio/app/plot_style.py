@@ -5,6 +5,10 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QGraphicsItem
 
 
+#: width of every plot's left axis, in pixels: room for "-1.5", "0.01" or "10³"
+LEFT_AXIS_PX = 44
+
+
 def cache_axes(plot: pg.PlotItem) -> None:
     """Paint each axis into a pixmap that is reused until the axis changes.
 
@@ -13,3 +17,7 @@ def cache_axes(plot: pg.PlotItem) -> None:
     for name in ("left", "bottom", "right", "top"):
         axis = plot.getAxis(name)
         axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+    # a fixed width: an axis that fits its width to its tick text resizes the view beside it, which
+    # (with a locked aspect ratio) moves the ticks again: the 2-D view's axes were laid out and drawn
+    # again on every frame, flipping between two widths (measured: half of the GUI thread's time)
+    plot.getAxis("left").setWidth(LEFT_AXIS_PX)
