@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QRectF, Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton,
+from PySide6.QtWidgets import (QCheckBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSizePolicy,
                                QSlider, QSplitter, QVBoxLayout, QWidget)
 
 from gan_studio.app.history import HistoryScrubber, StudioState
@@ -109,8 +109,10 @@ class ModeView(HistoryScrubber, QWidget):
         self.summary.setAccessibleName("Mode coverage of the shown step")
         # text that changes on every frame must not change the layout: a new size hint would resize
         # the plots beside it, and a resized plot lays out and draws its axes again
-        for label, width in ((self.step_label, 130), (self.summary, 330)):
-            label.setFixedWidth(width)
+        # (the summary takes what room its row has, and never asks for more)
+        self.step_label.setFixedWidth(130)
+        self.summary.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.summary.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
         self.draw_button = QPushButton("Draw points")
         self.draw_button.setCheckable(True)
@@ -140,8 +142,7 @@ class ModeView(HistoryScrubber, QWidget):
         row0 = QHBoxLayout()
         for w in (self.show_heat, self.show_arrows, self.show_real):
             row0.addWidget(w)
-        row0.addStretch(1)
-        row0.addWidget(self.summary)
+        row0.addWidget(self.summary, 1)
         controls.addLayout(row0, 0, 0)
         row1 = QHBoxLayout()
         row1.addWidget(self.step_label)

@@ -171,7 +171,10 @@ def run(args) -> int:
         if args.panel in (None, "all"):
             save(win, args.screenshot)
         shot = Path(args.screenshot)
-        for name in (ALL_PANELS if args.panel == "all" else [args.panel] if args.panel else []):
+        names = ALL_PANELS if args.panel == "all" else [args.panel] if args.panel else []
+        if args.panel == "all" and win.state.session is not None:   # only the panels that show this run
+            names = [n for n in names if n != ("modes" if win.state.session.is_image else "grid")]
+        for name in names:
             dock = win.docks[name]   # the panel alone, floated out of the window at --size
             dock.setFloating(True)
             dock.resize(*panel_size)
