@@ -210,10 +210,8 @@ class ConditionalTrainer(Trainer):
     # -- training ---------------------------------------------------------------------------
     def step(self) -> StepMetrics:
         """D updates on (x, y) real and (G(z, y'), y') fake, then one G update on the last fake batch."""
-        self.drain_commands()
+        self.begin_step()
         cfg, t, tk = self.cfg, self.cfg.train, self.tricks
-        if 0 < t.lr_decay_start <= self.step_count < t.lr_decay_start + t.lr_decay_steps:
-            self._sync_hyper()
         B = t.batch_size
         d_loss_fn, g_loss_fn = losses.D_LOSS[cfg.loss], losses.G_LOSS[cfg.loss]
         _, _, d_steps = tk.two_time_scale.hyper(self)
@@ -236,34 +234,19 @@ class ConditionalTrainer(Trainer):
             d_real = self.D(noisy(self, real, sigma), y_real)
             d_fake = self.D(noisy(self, fake_d, sigma), y_fake)
             loss_d = d_loss_fn(d_real, d_fake, *targets)
-            self.opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            grad_norm_d = torch.nn.utils.get_total_norm([p.grad for p in self.D.parameters() if p.grad is not None])
+            grad_norm_d = self.d_backward(loss_d)
             self.opt_d.step()
-            if cfg.loss == "wgan":
-                with torch.no_grad():
-                    torch._foreach_clamp_min_(list(self.D.parameters()), -t.clip)
-                    torch._foreach_clamp_max_(list(self.D.parameters()), t.clip)
+            self.clip_critic()
 
         # --- G: minimise g_loss(D(G(z, y'), y')) against the updated D ---
         loss_g = g_loss_fn(self.D(noisy(self, fake, sigma), y_fake))
-        g_params = list(self.G.parameters())
-        grads = torch.autograd.grad(loss_g, g_params, allow_unused=True)
-        for p, g in zip(g_params, grads):
-            p.grad = g
-        grad_norm_g = torch.nn.utils.get_total_norm([g for g in grads if g is not None])
+        grad_norm_g = self.g_backward(loss_g)
         self.opt_g.step()
         self.step_count += 1
         tk.instance_noise.after_step(self)
 
-        with torch.no_grad():
-            if cfg.loss in losses.PROBABILISTIC:
-                dr, df = torch.sigmoid(d_real).mean(), torch.sigmoid(d_fake).mean()
-            else:
-                dr, df = d_real.mean(), d_fake.mean()
-            values = torch.stack([loss_d.detach(), loss_g.detach(), dr, df, grad_norm_d, grad_norm_g])
-        self._last_metrics = StepMetrics(self.step_count, values)
-        return self._last_metrics
+        dr, df = self.d_means([(d_real, d_fake)])
+        return self.record_metrics(loss_d, loss_g, dr, df, grad_norm_d, grad_norm_g)
 
     # -- sampling and evaluation --------------------------------------------------------------
     @torch.no_grad()

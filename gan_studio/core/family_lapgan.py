@@ -261,10 +261,8 @@ class LapganTrainer(Trainer):
     def step(self) -> StepMetrics:
         """For every level at once: D_l updates on real vs generated inputs (d_steps times), then one
         G update of every G_l against the updated D_l; each level conditions on the real coarser image."""
-        self.drain_commands()
+        self.begin_step()
         cfg, t, tk = self.cfg, self.cfg.train, self.tricks
-        if 0 < t.lr_decay_start <= self.step_count < t.lr_decay_start + t.lr_decay_steps:
-            self._sync_hyper()
         B, L = t.batch_size, self.num_levels
         d_loss_fn, g_loss_fn = losses.D_LOSS[cfg.loss], losses.G_LOSS[cfg.loss]
         _, _, d_steps = tk.two_time_scale.hyper(self)
@@ -283,34 +281,17 @@ class LapganTrainer(Trainer):
                 d_real, d_fake = self.D[l](reals[l], conds[l]), self.D[l](fakes[l].detach(), conds[l])
                 outs.append((d_real, d_fake))
                 loss_d = loss_d + d_loss_fn(d_real, d_fake, *targets)
-            self.opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            grad_norm_d = torch.nn.utils.get_total_norm([p.grad for p in self.D.parameters() if p.grad is not None])
+            grad_norm_d = self.d_backward(loss_d)
             self.opt_d.step()
-            if cfg.loss == "wgan":
-                with torch.no_grad():
-                    torch._foreach_clamp_min_(list(self.D.parameters()), -t.clip)
-                    torch._foreach_clamp_max_(list(self.D.parameters()), t.clip)
+            self.clip_critic()
 
         loss_g = sum(g_loss_fn(self.D[l](fakes[l], conds[l])) for l in range(L))
-        g_params = list(self.G.parameters())
-        grads = torch.autograd.grad(loss_g, g_params, allow_unused=True)
-        for p, g in zip(g_params, grads):
-            p.grad = g
-        grad_norm_g = torch.nn.utils.get_total_norm([g for g in grads if g is not None])
+        grad_norm_g = self.g_backward(loss_g)
         self.opt_g.step()
         self.step_count += 1
 
-        with torch.no_grad():
-            if cfg.loss in losses.PROBABILISTIC:
-                dr = torch.stack([torch.sigmoid(r).mean() for r, _ in outs]).mean()
-                df = torch.stack([torch.sigmoid(f).mean() for _, f in outs]).mean()
-            else:
-                dr = torch.stack([r.mean() for r, _ in outs]).mean()
-                df = torch.stack([f.mean() for _, f in outs]).mean()
-            values = torch.stack([loss_d.detach(), loss_g.detach(), dr, df, grad_norm_d, grad_norm_g])
-        self._last_metrics = StepMetrics(self.step_count, values)
-        return self._last_metrics
+        dr, df = self.d_means(outs)
+        return self.record_metrics(loss_d, loss_g, dr, df, grad_norm_d, grad_norm_g)
 
     # -- sampling ---------------------------------------------------------------------------
     @torch.no_grad()

@@ -169,10 +169,8 @@ class SemiSupervisedTrainer(Trainer):
     # -- training ---------------------------------------------------------------------------
     def step(self) -> StepMetrics:
         """D (and the baseline) on a labelled and an unlabelled batch and G(z); then G by feature matching."""
-        self.drain_commands()
+        self.begin_step()
         t = self.cfg.train
-        if 0 < t.lr_decay_start <= self.step_count < t.lr_decay_start + t.lr_decay_steps:
-            self._sync_hyper()
         B, w = t.batch_size, self.cfg.ssl.unsup_weight
         _, _, d_steps = self.tricks.two_time_scale.hyper(self)
         px = self.data.pixels
@@ -191,9 +189,7 @@ class SemiSupervisedTrainer(Trainer):
             logits_unl, logits_fake = self.D(x_unl), self.D(fake_d)
             loss_sup, loss_unsup = k_plus_one_losses(self.D(x_lab), y_lab, logits_unl, logits_fake)
             loss_d = loss_sup + w * loss_unsup
-            self.opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            grad_norm_d = torch.nn.utils.get_total_norm([p.grad for p in self.D.parameters() if p.grad is not None])
+            grad_norm_d = self.d_backward(loss_d)
             self.opt_d.step()
             # --- the baseline: L_sup alone, on the same labelled batch ---
             loss_b = F.cross_entropy(self.baseline(x_lab), y_lab)
@@ -205,19 +201,13 @@ class SemiSupervisedTrainer(Trainer):
         with torch.no_grad():
             f_real = self.D.features(x_unl).mean(0)
         loss_g = ((f_real - self.D.features(fake).mean(0)) ** 2).sum()
-        g_params = list(self.G.parameters())
-        grads = torch.autograd.grad(loss_g, g_params, allow_unused=True)
-        for p, g in zip(g_params, grads):
-            p.grad = g
-        grad_norm_g = torch.nn.utils.get_total_norm([g for g in grads if g is not None])
+        grad_norm_g = self.g_backward(loss_g)
         self.opt_g.step()
         self.step_count += 1
         with torch.no_grad():  # D(x) = Z / (Z + 1) = sigmoid(lse(l))
             dr = torch.sigmoid(torch.logsumexp(logits_unl, 1)).mean()
             df = torch.sigmoid(torch.logsumexp(logits_fake, 1)).mean()
-            values = torch.stack([loss_d.detach(), loss_g.detach(), dr, df, grad_norm_d, grad_norm_g])
-        self._last_metrics = StepMetrics(self.step_count, values)
-        return self._last_metrics
+        return self.record_metrics(loss_d, loss_g, dr, df, grad_norm_d, grad_norm_g)
 
     # -- evaluation -------------------------------------------------------------------------
     @torch.no_grad()

@@ -41,7 +41,7 @@ Losses: all but wgan-gp; tricks: label_smoothing and two_time_scale.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -52,7 +52,7 @@ from gan_studio.core.config import Config, ConfigError
 from gan_studio.core.dcgan import init_weights
 from gan_studio.core.families import register_family
 from gan_studio.core.image_data import to_float
-from gan_studio.core.text import BagOfWordsEncoder, Vocabulary, pretrain_text_encoder, tokenize
+from gan_studio.core.text import BagOfWordsEncoder, Vocabulary, pretrain_text_encoder
 from gan_studio.core.trainer import StepMetrics, Trainer
 
 SUPPORTED_TRICKS = ("label_smoothing", "two_time_scale")
@@ -293,10 +293,8 @@ class StackganTrainer(Trainer):
     def step(self) -> StepMetrics:
         """D1 and D2 on (real, right text) vs (generated, right text) and (real, wrong text), then one
         update of both stages and their CA."""
-        self.drain_commands()
+        self.begin_step()
         cfg, t, tk = self.cfg, self.cfg.train, self.tricks
-        if 0 < t.lr_decay_start <= self.step_count < t.lr_decay_start + t.lr_decay_steps:
-            self._sync_hyper()
         B, K = t.batch_size, len(self.captions)
         d_loss_fn, g_loss_fn = losses.D_LOSS[cfg.loss], losses.G_LOSS[cfg.loss]
         _, _, d_steps = tk.two_time_scale.hyper(self)
@@ -321,33 +319,19 @@ class StackganTrainer(Trainer):
                 d_real, d_fake = out[:B], out[B:]   # fakes: generated and mismatched, 1/2 each
                 outs.append((d_real, out[B:2 * B]))
                 loss_d = loss_d + d_loss_fn(d_real, d_fake, *targets)
-            self.opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            grad_norm_d = torch.nn.utils.get_total_norm([p.grad for p in self.D.parameters() if p.grad is not None])
+            grad_norm_d = self.d_backward(loss_d)
             self.opt_d.step()
-            if cfg.loss == "wgan":
-                with torch.no_grad():
-                    torch._foreach_clamp_min_(list(self.D.parameters()), -t.clip)
-                    torch._foreach_clamp_max_(list(self.D.parameters()), t.clip)
+            self.clip_critic()
 
         # StackGAN's code weighs the KL averaged over the CA's dimensions (torch.mean), not summed
         kl = sum(kl_standard_normal(mu, lv) for mu, lv in stats) / ca
         loss_g = g_loss_fn(self.D["d1"](x1, e)) + g_loss_fn(self.D["d2"](x2, e)) + cfg.stackgan.kl_weight * kl
-        g_params = list(self.G.parameters())
-        grads = torch.autograd.grad(loss_g, g_params, allow_unused=True)
-        for p, g in zip(g_params, grads):
-            p.grad = g
-        grad_norm_g = torch.nn.utils.get_total_norm([g for g in grads if g is not None])
+        grad_norm_g = self.g_backward(loss_g)
         self.opt_g.step()
         self.step_count += 1
 
-        with torch.no_grad():
-            squash = torch.sigmoid if cfg.loss in losses.PROBABILISTIC else (lambda v: v)
-            dr = torch.stack([squash(r).mean() for r, _ in outs]).mean()
-            df = torch.stack([squash(f).mean() for _, f in outs]).mean()
-            values = torch.stack([loss_d.detach(), loss_g.detach(), dr, df, grad_norm_d, grad_norm_g])
-        self._last_metrics = StepMetrics(self.step_count, values)
-        return self._last_metrics
+        dr, df = self.d_means(outs)
+        return self.record_metrics(loss_d, loss_g, dr, df, grad_norm_d, grad_norm_g)
 
     # -- sampling ---------------------------------------------------------------------------
     @torch.no_grad()

@@ -218,10 +218,8 @@ class Trainer:
         """One G update preceded by D updates (``train.d_steps``, or the two-time-scale trick's).
         Tricks that are on change the labelled places; with every trick off this is the plain GAN step.
         Returns metrics on the device."""
-        self.drain_commands()
+        self.begin_step()
         cfg, t, tk = self.cfg, self.cfg.train, self.tricks
-        if 0 < t.lr_decay_start <= self.step_count < t.lr_decay_start + t.lr_decay_steps:
-            self._sync_hyper()                           # the schedule moves the rates this step
         B = t.batch_size
         d_loss_fn, g_loss_fn = losses.D_LOSS[cfg.loss], losses.G_LOSS[cfg.loss]
         _, _, d_steps = tk.two_time_scale.hyper(self)
@@ -247,18 +245,12 @@ class Trainer:
             loss_d = d_loss_fn(d_real, d_fake, *targets)
             if cfg.loss == "wgan-gp":
                 loss_d = loss_d + t.gp_weight * losses.gradient_penalty(self.D, real, fake_d, self.rng)
-            self.opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            grad_norm_d = torch.nn.utils.get_total_norm([p.grad for p in self.D.parameters()
-                                                         if p.grad is not None])
+            grad_norm_d = self.d_backward(loss_d)
             if d_frozen:  # an old snapshot of D is in: G trains against it, it does not learn
                 continue
             tk.historical_averaging.add_grad(self, "d", self.D)
             self.opt_d.step()
-            if cfg.loss == "wgan":
-                with torch.no_grad():
-                    torch._foreach_clamp_min_(list(self.D.parameters()), -t.clip)
-                    torch._foreach_clamp_max_(list(self.D.parameters()), t.clip)
+            self.clip_critic()
             tk.historical_averaging.update(self, "d", self.D)
         tk.replay.push(self, fake)
 
@@ -273,13 +265,7 @@ class Trainer:
                 loss_g = g_loss_fn(self.d_out(noisy(self, fake, sigma), "fake"))
             if fm.on(self):
                 loss_g = loss_g + fm.loss(self, real, fake)
-        g_params = list(self.G.parameters())
-        # autograd.grad computes only G's gradients: D's weights get none (and need no zeroing);
-        # layers of a trick that is off were not used and get None, which Adam skips
-        grads = torch.autograd.grad(loss_g, g_params, allow_unused=True)
-        for p, g in zip(g_params, grads):
-            p.grad = g
-        grad_norm_g = torch.nn.utils.get_total_norm([g for g in grads if g is not None])
+        grad_norm_g = self.g_backward(loss_g)
         if not g_frozen:
             tk.historical_averaging.add_grad(self, "g", self.G)
             self.opt_g.step()
@@ -288,12 +274,55 @@ class Trainer:
         tk.instance_noise.after_step(self)
         tk.checkpoint_swap.after_step(self)              # may put the current weights back
 
+        dr, df = self.d_means([(d_real, d_fake)])
+        return self.record_metrics(loss_d, loss_g, dr, df, grad_norm_d, grad_norm_g)
+
+    # -- the pieces of a step every model family shares ---------------------------------------
+    def begin_step(self) -> None:
+        """Apply the commands queued since the last step, then the learning-rate schedule."""
+        self.drain_commands()
+        t = self.cfg.train
+        if 0 < t.lr_decay_start <= self.step_count < t.lr_decay_start + t.lr_decay_steps:
+            self._sync_hyper()                           # the schedule moves the rates this step
+
+    def d_backward(self, loss_d: torch.Tensor) -> torch.Tensor:
+        """Backpropagate D's loss into fresh gradients; returns their norm (on the device)."""
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        return torch.nn.utils.get_total_norm([p.grad for p in self.D.parameters() if p.grad is not None])
+
+    def clip_critic(self) -> None:
+        """WGAN with weight clipping: keep every critic weight in [-c, c] after its update."""
+        if self.cfg.loss == "wgan":
+            c = self.cfg.train.clip
+            with torch.no_grad():
+                torch._foreach_clamp_min_(list(self.D.parameters()), -c)
+                torch._foreach_clamp_max_(list(self.D.parameters()), c)
+
+    def g_backward(self, loss_g: torch.Tensor) -> torch.Tensor:
+        """Set G's gradients of its loss; returns their norm. autograd.grad computes only G's
+        gradients: D's weights get none (and need no zeroing); layers of a trick that is off were
+        not used and get None, which Adam skips."""
+        g_params = list(self.G.parameters())
+        grads = torch.autograd.grad(loss_g, g_params, allow_unused=True)
+        for p, g in zip(g_params, grads):
+            p.grad = g
+        return torch.nn.utils.get_total_norm([g for g in grads if g is not None])
+
+    @torch.no_grad()
+    def d_means(self, outs: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean D(x) and D(G(z)) over (real, fake) output pairs: probabilities for the
+        probabilistic losses, raw critic values otherwise."""
+        squash = torch.sigmoid if self.cfg.loss in losses.PROBABILISTIC else (lambda v: v)
+        if len(outs) == 1:
+            return squash(outs[0][0]).mean(), squash(outs[0][1]).mean()
+        return (torch.stack([squash(r).mean() for r, _ in outs]).mean(),
+                torch.stack([squash(f).mean() for _, f in outs]).mean())
+
+    def record_metrics(self, loss_d, loss_g, d_real, d_fake, grad_norm_d, grad_norm_g) -> StepMetrics:
+        """The step's metrics, kept on the device (no host sync) in METRIC_NAMES order."""
         with torch.no_grad():
-            if cfg.loss in losses.PROBABILISTIC:
-                dr, df = torch.sigmoid(d_real).mean(), torch.sigmoid(d_fake).mean()
-            else:
-                dr, df = d_real.mean(), d_fake.mean()
-            values = torch.stack([loss_d.detach(), loss_g.detach(), dr, df, grad_norm_d, grad_norm_g])
+            values = torch.stack([loss_d.detach(), loss_g.detach(), d_real, d_fake, grad_norm_d, grad_norm_g])
         self._last_metrics = StepMetrics(self.step_count, values)
         return self._last_metrics
 
