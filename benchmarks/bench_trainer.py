@@ -1,10 +1,16 @@
 """Throughput of the studio's Trainer against a plain PyTorch GAN loop, in one process.
 
-The plain loop is written the way a tutorial writes it (pytorch/examples dcgan style): the same MLP
-networks, batch, data and non-saturating BCE losses; default Adam; D on the real batch and then on
-the fake batch; G's loss backpropagated through D (D's gradients computed and thrown away);
-`.item()` each step for the loss history. Rounds alternate between the two so that load from other
+The plain loop is written the way a tutorial writes it, line for line the training loop of
+pytorch/examples' dcgan/main.py (and the PyTorch DCGAN tutorial) on the same MLP networks, batch, data
+and non-saturating loss: D ends in a sigmoid and is trained with BCELoss; default Adam; D on the real
+batch and then on the fake batch; G's loss backpropagated through D (D's gradients computed and
+thrown away); the losses and the mean D(x), D(G(z)) read with `.item()` each step, as the example
+prints them. The Trainer computes the same quantities (its metrics: both losses, mean D(x) and
+D(G(z)), and the two gradient norms on top). Rounds alternate between the two so that load from other
 processes hits both alike; the printed figure is the median of the per-round ratios.
+
+`--logits` runs the earlier, leaner reference instead (no sigmoid: BCEWithLogitsLoss, and no mean
+D(x)/D(G(z)) read-out), for comparison with figures measured before.
 
     python benchmarks/bench_trainer.py [--batch 512] [--steps 300] [--rounds 5] [--threads N]
 """
@@ -22,7 +28,7 @@ from gan_studio.core.config import Config
 from gan_studio.core.trainer import Trainer
 
 
-def plain_loop(cfg: Config, steps: int, seed: int = 0) -> float:
+def plain_loop(cfg: Config, steps: int, seed: int = 0, logits: bool = False) -> float:
     """A tutorial GAN loop on ring8; returns steps per second."""
     torch.manual_seed(seed)
     m, t = cfg.model, cfg.train
@@ -36,14 +42,14 @@ def plain_loop(cfg: Config, steps: int, seed: int = 0) -> float:
 
     netG = nn.Sequential(*block([nz] + [m.g_width] * m.g_depth, nn.ReLU), nn.Linear(m.g_width, 2))
     netD = nn.Sequential(*block([2] + [m.d_width] * m.d_depth, lambda: nn.LeakyReLU(0.2)),
-                         nn.Linear(m.d_width, 1))
-    criterion = nn.BCEWithLogitsLoss()
+                         nn.Linear(m.d_width, 1), *([] if logits else [nn.Sigmoid()]))
+    criterion = nn.BCEWithLogitsLoss() if logits else nn.BCELoss()
     optD = torch.optim.Adam(netD.parameters(), lr=t.lr_d, betas=(t.beta1_d, t.beta2_d))
     optG = torch.optim.Adam(netG.parameters(), lr=t.lr_g, betas=(t.beta1_g, t.beta2_g))
     angles = torch.arange(8) * (2 * math.pi / 8)
     means = torch.stack([torch.cos(angles), torch.sin(angles)], 1)
     real_label, fake_label = 1.0, 0.0
-    G_losses, D_losses = [], []
+    G_losses, D_losses, D_xs, D_G_zs = [], [], [], []
 
     def run(n):
         for _ in range(n):
@@ -51,23 +57,31 @@ def plain_loop(cfg: Config, steps: int, seed: int = 0) -> float:
             # (1) Update D: maximize log(D(x)) + log(1 - D(G(z)))
             netD.zero_grad()
             label = torch.full((B,), real_label)
-            errD_real = criterion(netD(real).view(-1), label)
+            output = netD(real).view(-1)
+            errD_real = criterion(output, label)
             errD_real.backward()
+            D_x = None if logits else output.mean().item()
             noise = torch.randn(B, nz)
             fake = netG(noise)
             label.fill_(fake_label)
-            errD_fake = criterion(netD(fake.detach()).view(-1), label)
+            output = netD(fake.detach()).view(-1)
+            errD_fake = criterion(output, label)
             errD_fake.backward()
+            D_G_z1 = None if logits else output.mean().item()
             errD = errD_real + errD_fake
             optD.step()
             # (2) Update G: maximize log(D(G(z)))
             netG.zero_grad()
             label.fill_(real_label)
-            errG = criterion(netD(fake).view(-1), label)
+            output = netD(fake).view(-1)
+            errG = criterion(output, label)
             errG.backward()
+            D_G_z2 = None if logits else output.mean().item()
             optG.step()
             G_losses.append(errG.item())
             D_losses.append(errD.item())
+            D_xs.append(D_x)
+            D_G_zs.append((D_G_z1, D_G_z2))
 
     run(20)  # warm-up
     t0 = time.perf_counter()
@@ -92,6 +106,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--logits", action="store_true",
+                    help="the earlier reference loop: BCEWithLogitsLoss, no D(x)/D(G(z)) read-out")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -101,13 +117,14 @@ def main() -> None:
     cfg.set("train.device", "cpu")
     ratios = []
     for r in range(args.rounds):
-        plain = plain_loop(cfg, args.steps, seed=r)
+        plain = plain_loop(cfg, args.steps, seed=r, logits=args.logits)
         ours = trainer_loop(cfg, args.steps)
         ratios.append(ours / plain)
         print(f"round {r + 1}: trainer {ours:7.1f} steps/s   plain loop {plain:7.1f} steps/s   "
               f"ratio {ours / plain:.2f}", flush=True)
     print(f"ring8, batch {args.batch}, MLP G {cfg.model.g_depth}x{cfg.model.g_width} / "
-          f"D {cfg.model.d_depth}x{cfg.model.d_width}, {torch.get_num_threads()} threads: "
+          f"D {cfg.model.d_depth}x{cfg.model.d_width}, {torch.get_num_threads()} threads, "
+          f"{'logits' if args.logits else 'tutorial'} reference: "
           f"Trainer / plain loop throughput = {statistics.median(ratios):.2f}x (median of {args.rounds})")
 
 
