@@ -46,7 +46,7 @@ def replay_draws(tr: Trainer):
 def test_every_trick_has_a_tooltip_a_group_and_an_on_switch():
     docs = trick_docs()
     cfg = Config()
-    assert len(docs) == 11
+    assert len(docs) == 12
     for name, doc in docs.items():
         sub = getattr(cfg.tricks, name)
         assert sub.enabled is False  # off by default: a preset that says nothing trains the plain GAN
@@ -364,6 +364,7 @@ TOGGLES = {
     "normalization": {"d": "virtual-batch", "g": "batch"},
     "minibatch_discrimination": {"kernels": 8, "kernel_dim": 3}, "packing": {"m": 4},
     "checkpoint_swap": {"interval": 2, "duration": 1}, "two_time_scale": {"d_steps": 2},
+    "g_ema": {"decay": 0.9},
 }
 
 

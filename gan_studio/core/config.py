@@ -243,6 +243,18 @@ class TwoTimeScaleTrick:
 
 
 @dataclass
+class GEmaTrick:
+    """Samples and metrics come from an exponential moving average of G's weights instead of its
+    latest ones, which smooths out the last updates' back-and-forth around the equilibrium and puts
+    the samples closer to the modes, while training still uses and updates the live G (Yazici et
+    al., 2019; used by ProGAN, StyleGAN and BigGAN)."""
+    GROUP = "Memory"
+    enabled: bool = opt(False, "sample and evaluate with the averaged G")
+    decay: float = opt(0.999, "weight of the old average at each G step: avg <- decay*avg + (1-decay)*G "
+                       "(0.999 averages over about the last 1,000 steps)", lo=0.0, hi=0.99999)
+
+
+@dataclass
 class TricksConfig:
     """The tricks of the trade; each can be turned on, off or re-tuned while a run is training."""
     label_smoothing: LabelSmoothingTrick = opt(None, "label smoothing", factory=LabelSmoothingTrick)
@@ -258,6 +270,7 @@ class TricksConfig:
     checkpoint_swap: CheckpointSwapTrick = opt(None, "checkpoint swapping", factory=CheckpointSwapTrick)
     unrolled: UnrolledTrick = opt(None, "unrolled GAN", factory=UnrolledTrick)
     two_time_scale: TwoTimeScaleTrick = opt(None, "two time-scale update rule", factory=TwoTimeScaleTrick)
+    g_ema: GEmaTrick = opt(None, "moving average of G's weights for sampling", factory=GEmaTrick)
 
 
 # -- the lecture's advanced model families (model.family); each section is read only by its family.

@@ -333,6 +333,7 @@ class Trainer:
     # -- the pieces of a step every model family shares ---------------------------------------
     def begin_step(self) -> None:
         """Apply the commands queued since the last step, then the learning-rate schedule."""
+        self.tricks.g_ema.fold(self)                     # the moving average of G takes the last step
         self.drain_commands()
         t = self.cfg.train
         if 0 < t.lr_decay_start <= self.step_count < t.lr_decay_start + t.lr_decay_steps:
@@ -387,9 +388,11 @@ class Trainer:
     # -- sampling and evaluation -------------------------------------------------------------
     @torch.no_grad()
     def generate(self, z: torch.Tensor) -> torch.Tensor:
-        """G(z) for given latents (any batch size), without touching the training RNG."""
+        """G(z) for given latents (any batch size), without touching the training RNG; with
+        ``tricks.g_ema`` on, G is the moving average of its weights."""
         z = z.to(self.device, torch.float32)
-        out = [self.G(chunk) for chunk in z.split(4096)]
+        with self.tricks.g_ema.averaged(self):
+            out = [self.G(chunk) for chunk in z.split(4096)]
         return torch.cat(out) if out else torch.empty(0, *self.data.shape, device=self.device)
 
     def eval_generator(self, salt: int = 0) -> torch.Generator:
@@ -398,9 +401,11 @@ class Trainer:
         return g.manual_seed((self.cfg.train.seed * 1_000_003 + self.step_count * 7919 + salt) % (2**63))
 
     def evaluate(self, n: int = 2500) -> dict[str, Any]:
-        """Quality metrics of the current G: mode coverage for 2-D mixtures, classifier metrics for images."""
+        """Quality metrics of the current G (its moving average with ``tricks.g_ema`` on): mode
+        coverage for 2-D mixtures, classifier metrics for images."""
         from gan_studio.core.metrics import evaluate_trainer
-        return evaluate_trainer(self, n)
+        with self.tricks.g_ema.averaged(self):
+            return evaluate_trainer(self, n)
 
     # -- state ------------------------------------------------------------------------------
     def state_dict(self) -> dict:

@@ -13,6 +13,8 @@ is off returns the plain step's values untouched, so turning it off restores the
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch.func import functional_call
 
@@ -436,8 +438,98 @@ class TwoTimeScale(Trick):
         return t.lr_d, t.lr_g, t.d_steps
 
 
+# -- sampling -----------------------------------------------------------------------------------------
+class GEma(Trick):
+    """An exponential moving average of G's weights, used for sampling and evaluation.
+
+    After every G step taken with the trick on, ``avg <- decay * avg + (1 - decay) * theta``. The
+    Trainer folds a step's weights in lazily: before the next step (``Trainer.begin_step``) or when
+    the average is used, whichever comes first (the weights do not change in between, so the result
+    is the same). ``averaged(tr)`` puts the average into G for the length of a block (sampling,
+    metrics, snapshots) and the live weights back after; training never sees it. The average starts
+    from G's weights when the trick is first turned on; turned off, it is kept, and turned on again
+    it continues from where it was (the steps in between are not folded in).
+    """
+    name = "g_ema"
+
+    def __init__(self):
+        self.avg: dict[str, torch.Tensor] = {}   # G's parameter name -> its average
+        self.step: int | None = None              # the trainer step whose weights were folded in last
+        self._in_force = (False, 0.999)           # (on, decay) of the steps since the last fold
+        self._depth = 0                           # nesting of averaged() blocks
+
+    def apply(self, tr):
+        c = self.cfg(tr)
+        if c.enabled and tr.cfg.model.family != "gan":
+            raise ConfigError(f"tricks.g_ema works on the plain GAN (model.family = 'gan'), "
+                              f"not on {tr.cfg.model.family!r}")
+        self.fold(tr)                             # steps taken under the old setting count with it
+        if c.enabled and self.step is None:       # first turned on: start from G's weights
+            self.avg = {n: p.detach().clone() for n, p in tr.G.named_parameters()}
+            self.step = tr.step_count
+        elif c.enabled and not self._in_force[0]:  # on again: continue, skipping the steps while off
+            self.step = tr.step_count
+        self._in_force = (c.enabled, c.decay)
+
+    def fold(self, tr) -> None:
+        """Fold in G's weights of the steps taken since the last fold (one, when called every step)."""
+        on, decay = self._in_force
+        if not on or self.step is None or self.step >= tr.step_count:
+            return
+        keep = decay ** (tr.step_count - self.step)
+        with torch.no_grad():
+            for n, p in tr.G.named_parameters():
+                a = self.avg.get(n)
+                if a is None or a.shape != p.shape:   # a layer a trick added later: starts at its weights
+                    self.avg[n] = p.detach().clone()
+                else:
+                    a.lerp_(p.detach(), 1.0 - keep)
+        self.step = tr.step_count
+
+    @contextlib.contextmanager
+    def averaged(self, tr):
+        """Inside the block G has the averaged weights (when the trick is on); the live ones after."""
+        if self._depth or not self.on(tr) or self.step is None:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self.fold(tr)
+        pairs = [(p, self.avg[n]) for n, p in tr.G.named_parameters()
+                 if n in self.avg and self.avg[n].shape == p.shape]
+        live = [p.detach().clone() for p, _ in pairs]
+        with torch.no_grad():
+            for p, a in pairs:
+                p.copy_(a)
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            with torch.no_grad():
+                for (p, _), v in zip(pairs, live):
+                    p.copy_(v)
+
+    def state_dict(self):
+        if self.step is None:
+            return {}
+        return {"avg": dict(self.avg), "step": self.step}
+
+    def load_state_dict(self, state, tr):
+        if state:
+            self.avg = {k: v.to(tr.device) for k, v in state["avg"].items()}
+            self.step = int(state["step"])
+        else:                                     # a checkpoint from before the trick was on
+            self.avg, self.step = {}, None
+            if self.on(tr):
+                self.avg = {n: p.detach().clone() for n, p in tr.G.named_parameters()}
+                self.step = tr.step_count
+
+
 ALL_TRICKS = (LabelSmoothing, FeatureMatching, Normalization, MinibatchDiscrimination, Packing,
-              InstanceNoise, Replay, HistoricalAveraging, CheckpointSwap, Unrolled, TwoTimeScale)
+              InstanceNoise, Replay, HistoricalAveraging, CheckpointSwap, Unrolled, TwoTimeScale, GEma)
 
 
 class TrickSet:
