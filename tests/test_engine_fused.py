@@ -69,7 +69,7 @@ def test_g_step_through_the_fused_d_computes_no_gradient_for_d(monkeypatch):
     z = torch.randn(32, 4)
     torch.autograd.backward(F.softplus(-D(G(z))).mean(), inputs=list(G.parameters()))
     d_chain, g_chain = returned          # D's node runs first in the backward pass
-    assert d_chain == [True, False] + [False] * 4     # only the gradient for G's samples
+    assert d_chain == [True, False] + [False] * 6     # only the gradient for G's samples (3 layers)
     assert g_chain == [False, False] + [True] * 6     # z needs none; every G weight and bias
     assert all(p.grad is None for p in D.parameters())
     monkeypatch.undo()

@@ -383,8 +383,8 @@ class MLPDiscriminator(nn.Module):
             ref = self._packed(self.vbn_reference[: self.vbn_reference.shape[0] // self.pack * self.pack])
             h, n_ref = torch.cat([ref, h]), ref.shape[0]
         first = self.body[0] if self.pack == 1 else self.pack_in[str(self.pack)]
-        slope = _CHAIN_SLOPE.get(self.activation)
-        if slope is not None and n_ref == 0 and all(s.kind == "none" for s in self.norms):
+        slope = self._chain_slope()
+        if slope is not None and n_ref == 0:
             lins = [first] + [self.body[2 * i + 2] for i in range(len(self.norms))]
             return linear_chain(h, lins, (slope,) * len(lins)), 0   # one fused node
         h = self.body[1](first(h))
@@ -393,11 +393,22 @@ class MLPDiscriminator(nn.Module):
             h = act(slot(lin(h), role, n_ref))
         return h, n_ref
 
+    def _chain_slope(self) -> float | None:
+        """The activation's slope when the whole trunk can run as one fused chain (no norm layers,
+        a (leaky) ReLU, no VBN reference batch), else None."""
+        slope = _CHAIN_SLOPE.get(self.activation)
+        return slope if slope is not None and all(s.kind == "none" for s in self.norms) else None
+
     def features(self, x: torch.Tensor, role: str | None = None) -> torch.Tensor:
         h, n_ref = self._trunk(x, role)
         return h[n_ref:]
 
     def forward(self, x: torch.Tensor, role: str | None = None) -> torch.Tensor:
+        slope = self._chain_slope()
+        if slope is not None and self.mbd_key is None:   # trunk and head: one fused node
+            first = self.body[0] if self.pack == 1 else self.pack_in[str(self.pack)]
+            lins = [first] + [self.body[2 * i + 2] for i in range(len(self.norms))] + [self.head]
+            return linear_chain(self._packed(x), lins, (slope,) * (len(lins) - 1) + (None,)).squeeze(1)
         f = self.features(x, role)
         out = self.head(f).squeeze(1)
         if self.mbd_key is not None:
