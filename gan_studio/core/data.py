@@ -55,7 +55,7 @@ class GaussianMixture2D(Dataset):
     def sample(self, n, generator):
         idx = torch.randint(len(self.modes), (n,), generator=generator, device=self.device)
         noise = torch.randn(n, 2, generator=generator, device=self.device)
-        return self.modes[idx] + self.sigma * noise
+        return noise.mul_(self.sigma).add_(self.modes[idx])   # = modes[idx] + sigma * noise, in place
 
 
 class Spiral2D(Dataset):

@@ -101,6 +101,14 @@ class LeanAdam(torch.optim.Adam):
         return None
 
 
+def _total_norm(grads: list[torch.Tensor]) -> torch.Tensor:
+    """The 2-norm of all gradients together, as torch.nn.utils.get_total_norm computes it for
+    tensors on one device (the same kernels), without its grouping and checks; on the device."""
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+
+
 def _params(opt: torch.optim.Optimizer) -> list[torch.Tensor]:
     return [p for g in opt.param_groups for p in g["params"]]
 
@@ -343,7 +351,7 @@ class Trainer:
         """Backpropagate D's loss into fresh gradients; returns their norm (on the device)."""
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
-        return torch.nn.utils.get_total_norm([p.grad for p in _params(self.opt_d) if p.grad is not None])
+        return _total_norm([p.grad for p in _params(self.opt_d) if p.grad is not None])
 
     def clip_critic(self) -> None:
         """WGAN with weight clipping: keep every critic weight in [-c, c] after its update."""
@@ -361,7 +369,7 @@ class Trainer:
         for p in g_params:
             p.grad = None
         torch.autograd.backward(loss_g, inputs=[p for p in g_params if p.requires_grad])
-        return torch.nn.utils.get_total_norm([p.grad for p in g_params if p.grad is not None])
+        return _total_norm([p.grad for p in g_params if p.grad is not None])
 
     @torch.no_grad()
     def d_means(self, outs: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
