@@ -382,16 +382,21 @@ class MLPDiscriminator(nn.Module):
         if self.norms and self.norms[0].kind == "virtual-batch":
             ref = self._packed(self.vbn_reference[: self.vbn_reference.shape[0] // self.pack * self.pack])
             h, n_ref = torch.cat([ref, h]), ref.shape[0]
-        first = self.body[0] if self.pack == 1 else self.pack_in[str(self.pack)]
         slope = self._chain_slope()
         if slope is not None and n_ref == 0:
-            lins = [first] + [self.body[2 * i + 2] for i in range(len(self.norms))]
+            lins = self._trunk_linears()
             return linear_chain(h, lins, (slope,) * len(lins)), 0   # one fused node
+        first = self._trunk_linears()[0]
         h = self.body[1](first(h))
         for i, slot in enumerate(self.norms):
             lin, act = self.body[2 * i + 2], self.body[2 * i + 3]
             h = act(slot(lin(h), role, n_ref))
         return h, n_ref
+
+    def _trunk_linears(self) -> list[nn.Linear]:
+        """The trunk's linear layers in order: the input layer for the packing in force, then the rest."""
+        first = self.body[0] if self.pack == 1 else self.pack_in[str(self.pack)]
+        return [first] + [self.body[2 * i + 2] for i in range(len(self.norms))]
 
     def _chain_slope(self) -> float | None:
         """The activation's slope when the whole trunk can run as one fused chain (no norm layers,
@@ -406,8 +411,7 @@ class MLPDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor, role: str | None = None) -> torch.Tensor:
         slope = self._chain_slope()
         if slope is not None and self.mbd_key is None:   # trunk and head: one fused node
-            first = self.body[0] if self.pack == 1 else self.pack_in[str(self.pack)]
-            lins = [first] + [self.body[2 * i + 2] for i in range(len(self.norms))] + [self.head]
+            lins = self._trunk_linears() + [self.head]
             return linear_chain(self._packed(x), lins, (slope,) * (len(lins) - 1) + (None,)).squeeze(1)
         f = self.features(x, role)
         out = self.head(f).squeeze(1)

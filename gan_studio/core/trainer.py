@@ -357,9 +357,10 @@ class Trainer:
         """WGAN with weight clipping: keep every critic weight in [-c, c] after its update."""
         if self.cfg.loss == "wgan":
             c = self.cfg.train.clip
+            params = _params(self.opt_d)
             with torch.no_grad():
-                torch._foreach_clamp_min_(list(self.D.parameters()), -c)
-                torch._foreach_clamp_max_(list(self.D.parameters()), c)
+                torch._foreach_clamp_min_(params, -c)
+                torch._foreach_clamp_max_(params, c)
 
     def g_backward(self, loss_g: torch.Tensor) -> torch.Tensor:
         """Set G's gradients of its loss; returns their norm. ``backward(inputs=G's parameters)``
