@@ -79,6 +79,22 @@ def test_sampling_and_metrics_use_the_average_and_leave_the_live_weights_alone()
         assert torch.equal(p, live[n])
 
 
+
+def test_the_latent_lab_draws_with_the_average_too():
+    """The latent lab's images come from the same G as the grid browser's: the average."""
+    from gan_studio.core.latent import render_latents
+    tr = Trainer(tiny_cfg(decay=0.5))
+    for _ in range(5):
+        tr.step()
+    live = g_params(tr)
+    z = z_batch(tr, 8)
+    out = render_latents(tr, z.numpy())
+    torch.testing.assert_close(out, tr.generate(z).cpu())
+    with torch.no_grad():
+        assert not torch.allclose(out, tr.G(z))
+    for n, p in tr.G.named_parameters():
+        assert torch.equal(p, live[n])
+
 def test_turning_it_off_samples_the_live_g_and_on_again_continues_the_average():
     tr = Trainer(tiny_cfg(decay=0.8))
     for _ in range(3):

@@ -264,7 +264,8 @@ def render_latents(trainer, z: np.ndarray, reference: torch.Tensor | None = None
     depend on which other latents share the batch: the 9 near-identical latents of a result grid
     would normalise each other away. Here batch norm layers use the statistics of a fixed reference
     batch (the Trainer's ``fixed_z``, what the grid browser shows), which is what G sees in training.
-    The model is left as it was: its running averages are restored and nothing is learned.
+    The model is left as it was: its running averages are restored and nothing is learned. With
+    ``tricks.g_ema`` on, G is the moving average of its weights, as in ``Trainer.generate``.
     Call in the Trainer's thread.
 
     A conditional generator (cgan) draws every image with class ``label`` (an index), or with
@@ -275,6 +276,11 @@ def render_latents(trainer, z: np.ndarray, reference: torch.Tensor | None = None
         with torch.no_grad():
             images = trainer.generate(z_t, label) if label is not None else trainer.generate(z_t)
         return images.float().cpu()
+    with trainer.tricks.g_ema.averaged(trainer):   # the G the grid browser shows: the average when on
+        return _render_plain(trainer, z_t, reference)
+
+
+def _render_plain(trainer, z_t: torch.Tensor, reference: torch.Tensor | None) -> torch.Tensor:
     G = trainer.G
     bns = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
            and m.training and m.track_running_stats]
