@@ -46,14 +46,22 @@ def run(args) -> int:
     configs = list(args.compare or bench.DEFAULT_COMPARE)
     total = len(configs) * args.seeds
     bar = None
-    if not args.quiet:
+    done = 0
+    lines = not args.quiet and not sys.stderr.isatty()   # a log file gets one line per run, not a bar
+    if not args.quiet and not lines:
         from tqdm import tqdm
         bar = tqdm(total=total, unit="run", file=sys.stderr, dynamic_ncols=True)
 
     def progress(r):
+        nonlocal done
+        done += 1
+        what = (f"{r.config} seed {r.seed}: {r.modes} modes ({r.modes_strict} strict), HQ {r.hq:.1f}%, "
+                f"reverse KL {r.rkl if r.rkl is not None else float('nan'):.3f}, {r.seconds:.0f} s")
         if bar is not None:
             bar.update(1)
-            bar.set_postfix_str(f"{r.config} seed {r.seed}: {r.modes} modes, HQ {r.hq:.0f}%")
+            bar.set_postfix_str(what)
+        elif lines:
+            print(f"[{done}/{total}] {what}", file=sys.stderr, flush=True)
 
     results = bench.run_table(configs, args.data, args.seeds, args.steps, tuple(args.overrides),
                               jobs=args.jobs, progress=progress)
