@@ -43,7 +43,6 @@ def test_bench_modes_cli_writes_csv_and_markdown(tmp_path, capsys):
     assert len((out / "modes-grid25-runs.csv").read_text().splitlines()) == 5
 
 
-
 def test_bench_modes_logs_one_line_per_run_when_not_on_a_terminal(tmp_path, capsys):
     rc = main(["bench", "modes", "--data", "ring8", "--seeds", "2", "--steps", "5", "--compare", "vanilla",
                "--set", "train.batch_size=32", "--jobs", "1", "--out", str(tmp_path)])
@@ -52,6 +51,7 @@ def test_bench_modes_logs_one_line_per_run_when_not_on_a_terminal(tmp_path, caps
     runs = [line for line in err.splitlines() if line.startswith("[")]
     assert [r.split(":")[0] for r in runs] == ["[1/2] vanilla seed 0", "[2/2] vanilla seed 1"]
     assert all("modes" in r and "HQ" in r and "reverse KL" in r for r in runs)
+
 
 def test_bench_modes_refuses_a_bad_configuration_in_one_line(tmp_path, capsys):
     rc = main(["bench", "modes", "--data", "ring8", "--seeds", "1", "--steps", "5", "--compare", "nosuch",

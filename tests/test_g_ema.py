@@ -79,7 +79,6 @@ def test_sampling_and_metrics_use_the_average_and_leave_the_live_weights_alone()
         assert torch.equal(p, live[n])
 
 
-
 def test_the_latent_lab_draws_with_the_average_too():
     """The latent lab's images come from the same G as the grid browser's: the average."""
     from gan_studio.core.latent import render_latents
@@ -94,6 +93,7 @@ def test_the_latent_lab_draws_with_the_average_too():
         assert not torch.allclose(out, tr.G(z))
     for n, p in tr.G.named_parameters():
         assert torch.equal(p, live[n])
+
 
 def test_turning_it_off_samples_the_live_g_and_on_again_continues_the_average():
     tr = Trainer(tiny_cfg(decay=0.8))

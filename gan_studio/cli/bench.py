@@ -45,12 +45,12 @@ def run(args) -> int:
         raise ConfigError(f"--jobs = {args.jobs}: must be >= 1")
     configs = list(args.compare or bench.DEFAULT_COMPARE)
     total = len(configs) * args.seeds
-    bar = None
-    done = 0
-    lines = not args.quiet and not sys.stderr.isatty()   # a log file gets one line per run, not a bar
-    if not args.quiet and not lines:
+    bar, lines, done = None, False, 0
+    if not args.quiet and sys.stderr.isatty():
         from tqdm import tqdm
         bar = tqdm(total=total, unit="run", file=sys.stderr, dynamic_ncols=True)
+    elif not args.quiet:
+        lines = True                     # a log file gets one line per finished run, not a bar
 
     def progress(r):
         nonlocal done
