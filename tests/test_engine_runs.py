@@ -41,7 +41,7 @@ def test_resume_continues_exactly_as_if_never_stopped(tmp_path):
     loop = RunLoop(tr, run)
     for _ in range(17):
         loop.advance()  # checkpoint at step 10; rows up to 15 logged
-    resumed, run2 = trainer_from_run(tmp_path / "r")
+    resumed, run2 = trainer_from_run(tmp_path / "r", writable=True)   # resumed to train: the writer
     assert resumed.step_count == 10
     assert max(r["step"] for r in run2.read_metrics()) == 10  # rows after the checkpoint are dropped
     for _ in range(20):

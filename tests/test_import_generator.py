@@ -9,6 +9,12 @@ from gan_studio.cli import main
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit is deprecated, still the format asked for
 
 
+@pytest.fixture(autouse=True)
+def _trust_store(tmp_path, monkeypatch):
+    """--trust-code remembers script hashes: in a folder of the test's own, never ~/.config."""
+    monkeypatch.setenv("GAN_STUDIO_CONFIG_DIR", str(tmp_path / "config"))
+
+
 class ExamplesGenerator(nn.Module):
     """Built like the Generator of pytorch/examples dcgan/main.py (64x64), layer for layer."""
 
@@ -129,7 +135,7 @@ def test_torchscript_generator(tmp_path, flat):
     z = torch.randn(5, nz, generator=torch.Generator().manual_seed(4))
     np.save(tmp_path / "z.npy", z.numpy())
     assert main(["import-generator", str(tmp_path / "g.pt"), "--arch", "torchscript", "--nz", str(nz),
-                 "--out", str(tmp_path / "run")]) == 0
+                 "--out", str(tmp_path / "run"), "--trust-code"]) == 0
     # the run folder is self-contained: it still samples after being moved
     (tmp_path / "run").rename(tmp_path / "moved")
     ours = _sample(tmp_path / "moved", tmp_path / "z.npy", tmp_path / "x.npy")
@@ -142,13 +148,13 @@ def test_torchscript_generator(tmp_path, flat):
 def test_imported_runs_refuse_training_and_wrong_files(tmp_path, capsys):
     torch.jit.save(torch.jit.script(FlatInput()), str(tmp_path / "g.pt"))
     assert main(["import-generator", str(tmp_path / "g.pt"), "--arch", "torchscript", "--nz", "8",
-                 "--out", str(tmp_path / "run")]) == 0
+                 "--out", str(tmp_path / "run"), "--trust-code"]) == 0
     capsys.readouterr()
     assert main(["train", "--resume", str(tmp_path / "run"), "--steps", "1", "--quiet"]) == 2
     assert "can be sampled" in capsys.readouterr().err
     # a wrong latent size, and a TorchScript file passed as a state_dict
     assert main(["import-generator", str(tmp_path / "g.pt"), "--arch", "torchscript", "--nz", "5",
-                 "--out", str(tmp_path / "r2")]) == 2
+                 "--out", str(tmp_path / "r2"), "--trust-code"]) == 2
     assert "is --nz right?" in capsys.readouterr().err
     assert main(["import-generator", str(tmp_path / "g.pt"), "--arch", "dcgan", "--out", str(tmp_path / "r3")]) == 2
     assert "use --arch torchscript" in capsys.readouterr().err

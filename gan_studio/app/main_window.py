@@ -46,15 +46,16 @@ class MainWindow(QMainWindow):
         """``engine``: where training runs, "process" (a child process: the window's painting and
         training do not share a GIL) or "thread" (the worker thread; tests). See app/worker.py."""
         super().__init__()
-        from gan_studio.app.qt_workarounds import install_none_guard
+        from gan_studio.app.qt_workarounds import check_pyside
         from gan_studio.core.presets import load_preset
-        install_none_guard()   # PySide6 6.12 on Python 3.11 would abort a long-running window
+        check_pyside()   # PySide6 6.12.0 on Python 3.11 would abort the window: BrokenPySide, no window
         self.setObjectName("MainWindow")
         self.setWindowTitle("GAN Studio")
         self.preset = preset
         cfg = cfg if cfg is not None else load_preset(preset)
         self.state = StudioState()
         self.last_message = ""
+        self.process_died_message = ""   # kept until the worker's fresh training process reopens the run
         self._plots_drawn_at = 0.0
         self.saved_runs: list[str] = []
 
@@ -115,6 +116,7 @@ class MainWindow(QMainWindow):
         w.failed.connect(self._on_failed)
         w.setting_refused.connect(self._on_refused)
         w.saved.connect(self._on_saved)
+        w.process_died.connect(self._on_process_died)
         self.tricks.setting_changed.connect(w.set_setting)
         self.tricks.reset_requested.connect(w.reset)
         self.modes.train_points_requested.connect(self.train_on_points)
@@ -250,6 +252,9 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"GAN Studio - {s.config.name} - {s.run_path}")
         self.docks["caption" if s.family == "stackgan" else "grid" if s.is_image else "modes"].raise_()
         self.show_message(f"run folder: {s.run_path}")
+        if self.process_died_message:   # the run reopened after its training process died: say so
+            self.state.diverged_message, self.process_died_message = self.process_died_message, ""
+            self.show_message(f"{self.state.diverged_message} (reopened {s.run_path} at step {s.step})")
         self.refresh()
         self.session_started.emit(s)
 
@@ -270,6 +275,16 @@ class MainWindow(QMainWindow):
     def _on_failed(self, message: str) -> None:
         self.show_message(message)
         self.error.emit(message)
+
+    def _on_process_died(self, message: str) -> None:
+        """The training process was killed or crashed: say so (status bar and the plots' warnings)
+        and reset what the window believed about it; the worker starts a fresh one."""
+        self.process_died_message = message
+        self.state.running = False
+        self.state.diverged_message = message
+        self.state.version += 1
+        self._on_running(False)
+        self.show_message(message)
 
     def _on_refused(self, key: str, why: str) -> None:
         self.tricks.refused(key)
@@ -312,8 +327,37 @@ class MainWindow(QMainWindow):
 
     def _open_clicked(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Open a run folder", str(self.worker.runs_dir))
-        if path:
+        if path and self.confirm_code(path):
             self.worker.open_run(path)
+
+    def confirm_code(self, path) -> bool:
+        """A run whose generator is a TorchScript program opens only once its file is trusted: ask,
+        naming the file and its sha256; yes remembers the hash (gan_studio.core.trust), no opens nothing."""
+        from PySide6.QtWidgets import QMessageBox
+
+        from gan_studio.cli import user_errors
+        from gan_studio.core.trust import file_sha256, hash_trusted, run_script_file, trust_hash
+        try:
+            script = run_script_file(path)
+            sha = file_sha256(script) if script is not None else ""
+        except user_errors():
+            return True  # opening reports what is wrong with the folder
+        if script is None or hash_trusted(sha):
+            return True
+        yes, no = QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No
+        answer = QMessageBox.question(
+            self, "Run code from this run folder?",
+            f"This run's generator is a TorchScript program:\n{script}\nsha256 {sha}\n\nOpening the run runs "
+            "it, with your permissions. Run it only if you trust where it came from.", yes | no, no)
+        if answer != yes:
+            self.show_message(f"not opened: {script.name} (sha256 {sha[:16]}...) is not trusted, so it was not run")
+            return False
+        try:
+            trust_hash(sha, script.name)
+        except user_errors() as e:
+            self.show_message(f"not opened: {e}")
+            return False
+        return True
 
     # -- drawing -----------------------------------------------------------------------------------
     def refresh(self) -> None:

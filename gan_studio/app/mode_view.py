@@ -27,6 +27,35 @@ OCCUPANCY_LUT = pg.colormap.get("viridis").getLookupTable(nPts=256)
 ARROW_LENGTH = 0.08
 #: a painted stroke adds a point every this share of the view's width
 PAINT_SPACING = 0.015
+#: no coordinate beyond this is drawn or framed: Qt and pyqtgraph work in float32-ish ranges, and a
+#: diverging G (or a wild data set) would otherwise ask for a range of [-inf, inf] and hang the view
+VIEW_LIMIT = 1e9
+
+
+def finite_bounds(bounds) -> tuple[float, float, float, float]:
+    """x0, x1, y0, y1 made safe to frame: finite (float64), within +-VIEW_LIMIT, each span > 0;
+    anything unusable falls back to the unit square's frame."""
+    try:
+        x0, x1, y0, y1 = (float(v) for v in bounds)
+    except (TypeError, ValueError, OverflowError):
+        return -1.5, 1.5, -1.5, 1.5
+    out = []
+    for lo, hi in ((x0, x1), (y0, y1)):
+        if not (np.isfinite(lo) and np.isfinite(hi)) or not hi > lo:
+            lo, hi = -1.5, 1.5
+        lo, hi = max(lo, -VIEW_LIMIT), min(hi, VIEW_LIMIT)
+        if not hi > lo:
+            lo, hi = -1.5, 1.5
+        out += [lo, hi]
+    return tuple(out)
+
+
+def drawable(points) -> np.ndarray:
+    """The (N, 2) rows of ``points`` that are finite and within +-VIEW_LIMIT."""
+    if points is None:
+        return np.empty((0, 2))
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    return pts[np.isfinite(pts).all(1) & (np.abs(pts) <= VIEW_LIMIT).all(1)]
 
 
 class ModeView(HistoryScrubber, QWidget):
@@ -200,11 +229,11 @@ class ModeView(HistoryScrubber, QWidget):
             w.setVisible(not image)
         if s is None or image:
             return
-        self.real.setData(pos=s.real)
+        self.real.setData(pos=drawable(s.real))
         has_modes = s.modes is not None
         self.bars_plot.setVisible(has_modes)
         self.timeline_plot.setVisible(has_modes)
-        x0, x1, y0, y1 = s.bounds
+        x0, x1, y0, y1 = finite_bounds(s.bounds)
         self.heat_rect = QRectF(x0, y0, x1 - x0, y1 - y0)
         self.plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
         self.span = max(x1 - x0, y1 - y0)
@@ -233,7 +262,7 @@ class ModeView(HistoryScrubber, QWidget):
         live = self.pinned_step is None
         self.step_label.setText(f"step {v.step}" + (" (live)" if live else " (history)"))
         if v.fake is not None:
-            self.fake.setData(pos=v.fake[np.isfinite(v.fake).all(1)])   # a diverging G makes NaNs
+            self.fake.setData(pos=drawable(v.fake))   # a diverging G makes NaNs and 3e38s
         if v.heat is not None and self.show_heat.isChecked():
             self.heat.setImage(v.heat, levels=(0, 255), autoLevels=False)
             self.heat.setRect(self.heat_rect)   # after setImage: the rect maps the image's own size
@@ -241,7 +270,7 @@ class ModeView(HistoryScrubber, QWidget):
         else:
             self.heat.setVisible(False)
         if v.arrows is not None and self.show_arrows.isChecked():
-            a = v.arrows[np.isfinite(v.arrows).all(1)]
+            a = v.arrows[np.isfinite(v.arrows).all(1) & (np.abs(v.arrows) <= VIEW_LIMIT).all(1)]
             longest = float(np.sqrt((a[:, 2:] ** 2).sum(1)).max()) if len(a) else 1.0
             longest = longest or 1.0
             tips = a[:, :2] + a[:, 2:] * (ARROW_LENGTH * self.span / longest)

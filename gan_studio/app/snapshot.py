@@ -107,7 +107,9 @@ def make_session(trainer, run_path: str, run=None) -> Session:
             s.modes = data.modes.detach().cpu().numpy().astype(np.float32)
             s.sigma = float(data.sigma)
     if run is not None:
-        rows = run.read_metrics()
+        # the run as of its checkpoint: rows past it (a run opened read-only while it trains, or
+        # whose trainer was killed) are not this Trainer's and will be trained again
+        rows = [r for r in run.read_metrics() if r.get("step", 0) <= trainer.step_count]
         s.history = rows_to_array(rows)
         keys = {"modes", "hq"} | {k for k, _ in (s.family_plot or ("", []))[1]}
         s.eval_history = [r for r in rows if keys & set(r)]

@@ -48,6 +48,8 @@ PROCESS_NAME = "gan-studio-training"
 RELAY_POLL_S = 0.01
 #: after stop(), the child gets this long to save its run before it is ended (s)
 PROCESS_STOP_S = 8.0
+#: what the run folder's lock file says its writer is (core/run_lock.py)
+WRITER_COMMAND = "gan-studio gui (training)"
 
 
 
@@ -84,6 +86,7 @@ class TrainingWorker(QThread):
     setting_refused = Signal(str, str)  # key, why
     saved = Signal(str)                # run folder
     target_reached = Signal(int)       # run_steps() is done at this step
+    process_died = Signal(str)         # the training process was killed or crashed (one line); a new one starts
 
     def __init__(self, cfg: Config | None = None, runs_dir: str | Path = "runs",
                  open_path: str | Path | None = None, device: str | None = None, parent=None,
@@ -99,6 +102,7 @@ class TrainingWorker(QThread):
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._stop_flag = threading.Event()
         self.process = None   # the child process of engine="process", once started
+        self._child_session = None
 
     # -- GUI thread: commands ------------------------------------------------------------------
     def start_training(self) -> None:
@@ -167,13 +171,34 @@ class TrainingWorker(QThread):
         getattr(self, name).emit(*args)
 
     def _relay_process(self) -> None:
-        """Start the engine in a child process; forward commands to it and its messages to signals."""
+        """Run the engine in a child process. A child that dies (killed, crashed) is reported
+        (process_died) and replaced by a fresh one that reopens its run at the last checkpoint, so
+        Start, Open and New keep working; a fresh child that dies before it holds a run is the last."""
+        initial, strikes = self._initial, 0
+        while True:
+            self._child_session = None
+            if self._relay_child(initial) != "died" or self._stop_flag.is_set():
+                return
+            s = self._child_session
+            if s is not None:
+                strikes = 0
+                saved = (Path(s.run_path) / "checkpoint.pt").is_file()
+                initial = ("open", s.run_path) if saved else ("reset", s.config)
+            else:
+                strikes += 1
+                if strikes > 1:
+                    return
+                initial = ("idle", None)   # wait for New or Open
+
+    def _relay_child(self, initial: tuple) -> str:
+        """Start one child; forward commands to it and its messages to signals until it ends.
+        Returns "stopped" (asked to) or "died" (reported through failed and process_died)."""
         import multiprocessing as mp
         from multiprocessing.connection import wait
         ctx = mp.get_context("spawn")   # never fork a process that runs Qt
         here, there = ctx.Pipe()
         proc = ctx.Process(target=serve_in_process, name=PROCESS_NAME, daemon=True,
-                           args=(there, self._initial, str(self.runs_dir), self.device))
+                           args=(there, initial, str(self.runs_dir), self.device))
         proc.start()
         there.close()
         self.process = proc
@@ -211,17 +236,23 @@ class TrainingWorker(QThread):
                     except (EOFError, OSError):
                         closed = True   # the child's end is closed: it has ended or is ending
                 if not proc.is_alive() and (closed or not _readable(here)):
-                    if not self._stop_flag.is_set():
-                        self.failed.emit(f"the training process ended unexpectedly (exit code {proc.exitcode}); "
-                                         "the last checkpoint is in the run folder: Open it to continue")
-                    return
+                    if self._stop_flag.is_set():
+                        return "stopped"
+                    code = proc.exitcode
+                    how = (f"killed by {_signal_name(-code)}" if code is not None and code < 0
+                           else f"exit code {code}")
+                    message = (f"the training process ended unexpectedly ({how}); its run is reopened "
+                               "at the last checkpoint: Start continues it, New and Open work as usual")
+                    self.failed.emit(message)
+                    self.process_died.emit(message)
+                    return "died"
                 if self._stop_flag.is_set():
                     now = time.perf_counter()
                     stop_asked_at = stop_asked_at or now
                     if now - stop_asked_at > PROCESS_STOP_S:   # saving hangs: do not hang the window too
                         proc.terminate()
                         self.failed.emit("the training process did not stop in time and was ended")
-                        return
+                        return "stopped"
         finally:
             for fut in calls.values():
                 if not fut.done():
@@ -234,6 +265,8 @@ class TrainingWorker(QThread):
 
     def _dispatch(self, message: tuple, calls: dict[int, Future]) -> None:
         name, args = message
+        if name == "session":
+            self._child_session = args[0]   # the run to reopen should this child die
         if name == "call_result":
             call_id, ok, value = args
             fut = calls.pop(call_id, None)
@@ -271,13 +304,19 @@ class TrainingEngine:
         self._evals: list[dict] = []     # evaluation rows since the last report
         self._force_view = False
         self._state_dirty = False
+        self._unlogged: list[dict] = []   # setting changes while the run was only looked at
+        self._opened_as = None            # the checkpoint's (size, mtime) when it was opened to look
 
     def serve(self) -> None:
         import torch
         if torch.get_num_threads() > worker_threads():
             torch.set_num_threads(worker_threads())
         name, payload = self._initial
-        (self._open if name == "open" else self._reset)(payload)
+        if name == "open":
+            self._open(payload)
+        elif name == "reset":
+            self._reset(payload)
+        # "idle" (a training process started again after one died): wait for Reset or Open
         last_report = next_view = 0.0
         steps_at_view = -1
         # steps/s over the wall clock while busy, views and reports included: what the user gets
@@ -368,7 +407,7 @@ class TrainingEngine:
                 return
 
     def _handle(self, name: str, payload: Any) -> None:
-        from gan_studio.cli import user_errors
+        from gan_studio.core.errors import user_errors
         if name == "stop":
             self._stop_flag.set()
             return
@@ -377,9 +416,13 @@ class TrainingEngine:
         try:
             if name == "run":
                 self._target = None
+                if payload and not self._become_writer():
+                    return
                 self._set_running(bool(payload))
                 self._force_view = True
             elif name == "steps":
+                if not self._become_writer():
+                    return
                 self._running = False
                 self._target = self._tr.step_count + payload
                 self._force_view = True
@@ -396,6 +439,8 @@ class TrainingEngine:
             elif name == "open":
                 self._open(payload)
             elif name == "save":
+                if not self._become_writer():
+                    return
                 self._loop.finish()
                 self.emit("saved", str(self._run.path))
             elif name == "view":
@@ -441,6 +486,8 @@ class TrainingEngine:
 
     def _on_event(self, event: dict) -> None:  # called by the Trainer in this thread
         self._events.append(dict(event))
+        if self._run is not None and self._run.read_only:
+            self._unlogged.append(dict(event))   # written to events.jsonl once this run is trained
         if event.get("event") == "diverged":
             # rows past the roll-back will be trained again: drop them from the pending batch
             self._steps, self._values = [], []
@@ -449,7 +496,10 @@ class TrainingEngine:
         from gan_studio.core.trainer import RunLoop
         self._finish_run()
         self._tr, self._run = tr, run
-        self._loop = RunLoop(tr, run)
+        self._unlogged = []
+        # a run opened to look at stays read-only (no lock, nothing written) until it is trained
+        self._loop = RunLoop(tr, None if run.read_only else run)
+        self._opened_as = None
         tr.on_event.append(self._on_event)
         self._views = ViewBuilder(tr)
         self._sent_eval = None
@@ -462,33 +512,67 @@ class TrainingEngine:
         self.emit("session", make_session(tr, str(run.path), run))
 
     def _reset(self, cfg: Config) -> None:
-        from gan_studio.cli import user_errors
+        from gan_studio.core.errors import user_errors
         from gan_studio.core.runs import RunFolder
         from gan_studio.core.families import make_trainer
         try:
             tr = make_trainer(cfg.copy(), device=self.device)
-            run = RunFolder.create(new_run_dir(self.runs_dir, cfg.name), tr.cfg)
+            run = RunFolder.create(new_run_dir(self.runs_dir, cfg.name), tr.cfg, lock=True,
+                                   command=WRITER_COMMAND)
         except user_errors() as e:
             self.emit("failed", str(e))
             return
         self._attach(tr, run)
 
     def _open(self, path) -> None:
-        from gan_studio.cli import user_errors
+        from gan_studio.core.errors import user_errors
         from gan_studio.core.runs import trainer_from_run
+        opened_as = _checkpoint_signature(path)
         try:
-            tr, run = trainer_from_run(path, device=self.device)
+            tr, run = trainer_from_run(path, device=self.device)   # read-only: looking changes nothing
         except user_errors() as e:
             self.emit("failed", str(e))
             return
         self._attach(tr, run)
+        self._opened_as = opened_as
+
+    def _become_writer(self) -> bool:
+        """Training (or saving) a run that was opened to look at: take its one-writer lock, drop
+        the log rows past its checkpoint (they will be trained again) and log from now on. False,
+        with one line, when another process trains it or it moved on since it was opened."""
+        from gan_studio.core.errors import user_errors
+        from gan_studio.core.runs import RunError
+        from gan_studio.core.trainer import RunLoop
+        run = self._run
+        if run is None or not run.read_only:
+            return True
+        try:
+            run.lock(WRITER_COMMAND)
+            if _checkpoint_signature(run.path) != self._opened_as:
+                raise RunError(f"{run.path} was saved by another process since it was opened here; "
+                               "Open it again to continue from its newest checkpoint")
+            run.truncate_after(self._tr.step_count)
+            for event in self._unlogged:
+                run.append_event(event)
+        except (OSError, *user_errors()) as e:
+            run.unlock()
+            run.read_only = True
+            self.emit("failed", str(e) if isinstance(e, user_errors()) else f"could not write to {run.path}: {e}")
+            return False
+        self._unlogged = []
+        self._loop = RunLoop(self._tr, run)   # a fresh loop that logs into the run (nothing trained yet)
+        self._sent_eval = None
+        return True
 
     def _finish_run(self) -> None:
-        """Save the current run (checkpoint, snapshot, last metrics) before it is dropped."""
+        """Save the current run (checkpoint, snapshot, last metrics) before it is dropped; a run
+        that was only looked at is left as it was. Its one-writer lock is released."""
         if self._loop is None:
             return
         loop, run, tr = self._loop, self._run, self._tr
         self._loop = None
+        if run.read_only:
+            return
         try:
             if tr.is_image:
                 self._save_without_evaluation(loop, run, tr)
@@ -497,6 +581,8 @@ class TrainingEngine:
         except OSError as e:
             self.emit("failed", f"could not save the run in {run.path}: {e}")
             return
+        finally:
+            run.unlock()
         self.emit("saved", str(run.path))
 
     @staticmethod
@@ -561,10 +647,19 @@ class _RemoteFuture:
 
 
 def serve_in_process(conn, initial: tuple, runs_dir: str, device: str | None) -> None:
-    """The child process of engine="process": the engine, with the pipe for inbox and signals."""
+    """The child process of engine="process": the engine, with the pipe for inbox and signals.
+
+    Ctrl+C in the terminal reaches the whole process group: the child ignores SIGINT and lets the
+    window ask it to save. SIGTERM (sent to the child alone, or to the group) ends the serve loop
+    after the current step, so the run is saved at that step before the process exits."""
+    import signal
+    stop = _Flag()
+    if hasattr(signal, "SIGINT"):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     import torch
     torch.set_num_threads(worker_threads())
-    stop = threading.Event()
 
     def emit(name: str, *args) -> None:
         try:
@@ -576,6 +671,36 @@ def serve_in_process(conn, initial: tuple, runs_dir: str, device: str | None) ->
         TrainingEngine(initial, runs_dir, device, _PipeInbox(conn), emit, stop).serve()
     finally:
         conn.close()
+
+
+class _Flag:
+    """threading.Event's is_set()/set() without its lock, so a signal handler may set it."""
+
+    def __init__(self):
+        self._set = False
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        self._set = True
+
+
+def _checkpoint_signature(path) -> tuple | None:
+    """(size, mtime) of a run's checkpoint: whether another process saved it since."""
+    try:
+        st = (Path(path) / "checkpoint.pt").stat()
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns)
+
+
+def _signal_name(signum: int) -> str:
+    import signal
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
 
 
 def _readable(conn) -> bool:

@@ -39,17 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def user_errors() -> tuple[type[BaseException], ...]:
-    """Errors that are the user's input, reported as one line without a traceback."""
-    from gan_studio.core.config import ConfigError
-    from gan_studio.core.runs import CheckpointError, RunError
-    errs: list[type[BaseException]] = [ConfigError, CheckpointError, RunError, FileNotFoundError]
-    try:
-        from gan_studio.core.image_data import DataError
-        errs.append(DataError)
-    except ImportError:
-        pass
-    return tuple(errs)
+from gan_studio.core.errors import describe_os_error, user_errors  # noqa: E402,F401  (re-exported)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,11 +55,26 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except user_errors() as e:
-        print(f"gan-studio {args.command}: error: {e}", file=sys.stderr)
+        # an OSError's str() is "[Errno N] ...": describe it in words (FileNotFoundError, WriteError)
+        text = describe_os_error(e) if isinstance(e, OSError) else _one_line(e)
+        print(f"gan-studio {args.command}: error: {text}", file=sys.stderr)
+        return 2
+    except OSError as e:   # a full disk, a read-only or forbidden folder: the machine, not a bug
+        print(f"gan-studio {args.command}: error: {describe_os_error(e)}", file=sys.stderr)
+        return 1
+    except RecursionError:   # input nested deeper than any parser can follow (a hostile file)
+        print(f"gan-studio {args.command}: error: an input file is nested too deeply to be read",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"gan-studio {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _one_line(e: BaseException) -> str:
+    """The first non-empty line of an error's message (a message is promised to be one line)."""
+    lines = [ln for ln in str(e).splitlines() if ln.strip()]
+    return lines[0] if lines else type(e).__name__
 
 
 if __name__ == "__main__":

@@ -100,6 +100,12 @@ def run(args) -> int:
     elif args.overrides:
         raise ConfigError("--set does not go with --open; change settings in the window")
 
+    from gan_studio.app.qt_workarounds import BrokenPySide, check_pyside
+    try:
+        check_pyside()   # before any window: this PySide6 would abort it after a while
+    except BrokenPySide as e:
+        print(f"gan-studio gui: error: {e}", file=sys.stderr)
+        return 2
     from PySide6.QtWidgets import QApplication
 
     from gan_studio.app.main_window import APPLICATION, ORGANISATION, MainWindow
@@ -189,7 +195,11 @@ def run(args) -> int:
         win.worker.target_reached.connect(follow_plan)
         win.worker.diverged.connect(shoot)   # the NaN warning is worth a picture too
     win.show()
-    app.exec()
+    stopped_by = _close_on_signals(app, win)
+    try:
+        app.exec()
+    finally:
+        stopped_by.restore()
     win.stop_worker()
     # delete the window while the QApplication lives: left to the interpreter's exit, the collector
     # frees Qt objects in an order PySide6 does not always survive (a crash after a clean close)
@@ -203,4 +213,69 @@ def run(args) -> int:
         qInstallMessageHandler(previous)
     if tmp is not None:
         tmp.cleanup()
+    if stopped_by.signum is not None:   # SIGINT (Ctrl+C) or SIGTERM: the window closed and the run is saved
+        print(f"gan-studio gui: stopped by {stopped_by.name}; the run is saved"
+              + (f" in {stopped_by.run_path}" if stopped_by.run_path else ""), file=sys.stderr)
+        return 128 + stopped_by.signum
     return outcome["rc"]
+
+
+class _SignalClose:
+    """SIGINT (Ctrl+C in the terminal) and SIGTERM close the window as its close button does: the
+    training process saves the run at its current step, then the app quits (exit 130 or 143).
+
+    Python runs signal handlers only between its own bytecodes, never while Qt's event loop waits in
+    C++: a small timer gives it the chance. The handler only schedules the close, so no widget is
+    closed in the middle of a paint."""
+
+    TICK_MS = 200
+
+    def __init__(self, app, win):
+        import signal
+        import threading
+        from PySide6.QtCore import QTimer
+        self.app, self.win = app, win
+        self.signum: int | None = None
+        self.run_path = ""
+        self._previous: dict = {}
+        self.timer = QTimer()
+        self.timer.setInterval(self.TICK_MS)
+        self.timer.timeout.connect(lambda: None)   # a moment of Python: pending handlers run
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (getattr(signal, "SIGINT", None), getattr(signal, "SIGTERM", None)):
+            if sig is not None:
+                try:
+                    self._previous[sig] = signal.signal(sig, self._handle)
+                except (ValueError, OSError):
+                    pass
+        self.timer.start()
+
+    @property
+    def name(self) -> str:
+        import signal
+        return signal.Signals(self.signum).name if self.signum is not None else ""
+
+    def _handle(self, signum, frame) -> None:
+        from PySide6.QtCore import QTimer
+        if self.signum is not None:
+            return   # already closing
+        self.signum = signum
+        session = self.win.state.session
+        self.run_path = session.run_path if session is not None else ""
+        QTimer.singleShot(0, self._close)
+
+    def _close(self) -> None:
+        self.win.close()    # closeEvent: the worker saves the run at its current step and ends
+        self.app.quit()
+
+    def restore(self) -> None:
+        import signal
+        self.timer.stop()
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        self._previous = {}
+
+
+def _close_on_signals(app, win) -> _SignalClose:
+    return _SignalClose(app, win)

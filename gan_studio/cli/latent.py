@@ -53,6 +53,9 @@ def add_parser(sub):
     p.add_argument("--radius", type=float, default=None,
                    help="half-width of the neighbours' uniform noise (default 0.25, as in DCGAN)")
     p.add_argument("--device", default="cpu", help="device to draw on (default cpu)")
+    p.add_argument("--trust-code", action="store_true",
+                   help="run the run's TorchScript generator (model.arch = torchscript): it is a program, so it runs "
+                        "only if you trust it; trust is remembered for the file's sha256")
     p.add_argument("--out", required=True, metavar="FILE.png", help="the picture to write (.png)")
     p.add_argument("--latents-out", metavar="FILE.npy", help="also write the drawn latents (float32 (N, latent))")
     return p
@@ -114,7 +117,7 @@ def run(args) -> int:
         raise ConfigError(f"--out {out}: the picture must be a .png file")
     if args.latents_out and Path(args.latents_out).suffix.lower() != ".npy":
         raise ConfigError(f"--latents-out {args.latents_out}: must end in .npy")
-    tr, _ = trainer_from_run(args.run_dir, device=args.device)
+    tr, _ = trainer_from_run(args.run_dir, device=args.device, trust_code=args.trust_code)
     if not tr.is_image:
         raise ConfigError(f"{args.run_dir} is a 2-D run: latent arithmetic draws images, it needs an image run")
     z, columns = _plan(args, tr.cfg.model.latent_dim)

@@ -24,7 +24,7 @@ def run(args) -> int:
     path = Path(args.run_dir)
     if not (path / "metrics.jsonl").is_file():
         raise RunError(f"{path} has no metrics.jsonl: it is not a run folder")
-    rows = RunFolder(path).read_metrics()
+    rows = RunFolder(path, read_only=True).read_metrics()   # a reader: takes no lock, writes nothing
     if not rows:
         raise RunError(f"{path}/metrics.jsonl holds no rows yet")
     latest: dict = {}

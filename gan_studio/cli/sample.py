@@ -7,6 +7,10 @@ import numpy as np
 
 from gan_studio.core.config import ConfigError
 
+#: most samples one call draws (--n or rows of --z); larger outputs are also capped by MAX_OUTPUT_BYTES
+MAX_SAMPLES = 1_000_000
+MAX_OUTPUT_BYTES = 2 * 1024 ** 3
+
 
 def add_parser(sub):
     p = sub.add_parser("sample", help="draw samples from a run's generator",
@@ -19,6 +23,9 @@ def add_parser(sub):
     p.add_argument("--label", help="conditional runs (model.family = cgan): draw every sample of this class, "
                                    "by index or name (default: balanced labels, one block of N/K per class)")
     p.add_argument("--device", default="cpu", help="device to sample on (default cpu)")
+    p.add_argument("--trust-code", action="store_true",
+                   help="run the run's TorchScript generator (model.arch = torchscript): it is a program, so it runs "
+                        "only if you trust it; trust is remembered for the file's sha256")
     p.add_argument("--out", required=True, help="output file, .npy or .png")
     return p
 
@@ -29,14 +36,23 @@ def load_latents(path: str, latent_dim: int) -> np.ndarray:
         z = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise ConfigError(f"--z {path}: no such file") from None
-    except (ValueError, OSError) as e:
-        raise ConfigError(f"--z {path}: not a plain .npy array ({str(e).splitlines()[0][:120]})") from None
+    except (ValueError, OSError, EOFError) as e:
+        first = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
+        raise ConfigError(f"--z {path}: not a plain .npy array ({first})") from None
+    if not isinstance(z, np.ndarray):   # an .npz archive holds several arrays
+        raise ConfigError(f"--z {path}: not a single .npy array (an .npz archive?)")
     if z.ndim == 4 and z.shape[2:] == (1, 1):
         z = z[:, :, 0, 0]
     if z.ndim == 1 and z.shape[0] == latent_dim:
         z = z[None]
-    if z.ndim != 2 or z.shape[1] != latent_dim or not np.issubdtype(z.dtype, np.number):
-        raise ConfigError(f"--z {path}: expected shape (N, {latent_dim}) numbers, got {z.shape} {z.dtype}")
+    real = np.issubdtype(z.dtype, np.integer) or np.issubdtype(z.dtype, np.floating)
+    if z.ndim != 2 or z.shape[1] != latent_dim or not real:
+        raise ConfigError(f"--z {path}: expected shape (N, {latent_dim}) real numbers (integer or float), "
+                          f"got {z.shape} {z.dtype}")
+    if z.shape[0] == 0:
+        raise ConfigError(f"--z {path}: holds no latents (shape {z.shape}); give at least one row")
+    if z.shape[0] > MAX_SAMPLES:
+        raise ConfigError(f"--z {path}: {z.shape[0]} latents; at most {MAX_SAMPLES:,} samples per call")
     z = z.astype(np.float32)
     if not np.isfinite(z).all():
         raise ConfigError(f"--z {path}: holds NaN or infinite values")
@@ -47,19 +63,29 @@ def run(args) -> int:
     import torch
 
     from gan_studio.core.render import grid_png, scatter_png
-    from gan_studio.core.runs import atomic_write_bytes, trainer_from_run
+    from gan_studio.core.runs import RunError, atomic_write_bytes, trainer_from_run
     out = Path(args.out)
     if out.suffix not in (".npy", ".png"):
         raise ConfigError(f"--out {out}: the file must end in .npy or .png")
-    if args.n < 1 and not args.z:
-        raise ConfigError(f"--n = {args.n}: must be >= 1")
-    tr, _ = trainer_from_run(args.run_dir, device=args.device)
+    if not args.z and not 1 <= args.n <= MAX_SAMPLES:
+        raise ConfigError(f"--n = {args.n}: must be between 1 and {MAX_SAMPLES:,}")
+    tr, _ = trainer_from_run(args.run_dir, device=args.device, trust_code=args.trust_code)
     latent = tr.cfg.model.latent_dim
     if args.z:
         z = torch.from_numpy(load_latents(args.z, latent))
     else:
         z = torch.randn(args.n, latent, generator=torch.Generator().manual_seed(args.seed))
+    per_sample = 4 * int(np.prod(tr.data.shape))
+    if len(z) * per_sample > MAX_OUTPUT_BYTES:
+        most = MAX_OUTPUT_BYTES // per_sample
+        raise ConfigError(f"{'--z' if args.z else '--n'}: {len(z):,} samples of shape {tuple(tr.data.shape)} "
+                          f"need {len(z) * per_sample / 1024 ** 3:.1f} GiB; this run allows at most {most:,} "
+                          f"per call ({MAX_OUTPUT_BYTES // 1024 ** 3} GiB)")
     x = (tr.generate(z, labels=_label_index(tr, args.label)) if args.label is not None else tr.generate(z)).cpu()
+    bad = int((~torch.isfinite(x)).flatten(1).any(1).sum()) if len(x) else 0
+    if bad:
+        raise RunError(f"the generator of {args.run_dir} drew {bad} of {len(x)} samples with NaN or infinite "
+                       f"values (its weights are not finite?); nothing was written to {out}")
     if out.suffix == ".npy":
         import io
         buf = io.BytesIO()

@@ -23,6 +23,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="override a config value with a dotted key, e.g. --set loss=wgan-gp "
                         "--set train.lr_d=1e-4 (repeatable; with --resume, applied as live changes)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--trust-code", action="store_true",
+                   help="run the run's TorchScript generator (model.arch = torchscript): it is a program, so it runs "
+                        "only if you trust it; trust is remembered for the file's sha256")
     return p
 
 
@@ -43,14 +46,15 @@ def build_config(args):
 def run(args) -> int:
     from gan_studio.core.runs import RunFolder, trainer_from_run
     from gan_studio.core.families import make_trainer
-    from gan_studio.core.trainer import DivergedError, RunLoop
+    from gan_studio.core.trainer import RunLoop
 
     if args.steps < 0:
         raise ConfigError(f"--steps = {args.steps}: must be >= 0")
     if args.resume:
         if args.preset or args.seed is not None:
             raise ConfigError("--resume continues a run with its own preset and seed; drop PRESET/--seed")
-        tr, run = trainer_from_run(args.resume, device=args.device)
+        tr, run = trainer_from_run(args.resume, device=args.device, trust_code=args.trust_code,
+                                   writable=True, command="gan-studio train --resume")  # the one writer
         loop = RunLoop(tr, run)
         for text in args.overrides:
             tr.apply_setting(*parse_override(text))
@@ -61,7 +65,7 @@ def run(args) -> int:
         cfg = build_config(args)
         out = Path(args.out or f"runs/{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}")
         tr = make_trainer(cfg)
-        run = RunFolder.create(out, cfg)
+        run = RunFolder.create(out, cfg, lock=True, command="gan-studio train")  # the one writer
         loop = RunLoop(tr, run)
         print(f"training {cfg.name} into {run.path} on {tr.device_name}", file=sys.stderr)
 
@@ -71,12 +75,24 @@ def run(args) -> int:
         from tqdm import tqdm
         bar = tqdm(total=args.steps, unit="step", file=sys.stderr, dynamic_ncols=True)
     try:
-        while tr.step_count < target:
+        with StopSignals() as stop:
+            return _train(args, tr, run, loop, target, bar, stop)
+    finally:
+        run.unlock()
+
+
+def _train(args, tr, run, loop, target, bar, stop) -> int:
+    from gan_studio.core.trainer import DivergedError
+    try:
+        while tr.step_count < target and stop.signum is None:
             row = loop.advance()
             if bar is not None:
                 bar.update(1)
                 if row is not None:
                     bar.set_postfix(_progress_fields(row))
+        if bar is not None:
+            bar.close()
+        loop.finish()   # NaN/inf in the weights: DivergedError, after the last good state was saved
     except DivergedError as e:
         if bar is not None:
             bar.close()
@@ -84,19 +100,57 @@ def run(args) -> int:
         print(f"gan-studio train: paused: {e} Saved to {run.path}; continue with "
               f"`gan-studio train --resume {run.path} --steps N --set KEY=VALUE`.", file=sys.stderr)
         return 3
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:   # a second SIGINT/SIGTERM: the user will not wait for the save
         if bar is not None:
             bar.close()
-        loop.finish()
-        print(f"\ninterrupted at step {tr.step_count}; the run is saved in {run.path}", file=sys.stderr)
+        print(f"\ngan-studio train: stopped at once at step {tr.step_count}, not saved; the last checkpoint "
+              f"is in {run.path}", file=sys.stderr)
         return 130
-    if bar is not None:
-        bar.close()
-    loop.finish()
+    if stop.signum is not None:   # SIGINT/SIGTERM: saved at the current step above, exit 128 + signal
+        print(f"gan-studio train: stopped by {stop.name} at step {tr.step_count}; the run is saved in "
+              f"{run.path} (continue with `gan-studio train --resume {run.path} --steps N`)", file=sys.stderr)
+        return 128 + stop.signum
     from gan_studio.cli.metrics_cmd import print_table
     print_table(loop.last_row or {"step": tr.step_count})
     print(f"run saved in {run.path}", file=sys.stderr)
     return 0
+
+
+class StopSignals:
+    """SIGINT (Ctrl+C) and SIGTERM while training: the current step finishes, the run is saved at
+    it, and ``gan-studio train`` exits 130 (SIGINT) or 143 (SIGTERM). A second signal while saving
+    stops at once (KeyboardInterrupt). Handlers are only installed from the main thread."""
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._previous: dict = {}
+
+    @property
+    def name(self) -> str:
+        import signal
+        return signal.Signals(self.signum).name if self.signum is not None else ""
+
+    def _handle(self, signum, frame) -> None:
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __enter__(self) -> "StopSignals":
+        import signal
+        import threading
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    self._previous[sig] = signal.signal(sig, self._handle)
+                except (ValueError, OSError):
+                    pass
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import signal
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        self._previous = {}
 
 
 def _progress_fields(row: dict) -> dict:

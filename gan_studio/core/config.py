@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import reprlib
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +17,18 @@ from typing import Any, Callable, Iterable
 
 import tomli_w
 
+from gan_studio.core.errors import UserError
 
-class ConfigError(ValueError):
+
+class ConfigError(UserError):
     """A config value or key is wrong; the message is one line a user can act on."""
+
+
+#: the largest |x| or |y| of data.points: the networks and the 2-D view work in float32, where
+#: points far beyond this overflow (3e38 squared is inf) and the view cannot frame them
+MAX_POINT = 1e6
+#: longest run name (it names the run folder runs/NAME-YYYYmmdd-HHMMSS)
+MAX_NAME = 100
 
 
 def opt(default, doc: str, *, choices: Iterable | Callable[[], Iterable] | None = None,
@@ -109,6 +119,9 @@ class TrainConfig:
     eval_every: int = opt(250, "steps between mode/image metrics (2,500 samples)", lo=1, hi=10**9)
     snapshot_every: int = opt(500, "steps between PNG snapshots in the run folder", lo=1, hi=10**9)
     checkpoint_every: int = opt(1000, "steps between checkpoints", lo=1, hi=10**9)
+    switch_fade_steps: int = opt(200, "steps over which a live switch that changes layers (packing, "
+                                 "normalisation) fades from the old method to the new one, so D is "
+                                 "not restarted (0 = at once)", lo=0, hi=10**6)
 
 
 # -- tricks: one sub-dataclass per trick. The docstring is the window's tooltip (why it helps);
@@ -347,13 +360,10 @@ class Config:
             text = path.read_text(encoding="utf-8")
         except OSError as e:
             raise ConfigError(f"cannot read config file {path}: {e.strerror or e}") from None
-        try:
-            d = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
-            raise ConfigError(f"{path} is not valid {path.suffix[1:].upper()}: {e}") from None
-        if not isinstance(d, dict):
-            raise ConfigError(f"{path} must hold a table/object at the top level")
-        return cls.from_dict(d)
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{path} is not UTF-8 text (byte {e.start}): a config file must be "
+                              "UTF-8 JSON or TOML") from None
+        return cls.from_dict(parse_config_text(text, "toml" if path.suffix == ".toml" else "json", str(path)))
 
     def dumps(self, fmt: str = "json") -> str:
         d = self.to_dict()
@@ -391,6 +401,58 @@ class Config:
         _validate(self, "")
 
 
+def parse_config_text(text: str, fmt: str = "json", source: str = "the config") -> dict:
+    """JSON or TOML text as a dict; anything else (bad syntax, nesting deeper than the parser can
+    follow, a 5,000-digit number, not a table at the top) raises ConfigError naming ``source``."""
+    try:
+        d = tomllib.loads(text) if fmt == "toml" else json.loads(text)
+    except RecursionError:
+        raise ConfigError(f"{source} is nested too deeply to be a config") from None
+    except ValueError as e:   # TOMLDecodeError, JSONDecodeError, integer digit limits
+        first = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+        raise ConfigError(f"{source} is not valid {fmt.upper()}: {first}") from None
+    if not isinstance(d, dict):
+        raise ConfigError(f"{source} must hold a table/object at the top level")
+    return d
+
+
+def config_from_json(text: str, source: str = "the config") -> "Config":
+    """A Config from JSON text (a checkpoint's config_json); every failure is a ConfigError."""
+    return Config.from_dict(parse_config_text(text, "json", source))
+
+
+def check_points(points, key: str = "data.points") -> None:
+    """Each point a pair [x, y] of finite numbers within +-MAX_POINT; a ConfigError names the first
+    that is not."""
+    if not isinstance(points, (list, tuple)):
+        raise ConfigError(f"{key} = {_show(points)}: expected a list of [x, y] pairs")
+    for i, p in enumerate(points):
+        if (not isinstance(p, (list, tuple)) or len(p) != 2
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p)):
+            raise ConfigError(f"{key}[{i}] = {_show(p)}: each point must be [x, y], two numbers")
+        try:
+            x, y = float(p[0]), float(p[1])
+        except OverflowError:   # an int too large for a float
+            x = y = math.inf
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise ConfigError(f"{key}[{i}] = {_show(p)}: coordinates must be finite numbers")
+        if abs(x) > MAX_POINT or abs(y) > MAX_POINT:
+            raise ConfigError(f"{key}[{i}] = {_show(p)}: coordinates must lie within +-{MAX_POINT:g} "
+                              "(scale your points down)")
+
+
+def check_run_name(name: str, key: str = "name") -> None:
+    """A run name becomes a folder name: letters, digits, '-', '_', '.', spaces; no leading dot."""
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"{key} = {_show(name)}: a run needs a name")
+    bad = sorted({c for c in name if not (c.isalnum() or c in "-_. ")})
+    if bad or name.startswith(".") or len(name) > MAX_NAME or not name.isprintable():
+        why = (f"it holds {_show(''.join(bad))}" if bad else "it starts with a dot" if name.startswith(".")
+               else f"it is longer than {MAX_NAME} characters" if len(name) > MAX_NAME else "")
+        raise ConfigError(f"{key} = {_show(name)} is not allowed ({why}); a run name names its folder: "
+                          "use letters, digits, '-', '_', '.' and spaces, not starting with a dot")
+
+
 def parse_override(text: str) -> tuple[str, str]:
     if "=" not in text:
         raise ConfigError(f"--set expects KEY=VALUE, got {text!r}")
@@ -413,6 +475,18 @@ def field_docs(obj=None, prefix: str = "") -> dict[str, str]:
 
 
 # -- internals ------------------------------------------------------------------------------
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlong = 3, 80, 80, 40
+
+
+def _show(value) -> str:
+    """repr for a message: short and safe for any input (deep nesting, huge numbers, long text)."""
+    try:
+        return _REPR.repr(value)
+    except Exception:  # noqa: BLE001 - a message must never fail
+        return f"<{type(value).__name__}>"
+
+
 def _known(obj) -> str:
     return ", ".join(f.name for f in dataclasses.fields(obj))
 
@@ -438,7 +512,7 @@ def _resolve(cfg, key: str):
 
 def _merge(obj, d: dict, prefix: str) -> None:
     if not isinstance(d, dict):
-        raise ConfigError(f"config section {prefix.rstrip('.') or 'top'} must be a table, got {d!r}")
+        raise ConfigError(f"config section {prefix.rstrip('.') or 'top'} must be a table, got {_show(d)}")
     fields = {f.name: f for f in dataclasses.fields(obj)}
     for k, v in d.items():
         key = prefix + k
@@ -458,7 +532,7 @@ def _coerce(key: str, value: Any, f: dataclasses.Field, current: Any) -> Any:
         text = value.strip()
         try:
             value = json.loads(text)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):   # not JSON, too deep, or digits past int's limit
             if text.lower() in ("true", "yes", "on"):
                 value = True
             elif text.lower() in ("false", "no", "off"):
@@ -467,27 +541,27 @@ def _coerce(key: str, value: Any, f: dataclasses.Field, current: Any) -> Any:
                 try:
                     value = float(text)
                 except ValueError:
-                    raise ConfigError(f"{key} = {text!r}: expected {kind.__name__}") from None
+                    raise ConfigError(f"{key} = {_show(text)}: expected {kind.__name__}") from None
     if kind is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{key} = {value!r}: expected true or false")
+            raise ConfigError(f"{key} = {_show(value)}: expected true or false")
         return value
     if kind is int:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or \
                 (isinstance(value, float) and not value.is_integer()):
-            raise ConfigError(f"{key} = {value!r}: expected a whole number")
+            raise ConfigError(f"{key} = {_show(value)}: expected a whole number")
         return int(value)
     if kind is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key} = {value!r}: expected a number")
+            raise ConfigError(f"{key} = {_show(value)}: expected a number")
         return float(value)
     if kind is list:
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key} = {value!r}: expected a list")
+            raise ConfigError(f"{key} = {_show(value)}: expected a list")
         return list(value)
     if kind is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{key} = {value!r}: expected text")
+            raise ConfigError(f"{key} = {_show(value)}: expected text")
         return value
     return value
 
@@ -503,20 +577,24 @@ def _validate_field(obj, f: dataclasses.Field, key: str) -> None:
         setattr(obj, f.name, v)
     if choices is not None and v not in tuple(choices):
         allowed = ", ".join(str(c) for c in choices)
-        raise ConfigError(f"{key} = {v!r} is not allowed; choose one of: {allowed}")
+        raise ConfigError(f"{key} = {_show(v)} is not allowed; choose one of: {allowed}")
     if isinstance(v, float) and not math.isfinite(v):
-        raise ConfigError(f"{key} = {v!r}: must be a finite number")
+        raise ConfigError(f"{key} = {_show(v)}: must be a finite number")
     lo, hi = m.get("lo"), m.get("hi")
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         if lo is not None and (v < lo or (m.get("lo_open") and v == lo)):
             op = ">" if m.get("lo_open") else ">="
             rng = f"{op} {lo}" + (f" and <= {hi}" if hi is not None else "")
-            raise ConfigError(f"{key} = {v!r} is out of range; must be {rng}")
+            raise ConfigError(f"{key} = {_show(v)} is out of range; must be {rng}")
         if hi is not None and v > hi:
-            raise ConfigError(f"{key} = {v!r} is out of range; must be <= {hi}")
+            raise ConfigError(f"{key} = {_show(v)} is out of range; must be <= {hi}")
     if key == "train.device":
         from gan_studio.core.device import check_device_name
         check_device_name(v)
+    elif key == "name":
+        check_run_name(v)
+    elif key == "data.points":
+        check_points(v)
 
 
 def _validate(obj, prefix: str) -> None:

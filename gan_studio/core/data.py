@@ -13,7 +13,7 @@ from typing import Callable
 
 import torch
 
-from gan_studio.core.config import ConfigError, DataConfig
+from gan_studio.core.config import MAX_POINT, ConfigError, DataConfig, check_points
 
 
 class Dataset:
@@ -31,11 +31,22 @@ class Dataset:
         raise NotImplementedError
 
     def bounds(self) -> tuple[float, float, float, float]:
-        """x0, x1, y0, y1 of a view that frames the data with a margin (2-D only)."""
-        pts = self.sample(4096, torch.Generator(device=self.device).manual_seed(0)).cpu()
-        lo, hi = pts.min(0).values, pts.max(0).values
-        pad = 0.25 * (hi - lo).max().item() + 0.1
-        return lo[0].item() - pad, hi[0].item() + pad, lo[1].item() - pad, hi[1].item() + pad
+        """x0, x1, y0, y1 of a view that frames the data with a margin (2-D only); always finite."""
+        pts = self.sample(4096, torch.Generator(device=self.device).manual_seed(0)).cpu().double()
+        return frame_bounds(pts)
+
+
+def frame_bounds(pts, margin: float = 0.25) -> tuple[float, float, float, float]:
+    """x0, x1, y0, y1 framing (N, 2) points with a margin, computed in float64; non-finite points
+    are ignored and every coordinate is clamped to +-(4 * MAX_POINT), so a diverging generator or a
+    wild data set can never ask a view for an infinite range. No finite point: the unit square."""
+    pts = torch.as_tensor(pts, dtype=torch.float64).reshape(-1, 2)
+    pts = pts[torch.isfinite(pts).all(1)].clamp(-4 * MAX_POINT, 4 * MAX_POINT)
+    if len(pts) == 0:
+        return -1.0, 1.0, -1.0, 1.0
+    lo, hi = pts.min(0).values, pts.max(0).values
+    pad = margin * (hi - lo).max().item() + 0.1
+    return lo[0].item() - pad, hi[0].item() + pad, lo[1].item() - pad, hi[1].item() + pad
 
 
 class GaussianMixture2D(Dataset):
@@ -108,28 +119,63 @@ def grid_means(side: int = 5, spacing: float = 2.0) -> torch.Tensor:
 
 
 def read_points_csv(path: str | Path) -> list[list[float]]:
-    """x,y per line; a header line and blank lines are skipped; anything else is an error."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"data.path = {str(path)!r}: no such CSV file")
+    """x,y per line; a header line and blank lines are skipped; anything else (a third column, text,
+    non-finite or huge numbers, bytes that are not UTF-8) is an error naming the file and line."""
+    try:
+        path = Path(path)
+        is_file = path.is_file()
+    except (OSError, ValueError):   # a NUL byte in the name, a name too long
+        is_file = False
+    if not is_file:
+        raise ConfigError(f"data.path = {str(path)[:200]!r}: no such CSV file")
     pts = []
-    with path.open(newline="", encoding="utf-8") as fh:
-        for lineno, row in enumerate(csv.reader(fh), 1):
-            if not row or not "".join(row).strip():
-                continue
-            try:
-                x, y = float(row[0]), float(row[1])
-            except (ValueError, IndexError):
-                if lineno == 1:
-                    continue  # header
-                raise ConfigError(f"{path}:{lineno}: expected two numbers x,y, got {','.join(row)!r}") \
-                    from None
-            if not (math.isfinite(x) and math.isfinite(y)):
-                raise ConfigError(f"{path}:{lineno}: x,y must be finite numbers")
-            pts.append([x, y])
+    try:
+        # utf-8-sig: a byte-order mark (Excel's CSV) is not part of the first number
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            for lineno, row in enumerate(csv.reader(fh), 1):
+                cells = [c.strip() for c in row]
+                while cells and not cells[-1]:   # "1,2," is still two numbers
+                    cells.pop()
+                if not cells:
+                    continue
+                try:
+                    if len(cells) != 2:
+                        raise ValueError
+                    x, y = float(cells[0]), float(cells[1])
+                except ValueError:
+                    if lineno == 1 and not _numbers(cells):
+                        continue  # header
+                    got = ",".join(cells)
+                    raise ConfigError(f"{path}:{lineno}: expected two numbers x,y, got "
+                                      f"{got[:80]!r}" + (f" ({len(cells)} columns)" if len(cells) > 2 else "")
+                                      ) from None
+                if not (math.isfinite(x) and math.isfinite(y)):
+                    raise ConfigError(f"{path}:{lineno}: x,y must be finite numbers")
+                if abs(x) > MAX_POINT or abs(y) > MAX_POINT:
+                    raise ConfigError(f"{path}:{lineno}: x,y must lie within +-{MAX_POINT:g} "
+                                      "(scale your points down)")
+                pts.append([x, y])
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"data.path = {str(path)!r}: not UTF-8 text (byte {e.start}); save the CSV "
+                          "as UTF-8") from None
+    except csv.Error as e:
+        raise ConfigError(f"data.path = {str(path)!r}: not a readable CSV ({str(e)[:100]})") from None
+    except OSError as e:
+        raise ConfigError(f"data.path = {str(path)!r}: cannot read it ({e.strerror or e})") from None
     if not pts:
         raise ConfigError(f"data.path = {str(path)!r}: the file holds no x,y points")
     return pts
+
+
+def _numbers(cells: list[str]) -> bool:
+    """Whether any cell reads as a number (a header has none)."""
+    for c in cells:
+        try:
+            float(c)
+            return True
+        except ValueError:
+            pass
+    return False
 
 
 # -- registry ---------------------------------------------------------------------------------
@@ -169,12 +215,8 @@ def _points(cfg: DataConfig) -> Dataset:
     pts = cfg.points or (read_points_csv(cfg.path) if cfg.path else None)
     if not pts:
         raise ConfigError("data.name = 'points' needs data.points (a list of [x, y]) or data.path (a CSV)")
-    try:
-        means = torch.tensor(pts, dtype=torch.float32).reshape(-1, 2)
-    except (TypeError, ValueError, RuntimeError):
-        raise ConfigError("data.points must be a list of [x, y] pairs of numbers") from None
-    if not torch.isfinite(means).all():
-        raise ConfigError("data.points must hold finite numbers")
+    check_points(pts, "data.points" if cfg.points else f"data.path {cfg.path}")
+    means = torch.tensor(pts, dtype=torch.float32).reshape(-1, 2)
     return GaussianMixture2D(means, cfg.sigma, "points")
 
 

@@ -45,5 +45,40 @@ def _load_builtin(family: str) -> None:
 
 
 def make_trainer(cfg: Config, device=None):
-    """The Trainer for ``cfg``'s model family."""
-    return trainer_class(cfg)(cfg, device=device)
+    """The Trainer for ``cfg``'s model family. Networks too large for the memory at hand (sizes
+    inside the validated limits can still be) raise ConfigError naming the keys to shrink."""
+    cls = trainer_class(cfg)
+    try:
+        return cls(cfg, device=device)
+    except (MemoryError, RuntimeError) as e:   # torch: "DefaultCPUAllocator: not enough memory", CUDA OOM
+        if not is_out_of_memory(e):
+            raise
+        raise ConfigError(_too_big(cfg, device)) from None
+
+
+def is_out_of_memory(e: BaseException) -> bool:
+    """Whether ``e`` is an allocation failure (torch's CPU allocator, CUDA/MPS out of memory)."""
+    import torch
+    if isinstance(e, MemoryError):
+        return True
+    oom = getattr(torch, "OutOfMemoryError", None)
+    if oom is not None and isinstance(e, oom):
+        return True
+    text = str(e).lower()
+    return isinstance(e, RuntimeError) and any(s in text for s in (
+        "not enough memory", "out of memory", "defaultcpuallocator", "can't allocate memory",
+        "failed to allocate", "allocation failed"))
+
+
+def _too_big(cfg: Config, device) -> str:
+    """One line: the networks of ``cfg`` do not fit, and which keys make them smaller."""
+    m = cfg.model
+    if m.arch == "dcgan":
+        keys = [("model.ngf", m.ngf), ("model.ndf", m.ndf), ("data.image_size", cfg.data.image_size)]
+    else:
+        keys = [("model.g_width", m.g_width), ("model.g_depth", m.g_depth),
+                ("model.d_width", m.d_width), ("model.d_depth", m.d_depth)]
+    keys += [("model.latent_dim", m.latent_dim), ("train.batch_size", cfg.train.batch_size)]
+    where = f" on {device}" if device else ""
+    return ("not enough memory to build the networks" + where + ": shrink "
+            + ", ".join(f"{k} (now {v})" for k, v in keys))

@@ -9,13 +9,18 @@ Two kinds of file:
   the program's train-mode outputs for a whole batch instead.
 - a TorchScript module mapping (N, nz) or (N, nz, 1, 1) to (N, C, S, S) images. It is copied into the
   run folder and run as it was saved (its own train/eval mode). A TorchScript file is a program
-  (TorchScript, not Python): import only files you trust.
+  (TorchScript, not Python): it is loaded only when trusted (:mod:`gan_studio.core.trust`: ``--trust-code``
+  or the window's confirmation, remembered per sha256), here on import and in every run that opens it.
+
+Weights that are NaN or infinite, negative batch-norm running variances, and a module that draws
+non-finite images are refused with one line.
 
 The run folder holds a checkpoint at step 0 with a data set named ``imported`` that has a shape and
 no images: it can be sampled, not trained.
 """
 from __future__ import annotations
 
+import io
 import re
 import warnings
 import zipfile
@@ -25,7 +30,7 @@ import torch
 from torch import nn
 
 from gan_studio.core.config import Config, ConfigError
-from gan_studio.core.runs import CheckpointError, RunFolder, atomic_write_bytes
+from gan_studio.core.runs import CheckpointError, RunError, RunFolder, atomic_write_bytes
 
 SCRIPT_FILE = "generator.torchscript.pt"
 
@@ -50,17 +55,33 @@ class ScriptedGenerator(nn.Module):
         return self
 
 
-def load_script(path: str | Path) -> torch.jit.ScriptModule:
+def read_script(path: str | Path, trust: bool = False) -> tuple[bytes, torch.jit.ScriptModule]:
+    """The bytes of a TorchScript file and the module loaded from exactly those bytes. The only place a
+    script is loaded: refused (UntrustedCodeError, nothing run) unless its sha256 is trusted
+    (gan_studio.core.trust) or the caller passes ``trust=True`` explicitly."""
+    from gan_studio.core.trust import UntrustedCodeError, hash_trusted, sha256_bytes
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no TorchScript file at {path}")
     try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise CheckpointError(f"cannot read the TorchScript file {path} ({e.strerror or e})") from None
+    sha = sha256_bytes(data)
+    if not (trust is True or hash_trusted(sha)):
+        raise UntrustedCodeError(path, sha)
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated, still supported
-            return torch.jit.load(str(path), map_location="cpu")
+            return data, torch.jit.load(io.BytesIO(data), map_location="cpu")
     except Exception as e:  # noqa: BLE001 - whatever torch raises, the user needs one line
         raise CheckpointError(f"{path} is not a TorchScript module ({_first_line(e)}); "
                               "a state_dict needs --arch dcgan") from None
+
+
+def load_script(path: str | Path, trust: bool = False) -> torch.jit.ScriptModule:
+    """The module of a trusted TorchScript file (see :func:`read_script`)."""
+    return read_script(path, trust=trust)[1]
 
 
 def probe_script(module, nz: int) -> tuple[bool, tuple[int, int, int]]:
@@ -77,6 +98,13 @@ def probe_script(module, nz: int) -> tuple[bool, tuple[int, int, int]]:
         if not isinstance(out, torch.Tensor) or out.ndim != 4 or out.shape[0] != 2:
             raise CheckpointError(f"the TorchScript module maps z of shape {tuple(z.shape)} to "
                                   f"{_describe(out)}; images (N, C, S, S) are expected")
+        zr = torch.randn(z.shape, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            more = module(zr)
+        for probe, img in (("zeros", out), ("random", more)):
+            if not (isinstance(img, torch.Tensor) and img.is_floating_point() and bool(torch.isfinite(img).all())):
+                raise CheckpointError(f"the TorchScript module draws non-finite (NaN or infinite) images "
+                                      f"for z of {probe}; refusing it")
         return input_4d, tuple(out.shape[1:])
     raise CheckpointError(f"the TorchScript module takes neither z of shape (N, {nz}) nor (N, {nz}, 1, 1) "
                           f"(is --nz right?): {errors[-1][:160]}")
@@ -95,6 +123,20 @@ def build_scripted(cfg: Config, data) -> tuple[nn.Module, nn.Module]:
     G = ScriptedGenerator(module, cfg.model.latent_dim, input_4d)
     D = MLPDiscriminator(data.shape, 1, 8, "leaky_relu")
     return G, D
+
+
+def check_finite_state(state: dict, path) -> None:
+    """One line for the first NaN/inf weight or negative batch-norm running variance in ``state``."""
+    for key, value in state.items():
+        if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+            continue
+        bad = int((~torch.isfinite(value)).sum())
+        if bad:
+            raise CheckpointError(f"{path}: {key} holds {bad} NaN or infinite value{'s' * (bad > 1)}; "
+                                  "weights must be finite")
+        if key.endswith("running_var") and value.numel() and float(value.min()) < 0:
+            raise CheckpointError(f"{path}: {key} holds negative running variances (min "
+                                  f"{float(value.min()):.4g}); a variance must be >= 0")
 
 
 # -- state_dicts of the pytorch/examples DCGAN ------------------------------------------------------
@@ -161,9 +203,13 @@ def guess_dcgan(state: dict) -> dict | None:
 
 # -- the run folder -----------------------------------------------------------------------------------
 def import_generator(file: str | Path, out: str | Path, arch: str = "dcgan", nz: int = 100, nc: int = 3,
-                     ngf: int = 64, image_size: int = 64, bn_stats: str = "running") -> RunFolder:
-    """Make a run folder at ``out`` whose generator is the one in ``file``."""
+                     ngf: int = 64, image_size: int = 64, bn_stats: str = "running",
+                     trust_code: bool = False) -> RunFolder:
+    """Make a run folder at ``out`` whose generator is the one in ``file``. ``arch="torchscript"``
+    runs the file (to probe it), so it needs ``trust_code=True`` or a file already trusted; trust is
+    then remembered for its sha256, so the run folder made here samples on this machine."""
     from gan_studio.core.trainer import Trainer
+    from gan_studio.core.trust import granted, sha256_bytes, trust_hash
     file, out = Path(file), Path(out)
     if (out / "checkpoint.pt").exists():
         raise CheckpointError(f"{out} already holds a run; choose another --out")
@@ -187,10 +233,16 @@ def import_generator(file: str | Path, out: str | Path, arch: str = "dcgan", nz:
         cfg.set("model.g_bn_stats", bn_stats)
         tr = Trainer(cfg, device="cpu")
         check_dcgan_state(state, tr.G, file, nz, ngf, nc, image_size)
+        check_finite_state(state, file)
         tr.G.load_state_dict(state)
+        probe = tr.generate(torch.randn(2, nz, generator=torch.Generator().manual_seed(0)))
+        if not bool(torch.isfinite(probe).all()):
+            raise CheckpointError(f"{file}: the generator draws non-finite (NaN or infinite) images; refusing it")
         run = RunFolder.create(out, cfg)
     elif arch == "torchscript":
-        module = load_script(file)
+        data, module = read_script(file, trust=trust_code)
+        sha = sha256_bytes(data)
+        check_finite_state(dict(module.state_dict()), file)
         input_4d, (c, h, w) = probe_script(module, nz)
         if c not in (1, 3) or h != w or h not in (8, 16, 32, 64):
             raise CheckpointError(f"{file} draws images of shape ({c}, {h}, {w}); the studio shows 1 or 3 "
@@ -199,11 +251,17 @@ def import_generator(file: str | Path, out: str | Path, arch: str = "dcgan", nz:
         cfg.set("data.channels", c)
         cfg.set("model.arch", "torchscript")
         cfg.set("model.script_path", SCRIPT_FILE)
+        if trust_code:
+            try:
+                trust_hash(sha, file.name)  # remembered: this machine's runs of this file open without asking
+            except RunError:  # a read-only config folder: trusted for this import only
+                pass
         run = RunFolder.create(out, cfg)
-        atomic_write_bytes(run.path / SCRIPT_FILE, file.read_bytes())
+        atomic_write_bytes(run.path / SCRIPT_FILE, data)  # the very bytes that were hashed and probed
         built = cfg.copy()
         built.model.script_path = str(run.path / SCRIPT_FILE)
-        tr = Trainer(built, device="cpu")
+        with granted(sha):
+            tr = Trainer(built, device="cpu")
         tr.cfg.model.script_path = SCRIPT_FILE  # the checkpoint names it relative to the run folder
     else:
         raise ConfigError(f"--arch = {arch!r} is not allowed; choose dcgan or torchscript")

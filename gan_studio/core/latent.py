@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import reprlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -226,12 +227,15 @@ def load_directions(run_path: str | Path, latent_dim: int) -> list[Direction]:
 
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise bad(f"not readable JSON ({str(e).splitlines()[0][:100]})") from None
+    except RecursionError:
+        raise bad("nested too deeply to be a directions file") from None
+    except (OSError, ValueError) as e:   # unreadable, not UTF-8, not JSON, a 5,000-digit number
+        first = str(e).splitlines()[0][:100] if str(e) else type(e).__name__
+        raise bad(f"not readable JSON ({first})") from None
     if not isinstance(doc, dict) or doc.get("format") != DIRECTIONS_FORMAT:
         raise bad(f"not a GAN Studio directions file (format {DIRECTIONS_FORMAT} expected)")
     if doc.get("latent_dim") != latent_dim:
-        raise bad(f"made for latent size {doc.get('latent_dim')!r}, this generator's is {latent_dim}")
+        raise bad(f"made for latent size {reprlib.repr(doc.get('latent_dim'))}, this generator's is {latent_dim}")
     rows = doc.get("directions")
     if not isinstance(rows, list):
         raise bad("'directions' must be a list")
@@ -246,8 +250,11 @@ def load_directions(run_path: str | Path, latent_dim: int) -> list[Direction]:
         if (not isinstance(vec, list) or len(vec) != latent_dim
                 or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in vec)):
             raise bad(f"direction {name!r}: 'vector' must be a list of {latent_dim} numbers")
-        arr = np.asarray(vec, dtype=np.float64)
-        if not np.isfinite(arr).all():
+        try:
+            arr = np.asarray(vec, dtype=np.float64)
+        except OverflowError:   # an integer too large for a float
+            raise bad(f"direction {name!r}: holds a number too large") from None
+        if not np.isfinite(arr).all() or (np.abs(arr) > np.finfo(np.float32).max).any():
             raise bad(f"direction {name!r}: holds NaN or infinite values")
         made_from = row.get("made_from", "")
         seen.add(name)

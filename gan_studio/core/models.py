@@ -159,6 +159,26 @@ def add_sorted(modules: nn.ModuleDict, key: str, module: nn.Module) -> None:
         modules[k] = items[k]
 
 
+def advance_fades(net: nn.Module, delta: float) -> None:
+    """Move every fading switch of ``net`` (norm slots, D's packing) ``delta`` closer to done."""
+    for slot in getattr(net, "norms", []):
+        if slot.fading():
+            slot.mix = min(1.0, slot.mix + delta)
+    if getattr(net, "pack_mix", 1.0) < 1.0:
+        net.pack_mix = min(1.0, net.pack_mix + delta)
+
+
+def _fade_layout(slots) -> dict:
+    return {"norm_from": [s.from_kind for s in slots], "norm_mix": [s.mix for s in slots]}
+
+
+def _regroup(out: torch.Tensor, pack_from: int, pack_to: int) -> torch.Tensor:
+    """Scores of packs of ``pack_from`` samples as scores of packs of ``pack_to``: each sample takes
+    its pack's score, and a new pack scores the mean of its samples'."""
+    per_sample = out.repeat_interleave(pack_from) if pack_from > 1 else out
+    return per_sample.view(-1, pack_to).mean(1) if pack_to > 1 else per_sample
+
+
 # -- normalisation ------------------------------------------------------------------------------
 class VirtualBatchNorm(nn.Module):
     """Salimans et al.'s VBN. Rows ``[:n_ref]`` are the reference batch R, normalised with their own
@@ -197,6 +217,7 @@ class NormSlot(nn.Module):
         super().__init__()
         self.width = width
         self.kind = "none"
+        self.from_kind, self.mix = "none", 1.0   # a live switch fades from from_kind while mix < 1
         self.layers = nn.ModuleDict()  # created on first use, kept when switched away
 
     def _make(self, name: str) -> nn.Module:
@@ -212,16 +233,38 @@ class NormSlot(nn.Module):
             add_sorted(self.layers, name, layer)
         return self.layers[name]
 
-    def set_kind(self, kind: str) -> list[str]:
+    def set_kind(self, kind: str, fade: bool = False) -> list[str]:
+        """Switch to ``kind``; with ``fade`` the slot's output moves from the old kind's to the new
+        kind's as ``mix`` goes from 0 to 1 (see :func:`advance_fades`), so a live switch starts
+        from the function the network had."""
         names = {"none": [], "batch": ["batch"], "separate-batch": ["batch-real", "batch-fake"],
                  "virtual-batch": ["virtual-batch"], "instance": ["instance"]}[kind]
         for n in names:
             self._make(n)
+        if kind != self.kind and fade and self.fading() and kind == self.from_kind:
+            self.from_kind, self.mix = self.kind, 1.0 - self.mix   # back the way it came: no jump
+        elif kind != self.kind:
+            self.from_kind, self.mix = (self.kind, 0.0) if fade else (kind, 1.0)
         self.kind = kind
         return names
 
+    def fading(self) -> bool:
+        return self.mix < 1.0 and self.from_kind != self.kind
+
+    def plain(self) -> bool:
+        """No normalisation at all, not even one fading out."""
+        return self.kind == "none" and not self.fading()
+
+    def uses(self, kind: str) -> bool:
+        return self.kind == kind or (self.fading() and self.from_kind == kind)
+
     def forward(self, h: torch.Tensor, role: str | None, n_ref: int) -> torch.Tensor:
-        k = self.kind
+        if self.fading():
+            old = self._normalise(self.from_kind, h, role, n_ref)
+            return torch.lerp(old, self._normalise(self.kind, h, role, n_ref), self.mix)
+        return self._normalise(self.kind, h, role, n_ref)
+
+    def _normalise(self, k: str, h: torch.Tensor, role: str | None, n_ref: int) -> torch.Tensor:
         if k == "none":
             return h
         if k == "virtual-batch":
@@ -274,22 +317,22 @@ class MLPGenerator(nn.Module):
         self.out_scale = 1.0   # model.data_scale
         self.register_buffer("vbn_reference", None)  # (R, latent): fixed z of VBN's reference batch
 
-    def set_norm(self, kind: str) -> None:
+    def set_norm(self, kind: str, fade: bool = False) -> None:
         for slot in self.norms:
-            slot.set_kind(kind)
+            slot.set_kind(kind, fade)
 
     def ensure_vbn_reference(self, z: torch.Tensor) -> None:
         if self.vbn_reference is None:
             self.vbn_reference = z.detach().clone()
 
     def _uses_vbn(self) -> bool:
-        return self.norms[0].kind == "virtual-batch"
+        return self.norms[0].uses("virtual-batch")
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = z.flatten(1)
         n_ref = 0
         slope = _CHAIN_SLOPE.get(self.activation)
-        if slope is not None and self.norms[0].kind == "none":   # the common case: one fused node
+        if slope is not None and self.norms[0].plain():   # the common case: one fused node
             lins = [self.body[2 * i] for i in range(len(self.norms))] + [self.out]
             return self._finish(linear_chain(h, lins, (slope,) * len(self.norms) + (None,)))
         if self._uses_vbn():  # the reference batch is propagated with every batch
@@ -309,6 +352,7 @@ class MLPGenerator(nn.Module):
 
     def layout(self) -> dict:
         return {"norm_layers": [list(s.layers.keys()) for s in self.norms], "norm": self.norms[0].kind,
+                **_fade_layout(self.norms),
                 "vbn_reference": None if self.vbn_reference is None else list(self.vbn_reference.shape)}
 
     def restore_layout(self, lay: dict) -> None:
@@ -332,19 +376,43 @@ class MLPDiscriminator(nn.Module):
         self.norms = nn.ModuleList(NormSlot(width) for _ in range(depth - 1))
         self.pack_in = nn.ModuleDict()   # "m" -> Linear(m * in_dim, width): the packed input layer
         self.pack = 1
+        self.pack_from, self.pack_mix = 1, 1.0   # a live switch fades from pack_from while pack_mix < 1
         self.mbd = nn.ModuleDict()       # "BxC" -> MinibatchDiscrimination
         self.mbd_key: str | None = None
         self.register_buffer("vbn_reference", None)  # (R, in_dim): fixed real samples of VBN
 
     # -- switches used by the tricks ----------------------------------------------------------
-    def set_norm(self, kind: str) -> None:
+    def set_norm(self, kind: str, fade: bool = False) -> None:
         for slot in self.norms:
-            slot.set_kind(kind)
+            slot.set_kind(kind, fade)
 
-    def set_packing(self, m: int) -> None:
+    def set_packing(self, m: int, fade: bool = False) -> list[nn.Parameter]:
+        """Switch to m samples per D input. A live switch is a change of method, not a restart:
+        the input layer in force next starts from the one in force now, so that D's output barely
+        moves. Going from 1 to m, each of the m slots gets the unpacked layer's weights / m (the
+        packed D first scores the mean of its samples' first-layer features); going back to 1, the
+        unpacked layer gets the sum of the slots (what the packed layer computes for m copies of
+        one sample). With ``fade``, D's score then moves from the old packing's (regrouped) to the
+        new one's over the fade, so D keeps its judgement while the new layer learns. Returns the
+        parameters that were re-initialised (their Adam moments belong to other weights and should
+        be dropped)."""
+        if m == self.pack:
+            return []
+        if fade and self.pack_mix < 1.0 and m == self.pack_from:   # back the way it came: no jump
+            self.pack, self.pack_from, self.pack_mix = m, self.pack, 1.0 - self.pack_mix
+            return []
         if m > 1 and str(m) not in self.pack_in:
             add_sorted(self.pack_in, str(m), nn.Linear(m * self.in_dim, self.width).to(self.head.weight.device))
+        old_first = self._trunk_linears()[0]
+        self.pack_from, self.pack_mix = (self.pack, 0.0) if fade else (m, 1.0)
         self.pack = m
+        new_first = self._trunk_linears()[0]
+        with torch.no_grad():
+            w_old = old_first.weight.view(self.width, -1, self.in_dim).sum(1)   # (width, in_dim): per sample
+            k = new_first.weight.shape[1] // self.in_dim
+            new_first.weight.copy_((w_old / k).repeat(1, k))
+            new_first.bias.copy_(old_first.bias)
+        return [new_first.weight, new_first.bias]
 
     def set_minibatch_discrimination(self, kernels: int | None, kernel_dim: int = 5) -> None:
         if kernels is None:
@@ -362,7 +430,7 @@ class MLPDiscriminator(nn.Module):
     def mixes_batch(self) -> bool:
         """True when one example's output depends on the others of its batch (batch norm, minibatch
         features): then real and fake need separate passes."""
-        return self.mbd_key is not None or any(s.kind in ("batch", "separate-batch") for s in self.norms)
+        return self.mbd_key is not None or any(s.uses("batch") or s.uses("separate-batch") for s in self.norms)
 
     # -- forward ------------------------------------------------------------------------------
     def _packed(self, x: torch.Tensor) -> torch.Tensor:
@@ -379,7 +447,7 @@ class MLPDiscriminator(nn.Module):
     def _trunk(self, x: torch.Tensor, role: str | None) -> tuple[torch.Tensor, int]:
         h = self._packed(x)
         n_ref = 0
-        if self.norms and self.norms[0].kind == "virtual-batch":
+        if self.norms and self.norms[0].uses("virtual-batch"):
             ref = self._packed(self.vbn_reference[: self.vbn_reference.shape[0] // self.pack * self.pack])
             h, n_ref = torch.cat([ref, h]), ref.shape[0]
         slope = self._chain_slope()
@@ -402,13 +470,24 @@ class MLPDiscriminator(nn.Module):
         """The activation's slope when the whole trunk can run as one fused chain (no norm layers,
         a (leaky) ReLU, no VBN reference batch), else None."""
         slope = _CHAIN_SLOPE.get(self.activation)
-        return slope if slope is not None and all(s.kind == "none" for s in self.norms) else None
+        return slope if slope is not None and all(s.plain() for s in self.norms) else None
 
     def features(self, x: torch.Tensor, role: str | None = None) -> torch.Tensor:
         h, n_ref = self._trunk(x, role)
         return h[n_ref:]
 
     def forward(self, x: torch.Tensor, role: str | None = None) -> torch.Tensor:
+        if self.pack_mix < 1.0 and self.pack_from != self.pack:   # a live packing switch, fading
+            new, m = self._forward(x, role), self.pack
+            self.pack = self.pack_from
+            try:
+                old = _regroup(self._forward(x, role), self.pack_from, m)
+            finally:
+                self.pack = m
+            return torch.lerp(old, new, self.pack_mix)
+        return self._forward(x, role)
+
+    def _forward(self, x: torch.Tensor, role: str | None) -> torch.Tensor:
         slope = self._chain_slope()
         if slope is not None and self.mbd_key is None:   # trunk and head: one fused node
             lins = self._trunk_linears() + [self.head]
@@ -424,6 +503,7 @@ class MLPDiscriminator(nn.Module):
         return {"norm_layers": [list(s.layers.keys()) for s in self.norms],
                 "norm": self.norms[0].kind if self.norms else "none",
                 "pack_in": [int(k) for k in self.pack_in], "pack": self.pack,
+                "pack_from": self.pack_from, "pack_mix": self.pack_mix, **_fade_layout(self.norms),
                 "mbd": list(self.mbd.keys()), "mbd_key": self.mbd_key,
                 "vbn_reference": None if self.vbn_reference is None else list(self.vbn_reference.shape)}
 
@@ -432,6 +512,7 @@ class MLPDiscriminator(nn.Module):
         for m in lay.get("pack_in", []):
             self.set_packing(int(m))
         self.set_packing(int(lay.get("pack", 1)))
+        self.pack_from, self.pack_mix = int(lay.get("pack_from", self.pack)), float(lay.get("pack_mix", 1.0))
         for key in lay.get("mbd", []):
             b, c = (int(v) for v in key.split("x"))
             self.set_minibatch_discrimination(b, c)
@@ -442,10 +523,12 @@ class MLPDiscriminator(nn.Module):
 
 
 def _restore_norms(slots: nn.ModuleList, lay: dict) -> None:
-    for slot, names in zip(slots, lay.get("norm_layers", [])):
+    for i, (slot, names) in enumerate(zip(slots, lay.get("norm_layers", []))):
         for n in names:
             slot._make(n)
         slot.kind = lay.get("norm", "none")
+        slot.from_kind = lay.get("norm_from", [slot.kind] * len(slots))[i]
+        slot.mix = float(lay.get("norm_mix", [1.0] * len(slots))[i])
 
 
 def build_models(cfg: Config, data) -> tuple[nn.Module, nn.Module]:

@@ -11,7 +11,6 @@ import json
 import math
 import os
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -32,22 +31,132 @@ class RunError(ValueError):
     """A run folder is missing or lacks what it needs."""
 
 
+class WriteError(RunError, OSError):
+    """A file could not be written (disk full, read-only, ...); the previous version is kept.
+    A RunError (one line in the CLI) and an OSError (``errno`` says why)."""
+
+    def __str__(self) -> str:   # the message, not OSError's "[Errno N] ...: 'file'"
+        return str(self.args[0]) if self.args else super().__str__()
+
+
+#: temporary files this process is writing now (their paths): never stale
+_WRITING: set[str] = set()
+
+
+def _temp_name(path: Path) -> Path:
+    """``.NAME.<pid>.<random>.tmp`` beside ``path``: the pid tells whether its writer still lives."""
+    return path.parent / f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file, fsync and rename: a crash or a full disk
+    leaves the previous file or the new one, never a mix. The file gets the mode a plain ``open``
+    would give (0666 less the umask). An OSError becomes a :class:`WriteError` naming the file,
+    after the temporary file was removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = _temp_name(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    _WRITING.add(str(tmp))
     try:
+        fd = os.open(tmp, flags, 0o666)   # the kernel applies the umask, as for open(path, "wb")
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+        _fsync_dir(path.parent)
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(e, OSError) and not isinstance(e, WriteError):
+            raise _write_error(path, e) from None
         raise
+    finally:
+        _WRITING.discard(str(tmp))
+
+
+def _write_error(path: Path, e: OSError) -> WriteError:
+    import errno
+    kept = f"the previous {path.name} is kept" if path.exists() else "nothing was written"
+    if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        msg = f"disk full while writing {path}: {kept}"
+    else:
+        msg = f"could not write {path} ({e.strerror or type(e).__name__}): {kept}"
+    err = WriteError(msg)
+    err.errno, err.strerror, err.filename = e.errno, e.strerror, str(path)
+    return err
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); best effort."""
+    if os.name == "nt":
+        return
+    try:
+        dfd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    if os.name == "nt":  # pragma: no cover - no cheap probe without ctypes: assume it lives
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def remove_stale_temp_files(folder: str | Path, name: str | None = None, min_age_s: float = 60.0) -> list[Path]:
+    """Remove the temporary files (``.NAME.*.tmp``) that killed writers left in ``folder``; with
+    ``name``, only those of that file. A temporary file is stale when the process that wrote it is
+    gone (its pid is in the name), or when it is this process's own but not being written now;
+    one from an older version (no pid in the name) is stale when it is ``min_age_s`` old. A file
+    another live process is writing is never touched. Returns the files removed."""
+    import time
+    folder = Path(folder)
+    removed: list[Path] = []
+    prefix = f".{name}." if name else "."
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    now = time.time()
+    for entry in entries:
+        n = entry.name
+        if not (n.startswith(prefix) and n.endswith(".tmp")) or n.count(".") < 3:
+            continue
+        parts = n[:-len(".tmp")].split(".")
+        pid = int(parts[-2]) if len(parts) >= 4 and parts[-2].isdigit() else None
+        if pid == os.getpid():
+            stale = str(folder / n) not in _WRITING
+        elif pid is not None:
+            stale = not _pid_alive(pid)
+        else:
+            try:
+                stale = now - entry.stat(follow_symlinks=False).st_mtime >= min_age_s
+            except OSError:
+                continue
+        if stale and entry.is_file(follow_symlinks=False):
+            try:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+            except OSError:
+                pass
+    return removed
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -102,14 +211,27 @@ def load_checkpoint_file(path: str | Path) -> dict:
 
 
 class RunFolder:
-    def __init__(self, path: str | Path):
+    """A run folder. ``RunFolder.open(path)`` is read-only (any write raises RunError);
+    ``open(path, writable=True)``, ``create(path, cfg, lock=True)`` and ``lock()`` take the
+    one-writer lock (core/run_lock.py) that whoever trains into the folder holds."""
+
+    def __init__(self, path: str | Path, read_only: bool = False):
         self.path = Path(path)
+        self.read_only = read_only
+        self._lock = None
 
     # -- creation / opening ------------------------------------------------------------------
     @classmethod
-    def create(cls, path: str | Path, cfg: Config) -> "RunFolder":
+    def create(cls, path: str | Path, cfg: Config, lock: bool = False,
+               command: str | None = None) -> "RunFolder":
+        """A new run folder; ``lock=True``: held for writing (by ``command``) before anything is written."""
         run = cls(path)
+        cls._refuse_foreign_folder(run.path)   # before the lock file: a stranger's folder is left alone
+        if lock:
+            run.path.mkdir(parents=True, exist_ok=True)
+            run.lock(command)
         if (run.path / CHECKPOINT).exists():
+            run.unlock()
             raise RunError(f"{run.path} already holds a run; resume it with --resume {run.path} "
                            "or choose another --out")
         run.path.mkdir(parents=True, exist_ok=True)
@@ -118,20 +240,79 @@ class RunFolder:
             (run.path / name).write_text("")
         return run
 
+    @staticmethod
+    def _refuse_foreign_folder(path: Path) -> None:
+        """A new run goes into a new or empty folder, or one of our own runs (never overwrite
+        someone's config.json or metrics.jsonl): RunError for a file, or for a folder with other
+        things in it and no checkpoint.pt or config.json of ours."""
+        if not path.exists():
+            return
+        if not path.is_dir():
+            raise RunError(f"--out {path} is a file, not a folder; choose another --out")
+        try:
+            entries = [e for e in os.listdir(path) if e != ".lock"]
+        except OSError as e:
+            raise RunError(f"cannot use {path} as a run folder: {e.strerror or e}") from None
+        if not entries or CHECKPOINT in entries:   # empty, or a run (refused below as 'already holds')
+            return
+        cfg_file = path / "config.json"
+        try:
+            if cfg_file.is_file() and cfg_file.stat().st_size < (16 << 20):
+                Config.load(cfg_file)   # ours: a run that stopped before its first checkpoint
+                return
+        except (ConfigError, OSError):
+            pass
+        raise RunError(f"{path} is not empty and is not a GAN Studio run folder ({len(entries)} entries, "
+                       "no checkpoint.pt, no config.json of ours): choose a new or empty folder for --out")
+
     @classmethod
-    def open(cls, path: str | Path) -> "RunFolder":
-        run = cls(path)
+    def open(cls, path: str | Path, writable: bool = False, command: str | None = None) -> "RunFolder":
+        """An existing run: read-only unless ``writable`` (then locked for writing, or RunError)."""
+        run = cls(path, read_only=not writable)
         if not run.path.is_dir():
             raise RunError(f"no run folder at {run.path}")
         if not (run.path / CHECKPOINT).is_file():
             raise RunError(f"{run.path} has no {CHECKPOINT}: it is not a run folder, or no step was saved")
+        if writable:
+            run.lock(command)
         return run
+
+    # -- the one-writer lock -------------------------------------------------------------------
+    @property
+    def locked(self) -> bool:
+        return self._lock is not None and self._lock.held
+
+    def lock(self, command: str | None = None) -> "RunFolder":
+        """Become this folder's one writer, or RunError naming the process that is."""
+        from gan_studio.core.run_lock import RunLock, RunLockedError
+        if not self.locked:
+            lock = RunLock(self.path, command)
+            try:
+                lock.acquire()
+            except RunLockedError as e:
+                raise RunError(str(e)) from None
+            except OSError as e:
+                raise RunError(f"cannot lock {self.path} for writing: {e}") from None
+            self._lock = lock
+        self.read_only = False
+        return self
+
+    def unlock(self) -> None:
+        """Stop being the writer (the process's end does it too)."""
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.release()
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise RunError(f"{self.path} was opened read-only: nothing is written to it")
 
     def config(self) -> Config:
         return Config.load(self.path / "config.json")
 
     # -- logs ----------------------------------------------------------------------------------
     def _append(self, name: str, row: dict) -> None:
+        self._check_writable()
         with open(self.path / name, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(_json_safe(row)) + "\n")
 
@@ -163,15 +344,29 @@ class RunFolder:
         return self._read("events.jsonl")
 
     def truncate_after(self, step: int) -> None:
-        """Drop log rows past ``step``: after a resume from that step they will be written again."""
+        """Drop log rows past ``step``: after a resume from that step they will be written again.
+        Only the writer does this (a reader must not cut the log of a run that is training)."""
+        self._check_writable()
         for name in ("metrics.jsonl", "events.jsonl"):
             rows = [r for r in self._read(name) if r.get("step", 0) <= step]
             atomic_write_text(self.path / name, "".join(json.dumps(r) + "\n" for r in rows))
 
     # -- checkpoints and snapshots ---------------------------------------------------------------
-    def save_checkpoint(self, trainer) -> Path:
+    def save_checkpoint(self, trainer, state: dict | None = None) -> Path:
+        """Write checkpoint.pt atomically, from finite weights only. ``state`` is the trainer's state
+        as the caller (RunLoop) already checked it; without it the trainer's state is checked here and
+        one with NaN or inf is refused (RunError), the previous checkpoint kept. Temporary files of
+        checkpoint writers that were killed are removed first."""
         path = self.path / CHECKPOINT
-        save_checkpoint_file(trainer.state_dict(), path)
+        if state is None:
+            from gan_studio.core.trainer import describe_nonfinite, nonfinite_tensors
+            state = trainer.state_dict()
+            bad = nonfinite_tensors(state)
+            if bad:
+                raise RunError(f"not saved: {describe_nonfinite(bad)} NaN or infinite; "
+                               f"the previous {CHECKPOINT} is kept")
+        remove_stale_temp_files(self.path, CHECKPOINT)
+        save_checkpoint_file(state, path)
         return path
 
     def load_checkpoint(self) -> dict:
@@ -179,26 +374,35 @@ class RunFolder:
 
     def save_snapshot(self, trainer) -> Path:
         from gan_studio.core.render import render_snapshot_png
+        self._check_writable()
         out = self.path / "snapshots" / f"step_{trainer.step_count:08d}.png"
         atomic_write_bytes(out, render_snapshot_png(trainer))
         return out
 
 
-def trainer_from_run(path: str | Path, device: str | None = None):
-    """Rebuild the Trainer of a run folder at its last checkpoint; log rows past it are dropped."""
+def trainer_from_run(path: str | Path, device: str | None = None, trust_code: bool = False,
+                     writable: bool = False, command: str | None = None):
+    """Rebuild the Trainer of a run folder at its last checkpoint. Read-only by default (``sample``,
+    ``latent``, the window looking at a run): nothing in the folder changes. ``writable=True`` (to
+    train on: ``train --resume``) takes the folder's one-writer lock for ``command``, or RunError
+    naming its holder, and drops the log rows past the checkpoint (they will be written again).
+    A TorchScript generator inside the folder is loaded only if trusted (``trust_code`` trusts it)."""
     from gan_studio.core.families import make_trainer
-    run = RunFolder.open(path)
+    from gan_studio.core.trust import resolve_script_path, trusting
+    run = RunFolder.open(path, writable=writable, command=command)
     state = run.load_checkpoint()
     cfg = Config.from_dict(json.loads(state["config_json"]))
-    if cfg.model.script_path and not Path(cfg.model.script_path).is_absolute():
-        cfg.model.script_path = str(run.path / cfg.model.script_path)  # imported TorchScript G
+    if cfg.model.script_path:  # imported TorchScript G: a file inside the run folder, run only if trusted
+        cfg.model.script_path = str(resolve_script_path(run.path, cfg.model.script_path))
     try:
-        tr = make_trainer(cfg, device=device)
+        with trusting(cfg.model.script_path if cfg.model.arch == "torchscript" else None, trust_code):
+            tr = make_trainer(cfg, device=device)
         tr.load_state_dict(state)
     except (RuntimeError, KeyError, ValueError, TypeError) as e:
-        if isinstance(e, ConfigError):
+        if isinstance(e, (ConfigError, CheckpointError, RunError)):
             raise
         raise CheckpointError(f"{run.path / CHECKPOINT} does not fit its own config "
                               f"({type(e).__name__}: {str(e).splitlines()[0][:160]})") from None
-    run.truncate_after(tr.step_count)
+    if writable:
+        run.truncate_after(tr.step_count)
     return tr, run

@@ -23,7 +23,7 @@ from gan_studio.core import losses
 from gan_studio.core.config import Config, ConfigError
 from gan_studio.core.data import build_dataset
 from gan_studio.core.device import describe_device, pick_device
-from gan_studio.core.models import build_models, has_batch_stats
+from gan_studio.core.models import advance_fades, build_models, has_batch_stats
 from gan_studio.core.tricks import TrickSet, _takes_role
 
 METRIC_NAMES = ("loss_d", "loss_g", "d_real", "d_fake", "grad_norm_d", "grad_norm_g")
@@ -34,11 +34,57 @@ NEEDS_RESET = ("data.", "model.", "train.seed", "train.device", "train.batch_siz
 class DivergedError(RuntimeError):
     """A loss or gradient became NaN/inf. The Trainer has been rolled back to its last good state."""
 
-    def __init__(self, step: int, names: list[str], restored_step: int):
+    def __init__(self, step: int, names: list[str], restored_step: int | None):
         self.step, self.names, self.restored_step = step, names, restored_step
+        where = (f"the run was paused and rolled back to step {restored_step}" if restored_step is not None
+                 else "there is no finite state to roll back to, so nothing was saved")
         super().__init__(f"training diverged at step {step}: {', '.join(names)} became NaN or infinite; "
-                         f"the run was paused and rolled back to step {restored_step}. Lower the learning "
-                         f"rates or change the loss/tricks, then continue.")
+                         f"{where}. Lower the learning rates or change the loss/tricks, then continue.")
+
+
+def _floating_tensors(obj, prefix: str = ""):
+    """(name, tensor) of every floating-point tensor in a nested state (dicts, lists, tuples)."""
+    if isinstance(obj, torch.Tensor):
+        if (obj.is_floating_point() or obj.is_complex()) and obj.numel():
+            yield prefix, obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _floating_tensors(v, f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            yield from _floating_tensors(v, f"{prefix}.{i}" if prefix else str(i))
+
+
+def nonfinite_tensors(state) -> list[str]:
+    """The names of the floating-point tensors of ``state`` (weights, optimiser moments, trick state,
+    the moving average of G, ...) that hold a NaN or an infinity; [] when all is finite.
+
+    One fused pass: the max-abs of every tensor (``torch._foreach_norm(inf)``, which propagates NaN)
+    per device and dtype, read back once per device. Called before checkpoint writes and at logged
+    steps only, never every step."""
+    groups: dict[tuple, list[tuple[str, torch.Tensor]]] = {}
+    for name, t in _floating_tensors(state):
+        groups.setdefault((t.device, t.dtype), []).append((name, t.detach()))
+    by_device: dict[torch.device, list[tuple[list[str], torch.Tensor]]] = {}
+    for (device, _), items in groups.items():
+        names = [n for n, _ in items]
+        norms = torch._foreach_norm([t for _, t in items], float("inf"))
+        by_device.setdefault(device, []).append((names, torch.isfinite(torch.stack(norms))))
+    bad: list[str] = []
+    for parts in by_device.values():
+        flags = torch.cat([f for _, f in parts]).tolist()   # the one read-back for this device
+        names = [n for ns, _ in parts for n in ns]
+        bad += [n for n, ok in zip(names, flags) if not ok]
+    return bad
+
+
+def describe_nonfinite(bad: list[str], shown: int = 3) -> str:
+    """'G.net.0.weight, D.out.bias and 14 more tensors are' style summary of nonfinite_tensors()."""
+    return f"{', '.join(_short_names(bad, shown))} {'is' if len(bad) == 1 else 'are'}"
+
+
+def _short_names(bad: list[str], shown: int = 3) -> list[str]:
+    return bad if len(bad) <= shown + 1 else bad[:shown] + [f"{len(bad) - shown} more tensors"]
 
 
 class StepMetrics:
@@ -343,6 +389,9 @@ class Trainer:
         """Apply the commands queued since the last step, then the learning-rate schedule."""
         self.tricks.g_ema.fold(self)                     # the moving average of G takes the last step
         self.drain_commands()
+        fade = self.cfg.train.switch_fade_steps
+        for net in (self.G, self.D):                     # live switches of layers fade in step by step
+            advance_fades(net, 1.0 / fade if fade else 1.0)
         t = self.cfg.train
         if 0 < t.lr_decay_start <= self.step_count < t.lr_decay_start + t.lr_decay_steps:
             self._sync_hyper()                           # the schedule moves the rates this step
@@ -442,6 +491,11 @@ class Trainer:
         self.tricks.load_state_dict(state.get("tricks", {}), self)
 
     def load_state_dict(self, state: dict) -> None:
+        bad = nonfinite_tensors(state)   # a run is never continued from NaN/inf (written by old versions)
+        if bad:
+            from gan_studio.core.runs import CheckpointError
+            raise CheckpointError(f"the checkpoint cannot be continued: {describe_nonfinite(bad)} NaN or "
+                                  f"infinite (it was saved after the run diverged); start a new run")
         # layers that tricks created exist before the weights and optimiser moments are loaded
         for name, lay in state.get("extra", {}).get("layout", {}).items():
             getattr(self, name).restore_layout(lay)
@@ -460,12 +514,19 @@ class Trainer:
 
 class RunLoop:
     """Drives a Trainer with the run's bookkeeping: logging, evaluation, snapshots, checkpoints,
-    NaN detection with roll-back. The CLI and the window's worker both use it."""
+    NaN detection with roll-back. The CLI and the window's worker both use it.
+
+    The last good state (a device-side copy) is only ever a finite one: the state the loop starts
+    from (after a resume, the checkpoint loaded), then the state at each logged step and at each
+    checkpoint, once checked. A checkpoint is written from finite weights only: before every write
+    (periodic, :meth:`finish`, :meth:`save_checkpoint`) the whole state (G, D, optimisers, trick
+    state, G's average) is checked in one fused pass; a state with NaN or inf is rolled back to the
+    last good one, which is written instead, and DivergedError is raised."""
 
     def __init__(self, trainer: Trainer, run=None):
         self.trainer, self.run = trainer, run
         self._last_good = None
-        self._last_good_step = trainer.step_count
+        self._last_good_step: int | None = None
         self.last_row: dict | None = None
         self.last_eval: dict | None = None
         self.steps_per_second = 0.0
@@ -475,24 +536,35 @@ class RunLoop:
             trainer.on_event.append(run.append_event)
         self._keep_good()
 
-    def _keep_good(self) -> None:
+    def _keep_good(self, state: dict | None = None) -> list[str]:
+        """Keep the trainer's state (or ``state``, already checked) as the last good one when it is
+        finite; returns the names of the tensors that are not ([] when it was kept)."""
         tr = self.trainer
-        # a device-side copy; cheap for the networks the studio trains, and no host sync
-        self._last_good = _clone_state(tr.state_dict())
-        self._last_good_step = tr.step_count
+        # a device-side copy; cheap for the networks the studio trains
+        copy = _clone_state(tr.state_dict() if state is None else state)
+        bad = nonfinite_tensors(copy) if state is None else []
+        if not bad:
+            self._last_good, self._last_good_step = copy, tr.step_count
+        return bad
 
     def advance(self) -> dict | None:
         """One step plus whatever bookkeeping falls on it. Returns the logged row, if one was logged.
 
-        Raises DivergedError (after rolling back) when a logged value is NaN/inf.
+        Raises DivergedError (after rolling back) when a logged value, or the state at a logged step
+        or before a checkpoint, is NaN/inf.
         """
         tr, t = self.trainer, self.trainer.cfg.train
         m = tr.step()
         s = tr.step_count
         row = None
+        checked = False   # the state of this step was found finite
         if s % t.log_every == 0 or s % t.eval_every == 0:
             if not m.is_finite():
                 self._diverged(m)
+            bad = self._keep_good()
+            if bad:
+                self._roll_back(bad)
+            checked = True
             row = m.as_dict()
             if s % t.eval_every == 0:
                 self.last_eval = tr.evaluate()
@@ -502,13 +574,29 @@ class RunLoop:
             self.last_row = row
             if self.run is not None:
                 self.run.append_metrics(row)
-            self._keep_good()
         if self.run is not None:
+            if s % t.checkpoint_every == 0:   # before the snapshot: a rolled-back step gets no picture
+                # checked above: the evaluation since only folded finite weights into G's average
+                self.save_checkpoint(tr.state_dict() if checked else None)
             if s % t.snapshot_every == 0:
                 self.run.save_snapshot(tr)
-            if s % t.checkpoint_every == 0:
-                self.run.save_checkpoint(tr)
         return row
+
+    def save_checkpoint(self, state: dict | None = None) -> None:
+        """Write the run's checkpoint from finite weights only. ``state``: the trainer's state, already
+        found finite; without it the state is taken and checked here (one fused pass). A state with
+        NaN or inf is not written: the trainer goes back to the last good state, which is written
+        instead, and DivergedError is raised. A state written is kept as the last good one."""
+        tr = self.trainer
+        if state is None:
+            state = tr.state_dict()
+            bad = nonfinite_tensors(state)
+            if bad:
+                self._roll_back(bad)
+        if self.run is not None:
+            self.run.save_checkpoint(tr, state)
+        if self._last_good_step != tr.step_count:
+            self._keep_good(state)
 
     def _update_speed(self) -> None:
         now = time.perf_counter()
@@ -518,17 +606,38 @@ class RunLoop:
         self._t0, self._steps_at_t0 = now, self.trainer.step_count
 
     def _diverged(self, m: StepMetrics) -> None:
-        tr = self.trainer
         vals = m.as_dict()
-        bad = [k for k in METRIC_NAMES if not math.isfinite(vals[k])]
-        step = tr.step_count
-        tr.load_state_dict(self._last_good)
-        tr.record_event({"event": "diverged", "key": ",".join(bad), "value": step})
-        raise DivergedError(step, bad, tr.step_count)
+        self._roll_back([k for k in METRIC_NAMES if not math.isfinite(vals[k])])
+
+    def _roll_back(self, names: list[str]) -> None:
+        """Go back to the last good state, record the divergence, write the good state's checkpoint,
+        raise DivergedError. Without a good state (the loop started from a non-finite one) nothing is
+        loaded or written."""
+        tr = self.trainer
+        step, shown = tr.step_count, _short_names(names)
+        event = {"event": "diverged", "key": ",".join(shown), "value": step}
+        if self._last_good is None:
+            tr.record_event(event)
+            raise DivergedError(step, shown, None)
+        # a copy: loading shares tensors (optimiser moments, trick averages) that training then
+        # updates in place, and the kept state must stay as it was for a later roll-back
+        tr.load_state_dict(_clone_state(self._last_good))
+        tr._last_metrics = None   # the metrics of steps that were undone
+        tr.record_event(event)
+        self._last_good["events_json"] = _json_dumps(tr.events)   # a later roll-back keeps the event
+        if self.run is not None:
+            self.run.save_checkpoint(tr, tr.state_dict())
+        raise DivergedError(step, shown, tr.step_count)
 
     def finish(self) -> None:
-        """Log the final metrics and save a checkpoint and a snapshot (on stop, pause or close)."""
+        """Log the final metrics and save a checkpoint and a snapshot (on stop, pause or close).
+        Raises DivergedError, after rolling back and saving the last good state, when the state is
+        not finite."""
         tr = self.trainer
+        if self.run is not None:
+            bad = nonfinite_tensors(tr.state_dict())
+            if bad:
+                self._roll_back(bad)
         if self.last_row is None or self.last_row.get("step") != tr.step_count:
             if tr.step_count > 0:
                 m = tr.step_metrics_now()
@@ -538,7 +647,7 @@ class RunLoop:
                     if self.run is not None:
                         self.run.append_metrics(row)
         if self.run is not None:
-            self.run.save_checkpoint(self.trainer)
+            self.save_checkpoint(tr.state_dict())   # checked above; the evaluation only folded G's average
             self.run.save_snapshot(self.trainer)
 
 

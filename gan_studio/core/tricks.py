@@ -40,6 +40,12 @@ class Trick:
         pass
 
 
+def _live(tr) -> bool:
+    """A switch during a run fades in over train.switch_fade_steps (a change of method, not a
+    restart of D); before the first step there is nothing to keep."""
+    return tr.step_count > 0 and tr.cfg.train.switch_fade_steps > 0
+
+
 def _require(tr, attr: str, trick: str, players=("D",)) -> None:
     for who in players:
         net = getattr(tr, who)
@@ -87,13 +93,13 @@ class Normalization(Trick):
         if hasattr(tr.D, "set_norm"):
             if d_kind == "virtual-batch":
                 tr.D.ensure_vbn_reference(tr.data.sample(c.reference_size, tr.eval_generator(salt=11)))
-            tr.D.set_norm(d_kind)
+            tr.D.set_norm(d_kind, fade=_live(tr))
         if hasattr(tr.G, "set_norm"):
             if g_kind == "virtual-batch":
                 z = torch.randn(c.reference_size, tr.cfg.model.latent_dim, device=tr.device,
                                 generator=tr.eval_generator(salt=12))
                 tr.G.ensure_vbn_reference(z)
-            tr.G.set_norm(g_kind)
+            tr.G.set_norm(g_kind, fade=_live(tr))
 
 
 class MinibatchDiscrimination(Trick):
@@ -118,7 +124,10 @@ class Packing(Trick):
             if b % c.m:
                 raise ConfigError(f"tricks.packing.m = {c.m} must divide train.batch_size = {b}")
         if hasattr(tr.D, "set_packing"):
-            tr.D.set_packing(c.m if c.enabled else 1)
+            reinitialised = tr.D.set_packing(c.m if c.enabled else 1, fade=_live(tr))
+            opt_d = getattr(tr, "opt_d", None)   # None while the Trainer is being built
+            for p in reinitialised if opt_d is not None else ():
+                opt_d.state.pop(p, None)   # moments of the weights the layer had before
 
 
 # -- what D sees ---------------------------------------------------------------------------------
@@ -171,13 +180,17 @@ class Replay(Trick):
         c = self.cfg(tr)
         if not c.enabled:
             return
-        if self.buffer is None:
-            self.buffer = torch.empty((c.buffer_size, *tr.data.shape), device=tr.device)
+        if self.buffer is None:   # zeros: the unfilled rows go into checkpoints too, and must be finite
+            self.buffer = torch.zeros((c.buffer_size, *tr.data.shape), device=tr.device)
         elif self.buffer.shape[0] != c.buffer_size:  # keep the newest samples that fit
-            old = self._ordered()[-c.buffer_size:]
-            self.buffer = torch.empty((c.buffer_size, *tr.data.shape), device=tr.device)
-            self.buffer[: len(old)] = old
-            self.filled, self.next = len(old), len(old) % c.buffer_size
+            self._resize(self._ordered(), c.buffer_size, tr)
+
+    def _resize(self, ordered: torch.Tensor, size: int, tr) -> None:
+        """A buffer of ``size`` rows holding the newest of ``ordered`` (oldest first) at 0..n-1."""
+        old = ordered[-size:]
+        self.buffer = torch.zeros((size, *tr.data.shape), device=tr.device)
+        self.buffer[: len(old)] = old
+        self.filled, self.next = len(old), len(old) % size
 
     def _ordered(self) -> torch.Tensor:
         if self.filled < self.buffer.shape[0]:
@@ -210,18 +223,27 @@ class Replay(Trick):
         self.filled = min(size, self.filled + len(new))
 
     def state_dict(self):
+        """The ring as it lies (row i at position i), its fill count and write position: sampling
+        draws raw positions, so a resumed run must find every sample where it was."""
         if self.buffer is None:
             return {}
-        return {"buffer": self._ordered().clone()}
+        return {"ring": self.buffer[: self.filled].clone(), "size": self.buffer.shape[0],
+                "filled": self.filled, "next": self.next}
 
     def load_state_dict(self, state, tr):
-        if "buffer" in state:
-            buf = state["buffer"].to(tr.device)
-            size = self.cfg(tr).buffer_size
-            self.buffer = torch.empty((size, *tr.data.shape), device=tr.device)
-            buf = buf[-size:]
-            self.buffer[: len(buf)] = buf
-            self.filled, self.next = len(buf), len(buf) % size
+        size = self.cfg(tr).buffer_size
+        if "ring" in state:
+            ring, saved_size = state["ring"].to(tr.device), int(state["size"])
+            filled, nxt = int(state["filled"]), int(state["next"])
+            if saved_size == size and len(ring) == filled <= size and 0 <= nxt < size:
+                self.buffer = torch.zeros((size, *tr.data.shape), device=tr.device)
+                self.buffer[:filled] = ring
+                self.filled, self.next = filled, nxt
+            else:   # another size: the newest samples that fit, oldest first
+                full = filled >= saved_size
+                self._resize(torch.cat([ring[nxt:], ring[:nxt]]) if full else ring, size, tr)
+        elif "buffer" in state:   # checkpoints of older versions: the samples oldest first
+            self._resize(state["buffer"].to(tr.device), size, tr)
 
 
 # -- memory of the past ------------------------------------------------------------------------------
@@ -336,8 +358,10 @@ class CheckpointSwap(Trick):
 
     def load_state_dict(self, state, tr):
         if state:
-            self.snapshots, self.t = state["snapshots"], int(state["t"])
-            self.swap_left, self.saved = int(state["swap_left"]), state["saved"]
+            on = lambda w: None if w is None else {k: v.to(tr.device) for k, v in w.items()}  # noqa: E731
+            self.snapshots = [{**s, "weights": on(s["weights"])} for s in state["snapshots"]]
+            self.t = int(state["t"])
+            self.swap_left, self.saved = int(state["swap_left"]), on(state["saved"])
             self.swapped_player, self.swapped_from = state["swapped_player"], state["swapped_from"]
 
 

@@ -180,6 +180,7 @@ def test_open_saved_run_shows_its_history(make_window, qtbot, monkeypatch):
     trigger(win, "save")
     run_path = win.state.session.run_path
     qtbot.waitUntil(lambda: run_path in win.saved_runs, timeout=WAIT_MS)
+    win.close()   # one writer per run folder: the first window lets go of it before the other trains it
     other = make_window()   # a second window, then Open... in it
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: run_path)
     trigger(other, "open")

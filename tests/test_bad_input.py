@@ -1,0 +1,340 @@
+"""Bad input ends in one line on stderr and a non-zero exit, never a traceback (issue 16, items 5, 9).
+
+Deeply nested or non-UTF-8 config files and latent_directions.json, non-UTF-8 or 3-column CSVs,
+networks that cannot be allocated, a full disk, --out on somebody else's folder, a run name that
+climbs out of runs/, and points so large that the 2-D view could not frame them."""
+from __future__ import annotations
+
+import errno
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from gan_studio.cli import main
+
+NESTED = 100_000   # far past Python's recursion limit
+TINY = ["--quiet", "--device", "cpu", "--set", "model.g_width=8", "--set", "model.d_width=8",
+        "--set", "model.g_depth=1", "--set", "model.d_depth=1", "--set", "train.batch_size=8"]
+
+
+def cli(capsys, *argv):
+    """(exit code, stdout, stderr) of ``gan-studio ARGV``; an uncaught exception fails the test."""
+    try:
+        rc = main([str(a) for a in argv])
+    except SystemExit as e:   # argparse's own one-line usage errors
+        rc = e.code
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def one_line_error(rc, err: str, *words: str) -> str:
+    assert rc not in (0, None), f"exit {rc}; stderr: {err}"
+    assert "Traceback" not in err, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}:\n{err}"
+    for w in words:
+        assert w in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A 2-step ring8 run with tiny networks (about a second)."""
+    path = tmp_path_factory.mktemp("bad-input") / "run"
+    assert main(["train", "ring8", "--steps", "2", "--out", str(path), *TINY]) == 0
+    return path
+
+
+def copy_run(src, dst):
+    import shutil
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns(".lock"))
+    return dst
+
+
+# -- config files -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("name, data, word", [
+    ("nested.json", ('{"name": ' + "[" * NESTED + "]" * NESTED + "}").encode(), "nested too deeply"),
+    ("nested.toml", ("name = " + "[" * NESTED + "]" * NESTED + "\n").encode(), "nested too deeply"),
+    ("latin1.json", '{"name": "café"}'.encode("latin-1"), "UTF-8"),
+    ("latin1.toml", 'name = "café"\n'.encode("latin-1"), "UTF-8"),
+    ("digits.json", ('{"train": {"seed": ' + "1" * 5000 + "}}").encode(), "not valid JSON"),
+    ("deep-value.json", ('{"data": {"points": ' + "[" * 500 + "]" * 500 + "}}").encode(), "data.points"),
+])
+def test_bad_config_file_is_one_line(tmp_path, capsys, name, data, word):
+    path = tmp_path / name
+    path.write_bytes(data)
+    rc, _, err = cli(capsys, "train", path, "--steps", "1", "--out", tmp_path / "out", *TINY)
+    one_line_error(rc, err, str(path) if word != "data.points" else word, word)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("value", ["[" * NESTED, "1" * 5000, "[" * 500 + "]" * 500])
+def test_bad_set_value_is_one_line(tmp_path, capsys, value):
+    rc, _, err = cli(capsys, "train", "ring8", "--steps", "1", "--out", tmp_path / "out", *TINY,
+                     "--set", f"train.seed={value}")
+    one_line_error(rc, err, "train.seed")
+
+
+def _with_checkpoint_config(run, config_json: str):
+    """Replace the config inside ``run``'s checkpoint (what --resume and opening a run read)."""
+    state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
+    state["config_json"] = config_json
+    torch.save(state, run / "checkpoint.pt")
+
+
+@pytest.mark.parametrize("command", ["resume", "sample"])
+def test_run_with_a_nested_config_is_one_line(tiny_run, tmp_path, capsys, command):
+    run = copy_run(tiny_run, tmp_path / "run")
+    _with_checkpoint_config(run, '{"name": ' + "[" * NESTED + "]" * NESTED + "}")
+    if command == "resume":
+        rc, _, err = cli(capsys, "train", "--resume", run, "--steps", "1", "--quiet")
+    else:
+        rc, _, err = cli(capsys, "sample", run, "--n", "2", "--out", tmp_path / "s.npy")
+    one_line_error(rc, err)
+
+
+@pytest.mark.parametrize("data", [b'{"name": "caf\xe9"}', b"\xff\xfe\x00garbage",
+                                  ('{"name": ' + "[" * NESTED + "]" * NESTED + "}").encode()])
+def test_run_with_a_broken_config_json_opens_or_is_one_line(tiny_run, tmp_path, capsys, data):
+    """--resume and sample read the config saved in the checkpoint; a broken config.json beside
+    it must never turn into a traceback."""
+    run = copy_run(tiny_run, tmp_path / "run")
+    (run / "config.json").write_bytes(data)
+    for argv in (["sample", run, "--n", "2", "--out", tmp_path / "s.npy"],
+                 ["train", "--resume", run, "--steps", "1", "--quiet"]):
+        rc, _, err = cli(capsys, *argv)
+        assert rc == 0 or one_line_error(rc, err)
+
+
+def test_loading_a_config_never_raises_anything_but_config_error(tmp_path):
+    from gan_studio.core.config import Config, ConfigError
+    for name, data in [("a.json", b"\xff"), ("a.toml", b"\xff"), ("b.json", b"[" * NESTED),
+                       ("b.toml", b"a = " + b"[" * NESTED), ("c.json", b'{"data": ' + b"[" * 900 + b"]" * 900 + b"}")]:
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(ConfigError):
+            Config.load(tmp_path / name)
+
+
+# -- run names and --out --------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["../escape", "a/b", "a\\b", "..", ".hidden", "", "x" * 101, "tab\there",
+                                  "c:drive"])
+def test_run_name_that_is_not_a_folder_name_is_refused(tmp_path, capsys, monkeypatch, name):
+    monkeypatch.chdir(tmp_path)
+    rc, _, err = cli(capsys, "train", "ring8", "--steps", "1", *TINY, "--set", f"name={name}")
+    one_line_error(rc, err, "name")
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "escape").exists()
+
+
+def test_good_run_names_are_kept():
+    from gan_studio.core.config import Config
+    cfg = Config()
+    for name in ("ring8", "best-grid", "my run 2.1", "imported-netG_epoch_24", "Ölmalerei"):
+        cfg.set("name", name)
+        assert cfg.name == name
+
+
+def test_out_on_a_folder_that_is_not_a_run_is_refused(tmp_path, capsys):
+    theirs = tmp_path / "project"
+    theirs.mkdir()
+    (theirs / "config.json").write_text('{"their": "settings"}')
+    (theirs / "metrics.jsonl").write_text('{"their": 1}\n')
+    rc, _, err = cli(capsys, "train", "ring8", "--steps", "1", "--out", theirs, *TINY)
+    one_line_error(rc, err, str(theirs), "not empty")
+    assert (theirs / "config.json").read_text() == '{"their": "settings"}'
+    assert (theirs / "metrics.jsonl").read_text() == '{"their": 1}\n'
+    assert sorted(os.listdir(theirs)) == ["config.json", "metrics.jsonl"]
+
+    afile = tmp_path / "a-file"
+    afile.write_text("x")
+    rc, _, err = cli(capsys, "train", "ring8", "--steps", "1", "--out", afile, *TINY)
+    one_line_error(rc, err, "file")
+    assert afile.read_text() == "x"
+
+
+def test_out_on_an_empty_folder_or_an_unfinished_run_is_fine(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    rc, _, err = cli(capsys, "train", "ring8", "--steps", "1", "--out", empty, *TINY)
+    assert rc == 0, err
+    unfinished = tmp_path / "unfinished"   # a run that stopped before its first checkpoint
+    copy_run(empty, unfinished)
+    (unfinished / "checkpoint.pt").unlink()
+    rc, _, err = cli(capsys, "train", "ring8", "--steps", "1", "--out", unfinished, *TINY)
+    assert rc == 0, err
+
+
+# -- CSV points ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("data, words", [
+    ("x,y\n1,2\n3,4\n".encode("utf-16"), ["UTF-8"]),
+    (b"x,y\n1,2\ncaf\xe9,3\n", ["UTF-8"]),
+    (b"x,y,z\n1,2,3\n4,5,6\n", ["3 columns"]),
+    (b"1,2,3\n", ["3 columns"]),
+    (b"1,2\n3,4,5\n", [":2:", "3 columns"]),
+    (b"", ["no x,y points"]),
+    (b"x,y\n\n", ["no x,y points"]),
+    (b"1,2\n3e38,3e38\n", [":2:", "1e+06"]),
+    (b"1,2\n" + b"\x00" * 10 + b"\n", [":2:"]),
+])
+def test_bad_csv_is_one_line(tmp_path, capsys, data, words):
+    path = tmp_path / "points.csv"
+    path.write_bytes(data)
+    rc, _, err = cli(capsys, "train", "ring8", "--steps", "1", "--out", tmp_path / "out", *TINY,
+                     "--set", "data.name=points", "--set", f"data.path={path}")
+    one_line_error(rc, err, *words)
+
+
+def test_csv_reader_keeps_good_files(tmp_path):
+    from gan_studio.core.data import read_points_csv
+    path = tmp_path / "p.csv"
+    path.write_bytes("\ufeffx,y\r\n1, 2\r\n\r\n-3.5,4e2,\r\n".encode())
+    assert read_points_csv(path) == [[1.0, 2.0], [-3.5, 400.0]]
+
+
+# -- points too large for float32 work -------------------------------------------------------------------
+@pytest.mark.parametrize("points", ["[[3e38,3e38],[-3e38,-3e38]]", "[[1e7,0]]", "[[1,2,3],[4,5,6]]",
+                                    "[[1,2],[3]]", "[[true,false]]", "[[1e400,0]]"])
+def test_wild_points_are_refused_naming_data_points(tmp_path, capsys, points):
+    rc, _, err = cli(capsys, "train", "ring8", "--steps", "1", "--out", tmp_path / "out", *TINY,
+                     "--set", "data.name=points", "--set", f"data.points={points}")
+    one_line_error(rc, err, "data.points")
+    assert not (tmp_path / "out").exists()
+
+
+def test_view_bounds_are_finite_even_for_wild_samples():
+    from gan_studio.core.data import frame_bounds
+    pts = torch.tensor([[3e38, 3e38], [-3e38, -3e38], [float("nan"), 0.0], [float("inf"), 1.0]])
+    b = frame_bounds(pts)
+    assert all(np.isfinite(b)) and b[0] < b[1] and b[2] < b[3]
+    assert frame_bounds(torch.full((4, 2), float("nan"))) == (-1.0, 1.0, -1.0, 1.0)
+
+
+def test_mode_view_never_asks_for_an_infinite_range():
+    pytest.importorskip("PySide6")
+    from gan_studio.app.mode_view import VIEW_LIMIT, drawable, finite_bounds
+    for bounds in [(-np.inf, np.inf, 0, 1), (np.nan, 1, 2, 3), (-3e38, 3e38, -3e38, 3e38), (1, 1, 1, 1),
+                   (5, -5, 0, 1), None]:
+        x0, x1, y0, y1 = finite_bounds(bounds)
+        assert all(np.isfinite([x0, x1, y0, y1])) and x0 < x1 and y0 < y1
+        assert max(abs(x0), abs(x1), abs(y0), abs(y1)) <= VIEW_LIMIT
+    fake = np.array([[3e38, 3e38], [np.nan, 0], [0.5, -0.5]], np.float32)
+    assert drawable(fake).tolist() == [[0.5, -0.5]]
+
+
+# -- latent_directions.json -------------------------------------------------------------------------------
+@pytest.mark.parametrize("data", [
+    ('{"format": "gan-studio-latent-directions/1", "latent_dim": 4, "directions": '
+     + "[" * NESTED + "]" * NESTED + "}").encode(),
+    ("[" * NESTED).encode(),
+    b'{"format": "gan-studio-latent-directions/1", "latent_dim": 4, "directions": [{"name": "caf\xe9"}]}',
+    json.dumps({"format": "gan-studio-latent-directions/1", "latent_dim": 4,
+                "directions": [{"name": "up", "vector": [[1, 2], [3, 4], 5, 6]}]}).encode(),
+    json.dumps({"format": "gan-studio-latent-directions/1", "latent_dim": 4,
+                "directions": {"name": "up", "vector": [1, 2, 3, 4]}}).encode(),
+    ('{"format": "gan-studio-latent-directions/1", "latent_dim": 4, "directions": [{"name": "up", '
+     '"vector": [1, 2, 3, ' + "9" * 400 + "]}]}").encode(),
+    ('{"format": "gan-studio-latent-directions/1", "latent_dim": 4, "directions": [{"name": "up", '
+     '"vector": [1, 2, 3, ' + "9" * 5000 + "]}]}").encode(),
+    ('{"format": "gan-studio-latent-directions/1", "latent_dim": ' + "[" * 800 + "]" * 800 + "}").encode(),
+])
+def test_bad_directions_file_is_a_run_error(tmp_path, data):
+    from gan_studio.core.latent import DIRECTIONS_FILE, load_directions
+    from gan_studio.core.runs import RunError
+    (tmp_path / DIRECTIONS_FILE).write_bytes(data)
+    with pytest.raises(RunError) as info:
+        load_directions(tmp_path, 4)
+    assert len(str(info.value).splitlines()) == 1 and len(str(info.value)) < 400
+
+
+# -- memory -----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("error", [
+    RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: not enough memory: "
+                 "you tried to allocate 1099511627776 bytes."),
+    MemoryError(),
+])
+def test_networks_too_large_for_memory_are_one_line(tmp_path, capsys, monkeypatch, error):
+    import gan_studio.core.trainer as trainer_module
+
+    def no_memory(*a, **k):
+        raise error
+    monkeypatch.setattr(trainer_module, "build_models", no_memory)
+    rc, _, err = cli(capsys, "train", "ring8", "--steps", "1", "--out", tmp_path / "out", *TINY,
+                     "--set", "model.g_width=8192", "--set", "model.g_depth=16")
+    one_line_error(rc, err, "not enough memory", "model.g_width", "model.g_depth")
+    assert not (tmp_path / "out").exists()
+
+
+def test_other_runtime_errors_are_not_called_memory(monkeypatch):
+    import gan_studio.core.trainer as trainer_module
+    from gan_studio.core.config import Config
+    from gan_studio.core.families import make_trainer
+
+    def broken(*a, **k):
+        raise RuntimeError("a real bug")
+    monkeypatch.setattr(trainer_module, "build_models", broken)
+    with pytest.raises(RuntimeError, match="a real bug"):
+        make_trainer(Config(), device="cpu")
+
+
+# -- a full disk -----------------------------------------------------------------------------------------
+def _disk_full(*a, **k):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_disk_full_when_creating_a_run_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(os, "fsync", _disk_full)
+    rc, _, err = cli(capsys, "train", "ring8", "--steps", "1", "--out", tmp_path / "out", *TINY)
+    one_line_error(rc, err, "disk full")
+
+
+def test_disk_full_when_resuming_is_one_line(tiny_run, tmp_path, capsys, monkeypatch):
+    """trainer_from_run's truncate_after rewrites the logs: the first write on a resume."""
+    run = copy_run(tiny_run, tmp_path / "run")
+    monkeypatch.setattr(os, "fsync", _disk_full)
+    rc, _, err = cli(capsys, "train", "--resume", run, "--steps", "1", "--quiet")
+    one_line_error(rc, err, "disk full")
+
+
+def test_disk_full_in_truncate_after_is_one_line(tiny_run, tmp_path, capsys, monkeypatch):
+    from gan_studio.core.runs import RunFolder
+    run = copy_run(tiny_run, tmp_path / "run")
+
+    def full(self, step):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(RunFolder, "truncate_after", full)
+    rc, _, err = cli(capsys, "train", "--resume", run, "--steps", "1", "--quiet")
+    one_line_error(rc, err, "disk full")
+
+
+def test_disk_full_when_writing_samples_is_one_line(tiny_run, tmp_path, capsys, monkeypatch):
+    import gan_studio.core.runs as runs
+
+    real_write = runs.atomic_write_bytes
+
+    def full(path, data):
+        if str(path).endswith("s.npy"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real_write(path, data)
+    monkeypatch.setattr(runs, "atomic_write_bytes", full)
+    rc, _, err = cli(capsys, "sample", tiny_run, "--n", "2", "--out", tmp_path / "s.npy")
+    one_line_error(rc, err, "disk full while writing", "s.npy")
+
+
+@pytest.mark.parametrize("code, word", [(errno.EROFS, "read-only"), (errno.EACCES, "permission denied"),
+                                        (getattr(errno, "EDQUOT", errno.ENOSPC), "disk full")])
+def test_os_errors_are_described_in_one_line(code, word):
+    from gan_studio.core.errors import describe_os_error
+    line = describe_os_error(OSError(code, os.strerror(code), "/some/file"))
+    assert word in line and "/some/file" in line and "\n" not in line
+
+
+def test_user_errors_are_shared_by_the_cli_and_the_window():
+    from gan_studio import cli
+    from gan_studio.core.config import ConfigError
+    from gan_studio.core.errors import UserError, user_errors
+    from gan_studio.core.runs import CheckpointError, RunError
+    assert cli.user_errors is user_errors
+    assert issubclass(ConfigError, UserError)
+    assert {ConfigError, CheckpointError, RunError} <= set(user_errors())
