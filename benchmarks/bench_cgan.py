@@ -46,7 +46,7 @@ def main() -> int:
         rows = [r for r in RunFolder(out).read_metrics() if "cond_accuracy" in r]
         results.append((seed, out, rows, (time.perf_counter() - t0) / 60))
     cfg = load_preset(args.preset)
-    from gan_studio.core.data import build_dataset
+    from gan_studio.core.data.registry import build_dataset
     k = len(build_dataset(cfg.data, "cpu").class_names)
     steps = sorted({r["step"] for _, _, rows, _ in results for r in rows})
     lines = [f"cond_accuracy of `{args.preset}` (share of 1,000 generated images, labels balanced, that the "
@@ -69,7 +69,7 @@ def main() -> int:
     md = "\n".join(lines) + "\n"
     print(md)
     if args.out:
-        from gan_studio.core.runs import atomic_write_text
+        from gan_studio.core.io import atomic_write_text
         atomic_write_text(args.out, md)
     return 0
 

@@ -12,10 +12,10 @@ import time
 
 import torch
 
-from gan_studio.core import image_metrics as im
 from gan_studio.core.config import Config
-from gan_studio.core.data import build_dataset
-from gan_studio.core.image_data import make_shapes
+from gan_studio.core.data.images import make_shapes
+from gan_studio.core.data.registry import build_dataset
+from gan_studio.core.metrics import images as im
 
 
 def main() -> None:

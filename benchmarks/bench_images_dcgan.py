@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from gan_studio.core.config import Config
-from gan_studio.core.trainer import Trainer
+from gan_studio.core.training.trainer import Trainer
 
 
 def plain_loop(G, D, data, batch: int, nz: int, device, steps: int, optD, optG, gen) -> None:
@@ -74,7 +74,7 @@ def main() -> None:
     device = tr.device
 
     # the plain loop's own copies of the same networks and weights
-    from gan_studio.core.dcgan import build_dcgan
+    from gan_studio.core.nets.dcgan import build_dcgan
     G, D = build_dcgan(cfg, tr.data)
     G.load_state_dict(tr.G.state_dict())
     D.load_state_dict(tr.D.state_dict())

@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from gan_studio.core.families import make_trainer
-from gan_studio.core.image_metrics import get_metric_model, image_report
+from gan_studio.core.families.registry import make_trainer
+from gan_studio.core.metrics.images import get_metric_model, image_report
 from gan_studio.core.presets import load_preset
 from gan_studio.core.render import grid_png
 

@@ -35,7 +35,8 @@ TARGET = ("blue", "circle")
 def train_shapes(out: Path, steps: int) -> Path:
     from gan_studio.core.presets import load_preset
     from gan_studio.core.runs import RunFolder
-    from gan_studio.core.trainer import RunLoop, Trainer
+    from gan_studio.core.training.run_loop import RunLoop
+    from gan_studio.core.training.trainer import Trainer
     cfg = load_preset("shapes")
     cfg.set("train.eval_every", 10 ** 6)   # the benchmark classifies on its own
     tr = Trainer(cfg)
@@ -53,7 +54,7 @@ class Judge:
     """The shapes classifiers' (colour, shape) verdict on a run's images."""
 
     def __init__(self, trainer):
-        from gan_studio.core.image_metrics import get_metric_model
+        from gan_studio.core.metrics.images import get_metric_model
         self.tr = trainer
         self.model = get_metric_model(trainer.data)
         if self.model is None or "shape" not in self.model.net.heads:

@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from gan_studio.core.families import make_trainer
+from gan_studio.core.families.registry import make_trainer
 from gan_studio.core.presets import load_preset
 
 SALIMANS = ("Salimans et al. 2016, Table 1 (MNIST, 60,000 images, 100 labels = 10 per class, "
@@ -144,7 +144,7 @@ def main() -> int:
     md += f"\nMade by `{cmd}`.\n"
     print(md)
     if args.out:
-        from gan_studio.core.runs import atomic_write_text
+        from gan_studio.core.io import atomic_write_text
         atomic_write_text(args.out, md)
     if args.curves:
         curves_png(rows, args.curves)

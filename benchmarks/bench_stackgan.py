@@ -22,9 +22,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from gan_studio.core.families import make_trainer
-from gan_studio.core.family_stackgan import ATTRIBUTES
-from gan_studio.core.image_metrics import get_metric_model
+from gan_studio.core.families.registry import make_trainer
+from gan_studio.core.families.stackgan import ATTRIBUTES
+from gan_studio.core.metrics.images import get_metric_model
 from gan_studio.core.presets import load_preset
 from gan_studio.core.render import grid_png
 

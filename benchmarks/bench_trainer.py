@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from gan_studio.core.config import Config
-from gan_studio.core.trainer import Trainer
+from gan_studio.core.training.trainer import Trainer
 
 
 def plain_loop(cfg: Config, steps: int, seed: int = 0, logits: bool = False) -> float:

@@ -15,7 +15,7 @@ import time
 import torch
 
 from gan_studio.core.bench import build_bench_config
-from gan_studio.core.trainer import Trainer
+from gan_studio.core.training.trainer import Trainer
 
 
 def main() -> None:

@@ -110,7 +110,8 @@ def test_run_with_a_broken_config_json_opens_or_is_one_line(tiny_run, tmp_path, 
 
 
 def test_loading_a_config_never_raises_anything_but_config_error(tmp_path):
-    from gan_studio.core.config import Config, ConfigError
+    from gan_studio.core.config import Config
+    from gan_studio.core.errors import ConfigError
     for name, data in [("a.json", b"\xff"), ("a.toml", b"\xff"), ("b.json", b"[" * NESTED),
                        ("b.toml", b"a = " + b"[" * NESTED), ("c.json", b'{"data": ' + b"[" * 900 + b"]" * 900 + b"}")]:
         (tmp_path / name).write_bytes(data)
@@ -187,7 +188,7 @@ def test_bad_csv_is_one_line(tmp_path, capsys, data, words):
 
 
 def test_csv_reader_keeps_good_files(tmp_path):
-    from gan_studio.core.data import read_points_csv
+    from gan_studio.core.data.mixtures import read_points_csv
     path = tmp_path / "p.csv"
     path.write_bytes("\ufeffx,y\r\n1, 2\r\n\r\n-3.5,4e2,\r\n".encode())
     assert read_points_csv(path) == [[1.0, 2.0], [-3.5, 400.0]]
@@ -204,7 +205,7 @@ def test_wild_points_are_refused_naming_data_points(tmp_path, capsys, points):
 
 
 def test_view_bounds_are_finite_even_for_wild_samples():
-    from gan_studio.core.data import frame_bounds
+    from gan_studio.core.data.registry import frame_bounds
     pts = torch.tensor([[3e38, 3e38], [-3e38, -3e38], [float("nan"), 0.0], [float("inf"), 1.0]])
     b = frame_bounds(pts)
     assert all(np.isfinite(b)) and b[0] < b[1] and b[2] < b[3]
@@ -240,8 +241,8 @@ def test_mode_view_never_asks_for_an_infinite_range():
     ('{"format": "gan-studio-latent-directions/1", "latent_dim": ' + "[" * 800 + "]" * 800 + "}").encode(),
 ])
 def test_bad_directions_file_is_a_run_error(tmp_path, data):
+    from gan_studio.core.errors import RunError
     from gan_studio.core.latent import DIRECTIONS_FILE, load_directions
-    from gan_studio.core.runs import RunError
     (tmp_path / DIRECTIONS_FILE).write_bytes(data)
     with pytest.raises(RunError) as info:
         load_directions(tmp_path, 4)
@@ -255,7 +256,7 @@ def test_bad_directions_file_is_a_run_error(tmp_path, data):
     MemoryError(),
 ])
 def test_networks_too_large_for_memory_are_one_line(tmp_path, capsys, monkeypatch, error):
-    import gan_studio.core.trainer as trainer_module
+    import gan_studio.core.training.trainer as trainer_module
 
     def no_memory(*a, **k):
         raise error
@@ -267,9 +268,9 @@ def test_networks_too_large_for_memory_are_one_line(tmp_path, capsys, monkeypatc
 
 
 def test_other_runtime_errors_are_not_called_memory(monkeypatch):
-    import gan_studio.core.trainer as trainer_module
+    import gan_studio.core.training.trainer as trainer_module
     from gan_studio.core.config import Config
-    from gan_studio.core.families import make_trainer
+    from gan_studio.core.families.registry import make_trainer
 
     def broken(*a, **k):
         raise RuntimeError("a real bug")
@@ -309,15 +310,15 @@ def test_disk_full_in_truncate_after_is_one_line(tiny_run, tmp_path, capsys, mon
 
 
 def test_disk_full_when_writing_samples_is_one_line(tiny_run, tmp_path, capsys, monkeypatch):
-    import gan_studio.core.runs as runs
+    import gan_studio.core.io as core_io
 
-    real_write = runs.atomic_write_bytes
+    real_write = core_io.atomic_write_bytes
 
     def full(path, data):
         if str(path).endswith("s.npy"):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         return real_write(path, data)
-    monkeypatch.setattr(runs, "atomic_write_bytes", full)
+    monkeypatch.setattr(core_io, "atomic_write_bytes", full)
     rc, _, err = cli(capsys, "sample", tiny_run, "--n", "2", "--out", tmp_path / "s.npy")
     one_line_error(rc, err, "disk full while writing", "s.npy")
 
@@ -332,9 +333,7 @@ def test_os_errors_are_described_in_one_line(code, word):
 
 def test_user_errors_are_shared_by_the_cli_and_the_window():
     from gan_studio import cli
-    from gan_studio.core.config import ConfigError
-    from gan_studio.core.errors import UserError, user_errors
-    from gan_studio.core.runs import CheckpointError, RunError
+    from gan_studio.core.errors import CheckpointError, ConfigError, RunError, UserError, user_errors
     assert cli.user_errors is user_errors
     assert issubclass(ConfigError, UserError)
     assert {ConfigError, CheckpointError, RunError} <= set(user_errors())

@@ -3,7 +3,9 @@ import json
 
 import pytest
 
-from gan_studio.core.config import Config, ConfigError, parse_override
+import gan_studio.core.data  # noqa: F401  (registers the names data.name may take)
+from gan_studio.core.config import Config, parse_override
+from gan_studio.core.errors import ConfigError
 
 
 def test_defaults_validate_and_round_trip_json_and_toml(tmp_path):

@@ -4,8 +4,10 @@ import math
 import pytest
 import torch
 
-from gan_studio.core.config import ConfigError, DataConfig
-from gan_studio.core.data import build_dataset, read_points_csv
+from gan_studio.core.config import DataConfig
+from gan_studio.core.data.mixtures import read_points_csv
+from gan_studio.core.data.registry import build_dataset
+from gan_studio.core.errors import ConfigError
 
 
 def gen(seed=0):

@@ -4,10 +4,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from gan_studio.core import models
-from gan_studio.core.losses import gradient_penalty
-from gan_studio.core.models import MLPDiscriminator, MLPGenerator
-from gan_studio.core.trainer import LeanAdam
+from gan_studio.core.nets import mlp
+from gan_studio.core.nets.mlp import MLPDiscriminator, MLPGenerator
+from gan_studio.core.training.losses import gradient_penalty
+from gan_studio.core.training.trainer import LeanAdam
 
 
 def _reference_d(D: MLPDiscriminator, x: torch.Tensor) -> torch.Tensor:
@@ -59,13 +59,13 @@ def test_g_step_through_the_fused_d_computes_no_gradient_for_d(monkeypatch):
     G = MLPGenerator(4, (2,), 2, 16, "relu")
     D = MLPDiscriminator((2,), 2, 16, "leaky_relu")
     returned = []
-    original = models._LinearChain.backward
+    original = mlp._LinearChain.backward
 
     def spy(ctx, g):
         out = original(ctx, g)
         returned.append([t is not None for t in out])
         return out
-    monkeypatch.setattr(models._LinearChain, "backward", staticmethod(spy))
+    monkeypatch.setattr(mlp._LinearChain, "backward", staticmethod(spy))
     z = torch.randn(32, 4)
     torch.autograd.backward(F.softplus(-D(G(z))).mean(), inputs=list(G.parameters()))
     d_chain, g_chain = returned          # D's node runs first in the backward pass
@@ -103,7 +103,7 @@ def test_wgan_gp_penalty_through_the_fused_chain_has_the_reference_second_deriva
 
 def test_norm_layers_and_other_activations_take_the_module_path():
     D = MLPDiscriminator((2,), 2, 8, "tanh")
-    assert models._CHAIN_SLOPE.get(D.activation) is None
+    assert mlp._CHAIN_SLOPE.get(D.activation) is None
     D2 = MLPDiscriminator((2,), 2, 8, "leaky_relu")
     D2.set_norm("batch")
     x = torch.randn(16, 2)

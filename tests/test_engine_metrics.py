@@ -4,8 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from gan_studio.core.data import grid_means, ring_means
-from gan_studio.core.metrics import mode_metrics
+from gan_studio.core.data.mixtures import grid_means, ring_means
+from gan_studio.core.metrics.modes import mode_metrics
 
 MEANS = ring_means(8, 1.0).numpy()
 SIGMA = 0.01

@@ -11,8 +11,10 @@ import torch
 
 from gan_studio.cli import main
 from gan_studio.core.config import Config
-from gan_studio.core.runs import CheckpointError, RunFolder, load_checkpoint_file, trainer_from_run
-from gan_studio.core.trainer import RunLoop, Trainer
+from gan_studio.core.errors import CheckpointError
+from gan_studio.core.runs import RunFolder, load_checkpoint_file, trainer_from_run
+from gan_studio.core.training.run_loop import RunLoop
+from gan_studio.core.training.trainer import Trainer
 
 TINY = ["--set", "model.g_width=16", "--set", "model.d_width=16", "--set", "train.batch_size=32",
         "--set", "train.log_every=5", "--set", "train.eval_every=10", "--set", "train.checkpoint_every=10",

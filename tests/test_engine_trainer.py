@@ -6,8 +6,10 @@ import threading
 import pytest
 import torch
 
-from gan_studio.core.config import Config, ConfigError
-from gan_studio.core.trainer import DivergedError, RunLoop, Trainer
+from gan_studio.core.config import Config
+from gan_studio.core.errors import ConfigError
+from gan_studio.core.training.run_loop import RunLoop
+from gan_studio.core.training.trainer import DivergedError, Trainer
 
 
 def tiny(**sets) -> Config:
@@ -24,8 +26,8 @@ def params(tr):
 
 def test_core_imports_no_qt():
     code = ("import sys, importlib, pkgutil, gan_studio.core as c;"
-            "[importlib.import_module('gan_studio.core.' + m.name) for m in pkgutil.iter_modules(c.__path__)];"
-            "import gan_studio.core.data as d; d.dataset_names();"
+            "[importlib.import_module(m.name)"
+            " for m in pkgutil.walk_packages(c.__path__, 'gan_studio.core.')];"
             "bad=[m for m in sys.modules if m.split('.')[0] in ('PySide6','PyQt5','PyQt6','pyqtgraph','shiboken6')];"
             "print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -163,7 +165,7 @@ def test_step_never_reads_a_value_back_from_the_device():
 
 def test_lr_decay_schedule_moves_both_rates_and_keeps_adam_state():
     from gan_studio.core.config import Config
-    from gan_studio.core.trainer import Trainer
+    from gan_studio.core.training.trainer import Trainer
     cfg = Config()
     cfg.set("model.g_width", 8)
     cfg.set("model.d_width", 8)
@@ -188,7 +190,7 @@ def test_lr_decay_schedule_moves_both_rates_and_keeps_adam_state():
 def test_data_scale_is_a_change_of_units_for_the_networks():
     """G(z) with data_scale s equals s times the unscaled G(z); D(x) equals the unscaled D(x / s)."""
     from gan_studio.core.config import Config
-    from gan_studio.core.trainer import Trainer
+    from gan_studio.core.training.trainer import Trainer
     cfgs = []
     for scale in (1.0, 4.0):
         cfg = Config()

@@ -6,8 +6,8 @@ import torch
 
 from gan_studio.core.config import Config, TricksConfig
 from gan_studio.core.runs import RunFolder, trainer_from_run
-from gan_studio.core.trainer import Trainer
-from gan_studio.core.tricks import ALL_TRICKS
+from gan_studio.core.training.trainer import Trainer
+from gan_studio.core.training.tricks import ALL_TRICKS
 
 N = 16            # steps in all; the checkpoint is taken at N/2
 BATCH = 16

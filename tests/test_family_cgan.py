@@ -8,8 +8,9 @@ import torch
 from PIL import Image
 
 from gan_studio.cli import main
-from gan_studio.core.config import Config, ConfigError
-from gan_studio.core.families import make_trainer
+from gan_studio.core.config import Config
+from gan_studio.core.errors import ConfigError
+from gan_studio.core.families.registry import make_trainer
 from gan_studio.core.render import render_snapshot_png
 
 
@@ -115,7 +116,7 @@ def test_tricks_and_losses_it_cannot_honour_are_refused_by_name():
 
 
 def test_cli_trains_the_preset_with_cond_accuracy_and_resumes(tmp_path, monkeypatch, capsys):
-    import gan_studio.core.image_metrics as im
+    import gan_studio.core.metrics.images as im
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(im, "CLASSIFIER_STEPS", 30)  # a rough metric classifier is enough here
     monkeypatch.setattr(im, "_models", {})

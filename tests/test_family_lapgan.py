@@ -8,10 +8,11 @@ import torch
 from PIL import Image
 
 from gan_studio.cli import main
-from gan_studio.core.config import Config, ConfigError
-from gan_studio.core.families import make_trainer
-from gan_studio.core.family_lapgan import laplacian_pyramid, reconstruct, up
-from gan_studio.core.image_data import make_shapes
+from gan_studio.core.config import Config
+from gan_studio.core.data.images import make_shapes
+from gan_studio.core.errors import ConfigError
+from gan_studio.core.families.lapgan import laplacian_pyramid, reconstruct, up
+from gan_studio.core.families.registry import make_trainer
 from gan_studio.core.render import render_snapshot_png
 
 
@@ -94,7 +95,7 @@ def test_settings_it_cannot_honour_are_refused_by_name():
 
 
 def test_cli_trains_the_preset_logs_level_stats_and_resumes(tmp_path, monkeypatch):
-    import gan_studio.core.image_metrics as im
+    import gan_studio.core.metrics.images as im
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(im, "CLASSIFIER_STEPS", 20)  # a rough metric classifier is enough here
     monkeypatch.setattr(im, "_models", {})

@@ -7,9 +7,10 @@ import torch
 import torch.nn.functional as F
 
 from gan_studio.cli import main
-from gan_studio.core.config import Config, ConfigError
-from gan_studio.core.families import make_trainer
-from gan_studio.core.family_ssl import k_plus_one_losses
+from gan_studio.core.config import Config
+from gan_studio.core.errors import ConfigError
+from gan_studio.core.families.registry import make_trainer
+from gan_studio.core.families.ssl import k_plus_one_losses
 
 
 def tiny_cfg(**over) -> Config:

@@ -8,9 +8,10 @@ import torch
 from PIL import Image
 
 from gan_studio.cli import main
-from gan_studio.core.config import Config, ConfigError
-from gan_studio.core.families import make_trainer
-from gan_studio.core.family_stackgan import CondAugment, kl_standard_normal
+from gan_studio.core.config import Config
+from gan_studio.core.errors import ConfigError
+from gan_studio.core.families.registry import make_trainer
+from gan_studio.core.families.stackgan import CondAugment, kl_standard_normal
 
 CAPTION = "a large red circle at the top left"
 
@@ -107,7 +108,7 @@ def test_settings_it_cannot_honour_are_refused_by_name():
 
 
 def test_cli_trains_the_preset_with_attribute_match_rates_and_resumes(tmp_path, monkeypatch):
-    import gan_studio.core.image_metrics as im
+    import gan_studio.core.metrics.images as im
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(im, "CLASSIFIER_STEPS", 20)  # a rough metric classifier is enough here
     monkeypatch.setattr(im, "_models", {})
@@ -128,7 +129,7 @@ def test_cli_trains_the_preset_with_attribute_match_rates_and_resumes(tmp_path, 
 
 def test_attribute_match_scores_caption_following_pictures_high_and_text_blind_ones_at_chance(
         trainer, tmp_path, monkeypatch):
-    import gan_studio.core.image_metrics as im
+    import gan_studio.core.metrics.images as im
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(im, "CLASSIFIER_STEPS", 80)  # rough: shape is its weakest head
     monkeypatch.setattr(im, "_models", {})

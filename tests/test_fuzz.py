@@ -23,7 +23,8 @@ from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
 
 from gan_studio.cli import main  # noqa: E402
-from gan_studio.core.config import Config, ConfigError, field_docs  # noqa: E402
+from gan_studio.core.config import Config, field_docs  # noqa: E402
+from gan_studio.core.errors import ConfigError
 
 FUZZ = settings(max_examples=40, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -53,7 +54,7 @@ def run_cli(capsys, argv) -> int:
 
 # -- building cheaply ----------------------------------------------------------------------------------
 def _cheap(cfg: Config) -> bool:
-    from gan_studio.core.data import dataset_kind
+    from gan_studio.core.data.registry import dataset_kind
     m, t = cfg.model, cfg.tricks
     return (m.family == "gan" and m.arch == "mlp" and dataset_kind(cfg.data.name) == "2d"
             and m.g_width ** 2 * m.g_depth <= 256 ** 2 * 4 and m.d_width ** 2 * m.d_depth <= 256 ** 2 * 4
@@ -67,7 +68,7 @@ def _cheap(cfg: Config) -> bool:
 @contextlib.contextmanager
 def cheap_trainers():
     """Build the Trainer only for configs that build in milliseconds; others stop with one line."""
-    from gan_studio.core import families
+    from gan_studio.core.families import registry as families
     real = families.make_trainer
 
     def make_trainer(cfg, device=None):
@@ -196,7 +197,7 @@ def runs(tmp_path_factory):
     """A tiny 2-D run and a tiny image run (latent size 4), built once."""
     from gan_studio.core.presets import load_preset
     from gan_studio.core.runs import RunFolder
-    from gan_studio.core.trainer import Trainer
+    from gan_studio.core.training.trainer import Trainer
     base = tmp_path_factory.mktemp("fuzz-runs")
     assert main(["train", "ring8", "--steps", "1", "--out", str(base / "points"), *TINY]) == 0
     cfg = load_preset("shapes")

@@ -8,11 +8,13 @@ import pytest
 import torch
 from torch.func import functional_call
 
-from gan_studio.core.config import Config, ConfigError
-from gan_studio.core.metrics import mode_metrics
+from gan_studio.core.config import Config
+from gan_studio.core.errors import ConfigError
+from gan_studio.core.metrics.modes import mode_metrics
 from gan_studio.core.runs import RunFolder, trainer_from_run
-from gan_studio.core.trainer import RunLoop, Trainer
-from gan_studio.core.tricks import GEma
+from gan_studio.core.training.run_loop import RunLoop
+from gan_studio.core.training.trainer import Trainer
+from gan_studio.core.training.tricks import GEma
 
 
 def tiny_cfg(ema: bool = True, decay: float = 0.9, **sets) -> Config:

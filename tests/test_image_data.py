@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from gan_studio.core.config import Config, ConfigError
-from gan_studio.core.data import build_dataset, dataset_kind, dataset_names
-from gan_studio.core.image_data import DataError, make_shapes, read_idx
+from gan_studio.core.config import Config
+from gan_studio.core.data.images import make_shapes, read_idx
+from gan_studio.core.data.registry import build_dataset, dataset_kind, dataset_names
+from gan_studio.core.errors import ConfigError, DataError
 
 
 def _cfg(**kv):

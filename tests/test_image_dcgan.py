@@ -7,11 +7,12 @@ from PIL import Image
 from torch import nn
 
 from gan_studio.cli import main
-from gan_studio.core import image_metrics as im
-from gan_studio.core.config import Config, ConfigError
-from gan_studio.core.dcgan import DCGANDiscriminator, DCGANGenerator
+from gan_studio.core.config import Config
+from gan_studio.core.errors import ConfigError
+from gan_studio.core.metrics import images as im
+from gan_studio.core.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from gan_studio.core.presets import load_preset, preset_descriptions
-from gan_studio.core.trainer import Trainer
+from gan_studio.core.training.trainer import Trainer
 
 
 @pytest.mark.parametrize("size", [16, 32, 64])

@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from gan_studio.core import image_metrics as im
 from gan_studio.core.config import Config
-from gan_studio.core.image_data import make_shapes
-from gan_studio.core.trainer import Trainer
+from gan_studio.core.data.images import make_shapes
+from gan_studio.core.metrics import images as im
+from gan_studio.core.training.trainer import Trainer
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,7 @@ from PIL import Image
 
 from gan_studio.cli import main
 from gan_studio.core import latent as L
-from gan_studio.core.config import ConfigError
-from gan_studio.core.runs import RunError
+from gan_studio.core.errors import ConfigError, RunError
 
 D = 8
 
@@ -20,7 +19,7 @@ def tiny_image_run(path, steps: int = 2):
     """A DCGAN run folder on 16 px shapes with an 8-d latent: seconds to build."""
     from gan_studio.core.presets import load_preset
     from gan_studio.core.runs import RunFolder
-    from gan_studio.core.trainer import Trainer
+    from gan_studio.core.training.trainer import Trainer
     cfg = load_preset("shapes")
     for key, value in {"data.image_size": 16, "data.num_images": 256, "model.latent_dim": D, "model.ngf": 8,
                        "model.ndf": 8, "train.batch_size": 16, "train.eval_every": 10_000}.items():
@@ -166,17 +165,22 @@ def test_cli_writes_the_result_grid_and_the_strip(tmp_path, capsys):
         np.save(tmp_path / f"{name}.npy", rng.standard_normal((3, D)).astype(np.float32))
     out = tmp_path / "result.png"
     assert main(["latent", str(run.path), "--a", str(tmp_path / "a.npy"), "--b", str(tmp_path / "b.npy"),
-                 "--c", str(tmp_path / "c.npy"), "--out", str(out), "--latents-out", str(tmp_path / "z.npy")]) == 0
+                 "--c", str(tmp_path / "c.npy"), "--out", str(out), "--latents-out", str(tmp_path / "z.npy"),
+                 "--scale", "1"]) == 0
     assert "result grid" in capsys.readouterr().out
+    from gan_studio.core.render import LABEL_BAND_PX
     img = np.asarray(Image.open(out))
-    assert img.shape == (3 * 18 + 2, 3 * 18 + 2, 3)        # 3x3 tiles of 16 px, 2 px padding
+    # the labelled figure: a label band, then 3 rows of [A, B, C, the 3x3 grid] in tiles of 16 px
+    assert img.shape == (LABEL_BAND_PX + 3 * 18 + 2, 6 * 18 + 2, 3)
+    img = img[LABEL_BAND_PX:, 3 * 18:]                       # the 3x3 result grid, 2 px padding
     z = np.load(tmp_path / "z.npy")
     a, b, c = (np.load(tmp_path / f"{n}.npy") for n in "abc")
     np.testing.assert_allclose(z[L.CENTRE], a.mean(0) - b.mean(0) + c.mean(0), atol=1e-5)
     # the centre tile is G(result): the same pixels as drawing that latent alone
     np.save(tmp_path / "centre.npy", z[L.CENTRE:L.CENTRE + 1])
     assert main(["latent", str(run.path), "--interpolate", str(tmp_path / "centre.npy"), str(tmp_path / "a.npy"),
-                 "--steps", "5", "--out", str(tmp_path / "strip.png"), "--latents-out", str(tmp_path / "s.npy")]) == 0
+                 "--steps", "5", "--out", str(tmp_path / "strip.png"), "--latents-out", str(tmp_path / "s.npy"),
+                 "--scale", "1"]) == 0
     strip = np.asarray(Image.open(tmp_path / "strip.png"))
     assert strip.shape == (18 + 2, 5 * 18 + 2, 3)
     np.testing.assert_array_equal(strip[2:18, 2:18], img[2 + 18:18 + 18, 2 + 18:18 + 18])
@@ -195,7 +199,7 @@ def test_cli_applies_a_saved_direction(tmp_path, capsys):
     z = np.random.default_rng(1).standard_normal((3, D)).astype(np.float32)
     np.save(tmp_path / "z.npy", z)
     args = ["latent", str(run.path), "--direction", "up", "--to", str(tmp_path / "z.npy"), "--strength", "2",
-            "--out", str(tmp_path / "moved.png"), "--latents-out", str(tmp_path / "moved.npy")]
+            "--out", str(tmp_path / "moved.png"), "--latents-out", str(tmp_path / "moved.npy"), "--scale", "1"]
     assert main(args) == 0
     drawn = np.load(tmp_path / "moved.npy")
     np.testing.assert_allclose(drawn, np.concatenate([z, z + 2 * d.vector]), atol=1e-6)

@@ -14,9 +14,11 @@ import torch
 
 from gan_studio.cli import main
 from gan_studio.core.config import Config
-from gan_studio.core.runs import (RunError, RunFolder, atomic_write_bytes,
-                                  load_checkpoint_file, save_checkpoint_file)
-from gan_studio.core.trainer import DivergedError, RunLoop, Trainer
+from gan_studio.core.errors import RunError
+from gan_studio.core.io import atomic_write_bytes
+from gan_studio.core.runs import RunFolder, load_checkpoint_file, save_checkpoint_file
+from gan_studio.core.training.run_loop import RunLoop
+from gan_studio.core.training.trainer import DivergedError, Trainer
 
 # 2-D points far out, a deep D and learning rates of 1: D's gradients overflow within 10 steps
 NAN_RUN = ["--set", "data.name=points", "--set", "data.points=[[1e6,1e6],[-1e6,-1e6]]",
@@ -184,7 +186,7 @@ def _dead_pid() -> int:
 
 
 def test_temporary_files_of_killed_writers_are_removed(tmp_path):
-    from gan_studio.core.runs import remove_stale_temp_files
+    from gan_studio.core.io import remove_stale_temp_files
     tr = Trainer(tiny_cfg())
     run = RunFolder.create(tmp_path / "r", tr.cfg)
     folder = tmp_path / "r"

@@ -17,8 +17,10 @@ import pytest
 
 from gan_studio.cli import main
 from gan_studio.core.config import Config
-from gan_studio.core.runs import RunError, RunFolder, trainer_from_run
-from gan_studio.core.trainer import RunLoop, Trainer
+from gan_studio.core.errors import RunError
+from gan_studio.core.runs import RunFolder, trainer_from_run
+from gan_studio.core.training.run_loop import RunLoop
+from gan_studio.core.training.trainer import Trainer
 
 TINY = ["--set", "model.g_width=16", "--set", "model.d_width=16", "--set", "train.batch_size=32",
         "--set", "train.log_every=5", "--set", "train.eval_every=10", "--set", "train.checkpoint_every=10",
@@ -89,7 +91,7 @@ def test_the_writer_holds_the_lock_while_it_trains_and_releases_it(tmp_path):
 def test_a_lock_left_by_a_killed_process_does_not_block(tmp_path):
     out = tmp_path / "r"
     out.mkdir()
-    code = ("import sys, time; from gan_studio.core.run_lock import RunLock; "
+    code = ("import sys, time; from gan_studio.core.io import RunLock; "
             "lock = RunLock(sys.argv[1], 'gan-studio train').acquire(); print('locked', flush=True); "
             "time.sleep(60)")
     proc = subprocess.Popen([sys.executable, "-c", code, str(out)], stdout=subprocess.PIPE, text=True)
@@ -137,7 +139,7 @@ def test_only_the_writer_truncates_on_resume(tmp_path):
 
 
 def test_lock_file_names_pid_host_and_command(tmp_path):
-    from gan_studio.core.run_lock import read_holder
+    from gan_studio.core.io import read_holder
     run = RunFolder.create(tmp_path / "r", tiny_cfg(), lock=True, command="gan-studio train")
     holder = read_holder(tmp_path / "r")
     assert holder["pid"] == os.getpid() and holder["host"] == socket.gethostname()

@@ -11,7 +11,7 @@ import copy
 import pytest
 import torch
 
-from gan_studio.core.families import make_trainer
+from gan_studio.core.families.registry import make_trainer
 from gan_studio.core.presets import load_preset
 
 SWITCHES = ["tricks.packing.enabled", "tricks.normalization.enabled", "tricks.minibatch_discrimination.enabled"]

@@ -8,11 +8,12 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from gan_studio.core import losses
-from gan_studio.core.config import Config, ConfigError
-from gan_studio.core.models import MLPDiscriminator, MLPGenerator
-from gan_studio.core.trainer import Trainer
-from gan_studio.core.tricks import trick_docs, unrolled_d
+from gan_studio.core.config import Config
+from gan_studio.core.errors import ConfigError
+from gan_studio.core.nets.mlp import MLPDiscriminator, MLPGenerator
+from gan_studio.core.training import losses
+from gan_studio.core.training.trainer import Trainer
+from gan_studio.core.training.tricks import trick_docs, unrolled_d
 
 
 def tiny_cfg(**sets) -> Config:
@@ -91,8 +92,9 @@ def test_label_smoothing_sets_the_real_target_to_alpha(two_sided):
 # -- normalisation ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("kind", ["virtual-batch", "instance"])
 def test_per_example_norms_do_not_let_the_batch_leak_into_an_example(kind):
+    # the switch to batch norm below is checked at once, not faded in over train.switch_fade_steps
     tr = tiny(**{"tricks.normalization.enabled": True, "tricks.normalization.d": kind,
-                 "tricks.normalization.g": kind})
+                 "tricks.normalization.g": kind, "train.switch_fade_steps": 0})
     for _ in range(3):
         tr.step()
     z = torch.randn(8, 4)
@@ -109,7 +111,7 @@ def test_per_example_norms_do_not_let_the_batch_leak_into_an_example(kind):
 
 
 def test_virtual_batch_norm_weights_the_example_one_in_n_plus_one():
-    from gan_studio.core.models import VirtualBatchNorm
+    from gan_studio.core.nets.mlp import VirtualBatchNorm
     vbn = VirtualBatchNorm(3)
     ref, x = torch.randn(4, 3), torch.randn(1, 3)
     out = vbn(torch.cat([ref, x]), 4)
@@ -370,7 +372,7 @@ TOGGLES = {
 
 @pytest.mark.parametrize("name", sorted(TOGGLES))
 def test_turning_a_trick_off_restores_the_plain_step_exactly(name):
-    tr = tiny()
+    tr = tiny(**{"train.switch_fade_steps": 2})   # layer switches fade over 2 steps
     tr.step()
     tr.apply_setting(f"tricks.{name}.enabled", True)
     for k, v in TOGGLES[name].items():
@@ -378,6 +380,8 @@ def test_turning_a_trick_off_restores_the_plain_step_exactly(name):
     for _ in range(3):
         tr.step()
     tr.apply_setting(f"tricks.{name}.enabled", False)
+    for _ in range(2):   # the fade out: after it, nothing of the trick is left
+        tr.step()
     # a Trainer that never had the trick, given the same weights, Adam moments and RNG state
     plain = tiny()
     plain.G.load_state_dict({k: v for k, v in tr.G.state_dict().items() if k in plain.G.state_dict()})

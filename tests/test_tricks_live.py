@@ -7,7 +7,8 @@ import time
 
 from gan_studio.core.config import Config
 from gan_studio.core.runs import RunFolder
-from gan_studio.core.trainer import RunLoop, Trainer
+from gan_studio.core.training.run_loop import RunLoop
+from gan_studio.core.training.trainer import Trainer
 
 WATCHED = ("label_smoothing", "packing", "replay", "minibatch_discrimination", "instance_noise")
 

@@ -138,9 +138,9 @@ def test_a_changed_script_is_untrusted_again(tmp_path, capsys):
 
 
 def test_loader_refuses_without_trust(tmp_path):
-    from gan_studio.core.importer import load_script
+    from gan_studio.core.errors import CheckpointError
+    from gan_studio.core.nets.scripted import load_script
     from gan_studio.core.trust import UntrustedCodeError, trust_script
-    from gan_studio.core.runs import CheckpointError
     victim, script = _attack(tmp_path)
     with pytest.raises(UntrustedCodeError) as e:
         load_script(script)

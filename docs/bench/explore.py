@@ -5,7 +5,7 @@ import sys, time, json, argparse
 import torch
 
 from gan_studio.core.bench import build_bench_config
-from gan_studio.core.families import make_trainer
+from gan_studio.core.families.registry import make_trainer
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--preset", default="best"); ap.add_argument("--data", default="ring8")

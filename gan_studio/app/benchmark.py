@@ -31,7 +31,8 @@ def headless_rate(cfg, steps: int, in_thread: bool = True) -> float:
     """Steps/s of a bare RunLoop. In a thread by default, as the window's worker runs it: on a busy
     machine torch's CPU kernels ran 6x slower from the main thread than from another thread
     (measured), which would flatter the window."""
-    from gan_studio.core.trainer import RunLoop, Trainer
+    from gan_studio.core.training.run_loop import RunLoop
+    from gan_studio.core.training.trainer import Trainer
     result = []
 
     def run():

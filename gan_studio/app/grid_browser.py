@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QPushButton, QS
 
 from gan_studio.app.history import HistoryScrubber, StudioState
 from gan_studio.app.snapshot import View, cell_at, tile_grid
-from gan_studio.core.runs import atomic_write_bytes
+from gan_studio.core.io import atomic_write_bytes
 
 #: milliseconds per frame of the exported time-lapse
 GIF_FRAME_MS = 120

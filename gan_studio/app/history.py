@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from gan_studio.app.snapshot import METRIC_COLUMNS, Report, Session, View
-from gan_studio.core.losses import PROBABILISTIC
+from gan_studio.core.training.losses import PROBABILISTIC
 
 EVAL_COLUMNS = ("step", "modes", "modes_strict", "hq", "rkl")
 #: past views kept for the scrubber; when full, every other old one is dropped (even thinning)

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, 
 
 from gan_studio.app.snapshot import tile_grid, to_tiles
 from gan_studio.core import latent as L
-from gan_studio.core.runs import atomic_write_bytes
+from gan_studio.core.io import atomic_write_bytes
 
 GROUPS = ("A", "B", "C")
 #: border colours of the groups: far from the shapes' own red/green/blue/yellow

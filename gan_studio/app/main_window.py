@@ -13,9 +13,9 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QLabel, QMainWindow, QSpinBox,
                                QToolBar, QWidget)
 
+from gan_studio.app.caption_panel import CaptionPanel
 from gan_studio.app.grid_browser import GridBrowser
 from gan_studio.app.history import StudioState
-from gan_studio.app.caption_panel import CaptionPanel
 from gan_studio.app.latent_lab import LatentLab
 from gan_studio.app.mode_view import ModeView
 from gan_studio.app.plots import PlotsPanel
@@ -138,7 +138,7 @@ class MainWindow(QMainWindow):
         return a
 
     def _build_toolbar(self, cfg: Config) -> None:
-        from gan_studio.core.data import dataset_names
+        from gan_studio.core.data.registry import dataset_names
         from gan_studio.core.presets import preset_names
         self.actions_by_name: dict[str, QAction] = {}
         tb = QToolBar("Training")
@@ -300,7 +300,7 @@ class MainWindow(QMainWindow):
 
     # -- commands ----------------------------------------------------------------------------------
     def choose_preset(self, name: str) -> None:
-        from gan_studio.core.config import ConfigError
+        from gan_studio.core.errors import ConfigError
         from gan_studio.core.presets import load_preset
         try:
             cfg = load_preset(name)
@@ -335,8 +335,9 @@ class MainWindow(QMainWindow):
         naming the file and its sha256; yes remembers the hash (gan_studio.core.trust), no opens nothing."""
         from PySide6.QtWidgets import QMessageBox
 
-        from gan_studio.cli import user_errors
-        from gan_studio.core.trust import file_sha256, hash_trusted, run_script_file, trust_hash
+        from gan_studio.core.errors import user_errors
+        from gan_studio.core.runs import run_script_file
+        from gan_studio.core.trust import file_sha256, hash_trusted, trust_hash
         try:
             script = run_script_file(path)
             sha = file_sha256(script) if script is not None else ""

@@ -342,8 +342,8 @@ class ModeView(HistoryScrubber, QWidget):
         self.drawn_label.setText(f"{len(self.drawn)} points" if self.drawn else "")
 
     def _load_csv(self) -> None:
-        from gan_studio.core.config import ConfigError
-        from gan_studio.core.data import read_points_csv
+        from gan_studio.core.data.mixtures import read_points_csv
+        from gan_studio.core.errors import ConfigError
         path, _ = QFileDialog.getOpenFileName(self, "Load points", "", "CSV files (*.csv);;All files (*)")
         if not path:
             return

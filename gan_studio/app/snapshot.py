@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from gan_studio.core import losses
 from gan_studio.core.config import Config
-from gan_studio.core.trainer import METRIC_NAMES
+from gan_studio.core.training import losses
+from gan_studio.core.training.trainer import METRIC_NAMES
 
 #: columns of a metrics array: the step, then the Trainer's metrics in their order
 METRIC_COLUMNS = ("step",) + METRIC_NAMES

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QHB
                                QWidget)
 
 from gan_studio.core.config import Config
-from gan_studio.core.trainer import NEEDS_RESET
+from gan_studio.core.training.trainer import NEEDS_RESET
 
 #: fields the panel leaves to other places (the run's label, the drawn points, file paths)
 HIDDEN = {"name", "description", "data.path", "data.points", "data.download", "train.device"}

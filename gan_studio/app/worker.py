@@ -18,7 +18,6 @@ Where the engine runs (``engine=``):
 """
 from __future__ import annotations
 
-import os
 import pickle
 import queue
 import threading
@@ -48,7 +47,7 @@ PROCESS_NAME = "gan-studio-training"
 RELAY_POLL_S = 0.01
 #: after stop(), the child gets this long to save its run before it is ended (s)
 PROCESS_STOP_S = 8.0
-#: what the run folder's lock file says its writer is (core/run_lock.py)
+#: what the run folder's lock file says its writer is (core/io.py)
 WRITER_COMMAND = "gan-studio gui (training)"
 
 
@@ -58,8 +57,10 @@ def worker_threads() -> int:
 
     Measured on a busy 2-core machine: ring8 trained at 3.4 steps/s with 2 threads in a worker
     thread and at 33 steps/s with 1, because OpenMP's threads wait on each other while the GUI
-    thread (or anything else) holds a core."""
-    return max(1, (os.cpu_count() or 2) - 1)
+    thread (or anything else) holds a core. Each run then trains with ``choose_threads`` (the faster
+    of 1 and this for the run's size), the rule `gan-studio train` uses too (core/device.py)."""
+    from gan_studio.core.device import spare_threads
+    return spare_threads()
 
 
 #: workers whose thread is running, held strongly: a forgotten worker stays findable (tests fail on
@@ -311,6 +312,7 @@ class TrainingEngine:
         import torch
         if torch.get_num_threads() > worker_threads():
             torch.set_num_threads(worker_threads())
+        self._thread_cap = torch.get_num_threads()   # a lower count set before (tests, the user) stays
         name, payload = self._initial
         if name == "open":
             self._open(payload)
@@ -458,7 +460,7 @@ class TrainingEngine:
             self.emit("failed", f"{name} failed: {type(e).__name__}: {str(e).splitlines()[0][:160]}")
 
     def _advance(self) -> None:
-        from gan_studio.core.trainer import DivergedError
+        from gan_studio.core.training.trainer import DivergedError
         tr = self._tr
         try:
             self._loop.advance()
@@ -493,8 +495,12 @@ class TrainingEngine:
             self._steps, self._values = [], []
 
     def _attach(self, tr, run) -> None:
-        from gan_studio.core.trainer import RunLoop
+        from gan_studio.core.training.run_loop import RunLoop
         self._finish_run()
+        import torch
+        from gan_studio.core.device import choose_threads
+        # the faster of 1 and cores - 1 for this run, never above what serve() started with
+        torch.set_num_threads(min(choose_threads(tr), getattr(self, "_thread_cap", worker_threads())))
         self._tr, self._run = tr, run
         self._unlogged = []
         # a run opened to look at stays read-only (no lock, nothing written) until it is trained
@@ -513,8 +519,8 @@ class TrainingEngine:
 
     def _reset(self, cfg: Config) -> None:
         from gan_studio.core.errors import user_errors
+        from gan_studio.core.families.registry import make_trainer
         from gan_studio.core.runs import RunFolder
-        from gan_studio.core.families import make_trainer
         try:
             tr = make_trainer(cfg.copy(), device=self.device)
             run = RunFolder.create(new_run_dir(self.runs_dir, cfg.name), tr.cfg, lock=True,
@@ -540,9 +546,8 @@ class TrainingEngine:
         """Training (or saving) a run that was opened to look at: take its one-writer lock, drop
         the log rows past its checkpoint (they will be trained again) and log from now on. False,
         with one line, when another process trains it or it moved on since it was opened."""
-        from gan_studio.core.errors import user_errors
-        from gan_studio.core.runs import RunError
-        from gan_studio.core.trainer import RunLoop
+        from gan_studio.core.errors import RunError, user_errors
+        from gan_studio.core.training.run_loop import RunLoop
         run = self._run
         if run is None or not run.read_only:
             return True

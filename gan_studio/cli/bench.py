@@ -6,7 +6,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from gan_studio.core.config import ConfigError
+from gan_studio.core.errors import ConfigError
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -29,6 +29,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="configurations (preset names or .toml files) to compare; default: "
                         "vanilla unrolled5 unrolled10 minibatch-disc pac2 pac4 best")
     m.add_argument("--jobs", type=int, help="parallel processes (default: one per core)")
+    m.add_argument("--threads", type=int, metavar="N",
+                   help="torch CPU threads per run (default: the faster of 1 and the run's share of the "
+                        "cores for its size, as the window picks: 1 for these 2-D MLPs)")
     m.add_argument("--out", default="bench-results", help="folder for the CSV and Markdown files")
     m.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -43,8 +46,17 @@ def run(args) -> int:
         raise ConfigError(f"--steps = {args.steps}: must be >= 1")
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError(f"--jobs = {args.jobs}: must be >= 1")
+    from gan_studio.cli.train import check_threads
+    check_threads(args.threads)
     configs = list(args.compare or bench.DEFAULT_COMPARE)
     total = len(configs) * args.seeds
+    jobs = bench.job_count(args.jobs, total)
+    for name in configs:  # a bad name or override: one line before anything is built or printed
+        bench.build_bench_config(name, args.data, 0, args.overrides)
+    threads = bench.plan_threads(configs, args.data, args.overrides, jobs, args.threads)
+    print(f"bench modes: {len(configs)} configurations x {args.seeds} seeds on {args.data}, "
+          f"{jobs} {'process' if jobs == 1 else 'processes'}, CPU ({_threads_text(threads)} per run)",
+          file=sys.stderr, flush=True)
     bar, lines, done = None, False, 0
     if not args.quiet and sys.stderr.isatty():
         from tqdm import tqdm
@@ -64,14 +76,14 @@ def run(args) -> int:
             print(f"[{done}/{total}] {what}", file=sys.stderr, flush=True)
 
     results = bench.run_table(configs, args.data, args.seeds, args.steps, tuple(args.overrides),
-                              jobs=args.jobs, progress=progress)
+                              jobs=jobs, progress=progress, threads=threads)
     if bar is not None:
         bar.close()
     rows = bench.summarise(results)
     command = "gan-studio bench modes " + " ".join(shlex.quote(a) for a in _argv_of(args))
     print(bench.format_text(rows, args.data))
     out = Path(args.out)
-    from gan_studio.core.runs import atomic_write_text
+    from gan_studio.core.io import atomic_write_text
     stem = out / f"modes-{args.data}"
     atomic_write_text(stem.with_suffix(".csv"), bench.format_csv(rows))
     atomic_write_text(stem.with_suffix(".md"), bench.format_markdown(rows, args.data, args.seeds, args.steps,
@@ -79,6 +91,15 @@ def run(args) -> int:
     atomic_write_text(out / f"modes-{args.data}-runs.csv", bench.runs_csv(results))
     print(f"wrote {stem}.csv, {stem}.md and {out / f'modes-{args.data}-runs.csv'}", file=sys.stderr)
     return 0
+
+
+def _threads_text(threads: dict[str, int]) -> str:
+    """'1 thread' or '4 threads'; one count per configuration when they differ."""
+    from gan_studio.core.device import threads_text
+    counts = sorted(set(threads.values()))
+    if len(counts) <= 1:
+        return threads_text(counts[0] if counts else 1)
+    return ", ".join(f"{name}: {threads_text(n)}" for name, n in threads.items())
 
 
 def _argv_of(args) -> list[str]:

@@ -1,9 +1,9 @@
 """gan-studio gui [--preset P] [--set KEY=VALUE] [--open DIR] [--run-steps N [--change STEP:KEY=VALUE]
                  --screenshot FILE [--panel NAME|all]]
 
-With no arguments the studio opens on the ring of 8 Gaussians with a vanilla GAN. With --screenshot
-it trains --run-steps steps in the worker, saves a picture of the window (or one panel) and quits:
-the README's pictures come from it.
+With no arguments the studio opens on ring8, the default collapse demo on a ring of 8 Gaussians.
+With --screenshot it trains --run-steps steps in the worker, saves a picture of the window (or one
+panel) and quits: the README's pictures come from it.
 """
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from gan_studio.core.config import ConfigError, parse_override
+from gan_studio.core.config import parse_override
+from gan_studio.core.errors import ConfigError
 
 PANEL_NAMES = ("tricks", "plots", "modes", "grid", "latent", "caption")
 #: the panels of --panel all (the latent lab and the text box need picks or a StackGAN run)
@@ -24,7 +25,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("gui", help="open the studio window (the default command)",
                        description="Open the GAN Studio window. With --screenshot, train --run-steps steps, "
                                    "save a PNG of the window or of one panel, and quit.")
-    p.add_argument("--preset", default="ring8", help="preset to open (default: ring8, a vanilla GAN)")
+    p.add_argument("--preset", default="ring8", help="preset to open (default: ring8, the default collapse demo on a ring of 8 Gaussians; "
+                        "`gan-studio presets` lists them all)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set tricks.label_smoothing.enabled=true (repeatable)")
     p.add_argument("--open", metavar="DIR", help="open a saved run folder instead of a preset")

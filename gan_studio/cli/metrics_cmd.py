@@ -20,7 +20,8 @@ def print_table(row: dict) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from gan_studio.core.runs import RunError, RunFolder
+    from gan_studio.core.errors import RunError
+    from gan_studio.core.runs import RunFolder
     path = Path(args.run_dir)
     if not (path / "metrics.jsonl").is_file():
         raise RunError(f"{path} has no metrics.jsonl: it is not a run folder")

@@ -1,15 +1,19 @@
-"""gan-studio sample DIR --n N [--seed S] [--z FILE.npy] --out FILE(.npy|.png)"""
+"""gan-studio sample DIR --n N [--seed S] [--z FILE.npy] [--scale S] [--latents-out Z.npy] --out FILE(.npy|.png)"""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 
-from gan_studio.core.config import ConfigError
+from gan_studio.core.errors import ConfigError
 
 #: most samples one call draws (--n or rows of --z); larger outputs are also capped by MAX_OUTPUT_BYTES
 MAX_SAMPLES = 1_000_000
 MAX_OUTPUT_BYTES = 2 * 1024 ** 3
+#: images in the .png grid (16 x 16), its widest side in pixels, and the largest --scale
+GRID_MOST = 256
+MAX_GRID_PX = 8192
+MAX_SCALE = 32
 
 
 def add_parser(sub):
@@ -27,6 +31,13 @@ def add_parser(sub):
                    help="run the run's TorchScript generator (model.arch = torchscript): it is a program, so it runs "
                         "only if you trust it; trust is remembered for the file's sha256")
     p.add_argument("--out", required=True, help="output file, .npy or .png")
+    p.add_argument("--scale", type=int, metavar="S",
+                   help="image runs' .png: enlarge each image S times, nearest neighbour (default: enough "
+                        "for 64 px per image, e.g. 4 for 16 px digits)")
+    p.add_argument("--latents-out", metavar="Z.npy",
+                   help="also write the latents drawn, float32 (N, latent), in the order of the samples: row i "
+                        "is the .npy's sample i and the .png's image i (row-major, left to right, top to "
+                        "bottom), so that `gan-studio latent DIR --z Z.npy --a 3,7,12 ...` picks from the grid")
     return p
 
 
@@ -62,11 +73,17 @@ def load_latents(path: str, latent_dim: int) -> np.ndarray:
 def run(args) -> int:
     import torch
 
-    from gan_studio.core.render import grid_png, scatter_png
-    from gan_studio.core.runs import RunError, atomic_write_bytes, trainer_from_run
+    from gan_studio.core.errors import RunError
+    from gan_studio.core.io import atomic_write_bytes
+    from gan_studio.core.render import grid_png, readable_scale, scatter_png
+    from gan_studio.core.runs import trainer_from_run
     out = Path(args.out)
     if out.suffix not in (".npy", ".png"):
         raise ConfigError(f"--out {out}: the file must end in .npy or .png")
+    if args.latents_out and Path(args.latents_out).suffix.lower() != ".npy":
+        raise ConfigError(f"--latents-out {args.latents_out}: must end in .npy")
+    if args.scale is not None and not 1 <= args.scale <= MAX_SCALE:
+        raise ConfigError(f"--scale = {args.scale}: must be between 1 and {MAX_SCALE}")
     if not args.z and not 1 <= args.n <= MAX_SAMPLES:
         raise ConfigError(f"--n = {args.n}: must be between 1 and {MAX_SAMPLES:,}")
     tr, _ = trainer_from_run(args.run_dir, device=args.device, trust_code=args.trust_code)
@@ -75,6 +92,7 @@ def run(args) -> int:
         z = torch.from_numpy(load_latents(args.z, latent))
     else:
         z = torch.randn(args.n, latent, generator=torch.Generator().manual_seed(args.seed))
+    grid_note = ""
     per_sample = 4 * int(np.prod(tr.data.shape))
     if len(z) * per_sample > MAX_OUTPUT_BYTES:
         most = MAX_OUTPUT_BYTES // per_sample
@@ -92,13 +110,29 @@ def run(args) -> int:
         np.save(buf, x.numpy().astype(np.float32))
         atomic_write_bytes(out, buf.getvalue())
     elif tr.is_image:
-        atomic_write_bytes(out, grid_png(x[:256], nrow=int(min(16, max(1, len(x)) ** 0.5 + 0.999))))
+        shown = x[:GRID_MOST]
+        nrow = grid_columns(len(shown))
+        scale = args.scale or readable_scale(max(x.shape[-2:]))
+        scale = min(scale, max(1, MAX_GRID_PX // (nrow * (max(x.shape[-2:]) + 2))))   # a sane picture size
+        atomic_write_bytes(out, grid_png(shown, nrow=nrow, scale=scale))
+        rows = -(-len(shown) // nrow)
+        grid_note = (f" ({rows} x {nrow} grid{', ' + str(scale) + 'x enlarged' if scale > 1 else ''}"
+                     f"{f'; the first {GRID_MOST} of {len(x)}' if len(x) > GRID_MOST else ''})")
     else:
         means = tr.data.modes.cpu().numpy() if tr.data.modes is not None else None
         atomic_write_bytes(out, scatter_png(x.numpy(), None, means, bounds=tr.data.bounds(),
                                             title=f"{len(x)} samples, step {tr.step_count}"))
-    print(f"wrote {len(x)} samples to {out}")
+    if args.latents_out:
+        from gan_studio.core.latent import save_latents_npy
+        save_latents_npy(args.latents_out, z.numpy())
+    print(f"wrote {len(x)} samples to {out}{grid_note}"
+          + (f"; their latents to {args.latents_out} (row i = image i)" if args.latents_out else ""))
     return 0
+
+
+def grid_columns(n: int) -> int:
+    """Columns of the .png grid of n images: the square root rounded up, at most 16."""
+    return int(min(16, max(1, n) ** 0.5 + 0.999))
 
 
 def _label_index(tr, text: str) -> int:

@@ -6,7 +6,8 @@ import sys
 import time
 from pathlib import Path
 
-from gan_studio.core.config import ConfigError, parse_override
+from gan_studio.core.config import parse_override
+from gan_studio.core.errors import ConfigError
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -22,6 +23,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value with a dotted key, e.g. --set loss=wgan-gp "
                         "--set train.lr_d=1e-4 (repeatable; with --resume, applied as live changes)")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="torch CPU threads (default: OMP_NUM_THREADS if set, else the faster of 1 and "
+                        "cores - 1 for the run's size, as the window picks: 1 for the 2-D MLPs, cores - 1 "
+                        "for image nets)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--trust-code", action="store_true",
                    help="run the run's TorchScript generator (model.arch = torchscript): it is a program, so it runs "
@@ -43,13 +48,29 @@ def build_config(args):
     return cfg
 
 
+def check_threads(threads: int | None) -> None:
+    if threads is not None and not 1 <= threads <= 1024:
+        raise ConfigError(f"--threads = {threads}: must be between 1 and 1024")
+
+
+def set_threads(threads: int | None, tr) -> int:
+    """torch's CPU thread count for this run: --threads, else OMP_NUM_THREADS when set, else the
+    faster of 1 and cores - 1 for the run's size (core/device.py, the window's rule)."""
+    import torch
+    from gan_studio.core.device import run_threads
+    n = run_threads(tr, threads)
+    torch.set_num_threads(n)
+    return n
+
+
 def run(args) -> int:
+    from gan_studio.core.families.registry import make_trainer
     from gan_studio.core.runs import RunFolder, trainer_from_run
-    from gan_studio.core.families import make_trainer
-    from gan_studio.core.trainer import RunLoop
+    from gan_studio.core.training.run_loop import RunLoop
 
     if args.steps < 0:
         raise ConfigError(f"--steps = {args.steps}: must be >= 0")
+    check_threads(args.threads)
     if args.resume:
         if args.preset or args.seed is not None:
             raise ConfigError("--resume continues a run with its own preset and seed; drop PRESET/--seed")
@@ -58,6 +79,7 @@ def run(args) -> int:
         loop = RunLoop(tr, run)
         for text in args.overrides:
             tr.apply_setting(*parse_override(text))
+        set_threads(args.threads, tr)
         print(f"resuming {run.path} at step {tr.step_count} on {tr.device_name}", file=sys.stderr)
     else:
         if not args.preset:
@@ -67,6 +89,7 @@ def run(args) -> int:
         tr = make_trainer(cfg)
         run = RunFolder.create(out, cfg, lock=True, command="gan-studio train")  # the one writer
         loop = RunLoop(tr, run)
+        set_threads(args.threads, tr)
         print(f"training {cfg.name} into {run.path} on {tr.device_name}", file=sys.stderr)
 
     target = tr.step_count + args.steps
@@ -82,7 +105,8 @@ def run(args) -> int:
 
 
 def _train(args, tr, run, loop, target, bar, stop) -> int:
-    from gan_studio.core.trainer import DivergedError
+    from gan_studio.core.training.trainer import DivergedError
+    first, t0 = tr.step_count, time.perf_counter()
     try:
         while tr.step_count < target and stop.signum is None:
             row = loop.advance()
@@ -92,6 +116,7 @@ def _train(args, tr, run, loop, target, bar, stop) -> int:
                     bar.set_postfix(_progress_fields(row))
         if bar is not None:
             bar.close()
+        trained, seconds = tr.step_count - first, time.perf_counter() - t0
         loop.finish()   # NaN/inf in the weights: DivergedError, after the last good state was saved
     except DivergedError as e:
         if bar is not None:
@@ -112,7 +137,9 @@ def _train(args, tr, run, loop, target, bar, stop) -> int:
         return 128 + stop.signum
     from gan_studio.cli.metrics_cmd import print_table
     print_table(loop.last_row or {"step": tr.step_count})
-    print(f"run saved in {run.path}", file=sys.stderr)
+    rate = f", {trained / seconds:.1f} steps/s" if trained and seconds > 0 else ""
+    print(f"run saved in {run.path} ({trained} steps in {seconds:.1f} s{rate} on {tr.device_name})",
+          file=sys.stderr)
     return 0
 
 

@@ -1,8 +1,9 @@
 """The mode-collapse table: train named configurations on a 2-D mixture over several seeds and
 report what PacGAN's Table 1 reports (modes captured, HQ %, reverse KL; mean ± standard error).
 
-Each (configuration, seed) pair is one independent run in a worker process (torch limited to one
-thread there, so N workers use N cores without fighting); the same seed gives the same run.
+Each (configuration, seed) pair is one independent run in a worker process (torch limited to its
+share of the cores there, one thread for the small 2-D MLPs, so N workers use N cores without
+fighting); the same seed gives the same run.
 """
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from gan_studio.core.config import ConfigError, parse_override
+from gan_studio.core.config import parse_override
+from gan_studio.core.errors import ConfigError
 
 #: rows the table shows when no --compare is given
 DEFAULT_COMPARE = ("vanilla", "unrolled5", "unrolled10", "minibatch-disc", "pac2", "pac4", "best")
@@ -55,11 +57,32 @@ def build_bench_config(preset: str, data: str, seed: int, overrides: Iterable[st
     return cfg
 
 
-def run_one(preset: str, data: str, seed: int, steps: int, overrides: tuple[str, ...] = ()) -> RunResult:
+def job_count(jobs: int | None, tasks: int) -> int:
+    """Worker processes for ``tasks`` runs: ``jobs``, default one per core, never more than the runs."""
+    return max(1, min(jobs or os.cpu_count() or 1, tasks))
+
+
+def plan_threads(configs: list[str], data: str, overrides: Iterable[str] = (), jobs: int = 1,
+                 threads: int | None = None) -> dict[str, int]:
+    """torch threads of each configuration's runs: ``threads``, else the window's rule (the faster
+    of 1 and the run's share of the cores for its size; core/device.py)."""
+    if threads is not None:
+        return {name: threads for name in configs}
+    from gan_studio.core.device import choose_threads
+    from gan_studio.core.families.registry import make_trainer
+    out = {}
+    for name in configs:
+        tr = make_trainer(build_bench_config(name, data, 0, overrides), device="cpu")
+        out[name] = choose_threads(tr, jobs=jobs)
+    return out
+
+
+def run_one(preset: str, data: str, seed: int, steps: int, overrides: tuple[str, ...] = (),
+            threads: int = 1) -> RunResult:
     """Train one configuration for ``steps`` G steps and measure its final generator (2,500 samples)."""
     import torch
-    from gan_studio.core.families import make_trainer
-    torch.set_num_threads(1)
+    from gan_studio.core.families.registry import make_trainer
+    torch.set_num_threads(threads)
     cfg = build_bench_config(preset, data, seed, overrides)
     t0 = time.perf_counter()
     tr = make_trainer(cfg, device="cpu")
@@ -79,12 +102,16 @@ def _run_job(args) -> RunResult:
 
 def run_table(configs: list[str], data: str, seeds: int, steps: int, overrides: tuple[str, ...] = (),
               jobs: int | None = None, progress: Callable[[RunResult], None] | None = None,
-              first_seed: int = 0) -> list[RunResult]:
-    """Every configuration on every seed, in ``jobs`` processes (default: one per core)."""
+              first_seed: int = 0, threads: int | dict[str, int] | None = None) -> list[RunResult]:
+    """Every configuration on every seed, in ``jobs`` processes (default: one per core), each run
+    with ``threads`` torch threads (one count, or one per configuration; default: plan_threads)."""
     for name in configs:  # fail on a bad name or override before starting any worker
         build_bench_config(name, data, first_seed, overrides)
-    tasks = [(name, data, first_seed + s, steps, tuple(overrides)) for name in configs for s in range(seeds)]
-    jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
+    jobs = job_count(jobs, len(configs) * seeds)
+    if not isinstance(threads, dict):
+        threads = plan_threads(configs, data, overrides, jobs, threads)
+    tasks = [(name, data, first_seed + s, steps, tuple(overrides), threads[name])
+             for name in configs for s in range(seeds)]
     results: list[RunResult] = []
     if jobs == 1:
         for t in tasks:

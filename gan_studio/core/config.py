@@ -3,12 +3,19 @@
 Every field carries its constraints in ``metadata`` (built by :func:`opt`), so one validator
 checks them all and every error names the dotted key, the bad value and what is allowed.
 The whole config is saved with each checkpoint so a run can be resumed and reproduced.
+
+This module sits at the bottom of the core (it imports only ``errors`` and ``io``). The names that
+other layers own, the data sets (``data.name``) and the model families (``model.family``), are not
+listed here: each registry hands its list to :func:`register_choices` when it is imported
+(``presets.load_preset`` imports both), and until then those two keys take any name (building the
+data set or the Trainer refuses an unknown one with the same message).
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import math
+import re
 import reprlib
 import tomllib
 from dataclasses import dataclass, field
@@ -17,11 +24,8 @@ from typing import Any, Callable, Iterable
 
 import tomli_w
 
-from gan_studio.core.errors import UserError
-
-
-class ConfigError(UserError):
-    """A config value or key is wrong; the message is one line a user can act on."""
+from gan_studio.core.errors import ConfigError
+from gan_studio.core.io import atomic_write_text
 
 
 #: the largest |x| or |y| of data.points: the networks and the 2-D view work in float32, where
@@ -41,9 +45,21 @@ def opt(default, doc: str, *, choices: Iterable | Callable[[], Iterable] | None 
     return field(default=default, metadata=meta)
 
 
-def _data_names() -> list[str]:
-    from gan_studio.core.data import dataset_names  # late import: data registers its names
-    return dataset_names()
+#: dotted key -> the function that lists its allowed names, given by the layer that owns them
+_CHOICE_SOURCES: dict[str, Callable[[], Iterable[str]]] = {}
+
+
+def register_choices(key: str, names: Callable[[], Iterable[str]]) -> None:
+    """Let ``key`` (``data.name``, ``model.family``) take the names ``names()`` lists, asked at each check."""
+    _CHOICE_SOURCES[key] = names
+
+
+def _registered(key: str) -> Callable[[], Iterable[str] | None]:
+    """The choices of ``key`` as its registry lists them; None (any name) before the registry is imported."""
+    def names():
+        source = _CHOICE_SOURCES.get(key)
+        return tuple(source()) if source is not None else None
+    return names
 
 
 LOSSES = ("minimax", "non-saturating", "least-squares", "hinge", "wgan", "wgan-gp")
@@ -55,7 +71,7 @@ ACTIVATIONS = ("relu", "leaky_relu", "tanh", "elu", "gelu", "silu")
 @dataclass
 class DataConfig:
     name: str = opt("ring8", "data set: 2-D toys (ring8, grid25, ring8-wide, spiral, moons, points) "
-                    "or an image set", choices=_data_names)
+                    "or an image set", choices=_registered("data.name"))
     path: str = opt("", "CSV of x,y rows for `points`; the data folder for folder-based image sets")
     points: list = opt(None, "inline [[x, y], ...] for `points` (the window's drawn set)", factory=list)
     sigma: float = opt(0.02, "std of the Gaussian around each point of `points`; noise of spiral/moons",
@@ -72,7 +88,7 @@ class DataConfig:
 class ModelConfig:
     family: str = opt("gan", "model family: gan (one G, one D), cgan (label-conditioned G and D), ssl "
                       "(semi-supervised K+1 D), lapgan (Laplacian pyramid), stackgan (text-conditioned, "
-                      "two stages)", choices=("gan", "cgan", "ssl", "lapgan", "stackgan"))
+                      "two stages)", choices=_registered("model.family"))
     arch: str = opt("mlp", "network family: mlp (2-D and small images), dcgan (images), or torchscript "
                     "(a generator imported from another program; sampling only)",
                     choices=("mlp", "dcgan", "torchscript"))
@@ -372,7 +388,6 @@ class Config:
         return json.dumps(d, indent=2)
 
     def save(self, path: str | Path) -> None:
-        from gan_studio.core.runs import atomic_write_text
         path = Path(path)
         atomic_write_text(path, self.dumps("toml" if path.suffix == ".toml" else "json"))
 
@@ -451,6 +466,15 @@ def check_run_name(name: str, key: str = "name") -> None:
                else f"it is longer than {MAX_NAME} characters" if len(name) > MAX_NAME else "")
         raise ConfigError(f"{key} = {_show(name)} is not allowed ({why}); a run name names its folder: "
                           "use letters, digits, '-', '_', '.' and spaces, not starting with a dot")
+
+
+_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+def check_device_name(name: str) -> None:
+    """The form of a device name (whether that device is present is core/device.py's question)."""
+    if not _DEVICE_RE.match(name or ""):
+        raise ConfigError(f"train.device = {name!r} is not allowed; choose auto, cpu, cuda, cuda:N or mps")
 
 
 def parse_override(text: str) -> tuple[str, str]:
@@ -589,7 +613,6 @@ def _validate_field(obj, f: dataclasses.Field, key: str) -> None:
         if hi is not None and v > hi:
             raise ConfigError(f"{key} = {_show(v)} is out of range; must be <= {hi}")
     if key == "train.device":
-        from gan_studio.core.device import check_device_name
         check_device_name(v)
     elif key == "name":
         check_run_name(v)

@@ -1,9 +1,11 @@
 """Errors that are the user's input or the user's machine, shared by the CLI and the window.
 
-Anything in :func:`user_errors` is reported as one line (the CLI: ``gan-studio CMD: error: ...`` and a
-non-zero exit; the window: a message), never as a traceback. :func:`describe_os_error` turns an
-``OSError`` from writing or reading a file (a full disk, a read-only folder, no permission) into
-such a line. This module imports nothing heavy, and never Qt.
+Every error a user can act on is defined here, at the bottom of the core, so any layer can raise it
+and :func:`user_errors` names them all without importing anything above it. Each is reported as one
+line (the CLI: ``gan-studio CMD: error: ...`` and a non-zero exit; the window: a message), never as a
+traceback. :func:`describe_os_error` turns an ``OSError`` from writing or reading a file (a full
+disk, a read-only folder, no permission) into such a line. This module imports nothing heavy, and
+never Qt.
 """
 from __future__ import annotations
 
@@ -14,17 +16,33 @@ class UserError(ValueError):
     """Base of the errors a user can act on; the message is one line naming what to change."""
 
 
+class ConfigError(UserError):
+    """A config value or key is wrong; the message is one line a user can act on."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, truncated, corrupt, hostile or not ours; the message says which."""
+
+
+class RunError(ValueError):
+    """A run folder is missing or lacks what it needs."""
+
+
+class WriteError(RunError, OSError):
+    """A file could not be written (disk full, read-only, ...); the previous version is kept.
+    A RunError (one line in the CLI) and an OSError (``errno`` says why)."""
+
+    def __str__(self) -> str:   # the message, not OSError's "[Errno N] ...: 'file'"
+        return str(self.args[0]) if self.args else super().__str__()
+
+
+class DataError(ValueError):
+    """Image files are missing, unreadable or not in the expected format; one line says which."""
+
+
 def user_errors() -> tuple[type[BaseException], ...]:
     """Errors that are the user's input, reported as one line without a traceback."""
-    from gan_studio.core.config import ConfigError
-    from gan_studio.core.runs import CheckpointError, RunError
-    errs: list[type[BaseException]] = [UserError, ConfigError, CheckpointError, RunError, FileNotFoundError]
-    try:
-        from gan_studio.core.image_data import DataError
-        errs.append(DataError)
-    except ImportError:
-        pass
-    return tuple(errs)
+    return (UserError, ConfigError, CheckpointError, RunError, FileNotFoundError, DataError)
 
 
 _DISK_FULL = {errno.ENOSPC} | ({errno.EDQUOT} if hasattr(errno, "EDQUOT") else set())

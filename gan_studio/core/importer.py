@@ -10,7 +10,8 @@ Two kinds of file:
 - a TorchScript module mapping (N, nz) or (N, nz, 1, 1) to (N, C, S, S) images. It is copied into the
   run folder and run as it was saved (its own train/eval mode). A TorchScript file is a program
   (TorchScript, not Python): it is loaded only when trusted (:mod:`gan_studio.core.trust`: ``--trust-code``
-  or the window's confirmation, remembered per sha256), here on import and in every run that opens it.
+  or the window's confirmation, remembered per sha256), here on import and in every run that opens it
+  (:mod:`gan_studio.core.nets.scripted` runs it as G).
 
 Weights that are NaN or infinite, negative batch-norm running variances, and a module that draws
 non-finite images are refused with one line.
@@ -20,109 +21,20 @@ no images: it can be sampled, not trained.
 """
 from __future__ import annotations
 
-import io
 import re
-import warnings
 import zipfile
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from gan_studio.core.config import Config, ConfigError
-from gan_studio.core.runs import CheckpointError, RunError, RunFolder, atomic_write_bytes
+from gan_studio.core.config import Config
+from gan_studio.core.errors import CheckpointError, ConfigError, RunError
+from gan_studio.core.io import atomic_write_bytes
+from gan_studio.core.nets.scripted import describe_value, first_line, probe_script, read_script
+from gan_studio.core.runs import RunFolder
 
 SCRIPT_FILE = "generator.torchscript.pt"
-
-
-# -- the generator of a torchscript run -----------------------------------------------------------
-class ScriptedGenerator(nn.Module):
-    """z (N, nz) -> the scripted module's images; reshapes z to (N, nz, 1, 1) when the module wants it."""
-
-    def __init__(self, module: torch.jit.ScriptModule, nz: int, input_4d: bool):
-        super().__init__()
-        self.module, self.nz, self.input_4d = module, nz, input_4d
-        if not any(True for _ in module.parameters()):
-            # the Trainer's Adam refuses an empty parameter list; this one is never used
-            self.placeholder = nn.Parameter(torch.zeros(0))
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        z = z.reshape(z.shape[0], self.nz, 1, 1) if self.input_4d else z.reshape(z.shape[0], self.nz)
-        return self.module(z)
-
-    def train(self, mode: bool = True):
-        self.training = mode  # the scripted module keeps the mode it was saved in
-        return self
-
-
-def read_script(path: str | Path, trust: bool = False) -> tuple[bytes, torch.jit.ScriptModule]:
-    """The bytes of a TorchScript file and the module loaded from exactly those bytes. The only place a
-    script is loaded: refused (UntrustedCodeError, nothing run) unless its sha256 is trusted
-    (gan_studio.core.trust) or the caller passes ``trust=True`` explicitly."""
-    from gan_studio.core.trust import UntrustedCodeError, hash_trusted, sha256_bytes
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"no TorchScript file at {path}")
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise CheckpointError(f"cannot read the TorchScript file {path} ({e.strerror or e})") from None
-    sha = sha256_bytes(data)
-    if not (trust is True or hash_trusted(sha)):
-        raise UntrustedCodeError(path, sha)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated, still supported
-            return data, torch.jit.load(io.BytesIO(data), map_location="cpu")
-    except Exception as e:  # noqa: BLE001 - whatever torch raises, the user needs one line
-        raise CheckpointError(f"{path} is not a TorchScript module ({_first_line(e)}); "
-                              "a state_dict needs --arch dcgan") from None
-
-
-def load_script(path: str | Path, trust: bool = False) -> torch.jit.ScriptModule:
-    """The module of a trusted TorchScript file (see :func:`read_script`)."""
-    return read_script(path, trust=trust)[1]
-
-
-def probe_script(module, nz: int) -> tuple[bool, tuple[int, int, int]]:
-    """(takes (N, nz, 1, 1)?, image shape (C, S, S)): tries (N, nz) first, then (N, nz, 1, 1)."""
-    errors = []
-    for input_4d in (False, True):
-        z = torch.zeros(2, nz, 1, 1) if input_4d else torch.zeros(2, nz)
-        try:
-            with torch.no_grad():
-                out = module(z)
-        except Exception as e:  # noqa: BLE001 - a wrong input shape raises anything
-            errors.append(_first_line(e))
-            continue
-        if not isinstance(out, torch.Tensor) or out.ndim != 4 or out.shape[0] != 2:
-            raise CheckpointError(f"the TorchScript module maps z of shape {tuple(z.shape)} to "
-                                  f"{_describe(out)}; images (N, C, S, S) are expected")
-        zr = torch.randn(z.shape, generator=torch.Generator().manual_seed(0))
-        with torch.no_grad():
-            more = module(zr)
-        for probe, img in (("zeros", out), ("random", more)):
-            if not (isinstance(img, torch.Tensor) and img.is_floating_point() and bool(torch.isfinite(img).all())):
-                raise CheckpointError(f"the TorchScript module draws non-finite (NaN or infinite) images "
-                                      f"for z of {probe}; refusing it")
-        return input_4d, tuple(out.shape[1:])
-    raise CheckpointError(f"the TorchScript module takes neither z of shape (N, {nz}) nor (N, {nz}, 1, 1) "
-                          f"(is --nz right?): {errors[-1][:160]}")
-
-
-def build_scripted(cfg: Config, data) -> tuple[nn.Module, nn.Module]:
-    """model.arch = 'torchscript': G runs the scripted file; D is a placeholder (no training)."""
-    from gan_studio.core.models import MLPDiscriminator
-    if not cfg.model.script_path:
-        raise ConfigError("model.arch = 'torchscript' needs model.script_path (made by gan-studio import-generator)")
-    module = load_script(cfg.model.script_path)
-    input_4d, shape = probe_script(module, cfg.model.latent_dim)
-    if tuple(shape) != tuple(data.shape):
-        raise ConfigError(f"the TorchScript generator draws images of shape {shape}, the data set "
-                          f"{cfg.data.name!r} has {tuple(data.shape)}")
-    G = ScriptedGenerator(module, cfg.model.latent_dim, input_4d)
-    D = MLPDiscriminator(data.shape, 1, 8, "leaky_relu")
-    return G, D
 
 
 def check_finite_state(state: dict, path) -> None:
@@ -154,7 +66,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - unpickling errors, truncation, not a torch file at all
         raise CheckpointError(f"{path} cannot be read as a PyTorch state_dict with weights_only=True "
-                              f"({_first_line(e)[:160]})") from None
+                              f"({first_line(e)[:160]})") from None
     if isinstance(state, dict) and str(state.get("format", "")).startswith("gan-studio-checkpoint"):
         raise CheckpointError(f"{path} is a GAN Studio checkpoint: open its run folder instead of importing it")
     if isinstance(state, dict):
@@ -163,7 +75,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
                 state = state[key]
                 break
     if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"{path} holds {_describe(state)}, not a state_dict (a dict of tensors)")
+        raise CheckpointError(f"{path} holds {describe_value(state)}, not a state_dict (a dict of tensors)")
     return {re.sub(r"^module\.", "", k): v for k, v in state.items()}
 
 
@@ -208,7 +120,7 @@ def import_generator(file: str | Path, out: str | Path, arch: str = "dcgan", nz:
     """Make a run folder at ``out`` whose generator is the one in ``file``. ``arch="torchscript"``
     runs the file (to probe it), so it needs ``trust_code=True`` or a file already trusted; trust is
     then remembered for its sha256, so the run folder made here samples on this machine."""
-    from gan_studio.core.trainer import Trainer
+    from gan_studio.core.training.trainer import Trainer
     from gan_studio.core.trust import granted, sha256_bytes, trust_hash
     file, out = Path(file), Path(out)
     if (out / "checkpoint.pt").exists():
@@ -271,16 +183,3 @@ def import_generator(file: str | Path, out: str | Path, arch: str = "dcgan", nz:
     run.save_checkpoint(tr)
     run.save_snapshot(tr)
     return run
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return f"{type(e).__name__}: {text.splitlines()[0] if text else ''}"
-
-
-def _describe(obj) -> str:
-    if isinstance(obj, torch.Tensor):
-        return f"a tensor of shape {tuple(obj.shape)}"
-    if isinstance(obj, dict):
-        return f"a dict with {len(obj)} entries" + (" that are not all tensors" if obj else "")
-    return f"a {type(obj).__name__}"

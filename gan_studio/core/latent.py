@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from gan_studio.core.config import ConfigError
-from gan_studio.core.runs import RunError, atomic_write_bytes, atomic_write_text
+from gan_studio.core.errors import ConfigError, RunError
+from gan_studio.core.io import atomic_write_bytes, atomic_write_text
 
 #: DCGAN Fig. 7: the result is shown with 8 neighbours made by uniform noise of this half-width
 NEIGHBOUR_RADIUS = 0.25

@@ -4,7 +4,8 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from gan_studio.core.config import Config, ConfigError
+from gan_studio.core.config import Config
+from gan_studio.core.errors import ConfigError
 
 
 def presets_dir() -> Path:
@@ -31,7 +32,11 @@ def preset_path(name: str) -> Path:
 
 
 def load_preset(name: str) -> Config:
-    """A preset by name, or a config file by path (.toml or .json)."""
+    """A preset by name, or a config file by path (.toml or .json), checked against every registered
+    data set and model family (their packages are imported here, not at module level, so listing
+    the presets stays light)."""
+    import gan_studio.core.data  # noqa: F401  (registers the names data.name may take)
+    import gan_studio.core.families  # noqa: F401  (and those of model.family)
     if name.endswith((".toml", ".json")) and Path(name).is_file():
         return Config.load(name)
     cfg = Config.load(preset_path(name))

@@ -52,17 +52,65 @@ def scatter_png(fake: np.ndarray, real: np.ndarray | None = None, means: np.ndar
     return buf.getvalue()
 
 
-def grid_png(images: torch.Tensor, nrow: int = 8) -> bytes:
-    """Images in [-1, 1], (N, C, H, W), as one PNG grid (torchvision's make_grid)."""
+#: the side, in pixels, below which `readable_scale` enlarges images (a digit at 16 px is a smudge)
+READABLE_PX = 64
+#: height of the label band above a labelled grid
+LABEL_BAND_PX = 16
+GRID_PADDING = 2
+
+
+def readable_scale(side: int, min_px: int = READABLE_PX) -> int:
+    """The whole-number factor that makes an image of ``side`` pixels at least ``min_px`` wide."""
+    return max(1, -(-min_px // max(1, int(side))))
+
+
+def grid_png(images: torch.Tensor, nrow: int = 8, scale: int = 1, column_labels=None,
+             separators=None) -> bytes:
+    """Images in [-1, 1], (N, C, H, W), as one PNG grid (torchvision's make_grid), row-major: image
+    i is at row i // nrow, column i % nrow. ``scale`` enlarges each image by a whole factor
+    (nearest neighbour: every pixel a sharp S x S block; the 2 px padding stays 2 px).
+    ``column_labels``: one text per column, drawn centred in a white band above the grid (PIL's
+    default font); ``separators``: texts drawn between neighbouring columns in that band (e.g.
+    ":", "::", ":" for an analogy A : B :: C : ?)."""
     from torchvision.utils import make_grid
-    grid = make_grid(images.detach().float().cpu().clamp(-1, 1) * 0.5 + 0.5, nrow=nrow, padding=2,
-                     pad_value=1.0)
+    images = images.detach().float().cpu().clamp(-1, 1) * 0.5 + 0.5
+    if scale > 1:
+        images = images.repeat_interleave(scale, dim=-2).repeat_interleave(scale, dim=-1)
+    grid = make_grid(images, nrow=nrow, padding=GRID_PADDING, pad_value=1.0)
     arr = (grid.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
     if arr.shape[2] == 1:
         arr = arr[:, :, 0]
+    img = Image.fromarray(arr)
+    if column_labels or separators:
+        img = _label_columns(img, images.shape[-1], min(nrow, max(1, len(images))), column_labels or (),
+                             separators or ())
     buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
+    img.save(buf, format="PNG")
     return buf.getvalue()
+
+
+def _label_columns(grid: Image.Image, tile: int, columns: int, labels, separators) -> Image.Image:
+    """The grid with a white band on top holding a centred label over each column."""
+    from PIL import ImageFont
+    font = ImageFont.load_default()
+    ink = 0 if grid.mode == "L" else (0, 0, 0)
+    out = Image.new(grid.mode, (grid.width, grid.height + LABEL_BAND_PX), 255 if grid.mode == "L" else "white")
+    out.paste(grid, (0, LABEL_BAND_PX))
+    draw = ImageDraw.Draw(out)
+    step = tile + GRID_PADDING
+
+    def centred(text: str, x: float) -> None:
+        left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+        draw.text((x - (right - left) / 2 - left, (LABEL_BAND_PX - (bottom - top)) / 2 - top), text,
+                  fill=ink, font=font)
+
+    for j, text in enumerate(list(labels)[:columns]):
+        if text:
+            centred(str(text), GRID_PADDING + j * step + tile / 2)
+    for j, text in enumerate(list(separators)[:max(0, columns - 1)]):
+        if text:
+            centred(str(text), (j + 1) * step + GRID_PADDING / 2)
+    return out
 
 
 def fixed_points_z(trainer, n: int = 1000) -> torch.Tensor:
@@ -79,7 +127,7 @@ def render_snapshot_png(trainer) -> bytes:
     means = trainer.data.modes.cpu().numpy() if trainer.data.modes is not None else None
     captured = None
     if means is not None and len(means) <= 1000:
-        from gan_studio.core.metrics import mode_metrics
+        from gan_studio.core.metrics.modes import mode_metrics
         captured = [c > 0 for c in mode_metrics(fake, means, trainer.data.sigma)["mode_counts"]]
     return scatter_png(fake, real, means, captured, bounds=trainer.data.bounds(),
                        title=f"{trainer.cfg.name}  step {trainer.step_count}")

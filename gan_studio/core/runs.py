@@ -1,8 +1,9 @@
 """Run folders: config.json, metrics.jsonl, events.jsonl, checkpoint.pt, snapshots/*.png.
 
-Every file that is rewritten is written atomically (temporary file, fsync, rename), so a crash or a
-full disk never leaves half a checkpoint. Checkpoints are loaded with ``weights_only=True``: loading
-never runs code from the file; a file that tries to is refused with a clear message.
+Every file that is rewritten is written atomically, and the folder has one writer at a time
+(:mod:`gan_studio.core.io`), so a crash or a full disk never leaves half a checkpoint. Checkpoints
+are loaded with ``weights_only=True``: loading never runs code from the file; a file that tries to
+is refused with a clear message.
 """
 from __future__ import annotations
 
@@ -17,150 +18,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gan_studio.core.config import Config, ConfigError
+from gan_studio.core.config import Config
+from gan_studio.core.errors import CheckpointError, ConfigError, RunError
+from gan_studio.core.io import (RunLock, RunLockedError, atomic_write_bytes, atomic_write_text,
+                                remove_stale_temp_files)
+from gan_studio.core.trust import resolve_script_path, trusting
 
 CHECKPOINT = "checkpoint.pt"
 FORMAT = "gan-studio-checkpoint/1"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint is missing, truncated, corrupt, hostile or not ours; the message says which."""
-
-
-class RunError(ValueError):
-    """A run folder is missing or lacks what it needs."""
-
-
-class WriteError(RunError, OSError):
-    """A file could not be written (disk full, read-only, ...); the previous version is kept.
-    A RunError (one line in the CLI) and an OSError (``errno`` says why)."""
-
-    def __str__(self) -> str:   # the message, not OSError's "[Errno N] ...: 'file'"
-        return str(self.args[0]) if self.args else super().__str__()
-
-
-#: temporary files this process is writing now (their paths): never stale
-_WRITING: set[str] = set()
-
-
-def _temp_name(path: Path) -> Path:
-    """``.NAME.<pid>.<random>.tmp`` beside ``path``: the pid tells whether its writer still lives."""
-    return path.parent / f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file, fsync and rename: a crash or a full disk
-    leaves the previous file or the new one, never a mix. The file gets the mode a plain ``open``
-    would give (0666 less the umask). An OSError becomes a :class:`WriteError` naming the file,
-    after the temporary file was removed."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_name(path)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    _WRITING.add(str(tmp))
-    try:
-        fd = os.open(tmp, flags, 0o666)   # the kernel applies the umask, as for open(path, "wb")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(e, OSError) and not isinstance(e, WriteError):
-            raise _write_error(path, e) from None
-        raise
-    finally:
-        _WRITING.discard(str(tmp))
-
-
-def _write_error(path: Path, e: OSError) -> WriteError:
-    import errno
-    kept = f"the previous {path.name} is kept" if path.exists() else "nothing was written"
-    if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-        msg = f"disk full while writing {path}: {kept}"
-    else:
-        msg = f"could not write {path} ({e.strerror or type(e).__name__}): {kept}"
-    err = WriteError(msg)
-    err.errno, err.strerror, err.filename = e.errno, e.strerror, str(path)
-    return err
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable (POSIX); best effort."""
-    if os.name == "nt":
-        return
-    try:
-        dfd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass
-    finally:
-        os.close(dfd)
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    if os.name == "nt":  # pragma: no cover - no cheap probe without ctypes: assume it lives
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
-
-
-def remove_stale_temp_files(folder: str | Path, name: str | None = None, min_age_s: float = 60.0) -> list[Path]:
-    """Remove the temporary files (``.NAME.*.tmp``) that killed writers left in ``folder``; with
-    ``name``, only those of that file. A temporary file is stale when the process that wrote it is
-    gone (its pid is in the name), or when it is this process's own but not being written now;
-    one from an older version (no pid in the name) is stale when it is ``min_age_s`` old. A file
-    another live process is writing is never touched. Returns the files removed."""
-    import time
-    folder = Path(folder)
-    removed: list[Path] = []
-    prefix = f".{name}." if name else "."
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return removed
-    now = time.time()
-    for entry in entries:
-        n = entry.name
-        if not (n.startswith(prefix) and n.endswith(".tmp")) or n.count(".") < 3:
-            continue
-        parts = n[:-len(".tmp")].split(".")
-        pid = int(parts[-2]) if len(parts) >= 4 and parts[-2].isdigit() else None
-        if pid == os.getpid():
-            stale = str(folder / n) not in _WRITING
-        elif pid is not None:
-            stale = not _pid_alive(pid)
-        else:
-            try:
-                stale = now - entry.stat(follow_symlinks=False).st_mtime >= min_age_s
-            except OSError:
-                continue
-        if stale and entry.is_file(follow_symlinks=False):
-            try:
-                os.unlink(entry.path)
-                removed.append(Path(entry.path))
-            except OSError:
-                pass
-    return removed
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _json_safe(obj):
@@ -213,7 +78,7 @@ def load_checkpoint_file(path: str | Path) -> dict:
 class RunFolder:
     """A run folder. ``RunFolder.open(path)`` is read-only (any write raises RunError);
     ``open(path, writable=True)``, ``create(path, cfg, lock=True)`` and ``lock()`` take the
-    one-writer lock (core/run_lock.py) that whoever trains into the folder holds."""
+    one-writer lock (:class:`~gan_studio.core.io.RunLock`) that whoever trains into the folder holds."""
 
     def __init__(self, path: str | Path, read_only: bool = False):
         self.path = Path(path)
@@ -284,7 +149,6 @@ class RunFolder:
 
     def lock(self, command: str | None = None) -> "RunFolder":
         """Become this folder's one writer, or RunError naming the process that is."""
-        from gan_studio.core.run_lock import RunLock, RunLockedError
         if not self.locked:
             lock = RunLock(self.path, command)
             try:
@@ -359,7 +223,7 @@ class RunFolder:
         checkpoint writers that were killed are removed first."""
         path = self.path / CHECKPOINT
         if state is None:
-            from gan_studio.core.trainer import describe_nonfinite, nonfinite_tensors
+            from gan_studio.core.training.trainer import describe_nonfinite, nonfinite_tensors
             state = trainer.state_dict()
             bad = nonfinite_tensors(state)
             if bad:
@@ -387,8 +251,7 @@ def trainer_from_run(path: str | Path, device: str | None = None, trust_code: bo
     train on: ``train --resume``) takes the folder's one-writer lock for ``command``, or RunError
     naming its holder, and drops the log rows past the checkpoint (they will be written again).
     A TorchScript generator inside the folder is loaded only if trusted (``trust_code`` trusts it)."""
-    from gan_studio.core.families import make_trainer
-    from gan_studio.core.trust import resolve_script_path, trusting
+    from gan_studio.core.families.registry import make_trainer
     run = RunFolder.open(path, writable=writable, command=command)
     state = run.load_checkpoint()
     cfg = Config.from_dict(json.loads(state["config_json"]))
@@ -406,3 +269,13 @@ def trainer_from_run(path: str | Path, device: str | None = None, trust_code: bo
     if writable:
         run.truncate_after(tr.step_count)
     return tr, run
+
+
+def run_script_file(run_dir: str | Path) -> Path | None:
+    """The TorchScript file a run folder would load (checked to be inside it), or None when its
+    generator is not TorchScript. Reads the checkpoint's config, as opening the run does."""
+    run = RunFolder.open(run_dir)
+    cfg = Config.from_dict(json.loads(run.load_checkpoint()["config_json"]))
+    if cfg.model.arch != "torchscript":
+        return None
+    return resolve_script_path(run.path, cfg.model.script_path)

@@ -5,7 +5,7 @@ Trust is given per file content: the sha256 of the script file is remembered in 
 ``trusted_scripts.json`` in the studio's config folder (``$GAN_STUDIO_CONFIG_DIR``, else
 ``$XDG_CONFIG_HOME/gan-studio``, else ``~/.config/gan-studio``). A changed file has another hash and
 is untrusted again. The CLI gives trust with ``--trust-code``; the window asks with a confirmation
-naming the file and its hash. :func:`gan_studio.core.importer.load_script` is the one place a script
+naming the file and its hash. :func:`gan_studio.core.nets.scripted.read_script` is the one place a script
 is loaded: it hashes the very bytes it loads and refuses them unless trusted here (or its caller
 passes ``trust=True`` explicitly).
 
@@ -22,7 +22,8 @@ import os
 import time
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from gan_studio.core.runs import CheckpointError, RunError
+from gan_studio.core.errors import CheckpointError, RunError
+from gan_studio.core.io import atomic_write_text
 
 STORE_NAME = "trusted_scripts.json"
 
@@ -84,7 +85,6 @@ def script_trusted(path: str | Path) -> bool:
 
 def trust_hash(sha: str, name: str = "") -> None:
     """Remember ``sha`` as trusted (atomic write of the store); RunError when it cannot be written."""
-    from gan_studio.core.runs import atomic_write_text
     data = _read_store()
     data["version"] = 1
     data["scripts"][sha] = {"file": str(name), "trusted_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
@@ -127,18 +127,6 @@ def resolve_script_path(run_dir: str | Path, script_path: str) -> Path:
         raise CheckpointError(f"{run_dir}: model.script_path = {text!r} leads outside the run folder "
                               f"(to {full}); it must stay inside it")
     return full
-
-
-def run_script_file(run_dir: str | Path) -> Path | None:
-    """The TorchScript file a run folder would load (checked to be inside it), or None when its
-    generator is not TorchScript. Reads the checkpoint's config, as opening the run does."""
-    from gan_studio.core.config import Config
-    from gan_studio.core.runs import RunFolder
-    run = RunFolder.open(run_dir)
-    cfg = Config.from_dict(json.loads(run.load_checkpoint()["config_json"]))
-    if cfg.model.arch != "torchscript":
-        return None
-    return resolve_script_path(run.path, cfg.model.script_path)
 
 
 @contextlib.contextmanager

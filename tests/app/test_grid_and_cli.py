@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QAbstractSlider, QFileDialog, QPushButton
 
 from gan_studio.app.history import health_warnings
 from gan_studio.app.snapshot import METRIC_COLUMNS, cell_at, tile_grid
-from gan_studio.core.data import Dataset, register_dataset
+from gan_studio.core.data.registry import Dataset, register_dataset
 from studio_helpers import WAIT_MS, tiny_config
 
 
@@ -38,8 +38,8 @@ class Squares(Dataset):
 def squares():
     register_dataset("test-squares", lambda c: Squares(), "image", "test images")
     yield "test-squares"
-    from gan_studio.core import data
-    data._REGISTRY.pop("test-squares", None)
+    from gan_studio.core.data import registry
+    registry._REGISTRY.pop("test-squares", None)
 
 
 def test_tile_grid_and_cell_lookup_agree():

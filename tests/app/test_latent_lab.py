@@ -176,7 +176,7 @@ def test_save_a_direction_apply_it_with_a_strength_and_find_it_again(make_window
 
 def test_the_lab_opens_on_an_imported_generator(make_window, qtbot, tmp_path):
     from gan_studio.cli import main
-    from gan_studio.core.dcgan import DCGANGenerator
+    from gan_studio.core.nets.dcgan import DCGANGenerator
     torch.manual_seed(0)
     g = DCGANGenerator(nz=D, ngf=8, nc=3, image_size=PX)
     torch.save(g.state_dict(), tmp_path / "netG.pth")

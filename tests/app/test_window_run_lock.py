@@ -9,7 +9,8 @@ from pathlib import Path
 from PySide6.QtGui import QAction
 
 from gan_studio.core.runs import RunFolder
-from gan_studio.core.trainer import RunLoop, Trainer
+from gan_studio.core.training.run_loop import RunLoop
+from gan_studio.core.training.trainer import Trainer
 from studio_helpers import WAIT_MS, tiny_config
 
 

@@ -37,11 +37,12 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from gan_studio.core import losses
-from gan_studio.core.config import Config, ConfigError
-from gan_studio.core.families import register_family
-from gan_studio.core.image_data import to_float
-from gan_studio.core.trainer import StepMetrics, Trainer
+from gan_studio.core.config import Config
+from gan_studio.core.data.images import to_float
+from gan_studio.core.errors import ConfigError
+from gan_studio.core.families.registry import register_family
+from gan_studio.core.training import losses
+from gan_studio.core.training.trainer import StepMetrics, Trainer
 
 GRID_PER_CLASS = 8
 SUPPORTED_TRICKS = ("label_smoothing", "instance_noise", "two_time_scale")
@@ -112,13 +113,13 @@ def build_conditional(cfg: Config, data, num_classes: int) -> tuple[nn.Module, n
     m, e = cfg.model, cfg.cgan.embed_dim
     c, size = data.shape[0], data.shape[1]
     if m.arch == "dcgan":
-        from gan_studio.core.dcgan import DCGANDiscriminator, DCGANGenerator
+        from gan_studio.core.nets.dcgan import DCGANDiscriminator, DCGANGenerator
         g = DCGANGenerator(m.latent_dim + e, m.ngf, c, size)
         mode = cfg.cgan.d_condition
         d = DCGANDiscriminator(m.ndf, c + (e if mode == "input" else 0), size)
         return CondGenerator(g, num_classes, e), CondConvDiscriminator(d, num_classes, e, mode)
     if m.arch == "mlp":
-        from gan_studio.core.models import MLPDiscriminator, MLPGenerator
+        from gan_studio.core.nets.mlp import MLPDiscriminator, MLPGenerator
         g = MLPGenerator(m.latent_dim + e, data.shape, m.g_depth, m.g_width, m.g_activation, tanh_out=True)
         in_dim = int(torch.tensor(data.shape).prod())
         d = MLPDiscriminator((in_dim + e,), m.d_depth, m.d_width, m.d_activation)
@@ -127,7 +128,7 @@ def build_conditional(cfg: Config, data, num_classes: int) -> tuple[nn.Module, n
 
 
 def check_family_config(cfg: Config, family: str, tricks: Sequence[str], losses_ok: Sequence[str]) -> None:
-    """One-line ConfigErrors for settings a family cannot honour (shared with family_ssl)."""
+    """One-line ConfigErrors for settings a family cannot honour (shared by the other families)."""
     for name in type(cfg.tricks).__dataclass_fields__:
         if getattr(cfg.tricks, name).enabled and name not in tricks:
             raise ConfigError(f"tricks.{name}.enabled = true is not available with model.family = "
@@ -259,7 +260,7 @@ class ConditionalTrainer(Trainer):
 
     def evaluate(self, n: int = 2500) -> dict[str, Any]:
         """The plain image metrics of balanced labels, plus ``cond_accuracy`` (chance: 1/K)."""
-        from gan_studio.core.image_metrics import N_IMAGE_EVAL, get_metric_model, image_report
+        from gan_studio.core.metrics.images import N_IMAGE_EVAL, get_metric_model, image_report
         model = get_metric_model(self.data)
         k = min(n, N_IMAGE_EVAL)
         z = torch.randn(k, self.cfg.model.latent_dim, generator=self.eval_generator(), device=self.device)
@@ -271,4 +272,4 @@ class ConditionalTrainer(Trainer):
         return out
 
 
-register_family("cgan", "gan_studio.core.family_cgan:ConditionalTrainer")
+register_family("cgan", ConditionalTrainer)

@@ -7,7 +7,6 @@ Reverse KL is KL(p || uniform) of the HQ histogram p over the modes: sum p_k log
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -45,30 +44,3 @@ def mode_metrics(samples, means, sigma: float) -> dict[str, Any]:
         "rkl": rkl,
         "mode_counts": counts.astype(int).tolist(),
     }
-
-
-def evaluate_trainer(trainer, n: int = N_EVAL) -> dict[str, Any]:
-    """The quality metrics that fit the trainer's data: mode coverage, or image metrics."""
-    data = trainer.data
-    if data.kind == "2d":
-        if data.modes is None or len(data.modes) > 1000:
-            return {}
-        z = torch.randn(n, trainer.cfg.model.latent_dim, generator=trainer.eval_generator(),
-                        device=trainer.device)
-        samples = trainer.generate(z)
-        return mode_metrics(samples, data.modes, data.sigma)
-    try:
-        from gan_studio.core.image_metrics import evaluate_images
-    except ModuleNotFoundError as e:
-        if e.name != "gan_studio.core.image_metrics":
-            raise
-        return {}
-    return evaluate_images(trainer, n)
-
-
-def format_value(v) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "n/a"
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)

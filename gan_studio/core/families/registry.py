@@ -1,47 +1,38 @@
-"""Model families: which Trainer class trains a config.
+"""Model families: which Trainer class trains a config (``model.family``).
 
-The plain GAN (one G, one D, every trick) is :class:`gan_studio.core.trainer.Trainer`. The
+The plain GAN (one G, one D, every trick) is :class:`gan_studio.core.training.trainer.Trainer`. The
 lecture's advanced methods (conditional, semi-supervised K+1, LAPGAN, StackGAN) are Trainer
-subclasses in their own modules, registered here by ``model.family``; each keeps the Trainer's
-interface (step, evaluate, state_dict, commands, events) so the CLI, run folders and the window
-drive them unchanged.
+subclasses in their own modules of this package, each registering itself here with
+:func:`register_family` (importing :mod:`gan_studio.core.families` imports them all). Each keeps the
+Trainer's interface (step, evaluate, state_dict, commands, events) so the CLI, run folders and the
+window drive them unchanged. The registered names are the config's choices for ``model.family``.
 """
 from __future__ import annotations
 
-import importlib
+import torch
 
-from gan_studio.core.config import Config, ConfigError
+from gan_studio.core.config import Config, register_choices
+from gan_studio.core.errors import ConfigError
+from gan_studio.core.training.trainer import Trainer
 
-# family -> "module:Class"; modules are imported on first use
-FAMILIES: dict[str, str] = {
-    "gan": "gan_studio.core.trainer:Trainer",
-}
-
-
-def register_family(name: str, target: str) -> None:
-    FAMILIES[name] = target
+#: model.family -> the Trainer class that trains it
+FAMILIES: dict[str, type[Trainer]] = {"gan": Trainer}
 
 
-def trainer_class(cfg: Config):
-    family = cfg.model.family
-    target = FAMILIES.get(family)
-    if target is None:
-        _load_builtin(family)
-        target = FAMILIES.get(family)
-    if target is None:
-        raise ConfigError(f"model.family = {family!r}: not available in this build "
-                          f"(available: {', '.join(sorted(FAMILIES))})")
-    module, cls = target.split(":")
-    return getattr(importlib.import_module(module), cls)
+def register_family(name: str, trainer: type[Trainer]) -> None:
+    FAMILIES[name] = trainer
 
 
-def _load_builtin(family: str) -> None:
-    """Built-in family modules register themselves on import: gan_studio.core.family_<name>."""
-    try:
-        importlib.import_module(f"gan_studio.core.family_{family}")
-    except ModuleNotFoundError as e:
-        if e.name != f"gan_studio.core.family_{family}":
-            raise
+def family_names() -> list[str]:
+    return list(FAMILIES)
+
+
+def trainer_class(cfg: Config) -> type[Trainer]:
+    cls = FAMILIES.get(cfg.model.family)
+    if cls is None:
+        raise ConfigError(f"model.family = {cfg.model.family!r} is not allowed; choose one of: "
+                          f"{', '.join(FAMILIES)}")
+    return cls
 
 
 def make_trainer(cfg: Config, device=None):
@@ -58,7 +49,6 @@ def make_trainer(cfg: Config, device=None):
 
 def is_out_of_memory(e: BaseException) -> bool:
     """Whether ``e`` is an allocation failure (torch's CPU allocator, CUDA/MPS out of memory)."""
-    import torch
     if isinstance(e, MemoryError):
         return True
     oom = getattr(torch, "OutOfMemoryError", None)
@@ -82,3 +72,6 @@ def _too_big(cfg: Config, device) -> str:
     where = f" on {device}" if device else ""
     return ("not enough memory to build the networks" + where + ": shrink "
             + ", ".join(f"{k} (now {v})" for k, v in keys))
+
+
+register_choices("model.family", family_names)

@@ -22,12 +22,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gan_studio.core.config import ConfigError, DataConfig
-from gan_studio.core.data import Dataset, register_dataset
-
-
-class DataError(ValueError):
-    """Image files are missing, unreadable or not in the expected format; one line says which."""
+from gan_studio.core.config import DataConfig
+from gan_studio.core.data.registry import Dataset, register_dataset
+from gan_studio.core.errors import ConfigError, DataError
 
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")

@@ -42,11 +42,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan_studio.core import losses
-from gan_studio.core.config import Config, ConfigError
-from gan_studio.core.dcgan import init_weights
-from gan_studio.core.families import register_family
-from gan_studio.core.trainer import StepMetrics, Trainer
+from gan_studio.core.config import Config
+from gan_studio.core.errors import ConfigError
+from gan_studio.core.families.registry import register_family
+from gan_studio.core.nets.dcgan import init_weights
+from gan_studio.core.training import losses
+from gan_studio.core.training.trainer import StepMetrics, Trainer
 
 SUPPORTED_TRICKS = ("label_smoothing", "two_time_scale")
 LOSSES = tuple(l for l in losses.D_LOSS if l != "wgan-gp")
@@ -226,7 +227,7 @@ class LapganTrainer(Trainer):
 
     def __init__(self, cfg: Config, device=None):
         cfg.validate()
-        from gan_studio.core.family_cgan import check_family_config
+        from gan_studio.core.families.cgan import check_family_config
         check_family_config(cfg, "lapgan", SUPPORTED_TRICKS, LOSSES)
         super().__init__(cfg, device=device)   # data, RNG, tricks; the plain G/D are replaced below
         if self.data.kind != "image":
@@ -253,7 +254,7 @@ class LapganTrainer(Trainer):
     def _on_setting_changed(self, key: str) -> None:
         if key.startswith("lapgan."):
             raise ConfigError(f"{key} changes the pyramid: it needs a new run (Reset)")
-        from gan_studio.core.family_cgan import check_family_config
+        from gan_studio.core.families.cgan import check_family_config
         check_family_config(self.cfg, "lapgan", SUPPORTED_TRICKS, LOSSES)
         super()._on_setting_changed(key)
 
@@ -385,4 +386,4 @@ def d_auc(d_real: torch.Tensor, d_fake: torch.Tensor) -> float:
     return float((diff > 0).float().mean() + 0.5 * (diff == 0).float().mean())
 
 
-register_family("lapgan", "gan_studio.core.family_lapgan:LapganTrainer")
+register_family("lapgan", LapganTrainer)

@@ -1,52 +1,19 @@
-"""Data sets behind one interface: ``sample(n, generator)`` returns a batch on the training device.
+"""The 2-D toys: Gaussian mixtures (ring8, grid25, ring8-wide, your own points), a spiral, two moons.
 
-2-D toys live here; image sets register themselves from ``image_data`` through
-:func:`register_dataset`, so the Trainer never asks which kind it is training on.
+Each registers itself by name (:func:`gan_studio.core.data.registry.register_dataset`); the mixtures
+carry their mode means and sigma, which the mode-coverage metrics need.
 """
 from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 
-from gan_studio.core.config import MAX_POINT, ConfigError, DataConfig, check_points
-
-
-class Dataset:
-    """Infinite sampler. ``kind`` is "2d" or "image"; ``shape`` is one sample's shape."""
-    kind = "2d"
-    shape: tuple = (2,)
-    #: mode means (K, 2) and per-mode std for mixtures (what the mode metrics need), else None
-    modes: torch.Tensor | None = None
-    sigma: float | None = None
-
-    def to(self, device: torch.device) -> "Dataset":
-        raise NotImplementedError
-
-    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        raise NotImplementedError
-
-    def bounds(self) -> tuple[float, float, float, float]:
-        """x0, x1, y0, y1 of a view that frames the data with a margin (2-D only); always finite."""
-        pts = self.sample(4096, torch.Generator(device=self.device).manual_seed(0)).cpu().double()
-        return frame_bounds(pts)
-
-
-def frame_bounds(pts, margin: float = 0.25) -> tuple[float, float, float, float]:
-    """x0, x1, y0, y1 framing (N, 2) points with a margin, computed in float64; non-finite points
-    are ignored and every coordinate is clamped to +-(4 * MAX_POINT), so a diverging generator or a
-    wild data set can never ask a view for an infinite range. No finite point: the unit square."""
-    pts = torch.as_tensor(pts, dtype=torch.float64).reshape(-1, 2)
-    pts = pts[torch.isfinite(pts).all(1)].clamp(-4 * MAX_POINT, 4 * MAX_POINT)
-    if len(pts) == 0:
-        return -1.0, 1.0, -1.0, 1.0
-    lo, hi = pts.min(0).values, pts.max(0).values
-    pad = margin * (hi - lo).max().item() + 0.1
-    return lo[0].item() - pad, hi[0].item() + pad, lo[1].item() - pad, hi[1].item() + pad
+from gan_studio.core.config import MAX_POINT, DataConfig, check_points
+from gan_studio.core.data.registry import Dataset, register_dataset
+from gan_studio.core.errors import ConfigError
 
 
 class GaussianMixture2D(Dataset):
@@ -178,39 +145,6 @@ def _numbers(cells: list[str]) -> bool:
     return False
 
 
-# -- registry ---------------------------------------------------------------------------------
-@dataclass
-class _Entry:
-    build: Callable[[DataConfig], Dataset]
-    kind: str
-    doc: str
-
-
-_REGISTRY: dict[str, _Entry] = {}
-
-
-def register_dataset(name: str, build: Callable[[DataConfig], Dataset], kind: str, doc: str) -> None:
-    _REGISTRY[name] = _Entry(build, kind, doc)
-
-
-def dataset_names(kind: str | None = None) -> list[str]:
-    _load_plugins()
-    return [n for n, e in _REGISTRY.items() if kind is None or e.kind == kind]
-
-
-def dataset_kind(name: str) -> str:
-    _load_plugins()
-    return _REGISTRY[name].kind
-
-
-def build_dataset(cfg: DataConfig, device: torch.device | str = "cpu") -> Dataset:
-    _load_plugins()
-    if cfg.name not in _REGISTRY:
-        raise ConfigError(f"data.name = {cfg.name!r} is not allowed; choose one of: "
-                          f"{', '.join(_REGISTRY)}")
-    return _REGISTRY[cfg.name].build(cfg).to(device)
-
-
 def _points(cfg: DataConfig) -> Dataset:
     pts = cfg.points or (read_points_csv(cfg.path) if cfg.path else None)
     if not pts:
@@ -230,18 +164,3 @@ register_dataset("spiral", lambda c: Spiral2D(c.sigma), "2d", "a two-turn spiral
 register_dataset("moons", lambda c: Moons2D(c.sigma), "2d", "two moons with noise data.sigma")
 register_dataset("points", _points, "2d",
                  "your own points (data.points or a CSV in data.path), each a Gaussian of std data.sigma")
-
-_plugins_loaded = False
-
-
-def _load_plugins() -> None:
-    """Image sets register themselves on import; importing lazily keeps 2-D runs light."""
-    global _plugins_loaded
-    if _plugins_loaded:
-        return
-    _plugins_loaded = True
-    try:
-        import gan_studio.core.image_data  # noqa: F401  (registers digits, shapes, mnist, ...)
-    except ModuleNotFoundError as e:
-        if e.name != "gan_studio.core.image_data":
-            raise

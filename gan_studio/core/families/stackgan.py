@@ -1,6 +1,6 @@
 """StackGAN (Zhang et al. 2017): text to image in two stages, on the captions of the ``shapes`` set.
 
-    e = phi(caption)                          the studio's own frozen text encoder (core/text.py)
+    e = phi(caption)                          the studio's own frozen text encoder (core/nets/text.py)
     mu, log sigma^2 = F_ca(e)                 conditioning augmentation, one per stage
     c = mu + sigma * eps, eps ~ N(0, I)       KL(N(mu, Sigma) || N(0, I)) = 1/2 sum(mu^2 + sigma^2 - 1 - log sigma^2)
     stage I:   x1 = G1(z, c1)                  at stackgan.stage1_size
@@ -47,13 +47,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan_studio.core import losses
-from gan_studio.core.config import Config, ConfigError
-from gan_studio.core.dcgan import init_weights
-from gan_studio.core.families import register_family
-from gan_studio.core.image_data import to_float
-from gan_studio.core.text import BagOfWordsEncoder, Vocabulary, pretrain_text_encoder
-from gan_studio.core.trainer import StepMetrics, Trainer
+from gan_studio.core.config import Config
+from gan_studio.core.data.images import to_float
+from gan_studio.core.errors import ConfigError
+from gan_studio.core.families.registry import register_family
+from gan_studio.core.nets.dcgan import init_weights
+from gan_studio.core.nets.text import BagOfWordsEncoder, Vocabulary, pretrain_text_encoder
+from gan_studio.core.training import losses
+from gan_studio.core.training.trainer import StepMetrics, Trainer
 
 SUPPORTED_TRICKS = ("label_smoothing", "two_time_scale")
 LOSSES = tuple(l for l in losses.D_LOSS if l != "wgan-gp")
@@ -198,7 +199,7 @@ class StackganTrainer(Trainer):
 
     def __init__(self, cfg: Config, device=None):
         cfg.validate()
-        from gan_studio.core.family_cgan import check_family_config
+        from gan_studio.core.families.cgan import check_family_config
         check_family_config(cfg, "stackgan", SUPPORTED_TRICKS, LOSSES)
         super().__init__(cfg, device=device)   # data, RNG, tricks; the plain G/D are replaced below
         data, s = self.data, cfg.stackgan
@@ -285,7 +286,7 @@ class StackganTrainer(Trainer):
     def _on_setting_changed(self, key: str) -> None:
         if key.startswith("stackgan.") and key != "stackgan.kl_weight":
             raise ConfigError(f"{key} changes the networks: it needs a new run (Reset)")
-        from gan_studio.core.family_cgan import check_family_config
+        from gan_studio.core.families.cgan import check_family_config
         check_family_config(self.cfg, "stackgan", SUPPORTED_TRICKS, LOSSES)
         super()._on_setting_changed(key)
 
@@ -378,7 +379,7 @@ class StackganTrainer(Trainer):
     def attribute_match(self, n: int = N_EVAL_CAPTIONS) -> dict[str, float]:
         """Share of samples whose predicted attributes are their caption's, for stage II, stage I
         (upsampled to the same size) and chance (a text-blind generator with stage II's outputs)."""
-        from gan_studio.core.image_metrics import get_metric_model
+        from gan_studio.core.metrics.images import get_metric_model
         with torch.enable_grad():  # the first call trains the classifier
             model = get_metric_model(self.data)
         g = self.eval_generator(salt=23)
@@ -420,7 +421,7 @@ class StackganTrainer(Trainer):
 
     def evaluate(self, n: int = 2500) -> dict[str, Any]:
         """The plain image metrics of stage II (balanced display captions) plus the attribute-match rates."""
-        from gan_studio.core.image_metrics import N_IMAGE_EVAL, get_metric_model, image_report
+        from gan_studio.core.metrics.images import N_IMAGE_EVAL, get_metric_model, image_report
         model = get_metric_model(self.data)
         k = min(n, N_IMAGE_EVAL)
         g = self.eval_generator()
@@ -441,4 +442,4 @@ class StackganTrainer(Trainer):
             self._all_caption_emb = None
 
 
-register_family("stackgan", "gan_studio.core.family_stackgan:StackganTrainer")
+register_family("stackgan", StackganTrainer)

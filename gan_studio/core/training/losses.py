@@ -1,8 +1,10 @@
-"""GAN losses, one pair of functions per loss, on raw D outputs (logits or critic values).
+"""GAN losses on raw D outputs (logits or critic values): one function per player and loss.
 
-``d_loss(name, real, fake, real_target, fake_target)`` is what D minimises and
-``g_loss(name, fake)`` what G minimises. Targets (label smoothing) only mean something for the
-probabilistic losses; the Wasserstein and hinge losses ignore them.
+``D_LOSS[name](real, fake, real_target, fake_target)`` is what D minimises and ``G_LOSS[name](fake)``
+what G minimises, ``name`` being the config's ``loss``: non-saturating shares D's loss with minimax,
+and wgan-gp shares wgan's, the Trainer adding :func:`gradient_penalty`. Targets (label smoothing)
+only mean something for the probabilistic losses (``PROBABILISTIC``); the Wasserstein and hinge
+losses ignore them.
 """
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan_studio.core.config import ConfigError
+from gan_studio.core.errors import ConfigError
 
 _WORD = re.compile(r"[a-z]+")
 MATCH_TEMPERATURE = 0.1

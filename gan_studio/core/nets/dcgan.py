@@ -12,7 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gan_studio.core.config import Config, ConfigError
+from gan_studio.core.config import Config
+from gan_studio.core.errors import ConfigError
 
 SIZES = (16, 32, 64)
 

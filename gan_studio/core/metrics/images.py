@@ -32,6 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gan_studio.core.io import atomic_write_bytes
+
 log = logging.getLogger(__name__)
 
 N_IMAGE_EVAL = 1000
@@ -189,7 +191,6 @@ def _to_float(pixels: torch.Tensor) -> torch.Tensor:
 
 
 def _save(model: MetricModel, path: Path) -> None:
-    from gan_studio.core.runs import atomic_write_bytes
     state = {
         "version": CLASSIFIER_VERSION,
         "net": model.net.state_dict(),

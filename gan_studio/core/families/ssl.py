@@ -37,12 +37,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan_studio.core.config import Config, ConfigError
-from gan_studio.core.family_cgan import check_family_config, labelled_classes
-from gan_studio.core.families import register_family
-from gan_studio.core.image_data import to_float
-from gan_studio.core.models import MLPGenerator
-from gan_studio.core.trainer import StepMetrics, Trainer
+from gan_studio.core.config import Config
+from gan_studio.core.data.images import to_float
+from gan_studio.core.errors import ConfigError
+from gan_studio.core.families.cgan import check_family_config, labelled_classes
+from gan_studio.core.families.registry import register_family
+from gan_studio.core.nets.mlp import MLPGenerator
+from gan_studio.core.training.trainer import StepMetrics, Trainer
 
 SUPPORTED_TRICKS = ("two_time_scale",)
 LOSSES = ("non-saturating", "minimax")
@@ -251,4 +252,4 @@ class SemiSupervisedTrainer(Trainer):
         self.opt_b.load_state_dict(state["opt_b"])
 
 
-register_family("ssl", "gan_studio.core.family_ssl:SemiSupervisedTrainer")
+register_family("ssl", SemiSupervisedTrainer)

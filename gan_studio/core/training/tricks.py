@@ -18,7 +18,7 @@ import contextlib
 import torch
 from torch.func import functional_call
 
-from gan_studio.core.config import ConfigError
+from gan_studio.core.errors import ConfigError
 
 
 class Trick:

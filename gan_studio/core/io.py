@@ -1,5 +1,10 @@
-"""One writer per run folder: an OS file lock on ``DIR/.lock``.
+"""Files that survive a crash: atomic writes, and one writer per run folder.
 
+Atomic writes: every file that is rewritten goes through a temporary file, fsync and rename
+(:func:`atomic_write_bytes`), so a crash or a full disk never leaves half a checkpoint; an OSError
+becomes a :class:`~gan_studio.core.errors.WriteError` naming the file.
+
+One writer per run folder: an OS file lock on ``DIR/.lock`` (:class:`RunLock`).
 Whoever trains into a run folder (``gan-studio train``, the window's training process) holds an
 exclusive, non-blocking lock (``fcntl.flock`` on POSIX, ``msvcrt.locking`` on Windows) for as long
 as it writes. The lock file records the holder's pid, host and command, so a second writer gets one
@@ -9,6 +14,7 @@ line naming it. The kernel drops the lock when the holder's process ends, howeve
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
@@ -16,6 +22,133 @@ import sys
 import time
 from pathlib import Path
 
+from gan_studio.core.errors import WriteError
+
+
+# -- atomic writes ---------------------------------------------------------------------------------
+#: temporary files this process is writing now (their paths): never stale
+_WRITING: set[str] = set()
+
+
+def _temp_name(path: Path) -> Path:
+    """``.NAME.<pid>.<random>.tmp`` beside ``path``: the pid tells whether its writer still lives."""
+    return path.parent / f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file, fsync and rename: a crash or a full disk
+    leaves the previous file or the new one, never a mix. The file gets the mode a plain ``open``
+    would give (0666 less the umask). An OSError becomes a :class:`WriteError` naming the file,
+    after the temporary file was removed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_name(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    _WRITING.add(str(tmp))
+    try:
+        fd = os.open(tmp, flags, 0o666)   # the kernel applies the umask, as for open(path, "wb")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except BaseException as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(e, OSError) and not isinstance(e, WriteError):
+            raise _write_error(path, e) from None
+        raise
+    finally:
+        _WRITING.discard(str(tmp))
+
+
+def _write_error(path: Path, e: OSError) -> WriteError:
+    kept = f"the previous {path.name} is kept" if path.exists() else "nothing was written"
+    if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        msg = f"disk full while writing {path}: {kept}"
+    else:
+        msg = f"could not write {path} ({e.strerror or type(e).__name__}): {kept}"
+    err = WriteError(msg)
+    err.errno, err.strerror, err.filename = e.errno, e.strerror, str(path)
+    return err
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); best effort."""
+    if os.name == "nt":
+        return
+    try:
+        dfd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    if os.name == "nt":  # pragma: no cover - no cheap probe without ctypes: assume it lives
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def remove_stale_temp_files(folder: str | Path, name: str | None = None, min_age_s: float = 60.0) -> list[Path]:
+    """Remove the temporary files (``.NAME.*.tmp``) that killed writers left in ``folder``; with
+    ``name``, only those of that file. A temporary file is stale when the process that wrote it is
+    gone (its pid is in the name), or when it is this process's own but not being written now;
+    one from an older version (no pid in the name) is stale when it is ``min_age_s`` old. A file
+    another live process is writing is never touched. Returns the files removed."""
+    folder = Path(folder)
+    removed: list[Path] = []
+    prefix = f".{name}." if name else "."
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    now = time.time()
+    for entry in entries:
+        n = entry.name
+        if not (n.startswith(prefix) and n.endswith(".tmp")) or n.count(".") < 3:
+            continue
+        parts = n[:-len(".tmp")].split(".")
+        pid = int(parts[-2]) if len(parts) >= 4 and parts[-2].isdigit() else None
+        if pid == os.getpid():
+            stale = str(folder / n) not in _WRITING
+        elif pid is not None:
+            stale = not _pid_alive(pid)
+        else:
+            try:
+                stale = now - entry.stat(follow_symlinks=False).st_mtime >= min_age_s
+            except OSError:
+                continue
+        if stale and entry.is_file(follow_symlinks=False):
+            try:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+            except OSError:
+                pass
+    return removed
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+# -- one writer per run folder -------------------------------------------------------------------
 LOCK_NAME = ".lock"
 
 if os.name == "nt":  # pragma: no cover - exercised on Windows only
@@ -44,7 +177,6 @@ else:
         except BlockingIOError:
             return False
         except OSError as e:
-            import errno
             if e.errno in (errno.EACCES, errno.EAGAIN):
                 return False
             raise

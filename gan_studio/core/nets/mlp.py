@@ -1,4 +1,4 @@
-"""Generators and discriminators. ``build_models(cfg, data)`` picks the family for the data.
+"""The MLP generator and discriminator, and the layers the tricks plug into them.
 
 A discriminator exposes ``features(x)`` (the last hidden layer, used by feature matching) and
 ``forward(x)`` (the logit/critic value). ``role`` ("real" or "fake") tells layers that keep real and
@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan_studio.core.config import Config, ConfigError
+from gan_studio.core.errors import ConfigError
 
 _ACT = {
     "relu": lambda: nn.ReLU(),
@@ -529,27 +529,6 @@ def _restore_norms(slots: nn.ModuleList, lay: dict) -> None:
         slot.kind = lay.get("norm", "none")
         slot.from_kind = lay.get("norm_from", [slot.kind] * len(slots))[i]
         slot.mix = float(lay.get("norm_mix", [1.0] * len(slots))[i])
-
-
-def build_models(cfg: Config, data) -> tuple[nn.Module, nn.Module]:
-    m = cfg.model
-    if m.arch == "mlp":
-        image = data.kind == "image"
-        G = MLPGenerator(m.latent_dim, data.shape, m.g_depth, m.g_width, m.g_activation, tanh_out=image)
-        D = MLPDiscriminator(data.shape, m.d_depth, m.d_width, m.d_activation)
-        if m.data_scale != 1.0:   # the networks work in units of data_scale: G's output is scaled up, D's input down
-            G.out_scale = D.in_scale = float(m.data_scale)
-        return G, D
-    if m.arch == "dcgan":
-        if data.kind != "image":
-            raise ConfigError(f"model.arch = 'dcgan' needs an image data set, not {cfg.data.name!r}; "
-                              "use model.arch = 'mlp' for 2-D data")
-        from gan_studio.core.dcgan import build_dcgan
-        return build_dcgan(cfg, data)
-    if m.arch == "torchscript":  # a generator imported from another program (sampling only)
-        from gan_studio.core.importer import build_scripted
-        return build_scripted(cfg, data)
-    raise ConfigError(f"model.arch = {m.arch!r} is not allowed; choose mlp, dcgan or torchscript")
 
 
 def has_batch_stats(module: nn.Module) -> bool:

@@ -1,0 +1,162 @@
+"""RunLoop: a Trainer with its run's bookkeeping: logging, evaluation, snapshots, checkpoints, and
+roll-back to the last finite state when training diverges."""
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import torch
+
+from gan_studio.core.training.trainer import (METRIC_NAMES, DivergedError, StepMetrics, Trainer,
+                                              nonfinite_tensors, short_names)
+
+
+class RunLoop:
+    """Drives a Trainer with the run's bookkeeping: logging, evaluation, snapshots, checkpoints,
+    NaN detection with roll-back. The CLI and the window's worker both use it.
+
+    The last good state (a device-side copy) is only ever a finite one: the state the loop starts
+    from (after a resume, the checkpoint loaded), then the state at each logged step and at each
+    checkpoint, once checked. A checkpoint is written from finite weights only: before every write
+    (periodic, :meth:`finish`, :meth:`save_checkpoint`) the whole state (G, D, optimisers, trick
+    state, G's average) is checked in one fused pass; a state with NaN or inf is rolled back to the
+    last good one, which is written instead, and DivergedError is raised."""
+
+    def __init__(self, trainer: Trainer, run=None):
+        self.trainer, self.run = trainer, run
+        self._last_good = None
+        self._last_good_step: int | None = None
+        self.last_row: dict | None = None
+        self.last_eval: dict | None = None
+        self.steps_per_second = 0.0
+        self._t0 = time.perf_counter()
+        self._steps_at_t0 = trainer.step_count
+        if run is not None:
+            trainer.on_event.append(run.append_event)
+        self._keep_good()
+
+    def _keep_good(self, state: dict | None = None) -> list[str]:
+        """Keep the trainer's state (or ``state``, already checked) as the last good one when it is
+        finite; returns the names of the tensors that are not ([] when it was kept)."""
+        tr = self.trainer
+        # a device-side copy; cheap for the networks the studio trains
+        copy = _clone_state(tr.state_dict() if state is None else state)
+        bad = nonfinite_tensors(copy) if state is None else []
+        if not bad:
+            self._last_good, self._last_good_step = copy, tr.step_count
+        return bad
+
+    def advance(self) -> dict | None:
+        """One step plus whatever bookkeeping falls on it. Returns the logged row, if one was logged.
+
+        Raises DivergedError (after rolling back) when a logged value, or the state at a logged step
+        or before a checkpoint, is NaN/inf.
+        """
+        tr, t = self.trainer, self.trainer.cfg.train
+        m = tr.step()
+        s = tr.step_count
+        row = None
+        checked = False   # the state of this step was found finite
+        if s % t.log_every == 0 or s % t.eval_every == 0:
+            if not m.is_finite():
+                self._diverged(m)
+            bad = self._keep_good()
+            if bad:
+                self._roll_back(bad)
+            checked = True
+            row = m.as_dict()
+            if s % t.eval_every == 0:
+                self.last_eval = tr.evaluate()
+                row.update(self.last_eval)
+            self._update_speed()
+            row["steps_per_s"] = round(self.steps_per_second, 2)
+            self.last_row = row
+            if self.run is not None:
+                self.run.append_metrics(row)
+        if self.run is not None:
+            if s % t.checkpoint_every == 0:   # before the snapshot: a rolled-back step gets no picture
+                # checked above: the evaluation since only folded finite weights into G's average
+                self.save_checkpoint(tr.state_dict() if checked else None)
+            if s % t.snapshot_every == 0:
+                self.run.save_snapshot(tr)
+        return row
+
+    def save_checkpoint(self, state: dict | None = None) -> None:
+        """Write the run's checkpoint from finite weights only. ``state``: the trainer's state, already
+        found finite; without it the state is taken and checked here (one fused pass). A state with
+        NaN or inf is not written: the trainer goes back to the last good state, which is written
+        instead, and DivergedError is raised. A state written is kept as the last good one."""
+        tr = self.trainer
+        if state is None:
+            state = tr.state_dict()
+            bad = nonfinite_tensors(state)
+            if bad:
+                self._roll_back(bad)
+        if self.run is not None:
+            self.run.save_checkpoint(tr, state)
+        if self._last_good_step != tr.step_count:
+            self._keep_good(state)
+
+    def _update_speed(self) -> None:
+        now = time.perf_counter()
+        dt = now - self._t0
+        if dt > 0:
+            self.steps_per_second = (self.trainer.step_count - self._steps_at_t0) / dt
+        self._t0, self._steps_at_t0 = now, self.trainer.step_count
+
+    def _diverged(self, m: StepMetrics) -> None:
+        vals = m.as_dict()
+        self._roll_back([k for k in METRIC_NAMES if not math.isfinite(vals[k])])
+
+    def _roll_back(self, names: list[str]) -> None:
+        """Go back to the last good state, record the divergence, write the good state's checkpoint,
+        raise DivergedError. Without a good state (the loop started from a non-finite one) nothing is
+        loaded or written."""
+        tr = self.trainer
+        step, shown = tr.step_count, short_names(names)
+        event = {"event": "diverged", "key": ",".join(shown), "value": step}
+        if self._last_good is None:
+            tr.record_event(event)
+            raise DivergedError(step, shown, None)
+        # a copy: loading shares tensors (optimiser moments, trick averages) that training then
+        # updates in place, and the kept state must stay as it was for a later roll-back
+        tr.load_state_dict(_clone_state(self._last_good))
+        tr._last_metrics = None   # the metrics of steps that were undone
+        tr.record_event(event)
+        # a later roll-back keeps the event
+        self._last_good["events_json"] = json.dumps(tr.events, default=str)
+        if self.run is not None:
+            self.run.save_checkpoint(tr, tr.state_dict())
+        raise DivergedError(step, shown, tr.step_count)
+
+    def finish(self) -> None:
+        """Log the final metrics and save a checkpoint and a snapshot (on stop, pause or close).
+        Raises DivergedError, after rolling back and saving the last good state, when the state is
+        not finite."""
+        tr = self.trainer
+        if self.run is not None:
+            bad = nonfinite_tensors(tr.state_dict())
+            if bad:
+                self._roll_back(bad)
+        if self.last_row is None or self.last_row.get("step") != tr.step_count:
+            if tr.step_count > 0:
+                m = tr.step_metrics_now()
+                if m is not None:
+                    row = {**m, **tr.evaluate()}
+                    self.last_row, self.last_eval = row, row
+                    if self.run is not None:
+                        self.run.append_metrics(row)
+        if self.run is not None:
+            self.save_checkpoint(tr.state_dict())   # checked above; the evaluation only folded G's average
+            self.run.save_snapshot(self.trainer)
+
+
+def _clone_state(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().clone()
+    if isinstance(obj, dict):
+        return {k: _clone_state(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_clone_state(v) for v in obj]
+    return obj
