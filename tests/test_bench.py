@@ -74,3 +74,27 @@ def test_train_takes_tricks_with_set(tmp_path, capsys):
     assert cfg.tricks.packing.enabled and cfg.tricks.packing.m == 4 and cfg.tricks.label_smoothing.enabled
     rc = main(["train", "--resume", str(out), "--steps", "2", "--quiet", "--set", "tricks.packing.enabled=false"])
     assert rc == 0
+
+
+def test_seeds_take_a_count_a_range_or_a_list():
+    assert bench.parse_seeds("3") == [0, 1, 2]
+    assert bench.parse_seeds("100-103") == [100, 101, 102, 103]
+    assert bench.parse_seeds("0,3,7") == [0, 3, 7]
+    assert bench.parse_seeds("0-1,100-101") == [0, 1, 100, 101]
+    for bad in ("0", "9-3", "a-b", "1-", "-2", ""):
+        with pytest.raises(bench.ConfigError):
+            bench.parse_seeds(bad)
+
+
+def test_bench_modes_reports_seeds_it_was_not_tuned_on(tmp_path, capsys):
+    """--seeds 100-101 trains exactly those seeds, the same runs as run_one on each, and says so."""
+    rc = main(["bench", "modes", "--data", "ring8", "--seeds", "100-101", "--steps", "5", "--compare", "vanilla",
+               "--set", "train.batch_size=32", "--jobs", "1", "--out", str(tmp_path)])
+    assert rc == 0
+    err = capsys.readouterr().err
+    assert "seeds 100-101" in err
+    runs = list(csv.DictReader((tmp_path / "modes-ring8-runs.csv").open()))
+    assert [int(r["seed"]) for r in runs] == [100, 101]
+    one = bench.run_one("vanilla", "ring8", 101, 5, ("train.batch_size=32",))
+    assert float(runs[1]["hq"]) == pytest.approx(one.hq)
+    assert "seeds 100-101" in (tmp_path / "modes-ring8.md").read_text()

@@ -21,7 +21,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
                     "Markdown, and every run as CSV, into --out.")
     m.add_argument("--data", required=True, choices=("ring8", "grid25", "ring8-wide"),
                    help="the Gaussian mixture to train on")
-    m.add_argument("--seeds", type=int, default=10, help="runs per configuration, seeds 0..N-1 (default 10)")
+    m.add_argument("--seeds", default="10",
+                   help="the seeds of each configuration: a count N (seeds 0..N-1, default 10), a range "
+                        "(100-109) or a list (0,3,7): tune a preset on some seeds, report it on others")
     m.add_argument("--steps", type=int, required=True, help="G steps per run")
     m.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value in every configuration (repeatable)")
@@ -40,8 +42,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
 def run(args) -> int:
     from gan_studio.core import bench
 
-    if args.seeds < 1:
-        raise ConfigError(f"--seeds = {args.seeds}: must be >= 1")
+    seeds = bench.parse_seeds(args.seeds)
     if args.steps < 1:
         raise ConfigError(f"--steps = {args.steps}: must be >= 1")
     if args.jobs is not None and args.jobs < 1:
@@ -49,12 +50,12 @@ def run(args) -> int:
     from gan_studio.cli.train import check_threads
     check_threads(args.threads)
     configs = list(args.compare or bench.DEFAULT_COMPARE)
-    total = len(configs) * args.seeds
+    total = len(configs) * len(seeds)
     jobs = bench.job_count(args.jobs, total)
     for name in configs:  # a bad name or override: one line before anything is built or printed
         bench.build_bench_config(name, args.data, 0, args.overrides)
     threads = bench.plan_threads(configs, args.data, args.overrides, jobs, args.threads)
-    print(f"bench modes: {len(configs)} configurations x {args.seeds} seeds on {args.data}, "
+    print(f"bench modes: {len(configs)} configurations x {bench.describe_seeds(seeds)} on {args.data}, "
           f"{jobs} {'process' if jobs == 1 else 'processes'}, CPU ({_threads_text(threads)} per run)",
           file=sys.stderr, flush=True)
     bar, lines, done = None, False, 0
@@ -75,7 +76,7 @@ def run(args) -> int:
         elif lines:
             print(f"[{done}/{total}] {what}", file=sys.stderr, flush=True)
 
-    results = bench.run_table(configs, args.data, args.seeds, args.steps, tuple(args.overrides),
+    results = bench.run_table(configs, args.data, seeds, args.steps, tuple(args.overrides),
                               jobs=jobs, progress=progress, threads=threads)
     if bar is not None:
         bar.close()
@@ -86,7 +87,7 @@ def run(args) -> int:
     from gan_studio.core.io import atomic_write_text
     stem = out / f"modes-{args.data}"
     atomic_write_text(stem.with_suffix(".csv"), bench.format_csv(rows))
-    atomic_write_text(stem.with_suffix(".md"), bench.format_markdown(rows, args.data, args.seeds, args.steps,
+    atomic_write_text(stem.with_suffix(".md"), bench.format_markdown(rows, args.data, seeds, args.steps,
                                                                       command))
     atomic_write_text(out / f"modes-{args.data}-runs.csv", bench.runs_csv(results))
     print(f"wrote {stem}.csv, {stem}.md and {out / f'modes-{args.data}-runs.csv'}", file=sys.stderr)

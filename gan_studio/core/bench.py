@@ -100,18 +100,20 @@ def _run_job(args) -> RunResult:
     return run_one(*args)
 
 
-def run_table(configs: list[str], data: str, seeds: int, steps: int, overrides: tuple[str, ...] = (),
+def run_table(configs: list[str], data: str, seeds: int | list[int], steps: int, overrides: tuple[str, ...] = (),
               jobs: int | None = None, progress: Callable[[RunResult], None] | None = None,
               first_seed: int = 0, threads: int | dict[str, int] | None = None) -> list[RunResult]:
-    """Every configuration on every seed, in ``jobs`` processes (default: one per core), each run
-    with ``threads`` torch threads (one count, or one per configuration; default: plan_threads)."""
+    """Every configuration on every seed (a count from ``first_seed``, or a list of seeds), in
+    ``jobs`` processes (default: one per core), each run with ``threads`` torch threads (one count,
+    or one per configuration; default: plan_threads)."""
+    seed_list = list(seeds) if not isinstance(seeds, int) else list(range(first_seed, first_seed + seeds))
     for name in configs:  # fail on a bad name or override before starting any worker
-        build_bench_config(name, data, first_seed, overrides)
-    jobs = job_count(jobs, len(configs) * seeds)
+        build_bench_config(name, data, seed_list[0], overrides)
+    jobs = job_count(jobs, len(configs) * len(seed_list))
     if not isinstance(threads, dict):
         threads = plan_threads(configs, data, overrides, jobs, threads)
-    tasks = [(name, data, first_seed + s, steps, tuple(overrides), threads[name])
-             for name in configs for s in range(seeds)]
+    tasks = [(name, data, s, steps, tuple(overrides), threads[name])
+             for name in configs for s in seed_list]
     results: list[RunResult] = []
     if jobs == 1:
         for t in tasks:
@@ -131,6 +133,37 @@ def run_table(configs: list[str], data: str, seeds: int, steps: int, overrides: 
     order = {name: i for i, name in enumerate(configs)}
     results.sort(key=lambda r: (order[r.config], r.seed))
     return results
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``--seeds``: a count (``10`` = seeds 0..9), a range (``100-109``), a list (``0,3,7``), or a
+    list of ranges (``0-4,100-104``). Presets are tuned on some seeds and reported on others."""
+    text = str(text).strip()
+    if text.isdigit():
+        n = int(text)
+        if n < 1:
+            raise ConfigError(f"--seeds = {text}: must be >= 1 (a count, a range A-B or a list A,B,C)")
+        return list(range(n))
+    seeds: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        lo, dash, hi = part.partition("-")
+        if not lo.isdigit() or (dash and not hi.isdigit()):
+            raise ConfigError(f"--seeds = {text!r}: use a count (10), a range (100-109) or a list (0,3,7)")
+        lo_i, hi_i = int(lo), int(hi) if dash else int(lo)
+        if hi_i < lo_i:
+            raise ConfigError(f"--seeds = {text!r}: the range {part} runs backwards")
+        if hi_i - lo_i >= 10_000:
+            raise ConfigError(f"--seeds = {text!r}: at most 10,000 seeds")
+        seeds += [s for s in range(lo_i, hi_i + 1) if s not in seeds]
+    return seeds
+
+
+def describe_seeds(seeds: list[int]) -> str:
+    """'seeds 0-9', 'seeds 100-109' or 'seeds 0, 3, 7'."""
+    if seeds == list(range(seeds[0], seeds[0] + len(seeds))):
+        return f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}-{seeds[-1]}"
+    return "seeds " + ", ".join(str(s) for s in seeds)
 
 
 def mean_se(values: list[float]) -> tuple[float, float]:
@@ -169,7 +202,7 @@ def _pm(mu: float, se: float, digits: int) -> str:
     return f"{mu:.{digits}f} ± {se:.{digits}f}"
 
 
-def format_markdown(rows: list[dict], data: str, seeds: int, steps: int, command: str = "") -> str:
+def format_markdown(rows: list[dict], data: str, seeds: int | list[int], steps: int, command: str = "") -> str:
     k = {"ring8": 8, "grid25": 25}.get(data)
     head = f"modes (of {k})" if k else "modes"
     out = io.StringIO()
@@ -183,7 +216,8 @@ def format_markdown(rows: list[dict], data: str, seeds: int, steps: int, command
                   f"{_pm(r['rkl'], r['rkl_se'], 3)} | {r['seconds']:.0f} |\n")
     for name, modes, hq, rkl in PUBLISHED.get(data, []):
         out.write(f"| *{name}, published* | {modes} | – | {hq} | {rkl} | – |\n")
-    out.write(f"\n{data}, {seeds} seeds per row, {steps} G steps per run, 2,500 samples per evaluation; "
+    which = f"{seeds} seeds" if isinstance(seeds, int) else f"{len(seeds)} {describe_seeds(seeds)}"
+    out.write(f"\n{data}, {which} per row, {steps} G steps per run, 2,500 samples per evaluation; "
               "mean ± standard error over seeds.\n")
     return out.getvalue()
 

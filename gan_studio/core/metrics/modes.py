@@ -44,3 +44,46 @@ def mode_metrics(samples, means, sigma: float) -> dict[str, Any]:
         "rkl": rkl,
         "mode_counts": counts.astype(int).tolist(),
     }
+
+
+#: evaluations over which ``mode_hops`` counts changes of the dominant mode
+MODE_HOPS_WINDOW = 10
+
+
+def dominant_mode(counts) -> int | None:
+    """The mode that holds the most HQ samples when it holds at least twice its fair share (2/K)
+    and 1.5 times the runner-up's: a generator that sits on one mode at a time has one; one spread
+    over several modes has none, so noise in the arg-max is not counted as hopping."""
+    counts = [int(c) for c in counts]
+    total = sum(counts)
+    if total == 0 or not counts:
+        return None
+    order = sorted(range(len(counts)), key=counts.__getitem__, reverse=True)
+    top, second = counts[order[0]], (counts[order[1]] if len(counts) > 1 else 0)
+    return order[0] if top * len(counts) >= 2 * total and 2 * top >= 3 * second else None
+
+
+def mode_hops(dominants) -> int:
+    """How often the dominant mode changed between consecutive evaluations (both with a dominant
+    mode): the lecture's generator *rotating* through the modes shows as a count that keeps rising,
+    a generator that settled on its modes as 0."""
+    d = list(dominants)
+    return sum(1 for a, b in zip(d, d[1:]) if a is not None and b is not None and a != b)
+
+
+class ModeHops:
+    """``mode_hops`` over the last MODE_HOPS_WINDOW evaluations. A resumed run refills it from its
+    log (the rows hold ``mode_counts``), so the figure continues as if the run had not stopped."""
+
+    def __init__(self, window: int = MODE_HOPS_WINDOW):
+        self.dominants: list[int | None] = []
+        self.window = window
+
+    def add(self, counts) -> int:
+        self.dominants = (self.dominants + [dominant_mode(counts)])[-self.window:]
+        return mode_hops(self.dominants)
+
+    def refill(self, rows) -> None:
+        for row in rows:
+            if row.get("mode_counts") is not None:
+                self.add(row["mode_counts"])

@@ -8,6 +8,7 @@ import time
 
 import torch
 
+from gan_studio.core.metrics.modes import ModeHops
 from gan_studio.core.training.trainer import (METRIC_NAMES, DivergedError, StepMetrics, Trainer,
                                               nonfinite_tensors, short_names)
 
@@ -32,8 +33,10 @@ class RunLoop:
         self.steps_per_second = 0.0
         self._t0 = time.perf_counter()
         self._steps_at_t0 = trainer.step_count
+        self.mode_hops = ModeHops()
         if run is not None:
             trainer.on_event.append(run.append_event)
+            self.mode_hops.refill(r for r in run.read_metrics() if r.get("step", 0) <= trainer.step_count)
         self._keep_good()
 
     def _keep_good(self, state: dict | None = None) -> list[str]:
@@ -68,6 +71,8 @@ class RunLoop:
             row = m.as_dict()
             if s % t.eval_every == 0:
                 self.last_eval = tr.evaluate()
+                if "mode_counts" in self.last_eval:
+                    self.last_eval["mode_hops"] = self.mode_hops.add(self.last_eval["mode_counts"])
                 row.update(self.last_eval)
             self._update_speed()
             row["steps_per_s"] = round(self.steps_per_second, 2)

@@ -1,0 +1,66 @@
+"""mode_hops: how often the dominant mode changes between evaluations (the lecture's rotation)."""
+from __future__ import annotations
+
+from gan_studio.core.config import Config
+from gan_studio.core.families.registry import make_trainer
+from gan_studio.core.metrics.modes import ModeHops, dominant_mode, mode_hops
+from gan_studio.core.runs import RunFolder, trainer_from_run
+from gan_studio.core.training.run_loop import RunLoop
+
+
+def one_hot(k, n=8, total=800):
+    c = [0] * n
+    c[k] = total
+    return c
+
+
+def test_a_generator_rotating_through_the_modes_hops_and_a_spread_one_does_not():
+    rotating = ModeHops()
+    hops = [rotating.add(one_hot(k % 8)) for k in range(6)]
+    assert hops == [0, 1, 2, 3, 4, 5]
+    settled = ModeHops()
+    assert [settled.add(one_hot(3)) for _ in range(6)] == [0] * 6
+    spread = ModeHops()   # all modes about equal: the arg-max is noise, not a hop
+    assert [spread.add([100 + (i * 7 + k) % 5 for i in range(8)]) for k in range(6)] == [0] * 6
+
+
+def test_dominance_needs_twice_the_fair_share():
+    assert dominant_mode([0] * 8) is None
+    assert dominant_mode([13, 12, 12, 13, 12, 13, 12, 13]) is None  # spread: under 2/K
+    assert dominant_mode([26, 24, 25, 25, 0, 0, 0, 0]) is None      # four modes alike: no leader
+    assert dominant_mode([60, 40, 0, 0, 0, 0, 0, 0]) == 0
+    assert mode_hops([0, None, 1, 1, 2]) == 1                        # gaps are not hops
+
+
+def test_the_window_forgets_old_hops():
+    h = ModeHops(window=3)
+    for k in range(5):
+        h.add(one_hot(k))
+    assert h.add(one_hot(4)) == 1   # evaluations 3, 4, 4 in the window
+
+
+def _cfg():
+    cfg = Config()
+    cfg.set("data.name", "ring8")
+    for k, v in {"model.g_width": 16, "model.d_width": 16, "model.g_depth": 2, "model.d_depth": 2,
+                 "train.batch_size": 32, "train.log_every": 5, "train.eval_every": 5,
+                 "train.checkpoint_every": 20, "train.snapshot_every": 1000}.items():
+        cfg.set(k, v)
+    return cfg
+
+
+def test_rows_carry_mode_hops_and_a_resumed_run_continues_the_count(tmp_path):
+    straight = RunLoop(make_trainer(_cfg(), device="cpu"))
+    rows = [r for r in (straight.advance() for _ in range(40)) if r]
+    assert all("mode_hops" in r for r in rows)
+
+    run = RunFolder.create(tmp_path / "r", _cfg())
+    loop = RunLoop(make_trainer(_cfg(), device="cpu"), run)
+    for _ in range(20):
+        loop.advance()
+    loop.finish()
+    run.unlock() if hasattr(run, "unlock") else None
+    tr, run2 = trainer_from_run(tmp_path / "r", writable=True)
+    loop2 = RunLoop(tr, run2)
+    resumed = [r for r in (loop2.advance() for _ in range(20)) if r]
+    assert [r["mode_hops"] for r in resumed] == [r["mode_hops"] for r in rows if r["step"] > 20]
