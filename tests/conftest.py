@@ -41,3 +41,19 @@ def _no_dangling_threads(request):
         names = ([w.objectName() or type(w).__name__ for w in workers] + [t.name for t in leftovers]
                  + [p.name for p in children])
         pytest.fail(f"{request.node.name} left threads running: {', '.join(names)}", pytrace=False)
+
+
+# -- the fast paths (core/fast) on and off -------------------------------------------------------------
+@pytest.fixture(params=[True, False], ids=["fast", "plain"])
+def fast_paths(request, monkeypatch):
+    """Run a test twice: every Config made during it starts with ``train.fast_paths`` on, then off
+    (a config that sets it, or one loaded from a file or checkpoint, keeps its own value)."""
+    from gan_studio.core import config
+    made = config.TrainConfig.__init__
+
+    def init(self, *args, **kwargs):
+        made(self, *args, **kwargs)
+        if "fast_paths" not in kwargs:
+            self.fast_paths = request.param
+    monkeypatch.setattr(config.TrainConfig, "__init__", init)
+    return request.param

@@ -1,13 +1,21 @@
-"""The fused MLP chain and the lean Adam step compute exactly what the plain modules compute."""
+"""The fast paths (core/fast) compute what the plain modules and torch.optim.Adam compute: the
+fused MLP chain, the lean Adam step and the multi-tensor kernels, each also without the private
+PyTorch API it uses (its fallback); and a Trainer with ``train.fast_paths`` on and off trains the
+same numbers to float rounding."""
 from __future__ import annotations
 
+import copy
+
+import pytest
 import torch
 import torch.nn.functional as F
 
-from gan_studio.core.nets import mlp
+from gan_studio.core.config import Config
+from gan_studio.core.fast import adam, foreach, linear_chain
+from gan_studio.core.fast.adam import LeanAdam
+from gan_studio.core.families.registry import make_trainer
 from gan_studio.core.nets.mlp import MLPDiscriminator, MLPGenerator
 from gan_studio.core.training.losses import gradient_penalty
-from gan_studio.core.training.trainer import LeanAdam
 
 
 def _reference_d(D: MLPDiscriminator, x: torch.Tensor) -> torch.Tensor:
@@ -29,9 +37,10 @@ def _grads(loss, tensors):
     return torch.autograd.grad(loss, tensors, allow_unused=True)
 
 
-def test_fused_d_matches_the_modules_in_value_and_every_gradient():
+@pytest.mark.parametrize("fused", [True, False], ids=["fast", "plain"])
+def test_fused_d_matches_the_modules_in_value_and_every_gradient(fused):
     torch.manual_seed(0)
-    D = MLPDiscriminator((2,), 3, 32, "leaky_relu")
+    D = MLPDiscriminator((2,), 3, 32, "leaky_relu", fused=fused)
     x = torch.randn(64, 2, requires_grad=True)
     fused = D(x)
     ref = _reference_d(D, x)
@@ -41,9 +50,10 @@ def test_fused_d_matches_the_modules_in_value_and_every_gradient():
         assert torch.allclose(a, b, atol=1e-6)
 
 
-def test_fused_g_matches_the_modules_with_relu_and_a_narrow_first_layer():
+@pytest.mark.parametrize("fused", [True, False], ids=["fast", "plain"])
+def test_fused_g_matches_the_modules_with_relu_and_a_narrow_first_layer(fused):
     torch.manual_seed(1)
-    G = MLPGenerator(4, (2,), 3, 32, "relu")
+    G = MLPGenerator(4, (2,), 3, 32, "relu", fused=fused)
     z = torch.randn(64, 4)
     fused, ref = G(z), _reference_g(G, z)
     assert torch.allclose(fused, ref, atol=1e-6)
@@ -59,13 +69,13 @@ def test_g_step_through_the_fused_d_computes_no_gradient_for_d(monkeypatch):
     G = MLPGenerator(4, (2,), 2, 16, "relu")
     D = MLPDiscriminator((2,), 2, 16, "leaky_relu")
     returned = []
-    original = mlp._LinearChain.backward
+    original = linear_chain._LinearChain.backward
 
     def spy(ctx, g):
         out = original(ctx, g)
         returned.append([t is not None for t in out])
         return out
-    monkeypatch.setattr(mlp._LinearChain, "backward", staticmethod(spy))
+    monkeypatch.setattr(linear_chain._LinearChain, "backward", staticmethod(spy))
     z = torch.randn(32, 4)
     torch.autograd.backward(F.softplus(-D(G(z))).mean(), inputs=list(G.parameters()))
     d_chain, g_chain = returned          # D's node runs first in the backward pass
@@ -77,9 +87,10 @@ def test_g_step_through_the_fused_d_computes_no_gradient_for_d(monkeypatch):
     assert all(torch.allclose(p.grad, r, atol=1e-6) for p, r in zip(G.parameters(), ref))
 
 
-def test_wgan_gp_penalty_through_the_fused_chain_has_the_reference_second_derivatives():
+@pytest.mark.parametrize("fused", [True, False], ids=["fast", "plain"])
+def test_wgan_gp_penalty_through_the_fused_chain_has_the_reference_second_derivatives(fused):
     torch.manual_seed(3)
-    D = MLPDiscriminator((2,), 3, 16, "leaky_relu")
+    D = MLPDiscriminator((2,), 3, 16, "leaky_relu", fused=fused)
     real, fake = torch.randn(32, 2), torch.randn(32, 2)
     gen = torch.Generator().manual_seed(0)
     gp = gradient_penalty(D, real, fake, gen)
@@ -103,7 +114,7 @@ def test_wgan_gp_penalty_through_the_fused_chain_has_the_reference_second_deriva
 
 def test_norm_layers_and_other_activations_take_the_module_path():
     D = MLPDiscriminator((2,), 2, 8, "tanh")
-    assert mlp._CHAIN_SLOPE.get(D.activation) is None
+    assert linear_chain.CHAIN_SLOPE.get(D.activation) is None
     D2 = MLPDiscriminator((2,), 2, 8, "leaky_relu")
     D2.set_norm("batch")
     x = torch.randn(16, 2)
@@ -129,3 +140,104 @@ def test_lean_adam_updates_exactly_like_fused_adam_and_saves_the_same_state():
     assert all(torch.equal(sa[k][n], sb[k][n]) for k in sa for n in sa[k])
     fresh = torch.optim.Adam(b, lr=1e-2, fused=True)
     fresh.load_state_dict(ob.state_dict())   # a lean optimiser's checkpoint loads into plain Adam
+
+
+# -- each private API's fallback gives the same numbers ---------------------------------------------------
+def test_the_chain_without_the_engine_query_computes_every_gradient_and_the_same_ones(monkeypatch):
+    torch.manual_seed(5)
+    G = MLPGenerator(4, (2,), 2, 16, "relu")
+    D = MLPDiscriminator((2,), 2, 16, "leaky_relu")
+    z = torch.randn(32, 4)
+    torch.autograd.backward(F.softplus(-D(G(z))).mean(), inputs=list(G.parameters()))
+    fast = [p.grad.clone() for p in G.parameters()]
+    G.zero_grad(set_to_none=True)
+    monkeypatch.setattr(linear_chain, "_WILL_RUN", None)
+    torch.autograd.backward(F.softplus(-D(G(z))).mean(), inputs=list(G.parameters()))
+    assert all(torch.allclose(a, p.grad, atol=1e-6) for a, p in zip(fast, G.parameters()))
+
+
+def test_lean_adam_without_the_fused_kernel_is_adam(monkeypatch):
+    torch.manual_seed(6)
+    a = [torch.randn(4, 3, requires_grad=True)]
+    b = [a[0].detach().clone().requires_grad_(True)]
+    oa = LeanAdam(a, lr=1e-2, fused=True)
+    monkeypatch.setattr(adam, "_FUSED_ADAM", None)
+    ob = LeanAdam(b, lr=1e-2, fused=True)
+    for _ in range(5):
+        g = torch.randn(4, 3)
+        a[0].grad, b[0].grad = g.clone(), g.clone()
+        monkeypatch.setattr(adam, "_FUSED_ADAM", getattr(torch, "_fused_adam_"))
+        oa.step()
+        monkeypatch.setattr(adam, "_FUSED_ADAM", None)
+        ob.step()   # Adam's own step (fused=True: the same kernel through torch.optim)
+    assert torch.equal(a[0], b[0])
+
+
+def test_the_multi_tensor_helpers_match_their_loops(monkeypatch):
+    torch.manual_seed(7)
+    ts = [torch.randn(5, 3), torch.randn(7), torch.tensor([float("nan"), 1.0])]
+    others = [torch.randn_like(t) for t in ts]
+    kernel = {"norm2": foreach.norms(ts), "norm_inf": foreach.norms(ts, float("inf")),
+              "sub": foreach.sub(ts, others)}
+    a = [t.clone() for t in ts]
+    foreach.add_(a, others, alpha=0.5)
+    foreach.add_(a, 2)
+    foreach.clamp_(a, -0.3, 0.4)
+    monkeypatch.setattr(foreach, "_KERNELS", dict.fromkeys(foreach._KERNELS))   # every kernel missing
+    loop = {"norm2": foreach.norms(ts), "norm_inf": foreach.norms(ts, float("inf")),
+            "sub": foreach.sub(ts, others)}
+    b = [t.clone() for t in ts]
+    foreach.add_(b, others, alpha=0.5)
+    foreach.add_(b, 2)
+    foreach.clamp_(b, -0.3, 0.4)
+    for k in kernel:
+        assert all(torch.allclose(x, y, equal_nan=True) for x, y in zip(kernel[k], loop[k])), k
+    assert all(torch.equal(x, y) or torch.allclose(x, y, equal_nan=True) for x, y in zip(a, b))
+
+
+# -- a Trainer with the fast paths on and off -------------------------------------------------------------
+CASES = {
+    "ring8": {},
+    "wgan-gp": {"loss": "wgan-gp"},                                            # create_graph through the chain
+    "wgan-clip+history": {"loss": "wgan", "tricks.historical_averaging.enabled": True},
+    "unrolled": {"tricks.unrolled.enabled": True, "tricks.unrolled.k": 2},    # second order
+    "packing+replay": {"tricks.packing.enabled": True, "tricks.replay.enabled": True},
+    "digits-mlp": {"data.name": "digits", "data.image_size": 8},
+    "cgan-mlp": {"data.name": "digits", "data.image_size": 8, "model.family": "cgan"},
+}
+
+
+def _trainer(fast: bool, sets: dict):
+    cfg = Config()
+    for k, v in {"train.batch_size": 32, "model.g_width": 32, "model.d_width": 32, "model.g_depth": 2,
+                 "model.d_depth": 2, "train.device": "cpu", "train.seed": 3, **sets,
+                 "train.fast_paths": fast}.items():
+        cfg.set(k, v)
+    cfg.validate()
+    return make_trainer(cfg)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_fast_and_plain_train_the_same_numbers_to_float_rounding(case):
+    fast, plain = _trainer(True, CASES[case]), _trainer(False, CASES[case])
+    assert type(fast.opt_g) is LeanAdam and type(plain.opt_g) is torch.optim.Adam
+    assert fast.G.state_dict().keys() == plain.G.state_dict().keys()
+    for a, b in zip(fast.G.state_dict().values(), plain.G.state_dict().values()):
+        assert torch.equal(a, b)   # the same initial weights: only the code path differs
+    for step in range(6):
+        ma, mb = fast.step().as_dict(), plain.step().as_dict()
+        for k in ma:
+            assert ma[k] == pytest.approx(mb[k], rel=1e-4, abs=1e-5), (case, step, k)
+    for a, b in zip(fast.G.parameters(), plain.G.parameters()):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_a_checkpoint_of_one_path_continues_on_the_other():
+    fast = _trainer(True, {})
+    for _ in range(3):
+        fast.step()
+    plain = _trainer(False, {})
+    plain.load_state_dict(copy.deepcopy(fast.state_dict()))   # Adam's state would share tensors
+    a, b = fast.step().as_dict(), plain.step().as_dict()
+    assert all(a[k] == pytest.approx(b[k], rel=1e-4, abs=1e-5) for k in a)
+

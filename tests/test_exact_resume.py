@@ -9,6 +9,9 @@ from gan_studio.core.runs import RunFolder, trainer_from_run
 from gan_studio.core.training.trainer import Trainer
 from gan_studio.core.training.tricks import ALL_TRICKS
 
+#: every test runs with the fast paths (core/fast) on and off (the fast_paths fixture in conftest.py)
+pytestmark = pytest.mark.usefixtures("fast_paths")
+
 N = 16            # steps in all; the checkpoint is taken at N/2
 BATCH = 16
 REPLAY = {"buffer_size": 12, "fraction": 0.25}   # 4 fakes a step: the ring wraps at step 3

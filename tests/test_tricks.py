@@ -15,6 +15,9 @@ from gan_studio.core.training import losses
 from gan_studio.core.training.trainer import Trainer
 from gan_studio.core.training.tricks import trick_docs, unrolled_d
 
+#: every test runs with the fast paths (core/fast) on and off (the fast_paths fixture in conftest.py)
+pytestmark = pytest.mark.usefixtures("fast_paths")
+
 
 def tiny_cfg(**sets) -> Config:
     cfg = Config()

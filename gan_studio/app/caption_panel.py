@@ -1,30 +1,20 @@
 """Text to image: type a caption from the shapes vocabulary, see StackGAN's stage I and stage II.
 
 Enabled when the run is a StackGAN (model.family = stackgan). The drawing runs in the training
-engine between steps (worker.call with a picklable function), so it never races the optimiser;
+engine between steps (a RenderCaption request, session/protocol.py), so it never races the optimiser;
 a word outside the vocabulary comes back as the core's one-line error, which lists the words.
 """
 from __future__ import annotations
-
-import functools
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
-from gan_studio.app.snapshot import Report, Session, tile_grid, to_tiles
+from gan_studio.session.payloads import Report, RunInfo, tile_grid
 
 #: samples drawn per caption (one row per stage)
 SAMPLES = 8
-
-
-def render_caption_tiles(trainer, text: str, n: int = SAMPLES):
-    """(step, stage-I tiles enlarged to stage II's size, stage-II tiles), uint8: runs in the engine."""
-    import torch.nn.functional as F
-    s1, s2 = trainer.render_caption(text, n)
-    s1 = F.interpolate(s1, size=s2.shape[-2:], mode="nearest")   # same size on screen, pixels kept
-    return trainer.step_count, to_tiles(s1), to_tiles(s2)
 
 
 class _Answers(QObject):
@@ -36,7 +26,7 @@ class CaptionPanel(QWidget):
         super().__init__(parent)
         self.setObjectName("panel.caption")
         self.worker = worker
-        self.session: Session | None = None
+        self.session: RunInfo | None = None
         self.text = QLineEdit("a small red circle at the top left")
         self.text.setObjectName("caption.text")
         self.text.setAccessibleName("Caption to draw")
@@ -82,7 +72,7 @@ class CaptionPanel(QWidget):
         if not on:
             self.message.setText("Text to image needs a StackGAN run: choose the stackgan-shapes preset.")
 
-    def on_session(self, s: Session) -> None:
+    def on_session(self, s: RunInfo) -> None:
         self.session = s
         self.shown = None
         for item in self.images.values():
@@ -96,7 +86,7 @@ class CaptionPanel(QWidget):
 
     def on_report(self, r: Report) -> None:
         # redraw the caption as the generator learns, at most at every new grid
-        if self.session is not None and self.session.family == "stackgan" and r.view is not None \
+        if self.session is not None and self.session.family == "stackgan" and r.frame is not None \
                 and self.shown is not None and self.isVisible():
             self.draw()
 
@@ -104,7 +94,7 @@ class CaptionPanel(QWidget):
         if self.session is None or self.session.family != "stackgan":
             return
         text = self.text.text()
-        fut = self.worker.call(functools.partial(render_caption_tiles, text=text))
+        fut = self.worker.render_caption(text, SAMPLES)
         fut.add_done_callback(lambda f: self._answers.arrived.emit((text, f)))
 
     def _on_answer(self, answer) -> None:

@@ -1,5 +1,8 @@
 """The grid browser: G(fixed z) at every recorded step, a slider through time, zoom, a click to
-enlarge one cell, the grid saved as PNG and the time-lapse exported as an animated GIF."""
+enlarge one cell, the grid saved as PNG and the time-lapse exported as an animated GIF.
+
+A reopened run's history starts with the PNG snapshots in its folder (snapshots/step_XXXXXXXX.png),
+cut back into tiles; the enlarged cell takes room only once a cell is clicked."""
 from __future__ import annotations
 
 import io
@@ -19,10 +22,59 @@ from gan_studio.core.io import atomic_write_bytes
 #: milliseconds per frame of the exported time-lapse
 GIF_FRAME_MS = 120
 ZOOM_STEP = 1.25
+#: snapshots read from a reopened run's folder at most (evenly spaced over its steps)
+MAX_DISK_VIEWS = 200
+#: the padding between the cells of a snapshot PNG (core/render.py: GRID_PADDING) and its columns
+PNG_PAD, PNG_NROW = 2, 8
+EMPTY_IMAGE_TEXT = ("No grid yet: G's images for 64 fixed latents appear here at the first snapshot; "
+                    "press Start or Step once.")
+TWO_D_TEXT = "The grid browser shows image data sets (digits, shapes, ...); 2-D runs are in the 2-D view."
 
 
 def to_pil(img: np.ndarray) -> Image.Image:
     return Image.fromarray(img[:, :, 0] if img.shape[2] == 1 else img)
+
+
+def tiles_from_png(path: str | Path, nrow: int = PNG_NROW, pad: int = PNG_PAD) -> np.ndarray | None:
+    """A snapshot grid PNG (square cells, ``nrow`` a row, ``pad`` px between) cut back into
+    (N, H, W, C) uint8 tiles; None when the picture is not such a grid."""
+    try:
+        with Image.open(path) as im:
+            img = np.asarray(im.convert("L" if im.mode in ("L", "1") else "RGB"))   # grey grids stay grey
+    except (OSError, ValueError):
+        return None
+    if img.ndim == 2:
+        img = img[:, :, None]
+    height, width = img.shape[:2]
+    side = (width - pad) // nrow - pad
+    if side <= 0 or nrow * (side + pad) + pad != width or (height - pad) % (side + pad):
+        return None
+    rows = (height - pad) // (side + pad)
+    tiles = [img[pad + r * (side + pad): pad + r * (side + pad) + side, pad + c * (side + pad):
+                 pad + c * (side + pad) + side] for r in range(rows) for c in range(nrow)]
+    return np.ascontiguousarray(np.stack(tiles))
+
+
+def disk_views(run_path: str | Path, before_step: int) -> list[View]:
+    """The run folder's grid snapshots taken before ``before_step``, oldest first, as Views."""
+    folder = Path(run_path) / "snapshots"
+    files = []
+    for f in sorted(folder.glob("step_*.png")) if folder.is_dir() else []:
+        try:
+            step = int(f.stem.removeprefix("step_"))
+        except ValueError:
+            continue
+        if step < before_step:
+            files.append((step, f))
+    if len(files) > MAX_DISK_VIEWS:
+        keep = np.linspace(0, len(files) - 1, MAX_DISK_VIEWS).round().astype(int)
+        files = [files[i] for i in sorted(set(keep))]
+    views = []
+    for step, f in files:
+        tiles = tiles_from_png(f)
+        if tiles is not None:
+            views.append(View(step=step, tiles=tiles, nrow=PNG_NROW, tile_caption="from the run folder's snapshot"))
+    return views
 
 
 class GridBrowser(HistoryScrubber, QWidget):
@@ -33,6 +85,7 @@ class GridBrowser(HistoryScrubber, QWidget):
         self.pinned_step: int | None = None
         self.selected: int | None = None
         self.shown_view: View | None = None
+        self.disk_views: list[View] = []   # a reopened run's snapshots, before its first live view
         self._session = None
         self._drawn_version = None
         self._fit_pending = True
@@ -50,8 +103,14 @@ class GridBrowser(HistoryScrubber, QWidget):
         self.cell_vb = self.cell_widget.addViewBox(lockAspect=True, invertY=True)
         self.cell_image = pg.ImageItem(axisOrder="row-major")
         self.cell_vb.addItem(self.cell_image)
-        self.cell_label = QLabel("click a cell to enlarge it")
+        self.cell_label = QLabel("")
         self.cell_label.setObjectName("grid.cell_label")
+        self.cell_label.setWordWrap(True)
+        self.cell_close = QPushButton("Close")
+        self.cell_close.setObjectName("grid.cell_close")
+        self.cell_close.setAccessibleName("Close the enlarged cell")
+        self.cell_close.setToolTip("give the room back to the grid")
+        self.cell_close.clicked.connect(self.close_cell)
 
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setObjectName("grid.history")
@@ -59,17 +118,19 @@ class GridBrowser(HistoryScrubber, QWidget):
         self.slider.valueChanged.connect(self._scrubbed)
         self.step_label = QLabel("no grid yet")
         self.step_label.setObjectName("grid.step_label")
+        # room for its longest text: a label that grows as the step does would re-lay out the panel
+        self.step_label.setMinimumWidth(self.step_label.fontMetrics().horizontalAdvance("step 99999999 (history)"))
         self.caption_label = QLabel()   # what the rows / columns are: classes, captions, pyramid levels
         self.caption_label.setObjectName("grid.caption")
         self.caption_label.setAccessibleName("What the rows and columns of the grid show")
         self.caption_label.setWordWrap(True)
         self.caption_label.hide()
-        self.note = QLabel("The grid browser shows image data sets (digits, shapes, ...); "
-                           "2-D runs are in the 2-D view.")
+        self.note = QLabel(EMPTY_IMAGE_TEXT)
         self.note.setObjectName("grid.note")
         self.note.setWordWrap(True)
 
         buttons = QHBoxLayout()
+        self.buttons: dict[str, QPushButton] = {}
         for name, text, tip, slot in (
                 ("live", "Live", "follow the latest step", self.go_live),
                 ("zoom_in", "Zoom in", "zoom in (or use the mouse wheel)", lambda: self.zoom(1 / ZOOM_STEP)),
@@ -83,22 +144,29 @@ class GridBrowser(HistoryScrubber, QWidget):
             b.setAccessibleName(text.rstrip("."))
             b.setToolTip(tip)
             b.clicked.connect(slot)
-            buttons.addWidget(b)
+            self.buttons[name] = b
+            if name != "live":   # Live sits beside the slider, as in the 2-D view
+                buttons.addWidget(b)
         buttons.addStretch(1)
 
-        side = QWidget()
+        self.side = side = QWidget()
+        side.setObjectName("grid.side")
         sl = QVBoxLayout(side)
         sl.setContentsMargins(0, 0, 0, 0)
         sl.addWidget(self.cell_widget, 1)
         sl.addWidget(self.cell_label)
+        sl.addWidget(self.cell_close)
+        side.hide()   # no room taken until a cell is clicked
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.view_widget)
         split.addWidget(side)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 1)
+        split.setChildrenCollapsible(False)
         row = QHBoxLayout()
         row.addWidget(self.step_label)
         row.addWidget(self.slider, 1)
+        row.addWidget(self.buttons["live"])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.note)
@@ -109,21 +177,27 @@ class GridBrowser(HistoryScrubber, QWidget):
 
     # -- state -------------------------------------------------------------------------------------
     def grid_views(self) -> list[View]:
-        return [v for v in self.state.views if v.tiles is not None]
+        live = [v for v in self.state.views if v.tiles is not None]
+        first = live[0].step if live else None
+        return [v for v in self.disk_views if first is None or v.step < first] + live
 
     def refresh(self) -> None:
         st = self.state
         if st.session is not self._session:
-            self._session = st.session
-            self.pinned_step, self.selected = None, None
-            self.note.setVisible(st.session is None or not st.session.is_image)
+            s = self._session = st.session
+            self.pinned_step, self.selected, self.shown_view = None, None, None
             self.image.clear()
             self.cell_image.clear()
+            self.close_cell()
+            self.disk_views = disk_views(s.run_path, s.step) if s is not None and s.is_image and s.step else []
             self._fit_pending = True
         if self._drawn_version == st.version:
             return
         self._drawn_version = st.version
         views = self.grid_views()
+        image = st.session is not None and st.session.is_image
+        self.note.setText(EMPTY_IMAGE_TEXT if image else TWO_D_TEXT)
+        self.note.setVisible(not views)
         self.slider.blockSignals(True)
         self.slider.setRange(0, max(0, len(views) - 1))
         if self.pinned_step is None:
@@ -172,7 +246,12 @@ class GridBrowser(HistoryScrubber, QWidget):
 
     def select_cell(self, i: int) -> None:
         self.selected = i
+        self.side.show()
         self._show_cell(i)
+
+    def close_cell(self) -> None:
+        self.selected = None
+        self.side.hide()
 
     def _show_cell(self, i: int) -> None:
         v = self.shown_view
@@ -180,7 +259,7 @@ class GridBrowser(HistoryScrubber, QWidget):
             return
         self.cell_image.setImage(np.ascontiguousarray(v.tiles[i]), levels=(0, 255), autoLevels=False)
         self.cell_vb.autoRange(padding=0.02)
-        self.cell_label.setText(f"cell {i} (row {i // 8}, column {i % 8}) at step {v.step}")
+        self.cell_label.setText(f"cell {i} (row {i // v.nrow}, column {i % v.nrow}) at step {v.step}")
 
     # -- files -------------------------------------------------------------------------------------
     def save_png(self, path: str | Path) -> Path:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gan_studio.app.snapshot import METRIC_COLUMNS, Report, Session, View
+from gan_studio.session.payloads import METRIC_COLUMNS, Frame, Report, RunInfo
 from gan_studio.core.training.losses import PROBABILISTIC
 
 EVAL_COLUMNS = ("step", "modes", "modes_strict", "hq", "rkl")
@@ -53,16 +53,16 @@ class GrowingArray:
 
 
 class StudioState:
-    """Everything the panels draw, fed by the worker's Session and Reports (GUI thread only)."""
+    """Everything the panels draw, fed by the worker's RunInfo and Reports (GUI thread only)."""
 
     def __init__(self):
-        self.session: Session | None = None
+        self.session: RunInfo | None = None
         self.metrics = GrowingArray(len(METRIC_COLUMNS))
         self.evals = GrowingArray(len(EVAL_COLUMNS), 256)
         self.occupancy: list[tuple[int, np.ndarray]] = []   # (step, HQ share per mode)
         self.family_evals: list[tuple[int, dict]] = []      # (step, {key: value}) of the family's plot
         self.events: list[dict] = []
-        self.views: list[View] = []
+        self.views: list[Frame] = []
         self.step = 0
         self.running = False
         self.steps_per_s = 0.0
@@ -71,10 +71,10 @@ class StudioState:
         self.diverged_message = ""
 
     @property
-    def latest_view(self) -> View | None:
+    def latest_view(self) -> Frame | None:
         return self.views[-1] if self.views else None
 
-    def begin(self, s: Session) -> None:
+    def begin(self, s: RunInfo) -> None:
         self.session = s
         self.metrics.clear()
         self.evals.clear()
@@ -98,8 +98,8 @@ class StudioState:
         self.events.extend(r.events)
         self.step, self.running = r.step, r.running
         self.steps_per_s, self.elapsed_s = r.steps_per_s, r.elapsed_s
-        if r.view is not None:
-            self._add_view(r.view)
+        if r.frame is not None:
+            self._add_view(r.frame)
         for ev in r.evals or ([r.last_eval] if r.last_eval else []):
             self._add_family_eval(ev.get("step", r.step), ev)
         self.version += 1
@@ -115,7 +115,7 @@ class StudioState:
         self.diverged_message = message
         self.version += 1
 
-    def _add_view(self, v: View) -> None:
+    def _add_view(self, v: Frame) -> None:
         if self.views and self.views[-1].step == v.step:
             self.views[-1] = v      # a second view of the same step (pause after step once)
         else:
@@ -149,7 +149,7 @@ class StudioState:
             total = counts.sum()
             self.occupancy.append((step, counts / total if total > 0 else counts))
 
-    def view_at(self, index: int) -> View | None:
+    def view_at(self, index: int) -> Frame | None:
         if not self.views:
             return None
         return self.views[max(0, min(index, len(self.views) - 1))]
@@ -219,3 +219,18 @@ class HistoryScrubber:
         self.pinned_step = None
         self.slider.setValue(self.slider.maximum())
         self._redraw()
+
+    def scrub_to(self, step: int) -> bool:
+        """Show the latest recorded view at or before ``step`` (pinned: new steps do not move it);
+        False when nothing was recorded by then."""
+        views = self._scrub_views()
+        steps = np.array([v.step for v in views])
+        index = int(np.searchsorted(steps, step, side="right")) - 1 if len(steps) else -1
+        if index < 0:
+            return False
+        self.pinned_step = int(steps[index])
+        self.slider.blockSignals(True)
+        self.slider.setValue(index)
+        self.slider.blockSignals(False)
+        self._redraw()
+        return True

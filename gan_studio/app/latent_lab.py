@@ -1,14 +1,14 @@
 """The latent lab: click generated images into groups A, B, C; see mean(A) - mean(B) + mean(C) with
 its 8 neighbours, an interpolation strip, an analogy grid, and saved directions applied at a strength.
 
-The panel keeps latents (numpy); every picture is drawn by the worker thread between training
-steps (``worker.call``), so it never races the optimiser and never blocks the window, training or
-not. Answers come back through a queued signal. While the run trains, the pictures are drawn again
+The panel keeps latents (numpy); every picture is drawn by the training engine between training
+steps (a RenderLatents request: in the training process, see gan_studio/session), so it never
+races the optimiser and never blocks the window, training or not. Answers come back through a
+queued signal. While the run trains, the pictures are drawn again
 for the same latents at a bounded rate: the person watches an analogy form.
 """
 from __future__ import annotations
 
-import functools
 import io
 import time
 from pathlib import Path
@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, 
                                QLabel, QLineEdit, QPushButton, QSizePolicy, QSlider, QSpinBox, QTabWidget,
                                QVBoxLayout, QWidget)
 
-from gan_studio.app.snapshot import tile_grid, to_tiles
+from gan_studio.session.payloads import tile_grid
 from gan_studio.core import latent as L
 from gan_studio.core.io import atomic_write_bytes
 
@@ -30,7 +30,7 @@ GROUPS = ("A", "B", "C")
 GROUP_COLOURS = {"A": "#ff8c00", "B": "#d020d0", "C": "#00b4d8"}
 GRID_COLS, GRID_ROWS = 6, 4
 TILE_PX = 72
-#: while training, draw the pictures again at most this often (seconds): each costs the worker time
+#: while training, draw the pictures again at most this often (seconds): each costs the engine time
 RERENDER_S = 0.5
 #: the outputs, in tab order: (key, tab title)
 OUTPUTS = (("result", "Result 3x3"), ("interp", "Interpolate"), ("analogy", "Analogy"), ("apply", "Direction"))
@@ -41,12 +41,6 @@ CAPTIONS = {
     "analogy": "each row: mean(A) : mean(B) :: C : mean(A) - mean(B) + C, one row per image of C",
     "apply": "",
 }
-
-
-def draw_latents(trainer, z: np.ndarray, label: int | None = None):
-    """G(z) as uint8 tiles, with the step it was drawn at: runs in the training engine.
-    ``label``: a conditional GAN's class for every image (None: its balanced default)."""
-    return trainer.step_count, to_tiles(L.render_latents(trainer, z, label=label))
 
 
 def qimage_from(grid: np.ndarray) -> QImage:
@@ -63,7 +57,7 @@ def png_bytes(grid: np.ndarray) -> bytes:
 
 
 class _Answers(QObject):
-    """Carries a finished render from the worker thread to the GUI thread (a queued signal)."""
+    """Carries a finished render from the worker's thread to the GUI thread (a queued signal)."""
     arrived = Signal(object)
 
 
@@ -201,15 +195,15 @@ class LatentLab(QWidget):
             self.views[key] = view
             self.tabs.addTab(page, title)
 
-        bottom = QHBoxLayout()
+        bottom = QGridLayout()   # two rows: the lab fits beside the plots in a 1280 px window
         bottom.addWidget(self._button("export_png", "Export PNG...", "save the shown result as a PNG",
-                                      self._export_png_clicked))
+                                      self._export_png_clicked), 0, 0)
         bottom.addWidget(self._button("export_npy", "Export latents .npy...",
                                       "save the latents of the shown result as float32 (N, latent)",
-                                      self._export_npy_clicked))
-        bottom.addStretch(1)
-        for b in group_io:
-            bottom.addWidget(b)
+                                      self._export_npy_clicked), 0, 1)
+        for i, b in enumerate(group_io):
+            bottom.addWidget(b, 1, i)
+        bottom.setColumnStretch(2, 1)
         self.status = self._named(QLabel(""), "status", "Latent lab status")
         self.status.setWordWrap(True)
 
@@ -308,7 +302,7 @@ class LatentLab(QWidget):
     def on_report(self, report) -> None:
         self.latest_step = report.step
         if not self.enabled_for_run or report.step == self.shown_step or not self.isVisible():
-            return   # a hidden panel costs the worker nothing; showEvent catches up
+            return   # a hidden panel costs the engine nothing; showEvent catches up
         wait = RERENDER_S - (time.perf_counter() - self._last_render)
         if wait <= 0:
             self.render_all()
@@ -463,9 +457,9 @@ class LatentLab(QWidget):
                 continue
             self._render(key, *plan)
 
-    # -- the worker round trip --------------------------------------------------------------------------------
+    # -- the engine round trip --------------------------------------------------------------------------------
     def _render(self, key: str, z: np.ndarray, nrow: int) -> None:
-        """Ask the worker for G(z); one request per output in flight, the newest one waits."""
+        """Ask the engine for G(z); one request per output in flight, the newest one waits."""
         if self._in_flight.get(key):
             self._pending[key] = (z, nrow)
             return
@@ -474,8 +468,7 @@ class LatentLab(QWidget):
         z = np.array(z, np.float32)
         sid = self._session_id
 
-        # a module-level function with its arguments: it may travel to the training process
-        fut = self.worker.call(functools.partial(draw_latents, z=z, label=self.label))
+        fut = self.worker.render_latents(z, self.label)
         fut.add_done_callback(lambda f: self._answers.arrived.emit((sid, key, z, nrow, f)))
 
     @property

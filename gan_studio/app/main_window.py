@@ -10,19 +10,21 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QLabel, QMainWindow, QSpinBox,
-                               QToolBar, QWidget)
+from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QLabel, QMainWindow, QScrollArea,
+                               QSpinBox, QToolBar, QWidget)
 
 from gan_studio.app.caption_panel import CaptionPanel
+from gan_studio.app.event_list import EventList
 from gan_studio.app.grid_browser import GridBrowser
 from gan_studio.app.history import StudioState
 from gan_studio.app.latent_lab import LatentLab
 from gan_studio.app.mode_view import ModeView
 from gan_studio.app.plots import PlotsPanel
-from gan_studio.app.snapshot import Report, Session
+from gan_studio.app.run_kind import panels_for
 from gan_studio.app.tricks_panel import TricksPanel
 from gan_studio.app.worker import TrainingWorker
 from gan_studio.core.config import Config
+from gan_studio.session.payloads import Report, RunInfo
 
 ORGANISATION, APPLICATION = "GAN Studio", "gan-studio"
 #: the panels redraw at most this often (ms): smooth to the eye, cheap for the GIL
@@ -32,7 +34,12 @@ PLOTS_MS = 125
 #: closing waits this long for the worker to save and end before giving up on it
 STOP_TIMEOUT_MS = 10_000
 DEFAULT_SPEED = 25
-PANELS = {"tricks": "Tricks", "plots": "Live plots", "modes": "2-D view", "grid": "Grid browser"}
+PANELS = {"tricks": "Tricks", "plots": "Live plots", "modes": "2-D view", "grid": "Grid browser",
+          "events": "Changes"}
+#: the tricks column's share of the window's width (at most TRICKS_MAX_PX, at least what its rows need)
+TRICKS_SHARE, TRICKS_MAX_PX = 0.2, 340
+#: the changes list's share of the left column's height
+EVENTS_SHARE = 0.22
 
 
 class MainWindow(QMainWindow):
@@ -43,8 +50,9 @@ class MainWindow(QMainWindow):
     def __init__(self, cfg: Config | None = None, preset: str = "ring8", runs_dir: str | Path = "runs",
                  open_path: str | Path | None = None, device: str | None = None,
                  restore_settings: bool = True, engine: str = "process"):
-        """``engine``: where training runs, "process" (a child process: the window's painting and
-        training do not share a GIL) or "thread" (the worker thread; tests). See app/worker.py."""
+        """``engine``: where training runs, "process" (a training process: the window's painting and
+        training do not share a GIL) or "thread" (a thread of this process; a few fast tests). See
+        gan_studio/session/transport.py."""
         super().__init__()
         from gan_studio.app.qt_workarounds import check_pyside
         from gan_studio.core.presets import load_preset
@@ -63,9 +71,10 @@ class MainWindow(QMainWindow):
         self.plots = PlotsPanel(self.state)
         self.modes = ModeView(self.state)
         self.grid = GridBrowser(self.state)
+        self.events = EventList(self.state)
         self.docks: dict[str, QDockWidget] = {}
         for name, widget in (("tricks", self.tricks), ("plots", self.plots), ("modes", self.modes),
-                             ("grid", self.grid)):
+                             ("grid", self.grid), ("events", self.events)):
             dock = QDockWidget(PANELS[name], self)
             dock.setObjectName(f"dock.{name}")
             dock.setAccessibleName(PANELS[name])
@@ -73,12 +82,11 @@ class MainWindow(QMainWindow):
             self.docks[name] = dock
         self.setDockNestingEnabled(True)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.docks["tricks"])
+        self.splitDockWidget(self.docks["tricks"], self.docks["events"], Qt.Orientation.Vertical)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.docks["modes"])
         self.splitDockWidget(self.docks["modes"], self.docks["plots"], Qt.Orientation.Horizontal)
         self.tabifyDockWidget(self.docks["modes"], self.docks["grid"])
         self.docks["modes"].raise_()
-        self.resizeDocks([self.docks["tricks"], self.docks["modes"], self.docks["plots"]], [330, 620, 560],
-                         Qt.Orientation.Horizontal)
         placeholder = QWidget()
         placeholder.setMaximumSize(0, 0)
         self.setCentralWidget(placeholder)   # the docks are the whole window
@@ -86,12 +94,17 @@ class MainWindow(QMainWindow):
         # built here, started last: the toolbar's controls talk to it
         self.worker = TrainingWorker(cfg, runs_dir=runs_dir, open_path=open_path, device=device,
                                      engine=engine)
-        # the latent lab renders through the worker (worker.call), so it is built after it
+        # the latent lab renders through the worker (worker.render_latents), so it is built after it
         self.latent_lab = LatentLab(self.worker)
         self.docks["latent"] = QDockWidget("Latent lab", self)
         self.docks["latent"].setObjectName("dock.latent")
         self.docks["latent"].setAccessibleName("Latent lab")
-        self.docks["latent"].setWidget(self.latent_lab)
+        latent_scroll = QScrollArea()   # the lab's tiles need more room than a 1280x720 window has
+        latent_scroll.setObjectName("latent.scroll")
+        latent_scroll.setWidgetResizable(True)
+        latent_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        latent_scroll.setWidget(self.latent_lab)
+        self.docks["latent"].setWidget(latent_scroll)
         self.tabifyDockWidget(self.docks["grid"], self.docks["latent"])
         # StackGAN's text box: type a caption, see stage I and stage II (enabled on StackGAN runs)
         self.caption_panel = CaptionPanel(self.worker)
@@ -103,6 +116,8 @@ class MainWindow(QMainWindow):
         self.docks["modes"].raise_()
         self._build_toolbar(cfg)
         self._build_status_bar()
+        self.show_panels(cfg)   # before the first show: a panel that does not apply takes no room
+        self._auto_fit = True   # the docks' sizes follow the window's until a saved layout is restored
         if restore_settings:
             self._restore_settings()
         self.keep_settings = restore_settings   # a screenshot run leaves the user's layout alone
@@ -120,6 +135,7 @@ class MainWindow(QMainWindow):
         self.tricks.setting_changed.connect(w.set_setting)
         self.tricks.reset_requested.connect(w.reset)
         self.modes.train_points_requested.connect(self.train_on_points)
+        self.events.step_chosen.connect(self.scrub_to)
         self.timer = QTimer(self)
         self.timer.setInterval(REDRAW_MS)
         self.timer.timeout.connect(self.refresh)
@@ -223,7 +239,7 @@ class MainWindow(QMainWindow):
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
         if isinstance(layout, QByteArray):
-            self.restoreState(layout)
+            self._auto_fit = not self.restoreState(layout)
         try:
             self.speed.setValue(int(s.value("train/speed", DEFAULT_SPEED)))
         except (TypeError, ValueError):
@@ -243,14 +259,14 @@ class MainWindow(QMainWindow):
         s.sync()
 
     # -- worker signals ----------------------------------------------------------------------------
-    def _on_session(self, s: Session) -> None:
+    def _on_session(self, s: RunInfo) -> None:
         self.state.begin(s)
         self.tricks.load_config(s.config)
-        self.data_box.setCurrentText(s.config.data.name)
+        self._show_run_in_toolbar(s.config)
         self.device_label.setText(s.device_name)
         self.status_labels["device"].setText(s.device_name)
         self.setWindowTitle(f"GAN Studio - {s.config.name} - {s.run_path}")
-        self.docks["caption" if s.family == "stackgan" else "grid" if s.is_image else "modes"].raise_()
+        self.show_panels(s.config)
         self.show_message(f"run folder: {s.run_path}")
         if self.process_died_message:   # the run reopened after its training process died: say so
             self.state.diverged_message, self.process_died_message = self.process_died_message, ""
@@ -317,7 +333,7 @@ class MainWindow(QMainWindow):
         self.worker.reset(cfg)
 
     def new_run(self) -> None:
-        self.choose_preset(self.preset_box.currentText())
+        self.choose_preset(self.preset_box.currentText() or self.preset)
 
     def train_on_points(self, points: list) -> None:
         cfg = self.tricks.pending_config()
@@ -360,6 +376,60 @@ class MainWindow(QMainWindow):
             return False
         return True
 
+    # -- panels per run ----------------------------------------------------------------------------
+    def _show_run_in_toolbar(self, cfg: Config) -> None:
+        """Every toolbar control says what the run is: its preset (its name, when it is not one) and data."""
+        if self.preset_box.findText(cfg.name) >= 0:
+            self.preset_box.setCurrentText(cfg.name)
+            self.preset = cfg.name
+        else:
+            self.preset_box.setCurrentIndex(-1)
+            self.preset_box.setPlaceholderText(cfg.name)
+        self.data_box.setCurrentText(cfg.data.name)
+
+    def show_panels(self, cfg: Config) -> None:
+        """Only the panels with something to show for this run (app/run_kind.py); the one that shows
+        its samples in front. A hidden panel's menu entry is greyed out."""
+        wanted = panels_for(cfg)
+        for name, dock in self.docks.items():
+            dock.toggleViewAction().setEnabled(name in wanted)
+            if dock.isHidden() == (name in wanted):
+                dock.setVisible(name in wanted)
+        self.docks["caption" if "caption" in wanted else "grid" if "grid" in wanted else "modes"].raise_()
+        self.fit_docks()
+
+    def fit_docks(self) -> None:
+        """Share the window's width: the tricks column as wide as its rows need (about a fifth), the
+        rest between the samples (2-D view or grid) and the plots; the changes list under the tricks."""
+        if not getattr(self, "_auto_fit", False):
+            return
+        w, h = self.width(), self.height()
+        tricks = max(self.tricks.minimumSizeHint().width(), min(int(TRICKS_SHARE * w), TRICKS_MAX_PX))
+        middle = next((d for n, d in self.docks.items() if n in ("modes", "grid", "latent", "caption")
+                       and not d.isHidden() and not d.isFloating()), None)
+        row = [self.docks["tricks"]] + ([middle] if middle else []) + [self.docks["plots"]]
+        rest = w - tricks
+        sizes = [tricks] + ([rest // 2, rest - rest // 2] if middle else [rest])
+        self.resizeDocks(row, sizes, Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["tricks"], self.docks["events"]],
+                         [int((1 - EVENTS_SHARE) * h), int(EVENTS_SHARE * h)], Qt.Orientation.Vertical)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if getattr(self, "_auto_fit", False):
+            QTimer.singleShot(0, self.fit_docks)   # once the new size is laid out
+
+    def scrub_to(self, step: int) -> None:
+        """Show the run at ``step`` (a click in the changes list): the 2-D view or the grid, pinned there."""
+        s = self.state.session
+        name = "grid" if s is not None and s.is_image else "modes"
+        self.docks[name].raise_()
+        panel = self.grid if name == "grid" else self.modes
+        panel.refresh()
+        if panel.scrub_to(step):
+            self.show_message(f"showing step {panel.pinned_step}, the last recorded at or before {step} "
+                              "(Live follows the run again)")
+
     # -- drawing -----------------------------------------------------------------------------------
     def refresh(self) -> None:
         st = self.state
@@ -372,6 +442,8 @@ class MainWindow(QMainWindow):
                     continue
                 self._plots_drawn_at = now
             panel.refresh()
+        if self.docks["events"].isVisible():
+            self.events.refresh()
         self.status_labels["step"].setText(f"step {st.step}")
         self.status_labels["speed"].setText(f"{st.steps_per_s:.1f} steps/s")
         m, s = divmod(int(st.elapsed_s), 60)
@@ -379,7 +451,7 @@ class MainWindow(QMainWindow):
 
     def refresh_all(self) -> None:
         """Redraw every panel now, hidden ones too (screenshots, tests)."""
-        for panel in (self.plots, self.modes, self.grid):
+        for panel in (self.plots, self.modes, self.grid, self.events):
             panel.refresh()
         self.refresh()
 

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import (QCheckBox, QFileDialog, QGridLayout, QHBoxLayout,
                                QSlider, QSplitter, QVBoxLayout, QWidget)
 
 from gan_studio.app.history import HistoryScrubber, StudioState
-from gan_studio.app.plot_style import cache_axes
+from gan_studio.app.plot_style import TITLE_PT, cache_axes
 from gan_studio.app.snapshot import View, eval_summary
 
 REAL_BRUSH = pg.mkBrush(110, 110, 110, 140)
@@ -27,6 +27,10 @@ OCCUPANCY_LUT = pg.colormap.get("viridis").getLookupTable(nPts=256)
 ARROW_LENGTH = 0.08
 #: a painted stroke adds a point every this share of the view's width
 PAINT_SPACING = 0.015
+#: the bar chart and the timeline are at least this wide and tall (px)
+SIDE_MIN = 140
+#: the side plots go right of the scatter when the panel is this much wider than tall, else below it
+WIDE = 1.25
 #: no coordinate beyond this is drawn or framed: Qt and pyqtgraph work in float32-ish ranges, and a
 #: diverging G (or a wild data set) would otherwise ask for a range of [-inf, inf] and hang the view
 VIEW_LIMIT = 1e9
@@ -91,12 +95,14 @@ class ModeView(HistoryScrubber, QWidget):
             self.plot.addItem(item)
         self.plot.viewport().installEventFilter(self)
 
-        self.bars_plot = pg.PlotWidget(background="w", title="HQ samples per mode")
+        self.bars_plot = pg.PlotWidget(background="w")
+        self.bars_plot.setTitle("HQ samples per mode", size=f"{TITLE_PT}pt")
         self.bars_plot.setObjectName("modeview.bars")
         self.bars_plot.setAccessibleName("Samples per mode")
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.8)
         self.bars_plot.addItem(self.bars)
-        self.timeline_plot = pg.PlotWidget(background="w", title="Mode occupancy over time")
+        self.timeline_plot = pg.PlotWidget(background="w")
+        self.timeline_plot.setTitle("Mode occupancy over time", size=f"{TITLE_PT}pt")
         self.timeline_plot.setObjectName("modeview.timeline")
         self.timeline_plot.setAccessibleName("Mode occupancy timeline")
         self.timeline_plot.setLabel("bottom", "step")
@@ -139,9 +145,9 @@ class ModeView(HistoryScrubber, QWidget):
         # text that changes on every frame must not change the layout: a new size hint would resize
         # the plots beside it, and a resized plot lays out and draws its axes again
         # (the summary takes what room its row has, and never asks for more)
-        self.step_label.setFixedWidth(130)
+        self.step_label.setFixedWidth(self.step_label.fontMetrics().horizontalAdvance("step 99999999 (history)") + 4)
         self.summary.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.summary.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.summary.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
 
         self.draw_button = QPushButton("Draw points")
         self.draw_button.setCheckable(True)
@@ -159,35 +165,66 @@ class ModeView(HistoryScrubber, QWidget):
         self.image_note.setObjectName("modeview.image_note")
         self.image_note.hide()
 
-        side = QSplitter(Qt.Orientation.Vertical)
+        self.side = side = QSplitter(Qt.Orientation.Vertical)
         side.addWidget(self.bars_plot)
         side.addWidget(self.timeline_plot)
-        top = QSplitter(Qt.Orientation.Horizontal)
+        self.top = top = QSplitter(Qt.Orientation.Horizontal)
+        top.setObjectName("modeview.split")
         top.addWidget(self.plot)
         top.addWidget(side)
         top.setStretchFactor(0, 3)
         top.setStretchFactor(1, 2)
+        top.setChildrenCollapsible(False)
+        self._user_split = False   # once the user drags the splitter, it stays where they put it
+        top.splitterMoved.connect(self._split_moved)
+        for w in (self.bars_plot, self.timeline_plot):
+            w.setMinimumSize(SIDE_MIN, SIDE_MIN)
         controls = QGridLayout()
         row0 = QHBoxLayout()
         for w in (self.show_heat, self.show_arrows, self.show_real):
             row0.addWidget(w)
-        row0.addWidget(self.summary, 1)
-        controls.addLayout(row0, 0, 0)
+        row0.addStretch(1)
+        controls.addWidget(self.summary, 0, 0)   # a line of its own: never cut beside the check boxes
+        controls.addLayout(row0, 1, 0)
         row1 = QHBoxLayout()
         row1.addWidget(self.step_label)
         row1.addWidget(self.slider, 1)
         row1.addWidget(self.live_button)
-        controls.addLayout(row1, 1, 0)
+        controls.addLayout(row1, 2, 0)
         row2 = QHBoxLayout()
         for w in (self.draw_button, self.clear_button, self.csv_button, self.train_button, self.drawn_label):
             row2.addWidget(w)
         row2.addStretch(1)
-        controls.addLayout(row2, 2, 0)
+        controls.addLayout(row2, 3, 0)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.image_note)
         layout.addWidget(top, 1)
         layout.addLayout(controls)
+
+    # -- layout -------------------------------------------------------------------------------------
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit_split()
+
+    def _split_moved(self, *_):
+        self._user_split = True
+
+    def _fit_split(self) -> None:
+        """Give the scatter a square: the data's frame fills it (a locked aspect ratio in a tall or
+        wide box would show +-3 around data in +-1.5). The bar chart and the timeline take the rest,
+        beside the scatter in a wide panel, beneath it in a tall one."""
+        if self._user_split or not self.side.isVisibleTo(self):
+            return
+        w, h = self.top.width(), self.top.height()
+        if w <= 0 or h <= 0:
+            return
+        wide = w >= WIDE * h
+        self.top.setOrientation(Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical)
+        self.side.setOrientation(Qt.Orientation.Vertical if wide else Qt.Orientation.Horizontal)
+        along, across = (w, h) if wide else (h, w)
+        square = max(min(across, along - SIDE_MIN - self.top.handleWidth()), along // 2)
+        self.top.setSizes([square, along - square - self.top.handleWidth()])
 
     def _button(self, name: str, text: str, tip: str, slot) -> QPushButton:
         b = QPushButton(text)
@@ -225,7 +262,7 @@ class ModeView(HistoryScrubber, QWidget):
         self.pinned_step = None
         image = s is not None and s.is_image
         self.image_note.setVisible(image)
-        for w in (self.plot, self.bars_plot, self.timeline_plot):
+        for w in (self.plot, self.bars_plot, self.timeline_plot, self.side):
             w.setVisible(not image)
         if s is None or image:
             return
@@ -233,6 +270,8 @@ class ModeView(HistoryScrubber, QWidget):
         has_modes = s.modes is not None
         self.bars_plot.setVisible(has_modes)
         self.timeline_plot.setVisible(has_modes)
+        self.side.setVisible(has_modes)
+        self._fit_split()
         x0, x1, y0, y1 = finite_bounds(s.bounds)
         self.heat_rect = QRectF(x0, y0, x1 - x0, y1 - y0)
         self.plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)

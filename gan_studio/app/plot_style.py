@@ -5,6 +5,9 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QGraphicsItem
 
 
+#: size of every plot's title (pyqtgraph's default, 11pt, leaves a narrow plot's title cut)
+TITLE_PT = 10
+
 #: width of every plot's left axis, in pixels: room for "-1.5", "0.01" or "10³"
 LEFT_AXIS_PX = 44
 

@@ -1,19 +1,49 @@
-"""Live plots: losses, D outputs, gradient norms and mode coverage, with a marker per trick change."""
+"""Live plots: losses, D outputs, gradient norms and mode coverage, with a flag per change.
+
+Each plot is its own PlotWidget in a grid that reflows to the panel's width (MIN_PLOT_W a column),
+with its legend beneath it, outside the data. Per-step curves are drawn twice: raw and faint, and
+smoothed by the slider's weight (TensorBoard's de-biased EMA). The y-range spans the 1st to 99th
+percentile (plot_math.robust_range), so one spike does not flatten the rest: it is drawn as a small
+triangle at the edge, and "Show outliers" makes room for every point. The x axis ends at the last
+step (plot_math.x_end). Each change is a dashed line on every plot with a small flag at its top;
+near flags stack (plot_math.stack_rows); the flag's tooltip and the event list give the full text.
+"""
 from __future__ import annotations
+
+import html
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (QCheckBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSlider,
+                               QVBoxLayout, QWidget)
 
-from gan_studio.app.plot_style import cache_axes
+from gan_studio.app.event_list import event_text
 from gan_studio.app.history import EVAL_COLUMNS, StudioState, health_warnings
+from gan_studio.app.plot_math import Smoother, robust_range, stack_rows, x_end
+from gan_studio.app.plot_style import TITLE_PT, cache_axes
 from gan_studio.app.snapshot import METRIC_COLUMNS
 
 D_PEN = pg.mkPen((40, 110, 200), width=1.5)
 G_PEN = pg.mkPen((220, 90, 30), width=1.5)
-EXTRA_PEN = pg.mkPen((120, 120, 120), width=1.2, style=pg.QtCore.Qt.PenStyle.DashLine)
-MARKER_PEN = pg.mkPen((150, 40, 160), width=1, style=pg.QtCore.Qt.PenStyle.DashLine)
+EXTRA_PEN = pg.mkPen((120, 120, 120), width=1.2, style=Qt.PenStyle.DashLine)
+FAMILY_PENS = [D_PEN, G_PEN, EXTRA_PEN, pg.mkPen((40, 160, 60), width=1.5)]
+MARKER_PEN = pg.mkPen((150, 40, 160), width=1, style=Qt.PenStyle.DashLine)
 NAN_PEN = pg.mkPen((220, 0, 0), width=2)
+SPIKE_BRUSH = pg.mkBrush(200, 30, 30, 220)
+FLAG_FILL = pg.mkBrush(255, 255, 255, 215)
+#: a raw curve behind its smoothed one: this opaque (0-255)
+RAW_ALPHA = 55
+#: a plot is at least this big; the grid has as many columns as MIN_PLOT_W fits in the panel
+MIN_PLOT_W, MIN_PLOT_H = 230, 135
+FLAG_PT = 7
+#: flags stack in at most this share of a plot's height; more stay hidden (the event list has them)
+FLAG_HEIGHT_SHARE = 0.6
+#: the smoothing slider's default weight (TensorBoard's)
+DEFAULT_SMOOTHING = 0.6
+#: spikes drawn at most per curve (a long run can have thousands outside the 1st-99th percentile)
+MAX_SPIKES = 200
 
 #: (plot name, title, [(column, label, pen)], source) -- source is "metrics" or "evals"
 PLOTS = [
@@ -25,10 +55,12 @@ PLOTS = [
     ("hq", "High-quality samples (%)", [("hq", "HQ %", D_PEN)], "evals"),
     ("rkl", "Reverse KL to uniform", [("rkl", "reverse KL", G_PEN)], "evals"),
 ]
+#: the plots on a log axis
+LOG_PLOTS = {"grad_norms"}
 
 
 def marker_label(event: dict) -> str:
-    """Short text for a marker: '+packing' when a trick goes on, 'lr_d=0.0003' for a value."""
+    """Short text for a flag: '+packing' when a trick goes on, 'lr_d=0.0003' for a value."""
     kind = event.get("event")
     if kind == "set":
         key, value = str(event.get("key", "")), event.get("value")
@@ -43,6 +75,22 @@ def marker_label(event: dict) -> str:
     return str(kind or "event")
 
 
+def legend_html(series: list[tuple[str, object]]) -> str:
+    """A legend as one line of text: a stroke in each curve's colour, then its label."""
+    parts = []
+    for label, pen in series:
+        dashed = pen.style() == Qt.PenStyle.DashLine
+        stroke = "- -" if dashed else "\u2501\u2501"
+        parts.append(f"<span style='color:{pen.color().name()}'><b>{stroke}</b></span>&nbsp;{html.escape(label)}")
+    return "&nbsp;&nbsp; ".join(parts)
+
+
+def faint(pen) -> object:
+    colour = pg.mkColor(pen.color())
+    colour.setAlpha(RAW_ALPHA)
+    return pg.mkPen(colour, width=1)
+
+
 class PlotsPanel(QWidget):
     def __init__(self, state: StudioState, parent=None):
         super().__init__(parent)
@@ -50,6 +98,36 @@ class PlotsPanel(QWidget):
         self.setObjectName("panel.plots")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
+        layout.setSpacing(2)
+
+        controls = QHBoxLayout()
+        smoothing_label = QLabel("Smoothing")
+        smoothing_label.setObjectName("plots.smoothing_label")
+        self.smoothing = QSlider(Qt.Orientation.Horizontal)
+        self.smoothing.setObjectName("plots.smoothing")
+        self.smoothing.setAccessibleName("Smoothing of the per-step curves")
+        self.smoothing.setToolTip("exponential moving average of the per-step curves, de-biased as in "
+                                  "TensorBoard (0: raw); the raw curve stays faint behind")
+        self.smoothing.setRange(0, 99)
+        self.smoothing.setValue(round(DEFAULT_SMOOTHING * 100))
+        self.smoothing.setMinimumWidth(80)
+        self.smoothing_value = QLabel()
+        self.smoothing_value.setObjectName("plots.smoothing_value")
+        self.smoothing_value.setMinimumWidth(self.smoothing_value.fontMetrics().horizontalAdvance("0.00") + 4)
+        self.show_all = QCheckBox("Show outliers")
+        self.show_all.setObjectName("plots.show_all")
+        self.show_all.setAccessibleName("Show every point, outliers too")
+        self.show_all.setToolTip("off: each y-range spans the 1st to 99th percentile and a spike beyond it "
+                                 "is a small triangle at the edge; on: every point fits")
+        self.smoothing.valueChanged.connect(self._smoothing_changed)
+        self.show_all.toggled.connect(self._show_all_changed)
+        controls.addWidget(smoothing_label)
+        controls.addWidget(self.smoothing, 1)
+        controls.addWidget(self.smoothing_value)
+        controls.addSpacing(8)
+        controls.addWidget(self.show_all)
+        layout.addLayout(controls)
+
         self.warning = QLabel()
         self.warning.setObjectName("plots.warning")
         self.warning.setAccessibleName("Training health warnings")
@@ -64,60 +142,149 @@ class PlotsPanel(QWidget):
         self.follow_button.clicked.connect(self.follow)
         self.follow_button.hide()
         layout.addWidget(self.follow_button)
-        self.canvas = pg.GraphicsLayoutWidget()
+
+        self.canvas = QWidget()
         self.canvas.setObjectName("plots.canvas")
         self.canvas.setAccessibleName("Training curves")
-        self.canvas.setBackground("w")
-        layout.addWidget(self.canvas, 1)
+        self.grid = QGridLayout(self.canvas)
+        self.grid.setContentsMargins(0, 0, 0, 0)
+        self.grid.setSpacing(4)
+        self.scroll = QScrollArea()
+        self.scroll.setObjectName("plots.scroll")
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.scroll.setWidget(self.canvas)
+        self.scroll.viewport().installEventFilter(self)
+        layout.addWidget(self.scroll, 1)
+
         self.plots: dict[str, pg.PlotItem] = {}
+        self.widgets: dict[str, pg.PlotWidget] = {}
+        self.boxes: dict[str, QWidget] = {}        # a plot with its legend beneath
+        self.legends: dict[str, QLabel] = {}
         self.curves: dict[str, tuple[str, int, pg.PlotDataItem]] = {}
-        first = None
-        for i, (name, title, series, source) in enumerate(PLOTS):
-            p = self.canvas.addPlot(row=i // 2, col=i % 2, title=title)
-            p.showGrid(x=True, y=True, alpha=0.2)
-            cache_axes(p)
-            p.addLegend(offset=(-5, 5), labelTextSize="8pt")
-            p.setClipToView(True)
-            p.setDownsampling(auto=True, mode="peak")
-            if name == "grad_norms":
-                p.setLogMode(y=True)
-            # y, like x, moves in jumps (see _fit_y): an axis whose range changes is laid out and
-            # its text drawn again, and auto-range would change it on every redraw
-            p.enableAutoRange(y=False)
-            if first is None:
-                first = p
-                # x grows with every report; following it exactly would re-layout every axis on every
-                # frame (their text is the costliest paint). The range grows in 1.5x jumps instead.
-                p.enableAutoRange(x=False)
-                p.sigXRangeChanged.connect(self._user_moved_x)
-            else:
-                p.setXLink(first)
+        self.raw_curves: dict[str, pg.PlotDataItem] = {}
+        self.spikes: dict[str, pg.ScatterPlotItem] = {}
+        self._smoothers: dict[str, Smoother] = {}
+        for name, title, series, source in PLOTS:
+            p = self._add_plot(name, title, [(label, pen) for _, label, pen in series])
             cols = METRIC_COLUMNS if source == "metrics" else EVAL_COLUMNS
             for column, label, pen in series:
-                curve = p.plot(name=label, pen=pen)
-                self.curves[f"{name}.{column}"] = (source, cols.index(column), curve)
-            self.plots[name] = p
-        # the model family's own numbers (test accuracy, conditional accuracy, ...), beneath the rest
-        fam = self.canvas.addPlot(row=(len(PLOTS) + 1) // 2, col=0, colspan=2, title="")
-        fam.showGrid(x=True, y=True, alpha=0.2)
-        cache_axes(fam)
-        fam.addLegend(offset=(-5, 5), labelTextSize="8pt")
-        fam.enableAutoRange(y=False)
-        # not linked: pyqtgraph aligns linked views by screen position, and this one is twice as wide
-        first.sigXRangeChanged.connect(lambda _vb, r: fam.setXRange(*r, padding=0))
-        fam.hide()
-        self.plots["family"] = fam
+                key = f"{name}.{column}"
+                if source == "metrics":
+                    self.raw_curves[key] = p.plot(pen=faint(pen))
+                    self._smoothers[key] = Smoother()
+                self.curves[key] = (source, cols.index(column), p.plot(pen=pen))
+        # the model family's own numbers (test accuracy, conditional accuracy, ...), the width of the grid
+        self._add_plot("family", "", [])
         self.family_curves: dict[str, pg.PlotDataItem] = {}
+        self.shown = {name: name in ("losses", "d_outputs", "grad_norms") for name in self.plots}
         self.markers: list[list[pg.InfiniteLine]] = []
+        self.flags: dict[str, list[tuple[int, pg.TextItem]]] = {name: [] for name in self.plots}
+        self._flag_font = QFont()
+        self._flag_font.setPointSize(FLAG_PT)
+        self._grid_key = None
         self._session = None
-        self._drawn = (-1, -1)
+        self._drawn = None
         self._version = -1
         self.redraws = 0               # how often new points were drawn (the benchmark checks it)
         self._follow_x = True          # until the user pans or zooms the plots themselves
         self._setting_x = False
+        self._x_range = (0.0, 10.0)
         self._warnings: list[str] = []
+        self._smoothing_changed(self.smoothing.value())
+        self._reflow(force=True)
 
-    # -- drawing ------------------------------------------------------------------------------
+    def _add_plot(self, name: str, title: str, legend: list) -> pg.PlotItem:
+        w = pg.PlotWidget(background="w")
+        w.setObjectName(f"plots.{name}")
+        w.setAccessibleName(title or "Model family's numbers")
+        w.setMinimumSize(MIN_PLOT_W, MIN_PLOT_H)
+        p = w.getPlotItem()
+        p.setTitle(title, size=f"{TITLE_PT}pt")
+        p.layout.setRowFixedHeight(0, 2 * TITLE_PT + 4)
+        p.titleLabel.setMaximumHeight(2 * TITLE_PT + 4)
+        p.showGrid(x=True, y=True, alpha=0.2)
+        cache_axes(p)
+        p.setClipToView(True)
+        p.setDownsampling(auto=True, mode="peak")
+        if name in LOG_PLOTS:
+            p.setLogMode(y=True)
+        # ranges are set here (x to the last step, y robustly), never by pyqtgraph's auto-range: an
+        # axis whose range changes is laid out and its text drawn again
+        p.enableAutoRange(x=False, y=False)
+        p.vb.sigXRangeChanged.connect(lambda _vb, r, n=name: self._x_moved(n, r))
+        p.vb.sigRangeChanged.connect(lambda *_, n=name: self._layout_flags(n))
+        p.vb.sigResized.connect(lambda *_, n=name: self._layout_flags(n))
+        spikes = pg.ScatterPlotItem(size=8, pen=None, brush=SPIKE_BRUSH, hoverable=True,
+                                    tip=lambda x, y, data: f"step {x:.0f}: {data:.4g} (outside the range; "
+                                                           "tick Show outliers to see it)")
+        spikes.setZValue(15)
+        p.addItem(spikes, ignoreBounds=True)
+        self.spikes[name] = spikes
+        legend_label = QLabel(legend_html(legend))
+        legend_label.setObjectName(f"plots.{name}.legend")
+        # one line, no word wrap: a wrapping label makes the grid ask for heights for its width, which
+        # pyqtgraph's views answer with their 480 px size hint, and the grid grows past the panel
+        legend_label.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        legend_label.setStyleSheet("font-size: 8pt; color: #444;")
+        box = QWidget()
+        box.setObjectName(f"plots.{name}.box")
+        lay = QVBoxLayout(box)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
+        lay.addWidget(w, 1)
+        lay.addWidget(legend_label)
+        box.hide()
+        self.plots[name], self.widgets[name], self.boxes[name], self.legends[name] = p, w, box, legend_label
+        return p
+
+    # -- layout -----------------------------------------------------------------------------------
+    def eventFilter(self, obj, event) -> bool:
+        if obj is self.scroll.viewport() and event.type() == QEvent.Type.Resize:
+            self._reflow()
+        return super().eventFilter(obj, event)
+
+    def columns_for(self, width: int, n: int) -> int:
+        gap = self.grid.horizontalSpacing()
+        return max(1, min(n, (width + gap) // (MIN_PLOT_W + gap))) if n else 1
+
+    def _reflow(self, force: bool = False) -> None:
+        """Place the shown plots in as many columns as the panel's width holds; the family's plot
+        takes a row of its own across all of them."""
+        names = [n for n in self.plots if self.shown[n] and n != "family"]
+        ncols = self.columns_for(self.scroll.viewport().width(), len(names))
+        key = (ncols, tuple(names), self.shown["family"])
+        if key == self._grid_key and not force:
+            return
+        self._grid_key = key
+        for box in self.boxes.values():
+            self.grid.removeWidget(box)
+            box.hide()
+        for r in range(self.grid.rowCount()):
+            self.grid.setRowStretch(r, 0)
+        for c in range(self.grid.columnCount()):
+            self.grid.setColumnStretch(c, 0)
+        for i, name in enumerate(names):
+            # the last plot of a short row takes the rest of it (no empty cell beside it)
+            span = ncols - i % ncols if i == len(names) - 1 else 1
+            self.grid.addWidget(self.boxes[name], i // ncols, i % ncols, 1, span)
+            self.boxes[name].show()
+        rows = (len(names) + ncols - 1) // ncols
+        if self.shown["family"]:
+            self.grid.addWidget(self.boxes["family"], rows, 0, 1, ncols)
+            self.boxes["family"].show()
+            rows += 1
+        for r in range(rows):
+            self.grid.setRowStretch(r, 1)
+        for c in range(ncols):
+            self.grid.setColumnStretch(c, 1)
+
+    @property
+    def ncols(self) -> int:
+        return self._grid_key[0] if self._grid_key else 1
+
+    # -- drawing ----------------------------------------------------------------------------------
     def refresh(self) -> None:
         st = self.state
         if st.session is not self._session:
@@ -127,120 +294,247 @@ class PlotsPanel(QWidget):
         self._version = st.version
         n = (st.metrics.n, st.evals.n, len(st.family_evals))
         if n != self._drawn:
-            m, e = st.metrics.data, st.evals.data
-            for source, col, curve in self.curves.values():
-                arr = m if source == "metrics" else e
-                y = arr[:, col]
-                if source == "evals" or col in (5, 6):
-                    # evaluations are few: plot only the defined ones (reverse KL is n/a without HQ
-                    # samples); norms sit on a log axis, where 0 and NaN have no place
-                    keep = np.isfinite(y) & ((y > 0) if source == "metrics" else True)
-                    curve.setData(arr[keep, 0], y[keep])
-                elif np.isfinite(y).any():
-                    curve.setData(arr[:, 0], y, connect="finite")
-            for key, curve in self.family_curves.items():
-                pts = [(step, row[key]) for step, row in st.family_evals if key in row]
-                if pts:
-                    xy = np.array(pts, dtype=float)
-                    curve.setData(xy[:, 0], xy[:, 1])
+            self._draw_curves()
             self._drawn = n
             self.redraws += 1
-            self._grow_x(m[-1, 0] if len(m) else 0.0, m[0, 0] if len(m) else 0.0)
+            m = st.metrics.data
+            if len(m):
+                self._grow_x(float(m[-1, 0]), float(m[0, 0]))
             if self._follow_x:
-                for name, p in self.plots.items():
-                    self._fit_y(name, p)
-        while len(self.markers) < len(st.events):
-            self._add_marker(st.events[len(self.markers)])
+                for name in self.plots:
+                    if self.shown[name]:
+                        self._fit_y(name)
+        if len(self.markers) < len(st.events):
+            while len(self.markers) < len(st.events):
+                self._add_marker(st.events[len(self.markers)])
+            for name in self.plots:
+                self._layout_flags(name)
         self._update_warnings()
 
+    def _draw_curves(self) -> None:
+        st = self.state
+        m, e = st.metrics.data, st.evals.data
+        weight = self.smoothing.value() / 100
+        for key, (source, col, curve) in self.curves.items():
+            if not self.shown[key.split(".")[0]]:
+                continue
+            arr = m if source == "metrics" else e
+            x, y = arr[:, 0], arr[:, col]
+            if source == "evals":
+                # evaluations are few: plot only the defined ones (reverse KL is n/a without HQ samples)
+                keep = np.isfinite(y)
+                curve.setData(x[keep], y[keep])
+                continue
+            if key.split(".")[0] in LOG_PLOTS:   # a log axis has no place for 0 or NaN
+                keep = np.isfinite(y) & (y > 0)
+                x, y = x[keep], y[keep]
+            if not np.isfinite(y).any():
+                continue
+            smooth = self._smoothers[key](x, y, weight)
+            self.raw_curves[key].setData(x, y, connect="finite")
+            self.raw_curves[key].setVisible(weight > 0)
+            curve.setData(x, smooth, connect="finite")
+        for key, curve in self.family_curves.items():
+            pts = [(step, row[key]) for step, row in st.family_evals if key in row]
+            if pts:
+                xy = np.array(pts, dtype=float)
+                curve.setData(xy[:, 0], xy[:, 1])
+
+    def _set_x(self, lo: float, hi: float, source: str | None = None) -> None:
+        self._setting_x = True
+        try:
+            self._x_range = (lo, hi)
+            for name, p in self.plots.items():
+                if name != source:
+                    p.setXRange(lo, hi, padding=0)
+        finally:
+            self._setting_x = False
+
     def _grow_x(self, last: float, first: float) -> None:
-        hi = self.plots["losses"].viewRange()[0][1]
-        if not self._follow_x or last <= hi:
+        if not self._follow_x:
             return
-        self._setting_x = True
-        self.plots["losses"].setXRange(min(first, 0.0), max(10.0, 1.5 * last), padding=0)
-        self._setting_x = False
+        lo, hi = min(first, 0.0), x_end(last)
+        if (lo, hi) != self._x_range:
+            self._set_x(lo, hi)
 
-    def _fit_y(self, name: str, p: pg.PlotItem) -> None:
-        """Keep every point in view with a margin; move the range only when a point leaves it or
-        the data fill less than a third of it."""
-        curves = (list(self.family_curves.values()) if name == "family" else
-                  [c for key, (_, _, c) in self.curves.items() if key.startswith(name + ".")])
-        ys = [c.yData[np.isfinite(c.yData)] for c in curves if c.yData is not None]
-        ys = [y for y in ys if len(y)]
-        if not ys:
+    def _x_moved(self, name: str, r) -> None:
+        """The user panned or zoomed one plot: the others follow it, and the x axis stops growing."""
+        if self._setting_x:
             return
-        y = np.concatenate(ys)
-        if name == "grad_norms":            # the view of a log axis is in log10 units
-            y = np.log10(y[y > 0])
-            if not len(y):
-                return
-        lo, hi = float(y.min()), float(y.max())
-        (cur_lo, cur_hi) = p.viewRange()[1]
-        span = max(hi - lo, 1e-6 * max(1.0, abs(hi)), 1e-9)
-        if lo >= cur_lo and hi <= cur_hi and span >= (cur_hi - cur_lo) / 3:
-            return
-        self._setting_x = True
-        p.setYRange(lo - 0.25 * span, hi + 0.25 * span, padding=0)
-        self._setting_x = False
-
-    def _user_moved_x(self, *_):
-        if not self._setting_x and self._follow_x:
+        lo, hi = float(r[0]), float(r[1])
+        if abs(lo - self._x_range[0]) + abs(hi - self._x_range[1]) <= 1e-9 * max(1.0, abs(hi)):
+            return   # a resize re-announcing the range we set
+        if self._follow_x:
             self._follow_x = False
             self.follow_button.show()
+        self._set_x(lo, hi, source=name)
+
+    def _plot_data(self, name: str) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The (x, y) of each raw curve of a plot, as drawn."""
+        if name == "family":
+            curves = list(self.family_curves.values())
+        else:
+            curves = [self.raw_curves.get(k, c) for k, (_, _, c) in self.curves.items() if k.startswith(name + ".")]
+        return [(c.xData, c.yData) for c in curves if c.yData is not None and len(c.yData)]
+
+    def _fit_y(self, name: str, force: bool = False) -> None:
+        """A y-range that outliers do not decide (or every point, with Show outliers); it moves only when
+        the wanted range leaves it or fills less than half of it. Points beyond it become spikes."""
+        p = self.plots[name]
+        data = self._plot_data(name)
+        if not data:
+            self.spikes[name].clear()
+            return
+        log = name in LOG_PLOTS
+        y_all = np.concatenate([y for _, y in data])
+        wanted = robust_range(y_all, log=log, robust=not self.show_all.isChecked())
+        if wanted is None:
+            return
+        lo, hi = wanted
+        cur_lo, cur_hi = p.viewRange()[1]
+        if force or not (cur_lo <= lo and hi <= cur_hi and hi - lo >= 0.5 * (cur_hi - cur_lo)):
+            p.setYRange(lo, hi, padding=0)
+            cur_lo, cur_hi = lo, hi
+        self._mark_spikes(name, data, cur_lo, cur_hi, log)
+
+    def _mark_spikes(self, name: str, data, lo: float, hi: float, log: bool) -> None:
+        xs, ys, values, symbols = [], [], [], []
+        inset = 0.04 * (hi - lo)
+        for x, y in data:
+            v = np.log10(np.where(y > 0, y, np.nan)) if log else y
+            with np.errstate(invalid="ignore"):
+                for mask, at, symbol in ((v > hi, hi - inset, "t1"), (v < lo, lo + inset, "t")):
+                    idx = np.flatnonzero(mask)
+                    if len(idx) > MAX_SPIKES:   # the biggest ones
+                        idx = idx[np.argsort(np.abs(v[idx]))[-MAX_SPIKES:]]
+                    xs.append(x[idx])
+                    ys.append(np.full(len(idx), at))
+                    values.append(y[idx])
+                    symbols += [symbol] * len(idx)
+        if not symbols:
+            self.spikes[name].clear()
+            return
+        self.spikes[name].setData(x=np.concatenate(xs), y=np.concatenate(ys), symbol=symbols,
+                                  data=np.concatenate(values))
+
+    def spike_count(self, name: str) -> int:
+        return len(self.spikes[name].data)
 
     def follow(self) -> None:
         """Follow the newest steps again (after the user panned or zoomed)."""
         self._follow_x = True
         self.follow_button.hide()
-        self._setting_x = True
-        self.plots["losses"].setXRange(0, 10, padding=0)
-        self._setting_x = False
-        self._drawn = (-1, -1)
+        self._x_range = (None, None)
+        self._drawn = None
         self._version = -1
 
+    def _smoothing_changed(self, value: int) -> None:
+        self.smoothing_value.setText(f"{value / 100:.2f}")
+        self._drawn = None
+        self._version = -1
+        if self.state.session is not None and self._session is self.state.session:
+            self.refresh()
+
+    def _show_all_changed(self, _on: bool) -> None:
+        for name in self.plots:
+            if self.shown[name]:
+                self._fit_y(name, force=True)
+
     def _begin_session(self) -> None:
-        self._session = self.state.session
+        self._session = s = self.state.session
         for lines in self.markers:
             for line in lines:
-                line.getViewBox().removeItem(line) if line.getViewBox() else None
+                if line.getViewBox() is not None:
+                    line.getViewBox().removeItem(line)
+        for name, flags in self.flags.items():
+            for _, flag in flags:
+                self.plots[name].removeItem(flag)
+            flags.clear()
         self.markers = []
-        self._drawn = (-1, -1)
+        for smoother in self._smoothers.values():
+            smoother.reset()
+        for key, (_, _, curve) in self.curves.items():
+            curve.clear()
+            if key in self.raw_curves:
+                self.raw_curves[key].clear()
+        for spikes in self.spikes.values():
+            spikes.clear()
+        self._drawn = None
         self._version = -1
         self.follow()
-        s = self._session
         has_modes = s is not None and s.modes is not None
         for name in ("modes", "hq", "rkl"):
-            self.plots[name].setVisible(has_modes)
+            self.shown[name] = has_modes
         fam = self.plots["family"]
         for curve in self.family_curves.values():
             fam.removeItem(curve)
-        if fam.legend is not None:
-            fam.legend.clear()
         self.family_curves = {}
         plot = s.family_plot if s is not None else None
-        fam.setVisible(bool(plot))
+        self.shown["family"] = bool(plot)
         if plot:
             title, series = plot
-            fam.setTitle(title)
-            colours = [D_PEN, G_PEN, EXTRA_PEN, pg.mkPen((40, 160, 60), width=1.5)]
+            fam.setTitle(title, size=f"{TITLE_PT}pt")
+            pens = []
             for i, (key, label) in enumerate(series):
-                self.family_curves[key] = fam.plot(name=label, pen=colours[i % len(colours)],
-                                                   symbol="o", symbolSize=4)
+                pen = FAMILY_PENS[i % len(FAMILY_PENS)]
+                pens.append((label, pen))
+                self.family_curves[key] = fam.plot(pen=pen, symbol="o", symbolSize=4,
+                                                   symbolPen=pen, symbolBrush=pen.color())
+            self.legends["family"].setText(legend_html(pens))
+        self._reflow(force=True)
 
+    # -- change flags -------------------------------------------------------------------------------
     def _add_marker(self, event: dict) -> None:
         pen = NAN_PEN if event.get("event") == "diverged" else MARKER_PEN
-        # several changes at one step: stack their labels instead of printing them over each other
-        same_step = sum(1 for lines in self.markers if lines and lines[0].value() == event.get("step", 0))
+        step = event.get("step", 0)
         lines = []
-        for p in self.plots.values():
-            line = pg.InfiniteLine(pos=event.get("step", 0), angle=90, pen=pen, movable=False,
-                                   label=marker_label(event),
-                                   labelOpts={"position": max(0.1, 0.97 - 0.1 * same_step), "color": pen.color(),
-                                              "anchors": [(0, 0), (0, 0)], "fill": (255, 255, 255, 200)})
+        for name, p in self.plots.items():
+            line = pg.InfiniteLine(pos=step, angle=90, pen=pen, movable=False)
             p.addItem(line, ignoreBounds=True)
             lines.append(line)
+            flag = pg.TextItem(marker_label(event), color=pen.color(), anchor=(0, 0), fill=FLAG_FILL,
+                               border=pg.mkPen(pen.color(), width=1))
+            flag.setFont(self._flag_font)
+            flag.setToolTip(event_text(event))
+            flag.textItem.setToolTip(event_text(event))
+            flag.setZValue(20)
+            p.addItem(flag, ignoreBounds=True)
+            self.flags[name].append((step, flag))
         self.markers.append(lines)
+
+    def _layout_flags(self, name: str) -> None:
+        """Put each flag at the top of the plot beside its line (left of it near the right edge), in
+        the first row where it overlaps no other: near changes stack instead of covering each other."""
+        flags = self.flags.get(name)
+        if not flags or not self.shown.get(name):
+            return
+        vb = self.plots[name].vb
+        rect = vb.sceneBoundingRect()
+        if rect.width() <= 0 or rect.height() <= 0:
+            return
+        (x0, x1), (_, y1) = vb.viewRange()
+        order = sorted(range(len(flags)), key=lambda i: flags[i][0])
+        placed, spans = [], []
+        for i in order:
+            step, flag = flags[i]
+            if not x0 <= step <= x1:
+                flag.hide()
+                continue
+            size = flag.textItem.boundingRect()
+            x = vb.mapViewToScene(QPointF(step, y1)).x()
+            right_side = x + size.width() <= rect.right()
+            left = x if right_side else x - size.width()
+            placed.append((flag, step, right_side, size.height()))
+            spans.append((left, left + size.width()))
+        rows = stack_rows(spans, gap=2.0)
+        for (flag, step, right_side, h), row in zip(placed, rows):
+            if (row + 1) * (h + 1) > FLAG_HEIGHT_SHARE * rect.height():
+                flag.hide()
+                continue
+            y = vb.mapSceneToView(QPointF(rect.left(), rect.top() + 1 + row * (h + 1))).y()
+            flag.setAnchor((0, 0) if right_side else (1, 0))
+            flag.setPos(step, y)
+            flag.show()
 
     def _update_warnings(self) -> None:
         st = self.state
@@ -257,6 +551,5 @@ class PlotsPanel(QWidget):
         return list(self._warnings)
 
     def marker_labels(self, plot: str = "losses") -> list[str]:
-        """The marker texts on one plot (what a user reads on it)."""
-        idx = list(self.plots).index(plot)
-        return [lines[idx].label.toPlainText() for lines in self.markers]
+        """The flag texts on one plot (what a user reads on it), in the order of the events."""
+        return [flag.textItem.toPlainText() for _, flag in self.flags[plot]]

@@ -1,9 +1,11 @@
-"""The tricks panel, generated from the config dataclasses: one control per field, grouped.
+"""The tricks panel, generated from the config dataclasses: one control per field, in collapsible groups.
 
 Each field's ``opt(...)`` metadata gives the control (choices -> combo box, bool -> check box,
 number with lo/hi -> slider with its value shown) and its tooltip. A trick is a sub-dataclass of
-``cfg.tricks`` whose docstring is its tooltip and whose ``GROUP`` names its group. Live settings go
-straight to the running Trainer; settings that need new networks or data wait for Reset.
+``cfg.tricks`` whose docstring is its tooltip and whose ``GROUP`` names its group; its ``enabled``
+switch is its title. Tricks the run's Trainer would refuse (app/run_kind.py) are hidden, with a line
+saying which. Live settings go straight to the running Trainer; settings that need new networks or
+data wait for Reset.
 """
 from __future__ import annotations
 
@@ -12,12 +14,11 @@ import math
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QLineEdit, QPushButton, QScrollArea, QSizePolicy, QSlider, QSpinBox, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton,
+                               QScrollArea, QSizePolicy, QSlider, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
 from gan_studio.core.config import Config
-from gan_studio.core.training.trainer import NEEDS_RESET
+from gan_studio.core.family_spec import needs_reset as core_needs_reset
 
 #: fields the panel leaves to other places (the run's label, the drawn points, file paths)
 HIDDEN = {"name", "description", "data.path", "data.points", "data.download", "train.device"}
@@ -29,6 +30,9 @@ LOG_RATIO = 100.0
 LOG_FLOOR = 1e-6
 TRAIN_GROUPS = {"lr_": "Optimisation", "beta": "Optimisation", "d_steps": "Optimisation",
                 "gp_weight": "Wasserstein loss", "clip": "Wasserstein loss", "_every": "Logging"}
+#: groups open when the panel is first built (the others open with a click, or when a run turns
+#: one of their tricks on)
+OPEN_GROUPS = ("Loss", "Labels and loss", "Normalisation", "What D sees")
 
 
 def first_sentence(text: str | None) -> str:
@@ -37,8 +41,9 @@ def first_sentence(text: str | None) -> str:
     return text if end < 0 else text[: end + 1]
 
 
-def needs_reset(key: str) -> bool:
-    return key.startswith(NEEDS_RESET)
+def needs_reset(key: str, family: str | None = None) -> bool:
+    """Whether ``key`` needs a new run (Reset): the core's answer, for the family in force."""
+    return core_needs_reset(key, family)
 
 
 def leaf_fields(obj, prefix: str = ""):
@@ -124,6 +129,44 @@ class NumberSlider(QWidget):
             self.committed.emit(text)   # the core parses and validates it; a refusal reverts
 
 
+class Section(QWidget):
+    """A group of settings under a header that opens and closes it (a click on the header)."""
+
+    def __init__(self, name: str, parent=None):
+        super().__init__(parent)
+        self.setObjectName(f"tricks.group.{name}")
+        self.header = QToolButton()
+        self.header.setObjectName(f"tricks.group.{name}.toggle")
+        self.header.setAccessibleName(f"{name} settings: show or hide")
+        self.header.setText(name)
+        self.header.setCheckable(True)
+        self.header.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.header.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.header.setStyleSheet("QToolButton { border: none; font-weight: bold; text-align: left; }")
+        self.header.toggled.connect(self.set_open)
+        self.body = QWidget()
+        self.body.setObjectName(f"tricks.group.{name}.body")
+        self.form = QFormLayout(self.body)
+        self.form.setContentsMargins(12, 0, 2, 4)
+        self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
+        lay.addWidget(self.header)
+        lay.addWidget(self.body)
+        self.set_open(False)
+
+    def set_open(self, on: bool) -> None:
+        self.header.blockSignals(True)
+        self.header.setChecked(on)
+        self.header.blockSignals(False)
+        self.header.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
+        self.body.setVisible(on)
+
+    def is_open(self) -> bool:
+        return self.header.isChecked()
+
+
 class TricksPanel(QWidget):
     """Emits ``setting_changed(key, value)`` for live settings and ``reset_requested(cfg)``."""
     setting_changed = Signal(str, object)
@@ -153,70 +196,100 @@ class TricksPanel(QWidget):
         self.reset_box.setStyleSheet("background: #fdebd0;")
         self.reset_box.hide()
         outer.addWidget(self.reset_box)
-        scroll = QScrollArea()
+        self.hidden_note = QLabel()
+        self.hidden_note.setObjectName("tricks.hidden_note")
+        self.hidden_note.setWordWrap(True)
+        self.hidden_note.setStyleSheet("color: #666;")
+        self.hidden_note.hide()
+        outer.addWidget(self.hidden_note)
+        self.scroll = scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setObjectName("tricks.scroll")
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.body = QWidget()
         self.body_layout = QVBoxLayout(self.body)
+        self.body_layout.setContentsMargins(4, 4, 4, 4)
+        self.body_layout.setSpacing(2)
         scroll.setWidget(self.body)
         outer.addWidget(scroll, 1)
+        self.refused: set[str] = set()
         self._build(self.cfg)
 
     # -- building -------------------------------------------------------------------------------
     def _build(self, cfg: Config) -> None:
-        groups: dict[str, QFormLayout] = {}
-        self.group_boxes: dict[str, QGroupBox] = {}
+        self.sections: dict[str, Section] = {}
+        #: trick name -> (its section, the widgets that are its rows' fields)
+        self.trick_rows: dict[str, tuple[Section, list[QWidget]]] = {}
 
-        def form(name: str) -> QFormLayout:
-            if name not in groups:
-                gb = QGroupBox(name)
-                gb.setObjectName(f"tricks.group.{name}")
-                groups[name] = QFormLayout(gb)
-                self.group_boxes[name] = gb
-                self.body_layout.addWidget(gb)
-            return groups[name]
+        def section(name: str) -> Section:
+            if name not in self.sections:
+                self.sections[name] = Section(name)
+                self.body_layout.addWidget(self.sections[name])
+            return self.sections[name]
 
-        form("Loss")
+        section("Loss")
         trick_keys = set()
         for f in dataclasses.fields(cfg.tricks):
             sub = getattr(cfg.tricks, f.name)
             if not dataclasses.is_dataclass(sub):
                 continue
-            group = getattr(type(sub), "GROUP", "Tricks")
+            group = section(getattr(type(sub), "GROUP", "Tricks"))
             tip = first_sentence(type(sub).__doc__) or f.metadata.get("doc", "")
-            fl = form(group)
-            title = QLabel(f"<b>{f.name.replace('_', ' ')}</b>")
-            title.setToolTip(tip)
-            fl.addRow(title)
+            rows = []
             for key, sf, _ in leaf_fields(sub, f"tricks.{f.name}."):
                 trick_keys.add(key)
-                self._add_row(fl, key, sf, cfg.get(key), tip if sf.name == "enabled" else None)
+                title = f.name.replace("_", " ") if sf.name == "enabled" else None
+                w = self._add_row(group.form, key, sf, cfg.get(key), tip if sf.name == "enabled" else None, title)
+                if w is not None:
+                    rows.append(w)
+            self.trick_rows[f.name] = (group, rows)
         for key, f, _ in leaf_fields(cfg):
             if key in HIDDEN or key in trick_keys:
                 continue
             if key == "loss":
                 group = "Loss"
-            elif needs_reset(key):
+            elif needs_reset(key, cfg.model.family):
                 group = "Needs a new model (Reset)"
             elif key.startswith("train."):
                 group = next((g for k, g in TRAIN_GROUPS.items() if k in key), "Training")
             else:
                 group = "Other"
-            self._add_row(form(group), key, f, cfg.get(key), None)
+            self._add_row(section(group).form, key, f, cfg.get(key), None)
         self.body_layout.addStretch(1)
+        for name, sec in self.sections.items():
+            sec.set_open(name in OPEN_GROUPS)
+        self._fit_width()
 
-    def _add_row(self, fl: QFormLayout, key: str, f: dataclasses.Field, value, tip: str | None) -> None:
+    def _fit_width(self) -> None:
+        """As wide as the widest row needs (every group open), so no value is cut; taller than the
+        window is fine (it scrolls)."""
+        shown = {name: sec.body.isVisibleTo(sec) for name, sec in self.sections.items()}
+        for sec in self.sections.values():
+            sec.body.setVisible(True)
+        need = self.body.minimumSizeHint().width()
+        for name, sec in self.sections.items():
+            sec.body.setVisible(shown[name])
+        bar = self.scroll.verticalScrollBar().sizeHint().width()
+        self.scroll.setMinimumWidth(need + bar + 2 * self.scroll.frameWidth())
+
+    def _add_row(self, fl: QFormLayout, key: str, f: dataclasses.Field, value, tip: str | None,
+                 title: str | None = None) -> QWidget | None:
+        """One setting's control; ``title``: a check box that is the trick's name (its on switch)."""
         m = f.metadata
         doc = m.get("doc", "")
         tip = f"{tip} ({doc})" if tip and doc else (tip or doc)
-        if needs_reset(key):
+        if needs_reset(key, self.cfg.model.family):
             tip += " -- needs a new model: applied by Reset"
         choices = m.get("choices")
         if callable(choices):
             choices = list(choices())
         if isinstance(value, bool):
-            w = QCheckBox()
+            w = QCheckBox(title or "")
             w.setObjectName(f"setting.{key}")
+            if title:
+                font = w.font()
+                font.setBold(True)
+                w.setFont(font)
             # as wide as its box: a click anywhere in the row's empty space must not seem to miss
             w.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
             w.toggled.connect(lambda on, k=key: self._changed(k, on))
@@ -224,6 +297,7 @@ class TricksPanel(QWidget):
             w = QComboBox()
             w.setObjectName(f"setting.{key}")
             w.addItems([str(c) for c in choices])
+            w.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)   # a value is never cut
             w.activated.connect(lambda i, k=key, w=w, c=list(choices): self._changed(k, c[i]))
         elif isinstance(value, (int, float)) and m.get("lo") is not None and m.get("hi") is not None and \
                 (isinstance(value, float) or m["hi"] - m["lo"] <= SLIDER_STEPS):
@@ -237,14 +311,38 @@ class TricksPanel(QWidget):
                                                                             2**31 - 1)))
             w.editingFinished.connect(lambda k=key, w=w: self._changed(k, w.value()))
         else:
-            return  # free text (paths, names) is set elsewhere
+            return None  # free text (paths, names) is set elsewhere
         w.setAccessibleName(key)
         w.setToolTip(tip)
-        label = QLabel(key.rsplit(".", 1)[-1].replace("_", " "))
-        label.setToolTip(tip)
-        fl.addRow(label, w)
+        if title:
+            fl.addRow(w)
+        else:
+            label = QLabel(key.rsplit(".", 1)[-1].replace("_", " "))
+            label.setToolTip(tip)
+            fl.addRow(label, w)
         self.controls[key] = w
         self._show(key, value)
+        return w
+
+    def show_for_run(self, cfg: Config) -> None:
+        """Hide the tricks this run's Trainer refuses (and a group left empty), say which; open a group
+        whose trick the run has on."""
+        from gan_studio.app.run_kind import refused_tricks
+        self.refused = refused_tricks(cfg)
+        for name, (sec, rows) in self.trick_rows.items():
+            for w in rows:
+                sec.form.setRowVisible(w, name not in self.refused)
+            if name not in self.refused and getattr(getattr(cfg.tricks, name), "enabled", False):
+                sec.set_open(True)
+        for sec in self.sections.values():
+            sec.setVisible(any(sec.form.isRowVisible(r) for r in range(sec.form.rowCount())))
+        if self.refused:
+            names = ", ".join(sorted(n.replace("_", " ") for n in self.refused))
+            why = ("this model family does not take them" if cfg.model.family != "gan"
+                   else f"model.arch = {cfg.model.arch} has no place for them")
+            self.hidden_note.setText(f"Hidden on this run ({why}): {names}.")
+        self.hidden_note.setVisible(bool(self.refused))
+        self._fit_width()
 
     # -- binding ---------------------------------------------------------------------------------
     def _show(self, key: str, value) -> None:
@@ -274,6 +372,7 @@ class TricksPanel(QWidget):
                     item.widget().deleteLater()
             self.controls = {}
             self._build(cfg)
+        self.show_for_run(cfg)
         self.cfg = cfg.copy()
         self.pending = {}
         for key in self.controls:
@@ -292,7 +391,7 @@ class TricksPanel(QWidget):
         self._show(key, self.pending.get(key, self.cfg.get(key)))
 
     def _changed(self, key: str, value) -> None:
-        if needs_reset(key):
+        if needs_reset(key, self.cfg.model.family):
             trial = self.cfg.copy()
             try:
                 trial.set(key, value)

@@ -19,6 +19,7 @@ OPTIONAL_COMMANDS = {
     "bench": "bench",
     "import-generator": "import_generator",
     "latent": "latent",
+    "figure": "figure",
 }
 
 

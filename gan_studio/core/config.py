@@ -4,11 +4,13 @@ Every field carries its constraints in ``metadata`` (built by :func:`opt`), so o
 checks them all and every error names the dotted key, the bad value and what is allowed.
 The whole config is saved with each checkpoint so a run can be resumed and reproduced.
 
-This module sits at the bottom of the core (it imports only ``errors`` and ``io``). The names that
-other layers own, the data sets (``data.name``) and the model families (``model.family``), are not
-listed here: each registry hands its list to :func:`register_choices` when it is imported
-(``presets.load_preset`` imports both), and until then those two keys take any name (building the
-data set or the Trainer refuses an unknown one with the same message).
+This module sits at the bottom of the core (it imports only ``errors`` and ``io``). What other
+layers own is not listed here, they register it when they are imported (``presets.load_preset``
+imports both registries): the data sets hand their names to :func:`register_choices` (until then
+``data.name`` takes any name; building the data set refuses an unknown one with the same message);
+the model families (:mod:`gan_studio.core.family_spec`) hand over their names (``model.family``),
+their config sections (:func:`register_section`: ``[cgan]``, ``[ssl]``, ... are added to every
+Config) and the check of what each family accepts (:func:`register_check`, run by ``validate``).
 """
 from __future__ import annotations
 
@@ -62,6 +64,20 @@ def _registered(key: str) -> Callable[[], Iterable[str] | None]:
     return names
 
 
+#: whole-config checks owned by other layers (what the model family accepts), run by Config.validate
+_CHECKS: list[Callable[["Config"], None]] = []
+
+
+def register_check(check: Callable[["Config"], None]) -> None:
+    """Run ``check(cfg)`` at the end of every ``Config.validate()``; it raises ConfigError."""
+    if check not in _CHECKS:
+        _CHECKS.append(check)
+
+
+#: section name -> its dataclass: the sections model families add (see register_section)
+_SECTIONS: dict[str, type] = {}
+
+
 LOSSES = ("minimax", "non-saturating", "least-squares", "hinge", "wgan", "wgan-gp")
 LOSS_ALIASES = {"ns": "non-saturating", "nsgan": "non-saturating", "gan": "minimax",
                 "lsgan": "least-squares", "ls": "least-squares", "wgan-clip": "wgan"}
@@ -86,9 +102,10 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    family: str = opt("gan", "model family: gan (one G, one D), cgan (label-conditioned G and D), ssl "
-                      "(semi-supervised K+1 D), lapgan (Laplacian pyramid), stackgan (text-conditioned, "
-                      "two stages)", choices=_registered("model.family"))
+    family: str = opt("gan", "model family: gan (one G, one D, every trick) or one that a module of "
+                      "core/families adds (cgan: label-conditioned, ssl: semi-supervised K+1 D, lapgan: "
+                      "Laplacian pyramid, stackgan: text-conditioned in two stages, ...)",
+                      choices=_registered("model.family"))
     arch: str = opt("mlp", "network family: mlp (2-D and small images), dcgan (images), or torchscript "
                     "(a generator imported from another program; sampling only)",
                     choices=("mlp", "dcgan", "torchscript"))
@@ -131,10 +148,17 @@ class TrainConfig:
     clip: float = opt(0.01, "WGAN weight clipping bound c", lo=0.0, lo_open=True, hi=10.0)
     seed: int = opt(0, "seed of every random number in the run", lo=0, hi=2**63 - 1)
     device: str = opt("auto", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
+    fast_paths: bool = opt(True, "the speed paths of core/fast: each MLP's layers as one fused autograd node "
+                           "and Adam's fused kernel called directly; false: plain nn.Linear modules under "
+                           "autograd and torch.optim.Adam(fused=True), the same maths to float rounding "
+                           "(for checking and debugging)")
     log_every: int = opt(25, "steps between rows of metrics.jsonl", lo=1, hi=10**9)
     eval_every: int = opt(250, "steps between mode/image metrics (2,500 samples)", lo=1, hi=10**9)
     snapshot_every: int = opt(500, "steps between PNG snapshots in the run folder", lo=1, hi=10**9)
     checkpoint_every: int = opt(1000, "steps between checkpoints", lo=1, hi=10**9)
+    keep_samples_at: list = opt(None, "steps at which a 2-D run keeps G's points on a fixed latent batch in "
+                                "its folder (samples/step_XXXXXXXX.npy) for `gan-studio figure timeline`, "
+                                "e.g. [0, 5000, 10000]; [] keeps none", factory=list)
     switch_fade_steps: int = opt(200, "steps over which a live switch that changes layers (packing, "
                                  "normalisation) fades from the old method to the new one, so D is "
                                  "not restarted (0 = at once)", lo=0, hi=10**6)
@@ -302,47 +326,6 @@ class TricksConfig:
     g_ema: GEmaTrick = opt(None, "moving average of G's weights for sampling", factory=GEmaTrick)
 
 
-# -- the lecture's advanced model families (model.family); each section is read only by its family.
-@dataclass
-class CganConfig:
-    """Conditional GAN (Mirza & Osindero): G and D both see the class label."""
-    embed_dim: int = opt(16, "size of the learned label embedding fed to G and D", lo=1, hi=1024)
-    d_condition: str = opt("input", "how the DCGAN D sees the label: input (its embedding as extra input "
-                           "channels, Mirza & Osindero) or projection (<e(y), features>, Miyato & Koyama)",
-                           choices=("input", "projection"))
-
-
-@dataclass
-class SslConfig:
-    """Semi-supervised K+1 GAN (Salimans et al. 2016): D is a K+1-way classifier."""
-    labels_per_class: int = opt(10, "labelled training examples per class", lo=1, hi=100_000)
-    unsup_weight: float = opt(1.0, "weight of the unsupervised (real vs fake) part of D's loss", lo=0.0, hi=100.0)
-    test_fraction: float = opt(0.2, "share of the set held out for test_accuracy (the same split for every "
-                               "seed; never labelled, never shown to D or G)", lo=0.0, lo_open=True, hi=0.9)
-    input_noise: float = opt(0.3, "std of the Gaussian noise added to the classifier's input while training "
-                             "(Salimans et al.: 0.3); the labelled-only baseline gets the same", lo=0.0, hi=10.0)
-    hidden_noise: float = opt(0.5, "std of the Gaussian noise added after each hidden layer while training "
-                              "(Salimans et al.: 0.5)", lo=0.0, hi=10.0)
-
-
-@dataclass
-class LapganConfig:
-    """LAPGAN (Denton et al. 2015): a Laplacian pyramid of GANs, coarse to fine."""
-    base_size: int = opt(8, "side of the coarsest level, drawn from noise", choices=(4, 8, 16))
-
-
-@dataclass
-class StackganConfig:
-    """StackGAN (Zhang et al. 2017): text-conditioned, stage I at low resolution, stage II refines."""
-    stage1_size: int = opt(16, "side of the stage-I images (stage II draws data.image_size)", choices=(8, 16, 32))
-    text_dim: int = opt(32, "size of the sentence embedding from the studio's own text encoder", lo=1, hi=1024)
-    ca_dim: int = opt(16, "size of the conditioning-augmentation code c ~ N(mu(e), Sigma(e))", lo=1, hi=1024)
-    kl_weight: float = opt(2.0, "weight of KL(N(mu, Sigma) || N(0, I)) per CA dimension in G's loss "
-                           "(StackGAN's code: 2.0 on the KL averaged over dimensions)", lo=0.0, hi=100.0)
-    text_steps: int = opt(300, "Adam steps (batch 128) that pre-train the studio's text encoder on image-caption "
-                          "matching before the GAN starts; the encoder is then frozen", lo=0, hi=100_000)
-
-
 @dataclass
 class Config:
     name: str = opt("custom", "a label for the run")
@@ -353,10 +336,18 @@ class Config:
     train: TrainConfig = opt(None, "optimisation and logging", factory=TrainConfig)
     tricks: TricksConfig = opt(None, "tricks of the trade, switchable while training",
                                factory=lambda: TricksConfig())
-    cgan: CganConfig = opt(None, "conditional GAN settings (model.family = cgan)", factory=CganConfig)
-    ssl: SslConfig = opt(None, "semi-supervised K+1 settings (model.family = ssl)", factory=SslConfig)
-    lapgan: LapganConfig = opt(None, "LAPGAN settings (model.family = lapgan)", factory=LapganConfig)
-    stackgan: StackganConfig = opt(None, "StackGAN settings (model.family = stackgan)", factory=StackganConfig)
+    # the model families' own sections ([cgan], [ssl], ...) follow: see register_section
+
+    def __getattr__(self, name: str):
+        """A family section registered after this Config was made: its defaults, from now on kept."""
+        cls = _SECTIONS.get(name)
+        if cls is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        section = self.__dict__[name] = cls()
+        return section
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Config) and self.to_dict() == other.to_dict()
 
     # -- I/O -------------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -414,6 +405,21 @@ class Config:
     def validate(self) -> None:
         self.loss = LOSS_ALIASES.get(self.loss, self.loss)
         _validate(self, "")
+        for check in _CHECKS:   # what the model family accepts (family_spec.check_config)
+            check(self)
+
+
+def register_section(name: str, cls: type, doc: str) -> None:
+    """Add the section ``[name]`` (the dataclass ``cls``) to every Config, made before or after: a
+    model family's own settings, read as ``cfg.<name>``, saved, loaded, validated, documented and
+    shown in the window like the built-in sections. Its fields use :func:`opt` like any other."""
+    if name not in _SECTIONS and name in {f.name for f in dataclasses.fields(Config)}:
+        raise ValueError(f"{name!r} is one of the config's own keys; a family section needs another name")
+    # a real dataclass Field (name, type, factory, metadata) made by dataclasses itself, so fields(),
+    # asdict() and every walk over the config see the section as one of Config's own
+    holder = dataclasses.make_dataclass("_Section", [(name, cls, opt(None, doc, factory=cls))])
+    Config.__dataclass_fields__[name] = dataclasses.fields(holder)[0]
+    _SECTIONS[name] = cls
 
 
 def parse_config_text(text: str, fmt: str = "json", source: str = "the config") -> dict:
@@ -454,6 +460,25 @@ def check_points(points, key: str = "data.points") -> None:
         if abs(x) > MAX_POINT or abs(y) > MAX_POINT:
             raise ConfigError(f"{key}[{i}] = {_show(p)}: coordinates must lie within +-{MAX_POINT:g} "
                               "(scale your points down)")
+
+
+#: most steps train.keep_samples_at may list
+MAX_KEPT_STEPS = 1000
+
+
+def check_steps(steps, key: str = "train.keep_samples_at") -> list[int]:
+    """A list of step numbers (whole numbers from 0 to 10**9, at most MAX_KEPT_STEPS of them), sorted
+    and without repeats; a ConfigError names the first entry that is not one."""
+    if not isinstance(steps, (list, tuple)):
+        raise ConfigError(f"{key} = {_show(steps)}: expected a list of steps, e.g. [0, 5000, 10000]")
+    for i, s in enumerate(steps):
+        if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= 10**9:
+            raise ConfigError(f"{key}[{i}] = {_show(s)}: each entry must be a step, a whole number "
+                              "from 0 to 1000000000")
+    out = sorted(set(steps))
+    if len(out) > MAX_KEPT_STEPS:
+        raise ConfigError(f"{key} lists {len(out)} steps; at most {MAX_KEPT_STEPS} are kept")
+    return out
 
 
 def check_run_name(name: str, key: str = "name") -> None:
@@ -618,6 +643,8 @@ def _validate_field(obj, f: dataclasses.Field, key: str) -> None:
         check_run_name(v)
     elif key == "data.points":
         check_points(v)
+    elif key == "train.keep_samples_at":
+        setattr(obj, f.name, check_steps(v, key))
 
 
 def _validate(obj, prefix: str) -> None:

@@ -279,7 +279,7 @@ def render_latents(trainer, z: np.ndarray, reference: torch.Tensor | None = None
     balanced class-major labels when it is None; StackGAN draws its grid's captions.
     """
     z_t = torch.from_numpy(as_latents(z, trainer.cfg.model.latent_dim)).to(trainer.device)
-    if trainer.cfg.model.family in ("cgan", "stackgan"):   # G takes a condition besides z
+    if trainer.FAMILY.has("conditioned"):   # G takes a condition besides z (cgan, stackgan)
         with torch.no_grad():
             images = trainer.generate(z_t, label) if label is not None else trainer.generate(z_t)
         return images.float().cpu()

@@ -119,6 +119,19 @@ def fixed_points_z(trainer, n: int = 1000) -> torch.Tensor:
     return torch.randn(n, trainer.cfg.model.latent_dim, generator=g)
 
 
+#: points a run folder keeps at each step of train.keep_samples_at (the timeline figure's cells)
+KEPT_SAMPLES = 512
+
+
+def kept_samples(trainer, n: int = KEPT_SAMPLES) -> np.ndarray | None:
+    """G's points on a fixed latent batch (the same z at every step, drawn from the run's seed; G's
+    moving average with ``tricks.g_ema`` on) as float32 (n, 2); None for a run that is not 2-D.
+    Touches no training RNG."""
+    if trainer.is_image or tuple(trainer.data.shape) != (2,):
+        return None
+    return trainer.generate(fixed_points_z(trainer, n)).detach().float().cpu().numpy().reshape(-1, 2)
+
+
 def render_snapshot_png(trainer) -> bytes:
     if trainer.is_image:
         return grid_png(trainer.generate(trainer.fixed_z))

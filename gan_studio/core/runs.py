@@ -1,4 +1,5 @@
-"""Run folders: config.json, metrics.jsonl, events.jsonl, checkpoint.pt, snapshots/*.png.
+"""Run folders: config.json, metrics.jsonl, events.jsonl, checkpoint.pt, snapshots/*.png, and for
+2-D runs with ``train.keep_samples_at`` samples/step_XXXXXXXX.npy (G's points at those steps).
 
 Every file that is rewritten is written atomically, and the folder has one writer at a time
 (:mod:`gan_studio.core.io`), so a crash or a full disk never leaves half a checkpoint. Checkpoints
@@ -12,12 +13,14 @@ import json
 import math
 import os
 import pickle
+import re
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+import gan_studio.core.families  # noqa: F401  (the model families' names and config sections a run's config holds)
 from gan_studio.core.config import Config
 from gan_studio.core.errors import CheckpointError, ConfigError, RunError
 from gan_studio.core.io import (RunLock, RunLockedError, atomic_write_bytes, atomic_write_text,
@@ -26,6 +29,11 @@ from gan_studio.core.trust import resolve_script_path, trusting
 
 CHECKPOINT = "checkpoint.pt"
 FORMAT = "gan-studio-checkpoint/1"
+#: the folder of the kept 2-D samples, and the name of one file in it
+SAMPLES = "samples"
+_SAMPLES_FILE = re.compile(r"^step_(\d{8,10})\.npy$")
+#: the largest samples file a reader loads (512 points are 4 KiB)
+MAX_SAMPLES_BYTES = 64 << 20
 
 
 def _json_safe(obj):
@@ -214,6 +222,9 @@ class RunFolder:
         for name in ("metrics.jsonl", "events.jsonl"):
             rows = [r for r in self._read(name) if r.get("step", 0) <= step]
             atomic_write_text(self.path / name, "".join(json.dumps(r) + "\n" for r in rows))
+        for s, path in self.kept_samples().items():   # kept past the checkpoint: kept again on the way
+            if s > step:
+                path.unlink(missing_ok=True)
 
     # -- checkpoints and snapshots ---------------------------------------------------------------
     def save_checkpoint(self, trainer, state: dict | None = None) -> Path:
@@ -242,6 +253,59 @@ class RunFolder:
         out = self.path / "snapshots" / f"step_{trainer.step_count:08d}.png"
         atomic_write_bytes(out, render_snapshot_png(trainer))
         return out
+
+
+    # -- kept 2-D samples (train.keep_samples_at) ---------------------------------------------------
+    def samples_path(self, step: int) -> Path:
+        return self.path / SAMPLES / f"step_{step:08d}.npy"
+
+    def save_samples(self, trainer, only_if_missing: bool = False) -> Path | None:
+        """Write G's points at the trainer's step (float32 (512, 2), one fixed latent batch) to
+        samples/step_XXXXXXXX.npy, atomically; None (nothing written) for a run that is not 2-D."""
+        from gan_studio.core.render import kept_samples
+        self._check_writable()
+        out = self.samples_path(trainer.step_count)
+        if only_if_missing and out.is_file():
+            return out
+        pts = kept_samples(trainer)
+        if pts is None:
+            return None
+        buf = io.BytesIO()
+        np.save(buf, np.ascontiguousarray(pts, dtype=np.float32), allow_pickle=False)
+        atomic_write_bytes(out, buf.getvalue())
+        return out
+
+    def kept_samples(self) -> dict[int, Path]:
+        """step -> file of the samples this run kept, in step order ({} when it kept none)."""
+        folder = self.path / SAMPLES
+        try:
+            names = os.listdir(folder)
+        except (FileNotFoundError, NotADirectoryError):
+            return {}
+        found = {int(m.group(1)): folder / n for n in names if (m := _SAMPLES_FILE.match(n))}
+        return dict(sorted(found.items()))
+
+    def load_samples(self, step: int) -> np.ndarray:
+        """The kept samples at ``step`` as float64 (N, 2); RunError when that step was not kept or
+        the file is not an (N, 2) array of numbers. Reads only: nothing in the folder changes."""
+        kept = self.kept_samples()
+        if step not in kept:
+            have = ", ".join(str(s) for s in kept) or "none"
+            raise RunError(f"{self.path} kept no samples at step {step}; the steps it kept: {have}")
+        path = kept[step]
+        if path.stat().st_size > MAX_SAMPLES_BYTES:
+            raise RunError(f"{path} is too large to be the samples of one step "
+                           f"(over {MAX_SAMPLES_BYTES >> 20} MiB)")
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as e:
+            if isinstance(e, (FileNotFoundError, PermissionError)):
+                raise
+            raise RunError(f"{path} is truncated or corrupt and cannot be read") from None
+        if not (isinstance(arr, np.ndarray) and arr.ndim == 2 and arr.shape[1] == 2
+                and arr.dtype.kind in "fiu"):
+            raise RunError(f"{path} does not hold (N, 2) points (found shape {getattr(arr, 'shape', '?')})")
+        return arr.astype(np.float64)
 
 
 def trainer_from_run(path: str | Path, device: str | None = None, trust_code: bool = False,

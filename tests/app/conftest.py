@@ -1,5 +1,7 @@
 """Fixtures for the window tests: isolated QSettings, a tiny fast config, a window that is closed
-(and its worker stopped) at the end of every test."""
+(and its worker stopped) at the end of every test. Windows train in a training process, as the
+studio does; one process is shared by the tests in turn (session/transport.py: PROCESS_POOL), so
+each window does not import torch again."""
 from __future__ import annotations
 
 import gc
@@ -23,21 +25,37 @@ def isolated_settings(tmp_path_factory):
     yield folder
 
 
+@pytest.fixture(autouse=True, scope="session")
+def shared_training_process():
+    """A window's training process, once its run is saved, waits for the next test's window."""
+    from gan_studio.session.transport import PROCESS_POOL
+    PROCESS_POOL.keep = 1
+    yield PROCESS_POOL
+    PROCESS_POOL.keep = 0
+    PROCESS_POOL.clear()
+
+
+@pytest.fixture
+def fresh_training_processes(shared_training_process, monkeypatch):
+    """This test's windows end their training process on close, as the studio does."""
+    shared_training_process.clear()
+    monkeypatch.setattr(shared_training_process, "keep", 0)
+
+
 @pytest.fixture
 def make_window(qtbot, tmp_path):
     from gan_studio.app.main_window import MainWindow
     windows = []
 
-    def make(cfg=None, open_path=None, speed: int | None = 1, engine: str = "thread"):
-        # the thread engine starts at once and lets tests reach the Trainer with any closure;
-        # test_window_process.py drives the studio's default, the child process
+    def make(cfg=None, open_path=None, speed: int | None = 1, engine: str = "process"):
+        # the studio's engine: win.worker.call needs a picklable function (studio_helpers.py)
         win = MainWindow(cfg if cfg is not None or open_path else tiny_config(), runs_dir=tmp_path / "runs",
                          open_path=open_path, engine=engine)
         qtbot.addWidget(win)
         if speed is not None:
             win.speed.setValue(speed)   # a view every step: tests see every change at once
         win.show()
-        # a process engine first starts Python and imports torch: slow on a loaded machine
+        # a fresh training process first starts Python and imports torch: slow on a loaded machine
         qtbot.waitUntil(lambda: win.state.session is not None, timeout=3 * WAIT_MS)
         windows.append(win)
         return win

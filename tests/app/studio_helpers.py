@@ -1,6 +1,9 @@
 """Small helpers shared by the window tests."""
 from __future__ import annotations
 
+import math
+import operator
+
 from gan_studio.core.presets import load_preset
 
 #: a worker answers a command within this many ms even on a loaded 2-core machine
@@ -17,5 +20,29 @@ def tiny_config(preset: str = "ring8", **overrides):
 
 
 def call(win, fn):
-    """Ask the worker a question about its Trainer (answered between two steps)."""
+    """Ask the engine a question about its Trainer (answered between two steps). The windows train
+    in a training process, so ``fn`` must pickle: :func:`trainer_attr` or a function below."""
     return win.worker.call(fn).result(timeout=WAIT_MS / 1000)
+
+
+def trainer_attr(path: str):
+    """A picklable ``lambda tr: tr.<path>`` (dotted)."""
+    return operator.attrgetter(path)
+
+
+# -- questions for the Trainer, module-level so they travel to the training process ---------------
+def lr_d(tr) -> float:
+    return tr.opt_d.param_groups[0]["lr"]
+
+
+def poison_generator(tr) -> None:
+    """Every weight of G becomes NaN: the next step diverges."""
+    for p in tr.G.parameters():
+        p.data.fill_(math.nan)
+
+
+def generate(tr, z, label=None):
+    """G(z) as numpy, with a conditional GAN's label for every image."""
+    import torch
+    z = torch.from_numpy(z)
+    return (tr.generate(z) if label is None else tr.generate(z, label)).cpu().numpy()

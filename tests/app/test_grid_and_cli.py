@@ -9,8 +9,8 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtWidgets import QAbstractSlider, QFileDialog, QPushButton
 
 from gan_studio.app.history import health_warnings
-from gan_studio.app.snapshot import METRIC_COLUMNS, cell_at, tile_grid
 from gan_studio.core.data.registry import Dataset, register_dataset
+from gan_studio.session.payloads import METRIC_COLUMNS, cell_at, tile_grid
 from studio_helpers import WAIT_MS, tiny_config
 
 
@@ -56,7 +56,8 @@ def test_tile_grid_and_cell_lookup_agree():
 
 
 def test_grid_browser_scrub_enlarge_save_and_gif(make_window, qtbot, squares, tmp_path, monkeypatch):
-    win = make_window(tiny_config(**{"data.name": squares}))
+    # the thread engine: the data set is registered in this process only
+    win = make_window(tiny_config(**{"data.name": squares}), engine="thread")
     assert win.state.session.is_image
     for i in range(1, 4):
         win.worker.step_once()

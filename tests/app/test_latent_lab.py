@@ -11,9 +11,9 @@ from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 
-from gan_studio.app.snapshot import tile_grid, to_tiles
+from gan_studio.session.payloads import tile_grid, to_tiles
 from gan_studio.core import latent as L
-from studio_helpers import WAIT_MS, call, tiny_config
+from studio_helpers import WAIT_MS, tiny_config
 
 D = 8
 PX = 16
@@ -44,7 +44,8 @@ def pick(qtbot, lab, group, *tiles):
 
 def drawn_alone(win, z):
     """What G draws for these latents, asked of the worker directly."""
-    return call(win, lambda tr: to_tiles(L.render_latents(tr, z)))
+    step, tiles = win.worker.render_latents(z).result(timeout=WAIT_MS / 1000)
+    return tiles
 
 
 def test_click_images_into_groups_and_get_the_result_grid(make_window, qtbot, tmp_path, monkeypatch):

@@ -10,7 +10,7 @@ from studio_helpers import tiny_config
 from gan_studio.app.worker import TrainingWorker
 
 def test_forgets_to_stop_the_worker(tmp_path):
-    worker = TrainingWorker(tiny_config(), runs_dir=tmp_path)
+    worker = TrainingWorker(tiny_config(), runs_dir=tmp_path, engine="thread")
     worker.start()
     worker.start_training()
 '''

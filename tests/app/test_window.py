@@ -1,8 +1,6 @@
 """The studio window driven as a user would: buttons, check boxes, sliders, clicks on the plot."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QAction
@@ -10,7 +8,7 @@ from PySide6.QtWidgets import (QAbstractButton, QAbstractSlider, QAbstractSpinBo
                                QFileDialog, QLineEdit, QPushButton, QScrollBar, QSpinBox)
 
 from gan_studio.core.runs import trainer_from_run
-from studio_helpers import WAIT_MS, call, tiny_config
+from studio_helpers import WAIT_MS, call, lr_d, poison_generator, tiny_config, trainer_attr
 
 
 def n_points(curve) -> int:
@@ -47,11 +45,11 @@ def test_start_pause_and_step_once(make_window, qtbot):
     assert not win.findChild(QAction, "action.start").isEnabled()
     trigger(win, "pause")
     qtbot.waitUntil(lambda: win.findChild(QAction, "action.start").isEnabled(), timeout=WAIT_MS)
-    paused_at = call(win, lambda tr: tr.step_count)
-    assert call(win, lambda tr: tr.step_count) == paused_at        # paused stays paused
+    paused_at = call(win, trainer_attr("step_count"))
+    assert call(win, trainer_attr("step_count")) == paused_at        # paused stays paused
     trigger(win, "step")
     qtbot.waitUntil(lambda: win.state.step == paused_at + 1, timeout=WAIT_MS)
-    assert call(win, lambda tr: tr.step_count) == paused_at + 1     # one G step, not more
+    assert call(win, trainer_attr("step_count")) == paused_at + 1     # one G step, not more
     win.refresh()
     assert win.status_labels["step"].text() == f"step {paused_at + 1}"
     assert win.state.latest_view.step == paused_at + 1              # the 2-D view shows that step
@@ -65,7 +63,7 @@ def test_toggle_trick_mid_run_marks_every_plot_and_changes_trainer(make_window, 
     assert box.toolTip().startswith("Aim D at a real target")      # the trick's one-sentence tooltip
     qtbot.mouseClick(box, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "+label_smoothing" in win.plots.marker_labels(), timeout=WAIT_MS)
-    assert call(win, lambda tr: tr.cfg.tricks.label_smoothing.enabled) is True
+    assert call(win, trainer_attr("cfg.tricks.label_smoothing.enabled")) is True
     for plot in ("losses", "d_outputs", "grad_norms"):
         assert "+label_smoothing" in win.plots.marker_labels(plot)
     marker = win.plots.markers[-1][0]
@@ -78,7 +76,7 @@ def test_toggle_trick_mid_run_marks_every_plot_and_changes_trainer(make_window, 
     qtbot.keyClicks(edit, "0.0002")
     qtbot.keyClick(edit, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: "lr_d=0.0002" in win.plots.marker_labels(), timeout=WAIT_MS)
-    assert call(win, lambda tr: tr.opt_d.param_groups[0]["lr"]) == 2e-4
+    assert call(win, lr_d) == 2e-4
     trigger(win, "pause")
     qtbot.waitUntil(lambda: win.findChild(QAction, "action.start").isEnabled(), timeout=WAIT_MS)
 
@@ -91,7 +89,7 @@ def test_bad_value_is_refused_with_a_message_and_reverted(make_window, qtbot):
     qtbot.waitUntil(lambda: "train.lr_g" in win.last_message, timeout=WAIT_MS)
     assert "out of range" in win.last_message
     assert edit.text() == "0.001"
-    assert call(win, lambda tr: tr.cfg.train.lr_g) == 1e-3
+    assert call(win, trainer_attr("cfg.train.lr_g")) == 1e-3
 
 
 def test_setting_that_needs_new_model_offers_reset(make_window, qtbot):
@@ -104,10 +102,10 @@ def test_setting_that_needs_new_model_offers_reset(make_window, qtbot):
     spin.editingFinished.emit()
     assert win.tricks.reset_box.isVisible()
     assert "model.latent_dim = 4" in win.findChild(object, "tricks.pending").text()
-    assert call(win, lambda tr: tr.cfg.model.latent_dim) == latent  # not applied live
+    assert call(win, trainer_attr("cfg.model.latent_dim")) == latent  # not applied live
     qtbot.mouseClick(win.findChild(QPushButton, "tricks.reset"), Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: win.state.session.run_path != first_run, timeout=WAIT_MS)
-    assert call(win, lambda tr: tr.G.latent_dim) == 4
+    assert call(win, trainer_attr("G.latent_dim")) == 4
     assert not win.tricks.reset_box.isVisible()
 
 
@@ -159,7 +157,7 @@ def test_draw_points_and_train_on_them(make_window, qtbot):
     np.testing.assert_allclose(s.modes, win.modes.drawn, atol=1e-4)
     win.worker.run_steps(3)
     qtbot.waitUntil(lambda: win.state.step == 3 and not win.state.running, timeout=WAIT_MS)
-    assert call(win, lambda tr: tr.data.modes.shape[0]) == 3
+    assert call(win, trainer_attr("data.modes.shape"))[0] == 3
     win.refresh_all()
     assert win.modes.bars.opts["height"].shape == (3,)
 
@@ -186,7 +184,7 @@ def test_open_saved_run_shows_its_history(make_window, qtbot, monkeypatch):
     trigger(other, "open")
     qtbot.waitUntil(lambda: other.state.session.run_path == run_path, timeout=WAIT_MS)
     assert other.state.step == 12
-    assert call(other, lambda tr: tr.step_count) == 12
+    assert call(other, trainer_attr("step_count")) == 12
     assert list(other.state.metrics.data[:, 0]) == [5.0, 10.0, 12.0]  # the logged rows came back
     other.refresh_all()
     assert n_points(other.plots.curves["losses.loss_d"][2]) == 3
@@ -215,10 +213,7 @@ def test_nan_run_pauses_warns_and_stays_usable(make_window, qtbot):
     win.worker.run_steps(5)
     qtbot.waitUntil(lambda: win.state.step == 5 and not win.state.running, timeout=WAIT_MS)
 
-    def poison(tr):
-        for p in tr.G.parameters():
-            p.data.fill_(math.nan)
-    call(win, poison)
+    call(win, poison_generator)
     trigger(win, "start")
     qtbot.waitUntil(lambda: bool(win.state.diverged_message), timeout=WAIT_MS)
     qtbot.waitUntil(lambda: win.findChild(QAction, "action.start").isEnabled(), timeout=WAIT_MS)  # paused
@@ -246,7 +241,7 @@ def test_trick_that_changes_what_d_sees_keeps_the_view(make_window, qtbot):
     win.worker.set_setting("tricks.packing.enabled", True)
     trigger(win, "step")
     qtbot.waitUntil(lambda: win.state.step == 1, timeout=WAIT_MS)
-    assert call(win, lambda tr: tr.cfg.tricks.packing.enabled) is True
+    assert call(win, trainer_attr("cfg.tricks.packing.enabled")) is True
     view = win.state.latest_view
     assert view.step == 1 and view.heat is not None and view.heat.shape == (64, 64)
     assert view.arrows is not None and np.isfinite(view.arrows).all()

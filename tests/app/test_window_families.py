@@ -1,6 +1,8 @@
 """The lecture's model families in the window: their own plot, their grids, the caption box."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLineEdit, QPushButton
@@ -72,7 +74,7 @@ def test_stackgan_caption_box_draws_both_stages_and_lists_the_vocabulary(make_wi
 
 def test_latent_lab_holds_a_conditional_gan_label_fixed_or_changes_it(make_window, qtbot):
     from PySide6.QtWidgets import QComboBox
-    from studio_helpers import call
+    from studio_helpers import call, generate
     cfg = family_config("cgan", data={"name": "digits", "image_size": 16}, model={"arch": "dcgan"})
     win = make_window(cfg)
     win.docks["latent"].raise_()
@@ -81,8 +83,8 @@ def test_latent_lab_holds_a_conditional_gan_label_fixed_or_changes_it(make_windo
     qtbot.waitUntil(lambda: lab.isVisible() and not lab.tiles[-1].pixmap().isNull(), timeout=WAIT_MS)
     assert combo.isVisible() and combo.count() == 10 and lab.label == 0
     z = lab.pool[:2]
-    as_zero = call(win, lambda tr: tr.generate(__import__("torch").from_numpy(z), 0).cpu().numpy())
-    as_seven = call(win, lambda tr: tr.generate(__import__("torch").from_numpy(z), 7).cpu().numpy())
+    as_zero = call(win, functools.partial(generate, z=z, label=0))
+    as_seven = call(win, functools.partial(generate, z=z, label=7))
     assert not np.allclose(as_zero, as_seven)           # the label changes the picture
     shown = lab.tiles[0].pixmap().toImage()
     combo.setCurrentIndex(7)                            # the same latents, drawn as a 7

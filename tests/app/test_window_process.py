@@ -1,11 +1,9 @@
-"""The studio's default engine: training in a child process, driven through the same window.
-
-The other window tests use the thread engine (instant start, any closure reaches the Trainer);
-these drive the real default end to end: start, step once, a trick toggled mid-run, a question to
-the Trainer, the latent lab, closing mid-run, and a training process that dies."""
+"""The training process itself, as the window sees it: its own pid, questions that cannot travel to
+it, closing mid-run ends it (a studio window keeps no spare process), the latent lab's requests,
+and a training process that dies. Every window test trains in a training process; these check
+the process's edges end to end."""
 from __future__ import annotations
 
-import functools
 import operator
 import os
 import signal
@@ -17,7 +15,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QCheckBox
 
-from gan_studio.app.latent_lab import draw_latents
 from gan_studio.app.worker import live_processes
 from gan_studio.core.runs import trainer_from_run
 from studio_helpers import WAIT_MS, call, tiny_config
@@ -31,8 +28,8 @@ def trigger(win, name: str) -> None:
     win.findChild(QAction, f"action.{name}").trigger()
 
 
-def test_process_engine_trains_toggles_and_saves_on_close(make_window, qtbot):
-    win = make_window(engine="process")
+def test_process_engine_trains_toggles_and_saves_on_close(make_window, qtbot, fresh_training_processes):
+    win = make_window()
     proc = win.worker.process
     assert proc is not None and proc.is_alive() and proc.pid != os.getpid()
     trigger(win, "step")
@@ -65,21 +62,21 @@ def test_process_engine_trains_toggles_and_saves_on_close(make_window, qtbot):
 def test_latent_lab_renders_through_the_process(make_window, qtbot):
     cfg = tiny_config("shapes", **{"data.image_size": 16, "data.num_images": 256, "model.latent_dim": 8,
                                    "model.ngf": 8, "model.ndf": 8, "train.batch_size": 16})
-    win = make_window(cfg, engine="process")
+    win = make_window(cfg)
     win.docks["latent"].raise_()
     lab = win.latent_lab
-    # the lab's grid arrives from the child process (its draw request is a picklable partial)
+    # the lab's grid arrives from the training process (a RenderLatents request)
     qtbot.waitUntil(lambda: lab.isVisible() and not lab.tiles[-1].pixmap().isNull(), timeout=SLOW_MS)
     win.worker.run_steps(2)
     qtbot.waitUntil(lambda: win.state.step == 2 and not win.state.running, timeout=SLOW_MS)
     z = np.zeros((3, 8), np.float32)
-    step, tiles = win.worker.call(functools.partial(draw_latents, z=z)).result(timeout=SLOW_MS / 1000)
+    step, tiles = win.worker.render_latents(z).result(timeout=SLOW_MS / 1000)
     assert step == 2 and tiles.shape == (3, 16, 16, 3) and tiles.dtype == np.uint8
     assert (tiles[0] == tiles[1]).all()              # the same latent draws the same image
 
 
 def test_a_dead_training_process_is_reported_not_hung(make_window, qtbot):
-    win = make_window(engine="process")
+    win = make_window()
     messages = []
     win.worker.failed.connect(messages.append)
     os.kill(win.worker.process.pid, signal.SIGKILL)

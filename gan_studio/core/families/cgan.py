@@ -26,26 +26,44 @@ API for the window and the latent lab (everything the plain Trainer has, plus):
   the data set's metric classifier assigns to the label they were drawn for (chance: 1/K).
 
 Tricks: label_smoothing, instance_noise and two_time_scale work as in the plain GAN; the other
-tricks need the plain family's MLP networks or its unlabelled batches and raise a ConfigError
-when switched on here. Losses: all but wgan-gp (its penalty would need D(x, y) at interpolates
+tricks need the plain family's MLP networks or its unlabelled batches and are refused (the
+declaration below). Losses: all but wgan-gp (its penalty would need D(x, y) at interpolates
 between images of different labels).
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
-from gan_studio.core.config import Config
+from gan_studio.core.config import Config, opt
 from gan_studio.core.data.images import to_float
 from gan_studio.core.errors import ConfigError
-from gan_studio.core.families.registry import register_family
+from gan_studio.core.families.registry import labelled_classes, register_family
+from gan_studio.core.family_spec import FamilySpec, Grid, Plot
 from gan_studio.core.training import losses
 from gan_studio.core.training.trainer import StepMetrics, Trainer
 
 GRID_PER_CLASS = 8
-SUPPORTED_TRICKS = ("label_smoothing", "instance_noise", "two_time_scale")
+
+
+@dataclass
+class CganConfig:
+    """Conditional GAN (Mirza & Osindero): G and D both see the class label."""
+    embed_dim: int = opt(16, "size of the learned label embedding fed to G and D", lo=1, hi=1024)
+    d_condition: str = opt("input", "how the DCGAN D sees the label: input (its embedding as extra input "
+                           "channels, Mirza & Osindero) or projection (<e(y), features>, Miyato & Koyama)",
+                           choices=("input", "projection"))
+
+
+FAMILY = FamilySpec(
+    name="cgan", summary="conditional GAN", section=CganConfig, live=(),
+    tricks=("label_smoothing", "instance_noise", "two_time_scale"),
+    losses=tuple(l for l in losses.D_LOSS if l != "wgan-gp"), archs=("dcgan", "mlp"),
+    plot=Plot("Conditional accuracy (chance 1/K)", (("cond_accuracy", "classified as its label"),)),
+    grid=Grid(rows="classes", per_row=GRID_PER_CLASS), capabilities={"conditioned", "labels"})
 
 
 # -- networks ---------------------------------------------------------------------------------------
@@ -110,7 +128,7 @@ class CondMLPDiscriminator(nn.Module):
 
 
 def build_conditional(cfg: Config, data, num_classes: int) -> tuple[nn.Module, nn.Module]:
-    m, e = cfg.model, cfg.cgan.embed_dim
+    m, e, fused = cfg.model, cfg.cgan.embed_dim, cfg.train.fast_paths
     c, size = data.shape[0], data.shape[1]
     if m.arch == "dcgan":
         from gan_studio.core.nets.dcgan import DCGANDiscriminator, DCGANGenerator
@@ -120,60 +138,39 @@ def build_conditional(cfg: Config, data, num_classes: int) -> tuple[nn.Module, n
         return CondGenerator(g, num_classes, e), CondConvDiscriminator(d, num_classes, e, mode)
     if m.arch == "mlp":
         from gan_studio.core.nets.mlp import MLPDiscriminator, MLPGenerator
-        g = MLPGenerator(m.latent_dim + e, data.shape, m.g_depth, m.g_width, m.g_activation, tanh_out=True)
+        g = MLPGenerator(m.latent_dim + e, data.shape, m.g_depth, m.g_width, m.g_activation, tanh_out=True,
+                         fused=fused)
         in_dim = int(torch.tensor(data.shape).prod())
-        d = MLPDiscriminator((in_dim + e,), m.d_depth, m.d_width, m.d_activation)
+        d = MLPDiscriminator((in_dim + e,), m.d_depth, m.d_width, m.d_activation, fused=fused)
         return CondGenerator(g, num_classes, e), CondMLPDiscriminator(d, num_classes, e)
     raise ConfigError(f"model.arch = {m.arch!r} does not fit model.family = 'cgan'; choose one of: dcgan, mlp")
-
-
-def check_family_config(cfg: Config, family: str, tricks: Sequence[str], losses_ok: Sequence[str]) -> None:
-    """One-line ConfigErrors for settings a family cannot honour (shared by the other families)."""
-    for name in type(cfg.tricks).__dataclass_fields__:
-        if getattr(cfg.tricks, name).enabled and name not in tricks:
-            raise ConfigError(f"tricks.{name}.enabled = true is not available with model.family = "
-                              f"{family!r}; tricks there: {', '.join(tricks) or 'none'}")
-    if cfg.loss not in losses_ok:
-        raise ConfigError(f"loss = {cfg.loss!r} does not fit model.family = {family!r}; choose one of: "
-                          f"{', '.join(losses_ok)}")
-
-
-def labelled_classes(data, family: str) -> tuple[torch.Tensor, list[str]]:
-    labels = getattr(data, "labels", None)
-    if data.kind != "image" or labels is None or not getattr(data, "class_names", None):
-        raise ConfigError(f"model.family = {family!r} needs a labelled image set (data.name = digits, shapes, "
-                          f"mnist, fashion-mnist, cifar10, or a folder with one sub-folder per class); "
-                          f"{data.name!r} has no class labels")
-    return labels, list(data.class_names)
 
 
 # -- the trainer ------------------------------------------------------------------------------------
 class ConditionalTrainer(Trainer):
     """The plain Trainer's interface (step, evaluate, commands, checkpoints) for a label-conditioned G, D."""
 
-    LOSSES = tuple(l for l in losses.D_LOSS if l != "wgan-gp")
+    FAMILY = FAMILY
 
     def __init__(self, cfg: Config, device=None):
-        cfg.validate()
-        check_family_config(cfg, "cgan", SUPPORTED_TRICKS, self.LOSSES)
-        super().__init__(cfg, device=device)   # data, RNG, tricks, a plain G/D that is replaced below
-        self.labels, self.class_names = labelled_classes(self.data, "cgan")
+        super().__init__(cfg, device=device)
+        self.fixed_labels = self.default_labels(len(self.fixed_z))
+
+    def build_networks(self, cfg: Config, data) -> tuple[nn.Module, nn.Module]:
+        self.labels, self.class_names = labelled_classes(data, "cgan")
         self.num_classes = len(self.class_names)
         torch.manual_seed(cfg.train.seed)      # the conditional networks' initialisation
-        self.G, self.D = build_conditional(cfg, self.data, self.num_classes)
-        self.G.to(self.device)
-        self.D.to(self.device)
-        self.d_takes_role = False
-        t = cfg.train
-        lr_d, lr_g, _ = self.tricks.two_time_scale.hyper(self)
-        self.opt_g = self._adam(self.G.parameters(), lr_g, t.beta1_g, t.beta2_g)
-        self.opt_d = self._adam(self.D.parameters(), lr_d, t.beta1_d, t.beta2_d)
-        # grid latents: GRID_PER_CLASS columns of z, repeated in every class row
-        g = torch.Generator().manual_seed(t.seed + 1)
-        z = torch.randn(GRID_PER_CLASS, cfg.model.latent_dim, generator=g)
-        self.fixed_z = z.repeat(self.num_classes, 1).to(self.device)
-        self.fixed_labels = self.default_labels(len(self.fixed_z))
-        self.grid_nrow = GRID_PER_CLASS
+        return build_conditional(cfg, data, self.num_classes)
+
+    def grid_latents(self) -> torch.Tensor:
+        """GRID_PER_CLASS columns of z, repeated in every class row."""
+        g = torch.Generator().manual_seed(self.cfg.train.seed + 1)
+        z = torch.randn(GRID_PER_CLASS, self.cfg.model.latent_dim, generator=g)
+        return z.repeat(self.num_classes, 1)
+
+    @property
+    def grid_row_names(self) -> list[str]:
+        return [str(c) for c in self.class_names]
 
     # -- labels -----------------------------------------------------------------------------
     def default_labels(self, n: int) -> torch.Tensor:
@@ -200,13 +197,6 @@ class ConditionalTrainer(Trainer):
 
     def sample_y(self, n: int) -> torch.Tensor:
         return torch.randint(self.num_classes, (n,), generator=self.rng, device=self.device)
-
-    # -- settings ---------------------------------------------------------------------------
-    def _on_setting_changed(self, key: str) -> None:
-        if key.startswith("cgan."):
-            raise ConfigError(f"{key} changes the networks: it needs a new run (Reset)")
-        check_family_config(self.cfg, "cgan", SUPPORTED_TRICKS, self.LOSSES)
-        super()._on_setting_changed(key)
 
     # -- training ---------------------------------------------------------------------------
     def step(self) -> StepMetrics:
@@ -272,4 +262,4 @@ class ConditionalTrainer(Trainer):
         return out
 
 
-register_family("cgan", ConditionalTrainer)
+register_family(ConditionalTrainer)

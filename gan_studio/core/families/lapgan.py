@@ -36,24 +36,39 @@ label_smoothing and two_time_scale.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan_studio.core.config import Config
+from gan_studio.core.config import Config, opt
 from gan_studio.core.errors import ConfigError
 from gan_studio.core.families.registry import register_family
+from gan_studio.core.family_spec import FamilySpec, Grid, Plot
 from gan_studio.core.nets.dcgan import init_weights
 from gan_studio.core.training import losses
 from gan_studio.core.training.trainer import StepMetrics, Trainer
 
-SUPPORTED_TRICKS = ("label_smoothing", "two_time_scale")
-LOSSES = tuple(l for l in losses.D_LOSS if l != "wgan-gp")
 #: residuals are small; the level grid shows 0.5 + RESIDUAL_GAIN * h / 2 so their detail is visible
 RESIDUAL_GAIN = 3.0
 N_EVAL_LEVELS = 500
+#: latents (one per row) of the pyramid the window's grid shows
+LEVEL_ROWS = 8
+
+
+@dataclass
+class LapganConfig:
+    """LAPGAN (Denton et al. 2015): a Laplacian pyramid of GANs, coarse to fine."""
+    base_size: int = opt(8, "side of the coarsest level, drawn from noise", choices=(4, 8, 16))
+
+
+FAMILY = FamilySpec(
+    name="lapgan", summary="LAPGAN", section=LapganConfig, live=(),
+    tricks=("label_smoothing", "two_time_scale"), losses=tuple(l for l in losses.D_LOSS if l != "wgan-gp"),
+    plot=Plot("Level D AUC (0.5: G fools D)", tuple((f"lap{l}_d_auc", f"level {l}") for l in range(4))),
+    grid=Grid(rows="levels", per_row=0), capabilities={"levels"})
 
 
 # -- the pyramid -------------------------------------------------------------------------------------
@@ -223,40 +238,41 @@ def pyramid_sizes(base: int, image_size: int) -> list[int]:
 
 # -- the trainer -------------------------------------------------------------------------------------
 class LapganTrainer(Trainer):
-    """The plain Trainer's interface for a Laplacian pyramid of GANs."""
+    """The plain Trainer's interface for a Laplacian pyramid of GANs. One Adam over all levels'
+    G and one over their Ds: its update is per parameter, so this equals one Adam per level."""
 
-    def __init__(self, cfg: Config, device=None):
-        cfg.validate()
-        from gan_studio.core.families.cgan import check_family_config
-        check_family_config(cfg, "lapgan", SUPPORTED_TRICKS, LOSSES)
-        super().__init__(cfg, device=device)   # data, RNG, tricks; the plain G/D are replaced below
-        if self.data.kind != "image":
+    FAMILY = FAMILY
+
+    def build_networks(self, cfg: Config, data) -> tuple[nn.Module, nn.Module]:
+        if data.kind != "image":
             raise ConfigError(f"model.family = 'lapgan' needs an image data set; {cfg.data.name!r} is 2-D")
-        c = self.data.shape[0]
-        self.level_sizes = pyramid_sizes(cfg.lapgan.base_size, self.data.shape[1])
+        c = data.shape[0]
+        self.level_sizes = pyramid_sizes(cfg.lapgan.base_size, data.shape[1])
         m = cfg.model
         torch.manual_seed(cfg.train.seed)      # the pyramid's initialisation
-        self.G = LaplacianGenerator(m.latent_dim, m.ngf, c, self.level_sizes).to(self.device)
-        self.D = nn.ModuleList([LevelDiscriminator(level_widths(m.ndf, len(self.level_sizes))[l], c, s,
-                                                   conditional=l > 0)
-                                for l, s in enumerate(self.level_sizes)]).to(self.device)
-        self.d_takes_role = False
-        t = cfg.train
-        lr_d, lr_g, _ = self.tricks.two_time_scale.hyper(self)
-        # one Adam over all levels: its update is per parameter, so this equals one Adam per level
-        self.opt_g = self._adam(self.G.parameters(), lr_g, t.beta1_g, t.beta2_g)
-        self.opt_d = self._adam(self.D.parameters(), lr_d, t.beta1_d, t.beta2_d)
+        G = LaplacianGenerator(m.latent_dim, m.ngf, c, self.level_sizes)
+        D = nn.ModuleList([LevelDiscriminator(level_widths(m.ndf, len(self.level_sizes))[l], c, s, conditional=l > 0)
+                           for l, s in enumerate(self.level_sizes)])
+        return G, D
 
     @property
     def num_levels(self) -> int:
         return len(self.level_sizes)
 
-    def _on_setting_changed(self, key: str) -> None:
-        if key.startswith("lapgan."):
-            raise ConfigError(f"{key} changes the pyramid: it needs a new run (Reset)")
-        from gan_studio.core.families.cgan import check_family_config
-        check_family_config(self.cfg, "lapgan", SUPPORTED_TRICKS, LOSSES)
-        super()._on_setting_changed(key)
+    # -- what the window shows ---------------------------------------------------------------
+    @property
+    def grid_nrow(self) -> int:
+        return 2 * self.num_levels - 1
+
+    def grid_images(self) -> tuple[torch.Tensor, int, str]:
+        """The pyramid of LEVEL_ROWS grid latents, one per row: each level and residual."""
+        tiles, ncols, titles = self.level_grid(self.fixed_z[:LEVEL_ROWS])
+        return tiles, ncols, "columns: " + " | ".join(titles)
+
+    def plot(self) -> Plot:
+        """One D AUC curve per level this pyramid has."""
+        return Plot(FAMILY.plot.title, tuple((f"lap{l}_d_auc", f"level {l} ({size} px)")
+                                             for l, size in enumerate(self.level_sizes)))
 
     # -- training ---------------------------------------------------------------------------
     def step(self) -> StepMetrics:
@@ -386,4 +402,4 @@ def d_auc(d_real: torch.Tensor, d_fake: torch.Tensor) -> float:
     return float((diff > 0).float().mean() + 0.5 * (diff == 0).float().mean())
 
 
-register_family("lapgan", LapganTrainer)
+register_family(LapganTrainer)

@@ -1,26 +1,46 @@
-"""Model families: which Trainer class trains a config (``model.family``).
+"""Model families as plugins: ``model.family`` -> the Trainer class that trains it.
 
-The plain GAN (one G, one D, every trick) is :class:`gan_studio.core.training.trainer.Trainer`. The
-lecture's advanced methods (conditional, semi-supervised K+1, LAPGAN, StackGAN) are Trainer
-subclasses in their own modules of this package, each registering itself here with
-:func:`register_family` (importing :mod:`gan_studio.core.families` imports them all). Each keeps the
-Trainer's interface (step, evaluate, state_dict, commands, events) so the CLI, run folders and the
-window drive them unchanged. The registered names are the config's choices for ``model.family``.
+The interface. A family is one module of this package with
+- a config section (optional): a dataclass of ``opt(...)`` fields (``gan_studio.core.config.opt``);
+- a declaration, ``FAMILY = FamilySpec(...)`` (:mod:`gan_studio.core.family_spec`: torch-free data):
+  its section and which of its keys apply live, the tricks, losses and ``model.arch`` values it
+  takes, its extra plot, its grid and its capabilities;
+- a :class:`~gan_studio.core.training.trainer.Trainer` subclass with ``FAMILY`` as a class attribute
+  that overrides ``build_networks(cfg, data)`` (G, D and whatever else it trains),
+  ``build_optimizers()`` when it steps more than ``opt_g``/``opt_d``, and ``step()``; as needed
+  ``grid_latents()``, ``grid_row_names``, ``grid_images()``, ``plot()``, ``generate()``,
+  ``evaluate()``, ``extra_state_dict()``/``load_extra_state_dict()``, and the methods its
+  capabilities promise (``family_spec.CAPABILITIES``);
+- ``register_family(TheTrainer)`` at the bottom, and one import line in ``families/__init__.py``.
+
+The plain GAN (one G, one D, every trick) is the base Trainer itself. The Trainer's constructor
+builds through the hooks only, so a family's networks and optimisers are the only ones built; the
+config refuses what the declaration does not take (``Config.validate``) and the Trainer refuses it
+live (``apply_setting``) before anything runs. Each family keeps the Trainer's interface (step,
+evaluate, state_dict, commands, events), so the CLI, run folders and the window drive them unchanged.
 """
 from __future__ import annotations
 
 import torch
 
-from gan_studio.core.config import Config, register_choices
+from gan_studio.core.config import Config
 from gan_studio.core.errors import ConfigError
+from gan_studio.core.family_spec import FamilySpec, register_spec, spec_of
 from gan_studio.core.training.trainer import Trainer
 
 #: model.family -> the Trainer class that trains it
 FAMILIES: dict[str, type[Trainer]] = {"gan": Trainer}
 
 
-def register_family(name: str, trainer: type[Trainer]) -> None:
-    FAMILIES[name] = trainer
+def register_family(trainer: type[Trainer]) -> FamilySpec:
+    """Make ``trainer`` (a Trainer subclass with its own ``FAMILY``) the trainer of ``FAMILY.name``:
+    the name becomes a choice of model.family and the family's config section part of Config."""
+    spec = trainer.FAMILY
+    if spec is Trainer.FAMILY and trainer is not Trainer:
+        raise ValueError(f"{trainer.__name__} must declare its own FAMILY = FamilySpec(...)")
+    register_spec(spec)
+    FAMILIES[spec.name] = trainer
+    return spec
 
 
 def family_names() -> list[str]:
@@ -33,6 +53,11 @@ def trainer_class(cfg: Config) -> type[Trainer]:
         raise ConfigError(f"model.family = {cfg.model.family!r} is not allowed; choose one of: "
                           f"{', '.join(FAMILIES)}")
     return cls
+
+
+def family_of(cfg: Config) -> FamilySpec:
+    """The declaration of ``cfg``'s family (what the window reads before any Trainer exists)."""
+    return spec_of(cfg.model.family)
 
 
 def make_trainer(cfg: Config, device=None):
@@ -74,4 +99,12 @@ def _too_big(cfg: Config, device) -> str:
             + ", ".join(f"{k} (now {v})" for k, v in keys))
 
 
-register_choices("model.family", family_names)
+# -- what several families need ------------------------------------------------------------------
+def labelled_classes(data, family: str) -> tuple[torch.Tensor, list[str]]:
+    """(labels, class names) of a labelled image set; a one-line ConfigError for any other set."""
+    labels = getattr(data, "labels", None)
+    if data.kind != "image" or labels is None or not getattr(data, "class_names", None):
+        raise ConfigError(f"model.family = {family!r} needs a labelled image set (data.name = digits, shapes, "
+                          f"mnist, fashion-mnist, cifar10, or a folder with one sub-folder per class); "
+                          f"{data.name!r} has no class labels")
+    return labels, list(data.class_names)

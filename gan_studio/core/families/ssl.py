@@ -26,29 +26,49 @@ and ``classify_baseline(x)`` (class indices). ``generate(z)`` is the plain G(z).
 Networks: MLPs (model.arch = mlp), the choice Salimans et al. made for MNIST: Gaussian noise on
 the classifier's input and after each hidden layer while training (ssl.input_noise,
 ssl.hidden_noise); G has batch norm. The loss is the K+1 loss (loss must stay non-saturating or
-minimax); tricks other than two_time_scale raise a ConfigError (feature matching is built in).
+minimax); tricks other than two_time_scale are refused (feature matching is built in).
 """
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan_studio.core.config import Config
+from gan_studio.core.config import Config, opt
 from gan_studio.core.data.images import to_float
 from gan_studio.core.errors import ConfigError
-from gan_studio.core.families.cgan import check_family_config, labelled_classes
-from gan_studio.core.families.registry import register_family
+from gan_studio.core.families.registry import labelled_classes, register_family
+from gan_studio.core.family_spec import FamilySpec, Plot
 from gan_studio.core.nets.mlp import MLPGenerator
 from gan_studio.core.training.trainer import StepMetrics, Trainer
 
-SUPPORTED_TRICKS = ("two_time_scale",)
-LOSSES = ("non-saturating", "minimax")
 #: the held-out split does not move with train.seed, so accuracies of different seeds compare
 SPLIT_SEED = 20160610
+
+
+@dataclass
+class SslConfig:
+    """Semi-supervised K+1 GAN (Salimans et al. 2016): D is a K+1-way classifier."""
+    labels_per_class: int = opt(10, "labelled training examples per class", lo=1, hi=100_000)
+    unsup_weight: float = opt(1.0, "weight of the unsupervised (real vs fake) part of D's loss", lo=0.0, hi=100.0)
+    test_fraction: float = opt(0.2, "share of the set held out for test_accuracy (the same split for every "
+                               "seed; never labelled, never shown to D or G)", lo=0.0, lo_open=True, hi=0.9)
+    input_noise: float = opt(0.3, "std of the Gaussian noise added to the classifier's input while training "
+                             "(Salimans et al.: 0.3); the labelled-only baseline gets the same", lo=0.0, hi=10.0)
+    hidden_noise: float = opt(0.5, "std of the Gaussian noise added after each hidden layer while training "
+                              "(Salimans et al.: 0.5)", lo=0.0, hi=10.0)
+
+
+FAMILY = FamilySpec(
+    name="ssl", summary="semi-supervised K+1", section=SslConfig, live=("unsup_weight",),
+    tricks=("two_time_scale",), losses=("non-saturating", "minimax"), archs=("mlp",),
+    plot=Plot("Test accuracy", (("test_accuracy", "K+1 D (semi-supervised)"),
+                                ("baseline_accuracy", "labelled examples only"))),
+    capabilities={"classifier"})
 
 
 class GaussianNoise(nn.Module):
@@ -120,44 +140,36 @@ def split_indices(labels: torch.Tensor, num_classes: int, test_fraction: float, 
 class SemiSupervisedTrainer(Trainer):
     """K+1 D and feature-matching G, with a labelled-only baseline classifier trained alongside."""
 
-    def __init__(self, cfg: Config, device=None):
-        cfg.validate()
-        check_family_config(cfg, "ssl", SUPPORTED_TRICKS, LOSSES)
-        if cfg.model.arch != "mlp":
-            raise ConfigError(f"model.arch = {cfg.model.arch!r} does not fit model.family = 'ssl'; choose one "
-                              "of: mlp (Salimans et al.'s MNIST networks)")
-        super().__init__(cfg, device=device)   # data, RNG, fixed_z; the plain nets are replaced below
-        labels, self.label_names = labelled_classes(self.data, "ssl")
+    FAMILY = FAMILY
+
+    def build_networks(self, cfg: Config, data) -> tuple[nn.Module, nn.Module]:
+        """G (an MLP with batch norm), the K+1 D, and the labelled-only baseline (D's twin); the
+        fixed split into held-out, unlabelled and labelled examples."""
+        labels, self.label_names = labelled_classes(data, "ssl")
         self.labels = labels
         self.num_classes = K = len(self.label_names)
         s, m, t = cfg.ssl, cfg.model, cfg.train
         train_idx, test_idx, lab_idx = split_indices(labels, K, s.test_fraction, s.labels_per_class, t.seed)
         self.train_idx, self.test_idx, self.labelled_idx = (i.to(self.device) for i in (train_idx, test_idx, lab_idx))
         torch.manual_seed(t.seed)
-        in_dim = int(torch.tensor(self.data.shape).prod())
-        self.G = MLPGenerator(m.latent_dim, self.data.shape, m.g_depth, m.g_width, m.g_activation, tanh_out=True)
-        self.G.set_norm("batch")
-        self.D = NoisyMLPClassifier(in_dim, m.d_depth, m.d_width, K, s.input_noise, s.hidden_noise)
-        self.baseline = copy.deepcopy(self.D)   # the same start: only the training differs
-        for net in (self.G, self.D, self.baseline):
-            net.to(self.device)
-        for layer in list(self.D.modules()) + list(self.baseline.modules()):
+        in_dim = int(torch.tensor(data.shape).prod())
+        G = MLPGenerator(m.latent_dim, data.shape, m.g_depth, m.g_width, m.g_activation, tanh_out=True,
+                         fused=t.fast_paths)
+        G.set_norm("batch")
+        D = NoisyMLPClassifier(in_dim, m.d_depth, m.d_width, K, s.input_noise, s.hidden_noise)
+        self.baseline = copy.deepcopy(D).to(self.device)   # the same start: only the training differs
+        for layer in list(D.modules()) + list(self.baseline.modules()):
             if isinstance(layer, GaussianNoise):
                 layer.generator = self.rng
-        self.d_takes_role = False
-        lr_d, lr_g, _ = self.tricks.two_time_scale.hyper(self)
-        self.opt_g = self._adam(self.G.parameters(), lr_g, t.beta1_g, t.beta2_g)
-        self.opt_d = self._adam(self.D.parameters(), lr_d, t.beta1_d, t.beta2_d)
-        self.opt_b = self._adam(self.baseline.parameters(), lr_d, t.beta1_d, t.beta2_d)
+        return G, D
+
+    def build_optimizers(self) -> None:
+        super().build_optimizers()
+        t = self.cfg.train
+        self.opt_b = self.make_optimizer(self.baseline.parameters(), self.opt_d.param_groups[0]["lr"],
+                                         t.beta1_d, t.beta2_d)
 
     # -- settings ---------------------------------------------------------------------------
-    def _on_setting_changed(self, key: str) -> None:
-        if key.startswith("ssl.") and key != "ssl.unsup_weight":
-            raise ConfigError(f"{key} changes the data split or the networks: it needs a new run (Reset)")
-        check_family_config(self.cfg, "ssl", SUPPORTED_TRICKS, LOSSES)
-        super()._on_setting_changed(key)
-        self.G.set_norm("batch")   # a setting of the (off) normalisation trick must not strip G's batch norm
-
     def _sync_hyper(self) -> None:
         super()._sync_hyper()
         for g_b, g_d in zip(self.opt_b.param_groups, self.opt_d.param_groups):
@@ -238,10 +250,6 @@ class SemiSupervisedTrainer(Trainer):
         return {**super().extra_state_dict(), "baseline": self.baseline.state_dict(),
                 "opt_b": self.opt_b.state_dict(), "labelled_idx": self.labelled_idx.cpu()}
 
-    def load_state_dict(self, state: dict) -> None:
-        super().load_state_dict(state)
-        self.G.set_norm("batch")   # the plain normalisation trick (off) switched G's batch norm off
-
     def load_extra_state_dict(self, state: dict) -> None:
         super().load_extra_state_dict(state)
         saved = state.get("labelled_idx")
@@ -252,4 +260,4 @@ class SemiSupervisedTrainer(Trainer):
         self.opt_b.load_state_dict(state["opt_b"])
 
 
-register_family("ssl", SemiSupervisedTrainer)
+register_family(SemiSupervisedTrainer)

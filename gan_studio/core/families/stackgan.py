@@ -41,28 +41,48 @@ Losses: all but wgan-gp; tricks: label_smoothing and two_time_scale.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan_studio.core.config import Config
+from gan_studio.core.config import Config, opt
 from gan_studio.core.data.images import to_float
 from gan_studio.core.errors import ConfigError
 from gan_studio.core.families.registry import register_family
+from gan_studio.core.family_spec import FamilySpec, Grid, Plot
 from gan_studio.core.nets.dcgan import init_weights
 from gan_studio.core.nets.text import BagOfWordsEncoder, Vocabulary, pretrain_text_encoder
 from gan_studio.core.training import losses
 from gan_studio.core.training.trainer import StepMetrics, Trainer
 
-SUPPORTED_TRICKS = ("label_smoothing", "two_time_scale")
-LOSSES = tuple(l for l in losses.D_LOSS if l != "wgan-gp")
 ATTRIBUTES = ("shape", "colour", "size", "position")
 GRID_CAPTIONS = 8
 GRID_PER_CAPTION = 8
 N_EVAL_CAPTIONS = 1000
 TEXT_CODE = 16  # D's compressed text embedding (StackGAN: 128 for 1,024-d embeddings)
+
+
+@dataclass
+class StackganConfig:
+    """StackGAN (Zhang et al. 2017): text-conditioned, stage I at low resolution, stage II refines."""
+    stage1_size: int = opt(16, "side of the stage-I images (stage II draws data.image_size)", choices=(8, 16, 32))
+    text_dim: int = opt(32, "size of the sentence embedding from the studio's own text encoder", lo=1, hi=1024)
+    ca_dim: int = opt(16, "size of the conditioning-augmentation code c ~ N(mu(e), Sigma(e))", lo=1, hi=1024)
+    kl_weight: float = opt(2.0, "weight of KL(N(mu, Sigma) || N(0, I)) per CA dimension in G's loss "
+                           "(StackGAN's code: 2.0 on the KL averaged over dimensions)", lo=0.0, hi=100.0)
+    text_steps: int = opt(300, "Adam steps (batch 128) that pre-train the studio's text encoder on image-caption "
+                          "matching before the GAN starts; the encoder is then frozen", lo=0, hi=100_000)
+
+
+FAMILY = FamilySpec(
+    name="stackgan", summary="StackGAN", section=StackganConfig, live=("kl_weight",),
+    tricks=("label_smoothing", "two_time_scale"), losses=tuple(l for l in losses.D_LOSS if l != "wgan-gp"),
+    plot=Plot("Caption attributes matched", (("s2_match", "stage II"), ("s1_match", "stage I"),
+                                             ("chance_match", "text-blind chance"))),
+    grid=Grid(rows="captions", per_row=GRID_PER_CAPTION), capabilities={"conditioned", "text"})
 
 
 # -- conditioning augmentation ---------------------------------------------------------------------------
@@ -197,12 +217,11 @@ class StackGenerator(nn.Module):
 class StackganTrainer(Trainer):
     """The plain Trainer's interface for a two-stage text-to-image GAN."""
 
-    def __init__(self, cfg: Config, device=None):
-        cfg.validate()
-        from gan_studio.core.families.cgan import check_family_config
-        check_family_config(cfg, "stackgan", SUPPORTED_TRICKS, LOSSES)
-        super().__init__(cfg, device=device)   # data, RNG, tricks; the plain G/D are replaced below
-        data, s = self.data, cfg.stackgan
+    FAMILY = FAMILY
+
+    def build_networks(self, cfg: Config, data) -> tuple[nn.Module, nn.Module]:
+        """The captions and their vocabulary, the pre-trained text encoder, both stages and both Ds."""
+        s = cfg.stackgan
         if not getattr(data, "captions", None) or not getattr(data, "attributes", None):
             raise ConfigError(f"model.family = 'stackgan' needs a captioned image set (data.name = shapes); "
                               f"{cfg.data.name!r} has no captions")
@@ -230,24 +249,26 @@ class StackganTrainer(Trainer):
             self.text_encoder, data.images, self.caption_ids, self.caption_tokens, s.text_steps, cfg.train.seed)
         m, c = cfg.model, data.shape[0]
         torch.manual_seed(cfg.train.seed)
-        self.G = StackGenerator(m.latent_dim, s.text_dim, s.ca_dim, m.ngf, c, self.size1, self.size).to(self.device)
-        self.D = nn.ModuleDict({"d1": TextDiscriminator(m.ndf, c, self.size1, s.text_dim),
-                                "d2": TextDiscriminator(m.ndf, c, self.size, s.text_dim)}).to(self.device)
-        self.D.apply(init_weights)
-        for d in self.D.values():
+        G = StackGenerator(m.latent_dim, s.text_dim, s.ca_dim, m.ngf, c, self.size1, self.size)
+        D = nn.ModuleDict({"d1": TextDiscriminator(m.ndf, c, self.size1, s.text_dim),
+                           "d2": TextDiscriminator(m.ndf, c, self.size, s.text_dim)}).to(self.device)
+        D.apply(init_weights)   # on the device, as runs made before drew it
+        for d in D.values():
             d.text[0].reset_parameters()  # the text path, like the CA, starts at PyTorch's default scale
-        self.d_takes_role = False
-        t = cfg.train
-        lr_d, lr_g, _ = self.tricks.two_time_scale.hyper(self)
-        self.opt_g = self._adam(self.G.parameters(), lr_g, t.beta1_g, t.beta2_g)
-        self.opt_d = self._adam(self.D.parameters(), lr_d, t.beta1_d, t.beta2_d)
-        # the grid: GRID_CAPTIONS captions, one per row, the same GRID_PER_CAPTION latents in each row
-        g = torch.Generator().manual_seed(t.seed + 1)
+        return G, D
+
+    def grid_latents(self) -> torch.Tensor:
+        """GRID_CAPTIONS captions (``display_captions``), one per row, the same GRID_PER_CAPTION
+        latents in each row."""
+        g = torch.Generator().manual_seed(self.cfg.train.seed + 1)
         self.display_captions = [self.captions[i] for i in
                                  torch.randperm(len(self.captions), generator=g)[:GRID_CAPTIONS].tolist()]
-        z = torch.randn(GRID_PER_CAPTION, m.latent_dim, generator=g)
-        self.fixed_z = z.repeat(len(self.display_captions), 1).to(self.device)
-        self.grid_nrow = GRID_PER_CAPTION
+        z = torch.randn(GRID_PER_CAPTION, self.cfg.model.latent_dim, generator=g)
+        return z.repeat(len(self.display_captions), 1)
+
+    @property
+    def grid_row_names(self) -> list[str]:
+        return list(self.display_captions)
 
     # -- text -------------------------------------------------------------------------------
     @property
@@ -281,14 +302,6 @@ class StackganTrainer(Trainer):
             with torch.no_grad():
                 cached = self._all_caption_emb = self.text_encoder.encode_lists(self.caption_tokens)
         return cached
-
-    # -- settings ---------------------------------------------------------------------------
-    def _on_setting_changed(self, key: str) -> None:
-        if key.startswith("stackgan.") and key != "stackgan.kl_weight":
-            raise ConfigError(f"{key} changes the networks: it needs a new run (Reset)")
-        from gan_studio.core.families.cgan import check_family_config
-        check_family_config(self.cfg, "stackgan", SUPPORTED_TRICKS, LOSSES)
-        super()._on_setting_changed(key)
 
     # -- training ---------------------------------------------------------------------------
     def step(self) -> StepMetrics:
@@ -442,4 +455,4 @@ class StackganTrainer(Trainer):
             self._all_caption_emb = None
 
 
-register_family("stackgan", StackganTrainer)
+register_family(StackganTrainer)

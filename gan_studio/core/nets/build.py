@@ -1,4 +1,5 @@
-"""``build_models(cfg, data)``: the G and D that ``model.arch`` names, shaped for the data set."""
+"""``build_models(cfg, data)``: the G and D that ``model.arch`` names, shaped for the data set (the
+plain family's networks; ``train.fast_paths`` picks the MLPs' fused or module path)."""
 from __future__ import annotations
 
 from torch import nn
@@ -14,8 +15,9 @@ def build_models(cfg: Config, data) -> tuple[nn.Module, nn.Module]:
     m = cfg.model
     if m.arch == "mlp":
         image = data.kind == "image"
-        G = MLPGenerator(m.latent_dim, data.shape, m.g_depth, m.g_width, m.g_activation, tanh_out=image)
-        D = MLPDiscriminator(data.shape, m.d_depth, m.d_width, m.d_activation)
+        fused = cfg.train.fast_paths
+        G = MLPGenerator(m.latent_dim, data.shape, m.g_depth, m.g_width, m.g_activation, tanh_out=image, fused=fused)
+        D = MLPDiscriminator(data.shape, m.d_depth, m.d_width, m.d_activation, fused=fused)
         if m.data_scale != 1.0:   # the networks work in units of data_scale: G's output is scaled up, D's input down
             G.out_scale = D.in_scale = float(m.data_scale)
         return G, D

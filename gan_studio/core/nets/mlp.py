@@ -9,6 +9,11 @@ each hidden layer, a packed input layer per pack size m, minibatch-discriminatio
 virtual-batch-norm reference batch. Each piece is created the first time its trick is turned on
 (``ensure_*``) and kept, so turning the trick on again resumes where it stopped; ``layout()`` lists
 what exists so a checkpoint can rebuild it before loading the weights.
+
+``fused`` (``train.fast_paths``, set by ``nets/build.py``): with a (leaky) ReLU and no norm layer
+the linear layers run as one hand-written autograd node (:mod:`gan_studio.core.fast.linear_chain`);
+off, and whenever a norm layer or another activation is in, the ``nn.Linear`` and activation
+modules run under ordinary autograd. The weights are the same modules either way.
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan_studio.core.errors import ConfigError
+from gan_studio.core.fast.linear_chain import CHAIN_SLOPE, linear_chain
 
 _ACT = {
     "relu": lambda: nn.ReLU(),
@@ -26,120 +32,6 @@ _ACT = {
     "gelu": lambda: nn.GELU(),
     "silu": lambda: nn.SiLU(),
 }
-
-
-#: activations the fused MLP chain computes by hand: name -> negative slope (ReLU is slope 0)
-_CHAIN_SLOPE = {"relu": 0.0, "leaky_relu": 0.2}
-
-
-class _LinearChain(torch.autograd.Function):
-    """Linear layers, each followed by a (leaky) ReLU or by nothing, forward and backward by hand.
-
-    The same maths as the nn.Linear/nn.LeakyReLU modules, with less work per step than autograd
-    does for them: the activations run in place on the matmul output; one autograd node for the
-    whole chain instead of three per layer; a weight gradient whose input side is narrow (the 2-D
-    data or z) is computed as (hᵀ g)ᵀ, 3-7x faster on a CPU than gᵀ h; and gradients nobody asked
-    for are skipped: D's weight gradients while G's step backpropagates through D, the input
-    gradient of a batch that does not need one.
-
-    When the backward itself must be differentiable (create_graph: WGAN-GP's penalty, second-order
-    unrolling), it recomputes the chain with ordinary autograd ops and differentiates that, so
-    higher derivatives stay exact.
-    """
-
-    @staticmethod
-    def forward(ctx, x, slopes, *params):
-        h, hidden = x, []
-        for i, slope in enumerate(slopes):
-            h = torch.addmm(params[2 * i + 1], h, params[2 * i].t())
-            if slope is not None:
-                if slope == 0.0:
-                    h.clamp_min_(0.0)
-                else:
-                    F.leaky_relu_(h, slope)
-            hidden.append(h)
-        ctx.slopes = slopes
-        ctx.hidden = hidden[:-1]       # the inputs of layers 2..n; the output is saved below
-        ctx.save_for_backward(x, h, *params)
-        return h
-
-    @staticmethod
-    def backward(ctx, g):
-        x, out, *params = ctx.saved_tensors
-        slopes = ctx.slopes
-        n = len(slopes)
-        if torch.is_grad_enabled():      # a differentiable backward is wanted (create_graph)
-            return _chain_backward_by_autograd(ctx, x, params, g)
-        # which gradients this backward pass will actually use (backward(inputs=...) prunes)
-        wanted = [ctx.needs_input_grad[0] and _will_run(ctx, 0)]
-        wanted += [ctx.needs_input_grad[2 + k] and _will_run(ctx, 1 + k) for k in range(2 * n)]
-        grads: list = [None] * (2 * n)
-        acts = [x, *ctx.hidden, out]
-        for i in reversed(range(n)):
-            h_in, h_out, W = acts[i], acts[i + 1], params[2 * i]
-            if slopes[i] is not None:
-                g = (torch.ops.aten.threshold_backward(g, h_out, 0.0) if slopes[i] == 0.0 else
-                     torch.ops.aten.leaky_relu_backward(g, h_out, slopes[i], True))
-            if wanted[1 + 2 * i]:
-                if 4 * W.shape[1] <= W.shape[0]:   # narrow input: the fast orientation
-                    grads[2 * i] = (h_in.t() @ g).t().contiguous()
-                else:
-                    grads[2 * i] = g.t() @ h_in
-            if wanted[2 + 2 * i]:
-                grads[2 * i + 1] = g.sum(0)
-            if i == 0:
-                g = g @ W if wanted[0] else None
-            elif any(wanted[: 1 + 2 * i]):       # anything below this layer still needs a gradient
-                g = g @ W
-            else:
-                break
-        return (g if wanted[0] else None, None, *grads)
-
-
-def _will_run(ctx, k: int) -> bool:
-    """Whether the running backward pass uses the gradient of tensor input k of this autograd node
-    (x is 0, the parameters follow)."""
-    node = ctx.next_functions[k][0]
-    if node is None:
-        return False
-    try:
-        return bool(torch._C._will_engine_execute_node(node))
-    except (RuntimeError, AttributeError):  # autograd.grad() on a leaf, or an older torch: compute it
-        return True
-
-
-def _chain_reference(x, slopes, params):
-    h = x
-    for i, slope in enumerate(slopes):
-        h = F.linear(h, params[2 * i], params[2 * i + 1])
-        if slope is not None:
-            h = F.relu(h) if slope == 0.0 else F.leaky_relu(h, slope)
-    return h
-
-
-def _chain_backward_by_autograd(ctx, x, params, g):
-    inputs = [x, *params]
-    need = [ctx.needs_input_grad[0], *ctx.needs_input_grad[2:]]
-    with torch.enable_grad():
-        out = _chain_reference(x, ctx.slopes, params)
-    chosen = [t for t, nd in zip(inputs, need) if nd]
-    got = iter(torch.autograd.grad(out, chosen, g, create_graph=True, allow_unused=True))
-    grads = [next(got) if nd else None for nd in need]
-    return (grads[0], None, *grads[1:])
-
-
-def linear_chain(x: torch.Tensor, layers: list[nn.Linear], slopes: tuple) -> torch.Tensor:
-    """``layers[i]`` then the activation of ``slopes[i]`` (None: none), as one fused autograd node."""
-    params = [p for lin in layers for p in (lin.weight, lin.bias)]
-    if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params)):
-        return _LinearChain.apply(x, tuple(slopes), *params)
-    with torch.no_grad():   # sampling and evaluation: no graph, activations in place
-        h = x
-        for lin, slope in zip(layers, slopes):
-            h = torch.addmm(lin.bias, h, lin.weight.t())
-            if slope is not None:
-                h = h.clamp_min_(0.0) if slope == 0.0 else F.leaky_relu_(h, slope)
-        return h
 
 
 def mlp(sizes: list[int], activation: str) -> nn.Sequential:
@@ -305,8 +197,9 @@ class MLPGenerator(nn.Module):
     """z (N, latent) -> x (N, *out_shape); a tanh output when the data lives in [-1, 1] (images)."""
 
     def __init__(self, latent_dim: int, out_shape: tuple, depth: int, width: int, activation: str,
-                 tanh_out: bool = False):
+                 tanh_out: bool = False, fused: bool = True):
         super().__init__()
+        self.fused = fused     # train.fast_paths: the linear layers as one fused node where they can be
         self.latent_dim, self.out_shape = latent_dim, tuple(out_shape)
         out_dim = int(torch.tensor(out_shape).prod())
         self.activation = activation
@@ -331,7 +224,7 @@ class MLPGenerator(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = z.flatten(1)
         n_ref = 0
-        slope = _CHAIN_SLOPE.get(self.activation)
+        slope = CHAIN_SLOPE.get(self.activation) if self.fused else None
         if slope is not None and self.norms[0].plain():   # the common case: one fused node
             lins = [self.body[2 * i] for i in range(len(self.norms))] + [self.out]
             return self._finish(linear_chain(h, lins, (slope,) * len(self.norms) + (None,)))
@@ -364,8 +257,9 @@ class MLPGenerator(nn.Module):
 class MLPDiscriminator(nn.Module):
     """x (N, *in_shape) -> logit (N,), or (N/m,) when packing m samples per D input."""
 
-    def __init__(self, in_shape: tuple, depth: int, width: int, activation: str):
+    def __init__(self, in_shape: tuple, depth: int, width: int, activation: str, fused: bool = True):
         super().__init__()
+        self.fused = fused     # train.fast_paths: the linear layers as one fused node where they can be
         self.in_dim = int(torch.tensor(in_shape).prod())
         self.width = width
         self.in_scale = 1.0    # model.data_scale
@@ -467,9 +361,9 @@ class MLPDiscriminator(nn.Module):
         return [first] + [self.body[2 * i + 2] for i in range(len(self.norms))]
 
     def _chain_slope(self) -> float | None:
-        """The activation's slope when the whole trunk can run as one fused chain (no norm layers,
-        a (leaky) ReLU, no VBN reference batch), else None."""
-        slope = _CHAIN_SLOPE.get(self.activation)
+        """The activation's slope when the whole trunk can run as one fused chain (fast paths on,
+        no norm layers, a (leaky) ReLU, no VBN reference batch), else None."""
+        slope = CHAIN_SLOPE.get(self.activation) if self.fused else None
         return slope if slope is not None and all(s.plain() for s in self.norms) else None
 
     def features(self, x: torch.Tensor, role: str | None = None) -> torch.Tensor:

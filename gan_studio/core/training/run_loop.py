@@ -38,6 +38,8 @@ class RunLoop:
             trainer.on_event.append(run.append_event)
             self.mode_hops.refill(r for r in run.read_metrics() if r.get("step", 0) <= trainer.step_count)
         self._keep_good()
+        if run is not None and trainer.step_count in trainer.cfg.train.keep_samples_at:
+            run.save_samples(trainer, only_if_missing=True)   # step 0 of a new run (or one cut short)
 
     def _keep_good(self, state: dict | None = None) -> list[str]:
         """Keep the trainer's state (or ``state``, already checked) as the last good one when it is
@@ -85,6 +87,8 @@ class RunLoop:
                 self.save_checkpoint(tr.state_dict() if checked else None)
             if s % t.snapshot_every == 0:
                 self.run.save_snapshot(tr)
+            if s in t.keep_samples_at:   # 2-D runs: G's points for `gan-studio figure timeline`
+                self.run.save_samples(tr)
         return row
 
     def save_checkpoint(self, state: dict | None = None) -> None:

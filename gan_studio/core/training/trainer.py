@@ -21,18 +21,20 @@ from typing import Any, Callable
 
 import torch
 
+from gan_studio.core import family_spec
 from gan_studio.core.config import Config
 from gan_studio.core.data.registry import build_dataset
 from gan_studio.core.device import describe_device, pick_device
 from gan_studio.core.errors import CheckpointError, ConfigError
+from gan_studio.core.family_spec import FamilySpec, Plot, needs_reset
+from gan_studio.core.fast import foreach
+from gan_studio.core.fast.adam import make_adam
 from gan_studio.core.nets.build import build_models
 from gan_studio.core.nets.mlp import advance_fades, has_batch_stats
 from gan_studio.core.training import losses
 from gan_studio.core.training.tricks import TrickSet, _takes_role
 
 METRIC_NAMES = ("loss_d", "loss_g", "d_real", "d_fake", "grad_norm_d", "grad_norm_g")
-#: keys that change the networks or the data: they need a new Trainer (Reset), not a live change
-NEEDS_RESET = ("data.", "model.", "train.seed", "train.device", "train.batch_size")
 
 
 class DivergedError(RuntimeError):
@@ -63,7 +65,7 @@ def nonfinite_tensors(state) -> list[str]:
     """The names of the floating-point tensors of ``state`` (weights, optimiser moments, trick state,
     the moving average of G, ...) that hold a NaN or an infinity; [] when all is finite.
 
-    One fused pass: the max-abs of every tensor (``torch._foreach_norm(inf)``, which propagates NaN)
+    One fused pass: the max-abs of every tensor (``foreach.norms(inf)``, which propagates NaN)
     per device and dtype, read back once per device. Called before checkpoint writes and at logged
     steps only, never every step."""
     groups: dict[tuple, list[tuple[str, torch.Tensor]]] = {}
@@ -72,7 +74,7 @@ def nonfinite_tensors(state) -> list[str]:
     by_device: dict[torch.device, list[tuple[list[str], torch.Tensor]]] = {}
     for (device, _), items in groups.items():
         names = [n for n, _ in items]
-        norms = torch._foreach_norm([t for _, t in items], float("inf"))
+        norms = foreach.norms([t for _, t in items], float("inf"))
         by_device.setdefault(device, []).append((names, torch.isfinite(torch.stack(norms))))
     bad: list[str] = []
     for parts in by_device.values():
@@ -110,103 +112,104 @@ class StepMetrics:
         return bool(torch.isfinite(self.values).all())
 
 
-class LeanAdam(torch.optim.Adam):
-    """torch.optim.Adam whose fused step calls the fused kernel directly.
-
-    The same update, state and state_dict as ``Adam(fused=True)`` (the same kernel on the same
-    tensors, so the numbers are identical), without the per-call Python bookkeeping of
-    ``Optimizer.step`` (hooks, grouping by device, option checks), which on a CPU costs about as
-    much as the update itself for the studio's small networks. Anything but the plain fused case
-    (AMSGrad, weight decay, maximise, the foreach path) goes to Adam's own step.
-    """
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.step = self._lean_step   # on the instance: Optimizer wraps the class's step in hooks
-
-    def _lean_step(self, closure=None):
-        if closure is not None or not all(_plain_fused(g) for g in self.param_groups):
-            return torch.optim.Adam.step(self, closure)
-        for group in self.param_groups:
-            params, grads, avgs, sqs, steps = [], [], [], [], []
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                st = self.state[p]
-                if not st:   # as Adam initialises it for the fused path
-                    st["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
-                    st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                params.append(p)
-                grads.append(p.grad)
-                avgs.append(st["exp_avg"])
-                sqs.append(st["exp_avg_sq"])
-                steps.append(st["step"])
-            if not params:
-                continue
-            b1, b2 = group["betas"]
-            torch._foreach_add_(steps, 1)
-            torch._fused_adam_(params, grads, avgs, sqs, [], steps, amsgrad=False, lr=group["lr"],
-                               beta1=float(b1), beta2=float(b2), weight_decay=0.0, eps=group["eps"],
-                               maximize=False, grad_scale=None, found_inf=None)
-        return None
-
-
 def _total_norm(grads: list[torch.Tensor]) -> torch.Tensor:
     """The 2-norm of all gradients together, as torch.nn.utils.get_total_norm computes it for
     tensors on one device (the same kernels), without its grouping and checks; on the device."""
     if not grads:
         return torch.zeros(())
-    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    return torch.linalg.vector_norm(torch.stack(foreach.norms(grads)))
 
 
 def _params(opt: torch.optim.Optimizer) -> list[torch.Tensor]:
     return [p for g in opt.param_groups for p in g["params"]]
 
 
-def _plain_fused(group: dict) -> bool:
-    return (bool(group.get("fused")) and not group.get("amsgrad") and not group.get("weight_decay")
-            and not group.get("maximize") and not group.get("capturable") and not group.get("differentiable")
-            and not group.get("decoupled_weight_decay") and not isinstance(group["lr"], torch.Tensor)
-            and hasattr(torch, "_fused_adam_"))
-
-
 class Trainer:
+    """The plain GAN family, and the base of every other family.
+
+    A family is a subclass with its own ``FAMILY`` declaration (:mod:`gan_studio.core.family_spec`)
+    that overrides what differs: :meth:`build_networks` (G and D, and anything else it trains),
+    :meth:`build_optimizers`, :meth:`step`, and, as needed, :meth:`grid_latents`,
+    :meth:`grid_images`, :meth:`plot`, :meth:`generate`, :meth:`evaluate` and the extra state of
+    checkpoints. The constructor builds only through these hooks, so nothing a family replaces is
+    built; it applies only the tricks the family declares.
+    """
+
+    #: what this family declares (tricks, losses, config section, plot, grid, capabilities)
+    FAMILY: FamilySpec = family_spec.GAN
+
     def __init__(self, cfg: Config, device: str | torch.device | None = None):
-        cfg.validate()
+        cfg.validate()                                  # includes cfg's family's declaration
+        family_spec.check_config(cfg, self.FAMILY)      # and this class's, should they differ
         self.cfg = cfg
         self.device = pick_device(str(device) if device is not None else cfg.train.device)
+        self.fast = cfg.train.fast_paths
         seed = cfg.train.seed
         torch.manual_seed(seed)  # network initialisation
         # one generator for everything random in training (data, z, GP interpolation): its state
         # is saved in checkpoints, so a resumed run draws exactly the numbers it would have drawn
         self.rng = torch.Generator(device=self.device).manual_seed(seed)
         self.data = build_dataset(cfg.data, self.device)
-        self.G, self.D = build_models(cfg, self.data)
+        self.step_count = 0
+        self.tricks = TrickSet()
+        self.G, self.D = self.build_networks(cfg, self.data)
         self.G.to(self.device)
         self.D.to(self.device)
         self.d_takes_role = _takes_role(self.D)
-        self.step_count = 0
         # tricks switched on by the config create their state (layers, buffers) before the optimisers
-        self.tricks = TrickSet()
-        self.tricks.apply_all(self)
+        self.tricks.apply_all(self, self.FAMILY.tricks)
         self.G.to(self.device)
         self.D.to(self.device)
-        lr_d, lr_g, _ = self.tricks.two_time_scale.hyper(self)
-        self.opt_g = self._adam(self.G.parameters(), lr_g, cfg.train.beta1_g, cfg.train.beta2_g)
-        self.opt_d = self._adam(self.D.parameters(), lr_d, cfg.train.beta1_d, cfg.train.beta2_d)
+        self.build_optimizers()
         # a fixed latent batch so the grid of step 100 and step 5000 show the same z
-        fixed = torch.Generator().manual_seed(seed + 1)
-        self.fixed_z = torch.randn(64, cfg.model.latent_dim, generator=fixed).to(self.device)
+        self.fixed_z = self.grid_latents().to(self.device)
         self.events: list[dict] = []
         self.on_event: list[Callable[[dict], None]] = []
         self._commands: queue.SimpleQueue = queue.SimpleQueue()
 
-    # -- construction helpers ---------------------------------------------------------------
-    def _adam(self, params, lr, b1, b2) -> torch.optim.Adam:
-        # the fused kernel (one launch for all tensors) on CPU and CUDA; foreach elsewhere
-        fused = self.device.type in ("cpu", "cuda")
-        return LeanAdam(params, lr=lr, betas=(b1, b2), fused=fused, foreach=None if fused else True)
+    # -- what a family builds (override in a family) ------------------------------------------
+    def build_networks(self, cfg: Config, data) -> tuple[torch.nn.Module, torch.nn.Module]:
+        """(G, D) for ``cfg`` and the data set; the Trainer moves them to the device. A family
+        builds its own networks here (seeding torch first if its initialisation must not depend
+        on what ran before) and may set more attributes (labels, a baseline, a text encoder)."""
+        return build_models(cfg, data)
+
+    def build_optimizers(self) -> None:
+        """``opt_g`` and ``opt_d`` (and any other optimiser the family steps), from the rates in force."""
+        t = self.cfg.train
+        lr_d, lr_g, _ = self.tricks.two_time_scale.hyper(self)
+        self.opt_g = self.make_optimizer(self.G.parameters(), lr_g, t.beta1_g, t.beta2_g)
+        self.opt_d = self.make_optimizer(self.D.parameters(), lr_d, t.beta1_d, t.beta2_d)
+
+    def make_optimizer(self, params, lr: float, b1: float, b2: float) -> torch.optim.Adam:
+        """Adam: the fused kernel on CPU and CUDA (called directly with ``train.fast_paths``)."""
+        return make_adam(params, lr, (b1, b2), self.device, lean=self.fast)
+
+    def grid_latents(self) -> torch.Tensor:
+        """The fixed latents of the image grid and the 2-D view (the same z at every step)."""
+        fixed = torch.Generator().manual_seed(self.cfg.train.seed + 1)
+        return torch.randn(64, self.cfg.model.latent_dim, generator=fixed)
+
+    # -- what the window shows (the family's declaration, made concrete) ------------------------
+    @property
+    def grid_row_names(self) -> list[str] | None:
+        """What each row of the grid is (a class, a caption), or None for rows of plain samples."""
+        return None
+
+    @property
+    def grid_nrow(self) -> int:
+        return self.FAMILY.grid.per_row
+
+    @torch.no_grad()
+    def grid_images(self) -> tuple[torch.Tensor, int, str]:
+        """(images in [-1, 1], tiles per row, caption) of the image grid, as FAMILY.grid declares."""
+        rows = self.grid_row_names
+        caption = "rows: " + "; ".join(str(r) for r in rows) if rows else ""
+        return self.generate(self.fixed_z), self.grid_nrow, caption
+
+    def plot(self) -> Plot | None:
+        """The family's extra live plot (FAMILY.plot, with this run's curves)."""
+        return self.FAMILY.plot
 
     @property
     def device_name(self) -> str:
@@ -241,12 +244,18 @@ class Trainer:
                 fut.set_exception(e)
 
     def apply_setting(self, key: str, value: Any) -> Any:
-        """Apply one change now (trainer thread only): validate, update live state, record the event."""
-        if key.startswith(NEEDS_RESET):
+        """Apply one change now (trainer thread only): validate (the family's declaration first:
+        keys that need a Reset, tricks, losses), update live state, record the event."""
+        if needs_reset(key, self.FAMILY.name):
             raise ConfigError(f"{key} changes the networks or the data: it needs a new run (Reset)")
         old = self.cfg.get(key)
         self.cfg.set(key, value)
         new = self.cfg.get(key)
+        try:
+            family_spec.check_config(self.cfg, self.FAMILY)
+        except ConfigError:
+            self.cfg.set(key, old)   # refused before anything changed
+            raise
         try:
             self._on_setting_changed(key)
         except Exception:
@@ -259,8 +268,8 @@ class Trainer:
 
     def _on_setting_changed(self, key: str) -> None:
         """Bring live state in line with the config: trick state and layers, optimiser settings."""
-        if key.startswith("tricks."):
-            self.tricks.units[key.split(".")[1]].apply(self)
+        if key.startswith("tricks.") and self.FAMILY.supports_trick(key.split(".")[1]):
+            self.tricks.units[key.split(".")[1]].apply(self)   # a trick the family lacks stays unused
             self._sync_structure()
         self._sync_hyper()
 
@@ -296,7 +305,7 @@ class Trainer:
             if [id(p) for p in params] == [id(p) for g in opt.param_groups for p in g["params"]]:
                 continue
             g0 = opt.param_groups[0]
-            new = self._adam(params, g0["lr"], *g0["betas"])
+            new = self.make_optimizer(params, g0["lr"], *g0["betas"])
             for p in params:
                 if p in opt.state:
                     new.state[p] = opt.state[p]
@@ -413,8 +422,7 @@ class Trainer:
             c = self.cfg.train.clip
             params = _params(self.opt_d)
             with torch.no_grad():
-                torch._foreach_clamp_min_(params, -c)
-                torch._foreach_clamp_max_(params, c)
+                foreach.clamp_(params, -c, c)
 
     def g_backward(self, loss_g: torch.Tensor) -> torch.Tensor:
         """Set G's gradients of its loss; returns their norm. ``backward(inputs=G's parameters)``
@@ -443,9 +451,14 @@ class Trainer:
         self._last_metrics = StepMetrics(self.step_count, values)
         return self._last_metrics
 
+    @property
+    def last_metrics(self) -> StepMetrics | None:
+        """The latest step's metrics, still on the device (no sync); None before the first step."""
+        return getattr(self, "_last_metrics", None)
+
     def step_metrics_now(self) -> dict | None:
         """The metrics of the latest step as floats (one sync), or None before the first step."""
-        m = getattr(self, "_last_metrics", None)
+        m = self.last_metrics
         return m.as_dict() if m is not None and m.step == self.step_count else None
 
     # -- sampling and evaluation -------------------------------------------------------------
@@ -503,7 +516,7 @@ class Trainer:
         # layers that tricks created exist before the weights and optimiser moments are loaded
         for name, lay in state.get("extra", {}).get("layout", {}).items():
             getattr(self, name).restore_layout(lay)
-        self.tricks.apply_all(self)  # the switches follow this trainer's config
+        self.tricks.apply_all(self, self.FAMILY.tricks)  # the switches follow this trainer's config
         self._sync_structure()
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])

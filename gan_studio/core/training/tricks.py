@@ -19,6 +19,7 @@ import torch
 from torch.func import functional_call
 
 from gan_studio.core.errors import ConfigError
+from gan_studio.core.fast import foreach
 
 
 class Trick:
@@ -267,8 +268,8 @@ class HistoricalAveraging(Trick):
         if not pairs:
             return
         ps, means = zip(*pairs)
-        diff = torch._foreach_sub([p.detach() for p in ps], list(means))
-        torch._foreach_add_([p.grad for p in ps], diff, alpha=2.0 * self.cfg(tr).weight)
+        diff = foreach.sub([p.detach() for p in ps], means)
+        foreach.add_([p.grad for p in ps], diff, alpha=2.0 * self.cfg(tr).weight)
 
     def update(self, tr, player: str, net: torch.nn.Module) -> None:
         """Fold the player's weights after its update into the running mean θ̄ = (1/t) Σ θ[i]."""
@@ -484,9 +485,6 @@ class GEma(Trick):
 
     def apply(self, tr):
         c = self.cfg(tr)
-        if c.enabled and tr.cfg.model.family != "gan":
-            raise ConfigError(f"tricks.g_ema works on the plain GAN (model.family = 'gan'), "
-                              f"not on {tr.cfg.model.family!r}")
         self.fold(tr)                             # steps taken under the old setting count with it
         if c.enabled and self.step is None:       # first turned on: start from G's weights
             self.avg = {n: p.detach().clone() for n, p in tr.G.named_parameters()}
@@ -564,9 +562,11 @@ class TrickSet:
         for name, unit in self.units.items():
             setattr(self, name, unit)
 
-    def apply_all(self, tr) -> None:
-        for unit in self.units.values():
-            unit.apply(tr)
+    def apply_all(self, tr, names=None) -> None:
+        """Bring every trick in ``names`` (None: all; a family's FAMILY.tricks) in line with the config."""
+        for name, unit in self.units.items():
+            if names is None or name in names:
+                unit.apply(tr)
 
     def state_dict(self) -> dict:
         return {name: unit.state_dict() for name, unit in self.units.items()}
