@@ -15,6 +15,7 @@ from gan_studio.core.families.registry import make_trainer
 from gan_studio.core.presets import load_preset
 
 SWITCHES = ["tricks.packing.enabled", "tricks.normalization.enabled", "tricks.minibatch_discrimination.enabled"]
+FADING = SWITCHES   # every switch that changes layers fades
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +81,7 @@ def test_packing_switch_starts_from_ds_function(at_1000):
     torch.testing.assert_close(packed, per_sample.view(-1, m).mean(1))
 
 
-@pytest.mark.parametrize("key", ["tricks.packing.enabled", "tricks.normalization.enabled"])
+@pytest.mark.parametrize("key", FADING)
 def test_resume_in_the_middle_of_a_fade_is_exact(at_1000, key):
     cfg, state, _ = at_1000
     straight = _trainer(cfg, state)

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QPushButton, QS
                                QVBoxLayout, QWidget)
 
 from gan_studio.app.history import HistoryScrubber, StudioState
-from gan_studio.app.snapshot import View, cell_at, tile_grid
+from gan_studio.session.payloads import Frame, cell_at, tile_grid
 from gan_studio.core.io import atomic_write_bytes
 
 #: milliseconds per frame of the exported time-lapse
@@ -45,6 +45,8 @@ def tiles_from_png(path: str | Path, nrow: int = PNG_NROW, pad: int = PNG_PAD) -
         return None
     if img.ndim == 2:
         img = img[:, :, None]
+    elif (img == img[:, :, :1]).all():   # torchvision writes a grey grid as RGB: grey again, as the live tiles
+        img = img[:, :, :1]
     height, width = img.shape[:2]
     side = (width - pad) // nrow - pad
     if side <= 0 or nrow * (side + pad) + pad != width or (height - pad) % (side + pad):
@@ -55,7 +57,7 @@ def tiles_from_png(path: str | Path, nrow: int = PNG_NROW, pad: int = PNG_PAD) -
     return np.ascontiguousarray(np.stack(tiles))
 
 
-def disk_views(run_path: str | Path, before_step: int) -> list[View]:
+def disk_views(run_path: str | Path, before_step: int) -> list[Frame]:
     """The run folder's grid snapshots taken before ``before_step``, oldest first, as Views."""
     folder = Path(run_path) / "snapshots"
     files = []
@@ -73,7 +75,7 @@ def disk_views(run_path: str | Path, before_step: int) -> list[View]:
     for step, f in files:
         tiles = tiles_from_png(f)
         if tiles is not None:
-            views.append(View(step=step, tiles=tiles, nrow=PNG_NROW, tile_caption="from the run folder's snapshot"))
+            views.append(Frame(step=step, tiles=tiles, nrow=PNG_NROW, tile_caption="from the run folder's snapshot"))
     return views
 
 
@@ -84,8 +86,8 @@ class GridBrowser(HistoryScrubber, QWidget):
         self.setObjectName("panel.grid")
         self.pinned_step: int | None = None
         self.selected: int | None = None
-        self.shown_view: View | None = None
-        self.disk_views: list[View] = []   # a reopened run's snapshots, before its first live view
+        self.shown_view: Frame | None = None
+        self.disk_views: list[Frame] = []   # a reopened run's snapshots, before its first live view
         self._session = None
         self._drawn_version = None
         self._fit_pending = True
@@ -176,7 +178,7 @@ class GridBrowser(HistoryScrubber, QWidget):
         layout.addLayout(buttons)
 
     # -- state -------------------------------------------------------------------------------------
-    def grid_views(self) -> list[View]:
+    def grid_views(self) -> list[Frame]:
         live = [v for v in self.state.views if v.tiles is not None]
         first = live[0].step if live else None
         return [v for v in self.disk_views if first is None or v.step < first] + live

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (QCheckBox, QFileDialog, QGridLayout, QHBoxLayout,
 
 from gan_studio.app.history import HistoryScrubber, StudioState
 from gan_studio.app.plot_style import TITLE_PT, cache_axes
-from gan_studio.app.snapshot import View, eval_summary
+from gan_studio.session.payloads import Frame, eval_summary
 
 REAL_BRUSH = pg.mkBrush(110, 110, 110, 140)
 FAKE_BRUSH = pg.mkBrush(220, 50, 30, 200)
@@ -74,7 +74,7 @@ class ModeView(HistoryScrubber, QWidget):
         self.pinned_step: int | None = None      # None: follow the latest view
         self._session = None
         self._drawn_version = None
-        self.shown_view: View | None = None
+        self.shown_view: Frame | None = None
         self.heat_rect = QRectF(0, 0, 1, 1)
         self.span = 1.0                          # the view's width in data units (arrow and paint scale)
 

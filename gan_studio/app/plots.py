@@ -23,7 +23,7 @@ from gan_studio.app.event_list import event_text
 from gan_studio.app.history import EVAL_COLUMNS, StudioState, health_warnings
 from gan_studio.app.plot_math import Smoother, robust_range, stack_rows, x_end
 from gan_studio.app.plot_style import TITLE_PT, cache_axes
-from gan_studio.app.snapshot import METRIC_COLUMNS
+from gan_studio.session.payloads import METRIC_COLUMNS
 
 D_PEN = pg.mkPen((40, 110, 200), width=1.5)
 G_PEN = pg.mkPen((220, 90, 30), width=1.5)

@@ -212,7 +212,7 @@ class TricksPanel(QWidget):
         self.body_layout.setSpacing(2)
         scroll.setWidget(self.body)
         outer.addWidget(scroll, 1)
-        self.refused: set[str] = set()
+        self.refused_tricks: set[str] = set()
         self._build(self.cfg)
 
     # -- building -------------------------------------------------------------------------------
@@ -328,20 +328,20 @@ class TricksPanel(QWidget):
         """Hide the tricks this run's Trainer refuses (and a group left empty), say which; open a group
         whose trick the run has on."""
         from gan_studio.app.run_kind import refused_tricks
-        self.refused = refused_tricks(cfg)
+        self.refused_tricks = refused_tricks(cfg)
         for name, (sec, rows) in self.trick_rows.items():
             for w in rows:
-                sec.form.setRowVisible(w, name not in self.refused)
-            if name not in self.refused and getattr(getattr(cfg.tricks, name), "enabled", False):
+                sec.form.setRowVisible(w, name not in self.refused_tricks)
+            if name not in self.refused_tricks and getattr(getattr(cfg.tricks, name), "enabled", False):
                 sec.set_open(True)
         for sec in self.sections.values():
             sec.setVisible(any(sec.form.isRowVisible(r) for r in range(sec.form.rowCount())))
-        if self.refused:
-            names = ", ".join(sorted(n.replace("_", " ") for n in self.refused))
+        if self.refused_tricks:
+            names = ", ".join(sorted(n.replace("_", " ") for n in self.refused_tricks))
             why = ("this model family does not take them" if cfg.model.family != "gan"
                    else f"model.arch = {cfg.model.arch} has no place for them")
             self.hidden_note.setText(f"Hidden on this run ({why}): {names}.")
-        self.hidden_note.setVisible(bool(self.refused))
+        self.hidden_note.setVisible(bool(self.refused_tricks))
         self._fit_width()
 
     # -- binding ---------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from gan_studio.core.config import Config
 from gan_studio.session import protocol as P
 from gan_studio.session.client import ENGINES, EngineClient
 from gan_studio.session.engine import worker_threads  # noqa: F401 - the window's benchmark uses it
-from gan_studio.session.transport import PROCESS_NAME, live_processes  # noqa: F401 - tests/conftest.py
+from gan_studio.session.transport import live_processes  # noqa: F401 - tests/conftest.py
 
 #: workers whose thread is running, held strongly: a forgotten worker stays findable (tests fail on
 #: it) instead of being collected mid-run, which Qt answers by aborting the process

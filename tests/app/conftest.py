@@ -5,6 +5,7 @@ each window does not import torch again."""
 from __future__ import annotations
 
 import gc
+import os
 
 import pytest
 
@@ -22,7 +23,16 @@ def isolated_settings(tmp_path_factory):
     folder = tmp_path_factory.mktemp("qsettings")
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
+    # QSettings(organisation, application), as the window makes it, is NativeFormat whatever the
+    # default format: without this, a test's layout went to the real ~/.config
+    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(folder))
     yield folder
+
+
+#: where the windows of these tests train: the studio's training process. GAN_STUDIO_TEST_ENGINE=thread
+#: trains them in a thread instead (to compare the suite's time; the tests that are about the
+#: process itself ask for it by name)
+DEFAULT_ENGINE = os.environ.get("GAN_STUDIO_TEST_ENGINE", "process")
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -47,7 +57,7 @@ def make_window(qtbot, tmp_path):
     from gan_studio.app.main_window import MainWindow
     windows = []
 
-    def make(cfg=None, open_path=None, speed: int | None = 1, engine: str = "process"):
+    def make(cfg=None, open_path=None, speed: int | None = 1, engine: str = DEFAULT_ENGINE):
         # the studio's engine: win.worker.call needs a picklable function (studio_helpers.py)
         win = MainWindow(cfg if cfg is not None or open_path else tiny_config(), runs_dir=tmp_path / "runs",
                          open_path=open_path, engine=engine)

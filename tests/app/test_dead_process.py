@@ -32,7 +32,7 @@ def steps_logged(run_path: str) -> list[int]:
 
 
 def test_a_killed_training_process_is_reported_and_start_and_new_work_after(make_window, qtbot):
-    win = make_window(tiny_config(**{"train.checkpoint_every": 10}))
+    win = make_window(tiny_config(**{"train.checkpoint_every": 10}), engine="process")
     died, sessions = [], []
     win.worker.process_died.connect(died.append)
     win.session_started.connect(sessions.append)
@@ -71,7 +71,7 @@ def test_a_killed_training_process_is_reported_and_start_and_new_work_after(make
 
 
 def test_sigterm_to_the_training_process_saves_its_current_step(make_window, qtbot):
-    win = make_window()   # checkpoint_every 10000: only a stop saves this run
+    win = make_window(engine="process")   # checkpoint_every 10000: only a stop saves this run
     died, sessions = [], []
     win.worker.process_died.connect(died.append)
     win.session_started.connect(sessions.append)

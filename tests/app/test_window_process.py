@@ -29,7 +29,7 @@ def trigger(win, name: str) -> None:
 
 
 def test_process_engine_trains_toggles_and_saves_on_close(make_window, qtbot, fresh_training_processes):
-    win = make_window()
+    win = make_window(engine="process")
     proc = win.worker.process
     assert proc is not None and proc.is_alive() and proc.pid != os.getpid()
     trigger(win, "step")
@@ -62,7 +62,7 @@ def test_process_engine_trains_toggles_and_saves_on_close(make_window, qtbot, fr
 def test_latent_lab_renders_through_the_process(make_window, qtbot):
     cfg = tiny_config("shapes", **{"data.image_size": 16, "data.num_images": 256, "model.latent_dim": 8,
                                    "model.ngf": 8, "model.ndf": 8, "train.batch_size": 16})
-    win = make_window(cfg)
+    win = make_window(cfg, engine="process")
     win.docks["latent"].raise_()
     lab = win.latent_lab
     # the lab's grid arrives from the training process (a RenderLatents request)
@@ -76,7 +76,7 @@ def test_latent_lab_renders_through_the_process(make_window, qtbot):
 
 
 def test_a_dead_training_process_is_reported_not_hung(make_window, qtbot):
-    win = make_window()
+    win = make_window(engine="process")
     messages = []
     win.worker.failed.connect(messages.append)
     os.kill(win.worker.process.pid, signal.SIGKILL)

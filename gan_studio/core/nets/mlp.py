@@ -58,6 +58,11 @@ def advance_fades(net: nn.Module, delta: float) -> None:
             slot.mix = min(1.0, slot.mix + delta)
     if getattr(net, "pack_mix", 1.0) < 1.0:
         net.pack_mix = min(1.0, net.pack_mix + delta)
+    if getattr(net, "mbd_key", None) is not None and net.mbd_mix != net.mbd_target:
+        step = delta if net.mbd_target > net.mbd_mix else -delta
+        net.mbd_mix = min(1.0, max(0.0, net.mbd_mix + step))
+        if net.mbd_mix == 0.0 and net.mbd_target == 0.0:   # faded out: the plain head again
+            net.mbd_key = None
 
 
 def _fade_layout(slots) -> dict:
@@ -273,6 +278,8 @@ class MLPDiscriminator(nn.Module):
         self.pack_from, self.pack_mix = 1, 1.0   # a live switch fades from pack_from while pack_mix < 1
         self.mbd = nn.ModuleDict()       # "BxC" -> MinibatchDiscrimination
         self.mbd_key: str | None = None
+        # the minibatch features' weight in D's logit: a live switch moves it to mbd_target step by step
+        self.mbd_mix, self.mbd_target = 1.0, 1.0
         self.register_buffer("vbn_reference", None)  # (R, in_dim): fixed real samples of VBN
 
     # -- switches used by the tricks ----------------------------------------------------------
@@ -308,14 +315,25 @@ class MLPDiscriminator(nn.Module):
             new_first.bias.copy_(old_first.bias)
         return [new_first.weight, new_first.bias]
 
-    def set_minibatch_discrimination(self, kernels: int | None, kernel_dim: int = 5) -> None:
+    def set_minibatch_discrimination(self, kernels: int | None, kernel_dim: int = 5, fade: bool = False) -> None:
+        """Minibatch features on (``kernels`` B x ``kernel_dim`` C) or off (None). With ``fade`` their
+        weight in D's logit moves from its current value to 1 (on) or 0 (off) over the fade: the
+        layer's output starts at zero, but Adam's first updates move every weight by about the
+        learning rate, which on a collapsed batch (large closeness sums) would jolt D at once."""
         if kernels is None:
-            self.mbd_key = None
+            if fade and self.mbd_key is not None:
+                self.mbd_target = 0.0          # faded out step by step, then removed
+            else:
+                self.mbd_key, self.mbd_mix, self.mbd_target = None, 1.0, 1.0
             return
         key = f"{kernels}x{kernel_dim}"
         if key not in self.mbd:
             add_sorted(self.mbd, key, MinibatchDiscrimination(self.width, kernels, kernel_dim).to(self.head.weight.device))
-        self.mbd_key = key
+        if fade and key != self.mbd_key:
+            self.mbd_mix = 0.0                 # a new (or re-shaped) layer fades in from nothing
+        elif not fade:
+            self.mbd_mix = 1.0
+        self.mbd_key, self.mbd_target = key, 1.0
 
     def ensure_vbn_reference(self, x: torch.Tensor) -> None:
         if self.vbn_reference is None:
@@ -389,7 +407,8 @@ class MLPDiscriminator(nn.Module):
         f = self.features(x, role)
         out = self.head(f).squeeze(1)
         if self.mbd_key is not None:
-            out = out + self.mbd[self.mbd_key](f)
+            mbd = self.mbd[self.mbd_key](f)
+            out = out + (mbd if self.mbd_mix == 1.0 else self.mbd_mix * mbd)
         return out
 
     # -- checkpoints --------------------------------------------------------------------------
@@ -399,6 +418,7 @@ class MLPDiscriminator(nn.Module):
                 "pack_in": [int(k) for k in self.pack_in], "pack": self.pack,
                 "pack_from": self.pack_from, "pack_mix": self.pack_mix, **_fade_layout(self.norms),
                 "mbd": list(self.mbd.keys()), "mbd_key": self.mbd_key,
+                "mbd_mix": self.mbd_mix, "mbd_target": self.mbd_target,
                 "vbn_reference": None if self.vbn_reference is None else list(self.vbn_reference.shape)}
 
     def restore_layout(self, lay: dict) -> None:
@@ -412,6 +432,7 @@ class MLPDiscriminator(nn.Module):
             self.set_minibatch_discrimination(b, c)
         key = lay.get("mbd_key")
         self.mbd_key = key if key in self.mbd else None
+        self.mbd_mix, self.mbd_target = float(lay.get("mbd_mix", 1.0)), float(lay.get("mbd_target", 1.0))
         if lay.get("vbn_reference"):
             self.ensure_vbn_reference(torch.zeros(lay["vbn_reference"], device=self.head.weight.device))
 

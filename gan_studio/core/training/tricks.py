@@ -111,7 +111,7 @@ class MinibatchDiscrimination(Trick):
         if c.enabled:
             _require(tr, "set_minibatch_discrimination", self.name)
         if hasattr(tr.D, "set_minibatch_discrimination"):
-            tr.D.set_minibatch_discrimination(c.kernels if c.enabled else None, c.kernel_dim)
+            tr.D.set_minibatch_discrimination(c.kernels if c.enabled else None, c.kernel_dim, fade=_live(tr))
 
 
 class Packing(Trick):

@@ -1,0 +1,57 @@
+"""The process transport: the engine in a training process trains, answers, refuses what cannot
+travel, saves and ends cleanly; a pooled process serves the next client."""
+from __future__ import annotations
+
+import operator
+from pathlib import Path
+
+import pytest
+
+from gan_studio.core.runs import load_checkpoint_file
+from gan_studio.session import protocol as P
+from gan_studio.session.transport import PROCESS_POOL, live_processes
+
+STEP = operator.attrgetter("step_count")
+
+
+@pytest.fixture
+def pool(monkeypatch):
+    monkeypatch.setattr(PROCESS_POOL, "keep", 0)
+    yield PROCESS_POOL
+    PROCESS_POOL.clear()
+
+
+def test_the_process_transport_trains_and_shuts_down_cleanly(drive, pool):
+    d = drive(engine="process")
+    info = d.wait_for(P.Opened).info
+    proc = d.client.process
+    assert proc.is_alive() and live_processes() == [proc]
+    d.client.send(P.RunSteps(5))
+    assert d.wait_for(P.TargetReached).step == 5
+    assert d.ask(P.Call(STEP)) == 5
+    with pytest.raises(TypeError, match="training process cannot take this command"):
+        d.ask(P.Call(lambda tr: tr.step_count))   # a closure does not pickle: refused here
+    d.client.send(P.SetSetting("tricks.packing.enabled", True))
+    assert d.ask(P.Call(operator.attrgetter("cfg.tricks.packing.enabled"))) is True
+    d.stop()
+    proc.join(10)
+    assert proc.exitcode == 0 and live_processes() == []
+    assert P.Saved(info.run_path) in d.replies
+    assert load_checkpoint_file(Path(info.run_path) / "checkpoint.pt")["step"] == 5
+
+
+def test_a_parked_process_serves_the_next_client(drive, pool, tmp_path):
+    pool.keep = 1
+    first = drive(engine="process", runs_dir=tmp_path / "a")
+    first.wait_for(P.Opened)
+    pid = first.client.process.pid
+    first.stop()
+    assert pool.idle_pids() == {pid} and live_processes() == []   # waiting, not serving
+    second = drive(engine="process", runs_dir=tmp_path / "b")
+    info = second.wait_for(P.Opened).info
+    assert second.client.process.pid == pid and Path(info.run_path).parent == tmp_path / "b"
+    second.client.send(P.RunSteps(3))
+    assert second.wait_for(P.TargetReached).step == 3
+    second.stop()
+    pool.clear()
+    assert pool.idle_pids() == set() and live_processes() == []
