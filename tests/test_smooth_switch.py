@@ -39,11 +39,13 @@ def _run(tr, n):
     return [r["loss_d"] for r in rows], [r["grad_norm_d"] for r in rows]
 
 
-@pytest.mark.parametrize("steps_on", [60, 300])   # off during the fade in, and after it
+@pytest.mark.parametrize("steps_on", [60, 120])   # off during the fade in, and after it
 @pytest.mark.parametrize("key", SWITCHES)
 def test_switching_on_and_off_keeps_d_sane(at_1000, key, steps_on):
     cfg, state, before = at_1000
     tr = _trainer(cfg, state)
+    if steps_on > 60:   # a shorter fade, so that the run is past it when the trick goes off
+        tr.apply_setting("train.switch_fade_steps", 50)
     tr.apply_setting(key, True)
     after, grads = _run(tr, 20)
     assert max(after) <= 3 * max(before), (key, "on", max(before), after)
