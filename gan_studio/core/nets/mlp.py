@@ -329,10 +329,11 @@ class MLPDiscriminator(nn.Module):
         key = f"{kernels}x{kernel_dim}"
         if key not in self.mbd:
             add_sorted(self.mbd, key, MinibatchDiscrimination(self.width, kernels, kernel_dim).to(self.head.weight.device))
-        if fade and key != self.mbd_key:
-            self.mbd_mix = 0.0                 # a new (or re-shaped) layer fades in from nothing
-        elif not fade:
-            self.mbd_mix = 1.0
+        if key != self.mbd_key:                # a new (or re-shaped) layer fades in from nothing
+            self.mbd_mix = 0.0 if fade else 1.0
+        elif not fade and self.mbd_target == 0.0:
+            self.mbd_mix = 1.0                 # on again at once
+        # the same layer, already on (a restored checkpoint): its fade goes on where it was
         self.mbd_key, self.mbd_target = key, 1.0
 
     def ensure_vbn_reference(self, x: torch.Tensor) -> None:
