@@ -404,8 +404,10 @@ def test_turning_a_trick_off_restores_the_plain_step_exactly(name):
 
 
 def test_trick_state_is_kept_when_turned_off_and_on_and_survives_a_checkpoint():
+    # switches at once (no fade): while off, the kept layer must not train at all
     tr = tiny(**{"tricks.minibatch_discrimination.enabled": True, "tricks.replay.enabled": True,
-                 "tricks.normalization.enabled": True, "tricks.normalization.d": "virtual-batch"})
+                 "tricks.normalization.enabled": True, "tricks.normalization.d": "virtual-batch",
+                 "train.switch_fade_steps": 0})
     for _ in range(3):
         tr.step()
     mbd = tr.D.mbd[tr.D.mbd_key]
