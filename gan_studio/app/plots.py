@@ -1,7 +1,7 @@
 """Live plots: losses, D outputs, gradient norms and mode coverage, with a flag per change.
 
-Each plot is its own PlotWidget in a grid that reflows to the panel's width (MIN_PLOT_W a column),
-with its legend beneath it, outside the data. Per-step curves are drawn twice: raw and faint, and
+The plots share one canvas (one view: a frame is one paint, not one per plot), in a grid that
+reflows to the panel's width (MIN_PLOT_W a column), each with its legend beneath it, outside the data. Per-step curves are drawn twice: raw and faint, and
 smoothed by the slider's weight (TensorBoard's de-biased EMA). The y-range spans the 1st to 99th
 percentile (plot_math.robust_range), so one spike does not flatten the rest: it is drawn as a small
 triangle at the edge, and "Show outliers" makes room for every point. The x axis ends at the last
@@ -16,8 +16,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import (QCheckBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSlider,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSlider, QVBoxLayout,
+                               QWidget)
 
 from gan_studio.app.event_list import event_text
 from gan_studio.app.history import EVAL_COLUMNS, StudioState, health_warnings
@@ -37,6 +37,8 @@ FLAG_FILL = pg.mkBrush(255, 255, 255, 215)
 RAW_ALPHA = 55
 #: a plot is at least this big; the grid has as many columns as MIN_PLOT_W fits in the panel
 MIN_PLOT_W, MIN_PLOT_H = 230, 135
+PLOT_GAP = 4
+LEGEND_SIZE, LEGEND_COLOUR, LEGEND_PX = "8pt", "#444444", 16
 FLAG_PT = 7
 #: flags stack in at most this share of a plot's height; more stay hidden (the event list has them)
 FLAG_HEIGHT_SHARE = 0.6
@@ -143,12 +145,12 @@ class PlotsPanel(QWidget):
         self.follow_button.hide()
         layout.addWidget(self.follow_button)
 
-        self.canvas = QWidget()
+        self.canvas = pg.GraphicsLayoutWidget()
         self.canvas.setObjectName("plots.canvas")
         self.canvas.setAccessibleName("Training curves")
-        self.grid = QGridLayout(self.canvas)
-        self.grid.setContentsMargins(0, 0, 0, 0)
-        self.grid.setSpacing(4)
+        self.canvas.setBackground("w")
+        self.canvas.ci.setContentsMargins(0, 0, 8, 0)   # the last step's tick label is not cut at the edge
+        self.canvas.ci.layout.setSpacing(PLOT_GAP)
         self.scroll = QScrollArea()
         self.scroll.setObjectName("plots.scroll")
         self.scroll.setWidgetResizable(True)
@@ -159,12 +161,13 @@ class PlotsPanel(QWidget):
         layout.addWidget(self.scroll, 1)
 
         self.plots: dict[str, pg.PlotItem] = {}
-        self.widgets: dict[str, pg.PlotWidget] = {}
-        self.boxes: dict[str, QWidget] = {}        # a plot with its legend beneath
-        self.legends: dict[str, QLabel] = {}
+        self.cells: dict[str, pg.GraphicsLayout] = {}   # a plot with its legend beneath
+        self.legends: dict[str, pg.LabelItem] = {}
         self.curves: dict[str, tuple[str, int, pg.PlotDataItem]] = {}
         self.raw_curves: dict[str, pg.PlotDataItem] = {}
         self.spikes: dict[str, pg.ScatterPlotItem] = {}
+        self.flags: dict[str, list[tuple[int, pg.TextItem]]] = {}   # per plot: (step, flag) of each change
+        self.shown: dict[str, bool] = {}                              # per plot: whether this run has it
         self._smoothers: dict[str, Smoother] = {}
         for name, title, series, source in PLOTS:
             p = self._add_plot(name, title, [(label, pen) for _, label, pen in series])
@@ -178,9 +181,8 @@ class PlotsPanel(QWidget):
         # the model family's own numbers (test accuracy, conditional accuracy, ...), the width of the grid
         self._add_plot("family", "", [])
         self.family_curves: dict[str, pg.PlotDataItem] = {}
-        self.shown = {name: name in ("losses", "d_outputs", "grad_norms") for name in self.plots}
+        self.shown.update({name: name in ("losses", "d_outputs", "grad_norms") for name in self.plots})
         self.markers: list[list[pg.InfiniteLine]] = []
-        self.flags: dict[str, list[tuple[int, pg.TextItem]]] = {name: [] for name in self.plots}
         self._flag_font = QFont()
         self._flag_font.setPointSize(FLAG_PT)
         self._grid_key = None
@@ -196,11 +198,14 @@ class PlotsPanel(QWidget):
         self._reflow(force=True)
 
     def _add_plot(self, name: str, title: str, legend: list) -> pg.PlotItem:
-        w = pg.PlotWidget(background="w")
-        w.setObjectName(f"plots.{name}")
-        w.setAccessibleName(title or "Model family's numbers")
-        w.setMinimumSize(MIN_PLOT_W, MIN_PLOT_H)
-        p = w.getPlotItem()
+        self.flags[name] = []
+        self.shown[name] = False
+        cell = pg.GraphicsLayout()
+        cell.setContentsMargins(0, 0, 0, 0)
+        cell.layout.setSpacing(0)
+        p = pg.PlotItem()
+        cell.addItem(p, row=0, col=0)
+        p.setMinimumSize(MIN_PLOT_W - PLOT_GAP, MIN_PLOT_H)
         p.setTitle(title, size=f"{TITLE_PT}pt")
         p.layout.setRowFixedHeight(0, 2 * TITLE_PT + 4)
         p.titleLabel.setMaximumHeight(2 * TITLE_PT + 4)
@@ -222,21 +227,10 @@ class PlotsPanel(QWidget):
         spikes.setZValue(15)
         p.addItem(spikes, ignoreBounds=True)
         self.spikes[name] = spikes
-        legend_label = QLabel(legend_html(legend))
-        legend_label.setObjectName(f"plots.{name}.legend")
-        # one line, no word wrap: a wrapping label makes the grid ask for heights for its width, which
-        # pyqtgraph's views answer with their 480 px size hint, and the grid grows past the panel
-        legend_label.setAlignment(Qt.AlignmentFlag.AlignHCenter)
-        legend_label.setStyleSheet("font-size: 8pt; color: #444;")
-        box = QWidget()
-        box.setObjectName(f"plots.{name}.box")
-        lay = QVBoxLayout(box)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.setSpacing(0)
-        lay.addWidget(w, 1)
-        lay.addWidget(legend_label)
-        box.hide()
-        self.plots[name], self.widgets[name], self.boxes[name], self.legends[name] = p, w, box, legend_label
+        label = pg.LabelItem("", size=LEGEND_SIZE, color=LEGEND_COLOUR)
+        label.setText(legend_html(legend), size=LEGEND_SIZE, color=LEGEND_COLOUR)
+        cell.addItem(label, row=1, col=0)
+        self.plots[name], self.cells[name], self.legends[name] = p, cell, label
         return p
 
     # -- layout -----------------------------------------------------------------------------------
@@ -246,39 +240,43 @@ class PlotsPanel(QWidget):
         return super().eventFilter(obj, event)
 
     def columns_for(self, width: int, n: int) -> int:
-        gap = self.grid.horizontalSpacing()
-        return max(1, min(n, (width + gap) // (MIN_PLOT_W + gap))) if n else 1
+        return max(1, min(n, (width - 8 + PLOT_GAP) // MIN_PLOT_W)) if n else 1
 
     def _reflow(self, force: bool = False) -> None:
         """Place the shown plots in as many columns as the panel's width holds; the family's plot
-        takes a row of its own across all of them."""
+        takes a row of its own across all of them. Taller than the panel, the canvas scrolls."""
         names = [n for n in self.plots if self.shown[n] and n != "family"]
         ncols = self.columns_for(self.scroll.viewport().width(), len(names))
         key = (ncols, tuple(names), self.shown["family"])
         if key == self._grid_key and not force:
             return
         self._grid_key = key
-        for box in self.boxes.values():
-            self.grid.removeWidget(box)
-            box.hide()
-        for r in range(self.grid.rowCount()):
-            self.grid.setRowStretch(r, 0)
-        for c in range(self.grid.columnCount()):
-            self.grid.setColumnStretch(c, 0)
+        ci = self.canvas.ci
+        for cell in self.cells.values():
+            if cell in ci.items:
+                ci.removeItem(cell)
         for i, name in enumerate(names):
             # the last plot of a short row takes the rest of it (no empty cell beside it)
             span = ncols - i % ncols if i == len(names) - 1 else 1
-            self.grid.addWidget(self.boxes[name], i // ncols, i % ncols, 1, span)
-            self.boxes[name].show()
+            ci.addItem(self.cells[name], row=i // ncols, col=i % ncols, colspan=span)
         rows = (len(names) + ncols - 1) // ncols
         if self.shown["family"]:
-            self.grid.addWidget(self.boxes["family"], rows, 0, 1, ncols)
-            self.boxes["family"].show()
+            ci.addItem(self.cells["family"], row=rows, col=0, colspan=ncols)
             rows += 1
-        for r in range(rows):
-            self.grid.setRowStretch(r, 1)
-        for c in range(ncols):
-            self.grid.setColumnStretch(c, 1)
+        # the step numbers under the bottom row only: the plots share their x axis, and an axis's
+        # text is what costs most to paint each time the axis moves
+        for i, name in enumerate(names):
+            self.plots[name].getAxis("bottom").setStyle(showValues=i + ncols >= len(names))   # none below it
+        grid = ci.layout
+        for r in range(grid.rowCount()):
+            grid.setRowStretchFactor(r, 1 if r < rows else 0)
+        for c in range(grid.columnCount()):
+            grid.setColumnStretchFactor(c, 1 if c < ncols else 0)
+        self.canvas.setMinimumHeight(rows * (MIN_PLOT_H + LEGEND_PX + PLOT_GAP))
+
+    def is_shown(self, name: str) -> bool:
+        """Whether a plot is on the canvas (this run has it)."""
+        return self.cells[name] in self.canvas.ci.items
 
     @property
     def ncols(self) -> int:
@@ -345,7 +343,7 @@ class PlotsPanel(QWidget):
         try:
             self._x_range = (lo, hi)
             for name, p in self.plots.items():
-                if name != source:
+                if name != source and self.shown[name]:   # a plot this run lacks follows when shown
                     p.setXRange(lo, hi, padding=0)
         finally:
             self._setting_x = False
@@ -362,6 +360,8 @@ class PlotsPanel(QWidget):
         if self._setting_x:
             return
         lo, hi = float(r[0]), float(r[1])
+        if None in self._x_range:
+            return   # nothing drawn since follow(): no range of ours to tell a user's from
         if abs(lo - self._x_range[0]) + abs(hi - self._x_range[1]) <= 1e-9 * max(1.0, abs(hi)):
             return   # a resize re-announcing the range we set
         if self._follow_x:
@@ -471,6 +471,7 @@ class PlotsPanel(QWidget):
         self.family_curves = {}
         plot = s.family_plot if s is not None else None
         self.shown["family"] = bool(plot)
+        self._x_range = (None, None)   # the next redraw sets every shown plot's x range
         if plot:
             title, series = plot
             fam.setTitle(title, size=f"{TITLE_PT}pt")
@@ -480,7 +481,7 @@ class PlotsPanel(QWidget):
                 pens.append((label, pen))
                 self.family_curves[key] = fam.plot(pen=pen, symbol="o", symbolSize=4,
                                                    symbolPen=pen, symbolBrush=pen.color())
-            self.legends["family"].setText(legend_html(pens))
+            self.legends["family"].setText(legend_html(pens), size=LEGEND_SIZE, color=LEGEND_COLOUR)
         self._reflow(force=True)
 
     # -- change flags -------------------------------------------------------------------------------

@@ -1,0 +1,80 @@
+"""The run's changes as a list: every live setting, roll-back and reset with its step, in full.
+
+The plots mark each change with a short flag; here is the whole text. A click on an event emits
+``step_chosen(step)``: the window scrubs the 2-D view or the grid browser back to that step.
+"""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
+
+from gan_studio.app.history import StudioState
+
+EMPTY_TEXT = ("No changes yet. Each trick you switch or value you set while the run trains is listed "
+              "here with its step; click one to see the run at that step.")
+
+
+def event_text(event: dict) -> str:
+    """One line that says all of an event: 'step 1000: tricks.packing.enabled = True (was False)'."""
+    step, kind = event.get("step", 0), event.get("event")
+    key, value = event.get("key", ""), event.get("value")
+    if kind == "set":
+        was = f" (was {event['old']})" if "old" in event else ""
+        return f"step {step}: {key} = {value}{was}"
+    if kind == "diverged":
+        return f"step {step}: {key or 'a value'} turned NaN or infinite: rolled back to the last good step"
+    if kind in ("swap-in", "swap-out"):
+        player = "G" if key.endswith(".g") else "D"
+        return (f"step {step}: checkpoint swap: {player} swapped for its copy of step {value}" if kind == "swap-in"
+                else f"step {step}: checkpoint swap: {player} back from its copy of step {value}")
+    return f"step {step}: {kind or 'event'}" + (f" {key}" if key else "") + \
+        (f" = {value}" if value is not None else "")
+
+
+class EventList(QWidget):
+    step_chosen = Signal(int)
+
+    def __init__(self, state: StudioState, parent=None):
+        super().__init__(parent)
+        self.state = state
+        self.setObjectName("panel.events")
+        self.list = QListWidget()
+        self.list.setObjectName("events.list")
+        self.list.setAccessibleName("Changes made during the run")
+        self.list.setToolTip("every change with its step; click one to see the 2-D view or the grid at that step")
+        self.list.setWordWrap(True)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.list.itemClicked.connect(self._clicked)
+        self.list.itemActivated.connect(self._clicked)
+        self.empty = QLabel(EMPTY_TEXT)
+        self.empty.setObjectName("events.empty")
+        self.empty.setWordWrap(True)
+        self.empty.setStyleSheet("color: #666;")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.empty)
+        layout.addWidget(self.list, 1)
+        self._session = None
+        self._shown = 0
+        self.list.hide()
+
+    def refresh(self) -> None:
+        st = self.state
+        if st.session is not self._session or len(st.events) < self._shown:
+            self._session = st.session
+            self.list.clear()
+            self._shown = 0
+        for event in st.events[self._shown:]:
+            item = QListWidgetItem(event_text(event))
+            item.setData(Qt.ItemDataRole.UserRole, int(event.get("step", 0)))
+            item.setToolTip(event_text(event))
+            self.list.addItem(item)
+        if len(st.events) != self._shown:
+            self._shown = len(st.events)
+            self.list.scrollToBottom()
+        self.empty.setVisible(self._shown == 0)
+        self.list.setVisible(self._shown > 0)
+
+    def _clicked(self, item: QListWidgetItem) -> None:
+        self.step_chosen.emit(int(item.data(Qt.ItemDataRole.UserRole)))

@@ -1,0 +1,56 @@
+"""Which panels and tricks apply to a run, decided from its config: the data set's kind (2-D points
+or images), ``model.arch`` and what ``model.family`` declares (core/family_spec.py: the tricks it
+takes, its capabilities).
+
+One function per question, so the window, the tricks panel and the tests ask the same place. The
+one rule kept here: the tricks that plug layers into the studio's MLPs are refused by any other
+network (core/training/tricks.py checks it when the trick is switched on; no declaration says it).
+"""
+from __future__ import annotations
+
+from gan_studio.core.config import Config
+
+#: the panels (dock names of the main window) and the runs they show something for
+ALWAYS = ("tricks", "plots", "events")
+#: tricks that plug layers into the studio's MLPs (core/training/tricks.py: ``_require``): a DCGAN
+#: or an imported TorchScript generator has no place for them, and the Trainer refuses them
+NETWORK_TRICKS = ("normalization", "minibatch_discrimination", "packing")
+
+
+def is_image_run(cfg: Config) -> bool:
+    from gan_studio.core.data.registry import dataset_kind
+    try:
+        return dataset_kind(cfg.data.name) == "image"
+    except KeyError:          # an unknown data set: the run will not build; show the 2-D panels
+        return False
+
+
+def panels_for(cfg: Config) -> set[str]:
+    """The dock names that show something for this run: the 2-D view on 2-D data; the grid browser
+    and the latent lab on images; text to image on StackGAN runs only."""
+    panels = set(ALWAYS)
+    if is_image_run(cfg):
+        panels |= {"grid", "latent"}
+        spec = family_spec(cfg)
+        if spec is not None and spec.has("text"):   # G draws a typed caption (StackGAN)
+            panels.add("caption")
+    else:
+        panels.add("modes")
+    return panels
+
+
+def family_spec(cfg: Config):
+    """The declaration of ``cfg``'s family, or None for a family nobody registered."""
+    import gan_studio.core.families  # noqa: F401 - registers every built-in family
+    from gan_studio.core.family_spec import SPECS
+    return SPECS.get(cfg.model.family)
+
+
+def refused_tricks(cfg: Config) -> set[str]:
+    """Names of the tricks (fields of cfg.tricks) this run's Trainer would refuse."""
+    names = set(type(cfg.tricks).__dataclass_fields__)
+    spec = family_spec(cfg)
+    refused = {n for n in names if not spec.supports_trick(n)} if spec is not None else set()
+    if cfg.model.arch != "mlp":
+        refused |= set(NETWORK_TRICKS) & names
+    return refused

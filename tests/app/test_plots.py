@@ -1,0 +1,175 @@
+"""The live plots as a reader sees them: smoothing, a y-range that one spike does not decide, the x axis
+ending at the last step, legends beside the data, change flags that stack; the changes list scrubs
+the 2-D view. Most tests feed the panel a made-up run (no training): exact numbers, no waiting."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QListWidget
+
+from gan_studio.app.history import StudioState
+from gan_studio.app.plot_math import ema_debiased, robust_range
+from gan_studio.app.plots import PlotsPanel
+from gan_studio.core.config import Config
+from gan_studio.session.payloads import METRIC_COLUMNS, Report, RunInfo
+from studio_helpers import WAIT_MS
+
+COL = {name: i for i, name in enumerate(METRIC_COLUMNS)}
+
+
+def tensorboard_ema(values, weight):
+    """TensorBoard's smoothing, as its scalar dashboard writes it (line-chart.ts), point by point."""
+    last, count, out = 0.0, 0, []
+    for v in values:
+        if not np.isfinite(v):
+            out.append(v)
+            continue
+        last = last * weight + (1 - weight) * v
+        count += 1
+        out.append(last / (1 - weight ** count))
+    return np.array(out)
+
+
+def made_up_run(n=300, seed=0, spike_at=None, spike=236.0, events=(), modes=None):
+    """A StudioState holding n steps of noisy metrics near 1 (a spike where asked) and the events."""
+    rng = np.random.default_rng(seed)
+    rows = np.empty((n, len(METRIC_COLUMNS)))
+    rows[:, 0] = np.arange(1, n + 1)
+    rows[:, 1:] = 1.0 + 0.1 * rng.standard_normal((n, len(METRIC_COLUMNS) - 1))
+    if spike_at is not None:
+        rows[spike_at, COL["loss_d"]] = spike
+    state = StudioState()
+    state.begin(RunInfo(config=Config(), run_path="", device_name="cpu", step=0, is_image=False, modes=modes))
+    state.add(Report(step=n, running=False, steps_per_s=0.0, elapsed_s=0.0, metrics=rows, events=list(events)))
+    return state, rows
+
+
+@pytest.fixture
+def panel(qtbot):
+    def make(state, width=900, height=700):
+        p = PlotsPanel(state)
+        qtbot.addWidget(p)
+        p.resize(width, height)
+        p.show()
+        qtbot.waitExposed(p)
+        p.refresh()
+        p.grab()             # paint once: flags and text items learn their place on screen
+        return p
+    return make
+
+
+def test_smoothing_is_tensorboards_debiased_ema_with_the_raw_curve_faint_behind(panel):
+    state, rows = made_up_run()
+    p = panel(state)
+    p.smoothing.setValue(90)                       # weight 0.9
+    assert p.smoothing_value.text() == "0.90"
+    smooth = p.curves["losses.loss_d"][2]
+    raw = p.raw_curves["losses.loss_d"]
+    np.testing.assert_allclose(smooth.yData, tensorboard_ema(rows[:, COL["loss_d"]], 0.9), rtol=1e-12)
+    np.testing.assert_array_equal(raw.yData, rows[:, COL["loss_d"]])
+    assert raw.opts["pen"].color().alpha() < 100 <= smooth.opts["pen"].color().alpha()
+    # the first values are not pulled towards 0 (the de-biasing): the curve starts at the data
+    assert abs(smooth.yData[0] - rows[0, COL["loss_d"]]) < 1e-12
+    p.smoothing.setValue(0)                         # no smoothing: the data itself, nothing behind it
+    np.testing.assert_array_equal(smooth.yData, rows[:, COL["loss_d"]])
+    assert not raw.isVisible()
+
+
+def test_smoothing_skips_nan_and_continues_across_reports():
+    values = np.r_[np.linspace(0, 3, 50), np.nan, np.linspace(3, -1, 70)]
+    np.testing.assert_allclose(ema_debiased(values, 0.6), tensorboard_ema(values, 0.6), rtol=1e-12, equal_nan=True)
+    assert np.isnan(ema_debiased(values, 0.6)[50])
+
+
+def test_a_spike_does_not_set_the_y_range_and_show_outliers_does(panel):
+    state, rows = made_up_run(spike_at=150)
+    p = panel(state)
+    lo, hi = p.plots["losses"].viewRange()[1]
+    assert hi < 2.5 and lo > 0                       # the values near 1 fill the plot
+    spikes = p.spikes["losses"]
+    assert p.spike_count("losses") == 1              # the spike is marked, at the top edge
+    (sx, sy), = zip(*spikes.getData())
+    assert sx == 151 and lo < sy <= hi and spikes.data["data"][0] == 236.0
+    p.show_all.setChecked(True)
+    lo, hi = p.plots["losses"].viewRange()[1]
+    assert hi >= 236 and p.spike_count("losses") == 0
+    p.show_all.setChecked(False)
+    assert p.plots["losses"].viewRange()[1][1] < 2.5
+
+
+def test_robust_range_of_a_log_axis_ignores_a_near_zero_norm():
+    norms = np.r_[np.full(200, 1.0) * np.exp(np.random.default_rng(1).normal(0, 0.3, 200)), 1e-20]
+    lo, hi = robust_range(norms, log=True)
+    assert lo > -2 and hi < 1        # log10 units: not 1e-20 to 1e5
+
+
+def test_x_axis_ends_at_the_last_step(panel):
+    state, _ = made_up_run(n=1234)
+    p = panel(state)
+    for name in ("losses", "d_outputs", "grad_norms"):
+        x0, x1 = p.plots[name].viewRange()[0]
+        assert 1234 <= x1 <= 1234 * 1.1 and x0 <= 1      # at most 10 % past it (was 25 % to 50 %)
+
+
+def test_legends_sit_beside_the_data_not_on_it(panel):
+    state, _ = made_up_run()
+    p = panel(state)
+    for name in ("losses", "d_outputs", "grad_norms"):
+        legend, plot = p.legends[name], p.plots[name]
+        assert "D loss" in p.legends["losses"].text and "|grad G|" in p.legends["grad_norms"].text
+        below = legend.sceneBoundingRect()
+        assert below.top() >= plot.sceneBoundingRect().bottom() - 1    # beneath the plot, not inside it
+        assert not plot.legend                                          # no legend item over the curves
+
+
+def test_near_changes_stack_their_flags_without_overlap_and_tell_all_in_a_tooltip(panel):
+    events = [{"step": s, "event": "set", "key": key, "value": v, "old": None} for s, key, v in (
+        (100, "tricks.packing.enabled", True), (101, "loss", "non-saturating"),
+        (103, "train.lr_d", 0.0003), (104, "tricks.label_smoothing.enabled", True), (299, "train.lr_g", 0.002))]
+    state, _ = made_up_run(events=events)
+    p = panel(state, width=700)
+    for name in ("losses", "d_outputs", "grad_norms"):
+        flags = [f for _, f in p.flags[name]]
+        assert [f.textItem.toPlainText() for f in flags] == ["+packing", "loss=non-saturating", "lr_d=0.0003",
+                                                              "+label_smoothing", "lr_g=0.002"]
+        rects = [f.sceneBoundingRect() for f in flags if f.isVisible()]
+        assert len(rects) == 5
+        for a, b in itertools.combinations(rects, 2):
+            assert not a.intersects(b), (a, b)
+        view = p.plots[name].vb.sceneBoundingRect()
+        for r in rects:                                  # none is cut at the plot's edges
+            assert view.left() - 1 <= r.left() and r.right() <= view.right() + 1 and r.top() >= view.top() - 1
+        assert flags[1].toolTip() == "step 101: loss = non-saturating (was None)"
+
+
+def test_the_grid_reflows_to_the_panels_width(panel, qtbot):
+    state, _ = made_up_run(modes=np.zeros((8, 2)))   # a mixture: the three coverage plots show too
+    p = panel(state, width=1000)
+    wide = p.ncols
+    assert wide == p.columns_for(p.scroll.viewport().width(), 6)
+    p.resize(300, 700)
+    qtbot.waitUntil(lambda: p.ncols == 1)
+    assert wide >= 3
+    shown = [n for n in p.plots if p.is_shown(n)]
+    assert set(shown) == {"losses", "d_outputs", "grad_norms", "modes", "hq", "rkl"}
+
+
+def test_clicking_a_change_in_the_list_scrubs_the_2d_view_to_its_step(make_window, qtbot):
+    win = make_window()
+    win.worker.run_steps(4)
+    qtbot.waitUntil(lambda: win.state.step == 4 and not win.state.running, timeout=WAIT_MS)
+    win.worker.set_setting("tricks.packing.enabled", True)
+    win.worker.run_steps(4)
+    qtbot.waitUntil(lambda: win.state.step == 8 and not win.state.running, timeout=WAIT_MS)
+    win.refresh_all()
+    events = win.findChild(QListWidget, "events.list")
+    assert events.isVisible() and events.count() == 1
+    item = events.item(0)
+    assert item.text().startswith("step 4: tricks.packing.enabled = True")
+    qtbot.mouseClick(events.viewport(), Qt.MouseButton.LeftButton, pos=events.visualItemRect(item).center())
+    assert win.modes.shown_view.step == 4 and win.modes.pinned_step == 4
+    assert win.modes.slider.value() == [v.step for v in win.state.views].index(4)
+    assert "history" in win.modes.step_label.text()
