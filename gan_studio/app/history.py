@@ -10,7 +10,7 @@ import numpy as np
 from gan_studio.session.payloads import METRIC_COLUMNS, Frame, Report, RunInfo
 from gan_studio.core.training.losses import PROBABILISTIC
 
-EVAL_COLUMNS = ("step", "modes", "modes_strict", "hq", "rkl")
+EVAL_COLUMNS = ("step", "modes", "modes_strict", "hq", "rkl", "mode_hops")
 #: past views kept for the scrubber; when full, every other old one is dropped (even thinning)
 MAX_VIEWS = 400
 #: D's loss below this (mean of the last HEALTH_WINDOW steps) means D wins outright: G's
@@ -142,8 +142,9 @@ class StudioState:
         if self.evals.n and step <= self.evals.data[-1, 0]:
             return  # keep the curve in step order
         rkl = ev.get("rkl")
+        hops = ev.get("mode_hops")
         self.evals.append([step, ev["modes"], ev.get("modes_strict", np.nan), ev.get("hq", np.nan),
-                           np.nan if rkl is None else rkl])
+                           np.nan if rkl is None else rkl, np.nan if hops is None else hops])
         counts = np.asarray(ev.get("mode_counts", []), dtype=np.float64)
         if counts.size:
             total = counts.sum()

@@ -11,6 +11,7 @@ near flags stack (plot_math.stack_rows); the flag's tooltip and the event list g
 from __future__ import annotations
 
 import html
+import math
 
 import numpy as np
 import pyqtgraph as pg
@@ -31,6 +32,7 @@ EXTRA_PEN = pg.mkPen((120, 120, 120), width=1.2, style=Qt.PenStyle.DashLine)
 FAMILY_PENS = [D_PEN, G_PEN, EXTRA_PEN, pg.mkPen((40, 160, 60), width=1.5)]
 MARKER_PEN = pg.mkPen((150, 40, 160), width=1, style=Qt.PenStyle.DashLine)
 NAN_PEN = pg.mkPen((220, 0, 0), width=2)
+REFERENCE_PEN = pg.mkPen((90, 160, 90), width=1, style=Qt.PenStyle.DashLine)
 SPIKE_BRUSH = pg.mkBrush(200, 30, 30, 220)
 FLAG_FILL = pg.mkBrush(255, 255, 255, 215)
 #: a raw curve behind its smoothed one: this opaque (0-255)
@@ -56,7 +58,14 @@ PLOTS = [
     ("modes", "Modes captured", [("modes", "captured", D_PEN), ("modes_strict", "strict", EXTRA_PEN)], "evals"),
     ("hq", "High-quality samples (%)", [("hq", "HQ %", D_PEN)], "evals"),
     ("rkl", "Reverse KL to uniform", [("rkl", "reverse KL", G_PEN)], "evals"),
+    ("mode_hops", "Mode hops", [("mode_hops", "hops in 10 evals", D_PEN)], "evals"),
 ]
+#: the plots of a Gaussian mixture's mode metrics
+MODE_PLOTS = ("modes", "hq", "rkl", "mode_hops")
+#: HQ's ceiling: a perfect generator has 1 - e^(-9/2) of its samples within 3 sigma of their mode
+HQ_CAP = 100.0 * (1.0 - math.exp(-4.5))
+#: samples per evaluation (metrics.modes.N_EVAL); reverse KL's floor from sampling is (K - 1) / (2N)
+N_EVAL = 2500
 #: the plots on a log axis
 LOG_PLOTS = {"grad_norms"}
 
@@ -463,8 +472,9 @@ class PlotsPanel(QWidget):
         self._version = -1
         self.follow()
         has_modes = s is not None and s.modes is not None
-        for name in ("modes", "hq", "rkl"):
+        for name in MODE_PLOTS:
             self.shown[name] = has_modes
+        self._reference_lines(len(s.modes) if has_modes else 0)
         fam = self.plots["family"]
         for curve in self.family_curves.values():
             fam.removeItem(curve)
@@ -483,6 +493,20 @@ class PlotsPanel(QWidget):
                                                    symbolPen=pen, symbolBrush=pen.color())
             self.legends["family"].setText(legend_html(pens), size=LEGEND_SIZE, color=LEGEND_COLOUR)
         self._reflow(force=True)
+
+    def _reference_lines(self, k: int) -> None:
+        """What a perfect generator scores: HQ's cap and reverse KL's sampling floor, dashed."""
+        for line in getattr(self, "references", {}).values():
+            line.getViewBox() and line.getViewBox().removeItem(line)
+        self.references = {}
+        if k < 2:
+            return
+        for name, value, text in (("hq", HQ_CAP, f"cap {HQ_CAP:.1f} %"),
+                                  ("rkl", (k - 1) / (2 * N_EVAL), f"floor {(k - 1) / (2 * N_EVAL):.4f}")):
+            line = pg.InfiniteLine(pos=value, angle=0, pen=REFERENCE_PEN, label=text,
+                                   labelOpts={"position": 0.05, "color": LEGEND_COLOUR, "anchors": [(0, 1), (0, 1)]})
+            self.plots[name].addItem(line, ignoreBounds=True)
+            self.references[name] = line
 
     # -- change flags -------------------------------------------------------------------------------
     def _add_marker(self, event: dict) -> None:

@@ -146,15 +146,24 @@ def test_near_changes_stack_their_flags_without_overlap_and_tell_all_in_a_toolti
 
 
 def test_the_grid_reflows_to_the_panels_width(panel, qtbot):
-    state, _ = made_up_run(modes=np.zeros((8, 2)))   # a mixture: the three coverage plots show too
+    state, _ = made_up_run(modes=np.zeros((8, 2)))   # a mixture: the four coverage plots show too
     p = panel(state, width=1000)
     wide = p.ncols
-    assert wide == p.columns_for(p.scroll.viewport().width(), 6)
+    assert wide == p.columns_for(p.scroll.viewport().width(), 7)
     p.resize(300, 700)
     qtbot.waitUntil(lambda: p.ncols == 1)
     assert wide >= 3
     shown = [n for n in p.plots if p.is_shown(n)]
-    assert set(shown) == {"losses", "d_outputs", "grad_norms", "modes", "hq", "rkl"}
+    assert set(shown) == {"losses", "d_outputs", "grad_norms", "modes", "hq", "rkl", "mode_hops"}
+
+
+def test_hq_cap_and_reverse_kl_floor_are_drawn_and_mode_hops_plotted(panel):
+    """What a perfect generator scores, as dashed lines: HQ 98.9 %, reverse KL (K - 1) / (2N)."""
+    state, _ = made_up_run(modes=np.zeros((8, 2)))
+    p = panel(state, width=1000)
+    assert p.references["hq"].value() == pytest.approx(98.89, abs=0.01)
+    assert p.references["rkl"].value() == pytest.approx(7 / 5000)
+    assert p.is_shown("mode_hops")
 
 
 def test_clicking_a_change_in_the_list_scrubs_the_2d_view_to_its_step(make_window, qtbot):
