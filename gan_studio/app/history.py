@@ -87,6 +87,7 @@ class StudioState:
         self.diverged_message = ""
         if s.history is not None and len(s.history):
             self.metrics.append(s.history)
+        self.mode_hops = None
         for row in s.eval_history:
             self._add_eval(row.get("step", 0), row)
             self._add_family_eval(row.get("step", 0), row)
@@ -98,6 +99,9 @@ class StudioState:
         self.events.extend(r.events)
         self.step, self.running = r.step, r.running
         self.steps_per_s, self.elapsed_s = r.steps_per_s, r.elapsed_s
+        for ev in r.evals or ([r.last_eval] if r.last_eval else []):
+            if ev.get("mode_hops") is not None:   # counted by the run loop at its evaluations
+                self.mode_hops = ev["mode_hops"]
         if r.frame is not None:
             self._add_view(r.frame)
         for ev in r.evals or ([r.last_eval] if r.last_eval else []):
@@ -142,7 +146,8 @@ class StudioState:
         if self.evals.n and step <= self.evals.data[-1, 0]:
             return  # keep the curve in step order
         rkl = ev.get("rkl")
-        hops = ev.get("mode_hops")
+        # a frame's own evaluation has no history: it shows the run loop's latest count
+        hops = ev.get("mode_hops", getattr(self, "mode_hops", None))
         self.evals.append([step, ev["modes"], ev.get("modes_strict", np.nan), ev.get("hq", np.nan),
                            np.nan if rkl is None else rkl, np.nan if hops is None else hops])
         counts = np.asarray(ev.get("mode_counts", []), dtype=np.float64)

@@ -60,6 +60,8 @@ PLOTS = [
     ("rkl", "Reverse KL to uniform", [("rkl", "reverse KL", G_PEN)], "evals"),
     ("mode_hops", "Mode hops", [("mode_hops", "hops in 10 evals", D_PEN)], "evals"),
 ]
+#: plots of counts: their y-axis always shows 0
+COUNT_PLOTS = {"mode_hops"}
 #: the plots of a Gaussian mixture's mode metrics
 MODE_PLOTS = ("modes", "hq", "rkl", "mode_hops")
 #: HQ's ceiling: a perfect generator has 1 - e^(-9/2) of its samples within 3 sigma of their mode
@@ -400,6 +402,8 @@ class PlotsPanel(QWidget):
         if wanted is None:
             return
         lo, hi = wanted
+        if name in COUNT_PLOTS:   # counts start at 0 and a flat 0 must stay in view
+            lo, hi = -0.3, max(hi, 1.0) + 0.3
         cur_lo, cur_hi = p.viewRange()[1]
         if force or not (cur_lo <= lo and hi <= cur_hi and hi - lo >= 0.5 * (cur_hi - cur_lo)):
             p.setYRange(lo, hi, padding=0)
@@ -504,7 +508,7 @@ class PlotsPanel(QWidget):
         for name, value, text in (("hq", HQ_CAP, f"cap {HQ_CAP:.1f} %"),
                                   ("rkl", (k - 1) / (2 * N_EVAL), f"floor {(k - 1) / (2 * N_EVAL):.4f}")):
             line = pg.InfiniteLine(pos=value, angle=0, pen=REFERENCE_PEN, label=text,
-                                   labelOpts={"position": 0.05, "color": LEGEND_COLOUR, "anchors": [(0, 1), (0, 1)]})
+                                   labelOpts={"position": 0.95, "color": LEGEND_COLOUR, "anchors": [(1, 0), (1, 0)]})
             self.plots[name].addItem(line, ignoreBounds=True)
             self.references[name] = line
 
