@@ -59,7 +59,7 @@ def test_rows_carry_mode_hops_and_a_resumed_run_continues_the_count(tmp_path):
     for _ in range(20):
         loop.advance()
     loop.finish()
-    run.unlock() if hasattr(run, "unlock") else None
+    run.unlock()
     tr, run2 = trainer_from_run(tmp_path / "r", writable=True)
     loop2 = RunLoop(tr, run2)
     resumed = [r for r in (loop2.advance() for _ in range(20)) if r]

@@ -58,6 +58,7 @@ class StudioState:
     def __init__(self):
         self.session: RunInfo | None = None
         self.metrics = GrowingArray(len(METRIC_COLUMNS))
+        self.mode_hops: int | None = None   # the run loop's latest count (frames' evaluations lack it)
         self.evals = GrowingArray(len(EVAL_COLUMNS), 256)
         self.occupancy: list[tuple[int, np.ndarray]] = []   # (step, HQ share per mode)
         self.family_evals: list[tuple[int, dict]] = []      # (step, {key: value}) of the family's plot
@@ -147,7 +148,7 @@ class StudioState:
             return  # keep the curve in step order
         rkl = ev.get("rkl")
         # a frame's own evaluation has no history: it shows the run loop's latest count
-        hops = ev.get("mode_hops", getattr(self, "mode_hops", None))
+        hops = ev.get("mode_hops", self.mode_hops)
         self.evals.append([step, ev["modes"], ev.get("modes_strict", np.nan), ev.get("hq", np.nan),
                            np.nan if rkl is None else rkl, np.nan if hops is None else hops])
         counts = np.asarray(ev.get("mode_counts", []), dtype=np.float64)

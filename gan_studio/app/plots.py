@@ -205,6 +205,7 @@ class PlotsPanel(QWidget):
         self._setting_x = False
         self._x_range = (0.0, 10.0)
         self._warnings: list[str] = []
+        self.references: dict[str, pg.InfiniteLine] = {}   # HQ's cap, reverse KL's floor
         self._smoothing_changed(self.smoothing.value())
         self._reflow(force=True)
 
@@ -500,8 +501,8 @@ class PlotsPanel(QWidget):
 
     def _reference_lines(self, k: int) -> None:
         """What a perfect generator scores: HQ's cap and reverse KL's sampling floor, dashed."""
-        for line in getattr(self, "references", {}).values():
-            line.getViewBox() and line.getViewBox().removeItem(line)
+        for name, line in self.references.items():
+            self.plots[name].removeItem(line)
         self.references = {}
         if k < 2:
             return
