@@ -20,6 +20,11 @@ OPTIONAL_COMMANDS = {
     "import-generator": "import_generator",
     "latent": "latent",
     "figure": "figure",
+    "fork": "fork",
+    "compare": "compare",
+    "export": "export",
+    "translate": "translate",
+    "sweep": "sweep",
 }
 
 
