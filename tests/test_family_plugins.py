@@ -137,3 +137,54 @@ def test_a_new_family_is_one_module_and_a_preset(toy_family, tmp_path):
     again = make_trainer(Config.from_dict(json.loads(state["config_json"])))
     again.load_state_dict(copy.deepcopy(state))
     assert again.step().as_dict() == tr.step().as_dict()
+
+
+def test_network_tricks_are_refused_by_the_config_for_other_networks():
+    """A trick that plugs layers into the MLPs declares it (ARCHS): the config refuses it on a DCGAN
+    before anything is built, and the window hides it from the same declaration."""
+    from gan_studio.app.run_kind import refused_tricks
+    cfg = Config()
+    cfg.set("data.name", "digits")
+    cfg.set("model.arch", "dcgan")
+    cfg.set("tricks.packing.enabled", True)
+    with pytest.raises(ConfigError, match="tricks.packing needs the studio's MLP networks"):
+        cfg.validate()
+    cfg.set("tricks.packing.enabled", False)
+    assert {"packing", "normalization", "minibatch_discrimination"} <= refused_tricks(cfg)
+    assert "replay" not in refused_tricks(cfg)
+    cfg.set("model.arch", "mlp")
+    cfg.set("tricks.packing.enabled", True)   # the MLPs take it
+    cfg.validate()
+    assert refused_tricks(cfg) == set()
+
+
+def test_the_session_and_window_ask_the_family_declaration_not_its_name():
+    """No module of the session or the window compares model.family with a family's name: what a
+    panel shows follows FAMILY (capabilities, plot, grid), so a new family needs no change there."""
+    import ast
+    from pathlib import Path
+
+    import gan_studio.core.families  # noqa: F401
+    names = set(family_spec.family_names())
+    root = Path(__file__).resolve().parents[1] / "gan_studio"
+    found = []
+    for sub in ("session", "app"):
+        for path in (root / sub).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Compare):
+                    consts = [c for c in [node.left, *node.comparators] if isinstance(c, ast.Constant)]
+                    if any(c.value in names - {"gan"} for c in consts):
+                        found.append(f"{path.name}:{node.lineno}")
+    assert found == []
+
+
+def test_run_info_carries_the_family_declaration():
+    from gan_studio.session.payloads import run_info
+    cfg = Config()
+    for k, v in {"data.name": "ring8", "model.g_width": 8, "model.d_width": 8, "train.batch_size": 16,
+                 "train.device": "cpu"}.items():
+        cfg.set(k, v)
+    tr = make_trainer(cfg)
+    info = run_info(tr, "/nowhere")
+    assert info.family == "gan" and info.capabilities == frozenset() and info.family_plot is None
+    assert info.class_names is None and info.vocabulary is None

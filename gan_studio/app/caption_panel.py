@@ -1,6 +1,6 @@
 """Text to image: type a caption from the shapes vocabulary, see StackGAN's stage I and stage II.
 
-Enabled when the run is a StackGAN (model.family = stackgan). The drawing runs in the training
+Enabled when the run's family draws typed captions (capability "text": StackGAN). The drawing runs in the training
 engine between steps (a RenderCaption request, session/protocol.py), so it never races the optimiser;
 a word outside the vocabulary comes back as the core's one-line error, which lists the words.
 """
@@ -77,7 +77,7 @@ class CaptionPanel(QWidget):
         self.shown = None
         for item in self.images.values():
             item.clear()
-        on = s.family == "stackgan"
+        on = "text" in s.capabilities
         self._set_enabled(on)
         if on:
             words = ", ".join(s.vocabulary or [])
@@ -86,12 +86,12 @@ class CaptionPanel(QWidget):
 
     def on_report(self, r: Report) -> None:
         # redraw the caption as the generator learns, at most at every new grid
-        if self.session is not None and self.session.family == "stackgan" and r.frame is not None \
+        if self.session is not None and "text" in self.session.capabilities and r.frame is not None \
                 and self.shown is not None and self.isVisible():
             self.draw()
 
     def draw(self) -> None:
-        if self.session is None or self.session.family != "stackgan":
+        if self.session is None or "text" not in self.session.capabilities:
             return
         text = self.text.text()
         fut = self.worker.render_caption(text, SAMPLES)

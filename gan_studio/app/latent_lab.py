@@ -273,7 +273,7 @@ class LatentLab(QWidget):
         self.latent_dim = session.config.model.latent_dim
         self.label_choice.blockSignals(True)
         self.label_choice.clear()
-        names = session.class_names if session.family == "cgan" else None
+        names = session.class_names   # set when the family draws a chosen class (capability "labels")
         if names:
             self.label_choice.addItems([f"class: {n}" for n in names])
         self.label_choice.setVisible(bool(names))

@@ -2,9 +2,9 @@
 or images), ``model.arch`` and what ``model.family`` declares (core/family_spec.py: the tricks it
 takes, its capabilities).
 
-One function per question, so the window, the tricks panel and the tests ask the same place. The
-one rule kept here: the tricks that plug layers into the studio's MLPs are refused by any other
-network (core/training/tricks.py checks it when the trick is switched on; no declaration says it).
+One function per question, so the window, the tricks panel and the tests ask the same place. Every
+answer comes from a declaration of the core: the family's (tricks, capabilities) and each trick's
+config section (``ARCHS``: the networks a trick that plugs layers into the MLPs works with).
 """
 from __future__ import annotations
 
@@ -12,9 +12,6 @@ from gan_studio.core.config import Config
 
 #: the panels (dock names of the main window) and the runs they show something for
 ALWAYS = ("tricks", "plots", "events")
-#: tricks that plug layers into the studio's MLPs (core/training/tricks.py: ``_require``): a DCGAN
-#: or an imported TorchScript generator has no place for them, and the Trainer refuses them
-NETWORK_TRICKS = ("normalization", "minibatch_discrimination", "packing")
 
 
 def is_image_run(cfg: Config) -> bool:
@@ -51,6 +48,8 @@ def refused_tricks(cfg: Config) -> set[str]:
     names = set(type(cfg.tricks).__dataclass_fields__)
     spec = family_spec(cfg)
     refused = {n for n in names if not spec.supports_trick(n)} if spec is not None else set()
-    if cfg.model.arch != "mlp":
-        refused |= set(NETWORK_TRICKS) & names
+    for n in names:
+        archs = getattr(type(getattr(cfg.tricks, n)), "ARCHS", None)
+        if archs is not None and cfg.model.arch not in archs:
+            refused.add(n)
     return refused

@@ -338,7 +338,9 @@ class TricksPanel(QWidget):
             sec.setVisible(any(sec.form.isRowVisible(r) for r in range(sec.form.rowCount())))
         if self.refused_tricks:
             names = ", ".join(sorted(n.replace("_", " ") for n in self.refused_tricks))
-            why = ("this model family does not take them" if cfg.model.family != "gan"
+            from gan_studio.app.run_kind import family_spec
+            spec = family_spec(cfg)
+            why = ("this model family does not take them" if spec is not None and spec.tricks is not None
                    else f"model.arch = {cfg.model.arch} has no place for them")
             self.hidden_note.setText(f"Hidden on this run ({why}): {names}.")
         self.hidden_note.setVisible(bool(self.refused_tricks))

@@ -137,10 +137,10 @@ def grid_columns(n: int) -> int:
 
 def _label_index(tr, text: str) -> int:
     """--label as a class index of a conditional run's generator (one that takes labels)."""
-    names = getattr(tr, "class_names", None)
-    if names is None or not hasattr(tr, "default_labels"):
+    if not tr.FAMILY.has("labels"):
         raise ConfigError(f"--label {text}: this run's generator takes no label (model.family = "
-                          f"{tr.cfg.model.family!r}; only cgan runs do)")
+                          f"{tr.cfg.model.family!r}; only families that draw a chosen class do, e.g. cgan)")
+    names = list(tr.class_names)
     if text in names:
         return names.index(text)
     if text.isdigit() and int(text) < len(names):

@@ -165,7 +165,8 @@ class TrainConfig:
 
 
 # -- tricks: one sub-dataclass per trick. The docstring is the window's tooltip (why it helps);
-# GROUP places it in the tricks panel. Every trick is off by default, so a preset that says
+# GROUP places it in the tricks panel; ARCHS (when set) names the model.arch values it works with.
+# Every trick is off by default, so a preset that says
 # nothing about tricks trains the plain GAN.
 NORM_KINDS = ("none", "batch", "separate-batch", "virtual-batch", "instance")
 
@@ -191,6 +192,7 @@ class NormalizationTrick:
     every example's output, which batch norm does. In the MLPs 'instance' is layer norm: a
     feature vector has no spatial positions, so instance norm has no meaning there."""
     GROUP = "Normalisation"
+    ARCHS = ("mlp",)   # it plugs layers into the studio's MLPs: no other network has a place for it
     enabled: bool = opt(False, "normalise the hidden layers of D and G")
     d: str = opt("separate-batch", "normalisation in D", choices=NORM_KINDS)
     g: str = opt("batch", "normalisation in G ('separate-batch' is plain batch norm there: G sees "
@@ -235,6 +237,7 @@ class MinibatchDiscriminationTrick:
     """Lets D compare each sample with the rest of its batch (learned closeness features), so a
     batch of near-identical fakes is easy to spot and a collapsing G is punished."""
     GROUP = "What D sees"
+    ARCHS = ("mlp",)   # it plugs layers into the studio's MLPs: no other network has a place for it
     enabled: bool = opt(False, "add minibatch features to D's last layer")
     kernels: int = opt(100, "B: number of closeness kernels (Salimans et al.: 100)", lo=1, hi=1024)
     kernel_dim: int = opt(5, "C: dimension of each kernel (Salimans et al.: 5)", lo=1, hi=256)
@@ -255,6 +258,7 @@ class PackingTrick:
     """D judges m samples at once (all real or all fake), so it sees the spread of a set and a
     collapsed G, whose packs look alike, is easy to tell apart (PacGAN)."""
     GROUP = "What D sees"
+    ARCHS = ("mlp",)   # it plugs layers into the studio's MLPs: no other network has a place for it
     enabled: bool = opt(False, "feed D packs of m samples")
     m: int = opt(2, "samples per pack (PacGAN: 2 to 4); the batch size must be a multiple of it",
                  lo=2, hi=16)

@@ -144,7 +144,15 @@ def needs_reset(key: str, family: str | None = None) -> bool:
 
 def check_config(cfg, spec: FamilySpec | None = None) -> None:
     """One-line ConfigErrors for settings ``cfg``'s family (or ``spec``) cannot honour: a trick it
-    does not support switched on, a loss or a model.arch it does not take. Run by Config.validate."""
+    does not support switched on, a loss or a model.arch it does not take; and a trick switched on
+    for networks it does not fit (its config section's ``ARCHS``). Run by Config.validate."""
+    for f in dataclasses.fields(cfg.tricks):   # tricks that need the studio's MLPs (config: ARCHS)
+        trick = getattr(cfg.tricks, f.name)
+        archs = getattr(type(trick), "ARCHS", None)
+        if trick.enabled and archs is not None and cfg.model.arch not in archs:
+            raise ConfigError(f"tricks.{f.name} needs the studio's MLP networks (model.arch = "
+                              f"{' or '.join(repr(a) for a in archs)}); model.arch = {cfg.model.arch!r} "
+                              f"has no place for it")
     spec = spec or SPECS.get(cfg.model.family)
     if spec is None:
         return   # an unknown family: the choices of model.family say so

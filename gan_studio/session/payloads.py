@@ -30,19 +30,6 @@ VIEW_POINTS = 1000
 ARROW_POINTS = 128
 #: side of the discriminator heatmap grid (64 x 64 = 4,096 D evaluations per view)
 HEAT_SIDE = 64
-#: per model family, the evaluation numbers the live plots show beside the losses: (title, [(key, label)])
-FAMILY_PLOTS = {
-    "cgan": ("Conditional accuracy (chance 1/K)", [("cond_accuracy", "classified as its label")]),
-    "ssl": ("Test accuracy", [("test_accuracy", "K+1 D (semi-supervised)"),
-                              ("baseline_accuracy", "labelled examples only")]),
-    "lapgan": ("Level D AUC (0.5: G fools D)", [(f"lap{l}_d_auc", f"level {l}") for l in range(4)]),
-    "stackgan": ("Caption attributes matched", [("s2_match", "stage II"), ("s1_match", "stage I"),
-                                                ("chance_match", "text-blind chance")]),
-}
-#: rows of the LAPGAN pyramid shown in the grid browser
-LEVEL_ROWS = 8
-
-
 @dataclass
 class RunInfo:
     """A Trainer is ready (first start, New, Open, a restarted training process): what does not
@@ -60,9 +47,10 @@ class RunInfo:
     eval_history: list = field(default_factory=list)  # [{"step", "modes", "hq", "rkl", ...}]
     events: list = field(default_factory=list)
     family: str = "gan"                      # model.family
-    family_plot: tuple | None = None         # FAMILY_PLOTS[family]: what the extra plot shows
-    vocabulary: list | None = None           # StackGAN: the words a caption may use
-    class_names: list | None = None          # a conditional GAN's classes
+    capabilities: frozenset = frozenset()    # what the family offers (core/family_spec.CAPABILITIES)
+    family_plot: tuple | None = None         # Trainer.plot(): (title, ((key, label), ...)) of the extra plot
+    vocabulary: list | None = None           # capability "text": the words a caption may use
+    class_names: list | None = None          # capability "labels": the classes G draws on demand
 
 
 @dataclass
@@ -96,17 +84,14 @@ class Report:
 def run_info(trainer, run_path: str, run=None) -> RunInfo:
     """The RunInfo of a Trainer that was just built or opened; ``run`` adds what it logged before."""
     data = trainer.data
-    family = trainer.cfg.model.family
+    spec = trainer.FAMILY
     s = RunInfo(config=trainer.cfg.copy(), run_path=run_path, device_name=trainer.device_name,
                 step=trainer.step_count, is_image=trainer.is_image, events=list(trainer.events),
-                family=family, family_plot=FAMILY_PLOTS.get(family))
-    if hasattr(trainer, "vocabulary"):
+                family=spec.name, capabilities=spec.capabilities, family_plot=trainer.plot())
+    if spec.has("text"):
         s.vocabulary = list(trainer.vocabulary)
-    if family == "cgan":
+    if spec.has("labels"):
         s.class_names = [str(c) for c in trainer.class_names]
-    if hasattr(trainer, "level_sizes"):   # LAPGAN: one curve per level it has
-        s.family_plot = (s.family_plot[0], [(f"lap{l}_d_auc", f"level {l} ({size} px)")
-                                            for l, size in enumerate(trainer.level_sizes)])
     if not trainer.is_image:
         g = torch.Generator(device=trainer.device).manual_seed(0)
         s.real = data.sample(VIEW_POINTS, g).detach().cpu().numpy().astype(np.float32)
@@ -184,19 +169,10 @@ class FrameBuilder:
         return v
 
     def _image_tiles(self, v: Frame) -> None:
-        """The grid: G(fixed_z); a conditional family's rows are its classes or captions; LAPGAN
-        shows its pyramid, one latent per row: each level, each residual, the summed image."""
-        tr = self.trainer
-        if hasattr(tr, "level_grid"):
-            tiles, ncols, titles = tr.level_grid(tr.fixed_z[:LEVEL_ROWS])
-            v.tiles, v.nrow = to_tiles(tiles), ncols
-            v.tile_caption = "columns: " + " | ".join(titles)
-            return
-        v.tiles = to_tiles(tr.generate(tr.fixed_z))
-        v.nrow = int(getattr(tr, "grid_nrow", 8))
-        rows = getattr(tr, "display_captions", None) or getattr(tr, "class_names", None)
-        if rows:
-            v.tile_caption = "rows: " + "; ".join(str(r) for r in rows)
+        """The grid, as the family lays it out (Trainer.grid_images: FAMILY.grid): G(fixed_z); a
+        conditional family's rows are its classes or captions; LAPGAN's are its pyramid."""
+        images, nrow, caption = self.trainer.grid_images()
+        v.tiles, v.nrow, v.tile_caption = to_tiles(images), int(nrow), caption
 
 
 def normalise_heat(values: np.ndarray) -> tuple[np.ndarray, tuple]:
@@ -211,9 +187,8 @@ def normalise_heat(values: np.ndarray) -> tuple[np.ndarray, tuple]:
 
 
 def d_output(trainer, x: torch.Tensor) -> torch.Tensor:
-    """D's raw output on a batch of fakes, through the Trainer's own entry when it has one."""
-    d_out = getattr(trainer, "d_out", None)
-    return d_out(x, "fake") if d_out is not None else trainer.D(x)
+    """D's raw output on a batch of fakes, through the Trainer's entry (tricks such as packing apply)."""
+    return trainer.d_out(x, "fake")
 
 
 def d_per_point(trainer, points: torch.Tensor) -> torch.Tensor:
