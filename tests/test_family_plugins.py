@@ -33,10 +33,12 @@ def test_the_declarations_are_read_without_torch_or_qt():
     assert out.stdout.strip() == "[]"
 
 
-@pytest.mark.parametrize("name", ["gan", "cgan", "ssl", "lapgan", "stackgan"])
+@pytest.mark.parametrize("name", ["gan", "cgan", "ssl", "lapgan", "stackgan", "cyclegan", "infogan"])
 def test_every_family_declares_what_exists(name):
     spec = SPECS[name]
-    assert FAMILIES[name].FAMILY is spec and family_of(Config.from_dict({"model": {"family": name}})) is spec
+    fits = {"model": {"family": name, **({"arch": spec.archs[0]} if spec.archs else {})},
+            **({"loss": spec.losses[0]} if spec.losses else {})}   # a loss and arch it takes
+    assert FAMILIES[name].FAMILY is spec and family_of(Config.from_dict(fits)) is spec
     tricks = set(TricksConfig.__dataclass_fields__)
     assert spec.tricks is None or set(spec.tricks) <= tricks
     assert spec.losses is None or set(spec.losses) <= set(LOSSES)

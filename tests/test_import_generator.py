@@ -158,3 +158,15 @@ def test_imported_runs_refuse_training_and_wrong_files(tmp_path, capsys):
     assert "is --nz right?" in capsys.readouterr().err
     assert main(["import-generator", str(tmp_path / "g.pt"), "--arch", "dcgan", "--out", str(tmp_path / "r3")]) == 2
     assert "use --arch torchscript" in capsys.readouterr().err
+
+
+def test_a_file_name_with_odd_characters_gives_a_valid_run_name():
+    from pathlib import Path
+
+    from gan_studio.core.config import MAX_NAME, check_run_name
+    from gan_studio.core.importer import run_name_for
+    for name in ("netG (1).pth", "my generator [final]!.pt", ".hidden.pth", "ü-net.pth", "x" * 300 + ".pth"):
+        run = run_name_for(Path("/some/where") / name)
+        check_run_name(run)
+        assert run.startswith("imported-") and len(run) <= MAX_NAME
+    assert run_name_for(Path("netG (1).pth")) == "imported-netG--1"

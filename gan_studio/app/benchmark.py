@@ -10,6 +10,10 @@
 (b) UI latency: every 10 ms an event is posted to the GUI thread while the worker trains; the time
     until it is handled is the event loop's latency (p50, p99).
 Targets (issue 5): ratio >= 0.9, p99 < 50 ms.
+
+With ``--branches 2`` (issue 15) the window forks its run after the warm-up and trains both branches,
+each in its own training process: (a) is then the total steps/s of both branches against two headless
+runs trained at the same time in two processes (what the two branches are without the window).
 """
 from __future__ import annotations
 
@@ -53,6 +57,37 @@ def headless_rate(cfg, steps: int, in_thread: bool = True) -> float:
     return result[0]
 
 
+def _headless_in_process(cfg, steps: int, threads: int, start, out) -> None:
+    import torch
+    torch.set_num_threads(threads)
+    from gan_studio.core.training.run_loop import RunLoop
+    from gan_studio.core.training.trainer import Trainer
+    loop = RunLoop(Trainer(cfg.copy()), None)
+    for _ in range(WARMUP_STEPS):
+        loop.advance()
+    start.wait()
+    for _ in range(steps):
+        loop.advance()
+    out.put(time.perf_counter())
+
+
+def headless_pair_rate(cfg, steps: int, threads: int, n: int = 2) -> float:
+    """Total steps/s of ``n`` headless runs trained at once, each in a process of its own (spawned,
+    as the window's training processes are), from a common start to the last one's end."""
+    import multiprocessing as mp
+    ctx = mp.get_context("spawn")
+    start, out = ctx.Barrier(n + 1), ctx.Queue()
+    procs = [ctx.Process(target=_headless_in_process, args=(cfg, steps, threads, start, out)) for _ in range(n)]
+    for p in procs:
+        p.start()
+    start.wait()
+    t0 = time.perf_counter()
+    ends = [out.get() for _ in procs]
+    for p in procs:
+        p.join()
+    return n * steps / (max(ends) - t0)
+
+
 def dispose(win) -> None:
     from PySide6.QtCore import QCoreApplication, QEvent
     win.deleteLater()
@@ -60,7 +95,8 @@ def dispose(win) -> None:
     gc.collect()
 
 
-def window_rate(cfg, steps: int, runs_dir: str, hidden: bool = False) -> tuple[float, list[float]]:
+def window_rate(cfg, steps: int, runs_dir: str, hidden: bool = False,
+                branches: int = 1) -> tuple[float, list[float]]:
     from PySide6.QtCore import QCoreApplication, QEvent, QEventLoop, QObject, QTimer
 
     from gan_studio.app.main_window import MainWindow
@@ -89,13 +125,33 @@ def window_rate(cfg, steps: int, runs_dir: str, hidden: bool = False) -> tuple[f
     win.worker.target_reached.connect(lambda _s: loop.quit())
     win.worker.run_steps(WARMUP_STEPS)
     loop.exec()
+    while len(win.branches) < branches:   # fork now: the branches train side by side from here
+        n = len(win.branches)
+        win.fork()
+        wait = QTimer()
+        wait.timeout.connect(lambda: loop.quit() if len(win.branches) > n and
+                             win.branches[-1].state.session is not None else None)
+        wait.start(20)
+        loop.exec()
+        wait.stop()
+        b = win.branches[-1]
+        b.worker.run_steps(WARMUP_STEPS)   # its process warms up too
+        b.worker.target_reached.connect(lambda _s: loop.quit())
+        loop.exec()
+    win.select_branch(win.branches[0])
+    pending = set()
+    for b in win.branches:
+        b.worker.target_reached.connect(lambda _s, b=b: (pending.discard(b), loop.quit() if not pending else None))
     probe = Probe()
     timer = QTimer()
     timer.timeout.connect(lambda: QCoreApplication.postEvent(probe, ProbeEvent()))
     timer.start(PROBE_MS)
     t0 = time.perf_counter()
-    win.worker.run_steps(steps)
-    loop.exec()
+    pending.update(win.branches)
+    for b in win.branches:
+        b.worker.run_steps(steps)
+    while pending:
+        loop.exec()
     elapsed = time.perf_counter() - t0
     timer.stop()
     QCoreApplication.sendPostedEvents(probe)   # no Python-made event may outlive this function
@@ -106,7 +162,7 @@ def window_rate(cfg, steps: int, runs_dir: str, hidden: bool = False) -> tuple[f
     if not hidden and redraws < 0.5 * min(steps, elapsed * 1000 / PLOTS_MS):   # one redraw per new report, at most 1/PLOTS_MS
         print(f"WARNING: the plots redrew only {redraws} times in {elapsed:.1f} s (the machine is too busy "
               "to draw at the intended rate): this round flatters the window", flush=True)
-    return steps / elapsed, delays
+    return len(win.branches) * steps / elapsed, delays
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", help="also write the figures to this file")
     p.add_argument("--hidden", action="store_true",
                    help="diagnosis: the window exists and its worker reports, but it is never shown or painted")
+    p.add_argument("--branches", type=int, default=1, choices=(1, 2, 3),
+                   help="fork the run after the warm-up and train this many branches, each in its own process; "
+                        "the reference is as many headless runs in as many processes at once")
     p.add_argument("--headless-main-thread", action="store_true",
                    help="run the headless reference in the main thread (as `gan-studio train` does)")
     args = p.parse_args(argv)
@@ -134,8 +193,11 @@ def main(argv: list[str] | None = None) -> int:
     heads, wins, delays = [], [], []
     with tempfile.TemporaryDirectory(prefix="gan-studio-bench-") as runs_dir:
         for r in range(args.rounds):
-            heads.append(headless_rate(cfg, args.steps, in_thread=not args.headless_main_thread))
-            rate, d = window_rate(cfg, args.steps, runs_dir, hidden=args.hidden)
+            if args.branches > 1:
+                heads.append(headless_pair_rate(cfg, args.steps, torch.get_num_threads(), args.branches))
+            else:
+                heads.append(headless_rate(cfg, args.steps, in_thread=not args.headless_main_thread))
+            rate, d = window_rate(cfg, args.steps, runs_dir, hidden=args.hidden, branches=args.branches)
             wins.append(rate)
             delays += d
             print(f"round {r + 1}: headless {heads[-1]:.1f} steps/s, window {wins[-1]:.1f} steps/s, "
@@ -145,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     p99 = delays_ms[min(len(delays_ms) - 1, int(0.99 * len(delays_ms)))]
     ratios = [w / h for w, h in zip(wins, heads)]   # per round: load hits both alike
     ratio = statistics.median(ratios)
-    out = {"preset": args.preset, "headless_in": "main thread" if args.headless_main_thread else "a thread",
+    out = {"preset": args.preset, "branches": args.branches, "headless_in": "main thread" if args.headless_main_thread else "a thread",
            "steps": args.steps, "rounds": args.rounds,
            "headless_steps_per_s": round(statistics.mean(heads), 2),
            "window_steps_per_s": round(statistics.mean(wins), 2),

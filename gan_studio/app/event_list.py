@@ -59,6 +59,11 @@ class EventList(QWidget):
         self._shown = 0
         self.list.hide()
 
+    def set_state(self, state) -> None:
+        """List another branch's changes (the window's branch chooser)."""
+        self.state = state
+        self._session = None
+
     def refresh(self) -> None:
         st = self.state
         if st.session is not self._session or len(st.events) < self._shown:

@@ -183,6 +183,13 @@ class GridBrowser(HistoryScrubber, QWidget):
         first = live[0].step if live else None
         return [v for v in self.disk_views if first is None or v.step < first] + live
 
+    def set_state(self, state: StudioState) -> None:
+        """Draw another branch's state (the window's branch chooser)."""
+        self.state = state
+        self._session = None
+        self._drawn_version = None
+        self.shown_view = None
+
     def refresh(self) -> None:
         st = self.state
         if st.session is not self._session:

@@ -61,6 +61,8 @@ class StudioState:
         self.mode_hops: int | None = None   # the run loop's latest count (frames' evaluations lack it)
         self.evals = GrowingArray(len(EVAL_COLUMNS), 256)
         self.occupancy: list[tuple[int, np.ndarray]] = []   # (step, HQ share per mode)
+        self._hops: tuple = (0, [], None)                   # hops(): evaluations seen, hops, last dominant
+        self._hops_step = None
         self.family_evals: list[tuple[int, dict]] = []      # (step, {key: value}) of the family's plot
         self.events: list[dict] = []
         self.views: list[Frame] = []
@@ -155,6 +157,24 @@ class StudioState:
         if counts.size:
             total = counts.sum()
             self.occupancy.append((step, counts / total if total > 0 else counts))
+
+    def hops(self) -> list[tuple[int, int, int]]:
+        """(step, from mode, to mode) at each evaluation where the dominant mode changed from the
+        previous evaluation's (core.metrics.modes.dominant_mode: both evaluations have one): the
+        hops that ``mode_hops`` counts, placed on the occupancy timeline."""
+        from gan_studio.core.metrics.modes import dominant_mode
+        n, out, prev = self._hops
+        if n > len(self.occupancy) or (n and self.occupancy[n - 1][0] != self._hops_step):
+            n, out, prev = 0, [], None   # a roll-back or a new run: count again
+        out = list(out)
+        for step, shares in self.occupancy[n:]:   # only the evaluations added since the last call
+            d = dominant_mode(np.round(np.asarray(shares) * 10_000).astype(int))
+            if d is not None and prev is not None and d != prev:
+                out.append((int(step), int(prev), int(d)))
+            prev = d
+        self._hops = (len(self.occupancy), out, prev)
+        self._hops_step = self.occupancy[-1][0] if self.occupancy else None
+        return out
 
     def view_at(self, index: int) -> Frame | None:
         if not self.views:

@@ -1,5 +1,8 @@
 """The latent lab: click generated images into groups A, B, C; see mean(A) - mean(B) + mean(C) with
 its 8 neighbours, an interpolation strip, an analogy grid, and saved directions applied at a strength.
+A family whose G takes codes (capability "codes", InfoGAN) gets controls for them: the categorical
+value and a slider per continuous code hold every picture's codes, and the Codes tab draws one row
+per categorical value, its columns the latents or one continuous code varied with the rest fixed.
 
 The panel keeps latents (numpy); every picture is drawn by the training engine between training
 steps (a RenderLatents request: in the training process, see gan_studio/session), so it never
@@ -10,6 +13,7 @@ for the same latents at a bounded rate: the person watches an analogy form.
 from __future__ import annotations
 
 import io
+import operator
 import time
 from pathlib import Path
 
@@ -33,13 +37,20 @@ TILE_PX = 72
 #: while training, draw the pictures again at most this often (seconds): each costs the engine time
 RERENDER_S = 0.5
 #: the outputs, in tab order: (key, tab title)
-OUTPUTS = (("result", "Result 3x3"), ("interp", "Interpolate"), ("analogy", "Analogy"), ("apply", "Direction"))
+OUTPUTS = (("result", "Result 3x3"), ("interp", "Interpolate"), ("analogy", "Analogy"), ("apply", "Direction"),
+           ("codes", "Codes"))
+#: the continuous codes' sliders and traversals span this range (training draws them from -1..1;
+#: the InfoGAN paper's figures go to +-2)
+CODE_SPAN = 2.0
+#: columns of the Codes tab
+CODE_COLUMNS = 8
 CAPTIONS = {
     "result": "mean(A) - mean(B) + mean(C) in the middle; around it 8 neighbours (uniform noise +-0.25), "
               "as in DCGAN's Fig. 7",
     "interp": "from mean(A) (left) to mean(B) (right)",
     "analogy": "each row: mean(A) : mean(B) :: C : mean(A) - mean(B) + C, one row per image of C",
     "apply": "",
+    "codes": "one row per value of the categorical code; columns as chosen above",
 }
 
 
@@ -57,8 +68,10 @@ def png_bytes(grid: np.ndarray) -> bytes:
 
 
 class _Answers(QObject):
-    """Carries a finished render from the worker's thread to the GUI thread (a queued signal)."""
+    """Carries a finished render (or the run's code sizes) from the worker's thread to the GUI
+    thread (queued signals)."""
     arrived = Signal(object)
+    code_sizes = Signal(object)
 
 
 class Tile(QLabel):
@@ -105,11 +118,14 @@ class LatentLab(QWidget):
         self._pending: dict[str, tuple] = {}
         self._last_render = 0.0
         self.latest_step = -1
+        self.code_sizes: tuple[int, int] | None = None  # (categorical values, continuous codes): capability "codes"
+        self.code_sliders: list[QSlider] = []
         self._rerender = QTimer(self)
         self._rerender.setSingleShot(True)
         self._rerender.timeout.connect(self._rerender_due)
         self._answers = _Answers(self)
         self._answers.arrived.connect(self._on_answer)
+        self._answers.code_sizes.connect(self._on_code_sizes)
         self._build()
         self._set_enabled(False, "Waiting for a run...")
         worker.session.connect(self.on_session)
@@ -152,6 +168,13 @@ class LatentLab(QWidget):
         self.label_choice.currentIndexChanged.connect(self._label_changed)
         self.label_choice.hide()
         top.addWidget(self.label_choice)
+        # a generator with codes (InfoGAN): the categorical value every picture is drawn with
+        self.code_choice = self._named(QComboBox(), "code", "Categorical code",
+                                       "the value of the categorical code all pictures are drawn with (the "
+                                       "Codes tab shows every value, one per row)")
+        self.code_choice.currentIndexChanged.connect(self._codes_changed)
+        self.code_choice.hide()
+        top.addWidget(self.code_choice)
         top.addWidget(self._button("reroll", "Re-roll", "new random images; picked ones stay", self.reroll))
         top.addWidget(self._button("clear", "Clear groups", "empty A, B and C", self.clear_groups))
         group_io.append(self._button("load_group", "Load group .npy...",
@@ -182,6 +205,8 @@ class LatentLab(QWidget):
                 lay.addLayout(self._interp_controls())
             if key == "apply":
                 lay.addLayout(self._direction_controls())
+            if key == "codes":
+                lay.addWidget(self._code_controls())
             caption = self._named(QLabel(CAPTIONS[key]), f"caption.{key}", f"{title} caption")
             caption.setWordWrap(True)
             lay.addWidget(caption)
@@ -215,6 +240,7 @@ class LatentLab(QWidget):
         lay.addWidget(self.tabs, 1)
         lay.addLayout(bottom)
         lay.addWidget(self.status)
+        self.tabs.setTabVisible(self._tab_index("codes"), False)
         self._update_group_buttons()
 
     def _interp_controls(self) -> QHBoxLayout:
@@ -262,6 +288,109 @@ class LatentLab(QWidget):
         self._strength_changed(self.strength.value())
         return box
 
+    def _code_controls(self) -> QWidget:
+        """A slider per continuous code (filled in when a run with codes opens) and the choice of
+        what the Codes tab's columns show."""
+        box = QWidget()
+        lay = QVBoxLayout(box)
+        lay.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("columns:"))
+        self.code_vary = self._named(QComboBox(), "code.vary", "Codes tab columns",
+                                     "what changes along each row: 8 latents of the grid above (continuous codes "
+                                     "as set), or one continuous code from -2 to 2 (the first image of group A, "
+                                     "or the first image, the other codes as set)")
+        self.code_vary.currentIndexChanged.connect(lambda _: self.render_outputs(("codes",)))
+        row.addWidget(self.code_vary, 1)
+        lay.addLayout(row)
+        self.code_slider_box = QGridLayout()
+        lay.addLayout(self.code_slider_box)
+        return box
+
+    def _tab_index(self, key: str) -> int:
+        return [k for k, _ in OUTPUTS].index(key)
+
+    # -- codes (capability "codes") ------------------------------------------------------------------------
+    def _show_codes(self, sizes: tuple[int, int] | None) -> None:
+        """The code controls for a run whose G takes (categorical values, continuous codes); None hides them."""
+        self.code_sizes = sizes
+        while self.code_slider_box.count():
+            item = self.code_slider_box.takeAt(0)
+            if item.widget() is not None:
+                item.widget().setParent(None)
+        self.code_sliders = []
+        for combo in (self.code_choice, self.code_vary):
+            combo.blockSignals(True)
+            combo.clear()
+        if sizes is not None:
+            k, c = sizes
+            self.code_choice.addItems([f"code: {v}" for v in range(k)])
+            self.code_vary.addItem(f"{CODE_COLUMNS} latents")
+            self.code_vary.addItems([f"continuous code {j + 1} from {-CODE_SPAN:g} to {CODE_SPAN:g}" for j in range(c)])
+            for j in range(c):
+                slider = self._named(QSlider(Qt.Orientation.Horizontal), f"code.cont.{j + 1}",
+                                     f"Continuous code {j + 1}", f"continuous code {j + 1} of every picture "
+                                     f"(training draws it from -1 to 1)")
+                slider.setRange(int(-100 * CODE_SPAN), int(100 * CODE_SPAN))   # hundredths
+                value = self._named(QLabel("+0.00"), f"code.cont.{j + 1}.value", f"Continuous code {j + 1} value")
+                slider.valueChanged.connect(lambda v, label=value: (label.setText(f"{v / 100:+.2f}"),
+                                                                    self._codes_changed()))
+                self.code_slider_box.addWidget(QLabel(f"code {j + 1}"), j, 0)
+                self.code_slider_box.addWidget(slider, j, 1)
+                self.code_slider_box.addWidget(value, j, 2)
+                self.code_sliders.append(slider)
+        for combo in (self.code_choice, self.code_vary):
+            combo.blockSignals(False)
+        self.code_choice.setVisible(sizes is not None)
+        self.tabs.setTabVisible(self._tab_index("codes"), sizes is not None)
+        if sizes is not None and self.enabled_for_run:
+            self._set_enabled(True, "")
+            self.render_all()
+
+    def _on_code_sizes(self, answer) -> None:
+        sid, fut = answer
+        if sid != self._session_id:
+            return
+        try:
+            k, c = fut.result()
+        except Exception as e:  # noqa: BLE001 - a message, not a crash
+            self.show_message(f"could not read the run's codes: {type(e).__name__}: {e}")
+            return
+        self._show_codes((int(k), int(c)))
+
+    def continuous_codes(self) -> np.ndarray:
+        """The sliders' values, one per continuous code."""
+        return np.array([s.value() / 100.0 for s in self.code_sliders], np.float32)
+
+    def codes_for(self, n: int) -> np.ndarray | None:
+        """(n, 1 + continuous) codes of n pictures: the chosen categorical value and the sliders' values."""
+        if self.code_sizes is None:
+            return None
+        row = np.concatenate([[max(0, self.code_choice.currentIndex())], self.continuous_codes()]).astype(np.float32)
+        return np.tile(row, (n, 1))
+
+    def _codes_changed(self, *_args) -> None:
+        if self.enabled_for_run:
+            self.render_all()   # the same latents, drawn with other codes
+
+    def _plan_codes(self) -> tuple[np.ndarray, int, np.ndarray] | str:
+        """(latents, columns, codes) of the Codes tab: row k has categorical value k; the columns are
+        CODE_COLUMNS latents of the tiles, or one latent with continuous code j from -span to span."""
+        if self.code_sizes is None:
+            return "This run's generator has no codes (an InfoGAN run has: a categorical value and continuous codes)."
+        k = self.code_sizes[0]
+        vary = self.code_vary.currentIndex()     # 0: latents; j >= 1: continuous code j
+        cols = CODE_COLUMNS
+        codes = np.tile(np.concatenate([[0.0], self.continuous_codes()]).astype(np.float32), (k * cols, 1))
+        codes[:, 0] = np.repeat(np.arange(k), cols)
+        if vary <= 0:
+            latents = np.tile(self.pool[:cols], (k, 1))
+        else:
+            picked = self.group_latents("A")
+            latents = np.repeat((picked if len(picked) else self.pool)[:1], k * cols, 0)
+            codes[:, vary] = np.tile(np.linspace(-CODE_SPAN, CODE_SPAN, cols, dtype=np.float32), k)
+        return latents, cols, codes
+
     # -- session and training --------------------------------------------------------------------------
     def on_session(self, session) -> None:
         self._session_id += 1
@@ -278,6 +407,11 @@ class LatentLab(QWidget):
             self.label_choice.addItems([f"class: {n}" for n in names])
         self.label_choice.setVisible(bool(names))
         self.label_choice.blockSignals(False)
+        self._show_codes(None)
+        if "codes" in session.capabilities:   # G takes codes: ask the run how many
+            sid = self._session_id
+            fut = self.worker.call(operator.attrgetter("code_sizes"))
+            fut.add_done_callback(lambda f: self._answers.code_sizes.emit((sid, f)))
         self.shown_step = self.latest_step = session.step
         self.pool = self.rng.standard_normal((len(self.tiles), self.latent_dim)).astype(np.float32)
         for view in self.views.values():
@@ -439,6 +573,8 @@ class LatentLab(QWidget):
             targets = targets[:8]
             moved = L.apply_direction(targets, d.vector, self.strength_value())
             return np.concatenate([targets, moved]), len(targets)
+        if key == "codes":
+            return self._plan_codes()
         raise KeyError(key)
 
     def render_all(self) -> None:
@@ -458,18 +594,21 @@ class LatentLab(QWidget):
             self._render(key, *plan)
 
     # -- the engine round trip --------------------------------------------------------------------------------
-    def _render(self, key: str, z: np.ndarray, nrow: int) -> None:
-        """Ask the engine for G(z); one request per output in flight, the newest one waits."""
+    def _render(self, key: str, z: np.ndarray, nrow: int, codes: np.ndarray | None = None) -> None:
+        """Ask the engine for G(z); one request per output in flight, the newest one waits.
+        ``codes``: per latent (capability "codes"); by default the codes the controls hold."""
         if self._in_flight.get(key):
-            self._pending[key] = (z, nrow)
+            self._pending[key] = (z, nrow, codes)
             return
         self._in_flight[key] = True
         self._last_render = time.perf_counter()
         z = np.array(z, np.float32)
         sid = self._session_id
-
-        fut = self.worker.render_latents(z, self.label)
-        fut.add_done_callback(lambda f: self._answers.arrived.emit((sid, key, z, nrow, f)))
+        if codes is None:
+            codes = self.codes_for(len(z))
+        # a conditional G takes the condition beside z: a class label, or the codes
+        fut = self.worker.render_latents(z, codes if codes is not None else self.label)
+        fut.add_done_callback(lambda f: self._answers.arrived.emit((sid, key, z, nrow, codes, f)))
 
     @property
     def busy(self) -> bool:
@@ -477,7 +616,7 @@ class LatentLab(QWidget):
         return any(self._in_flight.values()) or bool(self._pending)
 
     def _on_answer(self, answer) -> None:
-        sid, key, z, nrow, fut = answer
+        sid, key, z, nrow, codes, fut = answer
         if sid != self._session_id:
             return
         self._in_flight[key] = False
@@ -500,7 +639,7 @@ class LatentLab(QWidget):
             self._update_header(step)
             return
         grid = tile_grid(tiles, nrow=nrow)
-        self.outputs[key] = {"grid": grid, "latents": z, "step": step, "nrow": nrow}
+        self.outputs[key] = {"grid": grid, "latents": z, "codes": codes, "step": step, "nrow": nrow}
         self._show(key)
 
     def _show(self, key: str) -> None:

@@ -1,18 +1,21 @@
 """The studio window: a toolbar, a status bar, and the panels as dock widgets.
 
 The window never touches the Trainer: it sends commands to the TrainingWorker and draws the
-StudioState that the worker's reports fill, from a ~30 Hz timer.
+StudioState that the worker's reports fill, from a ~30 Hz timer. A fork adds a branch (app/branches.py):
+a second run with its own worker and state; ``self.worker`` and ``self.state`` are the selected
+branch's, which the panels show, and the plots draw the other branches over it.
 """
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QLabel, QMainWindow, QScrollArea,
-                               QSpinBox, QToolBar, QWidget)
+from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMenu,
+                               QScrollArea, QSpinBox, QToolBar, QVBoxLayout, QWidget)
 
+from gan_studio.app.branches import BRANCH_COLOURS, MAX_BRANCHES, Branch
 from gan_studio.app.caption_panel import CaptionPanel
 from gan_studio.app.event_list import EventList
 from gan_studio.app.grid_browser import GridBrowser
@@ -21,6 +24,7 @@ from gan_studio.app.latent_lab import LatentLab
 from gan_studio.app.mode_view import ModeView
 from gan_studio.app.plots import PlotsPanel
 from gan_studio.app.run_kind import panels_for
+from gan_studio.app.translate_panel import TranslatePanel
 from gan_studio.app.tricks_panel import TricksPanel
 from gan_studio.app.worker import TrainingWorker
 from gan_studio.core.config import Config
@@ -41,6 +45,11 @@ PANELS = {"tricks": "Tricks", "plots": "Live plots", "modes": "2-D view", "grid"
 TRICKS_SHARE, TRICKS_MAX_PX = 0.2, 340
 #: the changes list's share of the left column's height
 EVENTS_SHARE = 0.22
+
+
+class _Answers(QObject):
+    """Brings a Future's answer (a fork's new folder) to the GUI thread."""
+    arrived = Signal(object)
 
 
 class MainWindow(QMainWindow):
@@ -74,7 +83,27 @@ class MainWindow(QMainWindow):
         self.grid = GridBrowser(self.state)
         self.events = EventList(self.state)
         self.docks: dict[str, QDockWidget] = {}
-        for name, widget in (("tricks", self.tricks), ("plots", self.plots), ("modes", self.modes),
+        self.branch_box = QComboBox()
+        self.branch_box.setObjectName("tricks.branch")
+        self.branch_box.setAccessibleName("Branch the tricks edit")
+        self.branch_box.setToolTip("the branch the tricks, the 2-D view, the grid and the mode bars show; "
+                                   "the plots draw every branch, each in its colour")
+        self.branch_box.activated.connect(lambda i: self.select_branch(self.branches[i]))
+        self.branch_row = QWidget()
+        self.branch_row.setObjectName("tricks.branch_row")
+        row = QHBoxLayout(self.branch_row)
+        row.setContentsMargins(4, 2, 4, 2)
+        row.addWidget(QLabel("Branch"))
+        row.addWidget(self.branch_box, 1)
+        self.branch_row.hide()   # shown once there is a second branch
+        tricks_column = QWidget()
+        tricks_column.setObjectName("tricks.column")
+        column = QVBoxLayout(tricks_column)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.branch_row)
+        column.addWidget(self.tricks, 1)
+        for name, widget in (("tricks", tricks_column), ("plots", self.plots), ("modes", self.modes),
                              ("grid", self.grid), ("events", self.events)):
             dock = QDockWidget(PANELS[name], self)
             dock.setObjectName(f"dock.{name}")
@@ -95,6 +124,11 @@ class MainWindow(QMainWindow):
         # built here, started last: the toolbar's controls talk to it
         self.worker = TrainingWorker(cfg, runs_dir=runs_dir, open_path=open_path, device=device,
                                      engine=engine)
+        self.engine, self.device = engine, device
+        self.branches: list[Branch] = []
+        self.side_docks: list[tuple[QDockWidget, QWidget]] = []   # the other branches' samples, beside
+        self._fork_answers = _Answers(self)
+        self._fork_answers.arrived.connect(self._on_forked)
         # the latent lab renders through the worker (worker.render_latents), so it is built after it
         self.latent_lab = LatentLab(self.worker)
         self.docks["latent"] = QDockWidget("Latent lab", self)
@@ -114,6 +148,13 @@ class MainWindow(QMainWindow):
         self.docks["caption"].setAccessibleName("Text to image")
         self.docks["caption"].setWidget(self.caption_panel)
         self.tabifyDockWidget(self.docks["latent"], self.docks["caption"])
+        # CycleGAN's image to image: click a real image, see its translation (enabled on CycleGAN runs)
+        self.translate_panel = TranslatePanel(self.worker)
+        self.docks["translate"] = QDockWidget("Image to image", self)
+        self.docks["translate"].setObjectName("dock.translate")
+        self.docks["translate"].setAccessibleName("Image to image")
+        self.docks["translate"].setWidget(self.translate_panel)
+        self.tabifyDockWidget(self.docks["caption"], self.docks["translate"])
         self.docks["modes"].raise_()
         self._build_toolbar(cfg)
         self._build_status_bar()
@@ -125,16 +166,15 @@ class MainWindow(QMainWindow):
 
         self.worker.set_speed(self.speed.value())
         w = self.worker
-        w.session.connect(self._on_session)
-        w.report.connect(self._on_report)
-        w.running_changed.connect(self._on_running)
-        w.diverged.connect(self._on_diverged)
-        w.failed.connect(self._on_failed)
-        w.setting_refused.connect(self._on_refused)
-        w.saved.connect(self._on_saved)
-        w.process_died.connect(self._on_process_died)
-        self.tricks.setting_changed.connect(w.set_setting)
-        self.tricks.reset_requested.connect(w.reset)
+        self.selected = Branch(self, "main", w, BRANCH_COLOURS[0], state=self.state)
+        self.branches.append(self.selected)
+        self._update_branch_box()
+        self.tricks.setting_changed.connect(lambda key, value: self.worker.set_setting(key, value))
+        self.tricks.reset_requested.connect(lambda cfg: self.worker.reset(cfg))
+        self.modes.slider.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.modes.slider.customContextMenuRequested.connect(lambda pos: self._history_menu(self.modes, pos))
+        self.grid.slider.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.grid.slider.customContextMenuRequested.connect(lambda pos: self._history_menu(self.grid, pos))
         self.modes.train_points_requested.connect(self.train_on_points)
         self.events.step_chosen.connect(self.scrub_to)
         self.timer = QTimer(self)
@@ -181,12 +221,12 @@ class MainWindow(QMainWindow):
         tb.addWidget(QLabel(" Data "))
         tb.addWidget(self.data_box)
         tb.addSeparator()
-        for a in (self._action("start", "Start", "train continuously", lambda: self.worker.start_training(),
-                               "Ctrl+R"),
-                  self._action("pause", "Pause", "pause after the current step", lambda: self.worker.pause(),
-                               "Ctrl+P"),
-                  self._action("step", "Step once", "one G step with its D steps", lambda: self.worker.step_once(),
-                               "Ctrl+T"),
+        for a in (self._action("start", "Start", "train continuously (every branch)",
+                               lambda: self._each_worker("start_training"), "Ctrl+R"),
+                  self._action("pause", "Pause", "pause after the current step (every branch)",
+                               lambda: self._each_worker("pause"), "Ctrl+P"),
+                  self._action("step", "Step once", "one G step with its D steps (every branch)",
+                               lambda: self._each_worker("step_once"), "Ctrl+T"),
                   self._action("reset", "Reset", "new networks with the current settings (a new run)",
                                lambda: self.worker.reset(self.tricks.pending_config()))):
             tb.addAction(a)
@@ -197,13 +237,16 @@ class MainWindow(QMainWindow):
         self.speed.setToolTip("steps between redraws of the 2-D view and the grid (more: faster training)")
         self.speed.setRange(1, 10_000)
         self.speed.setValue(DEFAULT_SPEED)
-        self.speed.valueChanged.connect(lambda v: self.worker.set_speed(v))
+        self.speed.valueChanged.connect(lambda v: self._each_worker("set_speed", v))
         tb.addWidget(self.speed)
         tb.addSeparator()
         for a in (self._action("new", "New", "a new run from the chosen preset", self.new_run, "Ctrl+N"),
                   self._action("open", "Open...", "open a saved run folder", self._open_clicked, "Ctrl+O"),
-                  self._action("save", "Save", "save a checkpoint and a snapshot of this run",
-                               lambda: self.worker.save(), "Ctrl+S")):
+                  self._action("save", "Save", "save a checkpoint and a snapshot of every branch",
+                               lambda: self._each_worker("save"), "Ctrl+S"),
+                  self._action("fork", "Fork", "a new branch from this step: it trains beside this one "
+                               "from the exact same state; change a trick in it and compare (right-click "
+                               "a history slider to fork at an earlier step)", lambda: self.fork(), "Ctrl+F")):
             tb.addAction(a)
         tb.addSeparator()
         self.device_label = QLabel("device: starting")
@@ -260,7 +303,12 @@ class MainWindow(QMainWindow):
         s.sync()
 
     # -- worker signals ----------------------------------------------------------------------------
-    def _on_session(self, s: RunInfo) -> None:
+    def _on_session(self, s: RunInfo, branch: Branch | None = None) -> None:
+        if branch is not None and branch is not self.selected:
+            branch.state.begin(s)
+            self._update_branch_box()
+            self.plots.set_overlays(self._overlays())
+            return
         self.state.begin(s)
         self.tricks.load_config(s.config)
         self._show_run_in_toolbar(s.config)
@@ -275,41 +323,61 @@ class MainWindow(QMainWindow):
         self.refresh()
         self.session_started.emit(s)
 
-    def _on_report(self, r: Report) -> None:
+    def _on_report(self, r: Report, branch: Branch | None = None) -> None:
+        if branch is not None and branch is not self.selected:
+            branch.state.add(r)
+            return
         self.state.add(r)
         for e in r.events:
             if e.get("event") == "set":
                 self.tricks.applied(e["key"], e["value"])
 
-    def _on_running(self, running: bool) -> None:
-        self.actions_by_name["start"].setEnabled(not running)
-        self.actions_by_name["pause"].setEnabled(running)
+    def _on_running(self, running: bool, branch: Branch | None = None) -> None:
+        (branch or self.selected).running = running
+        busy = [b.running for b in self.branches] or [running]
+        self.actions_by_name["start"].setEnabled(not all(busy))
+        self.actions_by_name["pause"].setEnabled(any(busy))
 
-    def _on_diverged(self, message: str, step: int) -> None:
-        self.state.truncate_after(step, message)
-        self.show_message(message)
+    def _on_diverged(self, message: str, step: int, branch: Branch | None = None) -> None:
+        branch = branch or self.selected
+        branch.state.truncate_after(step, message)
+        self.show_message(self._about(branch, message))
 
-    def _on_failed(self, message: str) -> None:
+    def _on_failed(self, message: str, branch: Branch | None = None) -> None:
+        message = self._about(branch or self.selected, message)
         self.show_message(message)
         self.error.emit(message)
 
-    def _on_process_died(self, message: str) -> None:
+    def _on_process_died(self, message: str, branch: Branch | None = None) -> None:
         """The training process was killed or crashed: say so (status bar and the plots' warnings)
         and reset what the window believed about it; the worker starts a fresh one."""
-        self.process_died_message = message
-        self.state.running = False
-        self.state.diverged_message = message
-        self.state.version += 1
-        self._on_running(False)
+        branch = branch or self.selected
+        message = self._about(branch, message)
+        if branch is self.selected:
+            self.process_died_message = message
+        branch.state.running = False
+        branch.state.diverged_message = message
+        branch.state.version += 1
+        self._on_running(False, branch)
         self.show_message(message)
 
-    def _on_refused(self, key: str, why: str) -> None:
-        self.tricks.refused(key)
-        self.show_message(why)
+    def _on_refused(self, key: str, why: str, branch: Branch | None = None) -> None:
+        if branch is None or branch is self.selected:
+            self.tricks.refused(key)
+        self.show_message(self._about(branch or self.selected, why))
 
-    def _on_saved(self, path: str) -> None:
+    def _on_saved(self, path: str, branch: Branch | None = None) -> None:
         self.saved_runs.append(path)
         self.show_message(f"saved the run in {path}")
+
+    def _about(self, branch: Branch, message: str) -> str:
+        """A message about one branch names it once there are several."""
+        return f"{branch.name}: {message}" if len(self.branches) > 1 else message
+
+    def _each_worker(self, method: str, *args) -> None:
+        """A toolbar command for every branch (Start, Pause, Step once, Save, the speed)."""
+        for b in self.branches:
+            getattr(b.worker, method)(*args)
 
     def show_message(self, text: str) -> None:
         self.last_message = text
@@ -325,12 +393,14 @@ class MainWindow(QMainWindow):
             self.show_message(str(e))
             return
         self.preset = name
+        self.end_branches()
         self.worker.reset(cfg)
 
     def choose_dataset(self, name: str) -> None:
         cfg = self.tricks.pending_config()
         cfg.set("data.name", name)
         cfg.name = name
+        self.end_branches()
         self.worker.reset(cfg)
 
     def new_run(self) -> None:
@@ -340,11 +410,13 @@ class MainWindow(QMainWindow):
         cfg = self.tricks.pending_config()
         cfg.data.name, cfg.data.path, cfg.data.points = "points", "", [list(p) for p in points]
         cfg.name = "points"
+        self.end_branches()
         self.worker.reset(cfg)
 
     def _open_clicked(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Open a run folder", str(self.worker.runs_dir))
         if path and self.confirm_code(path):
+            self.end_branches()
             self.worker.open_run(path)
 
     def confirm_code(self, path) -> bool:
@@ -396,7 +468,7 @@ class MainWindow(QMainWindow):
             dock.toggleViewAction().setEnabled(name in wanted)
             if dock.isHidden() == (name in wanted):
                 dock.setVisible(name in wanted)
-        self.docks["caption" if "caption" in wanted else "grid" if "grid" in wanted else "modes"].raise_()
+        self.docks[next(n for n in ("caption", "translate", "grid", "modes") if n in wanted)].raise_()
         self.fit_docks()
 
     def fit_docks(self) -> None:
@@ -445,6 +517,9 @@ class MainWindow(QMainWindow):
             panel.refresh()
         if self.docks["events"].isVisible():
             self.events.refresh()
+        for dock, panel in self.side_docks:
+            if dock.isVisible() and not dock.visibleRegion().isEmpty():
+                panel.refresh()
         self.status_labels["step"].setText(f"step {st.step}")
         self.status_labels["speed"].setText(f"{st.steps_per_s:.1f} steps/s")
         m, s = divmod(int(st.elapsed_s), 60)
@@ -452,17 +527,193 @@ class MainWindow(QMainWindow):
 
     def refresh_all(self) -> None:
         """Redraw every panel now, hidden ones too (screenshots, tests)."""
-        for panel in (self.plots, self.modes, self.grid, self.events):
+        for panel in (self.plots, self.modes, self.grid, self.events, *(p for _, p in self.side_docks)):
             panel.refresh()
         self.refresh()
 
+    # -- branches (app/branches.py) ------------------------------------------------------------------
+    def fork(self, step: int | None = None, changes: dict | None = None) -> None:
+        """Fork the selected branch at ``step`` (None: its current step; else a kept earlier step):
+        the engine writes the new run folder from that exact state, and a new branch trains it
+        beside its parent (started when the parent runs). The new branch is selected, so the next
+        trick changed is the branch's."""
+        parent = self.selected
+        s = parent.state.session
+        if s is None:
+            self.show_message("nothing to fork yet: the run is starting")
+            return
+        if len(self.branches) >= MAX_BRANCHES:
+            self.show_message(f"at most {MAX_BRANCHES} branches train at once: close one (New) first")
+            return
+        n = len(self.branches)
+        base = Path(s.run_path)
+        out = base.with_name(f"{base.name}-branch{n}")
+        k = 1
+        while out.exists():
+            k += 1
+            out = base.with_name(f"{base.name}-branch{n}-{k}")
+        fut = parent.worker.fork(step, str(out), changes)
+        fut.add_done_callback(lambda f: self._fork_answers.arrived.emit((parent, f)))
+        self.show_message(f"forking {parent.name} at step {step if step is not None else s.step} ...")
+
+    def _on_forked(self, answer) -> None:
+        from gan_studio.core.errors import user_errors
+        from gan_studio.core.runs import read_lineage
+        parent, fut = answer
+        try:
+            path = fut.result()
+        except user_errors() as e:   # a step that was not kept names the kept ones
+            self.show_message(f"not forked: {e}")
+            self.error.emit(f"not forked: {e}")
+            return
+        step = (read_lineage(path) or {}).get("branch_step", parent.state.step)
+        if parent not in self.branches:
+            return   # the parent's comparison ended (New, Open) while the fork was written
+        name = f"branch {len(self.branches)}"
+        worker = TrainingWorker(runs_dir=self.worker.runs_dir, open_path=path, device=self.device,
+                                engine=self.engine)
+        b = Branch(self, name, worker, BRANCH_COLOURS[len(self.branches) % len(BRANCH_COLOURS)],
+                   parent=parent, branch_step=int(step))
+        self.branches.append(b)
+        worker.set_speed(self.speed.value())
+        worker.start()
+        if parent.running:
+            worker.start_training()
+        self._add_side_dock()
+        self.select_branch(b)
+        self.show_message(f"{b.label}: {path}")
+
+    def select_branch(self, b: Branch) -> None:
+        """Show ``b`` in the panels: the tricks edit it, the 2-D view, grid, mode bars and changes
+        list draw it; the plots draw it in full and the other branches over it."""
+        if b not in self.branches:
+            return
+        old, self.selected = self.selected, b
+        self.worker, self.state = b.worker, b.state
+        for panel in (self.latent_lab, self.caption_panel, self.translate_panel):
+            for signal in ("session", "report"):   # the panels that draw through a worker follow the branch
+                try:
+                    getattr(old.worker, signal).disconnect(getattr(panel, f"on_{signal}"))
+                except (RuntimeError, TypeError):
+                    pass
+                getattr(b.worker, signal).connect(getattr(panel, f"on_{signal}"))
+            panel.worker = b.worker
+        for panel in (self.plots, self.modes, self.grid, self.events):
+            panel.set_state(b.state)
+        self._bind_side_docks()
+        self.plots.set_overlays(self._overlays())
+        s = b.state.session
+        if s is not None:
+            self.tricks.load_config(s.config)
+            for panel in (self.latent_lab, self.caption_panel, self.translate_panel):
+                panel.on_session(s)
+            self.setWindowTitle(f"GAN Studio - {s.config.name} - {s.run_path}")
+        self._update_branch_box()
+        self._on_running(b.running, b)
+        self.refresh_all()
+
+    def end_branches(self) -> None:
+        """New, Open, another preset or data set end the comparison: every branch but the first is
+        saved and closed, and the first is selected again."""
+        if len(self.branches) < 2:
+            return
+        root = self.branches[0]
+        if self.selected is not root:
+            self.select_branch(root)
+        for b in self.branches[1:]:
+            b.worker.stop()
+            b.worker.wait(STOP_TIMEOUT_MS)
+            b.deleteLater()
+        self.branches = [root]
+        for dock, panel in self.side_docks:
+            self.removeDockWidget(dock)
+            dock.deleteLater()
+        self.side_docks = []
+        self.plots.set_overlays([])
+        self._update_branch_box()
+
+    def _update_branch_box(self) -> None:
+        self.branch_box.clear()
+        for b in self.branches:
+            self.branch_box.addItem(b.label)
+            self.branch_box.setItemData(self.branch_box.count() - 1, f"colour rgb{b.colour}",
+                                        Qt.ItemDataRole.ToolTipRole)
+        self.branch_box.setCurrentIndex(self.branches.index(self.selected))
+        self.branch_row.setVisible(len(self.branches) > 1)
+
+    def _overlays(self) -> list:
+        """The branches the plots draw over the selected one: (label, colour, state, shared-until step)."""
+        from gan_studio.app.branches import shared_until
+        return [(b.label, b.colour, b.state, shared_until(b, self.selected))
+                for b in self.branches if b is not self.selected]
+
+    def _add_side_dock(self) -> None:
+        """One more dock beside the 2-D view (or the grid): the samples of a branch not selected, with
+        the same fixed z, so two branches are seen side by side."""
+        image = self.state.session is not None and self.state.session.is_image
+        panel = GridBrowser(StudioState()) if image else ModeView(StudioState())
+        if not image:
+            panel.as_branch_view()
+        n = len(self.side_docks) + 1
+        dock = QDockWidget(f"Branch view {n}", self)
+        dock.setObjectName(f"dock.branch_view{n}")
+        dock.setAccessibleName(f"Branch view {n}")
+        dock.setWidget(panel)
+        # beside the samples of the selected branch: between them and the plots (a dock split from a
+        # tabbed one would become one more tab, so it is split from the plots, which then move right)
+        last = self.side_docks[-1][0] if self.side_docks else self.docks["plots"]
+        self.splitDockWidget(last, dock, Qt.Orientation.Horizontal)
+        if not self.side_docks:
+            self.splitDockWidget(dock, self.docks["plots"], Qt.Orientation.Horizontal)
+        self.side_docks.append((dock, panel))
+        w = self.width() - self.docks["tricks"].width()
+        middle = self.docks["grid" if image else "modes"]
+        self.resizeDocks([middle, dock, self.docks["plots"]], [w * 3 // 10, w * 3 // 10, w * 4 // 10],
+                         Qt.Orientation.Horizontal)
+
+    def _bind_side_docks(self) -> None:
+        others = [b for b in self.branches if b is not self.selected]
+        for (dock, panel), b in zip(self.side_docks, others):
+            panel.set_state(b.state)
+            dock.setWindowTitle(f"{b.name} (2-D view)" if not (b.state.session and b.state.session.is_image)
+                                else f"{b.name} (grid)")
+
+    def fork_step_for(self, step: int | None) -> int | None:
+        """The step a fork from the history at ``step`` starts from: the last state the engine kept
+        at or before it (train.fork_keep evaluations), None for the current step."""
+        if step is None or step >= self.state.step:
+            return None
+        kept = [k for k in self.worker.fork_steps if k <= step]
+        return max(kept) if kept else step   # none kept that early: the engine's error lists the kept steps
+
+    def _history_menu(self, panel, pos) -> None:
+        """Right-click on a history slider: fork at the step shown (the last kept state at or before it)."""
+        step = self.fork_step_for(panel.pinned_step)
+        menu = QMenu(self)
+        if step is None:
+            here = menu.addAction(f"Fork at the current step ({self.state.step})")
+        else:
+            shown = panel.pinned_step
+            here = menu.addAction(f"Fork at step {step}" + (f" (the last kept state before {shown})"
+                                                             if step != shown else ""))
+        here.setObjectName("menu.fork_here")
+        here.triggered.connect(lambda: self.fork(step))
+        kept = [k for k in self.worker.fork_steps if k != step]
+        if kept:
+            other = menu.addMenu("Fork at a kept step")
+            for k in kept:
+                other.addAction(f"step {k}").triggered.connect(lambda _c=False, k=k: self.fork(k))
+        menu.popup(panel.slider.mapToGlobal(pos))
+        self._last_menu = menu
+
     # -- closing -----------------------------------------------------------------------------------
     def stop_worker(self) -> bool:
-        """Stop training, save the run, end the thread. True when it ended in time."""
-        if not self.worker.isRunning():
-            return True
-        self.worker.stop()
-        return self.worker.wait(STOP_TIMEOUT_MS)
+        """Stop training, save every branch's run, end their threads. True when all ended in time."""
+        workers = [b.worker for b in self.branches] or [self.worker]
+        for w in workers:
+            if w.isRunning():
+                w.stop()
+        return all([w.wait(STOP_TIMEOUT_MS) for w in workers])
 
     def closeEvent(self, event) -> None:
         self.timer.stop()

@@ -114,6 +114,12 @@ class ModeView(HistoryScrubber, QWidget):
             cache_axes(w.getPlotItem())
         self.timeline_cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen((255, 60, 60), width=1.5))
         self.timeline_plot.addItem(self.timeline_cursor, ignoreBounds=True)
+        # a hop of the dominant mode (what mode_hops counts): a white triangle where G jumped to
+        self.hop_marks = pg.ScatterPlotItem(size=9, symbol="t1", pen=pg.mkPen((200, 30, 30), width=1.2),
+                                            brush=pg.mkBrush(255, 255, 255, 230), hoverable=True,
+                                            tip=lambda x, y, data: f"step {x:.0f}: {data}")
+        self.hop_marks.setZValue(10)
+        self.timeline_plot.addItem(self.hop_marks, ignoreBounds=True)
 
         def check(name: str, text: str, tip: str) -> QCheckBox:
             c = QCheckBox(text)
@@ -234,6 +240,25 @@ class ModeView(HistoryScrubber, QWidget):
         b.clicked.connect(slot)
         return b
 
+    def set_state(self, state: StudioState) -> None:
+        """Draw another branch's state (the window's branch chooser)."""
+        self.state = state
+        self._session = None
+        self._drawn_version = None
+        self.shown_view = None
+
+    #: a view of another branch beside the selected one (app/branches.py): the samples only
+    branch_view = False
+
+    def as_branch_view(self) -> None:
+        """A view of a branch beside the selected one: its samples over the data, D's heatmap and G's
+        arrows with the same fixed z; the mode bars and occupancy are the selected branch's (the
+        summary line still counts this one's modes), and it does not draw new data sets."""
+        self.branch_view = True
+        for w in (self.draw_button, self.clear_button, self.csv_button, self.train_button, self.drawn_label,
+                  self.side):
+            w.hide()
+
     # -- drawing the state ------------------------------------------------------------------------
     def refresh(self) -> None:
         st = self.state
@@ -270,7 +295,7 @@ class ModeView(HistoryScrubber, QWidget):
         has_modes = s.modes is not None
         self.bars_plot.setVisible(has_modes)
         self.timeline_plot.setVisible(has_modes)
-        self.side.setVisible(has_modes)
+        self.side.setVisible(has_modes and not self.branch_view)
         self._fit_split()
         x0, x1, y0, y1 = finite_bounds(s.bounds)
         self.heat_rect = QRectF(x0, y0, x1 - x0, y1 - y0)
@@ -279,6 +304,7 @@ class ModeView(HistoryScrubber, QWidget):
         self.heat.clear()
         self.fake.clear()
         self.arrows.setData([], [])
+        self.hop_marks.clear()
         if has_modes:
             k = len(s.modes)
             self.means.setData(pos=s.modes, pen=[MISSED_PEN] * k)
@@ -339,6 +365,9 @@ class ModeView(HistoryScrubber, QWidget):
                                autoLevels=False)
         self.timeline.setRect(QRectF(first, -0.5, max(last - first, 1.0), k))
         self.timeline_cursor.setPos(step)
+        hops = self.state.hops()
+        self.hop_marks.setData(x=[h[0] for h in hops], y=[h[2] for h in hops],
+                               data=[f"the dominant mode hopped from {a} to {b}" for _, a, b in hops])
 
     # -- history ---------------------------------------------------------------------------------
     def _scrub_views(self) -> list:

@@ -206,6 +206,12 @@ class PlotsPanel(QWidget):
         self._x_range = (0.0, 10.0)
         self._warnings: list[str] = []
         self.references: dict[str, pg.InfiniteLine] = {}   # HQ's cap, reverse KL's floor
+        # other branches of the run, drawn over this one (app/branches.py): (label, colour, state,
+        # the last step they share with it); their curves and branch-point lines, per plot
+        self.overlays: list[tuple[str, tuple, StudioState, float]] = []
+        self.overlay_curves: dict[tuple[int, str], pg.PlotDataItem] = {}
+        self._overlay_smoothers: dict[tuple[int, str], Smoother] = {}
+        self.branch_lines: list[tuple[str, pg.InfiniteLine]] = []
         self._smoothing_changed(self.smoothing.value())
         self._reflow(force=True)
 
@@ -241,6 +247,8 @@ class PlotsPanel(QWidget):
         self.spikes[name] = spikes
         label = pg.LabelItem("", size=LEGEND_SIZE, color=LEGEND_COLOUR)
         label.setText(legend_html(legend), size=LEGEND_SIZE, color=LEGEND_COLOUR)
+        self.legend_series = getattr(self, "legend_series", {})
+        self.legend_series[name] = list(legend)
         cell.addItem(label, row=1, col=0)
         self.plots[name], self.cells[name], self.legends[name] = p, cell, label
         return p
@@ -295,21 +303,89 @@ class PlotsPanel(QWidget):
         return self._grid_key[0] if self._grid_key else 1
 
     # -- drawing ----------------------------------------------------------------------------------
+    def set_state(self, state: StudioState) -> None:
+        """Draw another branch's state in full (the window's branch chooser)."""
+        self.state = state
+        self._session = None
+        self._version = -1
+
+    def set_overlays(self, overlays: list[tuple[str, tuple, StudioState, float]]) -> None:
+        """Draw other branches over this one, each in its colour from the step where it left the
+        shared history on (the history before it is the same run: drawn once); a dotted line in the
+        branch's colour marks that step. ``overlays``: (label, colour, state, shared-until step)."""
+        for (i, key), curve in self.overlay_curves.items():
+            self.plots[key.split(".")[0]].removeItem(curve)
+        for name, line in self.branch_lines:
+            self.plots[name].removeItem(line)
+        self.overlay_curves, self._overlay_smoothers, self.branch_lines = {}, {}, []
+        self.overlays = list(overlays)
+        for i, (label, colour, state, until) in enumerate(self.overlays):
+            for name, _title, series, source in PLOTS:
+                for j, (column, _label, _pen) in enumerate(series):
+                    style = Qt.PenStyle.SolidLine if j == 0 else Qt.PenStyle.DashLine
+                    curve = self.plots[name].plot(pen=pg.mkPen(colour, width=1.5, style=style))
+                    curve.setZValue(-1)   # under the selected branch's curves
+                    self.overlay_curves[(i, f"{name}.{column}")] = curve
+                    self._overlay_smoothers[(i, f"{name}.{column}")] = Smoother()
+                if 0 <= until < float("inf"):
+                    line = pg.InfiniteLine(pos=until, angle=90,
+                                           pen=pg.mkPen(colour, width=1, style=Qt.PenStyle.DotLine))
+                    line.setToolTip(f"{label}: the branches share the history up to step {until:.0f}")
+                    self.plots[name].addItem(line, ignoreBounds=True)
+                    self.branch_lines.append((name, line))
+        for name, _title, series, _source in PLOTS:
+            extra = [(f"{label}", pg.mkPen(colour, width=1.5)) for label, colour, _s, _u in self.overlays]
+            self.legends[name].setText(legend_html(self.legend_series[name] + extra), size=LEGEND_SIZE,
+                                       color=LEGEND_COLOUR)
+        self._drawn = None
+        self._version = -1
+
+    def _overlay_version(self) -> tuple:
+        return tuple((o[2].version, o[2].metrics.n, o[2].evals.n) for o in self.overlays)
+
+    def _draw_overlays(self, weight: float) -> None:
+        for (i, key), curve in self.overlay_curves.items():
+            name = key.split(".")[0]
+            if not self.shown[name]:
+                continue
+            _label, _colour, st, until = self.overlays[i]
+            source, col, _ = self.curves[key]
+            arr = st.metrics.data if source == "metrics" else st.evals.data
+            x, y = arr[:, 0], arr[:, col]
+            if name in LOG_PLOTS:            # a log axis has no place for 0 or NaN
+                keep = np.isfinite(y) & (y > 0)
+            elif source == "evals":           # evaluations: the defined ones
+                keep = np.isfinite(y)
+            else:                             # per-step curves: gaps stay gaps (connect="finite")
+                keep = np.ones(len(y), bool)
+            x, y = x[keep], y[keep]
+            if not len(y) or not np.isfinite(y).any():
+                curve.clear()
+                continue
+            if source == "metrics":
+                y = self._overlay_smoothers[(i, key)](x, y, weight)
+            start = np.searchsorted(x, until, side="left") if until < float("inf") else len(x)
+            start = max(0, min(start, len(x)))   # from the shared step on, so the branch joins its parent
+            curve.setData(x[start:], y[start:], connect="finite")
+
     def refresh(self) -> None:
         st = self.state
         if st.session is not self._session:
             self._begin_session()
-        if st.version == self._version:
+        version = (st.version, self._overlay_version())
+        if version == self._version:
             return
-        self._version = st.version
-        n = (st.metrics.n, st.evals.n, len(st.family_evals))
+        self._version = version
+        n = (st.metrics.n, st.evals.n, len(st.family_evals), self._overlay_version())
         if n != self._drawn:
             self._draw_curves()
             self._drawn = n
             self.redraws += 1
             m = st.metrics.data
-            if len(m):
-                self._grow_x(float(m[-1, 0]), float(m[0, 0]))
+            lasts = ([float(m[-1, 0])] if len(m) else []) + [
+                float(o[2].metrics.data[-1, 0]) for o in self.overlays if o[2].metrics.n]
+            if lasts:   # every branch's newest step in view
+                self._grow_x(max(lasts), float(m[0, 0]) if len(m) else 0.0)
             if self._follow_x:
                 for name in self.plots:
                     if self.shown[name]:
@@ -349,6 +425,8 @@ class PlotsPanel(QWidget):
             if pts:
                 xy = np.array(pts, dtype=float)
                 curve.setData(xy[:, 0], xy[:, 1])
+        if self.overlays:
+            self._draw_overlays(weight)
 
     def _set_x(self, lo: float, hi: float, source: str | None = None) -> None:
         self._setting_x = True
@@ -387,6 +465,7 @@ class PlotsPanel(QWidget):
             curves = list(self.family_curves.values())
         else:
             curves = [self.raw_curves.get(k, c) for k, (_, _, c) in self.curves.items() if k.startswith(name + ".")]
+            curves += [c for (_, k), c in self.overlay_curves.items() if k.startswith(name + ".")]
         return [(c.xData, c.yData) for c in curves if c.yData is not None and len(c.yData)]
 
     def _fit_y(self, name: str, force: bool = False) -> None:

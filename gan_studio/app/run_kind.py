@@ -24,13 +24,17 @@ def is_image_run(cfg: Config) -> bool:
 
 def panels_for(cfg: Config) -> set[str]:
     """The dock names that show something for this run: the 2-D view on 2-D data; the grid browser
-    and the latent lab on images; text to image on StackGAN runs only."""
+    and the latent lab on images; text to image on StackGAN runs only; image to image, in place of the
+    latent lab, on runs that translate between two domains (CycleGAN: it draws nothing from a latent)."""
     panels = set(ALWAYS)
     if is_image_run(cfg):
         panels |= {"grid", "latent"}
         spec = family_spec(cfg)
         if spec is not None and spec.has("text"):   # G draws a typed caption (StackGAN)
             panels.add("caption")
+        if spec is not None and spec.has("translation"):   # image to image (CycleGAN): no latent to explore
+            panels.add("translate")
+            panels.discard("latent")
     else:
         panels.add("modes")
     return panels

@@ -120,6 +120,20 @@ class TrainingWorker(QThread):
         """(step, stage-I tiles, stage-II tiles) of a StackGAN caption (the text-to-image panel)."""
         return self.client.ask(P.RenderCaption(text, n))
 
+    def fork(self, step: int | None, out_dir: str, changes: dict | None = None) -> Future:
+        """Write a fork of the run at ``step`` (None: now; else a kept evaluation step) into
+        ``out_dir``; the Future gets the new run folder (core/fork.py). Training goes on."""
+        return self.client.ask(P.Fork(step, out_dir, dict(changes or {})))
+
+    @property
+    def fork_steps(self) -> tuple[int, ...]:
+        """The evaluation steps the engine keeps to fork from (the current step can always be)."""
+        return self.client.fork_steps
+
+    def render_translation(self, domain: str, index: int) -> Future:
+        """(step, tiles of input, translation, reconstruction) of a real image of domain "a" or "b"."""
+        return self.client.ask(P.RenderTranslation(domain, int(index)))
+
     def stop(self) -> None:
         """Ask the engine to save the run and end; wait() for this thread."""
         self.client.stop()

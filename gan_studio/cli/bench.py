@@ -1,4 +1,5 @@
-"""gan-studio bench modes --data ring8|grid25 --seeds 10 --steps N [--set ...] [--compare A B ...]"""
+"""gan-studio bench modes --data ring8|grid25 --seeds 10 --steps N [--set ...] [--compare A B ...]
+[--engine local|ray [--address ADDR] [--gpus-per-run F]] [--keep-runs]"""
 from __future__ import annotations
 
 import argparse
@@ -30,7 +31,21 @@ def add_parser(sub) -> argparse.ArgumentParser:
     m.add_argument("--compare", nargs="+", metavar="PRESET",
                    help="configurations (preset names or .toml files) to compare; default: "
                         "vanilla unrolled5 unrolled10 minibatch-disc pac2 pac4 best")
-    m.add_argument("--jobs", type=int, help="parallel processes (default: one per core)")
+    m.add_argument("--jobs", type=int, help="parallel processes (default: one per core); with --engine ray and "
+                                            "no --address, the CPUs of the Ray started on this machine")
+    m.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="where the runs train: local, a process pool on this machine (default); ray, one Ray "
+                        "task per (configuration, seed) on a Ray started here or the cluster at --address, "
+                        "with the same numbers for the same seeds (needs pip install \"gan-studio[cluster]\")")
+    m.add_argument("--address", metavar="ADDR",
+                   help="with --engine ray: a running Ray cluster (HOST:6379 as `ray start --head` prints, "
+                        "or auto); default: start Ray on this machine for the table")
+    m.add_argument("--gpus-per-run", type=float, metavar="F",
+                   help="with --engine ray: train each run on a GPU, reserving the fraction F of one "
+                        "(0.25: four runs share a GPU); default: CPU only")
+    m.add_argument("--keep-runs", action="store_true",
+                   help="also keep every run as a run folder, OUT/runs/CONFIG-seedN (config, final metrics, "
+                        "checkpoint, snapshot), which the window opens; with --engine ray they come back here")
     m.add_argument("--threads", type=int, metavar="N",
                    help="torch CPU threads per run (default: the faster of 1 and the run's share of the "
                         "cores for its size, as the window picks: 1 for these 2-D MLPs)")
@@ -49,15 +64,59 @@ def run(args) -> int:
         raise ConfigError(f"--jobs = {args.jobs}: must be >= 1")
     from gan_studio.cli.train import check_threads
     check_threads(args.threads)
+    on_ray = args.engine == "ray"
+    for option, value in (("--address", args.address), ("--gpus-per-run", args.gpus_per_run)):
+        if value is not None and not on_ray:
+            raise ConfigError(f"{option} needs --engine ray")
+    if on_ray:
+        from gan_studio.core import cluster
+        cluster.import_ray()   # not installed: one line saying how, before anything else
+        cluster.check_gpus(args.gpus_per_run)
+        if args.address and args.jobs is not None:
+            raise ConfigError("--jobs sizes the pool (or the Ray) started on this machine; a cluster at "
+                              "--address runs as many runs at once as it has CPUs")
     configs = list(args.compare or bench.DEFAULT_COMPARE)
     total = len(configs) * len(seeds)
     jobs = bench.job_count(args.jobs, total)
     for name in configs:  # a bad name or override: one line before anything is built or printed
         bench.build_bench_config(name, args.data, 0, args.overrides)
-    threads = bench.plan_threads(configs, args.data, args.overrides, jobs, args.threads)
-    print(f"bench modes: {len(configs)} configurations x {bench.describe_seeds(seeds)} on {args.data}, "
-          f"{jobs} {'process' if jobs == 1 else 'processes'}, CPU ({_threads_text(threads)} per run)",
-          file=sys.stderr, flush=True)
+    out = Path(args.out)
+    if args.keep_runs:
+        bench.check_run_folders(out, configs, seeds)
+    if on_ray:   # each Ray task reserves one CPU per torch thread: 1 for these MLPs unless --threads
+        threads = {name: args.threads or 1 for name in configs}
+        with cluster.RayCluster(args.address, num_cpus=args.jobs) as ray_cluster:
+            where = ray_cluster.describe()
+            device = f"GPU ({args.gpus_per_run:g} per run)" if args.gpus_per_run else \
+                f"CPU ({_threads_text(threads)} per run)"
+            print(f"bench modes: {len(configs)} configurations x {bench.describe_seeds(seeds)} on {args.data}, "
+                  f"{where}, {device}", file=sys.stderr, flush=True)
+            results = _run(args, bench, configs, seeds, total, jobs, threads,
+                           engine=cluster.RayEngine(args.gpus_per_run),
+                           device="cuda" if args.gpus_per_run else "cpu")
+    else:
+        threads = bench.plan_threads(configs, args.data, args.overrides, jobs, args.threads)
+        print(f"bench modes: {len(configs)} configurations x {bench.describe_seeds(seeds)} on {args.data}, "
+              f"{jobs} {'process' if jobs == 1 else 'processes'}, CPU ({_threads_text(threads)} per run)",
+              file=sys.stderr, flush=True)
+        results = _run(args, bench, configs, seeds, total, jobs, threads)
+    rows = bench.summarise(results)
+    command = "gan-studio bench modes " + " ".join(shlex.quote(a) for a in _argv_of(args))
+    print(bench.format_text(rows, args.data))
+    from gan_studio.core.io import atomic_write_text
+    stem = out / f"modes-{args.data}"
+    atomic_write_text(stem.with_suffix(".csv"), bench.format_csv(rows))
+    atomic_write_text(stem.with_suffix(".md"), bench.format_markdown(rows, args.data, seeds, args.steps,
+                                                                      command))
+    atomic_write_text(out / f"modes-{args.data}-runs.csv", bench.runs_csv(results))
+    kept = f" and {len(results)} run folders in {out / 'runs'}" if args.keep_runs else ""
+    print(f"wrote {stem}.csv, {stem}.md and {out / f'modes-{args.data}-runs.csv'}{kept}", file=sys.stderr)
+    return 0
+
+
+def _run(args, bench, configs, seeds, total, jobs, threads, engine=None, device="cpu"):
+    """The table's runs on ``engine`` (default: the local pool), with a progress bar on a terminal
+    and one line per finished run otherwise."""
     bar, lines, done = None, False, 0
     if not args.quiet and sys.stderr.isatty():
         from tqdm import tqdm
@@ -76,22 +135,13 @@ def run(args) -> int:
         elif lines:
             print(f"[{done}/{total}] {what}", file=sys.stderr, flush=True)
 
-    results = bench.run_table(configs, args.data, seeds, args.steps, tuple(args.overrides),
-                              jobs=jobs, progress=progress, threads=threads)
-    if bar is not None:
-        bar.close()
-    rows = bench.summarise(results)
-    command = "gan-studio bench modes " + " ".join(shlex.quote(a) for a in _argv_of(args))
-    print(bench.format_text(rows, args.data))
-    out = Path(args.out)
-    from gan_studio.core.io import atomic_write_text
-    stem = out / f"modes-{args.data}"
-    atomic_write_text(stem.with_suffix(".csv"), bench.format_csv(rows))
-    atomic_write_text(stem.with_suffix(".md"), bench.format_markdown(rows, args.data, seeds, args.steps,
-                                                                      command))
-    atomic_write_text(out / f"modes-{args.data}-runs.csv", bench.runs_csv(results))
-    print(f"wrote {stem}.csv, {stem}.md and {out / f'modes-{args.data}-runs.csv'}", file=sys.stderr)
-    return 0
+    try:
+        return bench.run_table(configs, args.data, seeds, args.steps, tuple(args.overrides), jobs=jobs,
+                               progress=progress, threads=threads, engine=engine,
+                               keep_runs=Path(args.out) if args.keep_runs else None, device=device)
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def _threads_text(threads: dict[str, int]) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 from gan_studio.core.config import parse_override
 from gan_studio.core.errors import ConfigError
 
-PANEL_NAMES = ("tricks", "plots", "modes", "grid", "latent", "caption")
+PANEL_NAMES = ("tricks", "plots", "modes", "grid", "latent", "caption", "translate")
 #: the panels of --panel all (the latent lab and the text box need picks or a StackGAN run)
 ALL_PANELS = PANEL_NAMES[:4]
 
@@ -41,6 +41,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--change", dest="changes", action="append", default=[], metavar="STEP:KEY=VALUE",
                    help="with --run-steps: change a setting live at that step (a trick marker on the plots), "
                         "e.g. --change 1500:tricks.packing.enabled=true (repeatable)")
+    p.add_argument("--fork", type=int, metavar="STEP",
+                   help="with --run-steps: fork the run at that step (the toolbar's Fork); both branches train "
+                        "to the end side by side, each in its own process")
+    p.add_argument("--fork-set", dest="fork_changes", action="append", default=[], metavar="KEY=VALUE",
+                   help="with --fork: a live setting changed in the branch at the fork, e.g. "
+                        "--fork-set tricks.packing.enabled=true (repeatable)")
     p.add_argument("--panel-size", metavar="WxH", help="size of each panel picture with --panel all (900x700)")
     p.add_argument("--size", default=None, metavar="WxH",
                    help="size of the picture (default: 1560x900 for the window, 900x700 for a panel)")
@@ -83,6 +89,11 @@ def run(args) -> int:
     changes = [_change(text) for text in args.changes]
     if changes and not args.run_steps:
         raise ConfigError("--change needs --run-steps N (the steps it falls within)")
+    if args.fork is not None and not 0 <= args.fork <= args.run_steps:
+        raise ConfigError(f"--fork {args.fork}: needs --run-steps N with 0 <= STEP <= N")
+    if args.fork_changes and args.fork is None:
+        raise ConfigError("--fork-set needs --fork STEP")
+    fork_changes = dict(parse_override(text) for text in args.fork_changes)
     if not _has_display():
         if not args.screenshot:
             print("gan-studio gui: error: no display (DISPLAY/WAYLAND_DISPLAY unset); run it on a desktop, "
@@ -145,6 +156,7 @@ def run(args) -> int:
 
     start = {"step": 0}
     plan = sorted(changes)
+    fork = {"at": args.fork, "waiting": set()}
 
     def started(session) -> None:
         win.session_started.disconnect(started)
@@ -157,10 +169,35 @@ def run(args) -> int:
         while plan and start["step"] + plan[0][0] <= step:
             _, key, value = plan.pop(0)
             win.worker.set_setting(key, value)   # queued before the next steps: applied at this step
+        if fork["at"] is not None and start["step"] + fork["at"] <= step:
+            fork["at"] = None                    # fork now; both branches train on once it is open
+            win.session_started.connect(forked)
+            win.fork(changes=fork_changes)
+            return
         nxt = min(final, start["step"] + plan[0][0]) if plan else final
+        nxt = min(nxt, start["step"] + fork["at"]) if fork["at"] is not None else nxt
         if step < nxt:
             win.worker.run_steps(nxt - step)
         else:
+            shoot()
+
+    def forked(session) -> None:
+        """The branch is open (it is selected): every branch trains the remaining steps."""
+        win.session_started.disconnect(forked)
+        final = start["step"] + args.run_steps
+        fork["waiting"] = set(win.branches)
+        for b in win.branches:
+            if b is not win.branches[0]:
+                b.worker.target_reached.connect(lambda _s, b=b: branch_done(b))
+        for b in win.branches:
+            if final > session.step:
+                b.worker.run_steps(final - session.step)
+        if final <= session.step:
+            shoot()
+
+    def branch_done(b) -> None:
+        fork["waiting"].discard(b)
+        if not fork["waiting"]:
             shoot()
 
     def save(widget, path: str) -> None:
@@ -194,7 +231,9 @@ def run(args) -> int:
     win.error.connect(fail)
     if args.run_steps or args.screenshot:
         win.session_started.connect(started)
-        win.worker.target_reached.connect(follow_plan)
+        root = win.worker
+        # before a fork the plan follows the run; after it, every branch reports to branch_done
+        root.target_reached.connect(lambda s: branch_done(win.branches[0]) if fork["waiting"] else follow_plan(s))
         win.worker.diverged.connect(shoot)   # the NaN warning is worth a picture too
     win.show()
     stopped_by = _close_on_signals(app, win)

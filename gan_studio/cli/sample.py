@@ -1,4 +1,5 @@
-"""gan-studio sample DIR --n N [--seed S] [--z FILE.npy] [--scale S] [--latents-out Z.npy] --out FILE(.npy|.png)"""
+"""gan-studio sample DIR --n N [--seed S] [--z FILE.npy] [--scale S] [--latents-out Z.npy] --out FILE(.npy|.png)
+gan-studio sample DIR --code K[,C1,..] | --traverse J  (InfoGAN runs: hold the codes, or vary one)"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,6 +27,14 @@ def add_parser(sub):
     p.add_argument("--z", metavar="FILE.npy", help="use these latents (N, latent) instead of random ones")
     p.add_argument("--label", help="conditional runs (model.family = cgan): draw every sample of this class, "
                                    "by index or name (default: balanced labels, one block of N/K per class)")
+    p.add_argument("--code", metavar="K[,C1,C2..]",
+                   help="runs whose generator takes codes (model.family = infogan): draw every sample with "
+                        "categorical value K and, if given, these continuous codes (default: each categorical "
+                        "value in turn, one block of N/K samples each, continuous codes 0)")
+    p.add_argument("--traverse", type=int, metavar="J",
+                   help="runs with codes: the InfoGAN paper's figure: one row per categorical value, continuous "
+                        "code J (from 1) from -2 to 2 along each row (8 columns), one latent (the first of "
+                        "--z, or drawn with --seed), the other continuous codes from --code or 0")
     p.add_argument("--device", default="cpu", help="device to sample on (default cpu)")
     p.add_argument("--trust-code", action="store_true",
                    help="run the run's TorchScript generator (model.arch = torchscript): it is a program, so it runs "
@@ -99,7 +108,12 @@ def run(args) -> int:
         raise ConfigError(f"{'--z' if args.z else '--n'}: {len(z):,} samples of shape {tuple(tr.data.shape)} "
                           f"need {len(z) * per_sample / 1024 ** 3:.1f} GiB; this run allows at most {most:,} "
                           f"per call ({MAX_OUTPUT_BYTES // 1024 ** 3} GiB)")
-    x = (tr.generate(z, labels=_label_index(tr, args.label)) if args.label is not None else tr.generate(z)).cpu()
+    nrow = None
+    if args.code is not None or args.traverse is not None:
+        x, nrow = _with_codes(tr, z, args.code, args.traverse)
+        x = x.cpu()
+    else:
+        x = (tr.generate(z, labels=_label_index(tr, args.label)) if args.label is not None else tr.generate(z)).cpu()
     bad = int((~torch.isfinite(x)).flatten(1).any(1).sum()) if len(x) else 0
     if bad:
         raise RunError(f"the generator of {args.run_dir} drew {bad} of {len(x)} samples with NaN or infinite "
@@ -111,7 +125,7 @@ def run(args) -> int:
         atomic_write_bytes(out, buf.getvalue())
     elif tr.is_image:
         shown = x[:GRID_MOST]
-        nrow = grid_columns(len(shown))
+        nrow = nrow or grid_columns(len(shown))
         scale = args.scale or readable_scale(max(x.shape[-2:]))
         scale = min(scale, max(1, MAX_GRID_PX // (nrow * (max(x.shape[-2:]) + 2))))   # a sane picture size
         atomic_write_bytes(out, grid_png(shown, nrow=nrow, scale=scale))
@@ -133,6 +147,31 @@ def run(args) -> int:
 def grid_columns(n: int) -> int:
     """Columns of the .png grid of n images: the square root rounded up, at most 16."""
     return int(min(16, max(1, n) ** 0.5 + 0.999))
+
+
+def _with_codes(tr, z, code: str | None, traverse: int | None):
+    """(samples, columns of a traversal or None) for --code / --traverse; one-line errors naming the option."""
+    option = f"--code {code}" if code is not None else f"--traverse {traverse}"
+    if not tr.FAMILY.has("codes"):
+        raise ConfigError(f"{option}: this run's generator takes no codes (model.family = {tr.cfg.model.family!r}; "
+                          f"only families with codes do, e.g. infogan)")
+    k, c = tr.code_sizes
+    values = None
+    if code is not None:
+        try:
+            values = [float(v) for v in code.split(",")]
+        except ValueError:
+            raise ConfigError(f"--code {code!r}: expected numbers separated by commas, e.g. 3 or 3,0.5,-1") from None
+        if len(values) not in (1, 1 + c):
+            raise ConfigError(f"--code {code!r}: give the categorical value (0..{k - 1}) alone or with all {c} "
+                              f"continuous codes, e.g. {','.join(['3'] + ['0.5'] * c)}")
+        values += [0.0] * (1 + c - len(values))
+    try:
+        if traverse is not None:
+            return tr.traversal(z[:1], traverse, fixed=None if values is None else values[1:])
+        return tr.generate(z, values), None
+    except ConfigError as e:
+        raise ConfigError(f"{option}: {str(e).removeprefix('codes: ')}") from None
 
 
 def _label_index(tr, text: str) -> int:

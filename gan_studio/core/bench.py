@@ -1,9 +1,11 @@
 """The mode-collapse table: train named configurations on a 2-D mixture over several seeds and
 report what PacGAN's Table 1 reports (modes captured, HQ %, reverse KL; mean ± standard error).
 
-Each (configuration, seed) pair is one independent run in a worker process (torch limited to its
-share of the cores there, one thread for the small 2-D MLPs, so N workers use N cores without
-fighting); the same seed gives the same run.
+Each (configuration, seed) pair is one independent run (a :class:`BenchJob`) in a worker process
+(torch limited to its share of the cores there, one thread for the small 2-D MLPs, so N workers use N
+cores without fighting); the same seed gives the same run. The job carries its whole config, so it
+runs the same wherever it runs: in this process, in a local pool (:class:`LocalPool`) or as a Ray
+task on a cluster (``core/cluster.py``, the same :func:`run_job`).
 """
 from __future__ import annotations
 
@@ -11,13 +13,15 @@ import csv
 import io
 import math
 import os
+import re
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
-from typing import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Protocol
 
 from gan_studio.core.config import parse_override
-from gan_studio.core.errors import ConfigError
+from gan_studio.core.errors import ConfigError, RunError
 
 #: rows the table shows when no --compare is given
 DEFAULT_COMPARE = ("vanilla", "unrolled5", "unrolled10", "minibatch-disc", "pac2", "pac4", "best")
@@ -42,6 +46,22 @@ class RunResult:
     rkl: float | None
     seconds: float
     steps: int
+    #: the run's folder as {relative path: bytes} when it was kept (``--keep-runs``); the caller
+    #: writes it under OUT/runs (:func:`write_run_files`) on its own machine, then drops it
+    files: dict[str, bytes] | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class BenchJob:
+    """One table cell: everything a worker needs, the config included (a preset file on this machine
+    need not exist where the job runs)."""
+    config: str          # the name the table shows (a preset name or a .toml path)
+    seed: int
+    steps: int
+    config_json: str     # the cell's whole config (build_bench_config), seed and data included
+    threads: int = 1     # torch CPU threads (a Ray task reserves as many CPUs)
+    device: str = "cpu"
+    keep_run: bool = False
 
 
 def build_bench_config(preset: str, data: str, seed: int, overrides: Iterable[str] = ()):
@@ -78,58 +98,150 @@ def plan_threads(configs: list[str], data: str, overrides: Iterable[str] = (), j
 
 
 def run_one(preset: str, data: str, seed: int, steps: int, overrides: tuple[str, ...] = (),
-            threads: int = 1) -> RunResult:
+            threads: int = 1, keep_run: bool = False) -> RunResult:
     """Train one configuration for ``steps`` G steps and measure its final generator (2,500 samples)."""
-    import torch
-    from gan_studio.core.families.registry import make_trainer
-    torch.set_num_threads(threads)
+    return run_job(make_job(preset, data, seed, steps, overrides, threads, keep_run=keep_run))
+
+
+def make_job(preset: str, data: str, seed: int, steps: int, overrides: Iterable[str] = (), threads: int = 1,
+             device: str = "cpu", keep_run: bool = False) -> BenchJob:
     cfg = build_bench_config(preset, data, seed, overrides)
+    cfg.set("train.device", device)
+    return BenchJob(preset, seed, steps, cfg.dumps("json"), threads, device, keep_run)
+
+
+def run_job(job: BenchJob) -> RunResult:
+    """Run one job where this is called (this process, a pool worker, a Ray worker)."""
+    import json
+
+    import torch
+
+    import gan_studio.core.data  # noqa: F401  (the names data.name may take, for the config's check)
+    from gan_studio.core.config import Config
+    from gan_studio.core.families.registry import make_trainer
+    torch.set_num_threads(job.threads)
+    cfg = Config.from_dict(json.loads(job.config_json))
     t0 = time.perf_counter()
-    tr = make_trainer(cfg, device="cpu")
-    for _ in range(steps):
+    tr = make_trainer(cfg, device=job.device)
+    for _ in range(job.steps):
         tr.step()
     seconds = time.perf_counter() - t0
     m = tr.evaluate()
     if "modes" not in m:
-        raise ConfigError(f"data {data!r} has no modes to count; the table needs a Gaussian mixture "
+        raise ConfigError(f"data {cfg.data.name!r} has no modes to count; the table needs a Gaussian mixture "
                           "such as ring8 or grid25")
-    return RunResult(preset, seed, m["modes"], m["modes_strict"], m["hq"], m["rkl"], seconds, steps)
+    files = _run_folder_files(tr, cfg) if job.keep_run else None
+    return RunResult(job.config, job.seed, m["modes"], m["modes_strict"], m["hq"], m["rkl"], seconds, job.steps,
+                     files)
 
 
-def _run_job(args) -> RunResult:
-    return run_one(*args)
+def _run_folder_files(tr, cfg) -> dict[str, bytes]:
+    """The finished run as a normal run folder (config, the final metrics row, checkpoint, snapshot:
+    the window opens it, ``train --resume`` continues it), read back as bytes so that it travels to
+    the machine that writes the table."""
+    import tempfile
+
+    from gan_studio.core.runs import RunFolder
+    from gan_studio.core.training.run_loop import RunLoop
+    from gan_studio.core.training.trainer import DivergedError
+    with tempfile.TemporaryDirectory(prefix="gan-studio-bench-") as tmp:
+        folder = Path(tmp) / "run"
+        run = RunFolder.create(folder, cfg)
+        try:
+            RunLoop(tr, run).finish()
+        except DivergedError:
+            pass   # kept as it is: the config and the divergence event, no checkpoint of NaN weights
+        return {p.relative_to(folder).as_posix(): p.read_bytes()
+                for p in sorted(folder.rglob("*")) if p.is_file() and not p.name.startswith(".")}
+
+
+def run_folder_name(config: str, seed: int) -> str:
+    """The folder of a kept run under OUT/runs: ``vanilla-seed0``; a config file by its stem."""
+    stem = Path(config).stem if config.endswith((".toml", ".json")) else config
+    return f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', stem)}-seed{seed}"
+
+
+def check_run_folders(out: Path, configs: list[str], seeds: list[int]) -> None:
+    """Before training: each kept run gets a folder of its own under OUT/runs that is not there yet."""
+    seen: dict[str, str] = {}
+    for name in configs:
+        for s in seeds:
+            folder = run_folder_name(name, s)
+            if seen.setdefault(folder, name) != name:
+                raise ConfigError(f"--keep-runs: {seen[folder]!r} and {name!r} would both keep their runs in "
+                                  f"{out / 'runs' / folder}; rename one of the files")
+            if (out / "runs" / folder).exists():
+                raise RunError(f"--keep-runs: {out / 'runs' / folder} already exists; choose another --out "
+                               "(kept runs are never overwritten)")
+
+
+def write_run_files(folder: Path, files: dict[str, bytes]) -> Path:
+    """Write a kept run (:attr:`RunResult.files`) as the folder ``folder``, each file atomically."""
+    from gan_studio.core.io import atomic_write_bytes
+    for rel in files:
+        parts = Path(rel).parts
+        if Path(rel).is_absolute() or ".." in parts or not parts:
+            raise RunError(f"a kept run holds a file outside its folder ({rel!r}); nothing of it was written")
+    for rel, data in files.items():
+        atomic_write_bytes(folder / rel, data)
+    return folder
+
+
+class Engine(Protocol):
+    """Where the jobs of a table run: yields each job's result as it finishes, in any order."""
+
+    def map_unordered(self, fn: Callable[[BenchJob], RunResult], jobs: list[BenchJob]) -> Iterator[RunResult]: ...
+
+
+class LocalPool:
+    """``jobs`` processes on this machine (spawned: no state leaks into a run); 1: in this process."""
+
+    def __init__(self, jobs: int):
+        self.jobs = jobs
+
+    def map_unordered(self, fn, jobs):
+        if self.jobs == 1:
+            for job in jobs:
+                yield fn(job)
+            return
+        import multiprocessing as mp
+        with ProcessPoolExecutor(self.jobs, mp_context=mp.get_context("spawn")) as pool:
+            futures = [pool.submit(fn, job) for job in jobs]
+            try:
+                for fut in as_completed(futures):
+                    yield fut.result()
+            finally:   # an error or an interrupt: the runs not started yet are dropped
+                for fut in futures:
+                    fut.cancel()
 
 
 def run_table(configs: list[str], data: str, seeds: int | list[int], steps: int, overrides: tuple[str, ...] = (),
               jobs: int | None = None, progress: Callable[[RunResult], None] | None = None,
-              first_seed: int = 0, threads: int | dict[str, int] | None = None) -> list[RunResult]:
+              first_seed: int = 0, threads: int | dict[str, int] | None = None, engine: Engine | None = None,
+              keep_runs: Path | None = None, device: str = "cpu") -> list[RunResult]:
     """Every configuration on every seed (a count from ``first_seed``, or a list of seeds), in
-    ``jobs`` processes (default: one per core), each run with ``threads`` torch threads (one count,
-    or one per configuration; default: plan_threads)."""
+    ``jobs`` processes (default: one per core) or on ``engine`` (a Ray cluster: core/cluster.py),
+    each run with ``threads`` torch threads (one count, or one per configuration; default:
+    plan_threads). ``keep_runs``: the folder in which each run is kept as a run folder
+    (``runs/vanilla-seed0``), written here whichever machine trained it."""
     seed_list = list(seeds) if not isinstance(seeds, int) else list(range(first_seed, first_seed + seeds))
     for name in configs:  # fail on a bad name or override before starting any worker
         build_bench_config(name, data, seed_list[0], overrides)
+    if keep_runs is not None:
+        check_run_folders(keep_runs, configs, seed_list)
     jobs = job_count(jobs, len(configs) * len(seed_list))
     if not isinstance(threads, dict):
         threads = plan_threads(configs, data, overrides, jobs, threads)
-    tasks = [(name, data, s, steps, tuple(overrides), threads[name])
+    tasks = [make_job(name, data, s, steps, overrides, threads[name], device, keep_runs is not None)
              for name in configs for s in seed_list]
     results: list[RunResult] = []
-    if jobs == 1:
-        for t in tasks:
-            r = _run_job(t)
-            results.append(r)
-            if progress:
-                progress(r)
-    else:
-        import multiprocessing as mp
-        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
-            futures = [pool.submit(_run_job, t) for t in tasks]
-            for fut in as_completed(futures):
-                r = fut.result()
-                results.append(r)
-                if progress:
-                    progress(r)
+    for r in (engine or LocalPool(jobs)).map_unordered(run_job, tasks):
+        if r.files is not None:
+            write_run_files(keep_runs / "runs" / run_folder_name(r.config, r.seed), r.files)
+            r.files = None
+        results.append(r)
+        if progress:
+            progress(r)
     order = {name: i for i, name in enumerate(configs)}
     results.sort(key=lambda r: (order[r.config], r.seed))
     return results

@@ -98,6 +98,10 @@ class DataConfig:
     download: bool = opt(False, "let torchvision download MNIST/CIFAR when there is a network")
     num_images: int = opt(0, "images drawn for procedural sets (shapes); 0 = the set's default (12,000)",
                           lo=0, hi=1_000_000)
+    domain_a: str = opt("", "model.family = cyclegan: domain A, the images of the set that pass a filter: "
+                        "attributes of shapes ('shape=circle', 'shape=square,colour=red'), a class ('red circle'), "
+                        "or, for data.name = folder, a sub-folder of data.path ('trainA')")
+    domain_b: str = opt("", "model.family = cyclegan: domain B, a filter as data.domain_a ('shape=square')")
 
 
 @dataclass
@@ -152,6 +156,12 @@ class TrainConfig:
                            "and Adam's fused kernel called directly; false: plain nn.Linear modules under "
                            "autograd and torch.optim.Adam(fused=True), the same maths to float rounding "
                            "(for checking and debugging)")
+    amp: str = opt("auto", "mixed precision of the forward passes: off, bf16 (autocast to bfloat16), fp16 "
+                   "(float16 with a gradient scaler), or auto: bf16 (fp16 where the GPU lacks bfloat16) for "
+                   "convolutional nets on a CUDA GPU, off on the CPU and for the 2-D MLPs; the plain GAN "
+                   "family's step only", choices=("auto", "off", "bf16", "fp16"))
+    channels_last: str = opt("auto", "channels-last memory format for the DCGAN networks and images: on, off, "
+                             "or auto (on on a CUDA GPU, off on the CPU)", choices=("auto", "on", "off"))
     log_every: int = opt(25, "steps between rows of metrics.jsonl", lo=1, hi=10**9)
     eval_every: int = opt(250, "steps between mode/image metrics (2,500 samples)", lo=1, hi=10**9)
     snapshot_every: int = opt(500, "steps between PNG snapshots in the run folder", lo=1, hi=10**9)
@@ -159,6 +169,10 @@ class TrainConfig:
     keep_samples_at: list = opt(None, "steps at which a 2-D run keeps G's points on a fixed latent batch in "
                                 "its folder (samples/step_XXXXXXXX.npy) for `gan-studio figure timeline`, "
                                 "e.g. [0, 5000, 10000]; [] keeps none", factory=list)
+    fork_keep: int = opt(5, "evaluations whose full state (G, D, optimisers, trick state, RNG) a run keeps to "
+                         "fork from: the last N, as forks/step_XXXXXXXX.pt in the run folder (the window keeps "
+                         "them in memory); the last checkpoint can always be forked (0 = keep none)",
+                         lo=0, hi=1000)
     switch_fade_steps: int = opt(200, "steps over which a live switch that changes layers (packing, "
                                  "normalisation) fades from the old method to the new one, so D is "
                                  "not restarted (0 = at once)", lo=0, hi=10**6)

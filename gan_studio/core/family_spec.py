@@ -30,8 +30,10 @@ from gan_studio.core.errors import ConfigError
 
 #: keys that change the networks or the data with every family: they need a new Trainer (Reset).
 #: train.fast_paths: which code path builds the networks and optimisers (see core/fast); a new run
-#: with the other path gives the same numbers, so a live switch would buy nothing.
-NEEDS_RESET = ("data.", "model.", "train.seed", "train.device", "train.batch_size", "train.fast_paths")
+#: with the other path gives the same numbers, so a live switch would buy nothing. train.amp and
+#: train.channels_last: the precision and memory format the networks are set up with.
+NEEDS_RESET = ("data.", "model.", "train.seed", "train.device", "train.batch_size", "train.fast_paths",
+               "train.amp", "train.channels_last")
 
 #: capability -> what the family's Trainer then offers besides the plain Trainer's interface
 CAPABILITIES = {
@@ -43,6 +45,11 @@ CAPABILITIES = {
             "render_caption(text, n), generate(z, captions)",
     "levels": "a pyramid of resolutions: level_sizes, render_levels(z), render_residuals(z), level_grid(z)",
     "classifier": "D also classifies the data set's classes: label_names, classify(x), classify_baseline(x)",
+    "translation": "image to image between two domains A and B: domain_names, real_images(domain, n), "
+                   "translate(x, direction) -> (translation, reconstruction)",
+    "codes": "G's input has interpretable codes besides z (InfoGAN): code_sizes = (categorical values, "
+             "continuous codes), generate(z, codes) with codes (N, 1 + continuous): the categorical value, "
+             "then the continuous values",
 }
 
 #: Grid.rows -> what one row of the image grid (Trainer.grid_images) holds
@@ -51,6 +58,8 @@ GRID_ROWS = {
     "classes": "one class (grid_row_names), the same latents in every row",
     "captions": "one caption (grid_row_names), the same latents in every row",
     "levels": "one latent: each level of the pyramid and each residual, coarse to fine",
+    "translations": "real images of domain A, their translations and reconstructions, then the same for B",
+    "codes": "one value of the categorical code (grid_row_names), the same latents in every row",
 }
 
 

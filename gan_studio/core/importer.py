@@ -37,6 +37,14 @@ from gan_studio.core.runs import RunFolder
 SCRIPT_FILE = "generator.torchscript.pt"
 
 
+def run_name_for(file: Path) -> str:
+    """``imported-<stem>``, the stem made a valid run name (core.config.check_run_name): characters
+    a folder name should not hold become '-', and it is cut to the longest name allowed."""
+    from gan_studio.core.config import MAX_NAME
+    stem = "".join(c if (c.isalnum() or c in "-_.") else "-" for c in file.stem).strip("-.") or "generator"
+    return f"imported-{stem}"[:MAX_NAME]
+
+
 def check_finite_state(state: dict, path) -> None:
     """One line for the first NaN/inf weight or negative batch-norm running variance in ``state``."""
     for key, value in state.items():
@@ -128,7 +136,7 @@ def import_generator(file: str | Path, out: str | Path, arch: str = "dcgan", nz:
     if nz < 1:
         raise ConfigError(f"--nz = {nz}: must be >= 1")
     cfg = Config()
-    cfg.name = f"imported-{file.stem}"
+    cfg.name = run_name_for(file)
     cfg.description = f"generator imported from {file.name} ({arch})"
     cfg.set("data.name", "imported")
     cfg.set("model.latent_dim", nz)

@@ -1,5 +1,8 @@
 """Run folders: config.json, metrics.jsonl, events.jsonl, checkpoint.pt, snapshots/*.png, and for
 2-D runs with ``train.keep_samples_at`` samples/step_XXXXXXXX.npy (G's points at those steps).
+With ``train.fork_keep`` > 0, forks/step_XXXXXXXX.pt holds the full state at each of the last N
+evaluations (a run can be forked there: core/fork.py); a fork's folder has lineage.json (its
+``parent`` run and ``branch_step``).
 
 Every file that is rewritten is written atomically, and the folder has one writer at a time
 (:mod:`gan_studio.core.io`), so a crash or a full disk never leaves half a checkpoint. Checkpoints
@@ -34,6 +37,11 @@ SAMPLES = "samples"
 _SAMPLES_FILE = re.compile(r"^step_(\d{8,10})\.npy$")
 #: the largest samples file a reader loads (512 points are 4 KiB)
 MAX_SAMPLES_BYTES = 64 << 20
+#: the folder of the states kept to fork from (train.fork_keep), and the name of one file in it
+FORKS = "forks"
+_FORK_FILE = re.compile(r"^step_(\d{8,10})\.pt$")
+#: a fork's record of where it comes from
+LINEAGE = "lineage.json"
 
 
 def _json_safe(obj):
@@ -225,6 +233,9 @@ class RunFolder:
         for s, path in self.kept_samples().items():   # kept past the checkpoint: kept again on the way
             if s > step:
                 path.unlink(missing_ok=True)
+        for s, path in self.fork_points().items():    # states of a future that will be trained again
+            if s > step:
+                path.unlink(missing_ok=True)
 
     # -- checkpoints and snapshots ---------------------------------------------------------------
     def save_checkpoint(self, trainer, state: dict | None = None) -> Path:
@@ -246,6 +257,40 @@ class RunFolder:
 
     def load_checkpoint(self) -> dict:
         return load_checkpoint_file(self.path / CHECKPOINT)
+
+    # -- states kept to fork from (train.fork_keep) ---------------------------------------------------
+    def save_fork_point(self, state: dict, keep: int) -> Path:
+        """Write ``state`` (the trainer's, already found finite) to forks/step_XXXXXXXX.pt
+        atomically, then remove the oldest so that ``keep`` remain."""
+        self._check_writable()
+        out = self.path / FORKS / f"step_{int(state['step']):08d}.pt"
+        remove_stale_temp_files(out.parent)
+        save_checkpoint_file(state, out)
+        kept = self.fork_points()
+        for s in list(kept)[:max(0, len(kept) - keep)]:
+            kept[s].unlink(missing_ok=True)
+        return out
+
+    def fork_points(self) -> dict[int, Path]:
+        """step -> file of the states kept to fork from, in step order ({} when none)."""
+        folder = self.path / FORKS
+        try:
+            names = os.listdir(folder)
+        except (FileNotFoundError, NotADirectoryError):
+            return {}
+        found = {int(m.group(1)): folder / n for n in names if (m := _FORK_FILE.match(n))}
+        return dict(sorted(found.items()))
+
+    def checkpoint_step(self) -> int | None:
+        """The step of checkpoint.pt (read from the file), or None when there is none."""
+        if not (self.path / CHECKPOINT).is_file():
+            return None
+        return int(self.load_checkpoint()["step"])
+
+    def lineage(self) -> dict | None:
+        """What lineage.json says (``parent``, ``branch_step``, ``changes``, ``ancestry``), or None for
+        a run that is no fork (or whose record cannot be read)."""
+        return read_lineage(self.path)
 
     def save_snapshot(self, trainer) -> Path:
         from gan_studio.core.render import render_snapshot_png
@@ -306,6 +351,21 @@ class RunFolder:
                 and arr.dtype.kind in "fiu"):
             raise RunError(f"{path} does not hold (N, 2) points (found shape {getattr(arr, 'shape', '?')})")
         return arr.astype(np.float64)
+
+
+def read_lineage(run_dir: str | Path) -> dict | None:
+    """A fork's lineage.json as a dict with an int ``branch_step``; None when the folder has none or
+    it is not such a record (a reader that draws branch points does without)."""
+    path = Path(run_dir) / LINEAGE
+    try:
+        if path.stat().st_size > (1 << 20):
+            return None
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("branch_step"), int):
+        return None
+    return record
 
 
 def trainer_from_run(path: str | Path, device: str | None = None, trust_code: bool = False,

@@ -21,8 +21,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
-from gan_studio.session.protocol import (Answer, Command, EngineDied, Failed, New, Open, Opened, Reply, Request,
-                                         Shutdown)
+from gan_studio.session.protocol import (Answer, Command, EngineDied, Failed, ForkPointsChanged, New, Open, Opened,
+                                         Reply, Request, Shutdown)
 from gan_studio.session.transport import CannotSend, ProcessTransport, ThreadTransport
 
 #: where the engine runs: see transport.py
@@ -50,6 +50,8 @@ class EngineClient:
         self.transport = None
         self._shut_down = False   # Shutdown was sent to the current engine
         self.run_info = None   # the RunInfo of the run the engine holds: reopened should it die
+        #: the evaluation steps the engine keeps to fork from (besides the current step), oldest first
+        self.fork_steps: tuple[int, ...] = ()
 
     @property
     def process(self):
@@ -191,4 +193,6 @@ class EngineClient:
             return
         if isinstance(reply, Opened):
             self.run_info = reply.info
+        elif isinstance(reply, ForkPointsChanged):
+            self.fork_steps = reply.steps
         self.on_reply(reply)

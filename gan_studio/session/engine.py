@@ -5,6 +5,9 @@ It is the same code in the training process (transport.py's child main loop, the
 default) and in a thread (fast tests): its inbox is anything with ``get(timeout=)`` and
 ``get_nowait()`` raising queue.Empty, its replies go to ``reply(Reply)``. Commands reach their
 handler through protocol.dispatch; the handlers are the public methods below, one per command.
+The states of the run's last ``train.fork_keep`` evaluations are kept in memory (the RunLoop's
+``fork_states``, listed to the window by ForkPointsChanged), so Fork can write a branch at any of
+them, or at the current step, without stopping the run.
 """
 from __future__ import annotations
 
@@ -79,6 +82,7 @@ class TrainingEngine:
         self._unlogged: list[dict] = []   # setting changes while the run was only looked at
         self._opened_as = None            # the checkpoint's (size, mtime) when it was opened to look
         self._thread_cap = worker_threads()
+        self._fork_steps: tuple[int, ...] = ()   # the kept evaluation steps last sent (ForkPointsChanged)
 
     @property
     def has_run(self) -> bool:
@@ -215,6 +219,34 @@ class TrainingEngine:
     def render_caption(self, command: P.RenderCaption):
         return caption_tiles(self._tr, command.text, command.n)
 
+    def render_translation(self, command: P.RenderTranslation):
+        from gan_studio.session.payloads import translation_tiles
+        return translation_tiles(self._tr, command.domain, command.index)
+
+    def fork(self, command: P.Fork) -> str:
+        """Write the fork from the state in memory (the current one, or a kept evaluation's)."""
+        from gan_studio.core.errors import RunError
+        from gan_studio.core.fork import write_fork
+        from gan_studio.core.training.trainer import describe_nonfinite, nonfinite_tensors
+        tr, kept = self._tr, self._loop.fork_states
+        step = tr.step_count if command.step is None else int(command.step)
+        if step == tr.step_count:
+            state = tr.state_dict()
+            bad = nonfinite_tensors(state)
+            if bad:
+                raise RunError(f"the state at step {step} cannot be forked: {describe_nonfinite(bad)} NaN or infinite")
+        elif step in kept:
+            state = kept[step]
+        else:
+            have = ", ".join(str(s) for s in sorted({*kept, tr.step_count}))
+            raise RunError(f"step {step} was not kept to fork from; the steps kept: {have} "
+                           "(train.fork_keep keeps the last N evaluations)")
+        out = command.out_dir or new_run_dir(self.runs_dir, f"{tr.cfg.name}-fork{step}")
+        return str(write_fork(self._run.path, state, out, command.changes, self.device))
+
+    def fork_points(self, command: P.ForkPoints) -> list[int]:
+        return sorted({*self._loop.fork_states, self._tr.step_count})
+
     # -- training ----------------------------------------------------------------------------------
     def _advance(self) -> None:
         from gan_studio.core.training.trainer import DivergedError
@@ -233,12 +265,19 @@ class TrainingEngine:
             self._running = False
             self.reply(P.Failed(f"training stopped at step {tr.step_count}: {type(e).__name__}: {e}"))
             return
+        self._report_fork_points()
         m = tr.last_metrics
         self._steps.append(m.step)
         self._values.append(m.values)
         ev = self._new_eval()            # every evaluation reaches the window, not only the last
         if ev is not None:
             self._evals.append(ev)
+
+    def _report_fork_points(self) -> None:
+        steps = tuple(self._loop.fork_states)
+        if steps != self._fork_steps:
+            self._fork_steps = steps
+            self.reply(P.ForkPointsChanged(steps))
 
     def _build_frame(self):
         try:
@@ -282,8 +321,9 @@ class TrainingEngine:
         torch.set_num_threads(min(choose_threads(tr), self._thread_cap))
         self._tr, self._run = tr, run
         self._unlogged = []
-        # a run opened to look at stays read-only (no lock, nothing written) until it is trained
-        self._loop = RunLoop(tr, None if run.read_only else run)
+        # a run opened to look at stays read-only (no lock, nothing written) until it is trained;
+        # the states to fork from are kept in memory (written only when forked)
+        self._loop = RunLoop(tr, None if run.read_only else run, keep_forks="memory")
         self._opened_as = None
         tr.on_event.append(self._on_event)
         self._frames = FrameBuilder(tr)
@@ -295,6 +335,8 @@ class TrainingEngine:
         self._running = False
         self._force_frame = True
         self.reply(P.Opened(run_info(tr, str(run.path), run)))
+        self._fork_steps = ()
+        self.reply(P.ForkPointsChanged(()))
 
     def _reset(self, cfg: Config) -> None:
         from gan_studio.core.errors import user_errors
@@ -344,7 +386,9 @@ class TrainingEngine:
             self.reply(P.Failed(str(e) if isinstance(e, user_errors()) else f"could not write to {run.path}: {e}"))
             return False
         self._unlogged = []
-        self._loop = RunLoop(self._tr, run)   # a fresh loop that logs into the run (nothing trained yet)
+        kept = self._loop.fork_states
+        self._loop = RunLoop(self._tr, run, keep_forks="memory")   # a fresh loop that logs into the run
+        self._loop.fork_states = kept
         self._sent_eval = None
         return True
 

@@ -30,6 +30,10 @@ VIEW_POINTS = 1000
 ARROW_POINTS = 128
 #: side of the discriminator heatmap grid (64 x 64 = 4,096 D evaluations per view)
 HEAT_SIDE = 64
+#: real images per domain the image-to-image panel offers (capability "translation")
+TRANSLATION_IMAGES = 12
+
+
 @dataclass
 class RunInfo:
     """A Trainer is ready (first start, New, Open, a restarted training process): what does not
@@ -51,6 +55,8 @@ class RunInfo:
     family_plot: tuple | None = None         # Trainer.plot(): (title, ((key, label), ...)) of the extra plot
     vocabulary: list | None = None           # capability "text": the words a caption may use
     class_names: list | None = None          # capability "labels": the classes G draws on demand
+    domain_names: tuple | None = None        # capability "translation": the filters of domains A and B
+    domain_images: dict | None = None        # capability "translation": {"a", "b"} -> real images, uint8 tiles
 
 
 @dataclass
@@ -92,6 +98,9 @@ def run_info(trainer, run_path: str, run=None) -> RunInfo:
         s.vocabulary = list(trainer.vocabulary)
     if spec.has("labels"):
         s.class_names = [str(c) for c in trainer.class_names]
+    if spec.has("translation"):
+        s.domain_names = tuple(trainer.domain_names)
+        s.domain_images = {d: to_tiles(trainer.real_images(d, TRANSLATION_IMAGES)) for d in ("a", "b")}
     if not trainer.is_image:
         g = torch.Generator(device=trainer.device).manual_seed(0)
         s.real = data.sample(VIEW_POINTS, g).detach().cpu().numpy().astype(np.float32)
@@ -265,3 +274,15 @@ def caption_tiles(trainer, text: str, n: int) -> tuple[int, np.ndarray, np.ndarr
     s1, s2 = trainer.render_caption(text, n)
     s1 = F.interpolate(s1, size=s2.shape[-2:], mode="nearest")   # same size on screen, pixels kept
     return trainer.step_count, to_tiles(s1), to_tiles(s2)
+
+
+def translation_tiles(trainer, domain: str, index: int) -> tuple[int, np.ndarray]:
+    """(step, uint8 tiles (3, H, W, C)): real image ``index`` of ``domain`` (RunInfo.domain_images),
+    its translation into the other domain and its reconstruction."""
+    from gan_studio.core.errors import ConfigError
+    x = trainer.real_images(domain, TRANSLATION_IMAGES)
+    if not 0 <= int(index) < len(x):
+        raise ConfigError(f"index = {index}: domain {domain} offers images 0..{len(x) - 1}")
+    x = x[int(index):int(index) + 1]
+    y, rec = trainer.translate(x, "a2b" if domain == "a" else "b2a")
+    return trainer.step_count, to_tiles(torch.cat([x.to(y.device), y, rec]))

@@ -112,6 +112,31 @@ class RenderCaption(Request):
     n: int = 8
 
 
+@dataclass(frozen=True)
+class Fork(Request):
+    """Write a fork of the run (core/fork.py) at ``step``: None or the current step, or one of the
+    evaluation steps the engine keeps in memory (ForkPointsChanged); into ``out_dir`` (None: a new
+    folder in the runs folder), with ``changes`` (dotted key -> value) applied at the branch step.
+    Answers the new run folder's path; a second client trains it (Open that path). The run goes on
+    as it was."""
+    step: int | None = None
+    out_dir: str | None = None
+    changes: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ForkPoints(Request):
+    """Answer the steps the run can be forked at now: the kept evaluation steps and the current step."""
+
+
+@dataclass(frozen=True)
+class RenderTranslation(Request):
+    """The image-to-image panel: answer (step, tiles (3, H, W, C): the real image ``index`` of ``domain``
+    ("a" or "b"), its translation into the other domain and its reconstruction)."""
+    domain: str
+    index: int
+
+
 # -- replies: engine -> window --------------------------------------------------------------------
 @dataclass(frozen=True)
 class Reply:
@@ -174,6 +199,13 @@ class Answer(Reply):
 
 
 @dataclass(frozen=True)
+class ForkPointsChanged(Reply):
+    """The evaluation steps kept to fork from changed (one was kept, the oldest dropped, another run
+    opened), oldest first; the current step can always be forked too."""
+    steps: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class EngineDied(Reply):
     """Sent by the client, not the engine: the training process was killed or crashed (one line);
     a fresh one reopens the run at its last checkpoint."""
@@ -202,6 +234,9 @@ HANDLERS: dict[type[Command], str] = {
     Call: "call",
     RenderLatents: "render_latents",
     RenderCaption: "render_caption",
+    RenderTranslation: "render_translation",
+    Fork: "fork",
+    ForkPoints: "fork_points",
 }
 
 

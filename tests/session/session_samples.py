@@ -25,6 +25,8 @@ SAMPLES = {
     "label": 7,
     "text": "a small red circle",
     "request_id": 11,
+    "out_dir": "/runs/ring8-1-fork30",
+    "changes": {"tricks.packing.enabled": True, "train.lr_g": 5e-4},
     # replies
     "info": RunInfo(config=_config, run_path="/runs/ring8-1", device_name="CPU", step=40, is_image=False,
                     real=np.zeros((5, 2), np.float32), modes=np.ones((8, 2), np.float32), sigma=0.02,
@@ -42,5 +44,8 @@ SAMPLES = {
     "step": 30,
     "why": "out of range",
     "run_path": "/runs/ring8-1",
+    "steps": (250, 500, 750),
+    "domain": "a",
+    "index": 3,
     "error": ValueError("no such word: dodecahedron"),
 }

@@ -5,3 +5,5 @@ from gan_studio.core.families import cgan  # noqa: F401
 from gan_studio.core.families import ssl  # noqa: F401,I001
 from gan_studio.core.families import lapgan  # noqa: F401,I001
 from gan_studio.core.families import stackgan  # noqa: F401,I001
+from gan_studio.core.families import infogan  # noqa: F401,I001
+from gan_studio.core.families import cyclegan  # noqa: F401,I001

@@ -23,8 +23,8 @@ class LeanAdam(torch.optim.Adam):
     ``Optimizer.step`` (hooks, grouping by device, option checks), which on a CPU costs about as
     much as the update itself for the studio's small networks. The step replaces ``step`` on the
     instance, so optimizer step hooks do not run (the studio registers none). Anything but the
-    plain fused case (AMSGrad, weight decay, maximise, the foreach path, a PyTorch without the
-    kernel) goes to Adam's own step.
+    plain fused case (AMSGrad, weight decay, maximise, the foreach path, a gradient scaler's
+    step, a PyTorch without the kernel) goes to Adam's own step.
     """
 
     def __init__(self, *args, **kwargs):
@@ -32,7 +32,10 @@ class LeanAdam(torch.optim.Adam):
         self.step = self._lean_step   # on the instance: Optimizer wraps the class's step in hooks
 
     def _lean_step(self, closure=None):
-        if closure is not None or not all(_plain_fused(g) for g in self.param_groups):
+        # a gradient scaler (train.amp = fp16) hands the fused kernel its found-inf flag through
+        # these attributes (GradScaler.step); Adam's own step passes them on
+        scaled = getattr(self, "found_inf", None) is not None or getattr(self, "grad_scale", None) is not None
+        if closure is not None or scaled or not all(_plain_fused(g) for g in self.param_groups):
             return torch.optim.Adam.step(self, closure)
         for group in self.param_groups:
             params, grads, avgs, sqs, steps = [], [], [], [], []

@@ -6,7 +6,12 @@ Why: so the chain computes only the gradients that are asked for (in G's step, w
 backpropagates through D with ``backward(inputs=G's parameters)``, none of D's weight gradients).
 Fallback: where it is missing or cannot answer (``autograd.grad`` on a leaf), every gradient the
 node's inputs require is computed, which is what ordinary autograd does. ``torch.ops.aten``'s
-``threshold_backward``/``leaky_relu_backward`` are the activations' own backward kernels.
+``threshold_backward``/``leaky_relu_backward`` are the activations' own backward kernels (their
+``grad_input`` out= forms where the gradient is the chain's own tensor: no fresh allocation).
+
+Under ``torch.autocast`` (``train.amp``) the chain casts its input and weights as autocast casts
+them for ``nn.Linear`` and runs in that precision: autocast does not reach into a hand-written
+backward.
 
 With ``train.fast_paths = false`` the MLPs do not call this module: their ``nn.Linear`` and
 activation modules run under ordinary autograd.
@@ -70,11 +75,11 @@ class _LinearChain(torch.autograd.Function):
         wanted += [ctx.needs_input_grad[2 + k] and _will_run(ctx, 1 + k) for k in range(2 * n)]
         grads: list = [None] * (2 * n)
         acts = [x, *ctx.hidden, out]
+        own = False   # whether g is this function's own tensor (then the activation applies in place)
         for i in reversed(range(n)):
             h_in, h_out, W = acts[i], acts[i + 1], params[2 * i]
             if slopes[i] is not None:
-                g = (torch.ops.aten.threshold_backward(g, h_out, 0.0) if slopes[i] == 0.0 else
-                     torch.ops.aten.leaky_relu_backward(g, h_out, slopes[i], True))
+                g = _activation_backward(g, h_out, slopes[i], in_place=own)
             if wanted[1 + 2 * i]:
                 if 4 * W.shape[1] <= W.shape[0]:   # narrow input: the fast orientation
                     grads[2 * i] = (h_in.t() @ g).t().contiguous()
@@ -85,10 +90,28 @@ class _LinearChain(torch.autograd.Function):
             if i == 0:
                 g = g @ W if wanted[0] else None
             elif any(wanted[: 1 + 2 * i]):       # anything below this layer still needs a gradient
-                g = g @ W
+                g, own = g @ W, True
             else:
                 break
         return (g if wanted[0] else None, None, *grads)
+
+
+#: the activations' backward kernels in their out= form, or None where this PyTorch lacks one
+#: (then the kernel that returns a new tensor runs)
+_INTO = {"threshold": getattr(torch.ops.aten.threshold_backward, "grad_input", None),
+         "leaky": getattr(torch.ops.aten.leaky_relu_backward, "grad_input", None)}
+
+
+def _activation_backward(g: torch.Tensor, h_out: torch.Tensor, slope: float, in_place: bool) -> torch.Tensor:
+    """g times the (leaky) ReLU's derivative, read from its output; into g itself when g is ours
+    (a fresh tensor per layer costs a page-faulted allocation on the CPU for big batches)."""
+    if slope == 0.0:
+        if in_place and _INTO["threshold"] is not None:
+            return _INTO["threshold"](g, h_out, 0.0, grad_input=g)
+        return torch.ops.aten.threshold_backward(g, h_out, 0.0)
+    if in_place and _INTO["leaky"] is not None:
+        return _INTO["leaky"](g, h_out, slope, True, grad_input=g)
+    return torch.ops.aten.leaky_relu_backward(g, h_out, slope, True)
 
 
 def _will_run(ctx, k: int) -> bool:
@@ -128,12 +151,23 @@ def _chain_backward_by_autograd(ctx, x, params, g):
 def linear_chain(x: torch.Tensor, layers: list[nn.Linear], slopes: tuple) -> torch.Tensor:
     """``layers[i]`` then the activation of ``slopes[i]`` (None: none), as one fused autograd node."""
     params = [p for lin in layers for p in (lin.weight, lin.bias)]
+    device = x.device.type
+    if torch.is_autocast_enabled(device):
+        # autocast (train.amp) does not reach into a hand-written backward: cast the input and the
+        # weights as autocast would cast them for nn.Linear, and run the chain in that precision
+        dtype = torch.get_autocast_dtype(device)
+        with torch.autocast(device, enabled=False):
+            return _chain(x.to(dtype), [p.to(dtype) for p in params], slopes)
+    return _chain(x, params, slopes)
+
+
+def _chain(x: torch.Tensor, params: list[torch.Tensor], slopes: tuple) -> torch.Tensor:
     if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params)):
         return _LinearChain.apply(x, tuple(slopes), *params)
     with torch.no_grad():   # sampling and evaluation: no graph, activations in place
         h = x
-        for lin, slope in zip(layers, slopes):
-            h = torch.addmm(lin.bias, h, lin.weight.t())
+        for i, slope in enumerate(slopes):
+            h = torch.addmm(params[2 * i + 1], h, params[2 * i].t())
             if slope is not None:
                 h = h.clamp_min_(0.0) if slope == 0.0 else F.leaky_relu_(h, slope)
         return h

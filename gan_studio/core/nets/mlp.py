@@ -226,6 +226,11 @@ class MLPGenerator(nn.Module):
     def _uses_vbn(self) -> bool:
         return self.norms[0].uses("virtual-batch")
 
+    def mixes_batch(self) -> bool:
+        """True when one sample depends on the others of its batch (batch norm in use): then G
+        cannot run several batches as one."""
+        return any(s.uses("batch") or s.uses("separate-batch") for s in self.norms)
+
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = z.flatten(1)
         n_ref = 0
@@ -346,6 +351,19 @@ class MLPDiscriminator(nn.Module):
         return self.mbd_key is not None or any(s.uses("batch") or s.uses("separate-batch") for s in self.norms)
 
     # -- forward ------------------------------------------------------------------------------
+    def pack_input(self, x: torch.Tensor) -> torch.Tensor:
+        """The rows D's first layer sees: samples flattened, scaled, in packs of ``pack``."""
+        return self._packed(x)
+
+    def fused_chain(self) -> tuple[list[nn.Linear], float] | None:
+        """D as one chain, trunk and head: (its linear layers, the slope of the (leaky) ReLU between
+        them), so that D(x) is the chain applied to ``pack_input(x)``; None where D is not one
+        (fast paths off, a norm layer, another activation, minibatch features, a packing fade)."""
+        slope = self._chain_slope()
+        if slope is None or self.mbd_key is not None or (self.pack_mix < 1.0 and self.pack_from != self.pack):
+            return None
+        return self._trunk_linears() + [self.head], slope
+
     def _packed(self, x: torch.Tensor) -> torch.Tensor:
         x = x.flatten(1)
         if self.in_scale != 1.0:   # model.data_scale

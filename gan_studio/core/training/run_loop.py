@@ -1,5 +1,5 @@
-"""RunLoop: a Trainer with its run's bookkeeping: logging, evaluation, snapshots, checkpoints, and
-roll-back to the last finite state when training diverges."""
+"""RunLoop: a Trainer with its run's bookkeeping: logging, evaluation, snapshots, checkpoints, the
+states kept to fork from, and roll-back to the last finite state when training diverges."""
 from __future__ import annotations
 
 import json
@@ -22,10 +22,20 @@ class RunLoop:
     checkpoint, once checked. A checkpoint is written from finite weights only: before every write
     (periodic, :meth:`finish`, :meth:`save_checkpoint`) the whole state (G, D, optimisers, trick
     state, G's average) is checked in one fused pass; a state with NaN or inf is rolled back to the
-    last good one, which is written instead, and DivergedError is raised."""
+    last good one, which is written instead, and DivergedError is raised.
 
-    def __init__(self, trainer: Trainer, run=None):
+    Fork points: at each evaluation step the whole state (the one a checkpoint would hold) is kept
+    for the last ``train.fork_keep`` evaluations, so the run can be forked there (core/fork.py):
+    ``keep_forks="disk"`` (the CLI) writes them to the run folder's forks/, ``"memory"`` (the
+    window's engine) keeps device-side copies in :attr:`fork_states`, written only when forked."""
+
+    def __init__(self, trainer: Trainer, run=None, keep_forks: str = "disk"):
+        if keep_forks not in ("disk", "memory"):
+            raise ValueError(f"keep_forks = {keep_forks!r}: disk or memory")
         self.trainer, self.run = trainer, run
+        self.keep_forks = keep_forks
+        #: step -> the state at that evaluation step (keep_forks="memory"), oldest first
+        self.fork_states: dict[int, dict] = {}
         self._last_good = None
         self._last_good_step: int | None = None
         self.last_row: dict | None = None
@@ -89,7 +99,21 @@ class RunLoop:
                 self.run.save_snapshot(tr)
             if s in t.keep_samples_at:   # 2-D runs: G's points for `gan-studio figure timeline`
                 self.run.save_samples(tr)
+        if s % t.eval_every == 0:   # an evaluation step is a logged one: its state was checked above
+            self.keep_fork_point(tr.state_dict())
         return row
+
+    def keep_fork_point(self, state: dict) -> None:
+        """Keep ``state`` (finite, taken after the step's evaluation, as a checkpoint is) to fork
+        from, dropping the oldest beyond ``train.fork_keep``."""
+        keep = self.trainer.cfg.train.fork_keep
+        if self.keep_forks == "memory":
+            if keep > 0:
+                self.fork_states[int(state["step"])] = _clone_state(state)
+            while len(self.fork_states) > keep:
+                del self.fork_states[next(iter(self.fork_states))]
+        elif self.run is not None and keep > 0:
+            self.run.save_fork_point(state, keep)
 
     def save_checkpoint(self, state: dict | None = None) -> None:
         """Write the run's checkpoint from finite weights only. ``state``: the trainer's state, already
@@ -132,6 +156,8 @@ class RunLoop:
         # updates in place, and the kept state must stay as it was for a later roll-back
         tr.load_state_dict(_clone_state(self._last_good))
         tr._last_metrics = None   # the metrics of steps that were undone
+        for s in [s for s in self.fork_states if s > tr.step_count]:
+            del self.fork_states[s]   # kept on the way to the steps that were undone
         tr.record_event(event)
         # a later roll-back keeps the event
         self._last_good["events_json"] = json.dumps(tr.events, default=str)
@@ -159,6 +185,11 @@ class RunLoop:
         if self.run is not None:
             self.save_checkpoint(tr.state_dict())   # checked above; the evaluation only folded G's average
             self.run.save_snapshot(self.trainer)
+
+
+def clone_state(obj):
+    """A copy of a trainer state whose tensors share no memory with the trainer's (on their device)."""
+    return _clone_state(obj)
 
 
 def _clone_state(obj):

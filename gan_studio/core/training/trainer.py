@@ -32,6 +32,8 @@ from gan_studio.core.fast.adam import make_adam
 from gan_studio.core.nets.build import build_models
 from gan_studio.core.nets.mlp import advance_fades, has_batch_stats
 from gan_studio.core.training import losses
+from gan_studio.core.training.precision import (Precision, is_convolutional, resolve_amp, resolve_channels_last,
+                                                to_channels_last)
 from gan_studio.core.training.tricks import TrickSet, _takes_role
 
 METRIC_NAMES = ("loss_d", "loss_g", "d_real", "d_fake", "grad_norm_d", "grad_norm_g")
@@ -160,6 +162,7 @@ class Trainer:
         self.tricks.apply_all(self, self.FAMILY.tricks)
         self.G.to(self.device)
         self.D.to(self.device)
+        self.setup_precision()
         self.build_optimizers()
         # a fixed latent batch so the grid of step 100 and step 5000 show the same z
         self.fixed_z = self.grid_latents().to(self.device)
@@ -180,6 +183,22 @@ class Trainer:
         lr_d, lr_g, _ = self.tricks.two_time_scale.hyper(self)
         self.opt_g = self.make_optimizer(self.G.parameters(), lr_g, t.beta1_g, t.beta2_g)
         self.opt_d = self.make_optimizer(self.D.parameters(), lr_d, t.beta1_d, t.beta2_d)
+
+    def setup_precision(self) -> None:
+        """train.amp and train.channels_last, resolved for this device and these networks
+        (:mod:`~gan_studio.core.training.precision`). Mixed precision wraps the forward passes of
+        the plain GAN family's :meth:`step`; a family with its own step trains in float32."""
+        t, conv = self.cfg.train, is_convolutional(self.G, self.D)
+        amp = resolve_amp(t.amp, self.device, conv)
+        if amp != "off" and type(self).step is not Trainer.step:
+            if t.amp != "auto":
+                raise ConfigError(f"train.amp = {t.amp!r} works with the plain GAN family's step; "
+                                  f"model.family = {self.FAMILY.name!r} trains in float32: use train.amp = 'off'")
+            amp = "off"
+        self.precision = Precision(amp, self.device)
+        self.channels_last = resolve_channels_last(t.channels_last, self.device, conv)
+        if self.channels_last:
+            to_channels_last(self.G, self.D)
 
     def make_optimizer(self, params, lr: float, b1: float, b2: float) -> torch.optim.Adam:
         """Adam: the fused kernel on CPU and CUDA (called directly with ``train.fast_paths``)."""
@@ -322,11 +341,14 @@ class Trainer:
         return torch.randn(n, self.cfg.model.latent_dim, generator=self.rng, device=self.device)
 
     def d_out(self, x: torch.Tensor, role: str | None) -> torch.Tensor:
-        """D(x), telling D whether x is a real or a fake batch when D keeps them apart."""
-        return self.D(x, role=role) if self.d_takes_role else self.D(x)
+        """D(x), telling D whether x is a real or a fake batch when D keeps them apart; under
+        train.amp cast back to float32, so the losses are computed in float32."""
+        out = self.D(x, role=role) if self.d_takes_role else self.D(x)
+        return out.float() if self.precision.dtype is not None else out
 
     def d_features(self, x: torch.Tensor, role: str | None) -> torch.Tensor:
-        return self.D.features(x, role=role) if self.d_takes_role else self.D.features(x)
+        out = self.D.features(x, role=role) if self.d_takes_role else self.D.features(x)
+        return out.float() if self.precision.dtype is not None else out
 
     def _d_outputs(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if not has_batch_stats(self.D):  # one pass over real and fake: equivalent without batch statistics
@@ -352,44 +374,48 @@ class Trainer:
 
         # --- D: minimise d_loss(D(x), D(G(z))) for d_steps batches ---
         for i in range(d_steps):
-            real = self.data.sample(B, self.rng)
+            real = self.image_format(self.data.sample(B, self.rng))
             z = self.sample_z(B)
             last = i == d_steps - 1
-            if last:
-                fake = self.G(z)  # keep G's graph: the G step below reuses this batch
-                fake_d = fake.detach()
-            else:
-                with torch.no_grad():
-                    fake_d = self.G(z)
-            fake_d = tk.replay.mix(self, fake_d)         # replay: some old fakes in the batch
-            d_real, d_fake = self._d_outputs(noisy(self, real, sigma), noisy(self, fake_d, sigma))
-            loss_d = d_loss_fn(d_real, d_fake, *targets)
-            if cfg.loss == "wgan-gp":
-                loss_d = loss_d + t.gp_weight * losses.gradient_penalty(self.D, real, fake_d, self.rng)
+            with self.precision.autocast():              # train.amp: lower precision forward passes
+                if last:
+                    fake = self.G(z)  # keep G's graph: the G step below reuses this batch
+                    fake_d = fake.detach()
+                else:
+                    with torch.no_grad():
+                        fake_d = self.G(z)
+                fake_d = tk.replay.mix(self, fake_d)     # replay: some old fakes in the batch
+                d_real, d_fake = self._d_outputs(noisy(self, real, sigma), noisy(self, fake_d, sigma))
+                loss_d = d_loss_fn(d_real, d_fake, *targets)
+                if cfg.loss == "wgan-gp":
+                    loss_d = loss_d + t.gp_weight * losses.gradient_penalty(self.D, real, fake_d, self.rng)
             grad_norm_d = self.d_backward(loss_d)
             if d_frozen:  # an old snapshot of D is in: G trains against it, it does not learn
+                self.precision.step("d", self.opt_d, skip=True)
                 continue
             tk.historical_averaging.add_grad(self, "d", self.D)
-            self.opt_d.step()
+            self.precision.step("d", self.opt_d)
             self.clip_critic()
             tk.historical_averaging.update(self, "d", self.D)
         tk.replay.push(self, fake)
 
         # --- G: minimise g_loss(D(G(z))) against the updated D ---
         fm = tk.feature_matching
-        if fm.on(self) and fm.cfg(self).replace_loss:
-            loss_g = fm.loss(self, real, fake)
-        else:
-            if tk.unrolled.on(self):                     # against D after k more updates
-                loss_g = tk.unrolled.g_loss(self, noisy(self, fake, sigma), g_loss_fn, d_loss_fn, targets)
+        with self.precision.autocast():
+            if fm.on(self) and fm.cfg(self).replace_loss:
+                loss_g = fm.loss(self, real, fake)
             else:
-                loss_g = g_loss_fn(self.d_out(noisy(self, fake, sigma), "fake"))
-            if fm.on(self):
-                loss_g = loss_g + fm.loss(self, real, fake)
+                if tk.unrolled.on(self):                 # against D after k more updates
+                    loss_g = tk.unrolled.g_loss(self, noisy(self, fake, sigma), g_loss_fn, d_loss_fn, targets)
+                else:
+                    loss_g = g_loss_fn(self.d_out(noisy(self, fake, sigma), "fake"))
+                if fm.on(self):
+                    loss_g = loss_g + fm.loss(self, real, fake)
         grad_norm_g = self.g_backward(loss_g)
         if not g_frozen:
             tk.historical_averaging.add_grad(self, "g", self.G)
-            self.opt_g.step()
+        self.precision.step("g", self.opt_g, skip=g_frozen)
+        if not g_frozen:
             tk.historical_averaging.update(self, "g", self.G)
         self.step_count += 1
         tk.instance_noise.after_step(self)
@@ -410,10 +436,16 @@ class Trainer:
         if 0 < t.lr_decay_start <= self.step_count < t.lr_decay_start + t.lr_decay_steps:
             self._sync_hyper()                           # the schedule moves the rates this step
 
+    def image_format(self, x: torch.Tensor) -> torch.Tensor:
+        """A batch of images in the networks' memory format (channels-last under train.channels_last)."""
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.dim() == 4 else x
+
     def d_backward(self, loss_d: torch.Tensor) -> torch.Tensor:
-        """Backpropagate D's loss into fresh gradients; returns their norm (on the device)."""
+        """Backpropagate D's loss into fresh gradients; returns their norm (on the device). Under
+        fp16 the loss is scaled and the gradients unscaled again (:class:`Precision`), so the
+        norm, and what a family's step does with the gradients, see true gradients."""
         self.opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
+        self.precision.backward(loss_d, "d", self.opt_d)
         return _total_norm([p.grad for p in _params(self.opt_d) if p.grad is not None])
 
     def clip_critic(self) -> None:
@@ -431,7 +463,7 @@ class Trainer:
         g_params = _params(self.opt_g)   # G's parameters (kept in step with G by _sync_structure)
         for p in g_params:
             p.grad = None
-        torch.autograd.backward(loss_g, inputs=[p for p in g_params if p.requires_grad])
+        self.precision.backward(loss_g, "g", self.opt_g, inputs=[p for p in g_params if p.requires_grad])
         return _total_norm([p.grad for p in g_params if p.grad is not None])
 
     @torch.no_grad()
@@ -498,6 +530,7 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
             "events_json": _json_dumps(self.events),
             "extra": self.extra_state_dict(),
+            "amp": self.precision.state_dict(),   # fp16: the gradient scalers' scales
         }
 
     def extra_state_dict(self) -> dict:
@@ -526,6 +559,7 @@ class Trainer:
         torch.set_rng_state(state["torch_rng"])
         self.step_count = int(state["step"])
         self.events = _json_loads(state.get("events_json", "[]"))
+        self.precision.load_state_dict(state.get("amp", {}))
         self.load_extra_state_dict(state.get("extra", {}))
 
 

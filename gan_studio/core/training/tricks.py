@@ -20,6 +20,9 @@ from torch.func import functional_call
 
 from gan_studio.core.errors import ConfigError
 from gan_studio.core.fast import foreach
+from gan_studio.core.fast.unrolled import LookAhead, Workspace, unrolled_outputs
+from gan_studio.core.nets.mlp import MLPDiscriminator, has_batch_stats
+from gan_studio.core.training import losses
 
 
 class Trick:
@@ -380,20 +383,101 @@ def _load_state(net: torch.nn.Module, weights: dict) -> None:
 
 # -- unrolling -------------------------------------------------------------------------------------
 class Unrolled(Trick):
+    """G's loss against D after k more Adam updates of D. With the fast paths on and a chain D
+    (MLP, (leaky) ReLU, no norm layer or minibatch features) the look-ahead runs by hand
+    (core/fast/unrolled.py); otherwise, and as the reference, :func:`unrolled_d` with autograd."""
     name = "unrolled"
+
+    def __init__(self):
+        self.workspace = Workspace()   # the look-ahead's buffers, reused every step
 
     def g_loss(self, tr, fake: torch.Tensor, g_loss_fn, d_loss_fn, targets) -> torch.Tensor:
         c = self.cfg(tr)
         second = c.method == "second-order"
-        batches = []
+        B = tr.cfg.train.batch_size
+        reals, zs = [], []
         for _ in range(c.k):  # fresh batches for D's look-ahead updates
-            real = tr.data.sample(tr.cfg.train.batch_size, tr.rng)
-            z = tr.sample_z(tr.cfg.train.batch_size)
+            reals.append(tr.data.sample(B, tr.rng))
+            zs.append(tr.sample_z(B))
+        look_ahead = self.fast_look_ahead(tr, d_loss_fn, targets, second)
+        if look_ahead is not None:   # core/fast/unrolled.py: the same maths, by hand
             with torch.set_grad_enabled(second):  # copy-D: the fakes are plain data to D's copy
+                if has_batch_stats(tr.G):
+                    fakes = torch.cat([tr.G(z) for z in zs])
+                else:                                # one pass of G for all k batches
+                    z_all = self.workspace.buffer("z", (len(zs) * zs[0].shape[0], *zs[0].shape[1:]), zs[0])
+                    fakes = tr.G(torch.cat(zs, out=z_all))
+            D = tr.D
+            x, n = D.pack_input(fake), D.pack_input(reals[0]).shape[0]
+            reals_d = D.pack_input(torch.cat(reals)).view(c.k, n, -1)
+            fakes_d = D.pack_input(fakes).view(c.k, n, -1)
+            return g_loss_fn(unrolled_outputs(x, reals_d, fakes_d, look_ahead))
+        batches = []
+        for real, z in zip(reals, zs):
+            with torch.set_grad_enabled(second):
                 batches.append((real, tr.G(z)))
         params = unrolled_d(tr.D, tr.opt_d, batches, d_loss_fn, targets, second_order=second)
         return g_loss_fn(functional_call(tr.D, params, (fake,), {"role": "fake"}) if tr.d_takes_role
                          else functional_call(tr.D, params, (fake,)))
+
+    def fast_look_ahead(self, tr, d_loss_fn, targets, second_order: bool) -> LookAhead | None:
+        """What core/fast/unrolled.py needs, where it applies: fast paths on, D one chain of linear
+        layers and (leaky) ReLUs (:meth:`MLPDiscriminator.fused_chain`), a D loss whose derivatives
+        are known (:data:`LOSS_DERIVATIVES`); else None (the plain autograd version runs)."""
+        derivs = LOSS_DERIVATIVES.get(d_loss_fn)
+        chain = tr.D.fused_chain() if tr.fast and isinstance(tr.D, MLPDiscriminator) else None
+        if chain is None or derivs is None:
+            return None
+        layers, slope = chain
+        group = tr.opt_d.param_groups[0]
+        params = [p for lin in layers for p in (lin.weight, lin.bias)]
+        states = [tr.opt_d.state.get(p, {}) for p in params]
+        zero = torch.zeros((), device=params[0].device)
+        return LookAhead(
+            weights=[lin.weight for lin in layers], biases=[lin.bias for lin in layers], slope=slope,
+            exp_avg=[st.get("exp_avg", torch.zeros_like(p)) for st, p in zip(states, params)],
+            exp_avg_sq=[st.get("exp_avg_sq", torch.zeros_like(p)) for st, p in zip(states, params)],
+            steps=[st.get("step", zero) for st in states],
+            lr=float(group["lr"]), betas=tuple(group["betas"]), eps=group["eps"],
+            loss_derivatives=derivs, targets=targets, second_order=second_order, workspace=self.workspace)
+
+
+def _per_half(out: torch.Tensor, n: int, real_value: float, fake_value: float) -> torch.Tensor:
+    """A (2n, 1) column holding real_value on the first n rows and fake_value on the rest."""
+    col = torch.full_like(out, fake_value)
+    col[:n].fill_(real_value)
+    return col
+
+
+def _bce_derivatives(out, n, real_target, fake_target):
+    # the mean over n of t softplus(-l) + (1 - t) softplus(l): (s(l) - t) / n and s(l) (1 - s(l)) / n
+    s = torch.sigmoid(out)
+    d1 = (s - fake_target).mul_(1.0 / n)
+    if real_target != fake_target:
+        d1[:n].sub_((real_target - fake_target) / n)
+    return d1, (s - s * s).mul_(1.0 / n)
+
+
+def _least_squares_derivatives(out, n, real_target, fake_target):
+    d1 = (out - fake_target).mul_(1.0 / n)
+    d1[:n].sub_((real_target - fake_target) / n)
+    return d1, torch.full_like(out, 1.0 / n)
+
+
+def _hinge_derivatives(out, n, real_target, fake_target):
+    # relu(1 - D(x)) and relu(1 + D(G(z))); at the kink the derivative is 0, as autograd's relu has it
+    active = torch.cat([out[:n] < 1.0, out[n:] > -1.0]).to(out.dtype)
+    return active.mul_(_per_half(out, n, -1.0 / n, 1.0 / n)), torch.zeros_like(out)
+
+
+def _wasserstein_derivatives(out, n, real_target, fake_target):
+    return _per_half(out, n, -1.0 / n, 1.0 / n), torch.zeros_like(out)
+
+
+#: D's loss -> the elementwise first and second derivatives of its loss in D's outputs on [real;
+#: fake] (core/fast/unrolled.py); a loss missing here is unrolled by autograd
+LOSS_DERIVATIVES = {losses.d_minimax: _bce_derivatives, losses.d_least_squares: _least_squares_derivatives,
+                    losses.d_hinge: _hinge_derivatives, losses.d_wasserstein: _wasserstein_derivatives}
 
 
 def unrolled_d(D: torch.nn.Module, opt_d: torch.optim.Adam, batches, d_loss_fn, targets,

@@ -1,0 +1,36 @@
+"""gan-studio export tensorboard RUN... --out DIR"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from gan_studio.core.errors import ConfigError
+
+
+def add_parser(sub):
+    p = sub.add_parser("export", help="write runs in the formats of other tools (TensorBoard)",
+                       description="Write run folders in another tool's format; nothing in the runs is written.")
+    formats = p.add_subparsers(dest="format", metavar="FORMAT", required=True)
+    t = formats.add_parser(
+        "tensorboard", help="the runs' scalars, events and snapshots as TensorBoard event files",
+        description="Write each run's metrics as scalars, its events (trick switches, divergences) as text and "
+                    "its snapshots as images into DIR/<run folder name>, so runs and forks can be compared "
+                    "in TensorBoard (`tensorboard --logdir DIR`). Needs the optional extra: "
+                    'pip install "gan-studio[tensorboard]".')
+    t.add_argument("runs", nargs="+", metavar="RUN", help="run folders")
+    t.add_argument("--out", required=True, metavar="DIR", help="the log folder (one subfolder per run)")
+    return p
+
+
+def run(args) -> int:
+    if args.format != "tensorboard":
+        raise ConfigError(f"unknown format {args.format!r}")   # argparse refuses it first
+    from gan_studio.core.tensorboard_export import export_runs, summary_writer_class
+    summary_writer_class()   # before anything is read: one line on how to install TensorBoard
+    out = Path(args.out)
+    for d in args.runs:   # the export never goes into a run folder
+        if out.resolve().is_relative_to(Path(d).resolve()):
+            raise ConfigError(f"--out {out} is inside the run folder {d}; choose a folder outside it")
+    for e in export_runs(args.runs, out):
+        print(f"{e.run} -> {e.log_dir}: {e.scalars} scalars, {e.events} events, {e.images} images")
+    print(f"view them with: tensorboard --logdir {out}")
+    return 0

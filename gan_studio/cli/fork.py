@@ -1,0 +1,44 @@
+"""gan-studio fork RUN [--at STEP] [--set KEY=VALUE ...] --out DIR  |  gan-studio fork RUN --list"""
+from __future__ import annotations
+
+import sys
+
+from gan_studio.core.config import parse_override
+from gan_studio.core.errors import ConfigError
+
+
+def add_parser(sub):
+    p = sub.add_parser(
+        "fork", help="branch a run at a kept step into a new run folder, with settings changed",
+        description="Start a new run from the exact state of RUN at one of its kept steps (the last checkpoint, "
+                    "or one of the last train.fork_keep evaluations): weights, optimisers, trick state, RNG and "
+                    "the history up to that step. Without --set the fork trains on exactly as RUN did; with it, "
+                    "the changes are applied at the branch step. RUN is only read. Continue the fork with "
+                    "`gan-studio train --resume DIR --steps N`, compare with `gan-studio compare`.")
+    p.add_argument("run", metavar="RUN", help="the run folder to fork")
+    p.add_argument("--at", type=int, metavar="STEP", help="the step to branch at (default: the last checkpoint)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="a setting changed at the branch step, e.g. --set tricks.packing.enabled=true "
+                        "(repeatable; keys that change the networks or the data are refused)")
+    p.add_argument("--out", metavar="DIR", help="the new run folder (new or empty)")
+    p.add_argument("--device", help="where the changes are applied: auto, cpu, cuda, cuda:N or mps "
+                                    "(default: the run's own)")
+    p.add_argument("--list", action="store_true", help="print the steps RUN can be forked at, and stop")
+    return p
+
+
+def run(args) -> int:
+    from gan_studio.core.fork import fork_run, kept_steps
+    if args.list:
+        print(" ".join(str(s) for s in kept_steps(args.run)))
+        return 0
+    if not args.out:
+        raise ConfigError("name the new run folder with --out DIR")
+    changes = dict(parse_override(text) for text in args.overrides)
+    out = fork_run(args.run, args.out, args.at, changes, device=args.device)
+    from gan_studio.core.runs import read_lineage
+    step = (read_lineage(out) or {}).get("branch_step", "?")
+    what = ", ".join(f"{k}={v}" for k, v in changes.items()) or "no change"
+    print(f"forked {args.run} at step {step} into {out} ({what}); continue it with "
+          f"`gan-studio train --resume {out} --steps N`", file=sys.stderr)
+    return 0

@@ -1,0 +1,492 @@
+"""InfoGAN (Chen et al. 2016): codes in G's input that come to mean something, learned without labels.
+
+G's input is [z, one_hot(c_cat), c_cont]: noise z ~ N(0, I), a categorical code c_cat uniform over
+``infogan.categories`` values, and ``infogan.continuous`` codes c_cont uniform in [-1, 1]. A Q head on
+D's trunk (the same features as D's logit, then one hidden layer, as in the paper) predicts the codes
+of a generated image. The mutual information I(c; G(z, c)) has the lower bound
+
+    L_I = H(c) - E_{c, z} [ -log Q(c | G(z, c)) ]       (Chen et al., Lemma 5.1)
+    -log Q(c_cat | x)  = cross-entropy of Q's K logits
+    -log Q(c_cont | x) = Gaussian negative log-likelihood, summed over the codes: variance 1
+                         (infogan.cont_variance = fixed) or a log-variance Q predicts (learned)
+
+and, with  info = lambda_cat * CE + lambda_cont * NLL  (= -lambda L_I + const),
+
+    D and Q minimise  loss_D(D(x), D(G(z, c))) + info        (info on the fake batch, G detached)
+    G minimises       loss_G(D(G(z, c)))       + info        (through the same Q)
+
+as the paper's code does (Q's weights are D's: one optimiser, one checkpoint entry).
+
+``infogan.q_invariance`` (the studio's addition; "none" is the paper): Q reads the codes from a copy
+of each fake rolled by a random number of pixels and/or with its colour channels in a random order
+(:func:`see_through`, a second pass through D's trunk; the gradient reaches G through it). A code
+can then carry only what those transforms leave alone: on shapes, the shape and not where it is or
+which colour. It is a prior about what should count, given without a single label.
+
+Labels are never used in training. ``evaluate()`` measures with them when the set has them:
+``code_accuracy`` draws ``EVAL_PER_CODE`` images per categorical value, classifies them with the
+data set's metric classifier (the label set ``infogan.match``: digits' ``class``, shapes' ``shape``)
+and counts the share that agree under the best one-to-one matching of code values to labels
+(:mod:`gan_studio.core.metrics.codes`). ``q_accuracy`` is the paper's measure: Q's code of real
+images against their labels, matched the same way. ``info_cat`` is L_I's categorical part as a
+share of H(c_cat) = log K (1: Q reads the code back perfectly).
+
+API for the window and the latent lab (capability "codes"; see family_spec.CAPABILITIES):
+
+- ``code_sizes``: (categorical values, continuous codes).
+- ``generate(z, codes=None)``: G(z, c). ``codes``: None (categorical values balanced, class-major,
+  continuous codes 0: K * m latents tiled m to a row give one row per value), an int (that
+  categorical value for all), or an array (1 + continuous,) for all or (N, 1 + continuous) per
+  latent: the categorical value, then the continuous values. A value out of range is a one-line
+  ConfigError. Batch norm in G uses the statistics of a fixed reference batch drawn from the prior,
+  so an image depends on its own z and codes only (a batch of one code value is drawn as it is in
+  training, among the others).
+- ``traversal(z, code, values)``: the paper's figures: one row per categorical value; along a row
+  continuous code ``code`` takes ``values`` (or, with ``code`` = None, the columns are the latents).
+- the grid: ``fixed_z`` repeats GRID_PER_CODE latents in every row, one row per categorical value.
+"""
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gan_studio.core.config import Config, opt
+from gan_studio.core.data.images import to_float
+from gan_studio.core.errors import ConfigError
+from gan_studio.core.families.registry import register_family
+from gan_studio.core.family_spec import FamilySpec, Grid, Plot
+from gan_studio.core.training import losses
+from gan_studio.core.training.trainer import StepMetrics, Trainer
+
+GRID_PER_CODE = 8
+#: continuous code values generate() accepts: traversals go past the prior's [-1, 1] (the paper
+#: shows -2..2); far beyond, G draws what it never saw
+CONT_LIMIT = 3.0
+#: Q's learned log-variance is kept in this range: a variance near 0 would make the term explode
+LOGVAR_RANGE = (-6.0, 4.0)
+#: images per categorical value for code_accuracy; real images for q_accuracy
+EVAL_PER_CODE = 100
+EVAL_REAL = 2000
+#: the reference batch whose statistics G's batch norm uses in generate()
+REFERENCE_SIZE = 256
+#: the transforms Q can be asked to see through (infogan.q_invariance)
+INVARIANCES = ("none", "shift", "colour", "shift+colour")
+#: label sets code_accuracy can be measured against (those of the data set at hand are allowed)
+MATCH_CHOICES = ("class", "shape", "colour", "size", "position")
+
+
+@dataclass
+class InfoganConfig:
+    """InfoGAN (Chen et al. 2016): a categorical and continuous codes in G's input, read back by Q."""
+    categories: int = opt(10, "values of the categorical code (one-hot into G; Q predicts it): 10 on digits, "
+                          "3 on shapes", lo=2, hi=256)
+    continuous: int = opt(2, "continuous codes, each uniform in [-1, 1] (Chen et al.: 2 on MNIST)", lo=0, hi=32)
+    lambda_cat: float = opt(1.0, "weight of the categorical mutual-information term (cross-entropy of Q) "
+                            "in G's and D/Q's loss (Chen et al.: 1)", lo=0.0, hi=100.0)
+    lambda_cont: float = opt(0.1, "weight of the continuous term (Gaussian negative log-likelihood of Q), "
+                             "smaller so it stays on the scale of the GAN loss", lo=0.0, hi=100.0)
+    cont_variance: str = opt("fixed", "Q's variance of the continuous codes: fixed (1; the term is half a "
+                             "squared error) or learned (Q predicts a log-variance per code)",
+                             choices=("fixed", "learned"))
+    q_width: int = opt(128, "hidden units of the Q head on D's features (Chen et al.: 128)", lo=1, hi=4096)
+    q_invariance: str = opt("none", "what Q must see through to read a fake's codes: none (Chen et al.), shift "
+                            "(each fake rolled by a random number of pixels, wrapping round), colour (its colour "
+                            "channels in a random order) or shift+colour; a code can then mean only what these leave "
+                            "unchanged (a shape, not where it is or which colour)",
+                            choices=INVARIANCES)
+    match: str = opt("class", "labels that code_accuracy and q_accuracy match the categorical code against "
+                     "(measured only, never trained on): class, or a shapes attribute",
+                     choices=MATCH_CHOICES)
+
+
+FAMILY = FamilySpec(
+    name="infogan", summary="InfoGAN", section=InfoganConfig, live=("lambda_cat", "lambda_cont"),
+    tricks=("label_smoothing", "instance_noise", "two_time_scale"),
+    losses=tuple(l for l in losses.D_LOSS if l != "wgan-gp"), archs=("dcgan", "mlp"),
+    plot=Plot("Categorical code vs true class (best matching)",
+              (("code_accuracy", "generated per code value"), ("q_accuracy", "Q's code of real images"),
+               ("info_cat", "MI bound / log K"))),
+    grid=Grid(rows="codes", per_row=GRID_PER_CODE), capabilities={"conditioned", "codes"})
+
+
+# -- networks ---------------------------------------------------------------------------------------
+class InfoDiscriminator(nn.Module):
+    """x -> D's logit (N,); ``judge(x)`` -> (logit, Q's outputs) from one pass through the trunk.
+
+    Q: Linear(features, q_width), batch norm (the DCGAN D's), LeakyReLU(0.2), Linear(q_width, out),
+    where out = K logits, then the continuous means, then (learned variance) their log-variances."""
+
+    def __init__(self, base: nn.Module, feature_dim: int, q_width: int, q_out: int, norm: bool):
+        super().__init__()
+        self.base = base
+        self.q = nn.Sequential(
+            # input: D's features
+            nn.Linear(feature_dim, q_width),
+            nn.BatchNorm1d(q_width) if norm else nn.Identity(),
+            nn.LeakyReLU(0.2, inplace=True),
+            # state: q_width
+            nn.Linear(q_width, q_out),
+        )
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base.features(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base.head(self.features(x)).squeeze(1)
+
+    def judge(self, x: torch.Tensor, seen: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(D's logit of x, Q's outputs): Q reads x itself (one pass through the trunk), or ``seen``,
+        a transformed copy of x (infogan.q_invariance; a second pass)."""
+        f = self.features(x)
+        return self.base.head(f).squeeze(1), self.q(f if seen is None else self.features(seen))
+
+
+def build_info_networks(cfg: Config, data) -> tuple[nn.Module, nn.Module]:
+    m, ic, fused = cfg.model, cfg.infogan, cfg.train.fast_paths
+    g_in = m.latent_dim + ic.categories + ic.continuous
+    q_out = ic.categories + ic.continuous * (2 if ic.cont_variance == "learned" else 1)
+    if data.kind != "image":
+        raise ConfigError(f"model.family = 'infogan' draws images; data.name = {data.name!r} is not an image set "
+                          "(choose digits, shapes, mnist, fashion-mnist, cifar10 or folder)")
+    if m.arch == "dcgan":
+        from gan_studio.core.nets.dcgan import DCGANDiscriminator, DCGANGenerator
+        c, size = data.shape[0], data.shape[1]
+        G = DCGANGenerator(g_in, m.ngf, c, size)
+        base = DCGANDiscriminator(m.ndf, c, size)
+        return G, InfoDiscriminator(base, base.feature_dim, ic.q_width, q_out, norm=True)
+    if m.arch == "mlp":
+        from gan_studio.core.nets.mlp import MLPDiscriminator, MLPGenerator
+        G = MLPGenerator(g_in, data.shape, m.g_depth, m.g_width, m.g_activation, tanh_out=True, fused=fused)
+        base = MLPDiscriminator(data.shape, m.d_depth, m.d_width, m.d_activation, fused=fused)
+        return G, InfoDiscriminator(base, m.d_width, ic.q_width, q_out, norm=False)
+    raise ConfigError(f"model.arch = {m.arch!r} does not fit model.family = 'infogan'; choose one of: dcgan, mlp")
+
+
+def info_terms(q: torch.Tensor, cat: torch.Tensor, cont: torch.Tensor, learned_var: bool
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(-E log Q(c_cat | x), -E log Q(c_cont | x)): the cross-entropy of Q's categorical logits and
+    the Gaussian negative log-likelihood of the continuous codes (summed over codes; 0 without any)."""
+    k, n = q.shape[1] - cont.shape[1] * (2 if learned_var else 1), cont.shape[1]
+    loss_cat = F.cross_entropy(q[:, :k], cat)
+    if n == 0:
+        return loss_cat, q.new_zeros(())
+    mean = q[:, k:k + n]
+    if learned_var:
+        logvar = q[:, k + n:].clamp(*LOGVAR_RANGE)
+        nll = 0.5 * (math.log(2 * math.pi) + logvar + (cont - mean) ** 2 * torch.exp(-logvar))
+    else:
+        nll = 0.5 * (math.log(2 * math.pi) + (cont - mean) ** 2)
+    return loss_cat, nll.sum(1).mean()
+
+
+def see_through(x: torch.Tensor, invariance: str, generator: torch.Generator) -> torch.Tensor | None:
+    """What Q reads under ``infogan.q_invariance``: x (N, C, H, W) with, per image, its colour
+    channels in a random order and/or rolled by a random whole number of pixels in each direction
+    (wrapping round, so that no place is special). Differentiable in x; None for "none"."""
+    if invariance == "none":
+        return None
+    n, c, h, w = x.shape
+    if "colour" in invariance and c > 1:
+        order = torch.argsort(torch.rand(n, c, generator=generator, device=x.device), 1)
+        x = x.gather(1, order[:, :, None, None].expand(n, c, h, w))
+    if "shift" in invariance:
+        dy = torch.randint(h, (n, 1), generator=generator, device=x.device)
+        dx = torch.randint(w, (n, 1), generator=generator, device=x.device)
+        rows = (torch.arange(h, device=x.device) - dy) % h       # (n, h): row i shows row i - dy
+        cols = (torch.arange(w, device=x.device) - dx) % w
+        x = x.gather(2, rows[:, None, :, None].expand(n, c, h, w))
+        x = x.gather(3, cols[:, None, None, :].expand(n, c, h, w))
+    return x
+
+
+@contextmanager
+def batch_norm_state_kept(net: nn.Module):
+    """Inside the block ``net``'s batch norm layers may run and change their running statistics;
+    afterwards they are exactly as before (buffers, momentum, train/eval). Yields the layers."""
+    bns = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    saved = [(m.training, m.momentum, m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone())
+             for m in bns]
+    try:
+        yield bns
+    finally:
+        for m, (training, momentum, mean, var, count) in zip(bns, saved):
+            m.train(training)
+            m.momentum = momentum
+            m.running_mean.copy_(mean)
+            m.running_var.copy_(var)
+            m.num_batches_tracked.copy_(count)
+
+
+# -- the trainer ------------------------------------------------------------------------------------
+class InfoGANTrainer(Trainer):
+    """The plain Trainer's interface (step, evaluate, commands, checkpoints) for G(z, c) and D with a Q head."""
+
+    FAMILY = FAMILY
+
+    def __init__(self, cfg: Config, device=None):
+        super().__init__(cfg, device=device)
+        # the prior's sample whose statistics G's batch norm uses in generate(): fixed per run,
+        # drawn apart from the training RNG so that drawing pictures never changes training
+        g = torch.Generator().manual_seed(cfg.train.seed + 2)
+        k, n = self.code_sizes
+        self.reference_input = self.g_input(
+            torch.randn(REFERENCE_SIZE, cfg.model.latent_dim, generator=g),
+            torch.arange(REFERENCE_SIZE) % k, torch.rand(REFERENCE_SIZE, n, generator=g) * 2 - 1).to(self.device)
+
+    def build_networks(self, cfg: Config, data) -> tuple[nn.Module, nn.Module]:
+        ic = cfg.infogan
+        self.code_sizes = (ic.categories, ic.continuous)
+        self.match_labels, self.match_names = _match_labels(data, ic.match)
+        torch.manual_seed(cfg.train.seed)      # the networks' initialisation
+        return build_info_networks(cfg, data)
+
+    def grid_latents(self) -> torch.Tensor:
+        """GRID_PER_CODE columns of z, repeated in every row (one row per categorical value)."""
+        g = torch.Generator().manual_seed(self.cfg.train.seed + 1)
+        z = torch.randn(GRID_PER_CODE, self.cfg.model.latent_dim, generator=g)
+        return z.repeat(self.code_sizes[0], 1)
+
+    @property
+    def grid_row_names(self) -> list[str]:
+        return [f"code {k}" for k in range(self.code_sizes[0])]
+
+    # -- codes ------------------------------------------------------------------------------------
+    def g_input(self, z: torch.Tensor, cat: torch.Tensor, cont: torch.Tensor) -> torch.Tensor:
+        """G's input [z, one_hot(cat), cont] (N, latent + K + continuous)."""
+        one_hot = F.one_hot(cat.long(), self.code_sizes[0]).to(z.dtype)
+        return torch.cat([z.flatten(1), one_hot, cont.to(z.dtype)], 1)
+
+    def sample_codes(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(categorical (n,), continuous (n, C)) from the prior, with the training RNG by default."""
+        g = self.rng if generator is None else generator
+        k, c = self.code_sizes
+        cat = torch.randint(k, (n,), generator=g, device=self.device)
+        cont = torch.rand(n, c, generator=g, device=self.device) * 2 - 1
+        return cat, cont
+
+    def default_codes(self, n: int) -> np.ndarray:
+        """(n, 1 + C): categorical value floor(i * K / n) (balanced, class-major), continuous codes 0."""
+        out = np.zeros((n, 1 + self.code_sizes[1]), np.float32)
+        out[:, 0] = np.arange(n) * self.code_sizes[0] // max(n, 1)
+        return out
+
+    def codes_for(self, n: int, codes=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``codes`` (see the module docstring) as (categorical (n,), continuous (n, C)) on the device;
+        a one-line ConfigError for a wrong shape or a value out of range."""
+        k, c = self.code_sizes
+        if codes is None:
+            arr = self.default_codes(n)
+        elif isinstance(codes, (int, np.integer)) and not isinstance(codes, bool):
+            arr = np.zeros((n, 1 + c), np.float64)
+            arr[:, 0] = codes
+        else:
+            try:
+                arr = np.asarray(codes.cpu() if torch.is_tensor(codes) else codes, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise ConfigError(f"codes: expected numbers, got {type(codes).__name__}") from None
+            if arr.ndim == 1 and arr.shape[0] == 1 + c:
+                arr = np.tile(arr, (n, 1))
+            if arr.shape != (n, 1 + c):
+                raise ConfigError(f"codes: expected {1 + c} values (the categorical value, then {c} continuous "
+                                  f"codes) for all latents or one such row per latent ({n}), got shape {arr.shape}")
+        cat, cont = arr[:, 0], arr[:, 1:]
+        if not np.isfinite(arr).all():
+            raise ConfigError("codes: hold NaN or infinite values")
+        bad = cat[(cat < 0) | (cat > k - 1) | (cat != np.round(cat))]
+        if bad.size:
+            raise ConfigError(f"codes: categorical value {_num(bad[0])} is out of range; allowed 0..{k - 1} "
+                              f"(whole numbers)")
+        far = np.argwhere(np.abs(cont) > CONT_LIMIT)
+        if far.size:
+            i, j = far[0]
+            raise ConfigError(f"codes: continuous code {j + 1} = {_num(cont[i, j])} is out of range; allowed "
+                              f"-{CONT_LIMIT:g}..{CONT_LIMIT:g} (training draws it uniformly from -1..1)")
+        return (torch.as_tensor(cat, device=self.device).long(),
+                torch.as_tensor(np.ascontiguousarray(cont), dtype=torch.float32, device=self.device))
+
+    # -- training ---------------------------------------------------------------------------
+    def step(self) -> StepMetrics:
+        """D/Q updates on real x and G(z, c) (the GAN loss plus lambda x Q's code loss on the fakes),
+        then one G update on the last fake batch (its GAN loss plus the same code loss)."""
+        self.begin_step()
+        cfg, t, tk, ic = self.cfg, self.cfg.train, self.tricks, self.cfg.infogan
+        B = t.batch_size
+        d_loss_fn, g_loss_fn = losses.D_LOSS[cfg.loss], losses.G_LOSS[cfg.loss]
+        _, _, d_steps = tk.two_time_scale.hyper(self)
+        targets = tk.label_smoothing.targets(self)
+        sigma = tk.instance_noise.sigma(self)
+        noisy = tk.instance_noise.add
+        learned = ic.cont_variance == "learned"
+
+        # --- D and Q: minimise loss_D(D(x), D(G(z, c))) + lambda . (CE + NLL of Q on the fakes) ---
+        for i in range(d_steps):
+            real = self.data.sample(B, self.rng)
+            z = self.sample_z(B)
+            cat, cont = self.sample_codes(B)
+            last = i == d_steps - 1
+            if last:
+                fake = self.G(self.g_input(z, cat, cont))  # keep G's graph for the G step below
+                fake_d = fake.detach()
+            else:
+                with torch.no_grad():
+                    fake_d = self.G(self.g_input(z, cat, cont))
+            # separate passes: the DCGAN D's batch norm must not mix real and fake statistics
+            d_real = self.D(noisy(self, real, sigma))
+            shown = noisy(self, fake_d, sigma)
+            d_fake, q_fake = self.D.judge(shown, see_through(shown, ic.q_invariance, self.rng))
+            ce, nll = info_terms(q_fake, cat, cont, learned)
+            loss_d = d_loss_fn(d_real, d_fake, *targets) + ic.lambda_cat * ce + ic.lambda_cont * nll
+            grad_norm_d = self.d_backward(loss_d)
+            self.opt_d.step()
+            self.clip_critic()
+
+        # --- G: minimise loss_G(D(G(z, c))) + lambda . (CE + NLL of Q) against the updated D and Q ---
+        shown = noisy(self, fake, sigma)
+        g_out, q_g = self.D.judge(shown, see_through(shown, ic.q_invariance, self.rng))
+        ce, nll = info_terms(q_g, cat, cont, learned)
+        loss_g = g_loss_fn(g_out) + ic.lambda_cat * ce + ic.lambda_cont * nll
+        grad_norm_g = self.g_backward(loss_g)
+        self.opt_g.step()
+        self.step_count += 1
+        tk.instance_noise.after_step(self)
+
+        dr, df = self.d_means([(d_real, d_fake)])
+        return self.record_metrics(loss_d, loss_g, dr, df, grad_norm_d, grad_norm_g)
+
+    # -- sampling ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, codes=None) -> torch.Tensor:
+        """G(z, c) for given latents; ``codes`` as in the module docstring (None: balanced categorical
+        values, class-major, continuous codes 0). Batch norm uses the reference batch's statistics."""
+        z = z.to(self.device, torch.float32)
+        cat, cont = self.codes_for(len(z), codes)
+        if not len(z):
+            return torch.empty(0, *self.data.shape, device=self.device)
+        return self._draw(self.g_input(z, cat, cont))
+
+    def _draw(self, inputs: torch.Tensor) -> torch.Tensor:
+        with batch_norm_state_kept(self.G) as bns:
+            if any(m.training for m in bns):
+                for m in bns:
+                    m.momentum = 1.0   # one pass leaves exactly the reference batch's statistics
+                self.G(self.reference_input)
+                for m in bns:
+                    m.eval()
+            return torch.cat([self.G(chunk) for chunk in inputs.split(4096)])
+
+    def traversal(self, z: torch.Tensor, code: int | None = None, values=None,
+                  fixed: np.ndarray | None = None) -> tuple[torch.Tensor, int]:
+        """(images, columns) of the paper's figures: one row per categorical value. ``code`` = j
+        (1-based): continuous code j takes ``values`` along the row (default 8 from -2 to 2), the
+        latent is z[0] and the other continuous codes are ``fixed`` (default 0). ``code`` = None:
+        the columns are the latents z, the continuous codes ``fixed``."""
+        k, c = self.code_sizes
+        fixed = np.zeros(c, np.float32) if fixed is None else np.asarray(fixed, np.float32).reshape(c)
+        z = z.to(self.device, torch.float32).reshape(-1, self.cfg.model.latent_dim)
+        if code is None:
+            cols = len(z)
+            zs = z.repeat(k, 1)
+            codes = np.tile(np.concatenate([[0.0], fixed]), (k * cols, 1))
+        else:
+            if not 1 <= code <= c:
+                raise ConfigError(f"code {code} is not a continuous code of this run; choose 1..{c}" if c
+                                  else "this run has no continuous codes (infogan.continuous = 0)")
+            values = np.linspace(-2, 2, 8) if values is None else np.asarray(values, np.float64).ravel()
+            cols = len(values)
+            zs = z[:1].repeat(k * cols, 1)
+            codes = np.tile(np.concatenate([[0.0], fixed]), (k * cols, 1))
+            codes[:, code] = np.tile(values, k)
+        codes[:, 0] = np.repeat(np.arange(k), cols)
+        return self.generate(zs, codes), cols
+
+    # -- evaluation -------------------------------------------------------------------------
+    @torch.no_grad()
+    def info_estimate(self, n: int = 512, generator: torch.Generator | None = None) -> dict[str, float]:
+        """Q's code losses on n fresh prior samples and the mutual-information bounds they give:
+        ``info_ce`` (nats), ``info_nll`` (nats, summed over codes), ``info_cat`` = (log K - CE) / log K."""
+        g = generator or self.eval_generator(salt=3)
+        z = torch.randn(n, self.cfg.model.latent_dim, generator=g, device=self.device)
+        cat, cont = self.sample_codes(n, g)
+        with batch_norm_state_kept(self.D):   # D's running statistics are the training's, untouched
+            fake = self._draw(self.g_input(z, cat, cont))
+            _, q = self.D.judge(fake, see_through(fake, self.cfg.infogan.q_invariance, g))
+        ce, nll = info_terms(q, cat, cont, self.cfg.infogan.cont_variance == "learned")
+        log_k = math.log(self.code_sizes[0])
+        return {"info_ce": round(float(ce), 5), "info_nll": round(float(nll), 5),
+                "info_cat": round((log_k - float(ce)) / log_k, 5)}
+
+    @torch.no_grad()
+    def code_confusion(self, per_code: int = EVAL_PER_CODE) -> np.ndarray | None:
+        """(K, labels) counts: images drawn per categorical value (random z and continuous codes)
+        against the label the data set's metric classifier gives them; None without labels."""
+        if self.match_labels is None:
+            return None
+        from gan_studio.core.metrics.codes import confusion_matrix
+        from gan_studio.core.metrics.images import get_metric_model
+        k, c = self.code_sizes
+        g = self.eval_generator(salt=5)
+        z = torch.randn(k * per_code, self.cfg.model.latent_dim, generator=g, device=self.device)
+        cat = torch.arange(k, device=self.device).repeat_interleave(per_code)
+        cont = torch.rand(k * per_code, c, generator=g, device=self.device) * 2 - 1
+        fake = self._draw(self.g_input(z, cat, cont))
+        _, probs = get_metric_model(self.data).predict(fake)
+        pred = probs[self.cfg.infogan.match].argmax(1)
+        return confusion_matrix(cat.cpu().numpy(), pred.numpy(), k, len(self.match_names))
+
+    @torch.no_grad()
+    def q_codes(self, x: torch.Tensor) -> torch.Tensor:
+        """Q's categorical code (argmax) of images x in [-1, 1], in batches of 500."""
+        with batch_norm_state_kept(self.D):
+            return torch.cat([self.D.judge(part.to(self.device))[1][:, :self.code_sizes[0]].argmax(1)
+                              for part in x.split(500)]).cpu()
+
+    def evaluate(self, n: int = 2500) -> dict[str, Any]:
+        """The plain image metrics (codes from the prior), ``info_*`` (:meth:`info_estimate`) and,
+        on a labelled set, ``code_accuracy`` and ``q_accuracy`` (module docstring; chance about 1/K)."""
+        from gan_studio.core.metrics.codes import confusion_matrix, matched_accuracy
+        from gan_studio.core.metrics.images import N_IMAGE_EVAL, get_metric_model, image_report
+        out: dict[str, Any] = {}
+        model = get_metric_model(self.data) if self.match_labels is not None else None
+        if model is not None:
+            m = min(n, N_IMAGE_EVAL)
+            g = self.eval_generator()
+            z = torch.randn(m, self.cfg.model.latent_dim, generator=g, device=self.device)
+            cat, cont = self.sample_codes(m, g)
+            out.update(image_report(model, self._draw(self.g_input(z, cat, cont))))
+            out["code_accuracy"] = round(matched_accuracy(self.code_confusion())[0], 4)
+            # the same real images at every evaluation, so the curve moves only with Q
+            real_idx = torch.randperm(len(self.data.pixels), generator=torch.Generator().manual_seed(0))[:EVAL_REAL]
+            q = self.q_codes(to_float(self.data.pixels[real_idx.to(self.data.pixels.device)]))
+            conf = confusion_matrix(q.numpy(), self.match_labels[real_idx].cpu().numpy(), self.code_sizes[0],
+                                    len(self.match_names))
+            out["q_accuracy"] = round(matched_accuracy(conf)[0], 4)
+        out.update(self.info_estimate())
+        return out
+
+
+def _match_labels(data, match: str) -> tuple[torch.Tensor | None, list[str]]:
+    """(labels, names) of the label set ``infogan.match`` on a labelled set; (None, []) on a set
+    without labels (InfoGAN trains without them; the code is then not measured)."""
+    from gan_studio.core.metrics.images import label_heads
+    heads = label_heads(data) if data.kind == "image" else {}
+    if not heads:
+        return None, []
+    if match not in heads:
+        raise ConfigError(f"infogan.match = {match!r} is not a label set of data.name = {data.name!r}; "
+                          f"choose one of: {', '.join(heads)}")
+    labels, names = heads[match]
+    return labels.cpu(), names
+
+
+def _num(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else f"{float(v):g}"
+
+
+register_family(InfoGANTrainer)

@@ -1,0 +1,188 @@
+"""Fork a run: a new run folder that starts from the exact state of another at one of its kept
+steps, with some settings changed, so both branches can be trained on and compared.
+
+A fork holds the parent's state at the branch step (G, D, both optimisers, every trick's state, the
+RNG, the step: the checkpoint the parent kept there), its history up to that step (metrics, events,
+snapshots, kept samples) and ``lineage.json``: the ``parent`` run, the ``branch_step``, the
+``changes`` made there and the ``ancestry`` (the same records of the parent's own forks, oldest
+first). A fork with no change trains on bit for bit as its parent did; a change is applied as the
+live switch it would be in a running Trainer (an event at the branch step), so a fork with one
+matches its parent up to the branch step and differs after it.
+
+The steps a run can be forked at are its last checkpoint's and those of the states it kept at its
+last ``train.fork_keep`` evaluations (forks/step_XXXXXXXX.pt, written by the RunLoop); the window's
+engine keeps the same states in memory and writes a fork with :func:`write_fork`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import torch
+
+from gan_studio.core.config import Config, config_from_json
+from gan_studio.core.errors import ConfigError, RunError
+from gan_studio.core.family_spec import needs_reset
+from gan_studio.core.io import RunLock, RunLockedError, atomic_write_text
+from gan_studio.core.runs import (CHECKPOINT, LINEAGE, SAMPLES, RunFolder, load_checkpoint_file, read_lineage,
+                                  save_checkpoint_file)
+
+#: what the parent's lock file says while a fork reads it (core/io.py)
+FORK_COMMAND = "gan-studio fork"
+
+
+def kept_steps(run_dir: str | Path) -> list[int]:
+    """The steps ``run_dir`` can be forked at: its kept evaluation states and its checkpoint's step."""
+    run = RunFolder.open(run_dir)
+    steps = set(run.fork_points())
+    step = run.checkpoint_step()
+    if step is not None:
+        steps.add(step)
+    return sorted(steps)
+
+
+def fork_run(src: str | Path, out: str | Path, at_step: int | None = None, changes: dict | None = None,
+             device: str | None = None) -> Path:
+    """Fork the run in ``src`` at ``at_step`` (None: its last checkpoint) into the new folder ``out``,
+    with ``changes`` (dotted key -> value, a string is parsed as ``--set`` does) applied at the branch
+    step. Returns ``out``. One-line errors: RunError for a step that was not kept (naming the kept
+    steps), a run another process is training, an ``out`` that is not new or empty; ConfigError for
+    a change that is not a valid setting or that needs a new run. ``src`` is only read."""
+    src_run = RunFolder.open(src)   # read-only
+    lock = RunLock(src_run.path, FORK_COMMAND)
+    try:
+        lock.acquire()   # nobody writes the parent while its history is copied
+    except RunLockedError as e:   # its history and kept states are changing: fork once it stopped
+        who = str(e).split(";")[0]
+        raise RunError(f"{who}; fork it once that run has stopped (the window forks the run it trains)") from None
+    except OSError:
+        lock = None      # a read-only folder (a mounted archive): nobody can be writing it either
+    try:
+        points = src_run.fork_points()
+        step = src_run.checkpoint_step()
+        if at_step is None or at_step == step:
+            state = src_run.load_checkpoint()
+        elif at_step in points:
+            state = load_checkpoint_file(points[at_step])
+        else:
+            have = ", ".join(str(s) for s in sorted({*points, step})) or "none"
+            raise RunError(f"{src_run.path} kept no state at step {at_step} to fork from; the steps it kept: "
+                           f"{have} (train.fork_keep keeps the last N evaluations)")
+        return write_fork(src_run.path, state, out, changes, device)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def check_changes(cfg: Config, changes: dict | None) -> dict:
+    """``changes`` checked against ``cfg`` (names, types, ranges, the family's rules); ConfigError for
+    one that is not a setting or needs a new run. Returns them with their parsed values."""
+    trial, parsed = cfg.copy(), {}
+    for key, value in (changes or {}).items():
+        trial.set(key, value)   # an unknown key, a bad value: one line naming the key
+        if needs_reset(key, cfg.model.family):
+            raise ConfigError(f"{key} changes the networks or the data, which a fork keeps from its parent; "
+                              "train a new run for it (gan-studio train --set ...)")
+        parsed[key] = trial.get(key)
+    trial.validate()   # the family's rules (a trick it lacks, a loss it does not take)
+    return parsed
+
+
+def write_fork(parent: str | Path, state: dict, out: str | Path, changes: dict | None = None,
+               device: str | None = None) -> Path:
+    """The fork folder ``out`` of the run in ``parent`` from ``state`` (a checkpoint's state, finite:
+    a kept one, or a running Trainer's), with ``changes`` applied at its step. Written into a
+    temporary folder beside ``out`` and renamed at the end: a failure leaves no half fork."""
+    parent, out = Path(parent).resolve(), Path(out)
+    step = int(state["step"])
+    cfg = config_from_json(state["config_json"], f"the checkpoint of {parent}")
+    if cfg.model.arch == "torchscript":
+        raise RunError(f"{parent} samples an imported TorchScript generator, which does not train: "
+                       "there is nothing to fork")
+    parsed = check_changes(cfg, changes)
+    _check_out(out, parent)
+    events = json.loads(state.get("events_json", "[]"))
+    if parsed:
+        state, cfg, events = _apply_changes(state, cfg, parsed, device)
+
+    tmp = out.parent / f".{out.name}.fork-{os.getpid()}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir(parents=True)
+        src = RunFolder(parent, read_only=True)   # a running one may have no checkpoint yet
+        cfg.save(tmp / "config.json")
+        _write_rows(tmp / "metrics.jsonl", [r for r in src.read_metrics() if r.get("step", 0) <= step])
+        _write_rows(tmp / "events.jsonl", events)
+        _copy_upto(parent / "snapshots", tmp / "snapshots", step)
+        _copy_upto(parent / SAMPLES, tmp / SAMPLES, step)
+        before = read_lineage(parent)
+        ancestry = list(before.get("ancestry", [])) if before else []
+        here = {"run": str(parent), "branch_step": step, "changes": parsed}
+        atomic_write_text(tmp / LINEAGE, json.dumps(
+            {"parent": str(parent), "branch_step": step, "changes": parsed, "ancestry": ancestry + [here],
+             "created": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=2, default=str))
+        save_checkpoint_file(state, tmp / CHECKPOINT)   # last: a folder with a checkpoint is a run
+        if out.is_dir():
+            out.rmdir()   # empty (checked above): the rename takes its place
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _check_out(out: Path, parent: Path) -> None:
+    if out.exists():
+        if not out.is_dir():
+            raise RunError(f"--out {out} is a file; a fork needs a new or empty folder")
+        if any(out.iterdir()):
+            raise RunError(f"--out {out} is not empty; a fork needs a new or empty folder")
+    try:
+        inside = out.resolve().is_relative_to(parent)
+    except OSError:
+        inside = False
+    if inside:
+        raise RunError(f"--out {out} is inside the run it forks ({parent}); choose a folder beside it")
+
+
+def _apply_changes(state: dict, cfg: Config, changes: dict, device: str | None):
+    """(state, config, events) after ``changes`` were applied to a Trainer at ``state`` as live
+    switches. The global RNG is put back after: the engine's own Trainer shares this process."""
+    from gan_studio.core.families.registry import make_trainer
+    from gan_studio.core.training.run_loop import clone_state
+    state = clone_state(state)   # a kept state stays as it was: loading shares tensors with the Trainer
+    cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
+    with torch.random.fork_rng(devices=list(range(torch.cuda.device_count())) if cuda else []):
+        tr = make_trainer(cfg, device=device)
+        try:
+            tr.load_state_dict(state)
+        except (RuntimeError, KeyError, ValueError, TypeError) as e:
+            if isinstance(e, (ConfigError, RunError)):
+                raise
+            raise RunError(f"the state at step {state['step']} does not fit its own config "
+                           f"({type(e).__name__}: {str(e).splitlines()[0][:160]})") from None
+        for key, value in changes.items():
+            tr.apply_setting(key, value)
+        return tr.state_dict(), tr.cfg, tr.events
+
+
+def _write_rows(path: Path, rows: list[dict]) -> None:
+    atomic_write_text(path, "".join(json.dumps(r, default=str) + "\n" for r in rows))
+
+
+def _copy_upto(src: Path, dst: Path, step: int) -> None:
+    """Copy the step_XXXXXXXX.* files of ``src`` up to ``step`` (snapshots, kept samples)."""
+    try:
+        names = sorted(os.listdir(src))
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for name in names:
+        stem = name.split(".", 1)[0]
+        if not stem.startswith("step_") or not stem[5:].isdigit() or int(stem[5:]) > step:
+            continue
+        if (src / name).is_file() and not (src / name).is_symlink():
+            dst.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src / name, dst / name)

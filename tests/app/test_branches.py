@@ -1,0 +1,121 @@
+"""Branches in the window: a fork trains beside its parent; the plots draw both, each in its colour,
+the shared history once; the tricks panel edits the selected branch; closing saves every branch."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gan_studio.app.branches import shared_until
+from gan_studio.app.history import StudioState
+from gan_studio.app.plots import PlotsPanel
+from gan_studio.core.config import Config
+from gan_studio.session.payloads import METRIC_COLUMNS, Report, RunInfo
+from studio_helpers import WAIT_MS, tiny_config
+
+COL = {name: i for i, name in enumerate(METRIC_COLUMNS)}
+
+
+class _Node:
+    """What lineage reads of a Branch: its parent and branch step."""
+
+    def __init__(self, parent=None, branch_step=None):
+        self.parent_branch, self.branch_step = parent, branch_step
+
+
+def test_shared_history_of_branches():
+    root = _Node()
+    a = _Node(root, 1000)
+    b = _Node(root, 400)
+    aa = _Node(a, 1500)
+    assert shared_until(root, root) == float("inf")
+    assert shared_until(root, a) == 1000 and shared_until(a, root) == 1000
+    assert shared_until(a, b) == 400                      # siblings share their parent up to the earlier fork
+    assert shared_until(aa, root) == 1000 and shared_until(aa, a) == 1500
+    assert shared_until(aa, b) == 400
+
+
+def _state(steps, level, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = np.empty((len(steps), len(METRIC_COLUMNS)))
+    rows[:, 0] = steps
+    rows[:, 1:] = level + 0.01 * rng.standard_normal((len(steps), len(METRIC_COLUMNS) - 1))
+    st = StudioState()
+    st.begin(RunInfo(config=Config(), run_path="", device_name="cpu", step=0, is_image=False))
+    st.add(Report(step=int(steps[-1]), running=False, steps_per_s=0.0, elapsed_s=0.0, metrics=rows))
+    return st
+
+
+def test_plots_draw_another_branch_from_its_branch_point(qtbot):
+    parent = _state(np.arange(1, 301), 1.0)
+    branch = _state(np.arange(1, 401), 3.0)   # its first 200 steps are the parent's history, copied
+    p = PlotsPanel(parent)
+    qtbot.addWidget(p)
+    p.resize(900, 700)
+    p.show()
+    p.refresh()
+    p.set_overlays([("branch 1 (from main at step 200)", (210, 60, 40), branch, 200.0)])
+    p.refresh()
+    curve = p.overlay_curves[(0, "losses.loss_d")]
+    x, y = curve.xData, curve.yData
+    assert x[0] == 200 and x[-1] == 400            # from the branch point on: the shared part is drawn once
+    lo, hi = p.plots["losses"].viewRange()[1]
+    assert lo < 1.0 and hi > 2.9                    # the y-range holds both branches
+    assert p.plots["losses"].viewRange()[0][1] >= 400   # and the x axis reaches the newest step of either
+    assert "branch 1 (from main at step 200)" in p.legends["losses"].text
+    assert any(name == "losses" and line.value() == 200 for name, line in p.branch_lines)
+    # the branch grows: its curve follows without a new set_overlays
+    branch.add(Report(step=401, running=True, steps_per_s=0.0, elapsed_s=0.0,
+                      metrics=np.array([[401] + [3.0] * (len(METRIC_COLUMNS) - 1)])))
+    p.refresh()
+    assert p.overlay_curves[(0, "losses.loss_d")].xData[-1] == 401
+    p.set_overlays([])                               # the comparison ended
+    assert p.overlay_curves == {} and p.branch_lines == []
+    assert "branch 1" not in p.legends["losses"].text
+
+
+@pytest.mark.timeout(240)
+def test_fork_in_the_window_trains_both_branches(make_window, qtbot, tmp_path):
+    """Fork at the current step, change a trick in the branch: both train, the plots show two
+    curves, the tricks panel edits the branch only, and closing saves both runs."""
+    win = make_window(tiny_config("ring8", **{"train.fork_keep": 3, "train.eval_every": 10}), speed=5)
+    root = win.selected
+    win.worker.run_steps(20)
+    qtbot.waitUntil(lambda: win.state.step >= 20 and not root.running, timeout=WAIT_MS)
+    win.fork()
+    qtbot.waitUntil(lambda: len(win.branches) == 2, timeout=WAIT_MS)
+    # the branch's training process starts (a new Python that imports torch: slow on a loaded machine)
+    qtbot.waitUntil(lambda: win.branches[1].state.session is not None, timeout=6 * WAIT_MS)
+    branch = win.branches[1]
+    assert win.selected is branch and win.worker is branch.worker
+    assert branch.state.session.step == 20 and branch.branch_step == 20
+    assert win.branch_row.isVisible() and win.branch_box.count() == 2
+    lineage = json.loads((Path(branch.state.session.run_path) / "lineage.json").read_text())
+    assert lineage["branch_step"] == 20
+    # a trick changed now is the branch's
+    win.tricks.setting_changed.emit("train.lr_d", 0.0123)
+    qtbot.waitUntil(lambda: any(e.get("key") == "train.lr_d" for e in branch.state.events), timeout=WAIT_MS)
+    assert not any(e.get("key") == "train.lr_d" for e in root.state.events)
+    # Step once / Start / Pause act on every branch
+    win.actions_by_name["step"].trigger()
+    qtbot.waitUntil(lambda: root.state.step >= 21 and branch.state.step >= 21, timeout=WAIT_MS)
+    win.actions_by_name["start"].trigger()
+    qtbot.waitUntil(lambda: root.state.step >= 40 and branch.state.step >= 40, timeout=3 * WAIT_MS)
+    win.actions_by_name["pause"].trigger()
+    qtbot.waitUntil(lambda: not root.running and not branch.running, timeout=WAIT_MS)
+    win.refresh_all()
+    curve = win.plots.overlay_curves[(0, "losses.loss_d")]
+    assert curve.xData is not None and curve.xData[0] <= 20 < curve.xData[-1]   # the parent, over the branch
+    # the side view shows the other branch (the parent), the main view the selected one
+    dock, side = win.side_docks[0]
+    assert side.state is root.state and win.modes.state is branch.state
+    win.select_branch(root)
+    assert win.worker is root.worker and win.modes.state is root.state and side.state is branch.state
+    paths = [Path(b.state.session.run_path) for b in win.branches]
+    workers = [b.worker for b in win.branches]
+    win.close()
+    assert not any(w.isRunning() for w in workers)
+    for path in paths:
+        assert (path / "checkpoint.pt").is_file()

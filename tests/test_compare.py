@@ -1,0 +1,95 @@
+"""`gan-studio compare`: runs aligned on one step axis (CSV), drawn overlaid with smoothing and the
+branch point marked (PNG), and one line when the runs share no metric."""
+from __future__ import annotations
+
+import csv
+import io
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gan_studio.cli import main
+from gan_studio.core import compare as C
+from gan_studio.core.errors import RunError
+from gan_studio.core.fork import fork_run
+from gan_studio.core.runs import RunFolder
+from test_fork import tiny, train
+
+
+@pytest.fixture(scope="module")
+def branches(tmp_path_factory):
+    """A parent trained 40 steps and its fork at step 20 with packing on, trained to 40 too."""
+    root = tmp_path_factory.mktemp("compare")
+    train(root / "parent", 40, tiny())
+    fork_run(root / "parent", root / "branch", at_step=20, changes={"tricks.packing.enabled": "true"})
+    train(root / "branch", 20)
+    return root / "parent", root / "branch"
+
+
+def test_the_csv_aligns_the_runs_on_their_steps(branches, tmp_path, capsys):
+    parent, branch = branches
+    out = tmp_path / "cmp.csv"
+    assert main(["compare", str(parent), str(branch), "--metrics", "hq,loss_d", "--out", str(out)]) == 0
+    table = list(csv.reader(io.StringIO(out.read_text())))
+    assert table[0] == ["step", "parent:hq", "parent:loss_d", "branch:hq", "branch:loss_d"]
+    body = {int(r[0]): r[1:] for r in table[1:]}
+    assert sorted(body) == list(range(5, 41, 5))             # every logged step of either run
+    assert body[5][0] == body[5][2] == ""                     # hq is evaluated every 10 steps only
+    logged = {r["step"]: r for r in RunFolder(parent).read_metrics()}
+    for step, (hq, loss_d, b_hq, b_loss_d) in body.items():
+        assert float(loss_d) == pytest.approx(logged[step]["loss_d"], rel=1e-5)
+        if step <= 20:
+            assert (b_hq, b_loss_d) == (hq, loss_d)          # the shared history up to the branch
+    assert all(body[s][1] != body[s][3] for s in (25, 30, 35, 40))   # packing changed what followed
+
+
+def test_the_chart_overlays_the_runs_and_marks_the_branch(branches, tmp_path):
+    parent, branch = branches
+    out = tmp_path / "cmp.png"
+    assert main(["compare", str(parent), str(branch), "--out", str(out), "--smooth", "0.5"]) == 0
+    img = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    assert img.shape[1] == 3 * C.PANEL_W   # hq, rkl, modes side by side
+
+    def share(colour):
+        return (np.abs(img - np.array(colour)).sum(-1) < 40).mean()
+    blue, orange = C.COLOURS[0], C.COLOURS[1]
+    assert share(blue) > 1e-4 and share(orange) > 1e-4
+    # the branch marker: a vertical orange line at step 20, as tall as a panel
+    runs = C.load_histories([parent, branch])
+    assert runs[1].branch_step == 20 and runs[1].parent.resolve() == parent.resolve()
+    orange_cols = (np.abs(img - np.array(orange)).sum(-1) < 60).sum(0)[:C.PANEL_W]   # the first panel
+    plot_w, plot_h = C.PANEL_W - C.MARGIN_L - C.MARGIN_R, C.PANEL_H - C.MARGIN_T - C.MARGIN_B
+    assert orange_cols.max() > 0.4 * plot_h                                  # dashed: half of it is ink
+    assert abs(int(orange_cols.argmax()) - (C.MARGIN_L + plot_w * 20 / 40)) <= 3   # step 20 of 0..40
+
+
+def test_smoothing_is_a_debiased_moving_average_that_skips_gaps():
+    v = np.array([2.0, 2.0, math.nan, 2.0, 4.0])
+    s = C.smoothed(v, 0.9)
+    assert s[0] == pytest.approx(2.0) and s[1] == pytest.approx(2.0)   # not pulled towards 0
+    assert math.isnan(s[2]) and s[3] == pytest.approx(2.0)
+    assert 2.0 < s[4] < 3.0
+    np.testing.assert_array_equal(C.smoothed(v, 0.0)[[0, 1, 3, 4]], v[[0, 1, 3, 4]])
+
+
+def test_runs_without_a_common_metric_say_which_each_has(branches, tmp_path, capsys):
+    parent, branch = branches
+    with pytest.raises(RunError, match=r"the runs have none of fd_classifier in common: parent has loss_d, "):
+        C.common_metrics(C.load_histories([parent, branch]), C.parse_metrics("fd"))
+    assert main(["compare", str(parent), str(branch), "--metrics", "fd", "--out", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "branch has loss_d" in err and "Traceback" not in err
+    assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--out", "cmp.txt"], "name a .png (the chart) or a .csv (the table)"),
+    (["--out", "cmp.png", "--smooth", "1"], "--smooth = 1.0: must be at least 0 and below 1"),
+])
+def test_bad_options_are_one_line(branches, tmp_path, capsys, args, words):
+    args = [a if not a.startswith("cmp") else str(tmp_path / a) for a in args]
+    assert main(["compare", str(branches[0]), *args]) == 2
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1

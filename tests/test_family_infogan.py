@@ -1,0 +1,256 @@
+"""InfoGAN: Q reads the codes back, the code loss falls, the grid has one row per code value, exact
+resume with Q, the matched code accuracy, and one-line errors for codes and settings out of range."""
+import io
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gan_studio.cli import main
+from gan_studio.core.config import Config
+from gan_studio.core.errors import ConfigError
+from gan_studio.core.families.registry import make_trainer
+from gan_studio.core.metrics.codes import confusion_matrix, matched_accuracy
+from gan_studio.core.render import render_snapshot_png
+from gan_studio.core.runs import RunFolder, trainer_from_run
+
+
+def tiny_cfg(**over) -> Config:
+    d = {"data": {"name": "digits", "image_size": 8},
+         "model": {"family": "infogan", "arch": "mlp", "latent_dim": 4, "g_depth": 2, "g_width": 64,
+                   "d_depth": 2, "d_width": 64},
+         "infogan": {"categories": 4, "continuous": 2, "q_width": 16, "lambda_cont": 1.0},
+         "train": {"batch_size": 32, "lr_g": 1e-3, "lr_d": 1e-3, "device": "cpu"}}
+    cfg = Config.from_dict(d)
+    for k, v in over.items():
+        cfg.set(k.replace("__", "."), v)
+    return cfg
+
+
+def tiny_dcgan(**over) -> Config:
+    return tiny_cfg(**{"data__image_size": 16, "model__arch": "dcgan", "model__ngf": 8, "model__ndf": 8,
+                       "train__batch_size": 16, **over})
+
+
+# -- the matched accuracy ----------------------------------------------------------------------------
+def test_matched_accuracy_finds_the_best_one_to_one_pairing():
+    # code k draws class (k + 1) % 3 every time: a relabelling, so perfectly right
+    conf = confusion_matrix([0, 0, 1, 1, 2, 2], [1, 1, 2, 2, 0, 0], 3, 3)
+    assert conf.tolist() == [[0, 2, 0], [0, 0, 2], [2, 0, 0]]
+    assert matched_accuracy(conf) == (1.0, {0: 1, 1: 2, 2: 0})
+    # greedy (each code takes its largest cell) would give code 0 -> class 0 (5), then code 1 ->
+    # class 1 (1): 6 of 14; the best pairing is 0 -> 1 and 1 -> 0: 4 + 4 = 8 of 14
+    conf = np.array([[5, 4], [4, 1]])
+    acc, pairs = matched_accuracy(conf)
+    assert pairs == {0: 1, 1: 0} and acc == pytest.approx(8 / 14)
+    # two codes for one class: only one of them is paired, the other's images count as wrong
+    assert matched_accuracy(np.array([[10, 0], [10, 0], [0, 10]]))[0] == pytest.approx(20 / 30)
+    assert matched_accuracy(np.zeros((3, 3)))[0] == 0.0
+
+
+# -- training -----------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def trained():
+    torch.set_num_threads(1)
+    tr = make_trainer(tiny_cfg())
+    before = tr.info_estimate(generator=torch.Generator().manual_seed(9))
+    for _ in range(200):   # about 2 s
+        tr.step()
+    return tr, before
+
+
+def test_q_reads_the_codes_back_after_a_short_run(trained):
+    tr, before = trained
+    after = tr.info_estimate(generator=torch.Generator().manual_seed(9))
+    # the categorical code's cross-entropy starts near log K = 1.39 (Q guesses) and falls: the
+    # mutual-information bound log K - CE rises; the continuous codes' NLL falls too
+    assert before["info_ce"] > 1.2 and after["info_ce"] < 0.6 * before["info_ce"], (before, after)
+    assert after["info_cat"] > 0.4 and after["info_nll"] < before["info_nll"] - 0.05
+
+
+def test_the_code_changes_the_picture_and_the_grid_has_one_row_per_value(trained):
+    tr, _ = trained
+    z = tr.fixed_z[:8]
+    rows = [tr.generate(z, k) for k in range(4)]
+    assert all(not torch.allclose(rows[0], r, atol=1e-3) for r in rows[1:])
+    # an image depends on its own z and codes only, not on the batch it is drawn in
+    assert torch.allclose(tr.generate(z[:1], 2), tr.generate(z, 2)[:1], atol=1e-5)
+    assert tr.grid_row_names == ["code 0", "code 1", "code 2", "code 3"]
+    images, nrow, caption = tr.grid_images()
+    assert images.shape == (32, 1, 8, 8) and nrow == 8 and caption.startswith("rows: code 0; code 1")
+    assert torch.allclose(images[8:16], tr.generate(z, 1))   # row 1 is code value 1
+    img = np.asarray(Image.open(io.BytesIO(render_snapshot_png(tr))))
+    assert img.shape[0] == 4 * (8 + 2) + 2 and img.shape[1] == 8 * (8 + 2) + 2
+
+
+def test_a_traversal_varies_one_continuous_code_along_each_row(trained):
+    tr, _ = trained
+    x, cols = tr.traversal(tr.fixed_z[:1], code=2, values=[-2, 0, 2])
+    assert cols == 3 and x.shape == (12, 1, 8, 8)
+    assert torch.allclose(x[3:6], tr.generate(tr.fixed_z[:1].repeat(3, 1), [[1, 0, -2], [1, 0, 0], [1, 0, 2]]))
+    assert not torch.allclose(x[0], x[2], atol=1e-3)   # the code moves the picture
+    with pytest.raises(ConfigError, match="code 3 is not a continuous code of this run; choose 1..2"):
+        tr.traversal(tr.fixed_z[:1], code=3)
+
+
+def test_codes_out_of_range_get_one_line(trained):
+    tr, _ = trained
+    z = tr.fixed_z[:2]
+    for codes, message in ((4, r"categorical value 4 is out of range; allowed 0..3"),
+                           ([[1, 0, 0], [-1, 0, 0]], r"categorical value -1 is out of range"),
+                           ([1.5, 0, 0], r"categorical value 1.5 is out of range; allowed 0..3 \(whole numbers\)"),
+                           ([1, 0, 7], r"continuous code 2 = 7 is out of range; allowed -3..3"),
+                           ([1, 0], r"expected 3 values \(the categorical value, then 2 continuous codes\)"),
+                           ([1, float("nan"), 0], "NaN or infinite"),
+                           ("two", "expected numbers")):
+        with pytest.raises(ConfigError, match=message) as e:
+            tr.generate(z, codes)
+        assert "\n" not in str(e.value)
+
+
+def test_q_is_trained_by_d_and_the_code_loss_reaches_g():
+    tr = make_trainer(tiny_cfg(train__batch_size=16))
+    q0 = [p.detach().clone() for p in tr.D.q.parameters()]
+    tr.step()
+    assert all(not torch.equal(a, b) for a, b in zip(q0, tr.D.q.parameters()))   # Q learns
+    assert set(id(p) for p in tr.D.q.parameters()) <= {id(p) for g in tr.opt_d.param_groups for p in g["params"]}
+    # G's gradient of the code loss alone: through Q and D's trunk into G's weights
+    from gan_studio.core.families.infogan import info_terms
+    z = tr.sample_z(16)
+    cat, cont = tr.sample_codes(16)
+    _, q = tr.D.judge(tr.G(tr.g_input(z, cat, cont)))
+    ce, nll = info_terms(q, cat, cont, learned_var=False)
+    grads = torch.autograd.grad(ce + nll, list(tr.G.parameters()))
+    assert sum(float(g.abs().sum()) for g in grads) > 0
+
+
+def test_lambda_zero_is_the_plain_gan_and_lambda_applies_live():
+    a = make_trainer(tiny_cfg(train__batch_size=16))
+    b = make_trainer(tiny_cfg(train__batch_size=16, infogan__lambda_cat=0.0, infogan__lambda_cont=0.0))
+    a.step()
+    b.step()
+    assert a.step().as_dict()["loss_g"] != b.step().as_dict()["loss_g"]
+    a.apply_setting("infogan.lambda_cat", 0.5)             # live, as declared
+    assert a.events[-1]["key"] == "infogan.lambda_cat" and a.cfg.infogan.lambda_cat == 0.5
+    with pytest.raises(ConfigError, match="infogan.categories changes the networks or the data"):
+        a.apply_setting("infogan.categories", 5)
+
+
+def test_learned_variance_trains_and_adds_log_variances_to_q():
+    tr = make_trainer(tiny_cfg(train__batch_size=16, infogan__cont_variance="learned"))
+    assert tr.D.q[-1].out_features == 4 + 2 * 2
+    for _ in range(3):
+        assert tr.step().is_finite()
+
+
+def test_q_can_be_made_blind_to_where_and_which_colour():
+    from gan_studio.core.families.infogan import see_through
+    g = torch.Generator().manual_seed(0)
+    x = torch.zeros(64, 3, 8, 8)
+    x[:, 0, 1, 2] = 1.0                                   # a red dot at row 1, column 2 in every image
+    assert see_through(x, "none", g) is None
+    moved = see_through(x, "shift", g)
+    assert torch.equal(moved.sum((2, 3)), x.sum((2, 3)))  # the same dot, still red
+    where = moved[:, 0].flatten(1).argmax(1)
+    assert len(set(where.tolist())) > 20                  # somewhere else in most images
+    recoloured = see_through(x, "colour", g)
+    assert torch.equal(recoloured.sum(1), x.sum(1))       # in its place, in some channel
+    assert {int(c) for c in recoloured.sum((2, 3)).argmax(1)} == {0, 1, 2}
+    # the gradient passes through (G learns from what Q reads of the moved images)
+    y = x.clone().requires_grad_(True)
+    see_through(y, "shift+colour", g).sum().backward()
+    assert torch.equal(y.grad, torch.ones_like(y))
+
+
+# -- checkpoints --------------------------------------------------------------------------------------
+def _assert_same(a, b, where="state"):
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), f"{where} differs"
+    elif isinstance(a, dict):
+        assert set(a) == set(b), where
+        for k in a:
+            _assert_same(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_same(x, y, f"{where}.{i}")
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+@pytest.mark.parametrize("cfg", [tiny_cfg(train__batch_size=16),
+                                 tiny_dcgan(infogan__cont_variance="learned", infogan__q_invariance="shift+colour")],
+                         ids=["mlp", "dcgan-learned-variance-invariant-q"])
+def test_a_run_folder_resumes_exactly_with_q(cfg, tmp_path):
+    cfg.set("tricks.instance_noise.enabled", True)   # its state and the RNG travel too
+    straight = make_trainer(cfg.copy())
+    for _ in range(6):
+        straight.step()
+    first = make_trainer(cfg.copy())
+    for _ in range(3):
+        first.step()
+    first.info_estimate()                                  # drawing and measuring change nothing
+    first.generate(first.fixed_z, 1)
+    run = RunFolder.create(tmp_path / "run", first.cfg)
+    run.save_checkpoint(first)
+    resumed, _ = trainer_from_run(tmp_path / "run")
+    for _ in range(3):
+        resumed.step()
+    a, b = straight.state_dict(), resumed.state_dict()
+    assert any(k.startswith("q.") for k in a["D"])         # Q's weights are in the checkpoint
+    for key in ("G", "D", "opt_g", "opt_d", "rng", "extra", "step"):
+        _assert_same(a[key], b[key], key)
+
+
+# -- settings ------------------------------------------------------------------------------------------
+def test_bad_settings_get_one_line_naming_the_key():
+    for over, message in (({"infogan__categories": 1}, r"infogan.categories"),
+                          ({"infogan__continuous": -1}, r"infogan.continuous"),
+                          ({"infogan__lambda_cat": -0.5}, r"infogan.lambda_cat"),
+                          ({"infogan__cont_variance": "sometimes"}, r"infogan.cont_variance"),
+                          ({"loss": "wgan-gp"}, r"loss = 'wgan-gp' does not fit model.family = 'infogan'"),
+                          ({"tricks__unrolled__enabled": True}, r"tricks.unrolled.enabled = true is not available")):
+        with pytest.raises(ConfigError, match=message) as e:
+            make_trainer(tiny_cfg(**over))
+        assert "\n" not in str(e.value)
+    with pytest.raises(ConfigError, match=r"infogan.match = 'shape' is not a label set of data.name = 'digits'; "
+                                          r"choose one of: class"):
+        make_trainer(tiny_cfg(infogan__match="shape"))
+    with pytest.raises(ConfigError, match=r"draws images; data.name = 'ring8' is not an image set"):
+        make_trainer(tiny_cfg(data__name="ring8"))
+
+
+# -- the preset through the CLI ---------------------------------------------------------------------------
+def test_cli_trains_the_preset_measures_the_code_and_resumes(tmp_path, monkeypatch, capsys):
+    import gan_studio.core.metrics.images as im
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(im, "CLASSIFIER_STEPS", 30)  # a rough metric classifier is enough here
+    monkeypatch.setattr(im, "_models", {})
+    out = tmp_path / "run"
+    tiny = ["--set", "model.ngf=8", "--set", "model.ndf=8", "--set", "train.batch_size=16",
+            "--device", "cpu", "--quiet", "--set", "train.snapshot_every=2", "--set", "train.eval_every=2"]
+    assert main(["train", "infogan-digits", "--steps", "2", "--out", str(out)] + tiny) == 0
+    rows = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+    last = [r for r in rows if "code_accuracy" in r][-1]
+    assert 0.0 <= last["code_accuracy"] <= 1.0 and 0.0 <= last["q_accuracy"] <= 1.0 and "info_cat" in last
+    snap = np.asarray(Image.open(out / "snapshots" / "step_00000002.png"))
+    assert snap.shape[0] == 10 * (16 + 2) + 2   # one row per categorical value
+    assert main(["train", "--resume", str(out), "--steps", "1", "--device", "cpu", "--quiet"]) == 0
+    assert json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 3
+    # gan-studio sample --code / --traverse: the codes held, or one varied along each row
+    assert main(["sample", str(out), "--n", "6", "--code", "2", "--out", str(tmp_path / "two.npy")]) == 0
+    assert main(["sample", str(out), "--n", "6", "--code", "7,0.5,-1", "--out", str(tmp_path / "seven.npy")]) == 0
+    two, seven = np.load(tmp_path / "two.npy"), np.load(tmp_path / "seven.npy")
+    assert two.shape == (6, 1, 16, 16) and not np.allclose(two, seven)
+    assert main(["sample", str(out), "--traverse", "1", "--out", str(tmp_path / "trav.png")]) == 0
+    assert "10 x 8 grid" in capsys.readouterr().out   # one row per categorical value, 8 values of code 1
+    for option, message in ((["--code", "12"], "--code 12: categorical value 12 is out of range; allowed 0..9"),
+                            (["--code", "3,x"], "--code '3,x': expected numbers separated by commas"),
+                            (["--code", "3,0.5"], "--code '3,0.5': give the categorical value (0..9) alone or with all 2"),
+                            (["--code", "3,9,0"], "--code 3,9,0: continuous code 1 = 9 is out of range; allowed -3..3"),
+                            (["--traverse", "3"], "--traverse 3: code 3 is not a continuous code of this run; choose 1..2")):
+        assert main(["sample", str(out), "--n", "4", *option, "--out", str(tmp_path / "x.npy")]) != 0
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
