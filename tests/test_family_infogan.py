@@ -155,13 +155,22 @@ def test_q_can_be_made_blind_to_where_and_which_colour():
     assert torch.equal(moved.sum((2, 3)), x.sum((2, 3)))  # the same dot, still red
     where = moved[:, 0].flatten(1).argmax(1)
     assert len(set(where.tolist())) > 20                  # somewhere else in most images
-    recoloured = see_through(x, "colour", g)
-    assert torch.equal(recoloured.sum(1), x.sum(1))       # in its place, in some channel
-    assert {int(c) for c in recoloured.sum((2, 3)).argmax(1)} == {0, 1, 2}
+    blind = (see_through(x * 2 - 1, "colour", g) + 1) / 2   # (in [-1, 1] and back)
+    assert torch.equal(blind[:, 0], blind[:, 1]) and torch.equal(blind[:, 0], blind[:, 2])   # grey
+    dot = blind[:, 0, 1, 2]
+    assert (blind[:, 0].flatten(1).sum(1) == dot).all()    # in its place, alone
+    assert 0.6 <= float(dot.min()) and float(dot.max()) <= 1.0 and float(dot.std()) > 0.05  # at random brightness
+    green = torch.zeros_like(x)
+    green[:, 1, 1, 2] = 1.0                               # a green dot looks just as a red one
+    assert torch.equal(see_through(x * 2 - 1, "colour", torch.Generator().manual_seed(1)),
+                       see_through(green * 2 - 1, "colour", torch.Generator().manual_seed(1)))
     # the gradient passes through (G learns from what Q reads of the moved images)
     y = x.clone().requires_grad_(True)
+    see_through(y, "shift", g).sum().backward()
+    assert torch.equal(y.grad, torch.ones_like(y))        # a roll moves every pixel, loses none
+    y.grad = None
     see_through(y, "shift+colour", g).sum().backward()
-    assert torch.equal(y.grad, torch.ones_like(y))
+    assert (y.grad[:, 0, 1, 2] > 0).all()                  # the dot's channel carries the brightness
 
 
 # -- checkpoints --------------------------------------------------------------------------------------

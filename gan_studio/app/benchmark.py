@@ -207,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     p99 = delays_ms[min(len(delays_ms) - 1, int(0.99 * len(delays_ms)))]
     ratios = [w / h for w, h in zip(wins, heads)]   # per round: load hits both alike
     ratio = statistics.median(ratios)
-    out = {"preset": args.preset, "branches": args.branches, "headless_in": "main thread" if args.headless_main_thread else "a thread",
+    out = {"preset": args.preset, "branches": args.branches, "headless_in": (f"{args.branches} processes at once" if args.branches > 1 else
+                                                          "main thread" if args.headless_main_thread else "a thread"),
            "steps": args.steps, "rounds": args.rounds,
            "headless_steps_per_s": round(statistics.mean(heads), 2),
            "window_steps_per_s": round(statistics.mean(wins), 2),

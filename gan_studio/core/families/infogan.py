@@ -18,7 +18,7 @@ and, with  info = lambda_cat * CE + lambda_cont * NLL  (= -lambda L_I + const),
 as the paper's code does (Q's weights are D's: one optimiser, one checkpoint entry).
 
 ``infogan.q_invariance`` (the studio's addition; "none" is the paper): Q reads the codes from a copy
-of each fake rolled by a random number of pixels and/or with its colour channels in a random order
+of each fake rolled by a random number of pixels and/or made colour-blind at a random brightness
 (:func:`see_through`, a second pass through D's trunk; the gradient reaches G through it). A code
 can then carry only what those transforms leave alone: on shapes, the shape and not where it is or
 which colour. It is a prior about what should count, given without a single label.
@@ -78,6 +78,8 @@ EVAL_REAL = 2000
 REFERENCE_SIZE = 256
 #: the transforms Q can be asked to see through (infogan.q_invariance)
 INVARIANCES = ("none", "shift", "colour", "shift+colour")
+#: the random gain of Q's colour-blind view (infogan.q_invariance = colour)
+COLOUR_GAIN = (0.6, 1.0)
 #: label sets code_accuracy can be measured against (those of the data set at hand are allowed)
 MATCH_CHOICES = ("class", "shape", "colour", "size", "position")
 
@@ -97,8 +99,8 @@ class InfoganConfig:
                              choices=("fixed", "learned"))
     q_width: int = opt(128, "hidden units of the Q head on D's features (Chen et al.: 128)", lo=1, hi=4096)
     q_invariance: str = opt("none", "what Q must see through to read a fake's codes: none (Chen et al.), shift "
-                            "(each fake rolled by a random number of pixels, wrapping round), colour (its colour "
-                            "channels in a random order) or shift+colour; a code can then mean only what these leave "
+                            "(each fake rolled by a random number of pixels, wrapping round), colour (a colour-blind "
+                            "copy at a random brightness) or shift+colour; a code can then mean only what these leave "
                             "unchanged (a shape, not where it is or which colour)",
                             choices=INVARIANCES)
     match: str = opt("class", "labels that code_accuracy and q_accuracy match the categorical code against "
@@ -187,15 +189,19 @@ def info_terms(q: torch.Tensor, cat: torch.Tensor, cont: torch.Tensor, learned_v
 
 
 def see_through(x: torch.Tensor, invariance: str, generator: torch.Generator) -> torch.Tensor | None:
-    """What Q reads under ``infogan.q_invariance``: x (N, C, H, W) with, per image, its colour
-    channels in a random order and/or rolled by a random whole number of pixels in each direction
-    (wrapping round, so that no place is special). Differentiable in x; None for "none"."""
+    """What Q reads under ``infogan.q_invariance``: x (N, C, H, W) in [-1, 1] made colour-blind
+    (each pixel's brightest channel in every channel, times a random gain per image, so neither hue
+    nor brightness tells anything: IIC and DeepCluster remove colour before clustering for the same
+    reason) and/or rolled by a random whole number of pixels in each direction (wrapping round, so
+    that no place is special). Differentiable in x; None for "none"."""
     if invariance == "none":
         return None
     n, c, h, w = x.shape
     if "colour" in invariance and c > 1:
-        order = torch.argsort(torch.rand(n, c, generator=generator, device=x.device), 1)
-        x = x.gather(1, order[:, :, None, None].expand(n, c, h, w))
+        # colour-blind and brightness-blind: each pixel's brightest channel, times a random gain
+        gain = COLOUR_GAIN[0] + (COLOUR_GAIN[1] - COLOUR_GAIN[0]) * torch.rand(n, 1, 1, 1, generator=generator,
+                                                                               device=x.device)
+        x = (((x + 1) * 0.5).amax(1, keepdim=True) * gain * 2 - 1).expand(n, c, h, w)
     if "shift" in invariance:
         dy = torch.randint(h, (n, 1), generator=generator, device=x.device)
         dx = torch.randint(w, (n, 1), generator=generator, device=x.device)
