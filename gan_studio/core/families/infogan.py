@@ -17,11 +17,12 @@ and, with  info = lambda_cat * CE + lambda_cont * NLL  (= -lambda L_I + const),
 
 as the paper's code does (Q's weights are D's: one optimiser, one checkpoint entry).
 
-``infogan.q_invariance`` (the studio's addition; "none" is the paper): Q reads the codes from a copy
-of each fake rolled by a random number of pixels and/or made colour-blind at a random brightness
-(:func:`see_through`, a second pass through D's trunk; the gradient reaches G through it). A code
-can then carry only what those transforms leave alone: on shapes, the shape and not where it is or
-which colour. It is a prior about what should count, given without a single label.
+``infogan.q_invariance`` (the studio's addition; "none" is the paper): Q reads the categorical code
+from a copy of each fake rolled by a random number of pixels and/or made colour-blind at a random
+brightness (:func:`see_through`, a second pass through D's trunk; the gradient reaches G through
+it), the continuous codes from the fake itself. The category can then carry only what those
+transforms leave alone: on shapes, not where the shape is or which colour. It is a prior about what
+should count, given without a single label.
 
 Labels are never used in training. ``evaluate()`` measures with them when the set has them:
 ``code_accuracy`` draws ``EVAL_PER_CODE`` images per categorical value, classifies them with the
@@ -98,10 +99,10 @@ class InfoganConfig:
                              "squared error) or learned (Q predicts a log-variance per code)",
                              choices=("fixed", "learned"))
     q_width: int = opt(128, "hidden units of the Q head on D's features (Chen et al.: 128)", lo=1, hi=4096)
-    q_invariance: str = opt("none", "what Q must see through to read a fake's codes: none (Chen et al.), shift "
-                            "(each fake rolled by a random number of pixels, wrapping round), colour (a colour-blind "
-                            "copy at a random brightness) or shift+colour; a code can then mean only what these leave "
-                            "unchanged (a shape, not where it is or which colour)",
+    q_invariance: str = opt("none", "what Q must see through to read a fake's categorical code: none (Chen et "
+                            "al.), shift (the fake rolled by a random number of pixels, wrapping round), colour (a "
+                            "colour-blind copy at a random brightness) or shift+colour; the category can then mean "
+                            "only what these leave unchanged (a shape, not where it is or which colour)",
                             choices=INVARIANCES)
     match: str = opt("class", "labels that code_accuracy and q_accuracy match the categorical code against "
                      "(measured only, never trained on): class, or a shapes attribute",
@@ -143,11 +144,14 @@ class InfoDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.base.head(self.features(x)).squeeze(1)
 
-    def judge(self, x: torch.Tensor, seen: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(D's logit of x, Q's outputs): Q reads x itself (one pass through the trunk), or ``seen``,
-        a transformed copy of x (infogan.q_invariance; a second pass)."""
+    def judge(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(D's logit of x, Q's outputs) from one pass through the trunk."""
         f = self.features(x)
-        return self.base.head(f).squeeze(1), self.q(f if seen is None else self.features(seen))
+        return self.base.head(f).squeeze(1), self.q(f)
+
+    def read(self, x: torch.Tensor) -> torch.Tensor:
+        """Q's outputs alone."""
+        return self.q(self.features(x))
 
 
 def build_info_networks(cfg: Config, data) -> tuple[nn.Module, nn.Module]:
@@ -345,8 +349,7 @@ class InfoGANTrainer(Trainer):
                     fake_d = self.G(self.g_input(z, cat, cont))
             # separate passes: the DCGAN D's batch norm must not mix real and fake statistics
             d_real = self.D(noisy(self, real, sigma))
-            shown = noisy(self, fake_d, sigma)
-            d_fake, q_fake = self.D.judge(shown, see_through(shown, ic.q_invariance, self.rng))
+            d_fake, q_fake = self.judge_fake(noisy(self, fake_d, sigma), self.rng)
             ce, nll = info_terms(q_fake, cat, cont, learned)
             loss_d = d_loss_fn(d_real, d_fake, *targets) + ic.lambda_cat * ce + ic.lambda_cont * nll
             grad_norm_d = self.d_backward(loss_d)
@@ -354,8 +357,7 @@ class InfoGANTrainer(Trainer):
             self.clip_critic()
 
         # --- G: minimise loss_G(D(G(z, c))) + lambda . (CE + NLL of Q) against the updated D and Q ---
-        shown = noisy(self, fake, sigma)
-        g_out, q_g = self.D.judge(shown, see_through(shown, ic.q_invariance, self.rng))
+        g_out, q_g = self.judge_fake(noisy(self, fake, sigma), self.rng)
         ce, nll = info_terms(q_g, cat, cont, learned)
         loss_g = g_loss_fn(g_out) + ic.lambda_cat * ce + ic.lambda_cont * nll
         grad_norm_g = self.g_backward(loss_g)
@@ -365,6 +367,17 @@ class InfoGANTrainer(Trainer):
 
         dr, df = self.d_means([(d_real, d_fake)])
         return self.record_metrics(loss_d, loss_g, dr, df, grad_norm_d, grad_norm_g)
+
+    def judge_fake(self, x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """(D's logit, Q's outputs) of fakes x. With infogan.q_invariance, Q reads the categorical
+        code from a transformed copy (:func:`see_through`) and the continuous codes from x itself:
+        the category must not depend on what the transforms change; the continuous codes may."""
+        logit, q = self.D.judge(x)
+        seen = see_through(x, self.cfg.infogan.q_invariance, generator)
+        if seen is not None:
+            k = self.code_sizes[0]
+            q = torch.cat([self.D.read(seen)[:, :k], q[:, k:]], 1)
+        return logit, q
 
     # -- sampling ---------------------------------------------------------------------------
     @torch.no_grad()
@@ -421,8 +434,7 @@ class InfoGANTrainer(Trainer):
         z = torch.randn(n, self.cfg.model.latent_dim, generator=g, device=self.device)
         cat, cont = self.sample_codes(n, g)
         with batch_norm_state_kept(self.D):   # D's running statistics are the training's, untouched
-            fake = self._draw(self.g_input(z, cat, cont))
-            _, q = self.D.judge(fake, see_through(fake, self.cfg.infogan.q_invariance, g))
+            _, q = self.judge_fake(self._draw(self.g_input(z, cat, cont)), g)
         ce, nll = info_terms(q, cat, cont, self.cfg.infogan.cont_variance == "learned")
         log_k = math.log(self.code_sizes[0])
         return {"info_ce": round(float(ce), 5), "info_nll": round(float(nll), 5),
