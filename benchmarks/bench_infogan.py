@@ -6,8 +6,9 @@ of the categorical code, random z and continuous codes) that the data set's metr
 in the class matched to their code value, under the best one-to-one matching of code values to
 classes (Hungarian; labels are used only here, never in training). Beside it ``q_accuracy`` (the
 paper's measure: Q's code of 2,000 real images, matched the same way) and ``info_cat`` (the
-mutual-information bound of the categorical code as a share of log K). The last line is the mean
-and the spread over the seeds at the last step.
+mutual-information bound of the categorical code as a share of log K) and ``code_ink_min`` (a code
+value that draws empty pictures flatters code_accuracy). The last lines are the mean and the spread
+over the seeds at the last step.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_infogan.py infogan-digits --steps 3000 \\
         --seeds 0-2 --out docs/bench/infogan-digits.md
@@ -88,7 +89,10 @@ def main() -> int:
               f"q_accuracy {mean_spread([r['q_accuracy'] for r in last])} (mean ± sd over seeds "
               f"{', '.join(str(s) for s, *_ in results)}); info_cat "
               + ", ".join(f"{r['info_cat']:.3f}" for r in last) + "; fd_classifier "
-              + ", ".join(f"{r['fd_classifier']:.0f}" for r in last if r.get("fd_classifier") is not None) + ".",
+              + ", ".join(f"{r['fd_classifier']:.0f}" for r in last if r.get("fd_classifier") is not None)
+              + "; code_ink_min " + ", ".join(f"{r['code_ink_min']:.2f}" for r in last if "code_ink_min" in r)
+              + " (the dimmest code value's brightness as a share of the real images'; near 0: a code value "
+                "draws empty pictures, which the classifier still puts in some class).",
               f"Metric classifier on held-out real images: {100 * acc:.1f} % right (its weakest head)." if acc else "",
               "Minutes per run on this machine: " + ", ".join(f"{m:.1f}" for *_, m in results)
               + "; run folders: " + ", ".join(f"`{o}`" for _, o, _, _ in results) + ".",

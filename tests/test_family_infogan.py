@@ -85,6 +85,20 @@ def test_the_code_changes_the_picture_and_the_grid_has_one_row_per_value(trained
     assert img.shape[0] == 4 * (8 + 2) + 2 and img.shape[1] == 8 * (8 + 2) + 2
 
 
+def test_a_code_value_that_draws_empty_pictures_is_flagged(trained, monkeypatch):
+    tr, _ = trained
+    monkeypatch.setattr(tr, "match_labels", None)         # no classifier needed for this number
+    assert tr.evaluate()["code_ink_min"] > 0.5             # every value draws about as much ink as the data
+    G, latent = tr.G, tr.cfg.model.latent_dim
+
+    class BlankForCodeTwo(torch.nn.Module):
+        def forward(self, inputs):
+            out = G(inputs)
+            return torch.where(inputs[:, latent + 2, None, None, None] > 0.5, -torch.ones_like(out), out)
+    monkeypatch.setattr(tr, "G", BlankForCodeTwo())
+    assert tr.evaluate()["code_ink_min"] == 0.0
+
+
 def test_a_traversal_varies_one_continuous_code_along_each_row(trained):
     tr, _ = trained
     x, cols = tr.traversal(tr.fixed_z[:1], code=2, values=[-2, 0, 2])
@@ -145,7 +159,7 @@ def test_learned_variance_trains_and_adds_log_variances_to_q():
         assert tr.step().is_finite()
 
 
-def test_q_can_be_made_blind_to_where_and_which_colour():
+def test_q_can_be_made_blind_to_where_which_colour_and_how_big():
     from gan_studio.core.families.infogan import see_through
     g = torch.Generator().manual_seed(0)
     x = torch.zeros(64, 3, 8, 8)
@@ -164,6 +178,14 @@ def test_q_can_be_made_blind_to_where_and_which_colour():
     green[:, 1, 1, 2] = 1.0                               # a green dot looks just as a red one
     assert torch.equal(see_through(x * 2 - 1, "colour", torch.Generator().manual_seed(1)),
                        see_through(green * 2 - 1, "colour", torch.Generator().manual_seed(1)))
+    square = -torch.ones(64, 3, 16, 16)
+    square[:, :, 3:6, 9:12] = 1.0                         # a 3x3 square, centre (4, 10)
+    zoomed = (see_through(square, "scale", g)[:, 0] + 1) / 2
+    area = zoomed.sum((1, 2))
+    assert float(area.min()) < 9 * 0.7 and float(area.max()) > 9 * 1.4    # smaller and larger
+    rows = (zoomed.sum(2) * torch.arange(16.0)).sum(1) / area
+    cols = (zoomed.sum(1) * torch.arange(16.0)).sum(1) / area
+    assert torch.allclose(rows, torch.full_like(rows, 4.0), atol=0.1) and torch.allclose(cols, torch.full_like(cols, 10.0), atol=0.1)
     # the gradient passes through (G learns from what Q reads of the moved images)
     y = x.clone().requires_grad_(True)
     see_through(y, "shift", g).sum().backward()
@@ -244,6 +266,7 @@ def test_cli_trains_the_preset_measures_the_code_and_resumes(tmp_path, monkeypat
     rows = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
     last = [r for r in rows if "code_accuracy" in r][-1]
     assert 0.0 <= last["code_accuracy"] <= 1.0 and 0.0 <= last["q_accuracy"] <= 1.0 and "info_cat" in last
+    assert last["code_ink_min"] > 0
     snap = np.asarray(Image.open(out / "snapshots" / "step_00000002.png"))
     assert snap.shape[0] == 10 * (16 + 2) + 2   # one row per categorical value
     assert main(["train", "--resume", str(out), "--steps", "1", "--device", "cpu", "--quiet"]) == 0

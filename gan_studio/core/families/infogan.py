@@ -5,7 +5,7 @@ G's input is [z, one_hot(c_cat), c_cont]: noise z ~ N(0, I), a categorical code 
 D's trunk (the same features as D's logit, then one hidden layer, as in the paper) predicts the codes
 of a generated image. The mutual information I(c; G(z, c)) has the lower bound
 
-    L_I = H(c) - E_{c, z} [ -log Q(c | G(z, c)) ]       (Chen et al., Lemma 5.1)
+    L_I = H(c) - E_{c, z} [ -log Q(c | G(z, c)) ]       (Chen et al., Sec. 5)
     -log Q(c_cat | x)  = cross-entropy of Q's K logits
     -log Q(c_cont | x) = Gaussian negative log-likelihood, summed over the codes: variance 1
                          (infogan.cont_variance = fixed) or a log-variance Q predicts (learned)
@@ -18,10 +18,10 @@ and, with  info = lambda_cat * CE + lambda_cont * NLL  (= -lambda L_I + const),
 as the paper's code does (Q's weights are D's: one optimiser, one checkpoint entry).
 
 ``infogan.q_invariance`` (the studio's addition; "none" is the paper): Q reads the categorical code
-from a copy of each fake rolled by a random number of pixels and/or made colour-blind at a random
-brightness (:func:`see_through`, a second pass through D's trunk; the gradient reaches G through
+from a copy of each fake rolled by a random number of pixels, made colour-blind at a random
+brightness and/or zoomed (:func:`see_through`, a second pass through D's trunk; the gradient reaches G through
 it), the continuous codes from the fake itself. The category can then carry only what those
-transforms leave alone: on shapes, not where the shape is or which colour. It is a prior about what
+transforms leave alone: on shapes, not where the shape is, which colour or how big. It is a prior about what
 should count, given without a single label.
 
 Labels are never used in training. ``evaluate()`` measures with them when the set has them:
@@ -78,7 +78,10 @@ EVAL_REAL = 2000
 #: the reference batch whose statistics G's batch norm uses in generate()
 REFERENCE_SIZE = 256
 #: the transforms Q can be asked to see through (infogan.q_invariance)
-INVARIANCES = ("none", "shift", "colour", "shift+colour")
+INVARIANCES = ("none", "shift", "colour", "scale", "shift+colour", "shift+scale", "colour+scale",
+               "shift+colour+scale")
+#: the random zoom of Q's view (infogan.q_invariance = scale): a factor from 1/SCALE_RANGE to SCALE_RANGE
+SCALE_RANGE = 1.5
 #: the random gain of Q's colour-blind view (infogan.q_invariance = colour)
 COLOUR_GAIN = (0.6, 1.0)
 #: label sets code_accuracy can be measured against (those of the data set at hand are allowed)
@@ -100,9 +103,10 @@ class InfoganConfig:
                              choices=("fixed", "learned"))
     q_width: int = opt(128, "hidden units of the Q head on D's features (Chen et al.: 128)", lo=1, hi=4096)
     q_invariance: str = opt("none", "what Q must see through to read a fake's categorical code: none (Chen et "
-                            "al.), shift (the fake rolled by a random number of pixels, wrapping round), colour (a "
-                            "colour-blind copy at a random brightness) or shift+colour; the category can then mean "
-                            "only what these leave unchanged (a shape, not where it is or which colour)",
+                            "al.), or shift (the fake rolled by a random number of pixels, wrapping round), colour "
+                            "(a colour-blind copy at a random brightness), scale (zoomed by 1/1.5..1.5 about its "
+                            "ink) joined by +; the category can then mean only what these leave unchanged (a "
+                            "shape, not where it is or which colour)",
                             choices=INVARIANCES)
     match: str = opt("class", "labels that code_accuracy and q_accuracy match the categorical code against "
                      "(measured only, never trained on): class, or a shapes attribute",
@@ -206,6 +210,8 @@ def see_through(x: torch.Tensor, invariance: str, generator: torch.Generator) ->
         gain = COLOUR_GAIN[0] + (COLOUR_GAIN[1] - COLOUR_GAIN[0]) * torch.rand(n, 1, 1, 1, generator=generator,
                                                                                device=x.device)
         x = (((x + 1) * 0.5).amax(1, keepdim=True) * gain * 2 - 1).expand(n, c, h, w)
+    if "scale" in invariance:
+        x = _zoom(x, generator)
     if "shift" in invariance:
         dy = torch.randint(h, (n, 1), generator=generator, device=x.device)
         dx = torch.randint(w, (n, 1), generator=generator, device=x.device)
@@ -214,6 +220,25 @@ def see_through(x: torch.Tensor, invariance: str, generator: torch.Generator) ->
         x = x.gather(2, rows[:, None, :, None].expand(n, c, h, w))
         x = x.gather(3, cols[:, None, None, :].expand(n, c, h, w))
     return x
+
+
+def _zoom(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """x zoomed by a random factor per image (log-uniform in 1/SCALE_RANGE..SCALE_RANGE) about the
+    centre of its ink, so the thing drawn keeps its place; bilinear, black outside."""
+    n, _, h, w = x.shape
+    ink = ((x + 1) * 0.5).sum(1)                                              # (n, h, w)
+    total = ink.sum((1, 2)).clamp_min(1e-6)
+    ys = torch.linspace(-1 + 1 / h, 1 - 1 / h, h, device=x.device)            # pixel centres in [-1, 1]
+    xs = torch.linspace(-1 + 1 / w, 1 - 1 / w, w, device=x.device)
+    cy = (ink.sum(2) * ys).sum(1) / total
+    cx = (ink.sum(1) * xs).sum(1) / total
+    log_s = (torch.rand(n, generator=generator, device=x.device) * 2 - 1) * math.log(SCALE_RANGE)
+    inv = torch.exp(-log_s)                                                   # output -> input: divide by s
+    theta = torch.zeros(n, 2, 3, device=x.device, dtype=x.dtype)
+    theta[:, 0, 0] = theta[:, 1, 1] = inv
+    theta[:, 0, 2], theta[:, 1, 2] = cx * (1 - inv), cy * (1 - inv)           # the ink's centre stays put
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x + 1, grid, mode="bilinear", padding_mode="zeros", align_corners=False) - 1
 
 
 @contextmanager
@@ -441,22 +466,27 @@ class InfoGANTrainer(Trainer):
                 "info_cat": round((log_k - float(ce)) / log_k, 5)}
 
     @torch.no_grad()
-    def code_confusion(self, per_code: int = EVAL_PER_CODE) -> np.ndarray | None:
-        """(K, labels) counts: images drawn per categorical value (random z and continuous codes)
-        against the label the data set's metric classifier gives them; None without labels."""
-        if self.match_labels is None:
-            return None
-        from gan_studio.core.metrics.codes import confusion_matrix
-        from gan_studio.core.metrics.images import get_metric_model
+    def code_images(self, per_code: int = EVAL_PER_CODE) -> tuple[torch.Tensor, torch.Tensor]:
+        """(categorical values (K * per_code,), images): per_code images per value, class-major,
+        with random z and continuous codes from the evaluation RNG."""
         k, c = self.code_sizes
         g = self.eval_generator(salt=5)
         z = torch.randn(k * per_code, self.cfg.model.latent_dim, generator=g, device=self.device)
         cat = torch.arange(k, device=self.device).repeat_interleave(per_code)
         cont = torch.rand(k * per_code, c, generator=g, device=self.device) * 2 - 1
-        fake = self._draw(self.g_input(z, cat, cont))
+        return cat, self._draw(self.g_input(z, cat, cont))
+
+    def code_confusion(self, per_code: int = EVAL_PER_CODE) -> np.ndarray | None:
+        """(K, labels) counts: images drawn per categorical value (:meth:`code_images`) against the
+        label the data set's metric classifier gives them; None without labels."""
+        return self._confusion(*self.code_images(per_code)) if self.match_labels is not None else None
+
+    def _confusion(self, cat: torch.Tensor, fake: torch.Tensor) -> np.ndarray:
+        from gan_studio.core.metrics.codes import confusion_matrix
+        from gan_studio.core.metrics.images import get_metric_model
         _, probs = get_metric_model(self.data).predict(fake)
         pred = probs[self.cfg.infogan.match].argmax(1)
-        return confusion_matrix(cat.cpu().numpy(), pred.numpy(), k, len(self.match_names))
+        return confusion_matrix(cat.cpu().numpy(), pred.numpy(), self.code_sizes[0], len(self.match_names))
 
     @torch.no_grad()
     def q_codes(self, x: torch.Tensor) -> torch.Tensor:
@@ -466,24 +496,32 @@ class InfoGANTrainer(Trainer):
                               for part in x.split(500)]).cpu()
 
     def evaluate(self, n: int = 2500) -> dict[str, Any]:
-        """The plain image metrics (codes from the prior), ``info_*`` (:meth:`info_estimate`) and,
-        on a labelled set, ``code_accuracy`` and ``q_accuracy`` (module docstring; chance about 1/K)."""
+        """The plain image metrics (codes from the prior), ``info_*`` (:meth:`info_estimate`),
+        ``code_ink_min`` and, on a labelled set, ``code_accuracy`` and ``q_accuracy`` (module
+        docstring; chance about 1/K).
+
+        ``code_ink_min``: the mean brightness of the dimmest code value's images as a share of the
+        real images' (near 0: that value draws empty pictures, which a classifier still puts in some
+        class, so code_accuracy is then flattered)."""
         from gan_studio.core.metrics.codes import confusion_matrix, matched_accuracy
         from gan_studio.core.metrics.images import N_IMAGE_EVAL, get_metric_model, image_report
         out: dict[str, Any] = {}
+        # the same real images at every evaluation, so the curves move only with G and Q
+        real_idx = torch.randperm(len(self.data.pixels), generator=torch.Generator().manual_seed(0))[:EVAL_REAL]
+        real = to_float(self.data.pixels[real_idx.to(self.data.pixels.device)])
+        cat, fake = self.code_images()
+        ink = [float(((fake[cat == k] + 1) * 0.5).mean()) for k in range(self.code_sizes[0])]
+        out["code_ink_min"] = round(min(ink) / max(float(((real + 1) * 0.5).mean()), 1e-6), 4)
         model = get_metric_model(self.data) if self.match_labels is not None else None
         if model is not None:
             m = min(n, N_IMAGE_EVAL)
             g = self.eval_generator()
             z = torch.randn(m, self.cfg.model.latent_dim, generator=g, device=self.device)
-            cat, cont = self.sample_codes(m, g)
-            out.update(image_report(model, self._draw(self.g_input(z, cat, cont))))
-            out["code_accuracy"] = round(matched_accuracy(self.code_confusion())[0], 4)
-            # the same real images at every evaluation, so the curve moves only with Q
-            real_idx = torch.randperm(len(self.data.pixels), generator=torch.Generator().manual_seed(0))[:EVAL_REAL]
-            q = self.q_codes(to_float(self.data.pixels[real_idx.to(self.data.pixels.device)]))
-            conf = confusion_matrix(q.numpy(), self.match_labels[real_idx].cpu().numpy(), self.code_sizes[0],
-                                    len(self.match_names))
+            codes = self.sample_codes(m, g)
+            out.update(image_report(model, self._draw(self.g_input(z, *codes))))
+            out["code_accuracy"] = round(matched_accuracy(self._confusion(cat, fake))[0], 4)
+            conf = confusion_matrix(self.q_codes(real).numpy(), self.match_labels[real_idx].cpu().numpy(),
+                                    self.code_sizes[0], len(self.match_names))
             out["q_accuracy"] = round(matched_accuracy(conf)[0], 4)
         out.update(self.info_estimate())
         return out
