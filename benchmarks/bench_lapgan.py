@@ -4,16 +4,22 @@ Trains the ``lapgan-shapes`` preset (8 -> 16 -> 32 px) and at every ``--eval-eve
 per level: mean |residual| of real images and of G_l's (conditioned on real coarser images), and
 D_l's accuracy / AUC telling them apart (0.5 = chance). At the end it measures what each level adds
 to the final picture: the classifier Fréchet distance (fd_classifier, the 32 px shapes classifier)
-of the samples composed up to level l and enlarged to 32 px, for l = 0, 1, 2. Writes the table to
-docs/bench/lapgan-shapes.md (+ .csv) and the levels picture to docs/images/lapgan_levels.png.
+of the samples composed up to level l and enlarged to 32 px, for l = 0, 1, 2: per seed on ``--sets``
+sets of ``--n`` latents (each set the same latents at every level), mean ± sd over the sets, and the
+mean ± sd over the seeds. Writes the table to docs/bench/lapgan-shapes.md (+ .csv, the per-level
+curves of every seed) and the first seed's levels picture to docs/images/lapgan_levels.png.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_lapgan.py [--steps 2000] [--seed 0]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_lapgan.py [--steps 2000] [--seeds 0-2]
+
+``--cache DIR`` keeps each seed's result, so seeds can be trained by separate processes and the
+table put together by a last run with every seed.
 """
 from __future__ import annotations
 
 import argparse
 import csv
 import io
+import json
 import time
 from pathlib import Path
 
@@ -48,87 +54,247 @@ def levels_picture(tr, n_rows: int, path: Path) -> None:
     out.save(path)
 
 
+def enlarge(x: torch.Tensor, size: int) -> torch.Tensor:
+    return x if x.shape[-1] == size else F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+
+
 @torch.no_grad()
-def fd_per_level(tr, n: int = 1000) -> list[float]:
-    """fd_classifier of the samples composed up to level l, enlarged (bilinear) to the final size."""
+def fd_per_level(tr, n: int = 1000, seed: int = 9) -> list[float]:
+    """fd_classifier of the samples composed up to level l, enlarged (bilinear) to the final size; one
+    set of n latents, the same for every level."""
     model = get_metric_model(tr.data)
-    z = torch.randn(n, tr.cfg.model.latent_dim, generator=torch.Generator().manual_seed(9))
-    images = tr.render_levels(z)
+    z = torch.randn(n, tr.cfg.model.latent_dim, generator=torch.Generator().manual_seed(seed))
     S = tr.level_sizes[-1]
-    out = []
-    for x in images:
-        big = x if x.shape[-1] == S else F.interpolate(x, size=(S, S), mode="bilinear", align_corners=False)
-        out.append(image_report(model, big)["fd_classifier"])
+    return [image_report(model, enlarge(x, S))["fd_classifier"] for x in tr.render_levels(z)]
+
+
+@torch.no_grad()
+def fd_real_levels(data, levels: int, n: int = 1000, seed: int = 5) -> list[float]:
+    """The same measure for real images: their pyramid's level l enlarged to the final size (the best
+    each row of the level table can reach)."""
+    from gan_studio.core.families.lapgan import laplacian_pyramid
+    model = get_metric_model(data)
+    images, _ = laplacian_pyramid(data.sample(n, torch.Generator().manual_seed(seed)), levels)
+    return [image_report(model, enlarge(x, images[-1].shape[-1]))["fd_classifier"] for x in images]
+
+
+@torch.no_grad()
+def fd_on_real_coarse(tr, n: int = 1000, seed: int = 5) -> list[float]:
+    """fd_classifier of the finer levels drawn on *real* coarse images, as they are trained: for each
+    level l < L, real x_l composed up to the final level by G_{l+1}, ..., G_L (then enlarged)."""
+    from gan_studio.core.families.lapgan import laplacian_pyramid, up
+    model = get_metric_model(tr.data)
+    g = torch.Generator().manual_seed(seed)
+    images, _ = laplacian_pyramid(tr.data.sample(n, g), tr.num_levels)
+    z = torch.randn(n, tr.cfg.model.latent_dim, generator=g)
+    tr.G.eval()
+    try:
+        out = []
+        for start in range(tr.num_levels - 1):
+            x = images[start]
+            for level in tr.G.levels[start + 1:]:
+                cond = up(x)
+                x = (cond + level(z, cond)).clamp(-1, 1)
+            out.append(image_report(model, x)["fd_classifier"])
+        return out
+    finally:
+        tr.G.train()
+
+
+def mean_sd(values) -> tuple[float, float]:
+    v = [float(x) for x in values]
+    m = sum(v) / len(v)
+    sd = (sum((x - m) ** 2 for x in v) / (len(v) - 1)) ** 0.5 if len(v) > 1 else 0.0
+    return m, sd
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0-2' -> [0, 1, 2]; '0,3,5' -> [0, 3, 5]."""
+    out: list[int] = []
+    for part in text.split(","):
+        a, _, b = part.partition("-")
+        out += list(range(int(a), int(b) + 1)) if b else [int(a)]
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=2000)
-    ap.add_argument("--eval-every", type=int, default=500)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=str(ROOT / "docs" / "bench" / "lapgan-shapes"))
-    ap.add_argument("--picture", default=str(ROOT / "docs" / "images" / "lapgan_levels.png"))
-    args = ap.parse_args()
-    torch.set_num_threads(1)
-
-    cfg = load_preset("lapgan-shapes")
-    cfg.set("train.seed", args.seed)
+def train_seed(args, seed: int) -> dict:
+    """Train the preset on one seed; the per-level curves, the level table's fd_classifier sets, the
+    final D AUCs and image metrics."""
+    cfg = load_preset(args.preset)
+    cfg.set("train.seed", seed)
     cfg.set("train.device", "cpu")
+    for kv in args.set:
+        key, _, value = kv.partition("=")
+        cfg.set(key, json.loads(value) if value[:1] in "0123456789-[{tf\"" else value)
     tr = make_trainer(cfg)
     get_metric_model(tr.data)  # train/load the classifier before the clock starts
     L = tr.num_levels
-    cols = ["step"] + [f"lap{l}_{k}" for l in range(L) for k in
-                       (("d_acc", "d_auc") if l == 0 else ("res_real", "res_fake", "d_acc", "d_auc"))]
+    cols = curve_columns(L)
     rows = []
     t0 = time.perf_counter()
-    print(f"lapgan-shapes, seed {args.seed}, levels {tr.level_sizes}, {args.steps} steps")
+    print(f"{args.preset}, seed {seed}, levels {tr.level_sizes}, {args.steps} steps")
     print("  ".join(f"{c:>12}" for c in cols))
     while tr.step_count < args.steps:
         tr.step()
         if tr.step_count % args.eval_every == 0 or tr.step_count == args.steps:
-            stats = tr.level_stats(1000)
+            stats = tr.level_stats(1000, sampling=True)   # G as it samples
             row = {"step": tr.step_count, **{c: stats[c] for c in cols[1:]}}
             rows.append(row)
             print("  ".join(f"{row[c]:>12}" for c in cols), flush=True)
     train_s = time.perf_counter() - t0
-    fds = fd_per_level(tr)
+    fd_sets = [fd_per_level(tr, args.n, seed=1000 + k) for k in range(args.sets)]
+    on_real = fd_on_real_coarse(tr, args.n)
     final = tr.evaluate()
     print(f"trained in {train_s:.0f} s ({args.steps / train_s:.1f} steps/s)")
-    for l, fd in enumerate(fds):
+    for l in range(L):
+        m, sd = mean_sd(fs[l] for fs in fd_sets)
         print(f"  samples composed up to level {l} ({tr.level_sizes[l]} px, enlarged to {tr.level_sizes[-1]}): "
-              f"fd_classifier {fd:.1f}")
+              f"fd_classifier {m:.1f} ± {sd:.1f} ({args.sets} sets of {args.n})")
+    print("  the finer levels on real coarse images: " + ", ".join(
+        f"from real {tr.level_sizes[l]} px: fd_classifier {fd:.1f}" for l, fd in enumerate(on_real)))
     print(f"  final: classes_covered {final['classes_covered']}/12, confident {final['confident_pct']}%, "
-          f"classifier_acc {final['classifier_acc']}")
+          f"classifier_acc {final['classifier_acc']}", flush=True)
+    if args.picture and seed == args.seeds[0]:
+        levels_picture(tr, 6, Path(args.picture))
+    return {"seed": seed, "steps": args.steps, "preset": args.preset, "set": args.set, "sizes": tr.level_sizes,
+            "train_s": train_s, "rows": rows, "fd_sets": fd_sets, "on_real": on_real,
+            "final": {k: final[k] for k in ("classes_covered", "classes_covered_strict", "confident_pct",
+                                             "fd_classifier", "classifier_acc")}}
+
+
+def curve_columns(L: int) -> list[str]:
+    return ["step"] + [f"lap{l}_{k}" for l in range(L) for k in
+                       (("d_acc", "d_auc") if l == 0 else ("res_real", "res_fake", "d_acc", "d_auc"))]
+
+
+def level_table(results: list[dict], real: list[float]) -> list[str]:
+    """The level table (markdown lines): per seed fd_classifier composed up to each
+    level (mean ± sd over the latent sets), the drop from level 0 to the final level, the final D AUCs;
+    then the mean ± sd over seeds."""
+    sizes = results[0]["sizes"]
+    L = len(sizes)
+    head = (["seed"] + [f"fd up to level {l} ({s} px)" for l, s in enumerate(sizes)]
+            + [f"drop level 0 -> {L - 1}"] + [f"D AUC level {l}" for l in range(L)])
+    md = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    per_level, drops, aucs = [], [], []
+    for r in results:
+        ms = [mean_sd(fs[l] for fs in r["fd_sets"]) for l in range(L)]
+        # the drop per latent set (the same latents at every level), then its mean and spread
+        d = mean_sd(100 * (1 - fs[-1] / fs[0]) for fs in r["fd_sets"])
+        a = [r["rows"][-1][f"lap{l}_d_auc"] for l in range(L)]
+        per_level.append([m for m, _ in ms]), drops.append(d[0]), aucs.append(a)
+        md.append(f"| {r['seed']} | " + " | ".join(f"{m:.0f} ± {sd:.0f}" for m, sd in ms)
+                  + f" | {d[0]:.1f} ± {d[1]:.1f} % | " + " | ".join(f"{x:.3f}" for x in a) + " |")
+    if len(results) > 1:
+        cells = [mean_sd(p[l] for p in per_level) for l in range(L)]
+        dm = mean_sd(drops)
+        am = [mean_sd(a[l] for a in aucs) for l in range(L)]
+        md.append(f"| mean ± sd over {len(results)} seeds | " + " | ".join(f"{m:.0f} ± {sd:.0f}" for m, sd in cells)
+                  + f" | {dm[0]:.1f} ± {dm[1]:.1f} % | " + " | ".join(f"{m:.3f} ± {sd:.3f}" for m, sd in am) + " |")
+    md.append("| real images (their pyramid) | " + " | ".join(f"{x:.0f}" for x in real)
+              + f" | {100 * (1 - real[-1] / real[0]):.1f} % | " + " | ".join("" for _ in range(L)) + " |")
+    return md
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", default="lapgan-shapes")
+    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--eval-every", type=int, default=500)
+    ap.add_argument("--seed", type=int, default=None, help="one seed (the same as --seeds N)")
+    ap.add_argument("--seeds", default="0", help="seeds to train, e.g. 0-2 or 0,1,2 (default 0)")
+    ap.add_argument("--sets", type=int, default=5, help="latent sets per seed for the level table (spread)")
+    ap.add_argument("--n", type=int, default=1000, help="samples per latent set")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a preset setting")
+    ap.add_argument("--cache", default=None, help="folder keeping each seed's result (a rerun reuses them)")
+    ap.add_argument("--out", default=str(ROOT / "docs" / "bench" / "lapgan-shapes"))
+    ap.add_argument("--picture", default=str(ROOT / "docs" / "images" / "lapgan_levels.png"),
+                    help="the levels picture of the first seed ('' for none)")
+    args = ap.parse_args()
+    args.seeds = [args.seed] if args.seed is not None else parse_seeds(args.seeds)
+    torch.set_num_threads(1)
+
+    results = []
+    for seed in args.seeds:
+        cached = Path(args.cache) / f"{args.preset}-s{seed}-{args.steps}.json" if args.cache else None
+        if cached and cached.exists():
+            r = json.loads(cached.read_text())
+            if r["set"] == args.set and len(r["fd_sets"]) == args.sets:
+                print(f"seed {seed}: reusing {cached}")
+                results.append(r)
+                continue
+        r = train_seed(args, seed)
+        if cached:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            cached.write_text(json.dumps(r))
+        results.append({**r, "fresh": True})   # trained by this run (its picture is the first seed's)
+
+    first = results[0]
+    L = len(first["sizes"])
+    real = fd_real_levels(make_data_for(args.preset), L)
+    table = level_table(results, real)
+    print("\n".join(table))
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    cols = curve_columns(L)
     with open(out.with_suffix(".csv"), "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=cols)
+        w = csv.DictWriter(fh, fieldnames=["seed"] + cols)
         w.writeheader()
-        w.writerows(rows)
-    md = [f"# LAPGAN on shapes: per-level statistics",
+        for r in results:
+            w.writerows({"seed": r["seed"], **row} for row in r["rows"])
+    seeds_arg = (f"--seed {args.seeds[0]}" if len(args.seeds) == 1 else f"--seeds {args.seeds[0]}-{args.seeds[-1]}"
+                 if args.seeds == list(range(args.seeds[0], args.seeds[-1] + 1)) else
+                 "--seeds " + ",".join(map(str, args.seeds)))
+    sets_arg = f" --sets {args.sets}" if args.sets != 5 else ""
+    set_arg = "".join(f" --set {kv}" for kv in args.set)
+    train_times = ", ".join(f"{r['train_s']:.0f}" for r in results)
+    md = ["# LAPGAN on shapes: what each level adds",
           "",
-          f"`OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_lapgan.py --steps {args.steps} --seed {args.seed}` "
-          f"(preset lapgan-shapes, levels {' -> '.join(map(str, tr.level_sizes))} px, CPU, {train_s:.0f} s of training).",
+          f"`OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_lapgan.py --steps {args.steps} {seeds_arg}"
+          f"{sets_arg}{set_arg}` (preset {args.preset}, levels {' -> '.join(map(str, first['sizes']))} px, CPU, "
+          f"training {train_times} s per seed on a shared machine).",
           "",
-          "res_real / res_fake: mean |residual| of real images and of G_l's, both on real coarser images; "
-          "d_acc: D_l's accuracy at its threshold, d_auc: P(D_l(real) > D_l(fake)); 0.5 = chance. "
-          "1,000 images each.",
-          "",
-          "| " + " | ".join(cols) + " |",
-          "|" + "---|" * len(cols)]
-    md += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
-    md += ["", "What each level adds to the final picture (1,000 samples composed up to level l, enlarged "
-               "bilinearly to the final size; fd_classifier from the studio's 32 px shapes classifier, lower is closer to real):",
-           "", "| composed up to | fd_classifier |", "|---|---|"]
-    md += [f"| level {l} ({tr.level_sizes[l]} px) | {fd:.1f} |" for l, fd in enumerate(fds)]
-    md += ["", f"Final samples: classes_covered {final['classes_covered']}/12 (strict {final['classes_covered_strict']}), "
-               f"confident_pct {final['confident_pct']}, fd_classifier {final['fd_classifier']}, "
-               f"classifier_acc {final['classifier_acc']}.", ""]
+          f"What each level adds to the final picture: fd_classifier (the studio's {first['sizes'][-1]} px shapes "
+          f"classifier's Fréchet distance to the real images, lower is closer to real) of samples composed up to "
+          f"level l and enlarged bilinearly to {first['sizes'][-1]} px. Per seed, {args.sets} sets of {args.n} "
+          f"latents, each set the same latents at every level: mean ± sd over the sets (the estimate's spread). "
+          f"The drop is 1 - fd(final) / fd(level 0), per set. D AUC: P(D_l(real) > D_l(fake)) at the last step "
+          f"(0.5: G_l fools D_l). The last row: real images' own pyramid (1,000 images).",
+          ""]
+    md += table
+    md += ["", "The finer levels on real coarse images (as they are trained; 1,000 real images, their level l "
+               "composed up to the final level by the trained G_{l+1}, ..., G_L): fd_classifier, against the "
+               "real pyramid's row above.", "",
+           "| seed | " + " | ".join(f"from real {s} px" for s in first["sizes"][:-1]) + " |",
+           "|---|" + "---|" * (L - 1)]
+    md += [f"| {r['seed']} | " + " | ".join(f"{x:.0f}" for x in r["on_real"]) + " |" if "on_real" in r else
+           f"| {r['seed']} | " + " | ".join("not measured (an earlier run)" for _ in range(L - 1)) + " |"
+           for r in results]
+    md += ["", "Final samples (the trainer's evaluation, 2,500 samples):", "",
+           "| seed | classes_covered | strict | confident_pct | fd_classifier | classifier_acc |",
+           "|---|---|---|---|---|---|"]
+    md += [f"| {r['seed']} | {r['final']['classes_covered']}/12 | {r['final']['classes_covered_strict']} | "
+           f"{r['final']['confident_pct']} | {r['final']['fd_classifier']} | {r['final']['classifier_acc']} |"
+           for r in results]
+    md += ["", "Per-level statistics during training. res_real / res_fake: mean |residual| of real images and of "
+               "G_l's (G as it samples: batch norm's running statistics), both on real coarser images; d_acc: "
+               "D_l's accuracy at its threshold, d_auc: P(D_l(real) > D_l(fake)); 0.5 = chance. 1,000 images each.",
+           ""]
+    md += ["| seed | " + " | ".join(cols) + " |", "|" + "---|" * (len(cols) + 1)]
+    md += ["| " + " | ".join([str(r["seed"])] + [str(row[c]) for c in cols]) + " |"
+           for r in results for row in r["rows"]]
+    md.append("")
     out.with_suffix(".md").write_text("\n".join(md))
-    levels_picture(tr, 6, Path(args.picture))
-    print(f"wrote {out.with_suffix('.md')}, {out.with_suffix('.csv')} and {args.picture}")
+    made_picture = bool(args.picture) and bool(results[0].get("fresh"))
+    print(f"wrote {out.with_suffix('.md')}, {out.with_suffix('.csv')}"
+          + (f" and {args.picture}" if made_picture else ""))
+
+
+def make_data_for(preset: str):
+    """The preset's data set, as its trainer loads it."""
+    from gan_studio.core.data.registry import build_dataset
+    return build_dataset(load_preset(preset).data)
 
 
 if __name__ == "__main__":

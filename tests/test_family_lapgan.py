@@ -14,6 +14,7 @@ from gan_studio.core.errors import ConfigError
 from gan_studio.core.families.lapgan import laplacian_pyramid, reconstruct, up
 from gan_studio.core.families.registry import make_trainer
 from gan_studio.core.render import render_snapshot_png
+from resume_helper import assert_resumes_exactly
 
 
 def tiny_cfg(**over) -> Config:
@@ -72,17 +73,7 @@ def test_the_grid_shows_the_final_image_and_the_level_strip_every_level(trained)
 
 
 def test_checkpoint_resume_continues_exactly():
-    a = make_trainer(tiny_cfg(train__batch_size=8))
-    for _ in range(2):
-        a.step()
-    buf = io.BytesIO()
-    torch.save(a.state_dict(), buf)
-    later = [a.step().as_dict() for _ in range(2)]
-    b = make_trainer(tiny_cfg(train__batch_size=8))
-    b.load_state_dict(torch.load(io.BytesIO(buf.getvalue()), weights_only=False))
-    assert [b.step().as_dict() for _ in range(2)] == later
-    for p, q in zip(a.G.parameters(), b.G.parameters()):
-        assert torch.equal(p, q)
+    assert_resumes_exactly(lambda: make_trainer(tiny_cfg(train__batch_size=8)))
 
 
 def test_settings_it_cannot_honour_are_refused_by_name():
@@ -110,3 +101,66 @@ def test_cli_trains_the_preset_logs_level_stats_and_resumes(tmp_path, monkeypatc
     assert snap.shape[0] == 8 * (16 + 2) + 2  # the final 16 px images
     assert main(["train", "--resume", str(out), "--steps", "1", "--device", "cpu", "--quiet"]) == 0
     assert json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 3
+
+
+def test_an_image_D_judges_the_coarse_image_plus_the_residual_next_to_the_coarse_image():
+    from gan_studio.core.families.lapgan import LevelDiscriminator
+    torch.manual_seed(0)
+    img = LevelDiscriminator(8, 3, 16, conditional=True, sees="image")
+    res = LevelDiscriminator(8, 3, 16, conditional=True, sees="residual")
+    res.load_state_dict(img.state_dict())
+    h, c = 0.1 * torch.randn(4, 3, 16, 16), torch.rand(4, 3, 16, 16) * 2 - 1
+    # Denton et al.: the low-pass image is added to the residual before D's first layer
+    assert torch.allclose(img(h, c), res(c + h, c), atol=1e-6)
+    assert not torch.allclose(img(h, c), res(h, c))
+
+
+def test_level_widths_can_set_level_0_apart_from_the_finer_levels():
+    from gan_studio.core.families.lapgan import level_widths
+    assert level_widths(16, 3) == [64, 32, 16]
+    assert level_widths(16, 3, 32) == [32, 32, 16]
+    tr = make_trainer(tiny_cfg(model__ndf=16, lapgan__ndf0=8, model__ngf=8, lapgan__ngf0=4,
+                               lapgan__d_input="image"))
+    assert [d.body[0].out_channels for d in tr.D] == [8, 16]
+    assert tr.G.levels[0].ch == 2 * 4 and tr.G.levels[1].main[0].out_channels == 8
+    assert all(d.sees == "image" for d in tr.D)
+
+
+def test_the_preset_judges_images_with_wider_fine_level_Ds():
+    from gan_studio.core.presets import load_preset
+    cfg = load_preset("lapgan-shapes")
+    assert cfg.lapgan.d_input == "image" and cfg.model.ndf == 16 and cfg.lapgan.ndf0 == 32
+
+
+def test_level_stats_leave_the_generators_batch_norm_statistics_as_they_are(trained):
+    before = {k: v.clone() for k, v in trained.G.state_dict().items()}
+    trained.level_stats(100)
+    assert trained.G.training
+    assert all(torch.equal(v, trained.G.state_dict()[k]) for k, v in before.items())
+
+
+def test_checkpoint_resume_continues_exactly_with_image_Ds():
+    over = dict(train__batch_size=8, lapgan__d_input="image", lapgan__ndf0=4)
+    assert_resumes_exactly(lambda: make_trainer(tiny_cfg(**over)), nets=("G", "D"))
+
+
+def _bench():
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_lapgan.py"
+    spec = importlib.util.spec_from_file_location("bench_lapgan", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_the_bench_table_gives_each_seed_with_its_spread_and_the_mean_over_seeds():
+    b = _bench()
+    assert b.parse_seeds("0-2") == [0, 1, 2] and b.parse_seeds("10,12") == [10, 12]
+    row = {"step": 2000, "lap0_d_auc": 0.6, "lap1_d_auc": 0.55, "lap2_d_auc": 0.5}
+    results = [{"seed": s, "sizes": [8, 16, 32], "rows": [row],
+                "fd_sets": [[1000.0 + 10 * k, 900.0, 700.0 + 10 * k + s] for k in range(3)]} for s in (0, 1)]
+    table = b.level_table(results, [1400.0, 800.0, 14.0])
+    assert table[2].startswith("| 0 | 1010 ± 10 | 900 ± 0 | 710 ± 10 | 29.7 ± 0.3 % | 0.600 | 0.550 | 0.500 |")
+    assert table[4].startswith("| mean ± sd over 2 seeds | 1010 ± 0 | 900 ± 0 | 710 ± 1 |")
+    assert table[5].startswith("| real images (their pyramid) | 1400 | 800 | 14 | 99.0 % |")

@@ -1,5 +1,4 @@
 """Semi-supervised K+1 GAN: the loss of METHODS.md, the labelled subset, the baseline, exact resume, errors."""
-import io
 import json
 
 import pytest
@@ -11,6 +10,7 @@ from gan_studio.core.config import Config
 from gan_studio.core.errors import ConfigError
 from gan_studio.core.families.registry import make_trainer
 from gan_studio.core.families.ssl import k_plus_one_losses
+from resume_helper import assert_resumes_exactly
 
 
 def tiny_cfg(**over) -> Config:
@@ -81,19 +81,7 @@ def test_classifier_learns_the_labelled_digits():
 
 
 def test_checkpoint_resume_continues_exactly():
-    a = make_trainer(tiny_cfg())
-    for _ in range(3):
-        a.step()
-    buf = io.BytesIO()
-    torch.save(a.state_dict(), buf)
-    later = [a.step().as_dict() for _ in range(3)]
-    b = make_trainer(tiny_cfg())
-    b.load_state_dict(torch.load(io.BytesIO(buf.getvalue()), weights_only=False))
-    again = [b.step().as_dict() for _ in range(3)]
-    assert later == again
-    for net in ("G", "D", "baseline"):
-        for p, q in zip(getattr(a, net).parameters(), getattr(b, net).parameters()):
-            assert torch.equal(p, q), net
+    a, b = assert_resumes_exactly(lambda: make_trainer(tiny_cfg()), before=3, after=3, nets=("G", "D", "baseline"))
     assert a.evaluate() == b.evaluate()
 
 

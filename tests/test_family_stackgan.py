@@ -1,5 +1,4 @@
 """StackGAN: the text box's words, conditioning augmentation's KL, text-dependent stages, exact resume."""
-import io
 import json
 
 import numpy as np
@@ -12,6 +11,7 @@ from gan_studio.core.config import Config
 from gan_studio.core.errors import ConfigError
 from gan_studio.core.families.registry import make_trainer
 from gan_studio.core.families.stackgan import CondAugment, kl_standard_normal
+from resume_helper import assert_resumes_exactly
 
 CAPTION = "a large red circle at the top left"
 
@@ -88,16 +88,7 @@ def test_stage_two_follows_the_text_and_the_stage_one_image(trainer):
 
 
 def test_checkpoint_resume_continues_exactly():
-    a = make_trainer(tiny_cfg(train__batch_size=8, stackgan__text_steps=5))
-    a.step()
-    buf = io.BytesIO()
-    torch.save(a.state_dict(), buf)
-    later = [a.step().as_dict() for _ in range(2)]
-    b = make_trainer(tiny_cfg(train__batch_size=8, stackgan__text_steps=5))
-    b.load_state_dict(torch.load(io.BytesIO(buf.getvalue()), weights_only=False))
-    assert [b.step().as_dict() for _ in range(2)] == later
-    for p, q in zip(a.G.parameters(), b.G.parameters()):
-        assert torch.equal(p, q)
+    assert_resumes_exactly(lambda: make_trainer(tiny_cfg(train__batch_size=8, stackgan__text_steps=5)), before=1)
 
 
 def test_settings_it_cannot_honour_are_refused_by_name():
@@ -153,3 +144,94 @@ def test_attribute_match_scores_caption_following_pictures_high_and_text_blind_o
     assert follows["s2_match"] > 0.7 > 0.4 > follows["chance_match"] > 0.25, follows
     assert abs(blind["s2_match"] - blind["chance_match"]) < 0.06, blind   # ignoring the text scores chance
     assert follows["s1_match_position"] > 0.8                                # 8 px, upsampled, still placed
+
+
+def _attribute_changes(tr, cap, wrong):
+    """How many of the four attributes differ between each caption and its mismatched one, and which."""
+    diff = torch.stack([tr.caption_attributes[a][cap] != tr.caption_attributes[a][wrong]
+                        for a in ("shape", "colour", "size", "position")], 1)
+    return diff.sum(1), diff
+
+
+def test_near_miss_captions_differ_in_exactly_one_attribute_each_equally_often(trainer, monkeypatch):
+    tr = trainer
+    cap = torch.randint(len(tr.captions), (4000,), generator=torch.Generator().manual_seed(0))
+    monkeypatch.setattr(tr.cfg.stackgan, "hard_negatives", 1.0)
+    state = tr.rng.get_state()
+    try:
+        wrong = tr.wrong_captions(cap)
+        n_diff, which = _attribute_changes(tr, cap, wrong)
+        have_all = len(tr.captions) == 96        # every combination of the 3 x 4 x 2 x 4 values is in the set
+        assert (wrong != cap).all()
+        if have_all:
+            assert (n_diff == 1).all()
+            share = which.float().mean(0)         # each attribute is the changed one about 1/4 of the time
+            assert torch.allclose(share, torch.full((4,), 0.25), atol=0.03), share
+            # every near miss of a caption is drawn: 2 other shapes + 3 colours + 1 size + 3 positions
+            one = torch.full((2000,), tr.captions.index(CAPTION))
+            assert len(set(tr.wrong_captions(one).tolist())) == 9
+        # half near misses, half any other caption
+        monkeypatch.setattr(tr.cfg.stackgan, "hard_negatives", 0.5)
+        n_half, _ = _attribute_changes(tr, cap, tr.wrong_captions(cap))
+        assert 0.45 < float((n_half == 1).float().mean()) < 0.65          # 1/2 + 1/2 * P(one change) at random
+        # the default: any other caption, with a random one differing in one attribute only ~10% of the time
+        monkeypatch.setattr(tr.cfg.stackgan, "hard_negatives", 0.0)
+        n_any, _ = _attribute_changes(tr, cap, tr.wrong_captions(cap))
+        assert float((n_any == 1).float().mean()) < 0.2 and (n_any >= 1).all()
+    finally:
+        tr.rng.set_state(state)
+
+
+def test_checkpoint_resume_continues_exactly_with_near_misses_projection_and_matching_loss():
+    over = dict(train__batch_size=8, stackgan__text_steps=5, stackgan__hard_negatives=0.5,
+                stackgan__d_projection=True, stackgan__match_weight=1.0)
+    assert_resumes_exactly(lambda: make_trainer(tiny_cfg(**over)), before=1)
+
+
+def test_projection_adds_the_inner_product_of_image_features_and_text_to_d():
+    from gan_studio.core.families.stackgan import TextDiscriminator
+    torch.manual_seed(0)
+    plain = TextDiscriminator(8, 3, 16, 6)
+    assert plain.project is None                       # off by default: earlier runs' Ds are unchanged
+    d = TextDiscriminator(8, 3, 16, 6, projection=True)
+    x, e = torch.randn(5, 3, 16, 16), torch.randn(5, 6)
+    h = d.image(x)
+    t = d.text(e)[:, :, None, None].expand(-1, -1, 4, 4)
+    concat_only = d.head(d.joint(torch.cat([h, t], 1))).squeeze(1)
+    assert torch.allclose(d(x, e) - concat_only, (h.sum((2, 3)) * d.project(e)).sum(1), atol=1e-5)
+    # the projection is bilinear in (image features, text): doubling W doubles the term
+    with torch.no_grad():
+        d.project.weight.mul_(2.0)
+    assert torch.allclose(d(x, e) - concat_only, 2 * (h.sum((2, 3)) * (d.project(e) / 2)).sum(1), atol=1e-5)
+
+
+def test_the_matching_loss_uses_the_frozen_pretrained_image_encoder(trainer, monkeypatch):
+    tr = trainer
+    enc = tr.image_encoder
+    assert not any(p.requires_grad for p in enc.parameters()) and not enc.training
+    emb = tr._caption_embeddings()
+    first = [tr.caption_ids.tolist().index(k) for k in range(len(tr.captions))]
+    logits = enc.match_logits(tr.data.images[first], emb)
+    assert logits.shape == (len(tr.captions), len(tr.captions))
+    assert float((logits.argmax(1) == torch.arange(len(tr.captions))).float().mean()) > 10 / len(tr.captions)
+    # with match_weight, G's loss grows by the weighted cross-entropy; the encoder itself is not trained
+    before = [p.clone() for p in enc.parameters()]
+    calls = []
+    real = type(enc).match_logits
+    monkeypatch.setattr(type(enc), "match_logits", lambda self, x, e: calls.append(x.shape) or real(self, x, e))
+    monkeypatch.setattr(tr.cfg.stackgan, "match_weight", 1.0)
+    state = tr.state_dict()
+    try:
+        tr.step()
+    finally:
+        tr.load_state_dict(state)
+    assert calls == [(tr.cfg.train.batch_size, 3, 16, 16)]
+    assert all(torch.equal(p, q) for p, q in zip(before, enc.parameters()))
+
+
+def test_the_new_weights_change_live_and_the_projection_needs_a_new_run():
+    from gan_studio.core.family_spec import needs_reset
+    assert not needs_reset("stackgan.hard_negatives") and not needs_reset("stackgan.match_weight")
+    assert needs_reset("stackgan.d_projection")
+    with pytest.raises(ConfigError, match="hard_negatives"):
+        tiny_cfg(stackgan__hard_negatives=1.5)

@@ -8,7 +8,9 @@ The pyramid of an image x at sizes s_0 = lapgan.base_size < s_1 < ... < s_L = da
     x_l = up(x_{l-1}) + h_l                              exact: the pyramid reconstructs the image
 
 Level 0 is a GAN at s_0 from noise. Level l >= 1 is a conditional GAN at s_l: G_l(z, up(x_{l-1}))
-draws the residual, D_l(h, up(x_{l-1})) judges a residual next to the coarse image it should sharpen.
+draws the residual, D_l(h, up(x_{l-1})) judges a residual next to the coarse image it should sharpen
+(``lapgan.d_input = "image"``: D_l sees up(x_{l-1}) + h, the image, next to up(x_{l-1}); Denton et al.
+add the low-pass image to the residual before D's first layer).
 Training conditions every level on the *real* coarser image (the levels are independent GANs, as in
 the paper), so one ``step()`` updates all levels at once: one D loss and one G loss, each the sum
 over levels (the levels share no weights, so the sum trains each as if alone). Sampling composes
@@ -30,9 +32,10 @@ API for the window (everything the plain Trainer has, plus):
 
 Networks: small convolutional nets that work at 4 to 64 px (DCGAN's layers start at 16 px). model.ngf
 and model.ndf are the finest level's widths, doubled at each coarser level (``level_widths``: the
-levels then cost about the same); model.arch is not used. Ds have no batch norm; real and fake go through them in
-separate passes (level 0's D adds the minibatch standard deviation). Losses: all but wgan-gp; tricks:
-label_smoothing and two_time_scale.
+levels then cost about the same; ``lapgan.ngf0`` / ``lapgan.ndf0`` set level 0's apart); model.arch
+is not used. Ds have no batch norm; real and fake go through them in separate passes (level 0's D
+adds the minibatch standard deviation). Losses: all but wgan-gp; tricks: label_smoothing and
+two_time_scale.
 """
 from __future__ import annotations
 
@@ -62,6 +65,11 @@ LEVEL_ROWS = 8
 class LapganConfig:
     """LAPGAN (Denton et al. 2015): a Laplacian pyramid of GANs, coarse to fine."""
     base_size: int = opt(8, "side of the coarsest level, drawn from noise", choices=(4, 8, 16))
+    ngf0: int = opt(0, "level 0's G width (0: model.ngf doubled at each coarser level)", lo=0)
+    ndf0: int = opt(0, "level 0's D width (0: model.ndf doubled at each coarser level)", lo=0)
+    d_input: str = opt("residual", "what D_l (l >= 1) judges next to the blown-up coarser image: the residual, or "
+                                   "the image (coarse + residual, as Denton et al. add them before D's first layer)",
+                       choices=("residual", "image"))
 
 
 FAMILY = FamilySpec(
@@ -173,9 +181,11 @@ class LevelDiscriminator(nn.Module):
     time and hopped between colours (lapgan-shapes, 2,000 steps). Real and fake batches then need
     separate passes, which ``step`` makes for every level."""
 
-    def __init__(self, ndf: int, nc: int, size: int, conditional: bool):
+    def __init__(self, ndf: int, nc: int, size: int, conditional: bool, sees: str = "residual"):
         super().__init__()
         self.conditional = conditional
+        #: "residual": D sees (h, coarse); "image": (coarse + h, coarse), Denton et al.'s sum
+        self.sees = sees
         self.minibatch_std = not conditional
         self.body, ch = _down_convs(nc * (2 if conditional else 1), ndf, size)
         self.head = nn.Linear((ch + self.minibatch_std) * 16, 1)
@@ -183,7 +193,7 @@ class LevelDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         if self.conditional:
-            x = torch.cat([x, cond], 1)
+            x = torch.cat([cond + x if self.sees == "image" else x, cond], 1)
         h = self.body(x)                                        # (N, ch, 4, 4)
         if self.minibatch_std:
             sd = h.std(0, unbiased=False).mean() if len(h) > 1 else h.new_zeros(())
@@ -194,10 +204,10 @@ class LevelDiscriminator(nn.Module):
 class LaplacianGenerator(nn.Module):
     """All levels' generators; ``forward(z)`` composes them coarse to fine into the final image."""
 
-    def __init__(self, nz: int, ngf: int, nc: int, sizes: list[int]):
+    def __init__(self, nz: int, ngf: int, nc: int, sizes: list[int], ngf0: int = 0):
         super().__init__()
         self.sizes = list(sizes)
-        w = level_widths(ngf, len(sizes))
+        w = level_widths(ngf, len(sizes), ngf0)
         self.levels = nn.ModuleList([BaseGenerator(nz, w[0], nc, sizes[0])] +
                                     [ResidualGenerator(nz, w[l], nc, s) for l, s in enumerate(sizes) if l > 0])
 
@@ -217,10 +227,11 @@ class LaplacianGenerator(nn.Module):
         return self.compose(z)[0][-1]
 
 
-def level_widths(width: int, levels: int) -> list[int]:
+def level_widths(width: int, levels: int, width0: int = 0) -> list[int]:
     """Feature maps per level: ``width`` at the finest, doubling towards the coarsest, so every level
-    costs about the same (a level has 4x the pixels of the one below it)."""
-    return [width * 2 ** (levels - 1 - l) for l in range(levels)]
+    costs about the same (a level has 4x the pixels of the one below it); ``width0`` > 0 sets level 0's."""
+    w = [width * 2 ** (levels - 1 - l) for l in range(levels)]
+    return [width0 or w[0]] + w[1:]
 
 
 def pyramid_sizes(base: int, image_size: int) -> list[int]:
@@ -250,8 +261,11 @@ class LapganTrainer(Trainer):
         self.level_sizes = pyramid_sizes(cfg.lapgan.base_size, data.shape[1])
         m = cfg.model
         torch.manual_seed(cfg.train.seed)      # the pyramid's initialisation
-        G = LaplacianGenerator(m.latent_dim, m.ngf, c, self.level_sizes)
-        D = nn.ModuleList([LevelDiscriminator(level_widths(m.ndf, len(self.level_sizes))[l], c, s, conditional=l > 0)
+        lc = cfg.lapgan
+        L = len(self.level_sizes)
+        G = LaplacianGenerator(m.latent_dim, m.ngf, c, self.level_sizes, lc.ngf0)
+        dw = level_widths(m.ndf, L, lc.ndf0)
+        D = nn.ModuleList([LevelDiscriminator(dw[l], c, s, conditional=l > 0, sees=lc.d_input)
                            for l, s in enumerate(self.level_sizes)])
         return G, D
 
@@ -355,12 +369,28 @@ class LapganTrainer(Trainer):
 
     # -- evaluation -------------------------------------------------------------------------
     @torch.no_grad()
-    def level_stats(self, n: int = N_EVAL_LEVELS) -> dict[str, float]:
-        """Per level: D_l's accuracy on real vs generated inputs; mean |residual| of real and generated."""
+    def level_stats(self, n: int = N_EVAL_LEVELS, sampling: bool = False) -> dict[str, float]:
+        """Per level: D_l's accuracy on real vs generated inputs; mean |residual| of real and generated.
+        G's batch norm uses the batch's own statistics, as in training, or with ``sampling`` its
+        running statistics, as when sampling; either way the running statistics stay as they were
+        (measuring never changes what G draws)."""
         g = self.eval_generator(salt=11)
         L = self.num_levels
         images, residuals = laplacian_pyramid(self.data.sample(n, g), L)
         out: dict[str, float] = {}
+        kept = [(buf, buf.clone()) for buf in self.G.buffers()]
+        if sampling:
+            self.G.eval()
+        try:
+            self._level_stats(images, residuals, g, out)
+        finally:
+            self.G.train()
+            for buf, value in kept:
+                buf.copy_(value)
+        return out
+
+    def _level_stats(self, images, residuals, g, out: dict[str, float]) -> None:
+        n, L = len(images[0]), self.num_levels
         for l in range(L):
             z = torch.randn(n, self.cfg.model.latent_dim, generator=g, device=self.device)
             if l == 0:
@@ -373,7 +403,6 @@ class LapganTrainer(Trainer):
             d_real, d_fake = self.D[l](real, cond), self.D[l](fake, cond)
             out[f"lap{l}_d_acc"] = round(d_accuracy(d_real, d_fake, self.cfg.loss), 4)
             out[f"lap{l}_d_auc"] = round(d_auc(d_real, d_fake), 4)
-        return out
 
     def evaluate(self, n: int = 2500) -> dict[str, Any]:
         """The plain image metrics of the final image, plus the per-level statistics."""

@@ -8,8 +8,16 @@
     D_i(x, e): matching-aware (GAN-CLS, as StackGAN): real images with their caption are real;
                generated images and real images with a wrong caption are fake:
                L_D = loss(D(x, e), [D(G, e) ; D(x, e_wrong)])  (the two fake terms weigh 1/2 each)
+               stackgan.hard_negatives: that share of e_wrong are near misses, captions that differ from
+               the real one in a single attribute (a random other caption almost always differs in
+               position or colour too, so D never has to look at the shape to reject it)
+               stackgan.d_projection: D's logit gets + <sum_ij h_ij(x), W e> (projection discriminator,
+               Miyato & Koyama 2018) on top of the concatenation, so image and text meet in a product
     G minimises  sum_i g_loss(D_i(x_i, e)) + stackgan.kl_weight * sum_i KL_i / ca_dim
                  (the KL per CA dimension, as StackGAN's code weighs it: its weight 2.0 is for the mean)
+                 + stackgan.match_weight * CE(match(x2, all captions), own caption)
+                 (AttnGAN's DAMSM idea in its simplest, sentence-level form: the image encoder pre-trained
+                 with the text encoder, frozen, must pick each stage-II image's own caption)
 
 Both stages train in every step; stage II takes the stage-I image detached, so its gradient never
 reaches G1 (StackGAN trains stage I first and then keeps it fixed under stage II; training both at
@@ -75,10 +83,22 @@ class StackganConfig:
                            "(StackGAN's code: 2.0 on the KL averaged over dimensions)", lo=0.0, hi=100.0)
     text_steps: int = opt(300, "Adam steps (batch 128) that pre-train the studio's text encoder on image-caption "
                           "matching before the GAN starts; the encoder is then frozen", lo=0, hi=100_000)
+    hard_negatives: float = opt(0.0, "share of the matching-aware Ds' mismatched captions that differ from the "
+                                "real one in a single attribute (shape, colour, size or position, each equally "
+                                "often); the rest are any other caption. Near-miss captions make D check every "
+                                "attribute, not only the ones a random caption gets wrong", lo=0.0, hi=1.0)
+    d_projection: bool = opt(False, "add a projection term to each D's logit (Miyato & Koyama 2018): the inner "
+                             "product of D's pooled image features with a learnt map of the text embedding, "
+                             "so D compares image and text directly rather than only through one layer over "
+                             "their concatenation")
+    match_weight: float = opt(0.0, "weight of a text-image matching loss on stage II in G's loss (AttnGAN's "
+                              "DAMSM loss, in its simplest form): the cross-entropy of picking each stage-II "
+                              "image's own caption among all captions, by the frozen image encoder that was "
+                              "pre-trained with the text encoder; 0 = off", lo=0.0, hi=100.0)
 
 
 FAMILY = FamilySpec(
-    name="stackgan", summary="StackGAN", section=StackganConfig, live=("kl_weight",),
+    name="stackgan", summary="StackGAN", section=StackganConfig, live=("kl_weight", "hard_negatives", "match_weight"),
     tricks=("label_smoothing", "two_time_scale"), losses=tuple(l for l in losses.D_LOSS if l != "wgan-gp"),
     plot=Plot("Caption attributes matched", (("s2_match", "stage II"), ("s1_match", "stage I"),
                                              ("chance_match", "text-blind chance"))),
@@ -172,7 +192,7 @@ class TextDiscriminator(nn.Module):
     """(x (N, C, s, s), e (N, text_dim)) -> logit (N,): image features at 4 x 4 joined with the
     compressed text embedding replicated over them."""
 
-    def __init__(self, ndf: int, nc: int, size: int, text_dim: int):
+    def __init__(self, ndf: int, nc: int, size: int, text_dim: int, projection: bool = False):
         super().__init__()
         layers: list[nn.Module] = []
         ch, side, mult = nc, size, 1
@@ -184,11 +204,16 @@ class TextDiscriminator(nn.Module):
         self.text = nn.Sequential(nn.Linear(text_dim, TEXT_CODE), nn.LeakyReLU(0.2, True))
         self.joint = nn.Sequential(nn.Conv2d(ch + TEXT_CODE, ch, 3, 1, 1), nn.LeakyReLU(0.2, True), nn.Flatten())
         self.head = nn.Linear(ch * 16, 1)
+        # projection: logit += <sum over the 4 x 4 map of the image features, W e>
+        self.project = nn.Linear(text_dim, ch, bias=False) if projection else None
 
     def forward(self, x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
         h = self.image(x)
         t = self.text(e)[:, :, None, None].expand(-1, -1, 4, 4)
-        return self.head(self.joint(torch.cat([h, t], 1))).squeeze(1)
+        out = self.head(self.joint(torch.cat([h, t], 1))).squeeze(1)
+        if self.project is not None:
+            out = out + (h.sum((2, 3)) * self.project(e)).sum(1)
+        return out
 
 
 class StackGenerator(nn.Module):
@@ -245,16 +270,19 @@ class StackganTrainer(Trainer):
 
         torch.manual_seed(cfg.train.seed)      # the text encoder's and the stages' initialisation
         self.text_encoder = BagOfWordsEncoder(len(self.vocab), s.text_dim).to(self.device)
-        self.text_match_accuracy = pretrain_text_encoder(
-            self.text_encoder, data.images, self.caption_ids, self.caption_tokens, s.text_steps, cfg.train.seed)
+        self.text_match_accuracy, self.image_encoder = pretrain_text_encoder(
+            self.text_encoder, data.images, self.caption_ids, self.caption_tokens, s.text_steps, cfg.train.seed,
+            return_image_encoder=True)
         m, c = cfg.model, data.shape[0]
         torch.manual_seed(cfg.train.seed)
         G = StackGenerator(m.latent_dim, s.text_dim, s.ca_dim, m.ngf, c, self.size1, self.size)
-        D = nn.ModuleDict({"d1": TextDiscriminator(m.ndf, c, self.size1, s.text_dim),
-                           "d2": TextDiscriminator(m.ndf, c, self.size, s.text_dim)}).to(self.device)
+        D = nn.ModuleDict({"d1": TextDiscriminator(m.ndf, c, self.size1, s.text_dim, s.d_projection),
+                           "d2": TextDiscriminator(m.ndf, c, self.size, s.text_dim, s.d_projection)}).to(self.device)
         D.apply(init_weights)   # on the device, as runs made before drew it
         for d in D.values():
             d.text[0].reset_parameters()  # the text path, like the CA, starts at PyTorch's default scale
+            if d.project is not None:
+                d.project.reset_parameters()
         return G, D
 
     def grid_latents(self) -> torch.Tensor:
@@ -304,6 +332,41 @@ class StackganTrainer(Trainer):
         return cached
 
     # -- training ---------------------------------------------------------------------------
+    def _near_miss_table(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(attribute values per caption (K, A), number of values per attribute (A,), caption index per
+        mixed-radix code of the attribute values, -1 where the set has no such caption)."""
+        cached = getattr(self, "_near_miss", None)
+        if cached is None:
+            attrs = [a for a in ATTRIBUTES if a in self.caption_attributes]
+            vals = torch.stack([self.caption_attributes[a].to(self.device).long() for a in attrs], 1)  # (K, A)
+            n_vals = torch.tensor([len(self.data.attribute_values[a]) for a in attrs], device=self.device)
+            radix = torch.cumprod(torch.cat([n_vals.new_ones(1), n_vals[:-1]]), 0)
+            lookup = torch.full((int(n_vals.prod()),), -1, dtype=torch.long, device=self.device)
+            lookup[(vals * radix).sum(1)] = torch.arange(len(vals), device=self.device)
+            cached = self._near_miss = (vals, n_vals, lookup)
+        return cached
+
+    def wrong_captions(self, cap: torch.Tensor) -> torch.Tensor:
+        """A mismatched caption per caption index: with probability ``stackgan.hard_negatives`` one that
+        differs in exactly one attribute (picked uniformly, then a uniformly picked other value of it),
+        otherwise any other caption; a near miss the set lacks falls back to any other caption."""
+        B, K = len(cap), len(self.captions)
+        wrong = (cap + torch.randint(1, K, (B,), generator=self.rng, device=self.device)) % K
+        p = self.cfg.stackgan.hard_negatives
+        if p <= 0.0:
+            return wrong
+        vals, n_vals, lookup = self._near_miss_table()
+        u = torch.rand(3, B, generator=self.rng, device=self.device)
+        a = (u[0] * len(n_vals)).long().clamp_max(len(n_vals) - 1)                 # which attribute changes
+        n = n_vals[a]
+        shift = 1 + (u[1] * (n - 1)).long().clamp_max(n - 2)                      # to which other value
+        new = vals[cap].clone()
+        new[torch.arange(B, device=self.device), a] = (new[torch.arange(B, device=self.device), a] + shift) % n
+        radix = torch.cumprod(torch.cat([n_vals.new_ones(1), n_vals[:-1]]), 0)
+        near = lookup[(new * radix).sum(1)]
+        use = (u[2] < p) & (near >= 0)
+        return torch.where(use, near, wrong)
+
     def step(self) -> StepMetrics:
         """D1 and D2 on (real, right text) vs (generated, right text) and (real, wrong text), then one
         update of both stages and their CA."""
@@ -321,7 +384,7 @@ class StackganTrainer(Trainer):
             real2 = to_float(self.data.pixels[idx])
             real1 = F.adaptive_avg_pool2d(real2, self.size1)
             cap = self.caption_ids[idx]
-            wrong = (cap + torch.randint(1, K, (B,), generator=self.rng, device=self.device)) % K
+            wrong = self.wrong_captions(cap)
             e, e_wrong = emb[cap], emb[wrong]
             z = self.sample_z(B)
             eps = torch.randn(2, B, ca, generator=self.rng, device=self.device)
@@ -340,6 +403,10 @@ class StackganTrainer(Trainer):
         # StackGAN's code weighs the KL averaged over the CA's dimensions (torch.mean), not summed
         kl = sum(kl_standard_normal(mu, lv) for mu, lv in stats) / ca
         loss_g = g_loss_fn(self.D["d1"](x1, e)) + g_loss_fn(self.D["d2"](x2, e)) + cfg.stackgan.kl_weight * kl
+        if cfg.stackgan.match_weight > 0:
+            # the pre-trained image encoder must pick each stage-II image's own caption among all of them
+            loss_g = loss_g + cfg.stackgan.match_weight * F.cross_entropy(
+                self.image_encoder.match_logits(x2, emb), cap)
         grad_norm_g = self.g_backward(loss_g)
         self.opt_g.step()
         self.step_count += 1
@@ -446,13 +513,16 @@ class StackganTrainer(Trainer):
 
     # -- state ------------------------------------------------------------------------------
     def extra_state_dict(self) -> dict:
-        return {**super().extra_state_dict(), "text_encoder": self.text_encoder.state_dict()}
+        return {**super().extra_state_dict(), "text_encoder": self.text_encoder.state_dict(),
+                "image_encoder": self.image_encoder.state_dict()}
 
     def load_extra_state_dict(self, state: dict) -> None:
         super().load_extra_state_dict(state)
         if "text_encoder" in state:
             self.text_encoder.load_state_dict(state["text_encoder"])
             self._all_caption_emb = None
+        if "image_encoder" in state:
+            self.image_encoder.load_state_dict(state["image_encoder"])
 
 
 register_family(StackganTrainer)

@@ -95,12 +95,18 @@ class _ImageEncoder(nn.Module):
     def forward(self, x):
         return self.main(x)
 
+    def match_logits(self, images: torch.Tensor, caption_embeddings: torch.Tensor) -> torch.Tensor:
+        """(N, K): cosine similarity of each image's feature to each caption embedding, over the temperature."""
+        return F.normalize(self(images), dim=1) @ F.normalize(caption_embeddings, dim=1).T / MATCH_TEMPERATURE
+
 
 def pretrain_text_encoder(encoder: BagOfWordsEncoder, images: torch.Tensor, caption_ids: torch.Tensor,
                           caption_tokens: list[list[int]], steps: int, seed: int,
-                          batch: int = 128) -> float:
+                          batch: int = 128, return_image_encoder: bool = False):
     """Train ``encoder`` (in place) with the matching objective; returns the final share of a held-out
-    set of images whose own caption is the nearest of all captions (retrieval accuracy).
+    set of images whose own caption is the nearest of all captions (retrieval accuracy), and with
+    ``return_image_encoder`` also the image encoder trained with it (frozen, in eval mode), whose
+    ``match_logits(images, caption_embeddings)`` scores images against captions.
 
     ``images`` float (N, C, S, S) in [-1, 1]; ``caption_ids`` (N,) index ``caption_tokens``.
     Deterministic for a given seed: a private generator, never the trainer's."""
@@ -128,6 +134,10 @@ def pretrain_text_encoder(encoder: BagOfWordsEncoder, images: torch.Tensor, capt
     for p in encoder.parameters():
         p.requires_grad_(False)
     encoder.eval()
+    if return_image_encoder:
+        for p in img_enc.parameters():
+            p.requires_grad_(False)
+        return acc, img_enc.eval()
     return acc
 
 
