@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from pathlib import Path
 
 import torch
+from seed_runs import finish_report, train_seeds
 
-from gan_studio.cli import main as cli_main
 from gan_studio.core.presets import load_preset
-from gan_studio.core.runs import RunFolder
 
 
 def main() -> int:
@@ -32,19 +29,9 @@ def main() -> int:
     ap.add_argument("--out", help="also write the Markdown table to this file")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    results = []
-    for seed in range(args.seeds):
-        out = Path(args.runs) / f"bench-{args.preset}-s{seed}-{stamp}"
-        argv = ["train", args.preset, "--steps", str(args.steps), "--seed", str(seed), "--out", str(out),
-                "--quiet", "--device", "cpu"]
-        for s in args.overrides:
-            argv += ["--set", s]
-        t0 = time.perf_counter()
-        if cli_main(argv):
-            return 1
-        rows = [r for r in RunFolder(out).read_metrics() if "cond_accuracy" in r]
-        results.append((seed, out, rows, (time.perf_counter() - t0) / 60))
+    results = train_seeds(args.preset, range(args.seeds), args.steps, args.runs, args.overrides, "cond_accuracy")
+    if results is None:
+        return 1
     cfg = load_preset(args.preset)
     from gan_studio.core.data.registry import build_dataset
     k = len(build_dataset(cfg.data, "cpu").class_names)
@@ -61,17 +48,8 @@ def main() -> int:
             fds.append(f"{r['fd_classifier']:.0f}" if r and r.get("fd_classifier") is not None else "")
         lines.append(f"| {st} | " + " | ".join(cells) + " | " + " / ".join(fds) + " |")
     acc = results[0][2][-1].get("classifier_acc") if results[0][2] else None
-    lines += ["", f"Metric classifier on held-out real images: {100 * acc:.1f} % right." if acc else "",
-              "Minutes per run on this machine: " + ", ".join(f"{m:.1f}" for *_, m in results)
-              + "; run folders: " + ", ".join(f"`{o}`" for _, o, _, _ in results) + ".",
-              "", "Made by `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_cgan.py "
-              + " ".join(sys.argv[1:]) + "`."]
-    md = "\n".join(lines) + "\n"
-    print(md)
-    if args.out:
-        from gan_studio.core.io import atomic_write_text
-        atomic_write_text(args.out, md)
-    return 0
+    lines += ["", f"Metric classifier on held-out real images: {100 * acc:.1f} % right." if acc else ""]
+    return finish_report(lines, results, "bench_cgan.py", args.out)
 
 
 if __name__ == "__main__":

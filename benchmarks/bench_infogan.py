@@ -18,23 +18,11 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
-from pathlib import Path
 
 import torch
+from seed_runs import finish_report, train_seeds
 
-from gan_studio.cli import main as cli_main
-from gan_studio.core.runs import RunFolder
-
-
-def seed_list(text: str) -> list[int]:
-    """'3' -> 0, 1, 2;  '10-12' -> 10, 11, 12;  '0,4,7' -> 0, 4, 7."""
-    if "," in text:
-        return [int(s) for s in text.split(",")]
-    if "-" in text:
-        lo, hi = (int(s) for s in text.split("-"))
-        return list(range(lo, hi + 1))
-    return list(range(int(text)))
+from gan_studio.core.bench import parse_seeds
 
 
 def mean_spread(values: list[float]) -> str:
@@ -48,26 +36,16 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("preset", nargs="?", default="infogan-digits")
     ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--seeds", type=seed_list, default=[0, 1, 2],
+    ap.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2],
                     help="training seeds: a count N (0..N-1), a range A-B or a list A,B,C (default 0,1,2)")
     ap.add_argument("--runs", default="runs", help="folder for the run folders")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--out", help="also write the Markdown table to this file")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    results = []
-    for seed in args.seeds:
-        out = Path(args.runs) / f"bench-{args.preset}-s{seed}-{stamp}"
-        argv = ["train", args.preset, "--steps", str(args.steps), "--seed", str(seed), "--out", str(out),
-                "--quiet", "--device", "cpu"]
-        for s in args.overrides:
-            argv += ["--set", s]
-        t0 = time.perf_counter()
-        if cli_main(argv):
-            return 1
-        rows = [r for r in RunFolder(out).read_metrics() if "code_accuracy" in r]
-        results.append((seed, out, rows, (time.perf_counter() - t0) / 60))
+    results = train_seeds(args.preset, args.seeds, args.steps, args.runs, args.overrides, "code_accuracy")
+    if results is None:
+        return 1
 
     steps = sorted({r["step"] for _, _, rows, _ in results for r in rows})
     lines = [f"code_accuracy of `{args.preset}`: generated images per code value, classified by the data set's "
@@ -93,17 +71,8 @@ def main() -> int:
               + "; code_ink_min " + ", ".join(f"{r['code_ink_min']:.2f}" for r in last if "code_ink_min" in r)
               + " (the dimmest code value's brightness as a share of the real images'; near 0: a code value "
                 "draws empty pictures, which the classifier still puts in some class).",
-              f"Metric classifier on held-out real images: {100 * acc:.1f} % right (its weakest head)." if acc else "",
-              "Minutes per run on this machine: " + ", ".join(f"{m:.1f}" for *_, m in results)
-              + "; run folders: " + ", ".join(f"`{o}`" for _, o, _, _ in results) + ".",
-              "", "Made by `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_infogan.py "
-              + " ".join(sys.argv[1:]) + "`."]
-    md = "\n".join(lines) + "\n"
-    print(md)
-    if args.out:
-        from gan_studio.core.io import atomic_write_text
-        atomic_write_text(args.out, md)
-    return 0
+              f"Metric classifier on held-out real images: {100 * acc:.1f} % right (its weakest head)." if acc else ""]
+    return finish_report(lines, results, "bench_infogan.py", args.out)
 
 
 if __name__ == "__main__":
