@@ -4,6 +4,8 @@ the preset itself for the README's 3,000 steps on one seed, so that a change to 
 training code that stops the demo from collapsing fails CI."""
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -43,3 +45,32 @@ def test_collapse_definition():
     assert collapsed({"modes_strict": 4, "rkl": 0.1})
     assert collapsed({"modes_strict": 8, "rkl": 0.6})
     assert not collapsed({"modes_strict": 7, "rkl": 0.2})
+
+
+def _continue(state_of, steps: int, switch: str | None):
+    tr = make_trainer(state_of.cfg.copy(), device="cpu")
+    tr.load_state_dict(copy.deepcopy(state_of.state_dict()))
+    if switch:
+        tr.apply_setting(switch, True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for _ in range(steps):
+            tr.step()
+    finally:
+        torch.set_num_threads(threads)
+    return tr.evaluate()
+
+
+def test_packing_spreads_the_collapsed_demo_over_the_ring(demo_at_3000):
+    """What the user sees on ticking packing (README: "watch it spread back over the ring"): within
+    1,000 steps G's samples reach most modes again and the reverse KL falls far below the collapsed
+    2.08 = log 8; the same 1,000 steps without the switch stay collapsed. (That the samples also
+    settle on the modes, at least 7 strict modes in 3,000 steps, is the issue's target that the
+    README reports as missed: HQ stays low.)"""
+    before = demo_at_3000.evaluate()
+    assert collapsed(before)
+    packed = _continue(demo_at_3000, 1000, "tricks.packing.enabled")
+    assert packed["modes"] >= 6 and packed["rkl"] < 1.0, packed
+    control = _continue(demo_at_3000, 1000, None)
+    assert collapsed(control) and control["rkl"] > packed["rkl"] + 0.5, control
