@@ -292,11 +292,13 @@ class MLPDiscriminator(nn.Module):
         for slot in self.norms:
             slot.set_kind(kind, fade)
 
-    def set_packing(self, m: int, fade: bool = False) -> list[nn.Parameter]:
+    def set_packing(self, m: int, fade: bool = False, keep_function: bool = True) -> list[nn.Parameter]:
         """Switch to m samples per D input. A live switch is a change of method, not a restart:
         the input layer in force next starts from the one in force now, so that D's output barely
-        moves. Going from 1 to m, each of the m slots gets the unpacked layer's weights / m (the
-        packed D first scores the mean of its samples' first-layer features); going back to 1, the
+        moves (``keep_function``; off before a run's first step, where there is nothing to keep and
+        a packed layer keeps its own random initialisation, as PacGAN's D has: m slots that start
+        equal would make D see only each pack's mean at first). Going from 1 to m, each of the m
+        slots gets the unpacked layer's weights / m (the packed D first scores the mean of its samples' first-layer features); going back to 1, the
         unpacked layer gets the sum of the slots (what the packed layer computes for m copies of
         one sample). With ``fade``, D's score then moves from the old packing's (regrouped) to the
         new one's over the fade, so D keeps its judgement while the new layer learns. Returns the
@@ -312,6 +314,8 @@ class MLPDiscriminator(nn.Module):
         old_first = self._trunk_linears()[0]
         self.pack_from, self.pack_mix = (self.pack, 0.0) if fade else (m, 1.0)
         self.pack = m
+        if not keep_function:
+            return []
         new_first = self._trunk_linears()[0]
         with torch.no_grad():
             w_old = old_first.weight.view(self.width, -1, self.in_dim).sum(1)   # (width, in_dim): per sample

@@ -128,7 +128,9 @@ class Packing(Trick):
             if b % c.m:
                 raise ConfigError(f"tricks.packing.m = {c.m} must divide train.batch_size = {b}")
         if hasattr(tr.D, "set_packing"):
-            reinitialised = tr.D.set_packing(c.m if c.enabled else 1, fade=_live(tr))
+            # before the first step a packed layer keeps its random start (nothing to keep yet)
+            reinitialised = tr.D.set_packing(c.m if c.enabled else 1, fade=_live(tr),
+                                             keep_function=tr.step_count > 0)
             opt_d = getattr(tr, "opt_d", None)   # None while the Trainer is being built
             for p in reinitialised if opt_d is not None else ():
                 opt_d.state.pop(p, None)   # moments of the weights the layer had before
