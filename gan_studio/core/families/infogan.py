@@ -19,13 +19,10 @@ as the paper's code does (Q's weights are D's: one optimiser, one checkpoint ent
 
 ``infogan.q_invariance`` (the studio's addition; "none" is the paper): Q reads the categorical code
 from a copy of each fake rolled by a random number of pixels, made colour-blind at a random
-brightness, zoomed, brightness-normalised (level) and/or centred and zoomed to a fixed spread of its
-ink (fit) (:func:`see_through`, a second pass through D's trunk; the gradient reaches G through
+brightness and/or zoomed (:func:`see_through`, a second pass through D's trunk; the gradient reaches G through
 it), the continuous codes from the fake itself. The category can then carry only what those
 transforms leave alone: on shapes, not where the shape is, which colour or how big. It is a prior about what
-should count, given without a single label. ``infogan.ink_floor`` (also the studio's; 0 is the paper)
-is another: G pays for any picture with less solid ink (:func:`solid_ink`) than that share of the
-real batch's mean, so that no code value can be read as "the empty / faint one".
+should count, given without a single label.
 
 Labels are never used in training. ``evaluate()`` measures with them when the set has them:
 ``code_accuracy`` draws ``EVAL_PER_CODE`` images per categorical value, classifies them with the
@@ -81,24 +78,12 @@ EVAL_REAL = 2000
 #: the reference batch whose statistics G's batch norm uses in generate()
 REFERENCE_SIZE = 256
 #: the transforms Q can be asked to see through (infogan.q_invariance)
-#: (none, then every non-empty subset of TRANSFORMS joined by + in this order: shift, colour, ...)
-TRANSFORMS = ("shift", "colour", "scale", "level", "fit")
-INVARIANCES = ("none",) + tuple(sorted(("+".join(t for i, t in enumerate(TRANSFORMS) if mask >> i & 1)
-                                        for mask in range(1, 2 ** len(TRANSFORMS))),
-                                       key=lambda s: (s.count("+"), [TRANSFORMS.index(t) for t in s.split("+")])))
+INVARIANCES = ("none", "shift", "colour", "scale", "shift+colour", "shift+scale", "colour+scale",
+               "shift+colour+scale")
 #: the random zoom of Q's view (infogan.q_invariance = scale): a factor from 1/SCALE_RANGE to SCALE_RANGE
 SCALE_RANGE = 1.5
 #: the random gain of Q's colour-blind view (infogan.q_invariance = colour)
 COLOUR_GAIN = (0.6, 1.0)
-#: infogan.q_invariance = level: the smallest peak brightness an image is divided by
-LEVEL_EPS = 1e-3
-#: infogan.q_invariance = fit: the ink's root-mean-square distance from its centre after the zoom
-#: (half side = 1; a large circle of the shapes set has about 0.27, a small one 0.16), and the
-#: smallest and largest zoom
-FIT_SPREAD = 0.3
-FIT_LIMITS = (0.25, 4.0)
-#: ... and the brightness (brightest channel, 0..1) under which a pixel is not ink (D's instance noise)
-FIT_FLOOR = 0.3
 #: label sets code_accuracy can be measured against (those of the data set at hand are allowed)
 MATCH_CHOICES = ("class", "shape", "colour", "size", "position")
 
@@ -120,17 +105,9 @@ class InfoganConfig:
     q_invariance: str = opt("none", "what Q must see through to read a fake's categorical code: none (Chen et "
                             "al.), or shift (the fake rolled by a random number of pixels, wrapping round), colour "
                             "(a colour-blind copy at a random brightness), scale (zoomed by 1/1.5..1.5 about its "
-                            "ink), level (each image scaled so that its brightest pixel is full: how bright or faint "
-                            "it is tells nothing), fit (centred on its ink and zoomed so that the ink spreads "
-                            "equally far in every image: where and how big tell nothing) joined by + in this "
-                            "order; the category can then mean only what these leave unchanged (a shape, not "
-                            "where it is or which colour)",
+                            "ink) joined by +; the category can then mean only what these leave unchanged (a "
+                            "shape, not where it is or which colour)",
                             choices=INVARIANCES)
-    ink_floor: float = opt(0.0, "a prior against a code value that draws empty or faint pictures: G's loss "
-                           "gains, per image, max(0, 1 - its solid ink / (ink_floor x the real batch's mean)), "
-                           "averaged over the batch; solid ink: the share of pixels drawn at over half brightness "
-                           "(on shapes, 0.2 leaves nearly all real pictures alone: small ones have 0.28-0.49 of "
-                           "the mean); 0: off (Chen et al.)", lo=0.0, hi=2.0)
     match: str = opt("class", "labels that code_accuracy and q_accuracy match the categorical code against "
                      "(measured only, never trained on): class, or a shapes attribute",
                      choices=MATCH_CHOICES)
@@ -228,24 +205,14 @@ def see_through(x: torch.Tensor, invariance: str, generator: torch.Generator) ->
     if invariance == "none":
         return None
     n, c, h, w = x.shape
-    parts = invariance.split("+")
-    colour, level = "colour" in parts and c > 1, "level" in parts
-    if colour or level:
-        v = (x + 1) * 0.5
-        if colour:    # colour-blind: each pixel's brightest channel
-            v = v.amax(1, keepdim=True)
-        if level:     # brightness-blind: the image's brightest pixel made full (a faint picture looks bright)
-            v = v / v.amax((1, 2, 3), keepdim=True).clamp_min(LEVEL_EPS)
-        if colour:    # ... at a random gain
-            gain = COLOUR_GAIN[0] + (COLOUR_GAIN[1] - COLOUR_GAIN[0]) * torch.rand(n, 1, 1, 1, generator=generator,
-                                                                                   device=x.device)
-            v = v * gain
-        x = (v * 2 - 1).expand(n, c, h, w)
-    if "fit" in parts:
-        x = _fit(x)
-    if "scale" in parts:
+    if "colour" in invariance and c > 1:
+        # colour-blind and brightness-blind: each pixel's brightest channel, times a random gain
+        gain = COLOUR_GAIN[0] + (COLOUR_GAIN[1] - COLOUR_GAIN[0]) * torch.rand(n, 1, 1, 1, generator=generator,
+                                                                               device=x.device)
+        x = (((x + 1) * 0.5).amax(1, keepdim=True) * gain * 2 - 1).expand(n, c, h, w)
+    if "scale" in invariance:
         x = _zoom(x, generator)
-    if "shift" in parts:
+    if "shift" in invariance:
         dy = torch.randint(h, (n, 1), generator=generator, device=x.device)
         dx = torch.randint(w, (n, 1), generator=generator, device=x.device)
         rows = (torch.arange(h, device=x.device) - dy) % h       # (n, h): row i shows row i - dy
@@ -253,38 +220,6 @@ def see_through(x: torch.Tensor, invariance: str, generator: torch.Generator) ->
         x = x.gather(2, rows[:, None, :, None].expand(n, c, h, w))
         x = x.gather(3, cols[:, None, None, :].expand(n, c, h, w))
     return x
-
-
-def solid_ink(x: torch.Tensor) -> torch.Tensor:
-    """(N,) the share of each image x (N, C, H, W) in [-1, 1] that is solidly drawn: per pixel its
-    brightest channel's brightness over half, scaled to 0..1 (a full pixel counts 1, a pixel at half
-    brightness or less 0), averaged over the pixels."""
-    return (((x + 1) * 0.5).amax(1) * 2 - 1).clamp_min(0).flatten(1).mean(1)
-
-
-def _fit(x: torch.Tensor) -> torch.Tensor:
-    """x centred on its ink (brightness over FIT_FLOOR) and zoomed so that the ink's root-mean-square
-    distance from its centre is FIT_SPREAD (in units of the half side), by a factor within FIT_LIMITS;
-    bilinear, black outside.
-    The centre and the factor are measured without gradient; the pixels carry it."""
-    n, _, h, w = x.shape
-    with torch.no_grad():
-        # ink: brightness above FIT_FLOOR in the brightest channel, so that the instance noise
-        # D's input carries (and a faint background) does not move the centre or the spread
-        ink = (((x + 1) * 0.5).amax(1) - FIT_FLOOR).clamp_min(0)               # (n, h, w)
-        total = ink.sum((1, 2)).clamp_min(1e-6)
-        ys = torch.linspace(-1 + 1 / h, 1 - 1 / h, h, device=x.device)
-        xs = torch.linspace(-1 + 1 / w, 1 - 1 / w, w, device=x.device)
-        cy = (ink.sum(2) * ys).sum(1) / total
-        cx = (ink.sum(1) * xs).sum(1) / total
-        d2 = (ys[None, :, None] - cy[:, None, None]) ** 2 + (xs[None, None, :] - cx[:, None, None]) ** 2
-        spread = ((ink * d2).sum((1, 2)) / total).sqrt()
-        inv = (spread / FIT_SPREAD).clamp(1 / FIT_LIMITS[1], 1 / FIT_LIMITS[0])  # output -> input: divide by s
-        theta = torch.zeros(n, 2, 3, device=x.device, dtype=x.dtype)
-        theta[:, 0, 0] = theta[:, 1, 1] = inv
-        theta[:, 0, 2], theta[:, 1, 2] = cx, cy                                  # the picture's centre shows the ink's
-        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x + 1, grid, mode="bilinear", padding_mode="zeros", align_corners=False) - 1
 
 
 def _zoom(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -450,8 +385,6 @@ class InfoGANTrainer(Trainer):
         g_out, q_g = self.judge_fake(noisy(self, fake, sigma), self.rng)
         ce, nll = info_terms(q_g, cat, cont, learned)
         loss_g = g_loss_fn(g_out) + ic.lambda_cat * ce + ic.lambda_cont * nll
-        if ic.ink_floor > 0:
-            loss_g = loss_g + self.ink_shortfall(fake, real)
         grad_norm_g = self.g_backward(loss_g)
         self.opt_g.step()
         self.step_count += 1
@@ -459,13 +392,6 @@ class InfoGANTrainer(Trainer):
 
         dr, df = self.d_means([(d_real, d_fake)])
         return self.record_metrics(loss_d, loss_g, dr, df, grad_norm_d, grad_norm_g)
-
-    def ink_shortfall(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-        """infogan.ink_floor's term: the mean over the fakes of max(0, 1 - the image's solid ink /
-        (ink_floor x the real batch's mean solid ink)), where solid ink (:func:`solid_ink`) counts
-        only pixels over half brightness: no picture may be empty or a faint smudge."""
-        target = self.cfg.infogan.ink_floor * solid_ink(real).mean().clamp_min(1e-6)
-        return F.relu(1 - solid_ink(fake) / target).mean()
 
     def judge_fake(self, x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """(D's logit, Q's outputs) of fakes x. With infogan.q_invariance, Q reads the categorical
