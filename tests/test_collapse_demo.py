@@ -20,19 +20,23 @@ def collapsed(metrics: dict) -> bool:
     return metrics["modes_strict"] <= 4 or metrics["rkl"] > 0.5
 
 
-@pytest.fixture(scope="module")
-def demo_at_3000():
-    cfg = load_preset("ring8")
-    cfg.set("train.seed", 0)
-    tr = make_trainer(cfg, device="cpu")
+def _train(tr, steps: int):
+    """``steps`` steps on one thread (the README's tables; two threads: docs/bench/collapse/)."""
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)   # the README's table is for one thread (and two: docs/bench/collapse/)
+    torch.set_num_threads(1)
     try:
-        for _ in range(COLLAPSE_STEPS):
+        for _ in range(steps):
             tr.step()
     finally:
         torch.set_num_threads(threads)
     return tr
+
+
+@pytest.fixture(scope="module")
+def demo_at_3000():
+    cfg = load_preset("ring8")
+    cfg.set("train.seed", 0)
+    return _train(make_trainer(cfg, device="cpu"), COLLAPSE_STEPS)
 
 
 def test_default_demo_collapses_at_3000_steps(demo_at_3000):
@@ -52,14 +56,7 @@ def _continue(state_of, steps: int, switch: str | None):
     tr.load_state_dict(copy.deepcopy(state_of.state_dict()))
     if switch:
         tr.apply_setting(switch, True)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        for _ in range(steps):
-            tr.step()
-    finally:
-        torch.set_num_threads(threads)
-    return tr.evaluate()
+    return _train(tr, steps).evaluate()
 
 
 def test_packing_spreads_the_collapsed_demo_over_the_ring(demo_at_3000):

@@ -298,8 +298,8 @@ class MLPDiscriminator(nn.Module):
         moves (``keep_function``; off before a run's first step, where there is nothing to keep and
         a packed layer keeps its own random initialisation, as PacGAN's D has: m slots that start
         equal would make D see only each pack's mean at first). Going from 1 to m, each of the m
-        slots gets the unpacked layer's weights / m (the packed D first scores the mean of its samples' first-layer features); going back to 1, the
-        unpacked layer gets the sum of the slots (what the packed layer computes for m copies of
+        slots gets the unpacked layer's weights / m (the packed D first scores the mean of its
+        samples' first-layer features); going back to 1, the unpacked layer gets the sum of the slots (what the packed layer computes for m copies of
         one sample). With ``fade``, D's score then moves from the old packing's (regrouped) to the
         new one's over the fade, so D keeps its judgement while the new layer learns. Returns the
         parameters that were re-initialised (their Adam moments belong to other weights and should
