@@ -130,6 +130,7 @@ def test_the_preset_judges_images_with_wider_fine_level_Ds():
     from gan_studio.core.presets import load_preset
     cfg = load_preset("lapgan-shapes")
     assert cfg.lapgan.d_input == "image" and cfg.model.ndf == 16 and cfg.lapgan.ndf0 == 32
+    assert cfg.lapgan.base_steps == 4
 
 
 def test_level_stats_leave_the_generators_batch_norm_statistics_as_they_are(trained):
@@ -164,3 +165,32 @@ def test_the_bench_table_gives_each_seed_with_its_spread_and_the_mean_over_seeds
     assert table[2].startswith("| 0 | 1010 ± 10 | 900 ± 0 | 710 ± 10 | 29.7 ± 0.3 % | 0.600 | 0.550 | 0.500 |")
     assert table[4].startswith("| mean ± sd over 2 seeds | 1010 ± 0 | 900 ± 0 | 710 ± 1 |")
     assert table[5].startswith("| real images (their pyramid) | 1400 | 800 | 14 | 99.0 % |")
+
+
+def test_extra_level_0_updates_move_level_0_alone():
+    """lapgan.base_steps: the extra updates train level 0's G and D and leave every finer level
+    (its weights and its Adam moments) as it was."""
+    from gan_studio.core.training import losses
+    tr = make_trainer(tiny_cfg(lapgan__base_steps=3, train__batch_size=8))
+    tr.step()
+    g0 = {n: p.detach().clone() for n, p in tr.G.named_parameters()}
+    d0 = {n: p.detach().clone() for n, p in tr.D.named_parameters()}
+    moments = {id(p): s["exp_avg"].clone() for p, s in tr.opt_g.state.items()}
+    tr._base_update(8, losses.D_LOSS[tr.cfg.loss], losses.G_LOSS[tr.cfg.loss],
+                    tr.tricks.label_smoothing.targets(tr))
+    g_moved = {n.split(".")[1] for n, p in tr.G.named_parameters() if not torch.equal(p, g0[n])}
+    d_moved = {n.split(".")[0] for n, p in tr.D.named_parameters() if not torch.equal(p, d0[n])}
+    assert g_moved == {"0"} and d_moved == {"0"}
+    for n, p in tr.G.levels[1].named_parameters():
+        if id(p) in moments:
+            assert torch.equal(tr.opt_g.state[p]["exp_avg"], moments[id(p)]), n
+
+
+def test_checkpoint_resume_continues_exactly_with_extra_level_0_updates():
+    over = dict(train__batch_size=8, lapgan__base_steps=2)
+    assert_resumes_exactly(lambda: make_trainer(tiny_cfg(**over)), nets=("G", "D"))
+
+
+def test_extra_level_0_updates_out_of_range_are_refused():
+    with pytest.raises(ConfigError, match="base_steps"):
+        make_trainer(tiny_cfg(lapgan__base_steps=0))

@@ -70,6 +70,8 @@ class LapganConfig:
     d_input: str = opt("residual", "what D_l (l >= 1) judges next to the blown-up coarser image: the residual, or "
                                    "the image (coarse + residual, as Denton et al. add them before D's first layer)",
                        choices=("residual", "image"))
+    base_steps: int = opt(1, "updates of level 0's D and G per training step (level 0 is the cheapest level and "
+                             "every finer level builds on its samples)", lo=1, hi=16)
 
 
 FAMILY = FamilySpec(
@@ -299,6 +301,8 @@ class LapganTrainer(Trainer):
         _, _, d_steps = tk.two_time_scale.hyper(self)
         targets = tk.label_smoothing.targets(self)
 
+        for _ in range(cfg.lapgan.base_steps - 1):
+            self._base_update(B, d_loss_fn, g_loss_fn, targets)
         for i in range(d_steps):
             images, residuals = laplacian_pyramid(self.data.sample(B, self.rng), L)
             conds = [None] + [up(images[l - 1]) for l in range(1, L)]
@@ -323,6 +327,18 @@ class LapganTrainer(Trainer):
 
         dr, df = self.d_means(outs)
         return self.record_metrics(loss_d, loss_g, dr, df, grad_norm_d, grad_norm_g)
+
+    def _base_update(self, B: int, d_loss_fn, g_loss_fn, targets) -> None:
+        """One extra update of level 0 alone (``lapgan.base_steps``): D_0 on a fresh real batch
+        against G_0's samples, then G_0 against the updated D_0. The other levels get no gradient,
+        so Adam leaves them (and their moments) as they are."""
+        x0 = laplacian_pyramid(self.data.sample(B, self.rng), self.num_levels)[0][0]
+        fake0 = self.G.levels[0](self.sample_z(B))
+        self.d_backward(d_loss_fn(self.D[0](x0), self.D[0](fake0.detach()), *targets))
+        self.opt_d.step()
+        self.clip_critic()
+        self.g_backward(g_loss_fn(self.D[0](fake0)))
+        self.opt_g.step()
 
     # -- sampling ---------------------------------------------------------------------------
     @torch.no_grad()
