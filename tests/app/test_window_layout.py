@@ -138,6 +138,12 @@ def test_every_title_and_control_text_fits_at_both_sizes(make_window, qtbot, pre
         qtbot.wait(50)        # the deferred fit of the docks, then the layout
         win.refresh_all()
         qtbot.wait(20)
+        # on a loaded machine the deferred fit can take longer than the waits above: give it a while
+        # (a layout that never fits still fails below)
+        try:
+            qtbot.waitUntil(lambda: (win.width(), win.height()) == size and fit_problems(win) == [], timeout=3000)
+        except Exception:
+            pass
         assert (win.width(), win.height()) == size, f"the window grew to {win.width()}x{win.height()}"
         assert win.docks["grid" if image else "modes"].isVisible()
         assert fit_problems(win) == [], f"at {size[0]}x{size[1]}"
