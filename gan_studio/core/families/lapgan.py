@@ -90,6 +90,14 @@ def up(x: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
 
 
+def base_image(x: torch.Tensor, levels: int) -> torch.Tensor:
+    """The coarsest level of ``x``'s pyramid (``laplacian_pyramid(x, levels)[0][0]``) without the
+    finer levels' residuals."""
+    for _ in range(levels - 1):
+        x = down(x)
+    return x
+
+
 def laplacian_pyramid(x: torch.Tensor, levels: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """(images, residuals): images[l] is x at level l (coarse to fine, images[-1] is x);
     residuals[l] = images[l] - up(images[l-1]) for l >= 1 (residuals[0] is None)."""
@@ -332,7 +340,7 @@ class LapganTrainer(Trainer):
         """One extra update of level 0 alone (``lapgan.base_steps``): D_0 on a fresh real batch
         against G_0's samples, then G_0 against the updated D_0. The other levels get no gradient,
         so Adam leaves them (and their moments) as they are."""
-        x0 = laplacian_pyramid(self.data.sample(B, self.rng), self.num_levels)[0][0]
+        x0 = base_image(self.data.sample(B, self.rng), self.num_levels)
         fake0 = self.G.levels[0](self.sample_z(B))
         self.d_backward(d_loss_fn(self.D[0](x0), self.D[0](fake0.detach()), *targets))
         self.opt_d.step()
