@@ -195,6 +195,48 @@ def test_q_can_be_made_blind_to_where_which_colour_and_how_big():
     assert (y.grad[:, 0, 1, 2] > 0).all()                  # the dot's channel carries the brightness
 
 
+def test_extra_categorical_codes_go_into_g_are_read_back_by_q_and_follow_z_in_pictures():
+    from gan_studio.core.families.infogan import extra_terms, info_terms
+    tr = make_trainer(tiny_cfg(train__batch_size=16, infogan__extra_categories="3,2", infogan__cont_variance="learned"))
+    assert tr.extra_sizes == (3, 2)
+    assert tr.D.q[-1].out_features == 4 + 2 * 2 + 3 + 2          # category, means, log-variances, extras
+    z = tr.sample_z(16)
+    cat, cont = tr.sample_codes(16)
+    extra = tr.sample_extra(16)
+    assert extra.shape == (16, 2) and int(extra[:, 0].max()) <= 2 and int(extra[:, 1].max()) <= 1
+    x = tr.g_input(z, cat, cont, extra)
+    assert x.shape == (16, 4 + 4 + 2 + 3 + 2)
+    assert torch.equal(x[:, 10:13].argmax(1), extra[:, 0]) and torch.equal(x[:, 13:].argmax(1), extra[:, 1])
+    # each extra code changes the picture, and Q's cross-entropy of it reaches G
+    other = extra.clone()
+    other[:, 0] = (other[:, 0] + 1) % 3
+    assert not torch.equal(tr.G(tr.g_input(z, cat, cont, extra)), tr.G(tr.g_input(z, cat, cont, other)))
+    _, q = tr.D.judge(tr.G(x))
+    assert float(extra_terms(q, extra, tr.extra_sizes).detach()) > 0
+    grads = torch.autograd.grad(extra_terms(q, extra, tr.extra_sizes), list(tr.G.parameters()))
+    assert sum(float(g.abs().sum()) for g in grads) > 0
+    ce, nll = info_terms(tr.q_main(q), cat, cont, learned_var=True)   # the other terms see only their columns
+    assert torch.isfinite(ce) and torch.isfinite(nll)
+    for _ in range(3):
+        assert tr.step().is_finite()
+    # outside training each extra code is set by one of z's coordinates: uniform over the prior,
+    # the same picture for the same z in any batch
+    big = torch.randn(30000, 4, generator=torch.Generator().manual_seed(0))
+    counts = torch.bincount(tr.extra_from_z(big)[:, 0], minlength=3).float() / 30000
+    assert torch.allclose(counts, torch.full((3,), 1 / 3), atol=0.01)
+    one = tr.generate(big[:1], codes=2)
+    assert torch.allclose(tr.generate(big[:5], codes=2)[:1], one, atol=1e-6)
+    assert np.isfinite(tr.evaluate(n=64)["info_cat"])
+
+
+def test_a_run_without_extra_codes_draws_nothing_more():
+    a = make_trainer(tiny_cfg(train__batch_size=16))
+    assert a.extra_sizes == () and a.sample_extra(8) is None
+    before = a.rng.get_state().clone()
+    a.sample_extra(8)
+    assert torch.equal(a.rng.get_state(), before)
+
+
 # -- checkpoints --------------------------------------------------------------------------------------
 def _assert_same(a, b, where="state"):
     if isinstance(a, torch.Tensor):
@@ -212,8 +254,10 @@ def _assert_same(a, b, where="state"):
 
 
 @pytest.mark.parametrize("cfg", [tiny_cfg(train__batch_size=16),
-                                 tiny_dcgan(infogan__cont_variance="learned", infogan__q_invariance="shift+colour")],
-                         ids=["mlp", "dcgan-learned-variance-invariant-q"])
+                                 tiny_dcgan(infogan__cont_variance="learned", infogan__q_invariance="shift+colour"),
+                                 tiny_cfg(train__batch_size=16, infogan__extra_categories="3,2",
+                                          infogan__cont_variance="learned")],
+                         ids=["mlp", "dcgan-learned-variance-invariant-q", "mlp-extra-codes"])
 def test_a_run_folder_resumes_exactly_with_q(cfg, tmp_path):
     cfg.set("tricks.instance_noise.enabled", True)   # its state and the RNG travel too
     straight = make_trainer(cfg.copy())
@@ -241,6 +285,9 @@ def test_bad_settings_get_one_line_naming_the_key():
                           ({"infogan__continuous": -1}, r"infogan.continuous"),
                           ({"infogan__lambda_cat": -0.5}, r"infogan.lambda_cat"),
                           ({"infogan__cont_variance": "sometimes"}, r"infogan.cont_variance"),
+                          ({"infogan__extra_categories": "4,x"}, r"infogan.extra_categories = '4,x': expected"),
+                          ({"infogan__extra_categories": "1"}, r"infogan.extra_categories = '1': expected"),
+                          ({"infogan__extra_categories": "2,2,2,2,2"}, r"but z has only 4 coordinates"),
                           ({"loss": "wgan-gp"}, r"loss = 'wgan-gp' does not fit model.family = 'infogan'"),
                           ({"tricks__unrolled__enabled": True}, r"tricks.unrolled.enabled = true is not available")):
         with pytest.raises(ConfigError, match=message) as e:

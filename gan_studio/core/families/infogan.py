@@ -58,7 +58,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan_studio.core.config import Config, opt
+from gan_studio.core.config import Config, opt, register_check
 from gan_studio.core.data.images import to_float
 from gan_studio.core.errors import ConfigError
 from gan_studio.core.families.registry import register_family
@@ -108,6 +108,11 @@ class InfoganConfig:
                             "ink) joined by +; the category can then mean only what these leave unchanged (a "
                             "shape, not where it is or which colour)",
                             choices=INVARIANCES)
+    extra_categories: str = opt("", "more categorical codes beside the measured one, their sizes joined by commas "
+                                "(e.g. '4,4' on shapes: codes for the four places and the four colours, so that the "
+                                "measured code is not the only one that can take them); '' = none (Chen et al. on "
+                                "digits). Q reads each back with the same weight lambda_cat. In pictures drawn "
+                                "outside training (grids, the latent lab) each is set by one of z's coordinates")
     match: str = opt("class", "labels that code_accuracy and q_accuracy match the categorical code against "
                      "(measured only, never trained on): class, or a shapes attribute",
                      choices=MATCH_CHOICES)
@@ -128,7 +133,8 @@ class InfoDiscriminator(nn.Module):
     """x -> D's logit (N,); ``judge(x)`` -> (logit, Q's outputs) from one pass through the trunk.
 
     Q: Linear(features, q_width), batch norm (the DCGAN D's), LeakyReLU(0.2), Linear(q_width, out),
-    where out = K logits, then the continuous means, then (learned variance) their log-variances."""
+    where out = K logits, then the continuous means, then (learned variance) their log-variances,
+    then the logits of each extra categorical code (infogan.extra_categories)."""
 
     def __init__(self, base: nn.Module, feature_dim: int, q_width: int, q_out: int, norm: bool):
         super().__init__()
@@ -158,10 +164,35 @@ class InfoDiscriminator(nn.Module):
         return self.q(self.features(x))
 
 
+#: most extra categorical codes (infogan.extra_categories); each takes one of z's coordinates in pictures
+MAX_EXTRA = 8
+
+
+def extra_sizes(ic, latent_dim: int | None = None) -> tuple[int, ...]:
+    """The sizes in ``infogan.extra_categories`` ('' -> ()); a one-line ConfigError for anything else
+    than 1..MAX_EXTRA whole numbers from 2 to 256 (and no more codes than z has coordinates)."""
+    text = str(ic.extra_categories).strip()
+    if not text:
+        return ()
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        sizes = tuple(int(p) for p in parts)
+    except ValueError:
+        sizes = ()
+    if not sizes or any(not 2 <= k <= 256 for k in sizes) or len(sizes) > MAX_EXTRA:
+        raise ConfigError(f"infogan.extra_categories = {text!r}: expected up to {MAX_EXTRA} sizes of categorical "
+                          "codes, whole numbers from 2 to 256 joined by commas (e.g. '4,4'), or '' for none")
+    if latent_dim is not None and len(sizes) > latent_dim:
+        raise ConfigError(f"infogan.extra_categories = {text!r}: {len(sizes)} codes, but z has only {latent_dim} "
+                          "coordinates to set them by in pictures (model.latent_dim)")
+    return sizes
+
+
 def build_info_networks(cfg: Config, data) -> tuple[nn.Module, nn.Module]:
     m, ic, fused = cfg.model, cfg.infogan, cfg.train.fast_paths
-    g_in = m.latent_dim + ic.categories + ic.continuous
-    q_out = ic.categories + ic.continuous * (2 if ic.cont_variance == "learned" else 1)
+    extra = sum(extra_sizes(ic, m.latent_dim))
+    g_in = m.latent_dim + ic.categories + ic.continuous + extra
+    q_out = ic.categories + ic.continuous * (2 if ic.cont_variance == "learned" else 1) + extra
     if data.kind != "image":
         raise ConfigError(f"model.family = 'infogan' draws images; data.name = {data.name!r} is not an image set "
                           "(choose digits, shapes, mnist, fashion-mnist, cifar10 or folder)")
@@ -194,6 +225,19 @@ def info_terms(q: torch.Tensor, cat: torch.Tensor, cont: torch.Tensor, learned_v
     else:
         nll = 0.5 * (math.log(2 * math.pi) + (cont - mean) ** 2)
     return loss_cat, nll.sum(1).mean()
+
+
+def extra_terms(q: torch.Tensor, extra: torch.Tensor, sizes: tuple[int, ...]) -> torch.Tensor:
+    """The cross-entropies of the extra categorical codes, summed: ``q`` holds their logits last
+    (sum(sizes) columns), ``extra`` (N, len(sizes)) their values; 0 without any."""
+    if not sizes:
+        return q.new_zeros(())
+    logits = q[:, q.shape[1] - sum(sizes):]
+    total, start = q.new_zeros(()), 0
+    for j, k in enumerate(sizes):
+        total = total + F.cross_entropy(logits[:, start:start + k], extra[:, j])
+        start += k
+    return total
 
 
 def see_through(x: torch.Tensor, invariance: str, generator: torch.Generator) -> torch.Tensor | None:
@@ -278,6 +322,7 @@ class InfoGANTrainer(Trainer):
     def build_networks(self, cfg: Config, data) -> tuple[nn.Module, nn.Module]:
         ic = cfg.infogan
         self.code_sizes = (ic.categories, ic.continuous)
+        self.extra_sizes = extra_sizes(ic, cfg.model.latent_dim)
         self.match_labels, self.match_names = _match_labels(data, ic.match)
         torch.manual_seed(cfg.train.seed)      # the networks' initialisation
         return build_info_networks(cfg, data)
@@ -293,10 +338,38 @@ class InfoGANTrainer(Trainer):
         return [f"code {k}" for k in range(self.code_sizes[0])]
 
     # -- codes ------------------------------------------------------------------------------------
-    def g_input(self, z: torch.Tensor, cat: torch.Tensor, cont: torch.Tensor) -> torch.Tensor:
-        """G's input [z, one_hot(cat), cont] (N, latent + K + continuous)."""
+    def g_input(self, z: torch.Tensor, cat: torch.Tensor, cont: torch.Tensor,
+                extra: torch.Tensor | None = None) -> torch.Tensor:
+        """G's input [z, one_hot(cat), cont, one_hot(extra_1), ...] (N, latent + K + continuous + extras).
+        ``extra`` (N, extra codes): the extra categorical codes; None: set by z (:meth:`extra_from_z`)."""
         one_hot = F.one_hot(cat.long(), self.code_sizes[0]).to(z.dtype)
-        return torch.cat([z.flatten(1), one_hot, cont.to(z.dtype)], 1)
+        parts = [z.flatten(1), one_hot, cont.to(z.dtype)]
+        if self.extra_sizes:
+            extra = self.extra_from_z(z) if extra is None else extra
+            parts += [F.one_hot(extra[:, j].long(), k).to(z.dtype) for j, k in enumerate(self.extra_sizes)]
+        return torch.cat(parts, 1)
+
+    def extra_from_z(self, z: torch.Tensor) -> torch.Tensor:
+        """(N, extra codes): extra code j is z's coordinate j cut into K_j bins of equal probability under
+        N(0, 1), so that a picture depends on its z and codes alone and the values are uniform over the
+        prior, as in training (where they are drawn apart from z)."""
+        z = z.flatten(1)
+        cols = [(torch.special.ndtr(z[:, j]) * k).floor().clamp(0, k - 1).long()
+                for j, k in enumerate(self.extra_sizes)]
+        return torch.stack(cols, 1)
+
+    def sample_extra(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor | None:
+        """(n, extra codes) uniform from the prior with the training RNG by default; None without any
+        (and then nothing is drawn, so a run without extra codes keeps its random stream)."""
+        if not self.extra_sizes:
+            return None
+        g = self.rng if generator is None else generator
+        return torch.stack([torch.randint(k, (n,), generator=g, device=self.device) for k in self.extra_sizes], 1)
+
+    def q_main(self, q: torch.Tensor) -> torch.Tensor:
+        """Q's outputs without the extra codes' logits (the categorical code's and the continuous ones)."""
+        e = sum(self.extra_sizes)
+        return q[:, :q.shape[1] - e] if e else q
 
     def sample_codes(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(categorical (n,), continuous (n, C)) from the prior, with the training RNG by default."""
@@ -365,17 +438,19 @@ class InfoGANTrainer(Trainer):
             real = self.data.sample(B, self.rng)
             z = self.sample_z(B)
             cat, cont = self.sample_codes(B)
+            extra = self.sample_extra(B)
             last = i == d_steps - 1
             if last:
-                fake = self.G(self.g_input(z, cat, cont))  # keep G's graph for the G step below
+                fake = self.G(self.g_input(z, cat, cont, extra))  # keep G's graph for the G step below
                 fake_d = fake.detach()
             else:
                 with torch.no_grad():
-                    fake_d = self.G(self.g_input(z, cat, cont))
+                    fake_d = self.G(self.g_input(z, cat, cont, extra))
             # separate passes: the DCGAN D's batch norm must not mix real and fake statistics
             d_real = self.D(noisy(self, real, sigma))
             d_fake, q_fake = self.judge_fake(noisy(self, fake_d, sigma), self.rng)
-            ce, nll = info_terms(q_fake, cat, cont, learned)
+            ce, nll = info_terms(self.q_main(q_fake), cat, cont, learned)
+            ce = ce + extra_terms(q_fake, extra, self.extra_sizes)
             loss_d = d_loss_fn(d_real, d_fake, *targets) + ic.lambda_cat * ce + ic.lambda_cont * nll
             grad_norm_d = self.d_backward(loss_d)
             self.opt_d.step()
@@ -383,7 +458,8 @@ class InfoGANTrainer(Trainer):
 
         # --- G: minimise loss_G(D(G(z, c))) + lambda . (CE + NLL of Q) against the updated D and Q ---
         g_out, q_g = self.judge_fake(noisy(self, fake, sigma), self.rng)
-        ce, nll = info_terms(q_g, cat, cont, learned)
+        ce, nll = info_terms(self.q_main(q_g), cat, cont, learned)
+        ce = ce + extra_terms(q_g, extra, self.extra_sizes)
         loss_g = g_loss_fn(g_out) + ic.lambda_cat * ce + ic.lambda_cont * nll
         grad_norm_g = self.g_backward(loss_g)
         self.opt_g.step()
@@ -460,7 +536,7 @@ class InfoGANTrainer(Trainer):
         cat, cont = self.sample_codes(n, g)
         with batch_norm_state_kept(self.D):   # D's running statistics are the training's, untouched
             _, q = self.judge_fake(self._draw(self.g_input(z, cat, cont)), g)
-        ce, nll = info_terms(q, cat, cont, self.cfg.infogan.cont_variance == "learned")
+        ce, nll = info_terms(self.q_main(q), cat, cont, self.cfg.infogan.cont_variance == "learned")
         log_k = math.log(self.code_sizes[0])
         return {"info_ce": round(float(ce), 5), "info_nll": round(float(nll), 5),
                 "info_cat": round((log_k - float(ce)) / log_k, 5)}
@@ -545,4 +621,11 @@ def _num(v: float) -> str:
     return str(int(v)) if float(v).is_integer() else f"{float(v):g}"
 
 
+def _check(cfg: Config) -> None:
+    """infogan.extra_categories is checked by Config.validate, before a run is built."""
+    if cfg.model.family == "infogan":
+        extra_sizes(cfg.infogan, cfg.model.latent_dim)
+
+
 register_family(InfoGANTrainer)
+register_check(_check)
