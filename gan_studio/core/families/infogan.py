@@ -45,6 +45,9 @@ API for the window and the latent lab (capability "codes"; see family_spec.CAPAB
 - ``traversal(z, code, values)``: the paper's figures: one row per categorical value; along a row
   continuous code ``code`` takes ``values`` (or, with ``code`` = None, the columns are the latents).
 - the grid: ``fixed_z`` repeats GRID_PER_CODE latents in every row, one row per categorical value.
+- ``infogan.extra_categories``: more categorical codes, drawn apart from z in training and read back by Q;
+  outside training (generate, traversal, the grid) extra code j is set by z's coordinate j
+  (:meth:`InfoGANTrainer.extra_from_z`), so ``codes`` above never holds them.
 """
 from __future__ import annotations
 
@@ -366,6 +369,13 @@ class InfoGANTrainer(Trainer):
         g = self.rng if generator is None else generator
         return torch.stack([torch.randint(k, (n,), generator=g, device=self.device) for k in self.extra_sizes], 1)
 
+    def code_losses(self, q: torch.Tensor, cat: torch.Tensor, cont: torch.Tensor,
+                    extra: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(cross-entropies of every categorical code, summed; the continuous codes' NLL) of Q's outputs q:
+        the terms weighted by lambda_cat and lambda_cont in D/Q's and G's loss."""
+        ce, nll = info_terms(self.q_main(q), cat, cont, self.cfg.infogan.cont_variance == "learned")
+        return ce + extra_terms(q, extra, self.extra_sizes), nll
+
     def q_main(self, q: torch.Tensor) -> torch.Tensor:
         """Q's outputs without the extra codes' logits (the categorical code's and the continuous ones)."""
         e = sum(self.extra_sizes)
@@ -431,7 +441,6 @@ class InfoGANTrainer(Trainer):
         targets = tk.label_smoothing.targets(self)
         sigma = tk.instance_noise.sigma(self)
         noisy = tk.instance_noise.add
-        learned = ic.cont_variance == "learned"
 
         # --- D and Q: minimise loss_D(D(x), D(G(z, c))) + lambda . (CE + NLL of Q on the fakes) ---
         for i in range(d_steps):
@@ -449,8 +458,7 @@ class InfoGANTrainer(Trainer):
             # separate passes: the DCGAN D's batch norm must not mix real and fake statistics
             d_real = self.D(noisy(self, real, sigma))
             d_fake, q_fake = self.judge_fake(noisy(self, fake_d, sigma), self.rng)
-            ce, nll = info_terms(self.q_main(q_fake), cat, cont, learned)
-            ce = ce + extra_terms(q_fake, extra, self.extra_sizes)
+            ce, nll = self.code_losses(q_fake, cat, cont, extra)
             loss_d = d_loss_fn(d_real, d_fake, *targets) + ic.lambda_cat * ce + ic.lambda_cont * nll
             grad_norm_d = self.d_backward(loss_d)
             self.opt_d.step()
@@ -458,8 +466,7 @@ class InfoGANTrainer(Trainer):
 
         # --- G: minimise loss_G(D(G(z, c))) + lambda . (CE + NLL of Q) against the updated D and Q ---
         g_out, q_g = self.judge_fake(noisy(self, fake, sigma), self.rng)
-        ce, nll = info_terms(self.q_main(q_g), cat, cont, learned)
-        ce = ce + extra_terms(q_g, extra, self.extra_sizes)
+        ce, nll = self.code_losses(q_g, cat, cont, extra)
         loss_g = g_loss_fn(g_out) + ic.lambda_cat * ce + ic.lambda_cont * nll
         grad_norm_g = self.g_backward(loss_g)
         self.opt_g.step()
