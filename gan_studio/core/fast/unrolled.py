@@ -108,12 +108,25 @@ def unrolled_outputs(x: torch.Tensor, reals: torch.Tensor, fakes: torch.Tensor, 
 
 
 class _Layers:
-    """One flat buffer [W_1, b_1, ..., W_L, b_L] seen as per-layer tensors (views made once)."""
+    """One flat buffer seen as per-layer tensors (views made once). Layer l is stored as the
+    augmented matrix A_l = [W_l | b_l], (out, in + 1), so that a layer is one matrix product with
+    its input carrying a column of ones: the bias is added, and its gradient summed, by the product
+    itself instead of by a broadcast and a reduction of their own."""
 
     def __init__(self, flat: torch.Tensor, shapes):
-        parts = [p.view(sh) for p, sh in zip(torch.split(flat, [sh.numel() for sh in shapes]), shapes)]
-        self.flat, self.W, self.b = flat, parts[0::2], parts[1::2]
-        self.Wt = [W.t() for W in self.W]
+        outs, ins = [sh[0] for sh in shapes[0::2]], [sh[1] for sh in shapes[0::2]]
+        self.flat = flat
+        self.A = [a.view(o, i + 1) for a, o, i in zip(torch.split(flat, [o * (i + 1) for o, i in zip(outs, ins)]),
+                                                       outs, ins)]
+        self.W = [A[:, :-1] for A in self.A]
+        self.b = [A[:, -1] for A in self.A]
+        self.Wt, self.At = [W.t() for W in self.W], [A.t() for A in self.A]
+
+    def load(self, weights, biases) -> "_Layers":
+        """Copy per-layer (W, b) in (W of shape (out, in), b of shape (out,))."""
+        for A, W, b in zip(self.A, weights, biases):
+            torch.cat([W.detach().reshape(A.shape[0], -1), b.detach().reshape(-1, 1)], 1, out=A)
+        return self
 
 
 class _Plan:
@@ -122,15 +135,27 @@ class _Plan:
     def __init__(self, key, shapes, k: int, keep: int, rows: int, like: torch.Tensor):
         self.key, self.shapes = key, shapes
         self.P = P = sum(sh.numel() for sh in shapes)
-        self.sizes = torch.tensor([sh.numel() for sh in shapes], device=like.device)
+        # which parameter (W_1, b_1, W_2, ...) each element of the flat layout belongs to
+        self.index = torch.cat([torch.full((sh_w[0], sh_w[1] + 1), 2 * l, dtype=torch.long)
+                                .index_fill_(1, torch.tensor([sh_w[1]]), 2 * l + 1).reshape(-1)
+                                for l, sh_w in enumerate(shapes[0::2])]).to(like.device)
         widths = [sh[0] for sh in shapes[0::2]][:-1]            # hidden layers' widths
+        d_in = shapes[0][1]
         new = lambda *size: torch.empty(size, dtype=like.dtype, device=like.device)   # noqa: E731
+
+        def with_ones(*size):   # a buffer whose last column is 1 (the bias's input)
+            t = new(*size)
+            t[..., -1] = 1.0
+            return t
         self.theta = [_Layers(t, shapes) for t in new(k + 1, P)]    # D's parameters before step i
         self.grad = [_Layers(t, shapes) for t in new(keep, P)]      # dL_D/d theta at step i
+        self.m, self.v = _Layers(new(P), shapes), _Layers(new(P), shapes)   # Adam's moments
+        self.lam = _Layers(new(P), shapes)                           # dL_G/d theta, the reverse pass's
         self.lam_g = _Layers(new(P), shapes)                         # the reverse pass's direction
         self.hv = _Layers(new(P), shapes)                            # H v
-        # per kept step and hidden layer: the activation and the delta dL_D/d pre-activation
-        self.h = [new(keep, rows, w) for w in widths]
+        self.X = with_ones(k, rows, d_in + 1)                        # [real; fake] of each step, and 1
+        # per kept step and hidden layer: the activation (and 1) and the delta dL_D/d pre-activation
+        self.h = [with_ones(keep, rows, w + 1) for w in widths]
         self.d = [new(keep, rows, w) for w in widths]
         self.r = [new(rows, w) for w in widths]                      # R{h} of the current step
         self.r_d = [new(rows, w) for w in widths]                    # R{delta} of the current step
@@ -178,43 +203,58 @@ def _act_grad_(g: torch.Tensor, h: torch.Tensor, slope: float) -> torch.Tensor:
 
 
 def _forward(x, lay: _Layers, slope, plan: _Plan | None = None, j: int = 0):
-    """([x, h_1, ..., h_{L-1}] (each layer's input), the output (N, 1)); into the plan's slot j
-    when given."""
+    """(each layer's input [x, h_1, ..., h_{L-1}], the output (N, 1)). With a plan, ``x`` carries
+    a last column of ones and so does each input kept (in the plan's slot j): every layer is one
+    product with A_l. Without, plain products and broadcast biases (the look-ahead's last pass)."""
     hs, h = [x], x
     L = len(lay.W)
     for l in range(L):
-        if l == L - 1:
+        if plan is None:
             h = torch.addmm(lay.b[l], h, lay.Wt[l])
+        elif l == L - 1:
+            h = torch.mm(h, lay.At[l])
+        else:
+            buf = plan.h[l][j]
+            torch.mm(h, lay.At[l], out=buf[:, :-1])
+            h = buf
+        if l == L - 1:
             break
-        h = (torch.addmm(lay.b[l], h, lay.Wt[l], out=plan.h[l][j]) if plan is not None else
-             torch.addmm(lay.b[l], h, lay.Wt[l]))
-        hs.append(h.clamp_min_(0.0) if slope == 0.0 else torch.nn.functional.leaky_relu_(h, slope))
+        act = h if plan is None else h[:, :-1]
+        act.clamp_min_(0.0) if slope == 0.0 else torch.nn.functional.leaky_relu_(act, slope)
+        hs.append(h)
     return hs, h
 
 
-def _backward(hs, slope, lay: _Layers, d_out, grads: _Layers | None = None, plan: _Plan | None = None,
+def _act(h: torch.Tensor, plan: _Plan | None) -> torch.Tensor:
+    """The activation part of a kept layer input (without the column of ones)."""
+    return h if plan is None else h[:, :-1]
+
+
+def _backward(hs, slope, lay: _Layers, d_out, grads: _Layers, plan: _Plan | None = None,
               j: int = 0, want_x: bool = False):
     """Backpropagate d_out (N, 1) = dL/d output: (the deltas dL/d(pre-activation) of layers 1..L,
-    the gradients as [gW_1, gb_1, ...] or into ``grads``, dL/dx or None)."""
+    dL/dx or None); the parameters' gradient goes into ``grads``. With a plan the inputs ``hs``
+    carry their column of ones (see :func:`_forward`), and a layer's gradient is one product."""
     L = len(lay.W)
-    deltas, out, d = [None] * L, [None] * (2 * L), d_out
+    deltas, d = [None] * L, d_out
     for l in reversed(range(L)):
         deltas[l] = d
-        if grads is not None:
+        if plan is not None:
+            _weight_grad(d, hs[l], out=grads.A[l])
+        else:
             _weight_grad(d, hs[l], out=grads.W[l])
             torch.sum(d, 0, out=grads.b[l])
-        else:
-            out[2 * l], out[2 * l + 1] = _weight_grad(d, hs[l]), d.sum(0)
         if l > 0:
             d = _act_grad_(_times_weight(d, lay.W[l], out=plan.d[l - 1][j] if plan is not None else None),
-                           hs[l], slope)
-    return deltas, out, (d @ lay.W[0] if want_x else None)
+                           _act(hs[l], plan), slope)
+    return deltas, (d @ lay.W[0] if want_x else None)
 
 
 def _hvp(hs, slope, deltas, d2, lay: _Layers, v: _Layers, plan: _Plan, want_theta: bool, x_rows: slice):
     """The products of D's loss Hessian with the direction ``v`` in parameter space: H_θθ·v into
     ``plan.hv`` (when ``want_theta``) and H_xθ·v on the rows ``x_rows`` of x (returned).
-    Forward-mode along v of the forward pass and the backward pass, masks fixed (ReLU'' = 0)."""
+    Forward-mode along v of the forward pass and the backward pass, masks fixed (ReLU'' = 0).
+    ``hs`` are a look-ahead step's kept inputs, with their column of ones."""
     L = len(lay.W)
     r_h, r_d = plan.r, plan.r_d
     if not want_theta:   # rows do not mix: only the rows asked for need a pass at all
@@ -223,11 +263,11 @@ def _hvp(hs, slope, deltas, d2, lay: _Layers, v: _Layers, plan: _Plan, want_thet
         x_rows = slice(None)
     r_hs = [None]                        # R{h_0} = 0: the data does not depend on θ
     for l in range(L - 1):
-        r = torch.addmm(v.b[l], hs[l], v.Wt[l], out=r_h[l])
+        r = torch.mm(hs[l], v.At[l], out=r_h[l])
         if r_hs[l] is not None:
             r.addmm_(r_hs[l], lay.Wt[l])
-        r_hs.append(_act_grad_(r, hs[l + 1], slope))
-    r = torch.addmm(v.b[-1], hs[-1], v.Wt[-1])
+        r_hs.append(_act_grad_(r, hs[l + 1][:, :-1], slope))
+    r = torch.mm(hs[-1], v.At[-1])
     if L > 1:
         r.addmm_(r_hs[-1], lay.Wt[-1])   # R{output}
     r = r.mul_(d2)                       # R{delta_L} = l''(out) R{out}
@@ -235,12 +275,12 @@ def _hvp(hs, slope, deltas, d2, lay: _Layers, v: _Layers, plan: _Plan, want_thet
     for l in reversed(range(L)):
         d = deltas[l]
         if want_theta:
-            gw = _weight_grad(r, hs[l], out=hv.W[l])
+            _weight_grad(r, hs[l], out=hv.A[l])          # the bias's part, the sum of r, included
             if r_hs[l] is not None:
-                gw.addmm_(d.t(), r_hs[l])
-            torch.sum(r, 0, out=hv.b[l])
+                hv.W[l].addmm_(d.t(), r_hs[l])
         if l > 0:   # R{delta_(l-1)} = (R{delta_l} W_l + delta_l V_l) * act'
-            r = _act_grad_(_add_times_weight(_times_weight(d, v.W[l], out=r_d[l - 1]), r, lay.W[l]), hs[l], slope)
+            r = _act_grad_(_add_times_weight(_times_weight(d, v.W[l], out=r_d[l - 1]), r, lay.W[l]),
+                           hs[l][:, :-1], slope)
     return torch.addmm(deltas[0][x_rows] @ v.W[0], r[x_rows], lay.W[0])
 
 
@@ -248,17 +288,16 @@ class _Unrolled(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, fakes, reals, la: LookAhead):
-        params = [p.detach() for W, b in zip(la.weights, la.biases) for p in (W, b)]
-        shapes = [p.shape for p in params]
-        k, n = reals.shape[0], reals.shape[1]
+        shapes = [p.shape for W, b in zip(la.weights, la.biases) for p in (W, b)]
+        k, n, dim = reals.shape
         keep = k if la.second_order else 1      # copy-D keeps nothing for a reverse pass: one slot
-        like = params[0]
+        like = la.weights[0]
         key = (tuple(shapes), k, keep, 2 * n, like.dtype, like.device)
         plan = la.workspace.plan(key, lambda: _Plan(key, shapes, k, keep, 2 * n, like))
         ctx.token = la.workspace.claim()
-        torch.cat([p.reshape(-1) for p in params], out=plan.theta[0].flat)
-        m = torch.cat([t.detach().reshape(-1) for t in la.exp_avg])
-        v = torch.cat([t.detach().reshape(-1) for t in la.exp_avg_sq])
+        plan.theta[0].load(la.weights, la.biases)
+        m = plan.m.load(la.exp_avg[0::2], la.exp_avg[1::2]).flat       # this function's own buffers
+        v = plan.v.load(la.exp_avg_sq[0::2], la.exp_avg_sq[1::2]).flat
         b1, b2 = la.betas
         # Adam's bias corrections for the k steps: each parameter keeps its own step count (a
         # layer added later has fewer), read on the device; computed per (step, parameter), then
@@ -267,19 +306,20 @@ class _Unrolled(torch.autograd.Function):
         t = t + torch.arange(1, k + 1, device=like.device, dtype=like.dtype)[:, None]
         lr_c1 = torch.mul(t, math.log(b1)).exp_().neg_().add_(1.0).reciprocal_().mul_(la.lr)   # lr / (1 - b1^t)
         inv_c2 = t.mul_(math.log(b2)).exp_().neg_().add_(1.0).reciprocal_()                  # 1 / (1 - b2^t)
-        lr_c1, inv_c2 = (torch.repeat_interleave(c, plan.sizes, dim=1, output_size=plan.P)   # no sync
-                         for c in (lr_c1, inv_c2))
+        lr_c1, inv_c2 = (c.index_select(1, plan.index) for c in (lr_c1, inv_c2))           # no sync
         tiny = torch.full((), 1e-30, device=like.device, dtype=like.dtype)
-        X = torch.cat([reals, fakes.detach()], 1)            # (k, 2n, d): one joint pass per step
+        X = plan.X                                            # (k, 2n, dim + 1): one joint pass per step
+        X[:, :n, :dim].copy_(reals)
+        X[:, n:, :dim].copy_(fakes.detach())
         caches = []
         for i in range(k):
             j = i if la.second_order else 0
             lay, grads = plan.theta[i], plan.grad[j]
             hs, out = _forward(X[i], lay, la.slope, plan, j)
             d1, d2 = la.loss_derivatives(out, n, *la.targets)
-            deltas, _, _ = _backward(hs, la.slope, lay, d1, grads, plan, j)
+            deltas, _ = _backward(hs, la.slope, lay, d1, grads, plan, j)
             g = grads.flat
-            m = m.mul_(b1).add_(g, alpha=1.0 - b1)            # m and v are this function's own buffers
+            m = m.mul_(b1).add_(g, alpha=1.0 - b1)
             v = v.mul_(b2).addcmul_(g, g, value=1.0 - b2)
             # theta' = theta - a m', a = lr / (c1 den), den = sqrt(v' / c2 + tiny) + eps; the tiny
             # constant keeps d sqrt(v)/dv finite where a gradient is exactly 0 (dead units)
@@ -301,11 +341,12 @@ class _Unrolled(torch.autograd.Function):
         la, plan, n, k = ctx.la, ctx.plan, ctx.n, ctx.k
         want_fakes = la.second_order and ctx.needs_input_grad[1]
         la.workspace.check(ctx.token)          # the plan's buffers still hold this look-ahead
-        _, grads, g_x = _backward(ctx.hs, la.slope, plan.theta[k], g_out[:, None], want_x=ctx.needs_input_grad[0])
+        _, g_x = _backward(ctx.hs, la.slope, plan.theta[k], g_out[:, None], plan.lam,
+                           want_x=ctx.needs_input_grad[0])
         if not want_fakes:
             return g_x, None, None, None
         b1, b2 = la.betas
-        lam_theta = torch.cat([t.reshape(-1) for t in grads])   # dL_G / d theta_k
+        lam_theta = plan.lam.flat                            # dL_G / d theta_k
         lam_m = lam_v = torch.zeros_like(lam_theta)         # L_G does not read m_k, v_k
         g_fakes = g_out.new_empty((k, n, ctx.hs[0].shape[1]))
         for i in reversed(range(k)):
