@@ -135,10 +135,6 @@ class _Plan:
     def __init__(self, key, shapes, k: int, keep: int, rows: int, like: torch.Tensor):
         self.key, self.shapes = key, shapes
         self.P = P = sum(sh.numel() for sh in shapes)
-        # which parameter (W_1, b_1, W_2, ...) each element of the flat layout belongs to
-        self.index = torch.cat([torch.full((sh_w[0], sh_w[1] + 1), 2 * l, dtype=torch.long)
-                                .index_fill_(1, torch.tensor([sh_w[1]]), 2 * l + 1).reshape(-1)
-                                for l, sh_w in enumerate(shapes[0::2])]).to(like.device)
         widths = [sh[0] for sh in shapes[0::2]][:-1]            # hidden layers' widths
         d_in = shapes[0][1]
         new = lambda *size: torch.empty(size, dtype=like.dtype, device=like.device)   # noqa: E731
@@ -156,9 +152,25 @@ class _Plan:
         self.X = with_ones(k, rows, d_in + 1)                        # [real; fake] of each step, and 1
         # per kept step and hidden layer: the activation (and 1) and the delta dL_D/d pre-activation
         self.h = [with_ones(keep, rows, w + 1) for w in widths]
+        self.h_pre = [[h[j, :, :-1] for j in range(keep)] for h in self.h]   # the products' outputs
         self.d = [new(keep, rows, w) for w in widths]
         self.r = [new(rows, w) for w in widths]                      # R{h} of the current step
         self.r_d = [new(rows, w) for w in widths]                    # R{delta} of the current step
+        # the bias corrections of the k steps spread over the flat layout: per buffer and layer
+        # a (k, out, in + 1) view
+        self.spread_to = new(2, k, P)
+        blocks = [[part.view(k, sh[0], sh[1] + 1) for part, sh in
+                   zip(torch.split(buf, [sh[0] * (sh[1] + 1) for sh in shapes[0::2]], dim=1), shapes[0::2])]
+                  for buf in self.spread_to]
+        self.spread_views = [[(blk[:, :, :-1], blk[:, :, -1]) for blk in bufs] for bufs in blocks]
+
+    def spread(self, c: torch.Tensor, slot: int) -> torch.Tensor:
+        """(k, P): per step, the value c[step, p] of parameter p (order W_1, b_1, W_2, ...) on each of
+        its elements in the flat layout; broadcast copies, nothing read back from the device."""
+        for l, (w, b) in enumerate(self.spread_views[slot]):
+            w.copy_(c[:, 2 * l, None, None].expand(w.shape))
+            b.copy_(c[:, 2 * l + 1, None].expand(b.shape))
+        return self.spread_to[slot]
 
 
 def _weight_grad(d: torch.Tensor, h: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
@@ -214,13 +226,12 @@ def _forward(x, lay: _Layers, slope, plan: _Plan | None = None, j: int = 0):
         elif l == L - 1:
             h = torch.mm(h, lay.At[l])
         else:
-            buf = plan.h[l][j]
-            torch.mm(h, lay.At[l], out=buf[:, :-1])
-            h = buf
+            torch.mm(h, lay.At[l], out=plan.h_pre[l][j])
+            h = plan.h[l][j]
         if l == L - 1:
             break
-        act = h if plan is None else h[:, :-1]
-        act.clamp_min_(0.0) if slope == 0.0 else torch.nn.functional.leaky_relu_(act, slope)
+        # with a plan, on the whole buffer: the column of ones stays 1 under a (leaky) ReLU
+        h.clamp_min_(0.0) if slope == 0.0 else torch.nn.functional.leaky_relu_(h, slope)
         hs.append(h)
     return hs, h
 
@@ -306,7 +317,7 @@ class _Unrolled(torch.autograd.Function):
         t = t + torch.arange(1, k + 1, device=like.device, dtype=like.dtype)[:, None]
         lr_c1 = torch.mul(t, math.log(b1)).exp_().neg_().add_(1.0).reciprocal_().mul_(la.lr)   # lr / (1 - b1^t)
         inv_c2 = t.mul_(math.log(b2)).exp_().neg_().add_(1.0).reciprocal_()                  # 1 / (1 - b2^t)
-        lr_c1, inv_c2 = (c.index_select(1, plan.index) for c in (lr_c1, inv_c2))           # no sync
+        lr_c1, inv_c2 = plan.spread(lr_c1, 0), plan.spread(inv_c2, 1)                       # no sync
         tiny = torch.full((), 1e-30, device=like.device, dtype=like.dtype)
         X = plan.X                                            # (k, 2n, dim + 1): one joint pass per step
         X[:, :n, :dim].copy_(reals)

@@ -397,18 +397,19 @@ class Unrolled(Trick):
         c = self.cfg(tr)
         second = c.method == "second-order"
         B = tr.cfg.train.batch_size
-        reals, zs = [], []
-        for _ in range(c.k):  # fresh batches for D's look-ahead updates
-            reals.append(tr.data.sample(B, tr.rng))
-            zs.append(tr.sample_z(B))
         look_ahead = self.fast_look_ahead(tr, d_loss_fn, targets, second)
+        reals, zs = [], []
+        one_pass = look_ahead is not None and not has_batch_stats(tr.G)
+        if one_pass:   # the k batches of latents drawn straight into one buffer, for one pass of G
+            z_all = self.workspace.buffer("z", (c.k * B, tr.cfg.model.latent_dim),
+                                          torch.empty((), device=tr.device))
+        for i in range(c.k):  # fresh batches for D's look-ahead updates
+            reals.append(tr.data.sample(B, tr.rng))
+            # the same numbers, in the same order, as tr.sample_z(B) would draw
+            zs.append(z_all[i * B:(i + 1) * B].normal_(generator=tr.rng) if one_pass else tr.sample_z(B))
         if look_ahead is not None:   # core/fast/unrolled.py: the same maths, by hand
             with torch.set_grad_enabled(second):  # copy-D: the fakes are plain data to D's copy
-                if has_batch_stats(tr.G):
-                    fakes = torch.cat([tr.G(z) for z in zs])
-                else:                                # one pass of G for all k batches
-                    z_all = self.workspace.buffer("z", (len(zs) * zs[0].shape[0], *zs[0].shape[1:]), zs[0])
-                    fakes = tr.G(torch.cat(zs, out=z_all))
+                fakes = tr.G(z_all) if one_pass else torch.cat([tr.G(z) for z in zs])
             D = tr.D
             x, n = D.pack_input(fake), D.pack_input(reals[0]).shape[0]
             reals_d = D.pack_input(torch.cat(reals)).view(c.k, n, -1)
