@@ -176,6 +176,9 @@ class _Plan:
 def _weight_grad(d: torch.Tensor, h: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
     """dᵀ h (into ``out``), in the faster orientation when h is narrow (the 2-D data; see linear_chain)."""
     if 4 * h.shape[1] <= d.shape[1]:
+        if out is not None and out.is_contiguous():   # written transposed, straight into out
+            torch.mm(h.t(), d, out=out.t())
+            return out
         g = (h.t() @ d).t()
         return out.copy_(g) if out is not None else g
     return torch.mm(d.t(), h, out=out) if out is not None else d.t() @ h
