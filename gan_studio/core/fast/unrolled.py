@@ -14,6 +14,8 @@ several times the matrix products. Here:
   joint pass over [real; fake] (no batch statistics) and its gradient one hand-written backward.
 - The parameters, Adam's moments and the gradients live in one flat buffer each, so Adam's update
   and its reverse are a dozen whole-buffer operations, not a loop over parameters.
+- In those buffers a layer is the matrix [W | b], and the inputs the look-ahead keeps carry a column of
+  ones, so a layer's product adds its bias and a weight gradient's product sums the bias gradient.
 - The reverse pass needs, per step, the Hessian-vector products H_θθ·v and H_xθ·v of D's loss. A
   (leaky) ReLU's second derivative is zero, so with the masks of the forward pass fixed the
   gradient is bilinear in the weights and the data, and both products are one forward-mode
