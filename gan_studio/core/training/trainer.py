@@ -337,7 +337,10 @@ class Trainer:
             cb(event)
 
     # -- training ---------------------------------------------------------------------------
-    def sample_z(self, n: int) -> torch.Tensor:
+    def sample_z(self, n: int, out: torch.Tensor | None = None) -> torch.Tensor:
+        """n latents from the training RNG; into ``out`` (n, latent_dim) when given (the same numbers)."""
+        if out is not None:
+            return torch.randn(n, self.cfg.model.latent_dim, generator=self.rng, out=out)
         return torch.randn(n, self.cfg.model.latent_dim, generator=self.rng, device=self.device)
 
     def d_out(self, x: torch.Tensor, role: str | None) -> torch.Tensor:

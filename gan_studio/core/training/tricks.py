@@ -405,8 +405,7 @@ class Unrolled(Trick):
                                           torch.empty((), device=tr.device))
         for i in range(c.k):  # fresh batches for D's look-ahead updates
             reals.append(tr.data.sample(B, tr.rng))
-            # the same numbers, in the same order, as tr.sample_z(B) would draw
-            zs.append(z_all[i * B:(i + 1) * B].normal_(generator=tr.rng) if one_pass else tr.sample_z(B))
+            zs.append(tr.sample_z(B, out=z_all[i * B:(i + 1) * B] if one_pass else None))
         if look_ahead is not None:   # core/fast/unrolled.py: the same maths, by hand
             with torch.set_grad_enabled(second):  # copy-D: the fakes are plain data to D's copy
                 fakes = tr.G(z_all) if one_pass else torch.cat([tr.G(z) for z in zs])
