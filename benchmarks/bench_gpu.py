@@ -1,6 +1,6 @@
 """The GPU path, measured: the studio's Trainer against plain PyTorch loops on a CUDA GPU.
 
-    python benchmarks/bench_gpu.py [--rounds 5] [--only ring8,dcgan,unrolled]
+    python benchmarks/bench_gpu.py [--rounds 5] [--only ring8,dcgan,unrolled,window]
 
 Three comparisons, each in this one process with alternating rounds (the GPU synchronised at the
 end of every timed round; the median of the per-round ratios is printed):
@@ -14,6 +14,8 @@ end of every timed round; the median of the per-round ratios is printed):
   weights and images (the studio's procedural shapes at 64 px). Target: at least 1.5x.
 - unrolled: k = 10 on the ``unrolled-metz`` setting, the Trainer (second order, and copy-D) against
   the `higher` reference of ``bench_unrolled.py`` (needs the ``bench`` extra).
+- window: the window's benchmark (``gan_studio.app.benchmark``) with the run on this device, for the
+  ring8 and the shapes presets: steps/s with the window open against headless, and the UI latency.
 
 On a machine without CUDA it prints one line saying the GPU figures are not measured, and exits 0.
 ``--device cpu --steps 2`` runs the script itself on the CPU (a check of the code, not a GPU figure).
@@ -33,6 +35,8 @@ from gan_studio.core.training.trainer import Trainer
 
 DEVICE = "cuda"
 STEPS = 0   # --steps: every loop's steps per round (0: each comparison's own)
+EXPLORE = False   # --explore: each of auto's choices on its own, with cudnn.benchmark off and on
+PROFILE = False   # --profile: torch.profiler's view of the DCGAN loops
 
 
 def sync() -> None:
@@ -54,8 +58,18 @@ def compare(loops: dict, rounds: int, steps: dict, per_step: float = 1.0, unit: 
             sync()
             rates[name].append(steps[name] * per_step / (time.perf_counter() - t0))
     for name, v in rates.items():
-        print(f"  {name:<44} {statistics.median(v):10.1f} {unit}")
+        print(f"  {name:<50} {statistics.median(v):10.1f} {unit}")
     return rates
+
+
+def graph_note(tr: Trainer) -> str:
+    """Whether the Trainer's steps were replayed from a CUDA graph (train.cuda_graphs)."""
+    g = tr.graphs
+    if g is None:
+        return "no CUDA graphs on this device"
+    if g.failed:
+        return f"CUDA graph capture failed: {g.failed}"
+    return f"CUDA graphs: {g.captures} capture(s), {g.replays} replayed steps"
 
 
 def ratio(rates: dict, a: str, b: str) -> str:
@@ -109,25 +123,29 @@ def ring8(rounds: int) -> None:
             _ = (err_real + err_fake).item(), err_g.item(), out.mean().item()   # the tutorial's log line
 
     print(f"ring8, batch 512, MLP G {m.g_depth}x{m.g_width} / D {m.d_depth}x{m.d_width}:")
-    rates = compare({"plain loop (tutorial)": plain, "Trainer": trainer_loop(tr)}, rounds,
-                    {"plain loop (tutorial)": 200, "Trainer": 200})
-    print(f"  Trainer / plain loop = {ratio(rates, 'Trainer', 'plain loop (tutorial)')}")
+    cfg_off = cfg.copy()
+    cfg_off.set("train.cuda_graphs", "off")
+    no_graphs = Trainer(cfg_off)
+    names = {"plain loop (tutorial)": plain, "Trainer": trainer_loop(tr), "Trainer (CUDA graphs off)": trainer_loop(no_graphs)}
+    rates = compare(names, rounds, dict.fromkeys(names, 200))
+    print(f"  Trainer / plain loop = {ratio(rates, 'Trainer', 'plain loop (tutorial)')}   ({graph_note(tr)})")
+    print(f"  Trainer (CUDA graphs off) / plain loop = {ratio(rates, 'Trainer (CUDA graphs off)', 'plain loop (tutorial)')}")
 
 
 # -- DCGAN 64 px --------------------------------------------------------------------------------------
 def dcgan(rounds: int) -> None:
     B, nz = 128, 100
 
-    def config(amp: str, channels_last: str) -> Config:
+    def config(amp: str, channels_last: str, graphs: str = "auto") -> Config:
         cfg = Config()
         for k, v in {"data.name": "shapes", "data.image_size": 64, "data.num_images": 4096, "model.arch": "dcgan",
                      "model.latent_dim": nz, "model.ngf": 64, "model.ndf": 64, "loss": "non-saturating",
                      "train.batch_size": B, "train.lr_g": 2e-4, "train.lr_d": 2e-4, "train.device": DEVICE,
-                     "train.amp": amp, "train.channels_last": channels_last}.items():
+                     "train.amp": amp, "train.channels_last": channels_last, "train.cuda_graphs": graphs}.items():
             cfg.set(k, v)
         return cfg
 
-    fast, plain_tr = Trainer(config("auto", "auto")), Trainer(config("off", "off"))
+    fast, plain_tr = Trainer(config("auto", "auto")), Trainer(config("off", "off", "off"))
     dev = fast.device
     from gan_studio.core.nets.dcgan import build_dcgan
     G, D = build_dcgan(plain_tr.cfg, plain_tr.data)   # the example's own copies of the same networks
@@ -163,12 +181,48 @@ def dcgan(rounds: int) -> None:
 
     print(f"DCGAN 64 px, batch {B}, nz {nz}, ngf = ndf = 64 (Trainer: amp {fast.precision.mode}, "
           f"channels-last {'on' if fast.channels_last else 'off'}):")
-    names = {"pytorch/examples loop": examples, "Trainer (amp, channels-last: auto)": trainer_loop(fast),
-             "Trainer (amp, channels-last: off)": trainer_loop(plain_tr)}
-    rates = compare(names, rounds, dict.fromkeys(names, 30), per_step=B, unit="images/s")
-    print(f"  Trainer (auto) / examples loop = {ratio(rates, 'Trainer (amp, channels-last: auto)', 'pytorch/examples loop')}"
-          f"   (target >= 1.5x)")
-    print(f"  Trainer (off) / examples loop  = {ratio(rates, 'Trainer (amp, channels-last: off)', 'pytorch/examples loop')}")
+    auto = "Trainer (auto: amp, channels-last, CUDA graphs)"
+    variants = {auto: trainer_loop(fast),
+                "Trainer (auto, CUDA graphs off)": trainer_loop(Trainer(config("auto", "auto", "off"))),
+                "Trainer (amp, channels-last, CUDA graphs: off)": trainer_loop(plain_tr)}
+    if EXPLORE:   # each choice of auto on its own
+        variants[f"Trainer (amp {fast.precision.mode} only)"] = trainer_loop(Trainer(config(fast.precision.mode, "off", "off")))
+        variants["Trainer (channels-last only)"] = trainer_loop(Trainer(config("off", "on", "off")))
+        variants["Trainer (CUDA graphs only)"] = trainer_loop(Trainer(config("off", "off", "auto")))
+    names = {"pytorch/examples loop": examples, **variants}
+    for bench_mode in ((False, True) if EXPLORE else (torch.backends.cudnn.benchmark,)):
+        torch.backends.cudnn.benchmark = bench_mode
+        if EXPLORE:
+            print(f" cudnn.benchmark = {bench_mode}:")
+        rates = compare(names, rounds, dict.fromkeys(names, 30), per_step=B, unit="images/s")
+        for name in variants:
+            print(f"  {name} / examples loop = {ratio(rates, name, 'pytorch/examples loop')}"
+                  + ("   (target >= 1.5x)" if name == auto else ""))
+    print(f"  ({graph_note(fast)})")
+    if PROFILE:
+        profile(names, steps=10)
+
+
+def profile(loops: dict, steps: int) -> None:
+    """torch.profiler over ``steps`` steps of each loop: the GPU's busy time and kernel count per step
+    against the host's wall time per step, and the kernels that take the most GPU time."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+    for name, fn in loops.items():
+        fn(2)
+        sync()
+        with torch_profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            t0 = time.perf_counter()
+            fn(steps)
+            sync()
+            wall = (time.perf_counter() - t0) / steps
+        kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+        busy = sum(e.device_time for e in kernels) / steps   # microseconds per step
+        print(f" profile {name}: wall {wall * 1e3:.2f} ms/step, GPU busy {busy / 1e3:.2f} ms/step, "
+              f"{len(kernels) / steps:.0f} kernels/step")
+        for key in ("self_cuda_time_total", "self_cpu_time_total"):
+            table = prof.key_averages().table(sort_by=key, row_limit=10, max_name_column_width=60)
+            print("\n".join("   " + ln for ln in table.splitlines()))
 
 
 # -- unrolled k = 10 --------------------------------------------------------------------------------------
@@ -200,22 +254,49 @@ def unrolled(rounds: int) -> None:
     print(f"  Trainer copy-D / higher       = {ratio(rates, 'Trainer copy-D', 'higher reference (second order)')}")
 
 
+# -- the window with a GPU run -----------------------------------------------------------------------------
+def window(rounds: int) -> None:
+    """The window's own benchmark (gan_studio.app.benchmark, offscreen where there is no display) with
+    training on this device: steps/s with the window open against a headless RunLoop, and the UI's
+    event latency, for the ring and for the DCGAN shapes preset. In a child process, as a user starts it."""
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ)
+    if not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY")):
+        env["QT_QPA_PLATFORM"] = "offscreen"
+    for preset in ("ring8", "shapes"):
+        cmd = [sys.executable, "-m", "gan_studio.app.benchmark", "--preset", preset, "--device", DEVICE,
+               "--steps", str(STEPS or 400), "--rounds", str(rounds)]
+        print(f"window, {' '.join(cmd[1:])}:", flush=True)
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        lines = [ln for ln in (r.stdout + r.stderr).splitlines() if "propagateSizeHints" not in ln]
+        for ln in lines[-(rounds + 3):] if r.returncode == 0 else lines[-15:]:
+            print("  " + ln)
+        if r.returncode:
+            print(f"  (the window benchmark exited with {r.returncode}: not measured)")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--only", default="ring8,dcgan,unrolled", help="comma-separated: ring8, dcgan, unrolled")
+    ap.add_argument("--only", default="ring8,dcgan,unrolled,window",
+                    help="comma-separated: ring8, dcgan, unrolled, window")
     ap.add_argument("--device", default="cuda", help="cuda (cpu: a check of this script, not a GPU figure)")
-    ap.add_argument("--steps", type=int, default=0, help="steps per loop and round (0: 200 ring8, 30 dcgan, 10 unrolled)")
+    ap.add_argument("--steps", type=int, default=0, help="steps per loop and round (0: 200 ring8, 30 dcgan, 10 unrolled, 400 window)")
+    ap.add_argument("--explore", action="store_true",
+                    help="DCGAN: also amp and channels-last each on its own, with cudnn.benchmark off and on")
+    ap.add_argument("--profile", action="store_true", help="DCGAN: torch.profiler's kernels of each loop")
     args = ap.parse_args()
-    global DEVICE, STEPS
-    DEVICE, STEPS = args.device, args.steps
+    global DEVICE, STEPS, EXPLORE, PROFILE
+    DEVICE, STEPS, EXPLORE, PROFILE = args.device, args.steps, args.explore, args.profile
     if DEVICE.startswith("cuda") and not torch.cuda.is_available():
         print("no CUDA GPU on this machine: the GPU figures are not measured (run this where there is one)")
         return 0
     name = torch.cuda.get_device_name() if DEVICE.startswith("cuda") else "CPU (a check of the script, not a GPU figure)"
     print(f"{name}, torch {torch.__version__}, median of {args.rounds} rounds")
     for name in args.only.split(","):
-        {"ring8": ring8, "dcgan": dcgan, "unrolled": unrolled}[name.strip()](args.rounds)
+        {"ring8": ring8, "dcgan": dcgan, "unrolled": unrolled, "window": window}[name.strip()](args.rounds)
     return 0
 
 

@@ -176,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--branches", type=int, default=1, choices=(1, 2, 3),
                    help="fork the run after the warm-up and train this many branches, each in its own process; "
                         "the reference is as many headless runs in as many processes at once")
+    p.add_argument("--device", help="train.device for both sides (default: the preset's, i.e. auto: "
+                                      "the GPU when there is one)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a config override for both sides, e.g. --set data.image_size=64 (repeatable)")
     p.add_argument("--headless-main-thread", action="store_true",
                    help="run the headless reference in the main thread (as `gan-studio train` does)")
     args = p.parse_args(argv)
@@ -186,7 +190,19 @@ def main(argv: list[str] | None = None) -> int:
     from gan_studio.core.presets import load_preset
     app = QApplication.instance() or QApplication([sys.argv[0]])  # noqa: F841 - keeps Qt alive
     cfg = load_preset(args.preset)
+    from gan_studio.core.config import parse_override
+    from gan_studio.core.errors import ConfigError
+    try:
+        for item in args.set + ([f"train.device={args.device}"] if args.device else []):
+            cfg.set(*parse_override(item))
+    except ConfigError as e:
+        p.error(str(e))
     import torch
+
+    from gan_studio.core.device import pick_device
+    print(f"preset {args.preset} on {pick_device(cfg.train.device)}"
+          f"{' (' + torch.cuda.get_device_name() + ')' if pick_device(cfg.train.device).type == 'cuda' else ''}",
+          flush=True)
 
     from gan_studio.app.worker import worker_threads
     torch.set_num_threads(worker_threads())   # the worker's own choice: both sides compute alike
@@ -207,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     p99 = delays_ms[min(len(delays_ms) - 1, int(0.99 * len(delays_ms)))]
     ratios = [w / h for w, h in zip(wins, heads)]   # per round: load hits both alike
     ratio = statistics.median(ratios)
-    out = {"preset": args.preset, "branches": args.branches, "headless_in": (f"{args.branches} processes at once" if args.branches > 1 else
+    out = {"preset": args.preset, "overrides": args.set, "device": str(pick_device(cfg.train.device)), "branches": args.branches, "headless_in": (f"{args.branches} processes at once" if args.branches > 1 else
                                                           "main thread" if args.headless_main_thread else "a thread"),
            "steps": args.steps, "rounds": args.rounds,
            "headless_steps_per_s": round(statistics.mean(heads), 2),

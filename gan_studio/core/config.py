@@ -162,6 +162,9 @@ class TrainConfig:
                    "family's step only", choices=("auto", "off", "bf16", "fp16"))
     channels_last: str = opt("auto", "channels-last memory format for the DCGAN networks and images: on, off, "
                              "or auto (on on a CUDA GPU, off on the CPU)", choices=("auto", "on", "off"))
+    cuda_graphs: str = opt("auto", "auto: on a CUDA GPU the plain step (every trick off, amp not fp16) is "
+                           "captured once as a CUDA graph and replayed, so the host launches it at once "
+                           "instead of kernel by kernel; off: always the eager step", choices=("auto", "off"))
     log_every: int = opt(25, "steps between rows of metrics.jsonl", lo=1, hi=10**9)
     eval_every: int = opt(250, "steps between mode/image metrics (2,500 samples)", lo=1, hi=10**9)
     snapshot_every: int = opt(500, "steps between PNG snapshots in the run folder", lo=1, hi=10**9)

@@ -32,6 +32,7 @@ from gan_studio.core.fast.adam import make_adam
 from gan_studio.core.nets.build import build_models
 from gan_studio.core.nets.mlp import advance_fades, has_batch_stats
 from gan_studio.core.training import losses
+from gan_studio.core.training.graphs import CudaGraphs, StepGraph
 from gan_studio.core.training.precision import (Precision, is_convolutional, resolve_amp, resolve_channels_last,
                                                 to_channels_last)
 from gan_studio.core.training.tricks import TrickSet, _takes_role
@@ -169,6 +170,8 @@ class Trainer:
         self.events: list[dict] = []
         self.on_event: list[Callable[[dict], None]] = []
         self._commands: queue.SimpleQueue = queue.SimpleQueue()
+        # train.cuda_graphs: the plain step captured and replayed on CUDA (None elsewhere: no cost)
+        self.graphs = StepGraph(self) if CudaGraphs.usable(self) else None
 
     # -- what a family builds (override in a family) ------------------------------------------
     def build_networks(self, cfg: Config, data) -> tuple[torch.nn.Module, torch.nn.Module]:
@@ -363,8 +366,22 @@ class Trainer:
     def step(self) -> StepMetrics:
         """One G update preceded by D updates (``train.d_steps``, or the two-time-scale trick's).
         Tricks that are on change the labelled places; with every trick off this is the plain GAN step.
-        Returns metrics on the device."""
+        Returns metrics on the device. On CUDA the plain step is replayed from a CUDA graph where it
+        can be (train.cuda_graphs, :mod:`~gan_studio.core.training.graphs`): the same step,
+        launched at once."""
         self.begin_step()
+        graphs = self.graphs
+        if graphs is None:
+            return self.step_body()
+        if graphs.ready():
+            values = graphs.replay()
+            self.step_count += 1
+            self._last_metrics = StepMetrics(self.step_count, values.clone())
+            return self._last_metrics
+        return graphs.eager(self.step_body)
+
+    def step_body(self) -> StepMetrics:
+        """The plain step after :meth:`begin_step`: what a CUDA graph records."""
         cfg, t, tk = self.cfg, self.cfg.train, self.tricks
         B = t.batch_size
         d_loss_fn, g_loss_fn = losses.D_LOSS[cfg.loss], losses.G_LOSS[cfg.loss]
@@ -545,6 +562,8 @@ class Trainer:
         self.tricks.load_state_dict(state.get("tricks", {}), self)
 
     def load_state_dict(self, state: dict) -> None:
+        if getattr(self, "graphs", None) is not None:
+            self.graphs.invalidate()   # the graph recorded the state this replaces
         bad = nonfinite_tensors(state)   # a run is never continued from NaN/inf (written by old versions)
         if bad:
             raise CheckpointError(f"the checkpoint cannot be continued: {describe_nonfinite(bad)} NaN or "
