@@ -138,7 +138,11 @@ def _train(args, tr, run, loop, target, bar, stop) -> int:
     from gan_studio.cli.metrics_cmd import print_table
     print_table(loop.last_row or {"step": tr.step_count})
     rate = f", {trained / seconds:.1f} steps/s" if trained and seconds > 0 else ""
-    print(f"run saved in {run.path} ({trained} steps in {seconds:.1f} s{rate} on {tr.device_name})",
+    g = getattr(tr, "graphs", None)   # train.cuda_graphs: say whether the steps were replayed
+    graphs = ("" if g is None or not (g.replays or g.failed) else
+              f"; CUDA graph capture failed, eager steps: {g.failed}" if g.failed else
+              f"; {g.replays} steps replayed from a CUDA graph")
+    print(f"run saved in {run.path} ({trained} steps in {seconds:.1f} s{rate} on {tr.device_name}{graphs})",
           file=sys.stderr)
     return 0
 
