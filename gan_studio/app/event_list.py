@@ -23,6 +23,9 @@ def event_text(event: dict) -> str:
         return f"step {step}: {key} = {value}{was}"
     if kind == "diverged":
         return f"step {step}: {key or 'a value'} turned NaN or infinite: rolled back to the last good step"
+    if kind == "step_failed":
+        what = "out of memory" if "OutOfMemory" in str(key) or key == "MemoryError" else f"{key or 'an error'}"
+        return f"step {step}: step {value} failed ({what}): rolled back to the last good step"
     if kind in ("swap-in", "swap-out"):
         player = "G" if key.endswith(".g") else "D"
         return (f"step {step}: checkpoint swap: {player} swapped for its copy of step {value}" if kind == "swap-in"

@@ -85,6 +85,8 @@ def marker_label(event: dict) -> str:
         return f"{'.'.join(parts[-2:]) if key.startswith('tricks.') else parts[-1]}={value}"
     if kind == "diverged":
         return "NaN: rolled back"
+    if kind == "step_failed":
+        return "failed: rolled back"
     return str(kind or "event")
 
 
@@ -594,7 +596,7 @@ class PlotsPanel(QWidget):
 
     # -- change flags -------------------------------------------------------------------------------
     def _add_marker(self, event: dict) -> None:
-        pen = NAN_PEN if event.get("event") == "diverged" else MARKER_PEN
+        pen = NAN_PEN if event.get("event") in ("diverged", "step_failed") else MARKER_PEN
         step = event.get("step", 0)
         lines = []
         for name, p in self.plots.items():

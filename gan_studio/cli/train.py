@@ -105,7 +105,7 @@ def run(args) -> int:
 
 
 def _train(args, tr, run, loop, target, bar, stop) -> int:
-    from gan_studio.core.training.trainer import DivergedError
+    from gan_studio.core.training.trainer import RolledBack
     first, t0 = tr.step_count, time.perf_counter()
     try:
         while tr.step_count < target and stop.signum is None:
@@ -118,10 +118,14 @@ def _train(args, tr, run, loop, target, bar, stop) -> int:
             bar.close()
         trained, seconds = tr.step_count - first, time.perf_counter() - t0
         loop.finish()   # NaN/inf in the weights: DivergedError, after the last good state was saved
-    except DivergedError as e:
+    except RolledBack as e:   # NaN/inf, or a step that raised (out of memory on the GPU): undone, saved
         if bar is not None:
             bar.close()
-        loop.finish()
+        try:
+            loop.finish()
+        except Exception as again:  # noqa: BLE001 - e.g. the snapshot runs out of memory too; the checkpoint is written
+            print(f"gan-studio train: note: the final snapshot was not written: {type(again).__name__}: {again}",
+                  file=sys.stderr)
         print(f"gan-studio train: paused: {e} Saved to {run.path}; continue with "
               f"`gan-studio train --resume {run.path} --steps N --set KEY=VALUE`.", file=sys.stderr)
         return 3

@@ -27,6 +27,27 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def is_out_of_memory(e: BaseException) -> bool:
+    """Whether ``e`` is an allocation failure (torch's CPU allocator, CUDA/MPS out of memory)."""
+    if isinstance(e, MemoryError):
+        return True
+    oom = getattr(torch, "OutOfMemoryError", None)
+    if oom is not None and isinstance(e, oom):
+        return True
+    text = str(e).lower()
+    return isinstance(e, RuntimeError) and any(s in text for s in (
+        "not enough memory", "out of memory", "defaultcpuallocator", "can't allocate memory",
+        "failed to allocate", "allocation failed"))
+
+
+def free_cached_memory(device: torch.device) -> None:
+    """Hand the allocator's cached blocks back (after an out-of-memory error on a GPU)."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    elif device.type == "mps" and hasattr(torch, "mps"):
+        torch.mps.empty_cache()
+
+
 def describe_device(device: torch.device) -> str:
     """A short human name: the GPU's model, or 'CPU (1 thread)' / 'CPU (N threads)'."""
     if device.type == "cuda":

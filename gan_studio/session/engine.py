@@ -249,11 +249,11 @@ class TrainingEngine:
 
     # -- training ----------------------------------------------------------------------------------
     def _advance(self) -> None:
-        from gan_studio.core.training.trainer import DivergedError
+        from gan_studio.core.training.trainer import RolledBack
         tr = self._tr
         try:
             self._loop.advance()
-        except DivergedError as e:
+        except RolledBack as e:   # NaN/inf, or a step that raised (out of memory): undone and paused
             self._steps, self._values = [], []
             self._target = None
             self._running = False
@@ -306,7 +306,7 @@ class TrainingEngine:
         self._events.append(dict(event))
         if self._run is not None and self._run.read_only:
             self._unlogged.append(dict(event))   # written to events.jsonl once this run is trained
-        if event.get("event") == "diverged":
+        if event.get("event") in ("diverged", "step_failed"):
             # rows past the roll-back will be trained again: drop them from the pending batch
             self._steps, self._values = [], []
 

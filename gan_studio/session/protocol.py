@@ -162,7 +162,7 @@ class RunningChanged(Reply):
 
 @dataclass(frozen=True)
 class Diverged(Reply):
-    """NaN or inf: the run was rolled back to ``step`` and paused."""
+    """NaN or inf, or a step that raised (out of memory): the run was rolled back to ``step`` and paused."""
     message: str
     step: int
 

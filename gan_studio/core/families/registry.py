@@ -24,6 +24,7 @@ from __future__ import annotations
 import torch
 
 from gan_studio.core.config import Config
+from gan_studio.core.device import is_out_of_memory
 from gan_studio.core.errors import ConfigError
 from gan_studio.core.family_spec import FamilySpec, register_spec, spec_of
 from gan_studio.core.training.trainer import Trainer
@@ -70,19 +71,6 @@ def make_trainer(cfg: Config, device=None):
         if not is_out_of_memory(e):
             raise
         raise ConfigError(_too_big(cfg, device)) from None
-
-
-def is_out_of_memory(e: BaseException) -> bool:
-    """Whether ``e`` is an allocation failure (torch's CPU allocator, CUDA/MPS out of memory)."""
-    if isinstance(e, MemoryError):
-        return True
-    oom = getattr(torch, "OutOfMemoryError", None)
-    if oom is not None and isinstance(e, oom):
-        return True
-    text = str(e).lower()
-    return isinstance(e, RuntimeError) and any(s in text for s in (
-        "not enough memory", "out of memory", "defaultcpuallocator", "can't allocate memory",
-        "failed to allocate", "allocation failed"))
 
 
 def _too_big(cfg: Config, device) -> str:

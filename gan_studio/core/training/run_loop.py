@@ -9,7 +9,8 @@ import time
 import torch
 
 from gan_studio.core.metrics.modes import ModeHops
-from gan_studio.core.training.trainer import (METRIC_NAMES, DivergedError, StepMetrics, Trainer,
+from gan_studio.core.device import free_cached_memory, is_out_of_memory
+from gan_studio.core.training.trainer import (METRIC_NAMES, DivergedError, StepFailedError, StepMetrics, Trainer,
                                               nonfinite_tensors, short_names)
 
 
@@ -66,10 +67,14 @@ class RunLoop:
         """One step plus whatever bookkeeping falls on it. Returns the logged row, if one was logged.
 
         Raises DivergedError (after rolling back) when a logged value, or the state at a logged step
-        or before a checkpoint, is NaN/inf.
+        or before a checkpoint, is NaN/inf, and StepFailedError (after rolling back) when the step
+        itself raises (out of memory on the GPU, say): a half-done step is never kept.
         """
         tr, t = self.trainer, self.trainer.cfg.train
-        m = tr.step()
+        try:
+            m = tr.step()
+        except Exception as e:  # noqa: BLE001 - undone, recorded and re-raised as StepFailedError
+            self._step_failed(e)
         s = tr.step_count
         row = None
         checked = False   # the state of this step was found finite
@@ -164,6 +169,27 @@ class RunLoop:
         if self.run is not None:
             self.run.save_checkpoint(tr, tr.state_dict())
         raise DivergedError(step, shown, tr.step_count)
+
+    def _step_failed(self, error: Exception) -> None:
+        """A step raised: go back to the last good state (the step may have updated D and not G),
+        record the event, write the good state's checkpoint, raise StepFailedError."""
+        tr = self.trainer
+        step, oom = tr.step_count + 1, is_out_of_memory(error)
+        if oom:
+            free_cached_memory(tr.device)
+        event = {"event": "step_failed", "key": type(error).__name__, "value": step}
+        if self._last_good is None:
+            tr.record_event(event)
+            raise StepFailedError(step, error, None, oom, tr.device_name) from error
+        tr.load_state_dict(_clone_state(self._last_good))
+        tr._last_metrics = None
+        for s in [s for s in self.fork_states if s > tr.step_count]:
+            del self.fork_states[s]
+        tr.record_event(event)
+        self._last_good["events_json"] = json.dumps(tr.events, default=str)
+        if self.run is not None:
+            self.run.save_checkpoint(tr, tr.state_dict())
+        raise StepFailedError(step, error, tr.step_count, oom, tr.device_name) from error
 
     def finish(self) -> None:
         """Log the final metrics and save a checkpoint and a snapshot (on stop, pause or close).

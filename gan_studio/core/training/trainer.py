@@ -40,7 +40,14 @@ from gan_studio.core.training.tricks import TrickSet, _takes_role
 METRIC_NAMES = ("loss_d", "loss_g", "d_real", "d_fake", "grad_norm_d", "grad_norm_g")
 
 
-class DivergedError(RuntimeError):
+class RolledBack(RuntimeError):
+    """Training was paused at ``step`` and the Trainer rolled back to its last good state
+    (``restored_step``; None when there was none and nothing was saved)."""
+    step: int
+    restored_step: int | None
+
+
+class DivergedError(RolledBack):
     """A loss or gradient became NaN/inf. The Trainer has been rolled back to its last good state."""
 
     def __init__(self, step: int, names: list[str], restored_step: int | None):
@@ -49,6 +56,27 @@ class DivergedError(RuntimeError):
                  else "there is no finite state to roll back to, so nothing was saved")
         super().__init__(f"training diverged at step {step}: {', '.join(names)} became NaN or infinite; "
                          f"{where}. Lower the learning rates or change the loss/tricks, then continue.")
+
+
+class StepFailedError(RolledBack):
+    """A step raised (out of memory on the GPU, say): the half-done step was undone by rolling the
+    Trainer back to its last good state, which the run folder holds; the run is paused, not ended."""
+
+    def __init__(self, step: int, error: BaseException, restored_step: int | None, out_of_memory: bool,
+                 device: str = ""):
+        self.step, self.error, self.restored_step = step, error, restored_step
+        self.out_of_memory = out_of_memory
+        where = (f"the run was paused and rolled back to step {restored_step}, which is saved" if restored_step is not None
+                 else "there is no earlier state to roll back to, so nothing was saved")
+        if out_of_memory:
+            what = f"out of memory{' on ' + device if device else ''} at step {step}"
+            advice = ("Continue it on the CPU (`--device cpu` with --resume, or in a new run), or start a new run "
+                      "with a smaller train.batch_size or smaller networks (model.*).")
+        else:
+            first = str(error).splitlines()[0][:200] if str(error) else ""
+            what = f"step {step} failed: {type(error).__name__}" + (f": {first}" if first else "")
+            advice = "Change the setting that caused it, then continue."
+        super().__init__(f"{what}; {where}. {advice}")
 
 
 def _floating_tensors(obj, prefix: str = ""):
