@@ -161,6 +161,18 @@ def test_a_failed_capture_is_an_event_and_training_goes_on_eagerly():
     assert len(off) == 1 and "capturing" in off[0]["why"] and g.graphs.failed
 
 
+def test_switching_graphs_off_live_takes_effect_at_the_next_step():
+    g = graphed(ring_cfg())
+    for _ in range(WARMUP + 2):
+        g.step()
+    assert g.graphs.replays == 2
+    g.apply_setting("train.cuda_graphs", "off")   # live: no Reset needed
+    for _ in range(3):
+        g.step()
+    assert g.graphs.replays == 2 and g.graphs.replay_fn is None
+    assert [e for e in g.events if e["event"] == "set"][-1]["key"] == "train.cuda_graphs"
+
+
 def test_no_graphs_on_the_cpu_without_a_stand_in():
     assert Trainer(ring_cfg()).graphs is None
 
