@@ -85,6 +85,17 @@ def test_any_error_in_a_step_is_undone_and_named(fail_at):
     assert same_weights(Trainer(tiny_cfg()), tr)
 
 
+def test_a_user_error_from_a_step_stays_the_one_line_error_it_was(fail_at):
+    from gan_studio.core.errors import DataError
+    tr = Trainer(tiny_cfg())
+    loop = RunLoop(tr, None)
+    fail_at(3, DataError("this run holds no real images"))
+    with pytest.raises(DataError, match="no real images"):
+        for _ in range(5):
+            loop.advance()
+    assert not [e for e in tr.events if e["event"] == "step_failed"]
+
+
 def test_cli_pauses_on_out_of_memory_and_the_resumed_run_is_the_straight_one(tmp_path, fail_at, capsys):
     assert main(["train", "ring8", "--steps", "60", "--out", str(tmp_path / "straight"), *TINY]) == 0
     fail_at(47, out_of_memory())

@@ -8,8 +8,9 @@ import time
 
 import torch
 
-from gan_studio.core.metrics.modes import ModeHops
 from gan_studio.core.device import free_cached_memory, is_out_of_memory
+from gan_studio.core.errors import user_errors
+from gan_studio.core.metrics.modes import ModeHops
 from gan_studio.core.training.trainer import (METRIC_NAMES, DivergedError, StepFailedError, StepMetrics, Trainer,
                                               nonfinite_tensors, short_names)
 
@@ -73,6 +74,8 @@ class RunLoop:
         tr, t = self.trainer, self.trainer.cfg.train
         try:
             m = tr.step()
+        except user_errors():   # a one-line error about the user's input (a run that cannot train): as it is
+            raise
         except Exception as e:  # noqa: BLE001 - undone, recorded and re-raised as StepFailedError
             self._step_failed(e)
         s = tr.step_count
