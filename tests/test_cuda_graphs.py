@@ -69,6 +69,16 @@ def graphed(cfg: Config, backend=None) -> Trainer:
     return tr
 
 
+def around_a_change(trainers, key: str, value, n: int) -> None:
+    """Each trainer: n steps, a live change of ``key``, n more steps."""
+    for tr in trainers:
+        for _ in range(n):
+            tr.step()
+        tr.apply_setting(key, value)
+        for _ in range(n):
+            tr.step()
+
+
 def same_state(a: Trainer, b: Trainer) -> bool:
     sa, sb = a.state_dict(), b.state_dict()
     return all(torch.equal(x, y) for k in ("G", "D") for x, y in zip(sa[k].values(), sb[k].values()))
@@ -96,12 +106,7 @@ def test_replayed_metrics_are_a_copy_that_the_next_replay_does_not_overwrite():
 
 def test_a_live_rate_change_is_captured_again_and_matches_eager():
     eager, g = Trainer(ring_cfg()), graphed(ring_cfg())
-    for tr in (eager, g):
-        for _ in range(WARMUP + 2):
-            tr.step()
-        tr.apply_setting("train.lr_d", 5e-4)
-        for _ in range(WARMUP + 2):
-            tr.step()
+    around_a_change((eager, g), "train.lr_d", 5e-4, WARMUP + 2)
     assert g.graphs.captures == 2 and g.opt_d.param_groups[0]["lr"] == 5e-4
     assert same_state(eager, g)
 
@@ -197,12 +202,7 @@ def cuda_cfg(kind: str, graphs: str) -> Config:
 def test_cuda_graph_steps_equal_eager_steps(kind):
     eager, g = Trainer(cuda_cfg(kind, "off")), Trainer(cuda_cfg(kind, "auto"))
     assert eager.graphs is not None and g.graphs is not None
-    for tr in (eager, g):
-        for _ in range(WARMUP + 5):
-            tr.step()
-        tr.apply_setting("train.lr_g", 3e-4)
-        for _ in range(WARMUP + 5):
-            tr.step()
+    around_a_change((eager, g), "train.lr_g", 3e-4, WARMUP + 5)
     assert g.graphs.captures == 2 and g.graphs.replays == 10 and eager.graphs.replays == 0
     me, mg = eager.last_metrics.as_dict(), g.last_metrics.as_dict()
     assert me == pytest.approx(mg, rel=1e-4, abs=1e-5)
