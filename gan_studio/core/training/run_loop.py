@@ -154,12 +154,27 @@ class RunLoop:
         """Go back to the last good state, record the divergence, write the good state's checkpoint,
         raise DivergedError. Without a good state (the loop started from a non-finite one) nothing is
         loaded or written."""
+        step, shown = self.trainer.step_count, short_names(names)
+        restored = self._restore_last_good({"event": "diverged", "key": ",".join(shown), "value": step})
+        raise DivergedError(step, shown, restored)
+
+    def _step_failed(self, error: Exception) -> None:
+        """A step raised: go back to the last good state (the step may have updated D and not G),
+        record the event, write the good state's checkpoint, raise StepFailedError."""
         tr = self.trainer
-        step, shown = tr.step_count, short_names(names)
-        event = {"event": "diverged", "key": ",".join(shown), "value": step}
+        step, oom = tr.step_count + 1, is_out_of_memory(error)
+        if oom:
+            free_cached_memory(tr.device)
+        restored = self._restore_last_good({"event": "step_failed", "key": type(error).__name__, "value": step})
+        raise StepFailedError(step, error, restored, oom, tr.device_name) from error
+
+    def _restore_last_good(self, event: dict) -> int | None:
+        """Load the last good state (if there is one), record ``event`` and write the restored
+        state's checkpoint; the step restored, or None when there was nothing to go back to."""
+        tr = self.trainer
         if self._last_good is None:
             tr.record_event(event)
-            raise DivergedError(step, shown, None)
+            return None
         # a copy: loading shares tensors (optimiser moments, trick averages) that training then
         # updates in place, and the kept state must stay as it was for a later roll-back
         tr.load_state_dict(_clone_state(self._last_good))
@@ -171,28 +186,7 @@ class RunLoop:
         self._last_good["events_json"] = json.dumps(tr.events, default=str)
         if self.run is not None:
             self.run.save_checkpoint(tr, tr.state_dict())
-        raise DivergedError(step, shown, tr.step_count)
-
-    def _step_failed(self, error: Exception) -> None:
-        """A step raised: go back to the last good state (the step may have updated D and not G),
-        record the event, write the good state's checkpoint, raise StepFailedError."""
-        tr = self.trainer
-        step, oom = tr.step_count + 1, is_out_of_memory(error)
-        if oom:
-            free_cached_memory(tr.device)
-        event = {"event": "step_failed", "key": type(error).__name__, "value": step}
-        if self._last_good is None:
-            tr.record_event(event)
-            raise StepFailedError(step, error, None, oom, tr.device_name) from error
-        tr.load_state_dict(_clone_state(self._last_good))
-        tr._last_metrics = None
-        for s in [s for s in self.fork_states if s > tr.step_count]:
-            del self.fork_states[s]
-        tr.record_event(event)
-        self._last_good["events_json"] = json.dumps(tr.events, default=str)
-        if self.run is not None:
-            self.run.save_checkpoint(tr, tr.state_dict())
-        raise StepFailedError(step, error, tr.step_count, oom, tr.device_name) from error
+        return tr.step_count
 
     def finish(self) -> None:
         """Log the final metrics and save a checkpoint and a snapshot (on stop, pause or close).
