@@ -65,6 +65,13 @@ def advance_fades(net: nn.Module, delta: float) -> None:
             net.mbd_key = None
 
 
+def fades_pending(net: nn.Module) -> bool:
+    """Whether any switch of ``net`` is still fading (what :func:`advance_fades` would move)."""
+    return (any(slot.fading() for slot in getattr(net, "norms", []))
+            or getattr(net, "pack_mix", 1.0) < 1.0
+            or (getattr(net, "mbd_key", None) is not None and net.mbd_mix != net.mbd_target))
+
+
 def _fade_layout(slots) -> dict:
     return {"norm_from": [s.from_kind for s in slots], "norm_mix": [s.mix for s in slots]}
 

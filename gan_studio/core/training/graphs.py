@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import torch
 
+from gan_studio.core.nets.mlp import fades_pending
+
 #: eager steps on a side stream before a capture (PyTorch's notes on whole-network capture)
 WARMUP = 3
 
@@ -85,7 +87,7 @@ class StepGraph:
             return False
         if 0 < t.lr_decay_start <= tr.step_count < t.lr_decay_start + t.lr_decay_steps:
             return False   # the rates move every step
-        return not (fading(tr.G) or fading(tr.D))
+        return not (fades_pending(tr.G) or fades_pending(tr.D))
 
     def signature(self) -> tuple:
         """What the graph bakes in: a change of any of it means a new capture."""
@@ -140,11 +142,3 @@ class StepGraph:
         self.replay_fn, self.out = replay_fn, out
         self.captures += 1
 
-
-def fading(net) -> bool:
-    """Whether a live switch of ``net`` is still fading in (see nets.mlp.advance_fades)."""
-    if any(slot.fading() for slot in getattr(net, "norms", [])):
-        return True
-    if getattr(net, "pack_mix", 1.0) < 1.0:
-        return True
-    return getattr(net, "mbd_key", None) is not None and net.mbd_mix != net.mbd_target
