@@ -126,6 +126,19 @@ def test_a_trick_switched_on_runs_the_eager_step_and_off_again_captures_anew():
     assert g.graphs.captures == 2 and g.graphs.replays == replays + 2
 
 
+def test_no_capture_while_a_switched_off_trick_still_fades_out():
+    g = graphed(ring_cfg(**{"tricks.packing.enabled": True, "train.switch_fade_steps": 6}))
+    for _ in range(3):
+        g.step()
+    g.apply_setting("tricks.packing.enabled", False)   # packing fades out over 6 steps: no trick on, still no graph
+    for _ in range(5):
+        g.step()
+    assert g.graphs.captures == 0 and g.graphs.warm == 0
+    for _ in range(WARMUP + 3):
+        g.step()
+    assert g.graphs.captures == 1 and g.graphs.replays >= 1
+
+
 @pytest.mark.parametrize("change", ["train.cuda_graphs", "loss", "lr_decay"])
 def test_settings_that_rule_graphs_out(change):
     kv = {"train.cuda_graphs": "off"} if change == "train.cuda_graphs" else \
