@@ -195,6 +195,61 @@ def test_q_can_be_made_blind_to_where_which_colour_and_how_big():
     assert (y.grad[:, 0, 1, 2] > 0).all()                  # the dot's channel carries the brightness
 
 
+def test_the_canonical_view_is_blind_to_place_colour_brightness_and_size_but_not_to_the_shape():
+    from gan_studio.core.families.infogan import canonical_view
+    def picture(shape, colour, top, left, side, bright=1.0):
+        x = -torch.ones(1, 3, 16, 16)
+        for i in range(side):
+            if shape == "square":
+                x[0, colour, top + i, left:left + side] = 2 * bright - 1
+            else:   # a triangle: row i of the side holds i + 1 pixels, left aligned
+                x[0, colour, top + i, left:left + i + 1] = 2 * bright - 1
+        return x
+    small_red = canonical_view(picture("square", 0, 1, 1, 4))
+    big_blue = canonical_view(picture("square", 2, 8, 7, 7, bright=0.6))
+    triangle = canonical_view(picture("triangle", 1, 5, 5, 7))
+    assert small_red.shape == (1, 3, 16, 16) and torch.equal(small_red[:, 0], small_red[:, 2])   # grey
+    # moved, recoloured, dimmed and made larger: nearly the same view; another shape: far from it
+    same, other = (small_red - big_blue).abs().mean(), (big_blue - triangle).abs().mean()
+    assert float(same) < 0.5 * float(other)
+    for v in (small_red, big_blue, triangle):                   # centred in the view
+        ink = (v[0, 0] + 1) / 2
+        rows = (ink.sum(1) * torch.arange(16.0)).sum() / ink.sum()
+        cols = (ink.sum(0) * torch.arange(16.0)).sum() / ink.sum()
+        assert abs(float(rows) - 7.5) < 0.6 and abs(float(cols) - 7.5) < 0.6
+    # an empty picture gives a finite (blank) view, and the gradient reaches the pixels
+    assert torch.isfinite(canonical_view(-torch.ones(2, 3, 16, 16))).all()
+    y = picture("square", 0, 3, 3, 5).requires_grad_(True)
+    canonical_view(y).sum().backward()
+    assert float(y.grad[0, 0, 3:8, 3:8].abs().sum()) > 0
+
+
+def test_with_the_canonical_view_an_empty_picture_carries_no_category():
+    import math
+    from gan_studio.core.families.infogan import info_terms
+    tr = make_trainer(tiny_dcgan(data__name="shapes", data__image_size=16, infogan__q_invariance="canonical",
+                                 infogan__categories=3, train__batch_size=16))
+    assert 1.0 < tr.ink_ref < 40.0                                # a faint real picture's ink, in pixels
+    real = tr.data.sample(8, torch.Generator().manual_seed(0))
+    empty = -torch.ones(8, *tr.data.shape)
+    assert torch.equal(tr.ink_weight(empty), torch.zeros(8))
+    assert float(tr.ink_weight(real).mean()) > 0.8
+    # Q reading an empty picture's code perfectly gains nothing: the term is log K, as if unreadable
+    q = torch.zeros(8, 3 + 2)
+    cat = torch.arange(8) % 3
+    q[torch.arange(8), cat] = 20.0
+    ce, _ = info_terms(q, cat, torch.zeros(8, 2), False, tr.ink_weight(empty))
+    assert abs(float(ce) - math.log(3)) < 1e-6
+    ce, _ = info_terms(q, cat, torch.zeros(8, 2), False, torch.ones(8))
+    assert float(ce) < 1e-6
+    for _ in range(3):
+        assert tr.step().is_finite()
+    # q_accuracy reads real pictures the way Q reads fakes in training: through the canonical view
+    from gan_studio.core.families.infogan import canonical_view
+    tr.D.eval()
+    assert torch.equal(tr.q_codes(real), tr.D.read(canonical_view(real))[:, :3].argmax(1))
+
+
 def test_extra_categorical_codes_go_into_g_are_read_back_by_q_and_follow_z_in_pictures():
     from gan_studio.core.families.infogan import extra_terms, info_terms
     tr = make_trainer(tiny_cfg(train__batch_size=16, infogan__extra_categories="3,2", infogan__cont_variance="learned"))

@@ -22,7 +22,11 @@ from a copy of each fake rolled by a random number of pixels, made colour-blind 
 brightness and/or zoomed (:func:`see_through`, a second pass through D's trunk; the gradient reaches G through
 it), the continuous codes from the fake itself. The category can then carry only what those
 transforms leave alone: on shapes, not where the shape is, which colour or how big. It is a prior about what
-should count, given without a single label.
+should count, given without a single label. ``canonical`` is the deterministic form: Q reads a colour- and
+brightness-blind copy whose ink is centred and sized to one spread (:func:`canonical_view`, moment
+normalisation), from the fake before instance noise; each picture's cross-entropy is weighted by its
+ink as a share of a faint real picture's (:meth:`InfoGANTrainer.ink_weight`), the rest counted as
+unreadable (log K), since such a view makes an empty picture as readable as a full one.
 
 Labels are never used in training. ``evaluate()`` measures with them when the set has them:
 ``code_accuracy`` draws ``EVAL_PER_CODE`` images per categorical value, classifies them with the
@@ -82,7 +86,13 @@ EVAL_REAL = 2000
 REFERENCE_SIZE = 256
 #: the transforms Q can be asked to see through (infogan.q_invariance)
 INVARIANCES = ("none", "shift", "colour", "scale", "shift+colour", "shift+scale", "colour+scale",
-               "shift+colour+scale")
+               "shift+colour+scale", "canonical")
+#: infogan.q_invariance = canonical: the ink's radius of gyration in Q's view, in grid units ([-1, 1] across)
+CANON_SPREAD = 0.4
+#: ... and the brightness below which a pixel does not count as ink when the view is placed and sized
+CANON_FLOOR = 0.25
+#: ... and the real pictures whose ink quantile a fake must reach to carry its category in full
+INK_SAMPLE, INK_QUANTILE = 1000, 0.1
 #: the random zoom of Q's view (infogan.q_invariance = scale): a factor from 1/SCALE_RANGE to SCALE_RANGE
 SCALE_RANGE = 1.5
 #: the random gain of Q's colour-blind view (infogan.q_invariance = colour)
@@ -108,8 +118,9 @@ class InfoganConfig:
     q_invariance: str = opt("none", "what Q must see through to read a fake's categorical code: none (Chen et "
                             "al.), or shift (the fake rolled by a random number of pixels, wrapping round), colour "
                             "(a colour-blind copy at a random brightness), scale (zoomed by 1/1.5..1.5 about its "
-                            "ink) joined by +; the category can then mean only what these leave unchanged (a "
-                            "shape, not where it is or which colour)",
+                            "ink) joined by +, or canonical (colour- and brightness-blind, the ink centred and "
+                            "sized to one spread: moment normalisation); the category can then mean only what "
+                            "these leave unchanged (a shape, not where it is, which colour or how big)",
                             choices=INVARIANCES)
     extra_categories: str = opt("", "more categorical codes beside the measured one, their sizes joined by commas "
                                 "(e.g. '4,4' on shapes: codes for the four places and the four colours, so that the "
@@ -213,12 +224,18 @@ def build_info_networks(cfg: Config, data) -> tuple[nn.Module, nn.Module]:
     raise ConfigError(f"model.arch = {m.arch!r} does not fit model.family = 'infogan'; choose one of: dcgan, mlp")
 
 
-def info_terms(q: torch.Tensor, cat: torch.Tensor, cont: torch.Tensor, learned_var: bool
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+def info_terms(q: torch.Tensor, cat: torch.Tensor, cont: torch.Tensor, learned_var: bool,
+               weight: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(-E log Q(c_cat | x), -E log Q(c_cont | x)): the cross-entropy of Q's categorical logits and
-    the Gaussian negative log-likelihood of the continuous codes (summed over codes; 0 without any)."""
+    the Gaussian negative log-likelihood of the continuous codes (summed over codes; 0 without any).
+    ``weight`` (N,) in [0, 1]: how far each picture can carry the category at all (an empty picture
+    carries none, canonical view); the cross-entropy of picture i is then w_i CE_i + (1 - w_i) log K,
+    so that a code value cannot be read from a picture by its having nothing in it."""
     k, n = q.shape[1] - cont.shape[1] * (2 if learned_var else 1), cont.shape[1]
-    loss_cat = F.cross_entropy(q[:, :k], cat)
+    if weight is None:
+        loss_cat = F.cross_entropy(q[:, :k], cat)
+    else:   # a picture counts in proportion to its weight; the rest of it is unreadable (log K)
+        loss_cat = (weight * F.cross_entropy(q[:, :k], cat, reduction="none") + (1 - weight) * math.log(k)).mean()
     if n == 0:
         return loss_cat, q.new_zeros(())
     mean = q[:, k:k + n]
@@ -251,6 +268,8 @@ def see_through(x: torch.Tensor, invariance: str, generator: torch.Generator) ->
     that no place is special). Differentiable in x; None for "none"."""
     if invariance == "none":
         return None
+    if invariance == "canonical":
+        return canonical_view(x)
     n, c, h, w = x.shape
     if "colour" in invariance and c > 1:
         # colour-blind and brightness-blind: each pixel's brightest channel, times a random gain
@@ -267,6 +286,40 @@ def see_through(x: torch.Tensor, invariance: str, generator: torch.Generator) ->
         x = x.gather(2, rows[:, None, :, None].expand(n, c, h, w))
         x = x.gather(3, cols[:, None, None, :].expand(n, c, h, w))
     return x
+
+
+def canonical_view(x: torch.Tensor) -> torch.Tensor:
+    """x (N, C, H, W) in [-1, 1] as Q reads it under ``q_invariance = canonical``: colour-blind (each
+    pixel's brightest channel), brightness-blind (divided by the image's brightest pixel), and moved
+    and sized so that its ink is centred with radius of gyration CANON_SPREAD (moment normalisation, the
+    classic way a character reader makes a glyph's place and size irrelevant). What is left is the
+    outline: on shapes, which shape. The place and size are measured without gradient (pixels dimmer
+    than CANON_FLOOR do not count); the view is differentiable in x through the resampling."""
+    n, c, h, w = x.shape
+    ink = ((x + 1) * 0.5).amax(1)                                             # (n, h, w) in [0, 1]
+    ink = ink / ink.detach().amax((1, 2), keepdim=True).clamp_min(1e-3)
+    with torch.no_grad():
+        wgt = (ink - CANON_FLOOR).clamp_min(0)
+        total = wgt.sum((1, 2)).clamp_min(1e-6)
+        ys = torch.linspace(-1 + 1 / h, 1 - 1 / h, h, device=x.device, dtype=x.dtype)
+        xs = torch.linspace(-1 + 1 / w, 1 - 1 / w, w, device=x.device, dtype=x.dtype)
+        cy = (wgt.sum(2) * ys).sum(1) / total
+        cx = (wgt.sum(1) * xs).sum(1) / total
+        var = (wgt * ((ys[None, :, None] - cy[:, None, None]) ** 2 + (xs[None, None, :] - cx[:, None, None]) ** 2)
+               ).sum((1, 2)) / total
+        k = var.sqrt().clamp(1 / max(h, w), 2.0) / CANON_SPREAD              # output -> input scale
+        theta = torch.zeros(n, 2, 3, device=x.device, dtype=x.dtype)
+        theta[:, 0, 0] = theta[:, 1, 1] = k
+        theta[:, 0, 2], theta[:, 1, 2] = cx, cy
+        grid = F.affine_grid(theta, [n, 1, h, w], align_corners=False)
+    view = F.grid_sample(ink[:, None], grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return (view * 2 - 1).expand(n, c, h, w)
+
+
+def picture_ink(x: torch.Tensor) -> torch.Tensor:
+    """(N,): the ink of pictures x (N, C, H, W) in [-1, 1]: each pixel's brightest channel in [0, 1], above
+    CANON_FLOOR (faint specks are not ink), summed."""
+    return (((x + 1) * 0.5).amax(1) - CANON_FLOOR).clamp_min(0).flatten(1).sum(1) / (1 - CANON_FLOOR)
 
 
 def _zoom(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -324,6 +377,12 @@ class InfoGANTrainer(Trainer):
 
     def build_networks(self, cfg: Config, data) -> tuple[nn.Module, nn.Module]:
         ic = cfg.infogan
+        #: canonical view: the ink of a faint real picture (INK_QUANTILE of INK_SAMPLE real ones, drawn
+        #: apart from the training RNG), the ink at which a fake fully carries its category
+        self.ink_ref = None
+        if ic.q_invariance == "canonical":
+            real = data.sample(INK_SAMPLE, torch.Generator(device=data.device).manual_seed(cfg.train.seed + 3))
+            self.ink_ref = float(picture_ink(real).quantile(INK_QUANTILE).clamp_min(1e-3))
         self.code_sizes = (ic.categories, ic.continuous)
         self.extra_sizes = extra_sizes(ic, cfg.model.latent_dim)
         self.match_labels, self.match_names = _match_labels(data, ic.match)
@@ -370,11 +429,23 @@ class InfoGANTrainer(Trainer):
         return torch.stack([torch.randint(k, (n,), generator=g, device=self.device) for k in self.extra_sizes], 1)
 
     def code_losses(self, q: torch.Tensor, cat: torch.Tensor, cont: torch.Tensor,
-                    extra: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+                    extra: torch.Tensor | None, fake: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(cross-entropies of every categorical code, summed; the continuous codes' NLL) of Q's outputs q:
-        the terms weighted by lambda_cat and lambda_cont in D/Q's and G's loss."""
-        ce, nll = info_terms(self.q_main(q), cat, cont, self.cfg.infogan.cont_variance == "learned")
+        the terms weighted by lambda_cat and lambda_cont in D/Q's and G's loss. With the canonical view,
+        ``fake`` (the pictures Q read, before instance noise) sets how far each can carry the category:
+        its ink as a share of a faint real picture's (:meth:`ink_weight`)."""
+        weight = self.ink_weight(fake) if fake is not None else None
+        ce, nll = info_terms(self.q_main(q), cat, cont, self.cfg.infogan.cont_variance == "learned", weight)
         return ce + extra_terms(q, extra, self.extra_sizes), nll
+
+    def ink_weight(self, x: torch.Tensor) -> torch.Tensor | None:
+        """(N,) in [0, 1]: each picture's ink (its brightest channel in [0, 1], summed over pixels) as a
+        share of ``ink_ref``, capped at 1; None unless q_invariance = canonical. The canonical view blows
+        any picture up to one brightness and size, so without this a code value could be read from an
+        empty picture; with it an empty picture carries no category (cross-entropy log K)."""
+        if self.ink_ref is None:
+            return None
+        return (picture_ink(x) / self.ink_ref).clamp(max=1.0)
 
     def q_main(self, q: torch.Tensor) -> torch.Tensor:
         """Q's outputs without the extra codes' logits (the categorical code's and the continuous ones)."""
@@ -457,16 +528,16 @@ class InfoGANTrainer(Trainer):
                     fake_d = self.G(self.g_input(z, cat, cont, extra))
             # separate passes: the DCGAN D's batch norm must not mix real and fake statistics
             d_real = self.D(noisy(self, real, sigma))
-            d_fake, q_fake = self.judge_fake(noisy(self, fake_d, sigma), self.rng)
-            ce, nll = self.code_losses(q_fake, cat, cont, extra)
+            d_fake, q_fake = self.judge_fake(noisy(self, fake_d, sigma), self.rng, clean=fake_d)
+            ce, nll = self.code_losses(q_fake, cat, cont, extra, fake_d)
             loss_d = d_loss_fn(d_real, d_fake, *targets) + ic.lambda_cat * ce + ic.lambda_cont * nll
             grad_norm_d = self.d_backward(loss_d)
             self.opt_d.step()
             self.clip_critic()
 
         # --- G: minimise loss_G(D(G(z, c))) + lambda . (CE + NLL of Q) against the updated D and Q ---
-        g_out, q_g = self.judge_fake(noisy(self, fake, sigma), self.rng)
-        ce, nll = self.code_losses(q_g, cat, cont, extra)
+        g_out, q_g = self.judge_fake(noisy(self, fake, sigma), self.rng, clean=fake)
+        ce, nll = self.code_losses(q_g, cat, cont, extra, fake)
         loss_g = g_loss_fn(g_out) + ic.lambda_cat * ce + ic.lambda_cont * nll
         grad_norm_g = self.g_backward(loss_g)
         self.opt_g.step()
@@ -476,12 +547,16 @@ class InfoGANTrainer(Trainer):
         dr, df = self.d_means([(d_real, d_fake)])
         return self.record_metrics(loss_d, loss_g, dr, df, grad_norm_d, grad_norm_g)
 
-    def judge_fake(self, x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    def judge_fake(self, x: torch.Tensor, generator: torch.Generator,
+                   clean: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(D's logit, Q's outputs) of fakes x. With infogan.q_invariance, Q reads the categorical
         code from a transformed copy (:func:`see_through`) and the continuous codes from x itself:
-        the category must not depend on what the transforms change; the continuous codes may."""
+        the category must not depend on what the transforms change; the continuous codes may.
+        ``clean``: x before instance noise, which the canonical view is made from (noise over the
+        whole picture would move the ink's measured centre and size)."""
         logit, q = self.D.judge(x)
-        seen = see_through(x, self.cfg.infogan.q_invariance, generator)
+        inv = self.cfg.infogan.q_invariance
+        seen = see_through(clean if inv == "canonical" and clean is not None else x, inv, generator)
         if seen is not None:
             k = self.code_sizes[0]
             q = torch.cat([self.D.read(seen)[:, :k], q[:, k:]], 1)
@@ -573,9 +648,12 @@ class InfoGANTrainer(Trainer):
 
     @torch.no_grad()
     def q_codes(self, x: torch.Tensor) -> torch.Tensor:
-        """Q's categorical code (argmax) of images x in [-1, 1], in batches of 500."""
+        """Q's categorical code (argmax) of images x in [-1, 1], in batches of 500; read from the canonical
+        view under q_invariance = canonical, as Q reads it in training (the random views of the other
+        settings are not applied: Q reads the images themselves)."""
+        view = canonical_view if self.cfg.infogan.q_invariance == "canonical" else (lambda v: v)
         with batch_norm_state_kept(self.D):
-            return torch.cat([self.D.judge(part.to(self.device))[1][:, :self.code_sizes[0]].argmax(1)
+            return torch.cat([self.D.read(view(part.to(self.device)))[:, :self.code_sizes[0]].argmax(1)
                               for part in x.split(500)]).cpu()
 
     def evaluate(self, n: int = 2500) -> dict[str, Any]:
