@@ -81,7 +81,8 @@ def fd_real_levels(data, levels: int, n: int = 1000, seed: int = 5) -> list[floa
 @torch.no_grad()
 def fd_on_real_coarse(tr, n: int = 1000, seed: int = 5) -> list[float]:
     """fd_classifier of the finer levels drawn on *real* coarse images, as they are trained: for each
-    level l < L, real x_l composed up to the final level by G_{l+1}, ..., G_L (then enlarged)."""
+    level l < L, real x_l composed up to the final level by G_{l+1}, ..., G_L (then enlarged); G as it
+    samples (with tricks.g_ema, the moving average)."""
     from gan_studio.core.families.lapgan import laplacian_pyramid, up
     model = get_metric_model(tr.data)
     g = torch.Generator().manual_seed(seed)
@@ -90,12 +91,13 @@ def fd_on_real_coarse(tr, n: int = 1000, seed: int = 5) -> list[float]:
     tr.G.eval()
     try:
         out = []
-        for start in range(tr.num_levels - 1):
-            x = images[start]
-            for level in tr.G.levels[start + 1:]:
-                cond = up(x)
-                x = (cond + level(z, cond)).clamp(-1, 1)
-            out.append(image_report(model, x)["fd_classifier"])
+        with tr.tricks.g_ema.averaged(tr):   # G as it samples: its moving average with tricks.g_ema on
+            for start in range(tr.num_levels - 1):
+                x = images[start]
+                for level in tr.G.levels[start + 1:]:
+                    cond = up(x)
+                    x = (cond + level(z, cond)).clamp(-1, 1)
+                out.append(image_report(model, x)["fd_classifier"])
         return out
     finally:
         tr.G.train()

@@ -194,3 +194,62 @@ def test_checkpoint_resume_continues_exactly_with_extra_level_0_updates():
 def test_extra_level_0_updates_out_of_range_are_refused():
     with pytest.raises(ConfigError, match="base_steps"):
         make_trainer(tiny_cfg(lapgan__base_steps=0))
+
+
+def test_r1_penalises_the_finer_Ds_slope_at_real_inputs_and_leaves_level_0_alone():
+    """lapgan.r1: gamma/2 E|grad_h D_l(h, coarse)|^2 on real residuals, finer levels only. From the same
+    state and draws, one step with it moves level 0's D exactly as without and the finer Ds otherwise;
+    over a few steps the finer Ds get flatter at real inputs than without it."""
+    def d_slope(tr, level):
+        images, residuals = laplacian_pyramid(tr.data.sample(64, torch.Generator().manual_seed(5)), tr.num_levels)
+        h = residuals[level].clone().requires_grad_(True)
+        grad, = torch.autograd.grad(tr.D[level](h, up(images[level - 1])).sum(), h)
+        return float(grad.pow(2).flatten(1).sum(1).mean())
+
+    plain, r1 = (make_trainer(tiny_cfg(train__batch_size=8, lapgan__r1=g)) for g in (0.0, 100.0))
+    plain.step(), r1.step()
+    same = {n: torch.equal(p, q) for (n, p), (_, q) in zip(plain.D.named_parameters(), r1.D.named_parameters())}
+    assert all(v for n, v in same.items() if n.startswith("0."))
+    for level in range(1, r1.num_levels):   # (Adam's first step is lr x sign, so some tensors match)
+        assert not all(v for n, v in same.items() if n.startswith(f"{level}."))
+    assert r1.step().is_finite()
+    for _ in range(20):
+        plain.step(), r1.step()
+    assert d_slope(r1, 1) < 0.5 * d_slope(plain, 1)
+
+
+def test_checkpoint_resume_continues_exactly_with_r1():
+    assert_resumes_exactly(lambda: make_trainer(tiny_cfg(train__batch_size=8, lapgan__r1=1.0)), nets=("G", "D"))
+
+
+def test_g_ema_averages_every_level_for_sampling_and_never_changes_training():
+    """tricks.g_ema on LAPGAN: training is the same step for step; pictures, the level strip and the
+    level statistics come from the moving average of every level's G, and G's live weights and batch
+    norm statistics are back after each."""
+    plain, avg = (make_trainer(tiny_cfg(train__batch_size=8, tricks__g_ema__enabled=on,
+                                        tricks__g_ema__decay=0.9)) for on in (False, True))
+    for _ in range(6):
+        plain.step(), avg.step()
+    for (n, p), (_, q) in zip(plain.G.named_parameters(), avg.G.named_parameters()):
+        assert torch.equal(p, q), n                       # the trick never changes a step
+    z = torch.randn(4, 16, generator=torch.Generator().manual_seed(0))
+    live = {n: p.detach().clone() for n, p in avg.G.named_parameters()}
+    buffers = [b.clone() for b in avg.G.buffers()]
+    pictures, strip = avg.generate(z), avg.render_levels(z)
+    assert not torch.equal(pictures, plain.generate(z))  # drawn by the average, not by the live G
+    assert torch.equal(strip[-1], pictures)
+    stats = avg.level_stats(64, sampling=True)
+    assert stats["lap1_res_fake"] != plain.level_stats(64, sampling=True)["lap1_res_fake"]
+    with avg.tricks.g_ema.averaged(avg):                  # = the live weights swapped for the average
+        by_hand = avg.G.eval().compose(z)[0][-1]
+        avg.G.train()
+    assert torch.equal(by_hand, pictures)
+    for n, p in avg.G.named_parameters():
+        assert torch.equal(p, live[n]), n
+    for b, kept in zip(avg.G.buffers(), buffers):
+        assert torch.equal(b, kept)
+
+
+def test_checkpoint_resume_continues_exactly_with_g_ema():
+    assert_resumes_exactly(lambda: make_trainer(tiny_cfg(train__batch_size=8, tricks__g_ema__enabled=True)),
+                           nets=("G", "D"))

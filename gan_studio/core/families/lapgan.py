@@ -34,7 +34,8 @@ Networks: small convolutional nets that work at 4 to 64 px (DCGAN's layers start
 and model.ndf are the finest level's widths, doubled at each coarser level (``level_widths``: the
 levels then cost about the same; ``lapgan.ngf0`` / ``lapgan.ndf0`` set level 0's apart); model.arch
 is not used. Ds have no batch norm; real and fake go through them in separate passes (level 0's D
-adds the minibatch standard deviation). Losses: all but wgan-gp; tricks: label_smoothing and
+adds the minibatch standard deviation). Losses: all but wgan-gp; tricks: label_smoothing, g_ema (every
+level's G averaged for sampling: pictures, level statistics and metrics) and
 two_time_scale.
 """
 from __future__ import annotations
@@ -72,11 +73,13 @@ class LapganConfig:
                        choices=("residual", "image"))
     base_steps: int = opt(1, "updates of level 0's D and G per training step (level 0 is the cheapest level and "
                              "every finer level builds on its samples)", lo=1, hi=16)
+    r1: float = opt(0.0, "weight gamma of the R1 penalty (Mescheder et al. 2018: gamma/2 E|grad D_l(real)|^2, the "
+                         "gradient in what D_l judges) on the finer levels' Ds; 0 = off (Denton et al.)", lo=0.0, hi=1e4)
 
 
 FAMILY = FamilySpec(
     name="lapgan", summary="LAPGAN", section=LapganConfig, live=(),
-    tricks=("label_smoothing", "two_time_scale"), losses=tuple(l for l in losses.D_LOSS if l != "wgan-gp"),
+    tricks=("label_smoothing", "two_time_scale", "g_ema"), losses=tuple(l for l in losses.D_LOSS if l != "wgan-gp"),
     plot=Plot("Level D AUC (0.5: G fools D)", tuple((f"lap{l}_d_auc", f"level {l}") for l in range(4))),
     grid=Grid(rows="levels", per_row=0), capabilities={"levels"})
 
@@ -319,11 +322,16 @@ class LapganTrainer(Trainer):
             with torch.set_grad_enabled(i == d_steps - 1):  # keep G's graph for the G step below
                 fakes = [self.G.levels[0](zs[0])] + [self.G.levels[l](zs[l], conds[l]) for l in range(1, L)]
             loss_d, outs = 0.0, []
+            gamma = cfg.lapgan.r1
             for l in range(L):
                 # separate passes: level 0's D looks at its batch's spread (minibatch std)
-                d_real, d_fake = self.D[l](reals[l], conds[l]), self.D[l](fakes[l].detach(), conds[l])
+                real_l = reals[l].requires_grad_(True) if gamma and l > 0 else reals[l]
+                d_real, d_fake = self.D[l](real_l, conds[l]), self.D[l](fakes[l].detach(), conds[l])
                 outs.append((d_real, d_fake))
                 loss_d = loss_d + d_loss_fn(d_real, d_fake, *targets)
+                if gamma and l > 0:   # R1: D_l flat around the real residuals
+                    grad, = torch.autograd.grad(d_real.sum(), real_l, create_graph=True)
+                    loss_d = loss_d + 0.5 * gamma * grad.pow(2).flatten(1).sum(1).mean()
             grad_norm_d = self.d_backward(loss_d)
             self.opt_d.step()
             self.clip_critic()
@@ -355,7 +363,8 @@ class LapganTrainer(Trainer):
         (a grid of 64 and a strip of 2 show the same z alike)."""
         self.G.eval()
         try:
-            return self.G.compose(z.to(self.device, torch.float32))
+            with self.tricks.g_ema.averaged(self):   # G's moving average, with tricks.g_ema on
+                return self.G.compose(z.to(self.device, torch.float32))
         finally:
             self.G.train()
 
@@ -406,7 +415,8 @@ class LapganTrainer(Trainer):
         if sampling:
             self.G.eval()
         try:
-            self._level_stats(images, residuals, g, out)
+            with self.tricks.g_ema.averaged(self):   # the G that samples: its moving average, if on
+                self._level_stats(images, residuals, g, out)
         finally:
             self.G.train()
             for buf, value in kept:
