@@ -141,6 +141,9 @@ def train_seed(args, seed: int) -> dict:
         if tr.step_count % args.eval_every == 0 or tr.step_count == args.steps:
             stats = tr.level_stats(1000, sampling=True)   # G as it samples
             row = {"step": tr.step_count, **{c: stats[c] for c in cols[1:]}}
+            if tr.cfg.tricks.g_ema.enabled:   # and the live G, the one D_l is trained against
+                live = tr.level_stats(1000, sampling=True, live=True)
+                row.update({f"lap{l}_d_auc_live": live[f"lap{l}_d_auc"] for l in range(L)})
             rows.append(row)
             print("  ".join(f"{row[c]:>12}" for c in cols), flush=True)
     train_s = time.perf_counter() - t0
@@ -184,15 +187,26 @@ def level_table(results: list[dict], real: list[float]) -> list[str]:
         # the drop per latent set (the same latents at every level), then its mean and spread
         d = mean_sd(100 * (1 - fs[-1] / fs[0]) for fs in r["fd_sets"])
         a = [r["rows"][-1][f"lap{l}_d_auc"] for l in range(L)]
-        per_level.append([m for m, _ in ms]), drops.append(d[0]), aucs.append(a)
+        # with G averaged for sampling, D_l's AUC on the live G (the one it is trained against) too
+        a_live = [r["rows"][-1].get(f"lap{l}_d_auc_live") for l in range(L)]
+        per_level.append([m for m, _ in ms]), drops.append(d[0]), aucs.append((a, a_live))
         md.append(f"| {r['seed']} | " + " | ".join(f"{m:.0f} ± {sd:.0f}" for m, sd in ms)
-                  + f" | {d[0]:.1f} ± {d[1]:.1f} % | " + " | ".join(f"{x:.3f}" for x in a) + " |")
+                  + f" | {d[0]:.1f} ± {d[1]:.1f} % | "
+                  + " | ".join(f"{x:.3f}" + (f" (live {y:.3f})" if y is not None else "") for x, y in zip(a, a_live))
+                  + " |")
     if len(results) > 1:
         cells = [mean_sd(p[l] for p in per_level) for l in range(L)]
         dm = mean_sd(drops)
-        am = [mean_sd(a[l] for a in aucs) for l in range(L)]
+
+        def auc_cell(l: int) -> str:
+            m, sd = mean_sd(a[l] for a, _ in aucs)
+            lives = [lv[l] for _, lv in aucs]
+            if any(v is None for v in lives):
+                return f"{m:.3f} ± {sd:.3f}"
+            lm, lsd = mean_sd(lives)
+            return f"{m:.3f} ± {sd:.3f} (live {lm:.3f} ± {lsd:.3f})"
         md.append(f"| mean ± sd over {len(results)} seeds | " + " | ".join(f"{m:.0f} ± {sd:.0f}" for m, sd in cells)
-                  + f" | {dm[0]:.1f} ± {dm[1]:.1f} % | " + " | ".join(f"{m:.3f} ± {sd:.3f}" for m, sd in am) + " |")
+                  + f" | {dm[0]:.1f} ± {dm[1]:.1f} % | " + " | ".join(auc_cell(l) for l in range(L)) + " |")
     md.append("| real images (their pyramid) | " + " | ".join(f"{x:.0f}" for x in real)
               + f" | {100 * (1 - real[-1] / real[0]):.1f} % | " + " | ".join("" for _ in range(L)) + " |")
     return md
@@ -241,7 +255,8 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     cols = curve_columns(L)
     with open(out.with_suffix(".csv"), "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=["seed"] + cols)
+        extra = [k for r in results[:1] for k in (r["rows"][0] if r["rows"] else {}) if k not in cols]
+        w = csv.DictWriter(fh, fieldnames=["seed"] + cols + extra, restval="")
         w.writeheader()
         for r in results:
             w.writerows({"seed": r["seed"], **row} for row in r["rows"])

@@ -165,6 +165,11 @@ def test_the_bench_table_gives_each_seed_with_its_spread_and_the_mean_over_seeds
     assert table[2].startswith("| 0 | 1010 ± 10 | 900 ± 0 | 710 ± 10 | 29.7 ± 0.3 % | 0.600 | 0.550 | 0.500 |")
     assert table[4].startswith("| mean ± sd over 2 seeds | 1010 ± 0 | 900 ± 0 | 710 ± 1 |")
     assert table[5].startswith("| real images (their pyramid) | 1400 | 800 | 14 | 99.0 % |")
+    # a run that samples from G's average also gives D_l's AUC on the live G, per seed and in the mean
+    live = {**row, "lap0_d_auc_live": 0.7, "lap1_d_auc_live": 0.52, "lap2_d_auc_live": 0.54}
+    table = b.level_table([{**r, "rows": [live]} for r in results], [1400.0, 800.0, 14.0])
+    assert table[2].endswith("| 0.600 (live 0.700) | 0.550 (live 0.520) | 0.500 (live 0.540) |")
+    assert table[4].endswith("| 0.550 ± 0.000 (live 0.520 ± 0.000) | 0.500 ± 0.000 (live 0.540 ± 0.000) |")
 
 
 def test_extra_level_0_updates_move_level_0_alone():
@@ -240,6 +245,8 @@ def test_g_ema_averages_every_level_for_sampling_and_never_changes_training():
     assert torch.equal(strip[-1], pictures)
     stats = avg.level_stats(64, sampling=True)
     assert stats["lap1_res_fake"] != plain.level_stats(64, sampling=True)["lap1_res_fake"]
+    # asked for the live G (the one D_l plays against), the statistics are the plain run's
+    assert avg.level_stats(64, sampling=True, live=True) == plain.level_stats(64, sampling=True)
     with avg.tricks.g_ema.averaged(avg):                  # = the live weights swapped for the average
         by_hand = avg.G.eval().compose(z)[0][-1]
         avg.G.train()

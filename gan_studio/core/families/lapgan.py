@@ -40,6 +40,7 @@ two_time_scale.
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -402,11 +403,12 @@ class LapganTrainer(Trainer):
 
     # -- evaluation -------------------------------------------------------------------------
     @torch.no_grad()
-    def level_stats(self, n: int = N_EVAL_LEVELS, sampling: bool = False) -> dict[str, float]:
+    def level_stats(self, n: int = N_EVAL_LEVELS, sampling: bool = False, live: bool = False) -> dict[str, float]:
         """Per level: D_l's accuracy on real vs generated inputs; mean |residual| of real and generated.
         G's batch norm uses the batch's own statistics, as in training, or with ``sampling`` its
         running statistics, as when sampling; either way the running statistics stay as they were
-        (measuring never changes what G draws)."""
+        (measuring never changes what G draws). G is the one that samples (its moving average with
+        tricks.g_ema on), or with ``live`` the live G, the one D_l is trained against."""
         g = self.eval_generator(salt=11)
         L = self.num_levels
         images, residuals = laplacian_pyramid(self.data.sample(n, g), L)
@@ -415,8 +417,8 @@ class LapganTrainer(Trainer):
         if sampling:
             self.G.eval()
         try:
-            with self.tricks.g_ema.averaged(self):   # the G that samples: its moving average, if on
-                self._level_stats(images, residuals, g, out)
+            with contextlib.nullcontext() if live else self.tricks.g_ema.averaged(self):
+                self._level_stats(images, residuals, g, out)   # (averaged: the G that samples)
         finally:
             self.G.train()
             for buf, value in kept:
