@@ -236,10 +236,17 @@ def test_sigkill_during_checkpoint_writes_never_breaks_the_checkpoint(tmp_path):
                     i += 1
             finally:
                 os._exit(0)
-        time.sleep(rng.uniform(0.05, 0.25))
+        mine = f".{pid}."                       # the writer's temporary files carry its pid
+        if _ % 2:                               # at a random moment
+            time.sleep(rng.uniform(0.05, 0.25))
+        else:                                   # just after it began a write, however loaded the machine
+            deadline = time.monotonic() + 20
+            while not any(mine in n for n in tmp_files(folder)) and time.monotonic() < deadline:
+                time.sleep(0.0005)
+            time.sleep(rng.uniform(0.0, 0.003))
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
-        mid_write += bool(tmp_files(folder))
+        mid_write += any(mine in n for n in tmp_files(folder))
         state = load_checkpoint_file(path)          # always loads, and is one of the two, whole
         which = int(state["extra"]["ballast"][0].item()) - 1
         assert which in (0, 1) and state["step"] == states[which]["step"]
