@@ -288,6 +288,16 @@ def see_through(x: torch.Tensor, invariance: str, generator: torch.Generator) ->
     return x
 
 
+def _ink_centre(ink: torch.Tensor):
+    """For ink (N, H, W) >= 0: (pixel centres ys (H,), xs (W,) in [-1, 1] as affine_grid places them, the
+    ink's centre cy, cx (N,), its total (N,))."""
+    _, h, w = ink.shape
+    total = ink.sum((1, 2)).clamp_min(1e-6)
+    ys = torch.linspace(-1 + 1 / h, 1 - 1 / h, h, device=ink.device, dtype=ink.dtype)
+    xs = torch.linspace(-1 + 1 / w, 1 - 1 / w, w, device=ink.device, dtype=ink.dtype)
+    return ys, xs, (ink.sum(2) * ys).sum(1) / total, (ink.sum(1) * xs).sum(1) / total, total
+
+
 def canonical_view(x: torch.Tensor) -> torch.Tensor:
     """x (N, C, H, W) in [-1, 1] as Q reads it under ``q_invariance = canonical``: colour-blind (each
     pixel's brightest channel), brightness-blind (divided by the image's brightest pixel), and moved
@@ -300,11 +310,7 @@ def canonical_view(x: torch.Tensor) -> torch.Tensor:
     ink = ink / ink.detach().amax((1, 2), keepdim=True).clamp_min(1e-3)
     with torch.no_grad():
         wgt = (ink - CANON_FLOOR).clamp_min(0)
-        total = wgt.sum((1, 2)).clamp_min(1e-6)
-        ys = torch.linspace(-1 + 1 / h, 1 - 1 / h, h, device=x.device, dtype=x.dtype)
-        xs = torch.linspace(-1 + 1 / w, 1 - 1 / w, w, device=x.device, dtype=x.dtype)
-        cy = (wgt.sum(2) * ys).sum(1) / total
-        cx = (wgt.sum(1) * xs).sum(1) / total
+        ys, xs, cy, cx, total = _ink_centre(wgt)
         var = (wgt * ((ys[None, :, None] - cy[:, None, None]) ** 2 + (xs[None, None, :] - cx[:, None, None]) ** 2)
                ).sum((1, 2)) / total
         k = var.sqrt().clamp(1 / max(h, w), 2.0) / CANON_SPREAD              # output -> input scale
@@ -325,13 +331,8 @@ def picture_ink(x: torch.Tensor) -> torch.Tensor:
 def _zoom(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """x zoomed by a random factor per image (log-uniform in 1/SCALE_RANGE..SCALE_RANGE) about the
     centre of its ink, so the thing drawn keeps its place; bilinear, black outside."""
-    n, _, h, w = x.shape
-    ink = ((x + 1) * 0.5).sum(1)                                              # (n, h, w)
-    total = ink.sum((1, 2)).clamp_min(1e-6)
-    ys = torch.linspace(-1 + 1 / h, 1 - 1 / h, h, device=x.device)            # pixel centres in [-1, 1]
-    xs = torch.linspace(-1 + 1 / w, 1 - 1 / w, w, device=x.device)
-    cy = (ink.sum(2) * ys).sum(1) / total
-    cx = (ink.sum(1) * xs).sum(1) / total
+    n = len(x)
+    _, _, cy, cx, _ = _ink_centre(((x + 1) * 0.5).sum(1))
     log_s = (torch.rand(n, generator=generator, device=x.device) * 2 - 1) * math.log(SCALE_RANGE)
     inv = torch.exp(-log_s)                                                   # output -> input: divide by s
     theta = torch.zeros(n, 2, 3, device=x.device, dtype=x.dtype)
