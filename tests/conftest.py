@@ -26,10 +26,11 @@ def _no_dangling_threads(request):
     yield
     # a QThread that ran Python code shows up as a _DummyThread that never dies: QThreads are
     # checked through the worker registry instead
-    leftovers = [t for t in threading.enumerate() if t not in before and t.is_alive()
-                 and not isinstance(t, threading._DummyThread)]
     worker_module = sys.modules.get("gan_studio.app.worker")  # never import Qt for core tests
     workers = [w for w in list(worker_module.LIVE_WORKERS) if w.isRunning()] if worker_module else []
+    theirs = {w._thread for w in workers}   # named once, as the worker
+    leftovers = [t for t in threading.enumerate() if t not in before and t.is_alive()
+                 and not isinstance(t, threading._DummyThread) and t not in theirs]
     children = worker_module.live_processes() if worker_module else []   # the process engine's
     if workers or leftovers or children:
         for w in workers:  # stop them so one failure does not cascade into the next tests

@@ -11,6 +11,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
+from gan_studio.app.inbox import post
 from gan_studio.session.payloads import Report, RunInfo, tile_grid
 
 #: samples drawn per caption (one row per stage)
@@ -95,7 +96,7 @@ class CaptionPanel(QWidget):
             return
         text = self.text.text()
         fut = self.worker.render_caption(text, SAMPLES)
-        fut.add_done_callback(lambda f: self._answers.arrived.emit((text, f)))
+        fut.add_done_callback(lambda f: post(self._answers.arrived.emit, (text, f)))
 
     def _on_answer(self, answer) -> None:
         text, fut = answer

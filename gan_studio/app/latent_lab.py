@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, 
                                QLabel, QLineEdit, QPushButton, QSizePolicy, QSlider, QSpinBox, QTabWidget,
                                QVBoxLayout, QWidget)
 
+from gan_studio.app.inbox import post
 from gan_studio.session.payloads import tile_grid
 from gan_studio.core import latent as L
 from gan_studio.core.io import atomic_write_bytes
@@ -411,7 +412,7 @@ class LatentLab(QWidget):
         if "codes" in session.capabilities:   # G takes codes: ask the run how many
             sid = self._session_id
             fut = self.worker.call(operator.attrgetter("code_sizes"))
-            fut.add_done_callback(lambda f: self._answers.code_sizes.emit((sid, f)))
+            fut.add_done_callback(lambda f: post(self._answers.code_sizes.emit, (sid, f)))
         self.shown_step = self.latest_step = session.step
         self.pool = self.rng.standard_normal((len(self.tiles), self.latent_dim)).astype(np.float32)
         for view in self.views.values():
@@ -608,7 +609,7 @@ class LatentLab(QWidget):
             codes = self.codes_for(len(z))
         # a conditional G takes the condition beside z: a class label, or the codes
         fut = self.worker.render_latents(z, codes if codes is not None else self.label)
-        fut.add_done_callback(lambda f: self._answers.arrived.emit((sid, key, z, nrow, codes, f)))
+        fut.add_done_callback(lambda f: post(self._answers.arrived.emit, (sid, key, z, nrow, codes, f)))
 
     @property
     def busy(self) -> bool:

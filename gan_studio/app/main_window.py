@@ -15,6 +15,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMenu,
                                QScrollArea, QSpinBox, QToolBar, QVBoxLayout, QWidget)
 
+from gan_studio.app.inbox import post
 from gan_studio.app.branches import BRANCH_COLOURS, MAX_BRANCHES, Branch
 from gan_studio.app.caption_panel import CaptionPanel
 from gan_studio.app.event_list import EventList
@@ -553,7 +554,7 @@ class MainWindow(QMainWindow):
             k += 1
             out = base.with_name(f"{base.name}-branch{n}-{k}")
         fut = parent.worker.fork(step, str(out), changes)
-        fut.add_done_callback(lambda f: self._fork_answers.arrived.emit((parent, f)))
+        fut.add_done_callback(lambda f: post(self._fork_answers.arrived.emit, (parent, f)))
         self.show_message(f"forking {parent.name} at step {step if step is not None else s.step} ...")
 
     def _on_forked(self, answer) -> None:

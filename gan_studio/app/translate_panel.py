@@ -16,6 +16,7 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout,
                                QWidget)
 
+from gan_studio.app.inbox import post
 from gan_studio.session.payloads import Report, RunInfo
 
 #: side of a real image's button, and of the three large pictures, in screen pixels
@@ -183,7 +184,7 @@ class TranslatePanel(QWidget):
             return
         domain, index = self.selected
         fut = self.worker.render_translation(domain, index)
-        fut.add_done_callback(lambda f: self._answers.arrived.emit((domain, index, f)))
+        fut.add_done_callback(lambda f: post(self._answers.arrived.emit, (domain, index, f)))
 
     def _on_answer(self, answer) -> None:
         domain, index, fut = answer

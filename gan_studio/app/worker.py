@@ -1,12 +1,13 @@
-"""The Qt adapter of the training session: a QThread that sends the window's commands to the engine
+"""The Qt adapter of the training session: a thread that sends the window's commands to the engine
 and turns the engine's replies into Qt signals. The engine, its transports and the protocol are in
 gan_studio/session (no Qt); this is the one module of the window that crosses threads.
 
 The window calls the public methods of :class:`TrainingWorker` from the GUI thread; each only
-queues a typed command (session/protocol.py). The worker's thread runs the session's client
-(session/client.py): it forwards the commands, and each reply comes back here as the signal of
-the same meaning, delivered to the GUI thread by Qt's queued connections. No widget is touched
-from here, and the Trainer is never touched from the GUI thread.
+queues a typed command (session/protocol.py). The worker's thread (a plain Python thread) runs the
+session's client (session/client.py): it forwards the commands, and each reply is posted to the GUI
+thread (app/inbox.py), which emits the signal of the same meaning. The worker's thread never calls
+Qt (an emit from it could deadlock against the GUI thread, see inbox.py), no widget is touched
+from it, and the Trainer is never touched from the GUI thread.
 
 Where the engine runs (``engine=``): ``"process"`` (the studio's default and the window tests'):
 in a training process, so the window's painting and training do not share a GIL; or ``"thread"``:
@@ -14,12 +15,15 @@ in a thread of this process, for a few fast tests (a Call may then carry a closu
 """
 from __future__ import annotations
 
+import threading
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-from PySide6.QtCore import QThread, Signal
+from PySide6.QtCore import QObject, Signal
+
+from gan_studio.app.inbox import inbox, post
 
 from gan_studio.core.config import Config
 from gan_studio.session import protocol as P
@@ -45,7 +49,7 @@ SIGNALS: dict[type, str] = {
 }
 
 
-class TrainingWorker(QThread):
+class TrainingWorker(QObject):
     session = Signal(object)           # RunInfo: a Trainer is ready (first start, New, Open, a restart)
     report = Signal(object)            # Report
     running_changed = Signal(bool)
@@ -68,6 +72,8 @@ class TrainingWorker(QThread):
         self.engine = engine
         self.runs_dir = Path(runs_dir)
         self.device = device
+        self._thread: threading.Thread | None = None
+        inbox()   # made here, in the GUI thread, before the serving thread may post to it
 
     @property
     def process(self):
@@ -138,9 +144,24 @@ class TrainingWorker(QThread):
         """Ask the engine to save the run and end; wait() for this thread."""
         self.client.stop()
 
-    def start(self, *args) -> None:
+    # -- the thread, as QThread's API had it ---------------------------------------------------------
+    def start(self) -> None:
+        if self.isRunning():
+            return
         LIVE_WORKERS.add(self)
-        super().start(*args)
+        self._thread = threading.Thread(target=self.run, name=self.objectName() or "TrainingWorker",
+                                        daemon=True)
+        self._thread.start()
+
+    def isRunning(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def wait(self, ms: int | None = None) -> bool:
+        """Wait for the thread to end (at most ``ms`` milliseconds); True when it has (or never ran)."""
+        if self._thread is None:
+            return True
+        self._thread.join(None if ms is None else ms / 1000.0)
+        return not self._thread.is_alive()
 
     # -- the worker thread ---------------------------------------------------------------------------
     def run(self) -> None:
@@ -152,4 +173,7 @@ class TrainingWorker(QThread):
     def _on_reply(self, reply: P.Reply) -> None:
         name = SIGNALS.get(type(reply))
         if name is not None:   # the client answers Futures itself; nothing else is left out
-            getattr(self, name).emit(*P.reply_args(reply))
+            post(self._emit, name, P.reply_args(reply))
+
+    def _emit(self, name: str, args: tuple) -> None:   # the GUI thread
+        getattr(self, name).emit(*args)

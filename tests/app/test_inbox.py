@@ -1,0 +1,64 @@
+"""No Qt call off the GUI thread: replies and answers reach the window through app/inbox.py.
+
+A signal emitted from the serving thread once hung a CI run: the emit held a Qt lock while it
+waited for the GIL, and the GUI thread, holding the GIL, waited for that lock to delete a menu."""
+from __future__ import annotations
+
+import threading
+
+from studio_helpers import WAIT_MS, tiny_config
+
+from gan_studio.app import inbox as inbox_module
+from gan_studio.app.worker import TrainingWorker
+
+
+def test_a_call_posted_from_another_thread_runs_in_the_gui_thread_in_order(qtbot):
+    inbox_module.inbox()
+    seen = []
+
+    def poster():
+        for i in range(50):
+            inbox_module.post(lambda i=i: seen.append((i, threading.current_thread())))
+    t = threading.Thread(target=poster)
+    t.start()
+    t.join()
+    qtbot.waitUntil(lambda: len(seen) == 50, timeout=WAIT_MS)
+    assert [i for i, _ in seen] == list(range(50))
+    assert {th for _, th in seen} == {threading.main_thread()}
+
+
+def test_a_call_to_a_deleted_receiver_is_dropped_not_raised(qtbot):
+    from PySide6.QtCore import QObject, Signal
+
+    class Box(QObject):
+        ping = Signal()
+    box = Box()
+    emit = box.ping.emit
+    import shiboken6
+    shiboken6.delete(box)
+    inbox_module.post(emit)
+    after = []
+    inbox_module.post(lambda: after.append(1))
+    qtbot.waitUntil(lambda: after == [1], timeout=WAIT_MS)   # the next call still ran
+
+
+def test_the_worker_thread_never_emits_a_signal(qtbot, tmp_path, monkeypatch):
+    """Every signal of the worker is emitted in the GUI thread, and the serving thread makes no
+    Qt call: QObject emits made off the GUI thread are counted."""
+    from PySide6.QtCore import Qt
+    worker = TrainingWorker(tiny_config(), runs_dir=tmp_path, engine="thread")
+    threads = []
+    for name in ("session", "report", "running_changed", "target_reached", "saved"):
+        getattr(worker, name).connect(lambda *a: threads.append(threading.current_thread()),
+                                      Qt.ConnectionType.DirectConnection)
+    with qtbot.waitSignal(worker.session, timeout=WAIT_MS):
+        worker.start()
+    with qtbot.waitSignal(worker.target_reached, timeout=WAIT_MS):
+        worker.run_steps(12)
+    fut = worker.call(lambda tr: threading.current_thread().name)
+    assert fut.result(timeout=WAIT_MS / 1000) != threading.main_thread().name
+    worker.stop()
+    assert worker.wait(WAIT_MS)
+    assert not worker.isRunning()
+    qtbot.waitUntil(lambda: len(threads) >= 3, timeout=WAIT_MS)
+    assert set(threads) == {threading.main_thread()}
