@@ -140,6 +140,32 @@ def test_q_is_trained_by_d_and_the_code_loss_reaches_g():
     assert sum(float(g.abs().sum()) for g in grads) > 0
 
 
+
+def test_q_can_read_the_category_through_a_trunk_of_its_own():
+    """infogan.q_reader = own: the invariant view is read by a second trunk and Q head, trained by
+    the code loss (through D's optimiser and checkpoint); D's own trunk gets none of the category's
+    gradient, G gets it through the reader."""
+    cfg = tiny_dcgan(data__name="shapes", infogan__categories=3, infogan__q_invariance="shift+colour",
+                     infogan__q_reader="own")
+    tr = make_trainer(cfg)
+    assert tr.D.reader is not None
+    assert {id(p) for p in tr.D.reader.parameters()} <= {id(p) for g in tr.opt_d.param_groups for p in g["params"]}
+    assert any(k.startswith("reader.") for k in tr.D.state_dict()) and any(k.startswith("reader_q.") for k in tr.D.state_dict())
+    z, (cat, cont) = tr.sample_z(16), tr.sample_codes(16)
+    fake = tr.G(tr.g_input(z, cat, cont))
+    _, q = tr.judge_fake(fake, torch.Generator().manual_seed(0))
+    ce, _ = tr.code_losses(q, cat, cont, None)
+    ce.backward()
+    mass = lambda ps: sum(float(p.grad.abs().sum()) for p in ps if p.grad is not None)   # noqa: E731
+    assert mass(tr.D.base.parameters()) == 0 and mass(tr.D.q.parameters()) == 0
+    assert mass(tr.D.reader.parameters()) > 0 and mass(tr.D.reader_q.parameters()) > 0 and mass(tr.G.parameters()) > 0
+    r0 = [p.detach().clone() for p in tr.D.reader.parameters()]
+    for _ in range(2):
+        assert tr.step().is_finite()
+    assert any(not torch.equal(a, b) for a, b in zip(r0, tr.D.reader.parameters()))   # it learns
+    # without an invariant view there is nothing for a reader of its own to read: none is built
+    assert make_trainer(tiny_dcgan(infogan__q_reader="own")).D.reader is None
+
 def test_lambda_zero_is_the_plain_gan_and_lambda_applies_live():
     a = make_trainer(tiny_cfg(train__batch_size=16))
     b = make_trainer(tiny_cfg(train__batch_size=16, infogan__lambda_cat=0.0, infogan__lambda_cont=0.0))
@@ -311,8 +337,9 @@ def _assert_same(a, b, where="state"):
 @pytest.mark.parametrize("cfg", [tiny_cfg(train__batch_size=16),
                                  tiny_dcgan(infogan__cont_variance="learned", infogan__q_invariance="shift+colour"),
                                  tiny_cfg(train__batch_size=16, infogan__extra_categories="3,2",
-                                          infogan__cont_variance="learned")],
-                         ids=["mlp", "dcgan-learned-variance-invariant-q", "mlp-extra-codes"])
+                                          infogan__cont_variance="learned"),
+                                 tiny_dcgan(infogan__q_invariance="canonical", infogan__q_reader="own")],
+                         ids=["mlp", "dcgan-learned-variance-invariant-q", "mlp-extra-codes", "dcgan-canonical-own-reader"])
 def test_a_run_folder_resumes_exactly_with_q(cfg, tmp_path):
     cfg.set("tricks.instance_noise.enabled", True)   # its state and the RNG travel too
     straight = make_trainer(cfg.copy())

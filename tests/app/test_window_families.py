@@ -7,6 +7,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLineEdit, QPushButton
 
+import gan_studio.core.families  # noqa: F401 - registers every family's config section
 from gan_studio.core.config import Config
 from studio_helpers import WAIT_MS
 

@@ -122,6 +122,10 @@ class InfoganConfig:
                             "sized to one spread: moment normalisation); the category can then mean only what "
                             "these leave unchanged (a shape, not where it is, which colour or how big)",
                             choices=INVARIANCES)
+    q_reader: str = opt("shared", "the trunk Q reads the categorical code through when q_invariance is not none: "
+                        "shared (D's, as the paper shares it) or own (a second trunk of D's shape with its own "
+                        "weights, trained by the code loss alone, so that reading outlines in the invariant view "
+                        "does not compete with telling real from fake)", choices=("shared", "own"))
     extra_categories: str = opt("", "more categorical codes beside the measured one, their sizes joined by commas "
                                 "(e.g. '4,4' on shapes: codes for the four places and the four colours, so that the "
                                 "measured code is not the only one that can take them); '' = none (Chen et al. on "
@@ -150,17 +154,15 @@ class InfoDiscriminator(nn.Module):
     where out = K logits, then the continuous means, then (learned variance) their log-variances,
     then the logits of each extra categorical code (infogan.extra_categories)."""
 
-    def __init__(self, base: nn.Module, feature_dim: int, q_width: int, q_out: int, norm: bool):
+    def __init__(self, base: nn.Module, feature_dim: int, q_width: int, q_out: int, norm: bool,
+                 reader: nn.Module | None = None):
         super().__init__()
         self.base = base
-        self.q = nn.Sequential(
-            # input: D's features
-            nn.Linear(feature_dim, q_width),
-            nn.BatchNorm1d(q_width) if norm else nn.Identity(),
-            nn.LeakyReLU(0.2, inplace=True),
-            # state: q_width
-            nn.Linear(q_width, q_out),
-        )
+        self.q = _q_head(feature_dim, q_width, q_out, norm)
+        #: infogan.q_reader = own: a trunk and Q head of their own for the invariant view (read())
+        self.reader = reader
+        if reader is not None:
+            self.reader_q = _q_head(feature_dim, q_width, q_out, norm)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.base.features(x)
@@ -174,8 +176,21 @@ class InfoDiscriminator(nn.Module):
         return self.base.head(f).squeeze(1), self.q(f)
 
     def read(self, x: torch.Tensor) -> torch.Tensor:
-        """Q's outputs alone."""
+        """Q's outputs alone (through Q's own trunk where it has one: the invariant view's reader)."""
+        if self.reader is not None:
+            return self.reader_q(self.reader.features(x))
         return self.q(self.features(x))
+
+
+def _q_head(feature_dim: int, q_width: int, q_out: int, norm: bool) -> nn.Sequential:
+    return nn.Sequential(
+        # input: the trunk's features
+        nn.Linear(feature_dim, q_width),
+        nn.BatchNorm1d(q_width) if norm else nn.Identity(),
+        nn.LeakyReLU(0.2, inplace=True),
+        # state: q_width
+        nn.Linear(q_width, q_out),
+    )
 
 
 #: most extra categorical codes (infogan.extra_categories); each takes one of z's coordinates in pictures
@@ -207,6 +222,7 @@ def build_info_networks(cfg: Config, data) -> tuple[nn.Module, nn.Module]:
     extra = sum(extra_sizes(ic, m.latent_dim))
     g_in = m.latent_dim + ic.categories + ic.continuous + extra
     q_out = ic.categories + ic.continuous * (2 if ic.cont_variance == "learned" else 1) + extra
+    own_reader = ic.q_reader == "own" and ic.q_invariance != "none"
     if data.kind != "image":
         raise ConfigError(f"model.family = 'infogan' draws images; data.name = {data.name!r} is not an image set "
                           "(choose digits, shapes, mnist, fashion-mnist, cifar10 or folder)")
@@ -215,12 +231,14 @@ def build_info_networks(cfg: Config, data) -> tuple[nn.Module, nn.Module]:
         c, size = data.shape[0], data.shape[1]
         G = DCGANGenerator(g_in, m.ngf, c, size)
         base = DCGANDiscriminator(m.ndf, c, size)
-        return G, InfoDiscriminator(base, base.feature_dim, ic.q_width, q_out, norm=True)
+        reader = DCGANDiscriminator(m.ndf, c, size) if own_reader else None
+        return G, InfoDiscriminator(base, base.feature_dim, ic.q_width, q_out, norm=True, reader=reader)
     if m.arch == "mlp":
         from gan_studio.core.nets.mlp import MLPDiscriminator, MLPGenerator
         G = MLPGenerator(g_in, data.shape, m.g_depth, m.g_width, m.g_activation, tanh_out=True, fused=fused)
         base = MLPDiscriminator(data.shape, m.d_depth, m.d_width, m.d_activation, fused=fused)
-        return G, InfoDiscriminator(base, m.d_width, ic.q_width, q_out, norm=False)
+        reader = MLPDiscriminator(data.shape, m.d_depth, m.d_width, m.d_activation, fused=fused) if own_reader else None
+        return G, InfoDiscriminator(base, m.d_width, ic.q_width, q_out, norm=False, reader=reader)
     raise ConfigError(f"model.arch = {m.arch!r} does not fit model.family = 'infogan'; choose one of: dcgan, mlp")
 
 
