@@ -2,7 +2,7 @@
 
 Any thread calls :meth:`EngineClient.send`, :meth:`~EngineClient.ask` (a Future for a Request's
 answer) and :meth:`~EngineClient.stop`; they only queue. One serving thread (the Qt adapter's
-QThread, or a plain thread) runs :meth:`~EngineClient.serve`: it starts the engine through a
+plain thread) runs :meth:`~EngineClient.serve`: it starts the engine through a
 transport, forwards the queued commands in order, matches answers to their Futures and hands every
 other reply to ``on_reply``. A training process that dies (killed, crashed) is reported (Failed,
 then EngineDied) and replaced by a fresh one that reopens its run at the last checkpoint, so
