@@ -15,6 +15,7 @@ in a thread of this process, for a few fast tests (a Call may then carry a closu
 """
 from __future__ import annotations
 
+import itertools
 import threading
 from concurrent.futures import Future
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import Any, Callable
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from gan_studio.app.inbox import inbox, post
+from gan_studio.app.inbox import hold_collector, inbox, post, release_collector
 
 from gan_studio.core.config import Config
 from gan_studio.session import protocol as P
@@ -34,6 +35,9 @@ from gan_studio.session.transport import live_processes  # noqa: F401 - tests/co
 #: workers whose thread is running, held strongly: a forgotten worker stays findable (tests fail on
 #: it) instead of being collected mid-run, which Qt answers by aborting the process
 LIVE_WORKERS: "set[TrainingWorker]" = set()
+
+#: a key per started thread for the GUI thread's garbage collection (inbox.hold_collector)
+_GC_KEYS = itertools.count(1)
 
 #: each reply type and the signal that carries it to the GUI thread (with the reply's fields as arguments)
 SIGNALS: dict[type, str] = {
@@ -149,6 +153,8 @@ class TrainingWorker(QObject):
         if self.isRunning():
             return
         LIVE_WORKERS.add(self)
+        self._gc_key = next(_GC_KEYS)
+        hold_collector(self._gc_key)   # no garbage collection in this thread, nor in a training thread it starts
         self._thread = threading.Thread(target=self.run, name=self.objectName() or "TrainingWorker",
                                         daemon=True)
         self._thread.start()
@@ -161,7 +167,10 @@ class TrainingWorker(QObject):
         if self._thread is None:
             return True
         self._thread.join(None if ms is None else ms / 1000.0)
-        return not self._thread.is_alive()
+        if self._thread.is_alive():
+            return False
+        release_collector(self._gc_key)
+        return True
 
     # -- the worker thread ---------------------------------------------------------------------------
     def run(self) -> None:
@@ -169,6 +178,7 @@ class TrainingWorker(QObject):
             self.client.serve()
         finally:
             LIVE_WORKERS.discard(self)
+            post(release_collector, self._gc_key)   # also when nobody wait()s for this thread
 
     def _on_reply(self, reply: P.Reply) -> None:
         name = SIGNALS.get(type(reply))

@@ -62,3 +62,40 @@ def test_the_worker_thread_never_emits_a_signal(qtbot, tmp_path, monkeypatch):
     assert not worker.isRunning()
     qtbot.waitUntil(lambda: len(threads) >= 3, timeout=WAIT_MS)
     assert set(threads) == {threading.main_thread()}
+
+
+def _make_cycles(trainer) -> int:
+    """Garbage in reference cycles, made in the engine's thread: enough to start Python's collector
+    several times over, were it on."""
+    for _ in range(20_000):
+        a: list = []
+        a.append(a)
+    return 1
+
+
+def test_garbage_is_collected_only_in_the_gui_thread_while_a_worker_runs(qtbot, tmp_path):
+    """Python's collector, run by a training thread, once deleted a closed window's widgets there and
+    deadlocked against the GUI thread (a CI hang). While a worker runs, only the GUI thread collects."""
+    import gc
+    assert gc.isenabled()
+    threads = []
+
+    def on_collect(phase, info):
+        if phase == "start":
+            threads.append(threading.current_thread())
+    worker = TrainingWorker(tiny_config(), runs_dir=tmp_path, engine="thread")
+    gc.callbacks.append(on_collect)
+    try:
+        with qtbot.waitSignal(worker.session, timeout=WAIT_MS):
+            worker.start()
+        assert not gc.isenabled() and inbox_module.collecting_in_gui_thread()
+        assert worker.call(_make_cycles).result(timeout=WAIT_MS / 1000) == 1
+        with qtbot.waitSignal(worker.target_reached, timeout=WAIT_MS):
+            worker.run_steps(20)
+        qtbot.waitUntil(lambda: threading.main_thread() in threads, timeout=WAIT_MS)   # the timer collects
+        worker.stop()
+        assert worker.wait(WAIT_MS)
+    finally:
+        gc.callbacks.remove(on_collect)
+    assert set(threads) == {threading.main_thread()}
+    assert gc.isenabled() and not inbox_module.collecting_in_gui_thread()   # as it was, once the thread ended
