@@ -27,12 +27,15 @@ import socket
 import threading
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QSocketNotifier, QTimer
+from PySide6.QtCore import QCoreApplication, QObject, QSocketNotifier, QTimer
 
 
 class _Inbox(QObject):
     def __init__(self):
         super().__init__()
+        #: the application whose event loop wakes this inbox: a notifier made before any application
+        #: existed (a worker made without one) never wakes, so the next GUI-thread call makes a new one
+        self.app = QCoreApplication.instance()
         self._calls: queue.SimpleQueue = queue.SimpleQueue()
         self._read, self._write = socket.socketpair()
         self._read.setblocking(False)
@@ -83,6 +86,13 @@ class _GuiCollector(QObject):
         self._timer.setInterval(self.INTERVAL_MS)
         self._timer.timeout.connect(self.collect)
 
+    def take_over(self, old: "_GuiCollector") -> None:
+        """Carry an earlier collector's holds (and the collection state they set) over."""
+        self.holders, self._was_enabled = set(old.holders), old._was_enabled
+        old._timer.stop()
+        if self.holders:
+            self._timer.start()
+
     def hold(self, key: int) -> None:
         if not self.holders:
             self._was_enabled = gc.isenabled()
@@ -116,10 +126,24 @@ def inbox() -> _Inbox:
     """The GUI thread's inbox; the first call must come from the GUI thread (a window makes it)."""
     global _INBOX, _COLLECTOR
     with _LOCK:
-        if _INBOX is None:
-            _INBOX = _Inbox()
-            _COLLECTOR = _GuiCollector()
+        stale = _INBOX is not None and _INBOX.app is not QCoreApplication.instance()
+        if _INBOX is None or (stale and threading.current_thread() is threading.main_thread()):
+            old, old_collector = _INBOX, _COLLECTOR
+            _INBOX, _COLLECTOR = _Inbox(), _GuiCollector()
+            if old is not None:   # the calls posted to the old one, in order, then its holds
+                while True:
+                    try:
+                        _INBOX.post(*_unpack(old._calls.get_nowait()))
+                    except queue.Empty:
+                        break
+                old._notifier.setEnabled(False)
+                _COLLECTOR.take_over(old_collector)
         return _INBOX
+
+
+def _unpack(item):
+    fn, args = item
+    return (fn, *args)
 
 
 def hold_collector(key: int) -> None:

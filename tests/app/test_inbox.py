@@ -99,3 +99,25 @@ def test_garbage_is_collected_only_in_the_gui_thread_while_a_worker_runs(qtbot, 
         gc.callbacks.remove(on_collect)
     assert set(threads) == {threading.main_thread()}
     assert gc.isenabled() and not inbox_module.collecting_in_gui_thread()   # as it was, once the thread ended
+
+
+def test_an_inbox_made_before_the_application_is_made_again_with_its_calls_and_holds(qtbot):
+    """A worker made without an application (a script, a test without qtbot) leaves an inbox whose
+    notifier no event loop watches; the next GUI-thread use makes a new one and carries what was
+    posted, in order, and the collector's holds."""
+    first = inbox_module.inbox()
+    ran = []
+    first.post(ran.append, 1)
+    first.post(ran.append, 2)
+    inbox_module.hold_collector(-1)
+    try:
+        first.app = None                   # as if made before any application existed
+        second = inbox_module.inbox()
+        assert second is not first and second.app is not None
+        assert inbox_module.collecting_in_gui_thread()
+        inbox_module.post(ran.append, 3)
+        qtbot.waitUntil(lambda: ran == [1, 2, 3], timeout=WAIT_MS)
+    finally:
+        inbox_module.release_collector(-1)
+    import gc
+    assert gc.isenabled() and not inbox_module.collecting_in_gui_thread()
