@@ -40,22 +40,20 @@ class _Inbox(QObject):
         self._read, self._write = socket.socketpair()
         self._read.setblocking(False)
         self._write.setblocking(False)
-        self._pending = threading.Event()   # a wake-up byte is on its way: don't write another
         self._notifier = QSocketNotifier(self._read.fileno(), QSocketNotifier.Type.Read, self)
         self._notifier.activated.connect(self.drain)
 
     def post(self, fn: Callable[..., Any], *args: Any) -> None:
         self._calls.put((fn, args))
-        if not self._pending.is_set():
-            self._pending.set()
-            try:
-                self._write.send(b"\0")
-            except (BlockingIOError, OSError):   # the socket is full of wake-ups already
-                pass
+        # a byte per call, read back before the queue is drained: a wake-up is never lost (a flag
+        # saying "one is on its way" was: the drain could read that byte and leave the flag set)
+        try:
+            self._write.send(b"\0")
+        except (BlockingIOError, OSError):   # the socket is full of wake-ups already
+            pass
 
     def drain(self, *_: Any) -> None:
-        """Make every posted call, in order (the GUI thread; also callable directly to flush)."""
-        self._pending.clear()
+        """Make every posted call, in order (the GUI thread, woken by the notifier)."""
         try:
             while self._read.recv(4096):
                 pass
@@ -167,9 +165,3 @@ def collecting_in_gui_thread() -> bool:
 def post(fn: Callable[..., Any], *args: Any) -> None:
     """Call ``fn(*args)`` in the GUI thread, soon. Any thread; touches no Qt object."""
     inbox().post(fn, *args)
-
-
-def flush() -> None:
-    """Make the posted calls now (the GUI thread only)."""
-    if _INBOX is not None:
-        _INBOX.drain()

@@ -121,3 +121,24 @@ def test_an_inbox_made_before_the_application_is_made_again_with_its_calls_and_h
         inbox_module.release_collector(-1)
     import gc
     assert gc.isenabled() and not inbox_module.collecting_in_gui_thread()
+
+
+def test_no_wake_up_is_lost_while_the_gui_thread_drains_and_threads_post(qtbot):
+    """Posts racing with drains: every call runs. (A "wake-up on its way" flag once lost one: a drain
+    read the byte of a post made during it and left the flag set, and no later post woke it.)"""
+    inbox_module.inbox()
+    done = []
+
+    def poster(n):
+        for i in range(n):
+            inbox_module.post(done.append, i)
+            if i % 7 == 0:
+                threading.Event().wait(0.0002)   # let the GUI thread drain in between
+    for _round in range(20):
+        done.clear()
+        ts = [threading.Thread(target=poster, args=(300,)) for _ in range(2)]
+        for t in ts:
+            t.start()
+        qtbot.waitUntil(lambda: len(done) == 600, timeout=WAIT_MS)
+        for t in ts:
+            t.join()
