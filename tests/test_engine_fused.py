@@ -241,3 +241,95 @@ def test_a_checkpoint_of_one_path_continues_on_the_other():
     a, b = fast.step().as_dict(), plain.step().as_dict()
     assert all(a[k] == pytest.approx(b[k], rel=1e-4, abs=1e-5) for k in a)
 
+
+
+# -- the chain's scratch buffers: reused only when nothing else holds them ----------------------------
+def _chain_net(width=64, depth=3, seed=0):
+    torch.manual_seed(seed)
+    layers = [torch.nn.Linear(8 if i == 0 else width, width if i < depth - 1 else 2) for i in range(depth)]
+    return layers, (0.0,) * (depth - 1) + (None,)
+
+
+def _ref_chain(x, layers, slopes):
+    return linear_chain._chain_reference(x, slopes, [p for lin in layers for p in (lin.weight, lin.bias)])
+
+
+@pytest.fixture
+def small_scratch(monkeypatch):
+    """Scratch for every size, so that small test batches exercise it."""
+    monkeypatch.setattr(linear_chain, "SCRATCH_MIN_ELEMENTS", 1)
+    linear_chain._SCRATCH.by_key.clear()
+    yield
+    linear_chain._SCRATCH.by_key.clear()
+
+
+def test_two_graphs_alive_at_once_keep_their_own_activations(small_scratch):
+    """A second forward before the first one's backward must not write into the first one's kept
+    activations (both graphs of the same shape, as G's batch and its look-ahead batches are)."""
+    layers, slopes = _chain_net()
+    params = [p for lin in layers for p in (lin.weight, lin.bias)]
+    x1, x2 = torch.randn(32, 8), torch.randn(32, 8)
+    y1 = linear_chain.linear_chain(x1, layers, slopes)
+    y2 = linear_chain.linear_chain(x2, layers, slopes)    # same shapes: the pool must hand out new buffers
+    g1 = torch.autograd.grad(y1.square().sum(), params)
+    g2 = torch.autograd.grad(y2.square().sum(), params)
+    r1 = torch.autograd.grad(_ref_chain(x1, layers, slopes).square().sum(), params)
+    r2 = torch.autograd.grad(_ref_chain(x2, layers, slopes).square().sum(), params)
+    for a, b in zip(g1 + g2, r1 + r2):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_a_sampled_output_is_never_a_scratch_buffer(small_scratch):
+    """The no-grad path (sampling) hands out its output: the next pass must not overwrite it."""
+    layers, slopes = _chain_net()
+    with torch.no_grad():
+        a = linear_chain.linear_chain(torch.randn(16, 8), layers, slopes)
+        kept = a.clone()
+        for _ in range(3):
+            linear_chain.linear_chain(torch.randn(16, 8), layers, slopes)
+    assert torch.equal(a, kept)
+
+
+def test_buffers_are_reused_after_backward_and_the_gradients_stay_exact(small_scratch):
+    layers, slopes = _chain_net()
+    params = [p for lin in layers for p in (lin.weight, lin.bias)]
+    made = []
+    for step in range(4):
+        x = torch.randn(32, 8, requires_grad=True)
+        got = torch.autograd.grad(linear_chain.linear_chain(x, layers, slopes).sin().sum(), [x, *params])
+        want = torch.autograd.grad(_ref_chain(x, layers, slopes).sin().sum(), [x, *params])
+        for a, b in zip(got, want):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+        made.append({id(t) for v in linear_chain._SCRATCH.by_key.values() for t in v})
+    assert made[0] and made[0] == made[-1]   # the first step's buffers serve every later step
+
+
+def test_the_pool_is_bounded_and_per_thread(small_scratch):
+    import threading
+    layers, slopes = _chain_net()
+    with torch.no_grad():
+        for n in range(1, 40):       # many batch sizes: at most SCRATCH_KEYS shapes are kept
+            linear_chain.linear_chain(torch.randn(n, 8), layers, slopes)
+    assert len(linear_chain._SCRATCH.by_key) <= linear_chain.SCRATCH_KEYS
+    seen = {}
+
+    def other():
+        seen["empty"] = not linear_chain._SCRATCH.by_key
+    t = threading.Thread(target=other)
+    t.start()
+    t.join()
+    assert seen["empty"]
+
+
+def test_retained_graph_backward_twice_gives_the_same_gradients(small_scratch):
+    """retain_graph: the kept activations stay on the node, so a second backward reads them intact
+    even after other passes ran in between."""
+    layers, slopes = _chain_net()
+    params = [p for lin in layers for p in (lin.weight, lin.bias)]
+    y = linear_chain.linear_chain(torch.randn(32, 8), layers, slopes).square().sum()
+    g1 = torch.autograd.grad(y, params, retain_graph=True)
+    for _ in range(3):   # other graphs of the same shape come and go
+        torch.autograd.grad(linear_chain.linear_chain(torch.randn(32, 8), layers, slopes).sum(), params)
+    g2 = torch.autograd.grad(y, params)
+    for a, b in zip(g1, g2):
+        assert torch.equal(a, b)

@@ -18,6 +18,9 @@ activation modules run under ordinary autograd.
 """
 from __future__ import annotations
 
+import sys
+import threading
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -46,9 +49,12 @@ class _LinearChain(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, slopes, *params):
-        h, hidden = x, []
+        h, hidden, last = x, [], len(slopes) - 1
         for i, slope in enumerate(slopes):
-            h = torch.addmm(params[2 * i + 1], h, params[2 * i].t())
+            # a hidden layer's output is this node's own (kept on ctx, never handed out): scratch
+            buf = _scratch((h.shape[0], params[2 * i].shape[0]), h) if i < last else None
+            h = torch.addmm(params[2 * i + 1], h, params[2 * i].t(), out=buf) if buf is not None \
+                else torch.addmm(params[2 * i + 1], h, params[2 * i].t())
             if slope is not None:
                 if slope == 0.0:
                     h.clamp_min_(0.0)
@@ -79,7 +85,8 @@ class _LinearChain(torch.autograd.Function):
         for i in reversed(range(n)):
             h_in, h_out, W = acts[i], acts[i + 1], params[2 * i]
             if slopes[i] is not None:
-                g = _activation_backward(g, h_out, slopes[i], in_place=own)
+                g = _activation_backward(g, h_out, slopes[i], in_place=own,
+                                         into=None if own else _scratch(g.shape, g))
             if wanted[1 + 2 * i]:
                 if 4 * W.shape[1] <= W.shape[0]:   # narrow input: the fast orientation
                     grads[2 * i] = (h_in.t() @ g).t().contiguous()
@@ -90,7 +97,8 @@ class _LinearChain(torch.autograd.Function):
             if i == 0:
                 g = g @ W if wanted[0] else None
             elif any(wanted[: 1 + 2 * i]):       # anything below this layer still needs a gradient
-                g, own = g @ W, True
+                buf = _scratch((g.shape[0], W.shape[1]), g)   # an inner gradient: ours alone
+                g, own = (torch.mm(g, W, out=buf) if buf is not None else g @ W), True
             else:
                 break
         return (g if wanted[0] else None, None, *grads)
@@ -102,16 +110,61 @@ _INTO = {"threshold": getattr(torch.ops.aten.threshold_backward, "grad_input", N
          "leaky": getattr(torch.ops.aten.leaky_relu_backward, "grad_input", None)}
 
 
-def _activation_backward(g: torch.Tensor, h_out: torch.Tensor, slope: float, in_place: bool) -> torch.Tensor:
+def _activation_backward(g: torch.Tensor, h_out: torch.Tensor, slope: float, in_place: bool,
+                         into: torch.Tensor | None = None) -> torch.Tensor:
     """g times the (leaky) ReLU's derivative, read from its output; into g itself when g is ours
-    (a fresh tensor per layer costs a page-faulted allocation on the CPU for big batches)."""
+    (a fresh tensor per layer costs a page-faulted allocation on the CPU for big batches), else
+    into ``into`` (a scratch buffer) where given."""
+    out = g if in_place else into
     if slope == 0.0:
-        if in_place and _INTO["threshold"] is not None:
-            return _INTO["threshold"](g, h_out, 0.0, grad_input=g)
+        if out is not None and _INTO["threshold"] is not None:
+            return _INTO["threshold"](g, h_out, 0.0, grad_input=out)
         return torch.ops.aten.threshold_backward(g, h_out, 0.0)
-    if in_place and _INTO["leaky"] is not None:
-        return _INTO["leaky"](g, h_out, slope, True, grad_input=g)
+    if out is not None and _INTO["leaky"] is not None:
+        return _INTO["leaky"](g, h_out, slope, True, grad_input=out)
     return torch.ops.aten.leaky_relu_backward(g, h_out, slope, True)
+
+
+class _ScratchBuffers(threading.local):
+    """Per thread: (shape, dtype, device) -> the buffers made so far, most recently used key last."""
+
+    def __init__(self):
+        self.by_key: dict[tuple, list[torch.Tensor]] = {}
+
+
+_SCRATCH = _ScratchBuffers()
+#: below this many elements (128 KiB of float32) malloc hands freed memory back out itself
+SCRATCH_MIN_ELEMENTS = 1 << 15
+#: buffers kept per key (a chain's hidden layers of one batch size, alive at once), and keys per thread
+SCRATCH_PER_KEY, SCRATCH_KEYS = 6, 12
+
+
+def _scratch(shape: tuple, like: torch.Tensor) -> torch.Tensor | None:
+    """A buffer for an activation or inner gradient that only this module holds, reused from one
+    step to the next, or None (small, not on the CPU, or every kept buffer of that shape in use).
+
+    Why: on a CPU a fresh tensor of a few MiB comes from fresh pages (glibc gives big blocks back to
+    the system when they are freed), and the first write to each 4 KiB page faults; for a G pass
+    over a few thousand rows that costs as much as the matrix product writing it. A kept buffer is
+    free again when nothing but this pool refers to it: the autograd node that kept it on its ctx
+    has been freed (its graph dropped after backward), or the pass that used it has returned."""
+    if like.device.type != "cpu" or shape[0] * shape[1] < SCRATCH_MIN_ELEMENTS:
+        return None   # the CUDA caching allocator reuses memory already
+    key = (tuple(shape), like.dtype, like.device)
+    by_key = _SCRATCH.by_key
+    kept = by_key.pop(key, None)
+    if kept is None:
+        kept = []
+        if len(by_key) >= SCRATCH_KEYS:   # forget the least recently used shape
+            by_key.pop(next(iter(by_key)))
+    by_key[key] = kept                     # most recently used: last
+    for buf in kept:
+        if sys.getrefcount(buf) <= 3:      # the list, this loop's name, getrefcount's argument
+            return buf
+    if len(kept) >= SCRATCH_PER_KEY:
+        return None
+    kept.append(torch.empty(shape, dtype=like.dtype, device=like.device))
+    return kept[-1]
 
 
 def _will_run(ctx, k: int) -> bool:
@@ -165,9 +218,11 @@ def _chain(x: torch.Tensor, params: list[torch.Tensor], slopes: tuple) -> torch.
     if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params)):
         return _LinearChain.apply(x, tuple(slopes), *params)
     with torch.no_grad():   # sampling and evaluation: no graph, activations in place
-        h = x
+        h, last = x, len(slopes) - 1
         for i, slope in enumerate(slopes):
-            h = torch.addmm(params[2 * i + 1], h, params[2 * i].t())
+            buf = _scratch((h.shape[0], params[2 * i].shape[0]), h) if i < last else None  # the output: fresh
+            h = torch.addmm(params[2 * i + 1], h, params[2 * i].t(), out=buf) if buf is not None \
+                else torch.addmm(params[2 * i + 1], h, params[2 * i].t())
             if slope is not None:
                 h = h.clamp_min_(0.0) if slope == 0.0 else F.leaky_relu_(h, slope)
         return h
