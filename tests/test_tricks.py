@@ -207,6 +207,22 @@ def test_instance_noise_decays_linearly_and_reaches_d():
     assert 0.3 < noise.std().item() < 0.7
 
 
+def test_instance_noise_falls_to_its_floor_and_keeps_it():
+    tr = tiny(**{"tricks.instance_noise.enabled": True, "tricks.instance_noise.sigma": 0.5,
+                 "tricks.instance_noise.anneal_steps": 10, "tricks.instance_noise.floor": 0.1})
+    sigmas = []
+    for _ in range(14):
+        sigmas.append(tr.tricks.instance_noise.sigma(tr))
+        tr.step()
+    assert sigmas[0] == 0.5 and sigmas[5] == pytest.approx(0.3) and sigmas[10:] == [pytest.approx(0.1)] * 4
+    tr.apply_setting("tricks.instance_noise.floor", 0.05)     # a new floor: the decay goes on, no restart
+    assert tr.tricks.instance_noise.sigma(tr) == pytest.approx(0.05)
+    tr.apply_setting("tricks.instance_noise.floor", 0.9)      # above the start: kept at the start, never a rise
+    assert tr.tricks.instance_noise.sigma(tr) == pytest.approx(0.5)
+    with pytest.raises(Exception, match="floor"):
+        tr.apply_setting("tricks.instance_noise.floor", -1.0)
+
+
 def test_replay_buffer_feeds_old_samples_to_d():
     tr = tiny(**{"tricks.replay.enabled": True, "tricks.replay.fraction": 0.5,
                  "tricks.replay.buffer_size": 1000})

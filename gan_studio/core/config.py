@@ -288,8 +288,9 @@ class InstanceNoiseTrick:
     GROUP = "What D sees"
     enabled: bool = opt(False, "add noise to D's inputs")
     sigma: float = opt(0.1, "initial noise standard deviation", lo=0.0, hi=10.0)
-    anneal_steps: int = opt(2000, "steps over which sigma falls linearly to 0 (0: stays constant)",
+    anneal_steps: int = opt(2000, "steps over which sigma falls linearly to the floor (0: stays constant)",
                             lo=0, hi=10**8)
+    floor: float = opt(0.0, "the noise it falls to and then keeps (0: none once annealed)", lo=0.0, hi=10.0)
 
 
 @dataclass

@@ -146,9 +146,9 @@ class InstanceNoise(Trick):
 
     def apply(self, tr):
         c = self.cfg(tr)
-        if self._tuned is not None and self._tuned != (c.sigma, c.anneal_steps):
-            self.t = 0      # re-tuning starts a new decay; switching off and on continues the old one
-        self._tuned = (c.sigma, c.anneal_steps)
+        if self._tuned is not None and self._tuned[:2] != (c.sigma, c.anneal_steps):
+            self.t = 0      # re-tuning starts a new decay (a new floor does not); switching off and on continues
+        self._tuned = (c.sigma, c.anneal_steps, c.floor)
 
     def sigma(self, tr) -> float:
         c = self.cfg(tr)
@@ -156,7 +156,8 @@ class InstanceNoise(Trick):
             return 0.0
         if c.anneal_steps == 0:
             return c.sigma
-        return c.sigma * max(0.0, 1.0 - self.t / c.anneal_steps)
+        floor = min(c.floor, c.sigma)   # a floor above the start would be a rise, not a decay
+        return floor + (c.sigma - floor) * max(0.0, 1.0 - self.t / c.anneal_steps)
 
     def add(self, tr, x: torch.Tensor, sigma: float) -> torch.Tensor:
         if sigma <= 0.0:
