@@ -338,8 +338,10 @@ def _assert_same(a, b, where="state"):
                                  tiny_dcgan(infogan__cont_variance="learned", infogan__q_invariance="shift+colour"),
                                  tiny_cfg(train__batch_size=16, infogan__extra_categories="3,2",
                                           infogan__cont_variance="learned"),
-                                 tiny_dcgan(infogan__q_invariance="canonical", infogan__q_reader="own")],
-                         ids=["mlp", "dcgan-learned-variance-invariant-q", "mlp-extra-codes", "dcgan-canonical-own-reader"])
+                                 tiny_dcgan(infogan__q_invariance="canonical", infogan__q_reader="own"),
+                                 tiny_dcgan(infogan__cat_entry="late")],
+                         ids=["mlp", "dcgan-learned-variance-invariant-q", "mlp-extra-codes", "dcgan-canonical-own-reader",
+                              "dcgan-late-code"])
 def test_a_run_folder_resumes_exactly_with_q(cfg, tmp_path):
     cfg.set("tricks.instance_noise.enabled", True)   # its state and the RNG travel too
     straight = make_trainer(cfg.copy())
@@ -359,6 +361,25 @@ def test_a_run_folder_resumes_exactly_with_q(cfg, tmp_path):
     assert any(k.startswith("q.") for k in a["D"])         # Q's weights are in the checkpoint
     for key in ("G", "D", "opt_g", "opt_d", "rng", "extra", "step"):
         _assert_same(a[key], b[key], key)
+
+
+def test_a_late_code_enters_at_the_4x4_map_and_alone_changes_the_picture():
+    tr = make_trainer(tiny_dcgan(infogan__cat_entry="late"))
+    for _ in range(3):
+        tr.step()
+    G = tr.G
+    assert G.late[0].in_channels == G.early[0].out_channels + tr.code_sizes[0]   # K channels more at 4x4
+    assert G.early[0].in_channels == tr.cfg.model.latent_dim + tr.code_sizes[1]   # z and cont, not the code
+    z = torch.randn(4, tr.cfg.model.latent_dim)
+    pics = [tr.generate(z, k) for k in range(tr.code_sizes[0])]
+    assert all(not torch.allclose(pics[0], p) for p in pics[1:])
+    # the code's gradient reaches the late layer's code channels, and nothing of the code the first layer
+    inputs = tr.g_input(z, torch.zeros(4, dtype=torch.long), torch.zeros(4, tr.code_sizes[1]))
+    G.zero_grad()
+    G(inputs).square().sum().backward()
+    assert G.late[0].weight.grad[-tr.code_sizes[0]:].abs().sum() > 0
+    with pytest.raises(ConfigError, match="cat_entry"):
+        make_trainer(tiny_cfg(infogan__cat_entry="late"))
 
 
 # -- settings ------------------------------------------------------------------------------------------

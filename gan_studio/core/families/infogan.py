@@ -131,6 +131,10 @@ class InfoganConfig:
                                 "measured code is not the only one that can take them); '' = none (Chen et al. on "
                                 "digits). Q reads each back with the same weight lambda_cat. In pictures drawn "
                                 "outside training (grids, the latent lab) each is set by one of z's coordinates")
+    cat_entry: str = opt("input", "where the categorical code enters G (DCGAN G only): input (with z, as Chen et al.) "
+                         "or late (as constant channels at G's 4x4 map, after z has laid out the picture: the code "
+                         "can switch the features drawn everywhere more easily than it can move what z placed)",
+                         choices=("input", "late"))
     match: str = opt("class", "labels that code_accuracy and q_accuracy match the categorical code against "
                      "(measured only, never trained on): class, or a shapes attribute",
                      choices=MATCH_CHOICES)
@@ -229,17 +233,47 @@ def build_info_networks(cfg: Config, data) -> tuple[nn.Module, nn.Module]:
     if m.arch == "dcgan":
         from gan_studio.core.nets.dcgan import DCGANDiscriminator, DCGANGenerator
         c, size = data.shape[0], data.shape[1]
-        G = DCGANGenerator(g_in, m.ngf, c, size)
+        G = (LateCodeGenerator(g_in, m.latent_dim, ic.categories, m.ngf, c, size) if ic.cat_entry == "late"
+             else DCGANGenerator(g_in, m.ngf, c, size))
         base = DCGANDiscriminator(m.ndf, c, size)
         reader = DCGANDiscriminator(m.ndf, c, size) if own_reader else None
         return G, InfoDiscriminator(base, base.feature_dim, ic.q_width, q_out, norm=True, reader=reader)
     if m.arch == "mlp":
+        if ic.cat_entry != "input":
+            raise ConfigError("infogan.cat_entry = 'late' needs model.arch = 'dcgan' (its 4x4 map); "
+                              "with model.arch = 'mlp' use 'input'")
         from gan_studio.core.nets.mlp import MLPDiscriminator, MLPGenerator
         G = MLPGenerator(g_in, data.shape, m.g_depth, m.g_width, m.g_activation, tanh_out=True, fused=fused)
         base = MLPDiscriminator(data.shape, m.d_depth, m.d_width, m.d_activation, fused=fused)
         reader = MLPDiscriminator(data.shape, m.d_depth, m.d_width, m.d_activation, fused=fused) if own_reader else None
         return G, InfoDiscriminator(base, m.d_width, ic.q_width, q_out, norm=False, reader=reader)
     raise ConfigError(f"model.arch = {m.arch!r} does not fit model.family = 'infogan'; choose one of: dcgan, mlp")
+
+
+class LateCodeGenerator(nn.Module):
+    """A DCGAN G whose categorical code enters at the 4x4 map: G's input is the family's usual
+    [z, one_hot(cat), cont, extras]; z, the continuous and extra codes go through G's first layer as
+    usual, and the one-hot code joins its 4x4 output as K constant channels, read by the next layer."""
+
+    def __init__(self, g_in: int, latent_dim: int, categories: int, ngf: int, nc: int, image_size: int):
+        super().__init__()
+        from gan_studio.core.nets.dcgan import DCGANGenerator, init_weights
+        self.code_at, self.k = latent_dim, categories
+        base = DCGANGenerator(g_in - categories, ngf, nc, image_size)
+        layers = list(base.main)
+        self.early = nn.Sequential(*layers[:3])        # ConvTranspose, BatchNorm, ReLU: the 4x4 map
+        conv = layers[3]
+        wider = nn.ConvTranspose2d(conv.in_channels + categories, conv.out_channels, conv.kernel_size,
+                                   conv.stride, conv.padding, bias=False)
+        init_weights(wider)
+        self.late = nn.Sequential(wider, *layers[4:])
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        inputs = inputs.flatten(1)
+        a, b = self.code_at, self.code_at + self.k
+        code = inputs[:, a:b]
+        h = self.early(torch.cat([inputs[:, :a], inputs[:, b:]], 1)[:, :, None, None])
+        return self.late(torch.cat([h, code[:, :, None, None].expand(-1, -1, *h.shape[2:])], 1))
 
 
 def info_terms(q: torch.Tensor, cat: torch.Tensor, cont: torch.Tensor, learned_var: bool,
