@@ -333,3 +333,14 @@ def test_retained_graph_backward_twice_gives_the_same_gradients(small_scratch):
     g2 = torch.autograd.grad(y, params)
     for a, b in zip(g1, g2):
         assert torch.equal(a, b)
+
+
+def test_a_pass_under_inference_mode_leaves_no_buffer_that_later_passes_cannot_write(small_scratch):
+    layers, slopes = _chain_net()
+    with torch.inference_mode():
+        linear_chain.linear_chain(torch.randn(16, 8), layers, slopes)
+    x = torch.randn(16, 8, requires_grad=True)
+    linear_chain.linear_chain(x, layers, slopes).sum().backward()     # would raise on an inference buffer
+    with torch.no_grad():
+        linear_chain.linear_chain(torch.randn(16, 8), layers, slopes)
+    assert x.grad is not None

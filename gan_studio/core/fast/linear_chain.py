@@ -150,6 +150,8 @@ def _scratch(shape: tuple, like: torch.Tensor) -> torch.Tensor | None:
     has been freed (its graph dropped after backward), or the pass that used it has returned."""
     if like.device.type != "cpu" or shape[0] * shape[1] < SCRATCH_MIN_ELEMENTS:
         return None   # the CUDA caching allocator reuses memory already
+    if torch.is_inference_mode_enabled():
+        return None   # a buffer made here would be an inference tensor, never writable outside that mode
     key = (tuple(shape), like.dtype, like.device)
     by_key = _SCRATCH.by_key
     kept = by_key.pop(key, None)
