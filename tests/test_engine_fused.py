@@ -344,3 +344,18 @@ def test_a_pass_under_inference_mode_leaves_no_buffer_that_later_passes_cannot_w
     with torch.no_grad():
         linear_chain.linear_chain(torch.randn(16, 8), layers, slopes)
     assert x.grad is not None
+
+
+def test_a_buffer_held_anywhere_is_not_handed_out_again(small_scratch):
+    like = torch.empty(0)
+    a = linear_chain._scratch((4, 4), like)
+    b = linear_chain._scratch((4, 4), like)
+    assert a is not b                      # a is held here
+    view = b[1:]                           # a view holds b's memory, not b itself
+    b_id = id(b)
+    del b
+    c = linear_chain._scratch((4, 4), like)
+    assert c is not a and id(c) != b_id    # neither the held one nor the one a view still reads
+    del a, c, view
+    d = linear_chain._scratch((4, 4), like)   # nothing held now: a kept one comes back
+    assert any(d is t for t in linear_chain._SCRATCH.by_key[((4, 4), torch.float32, torch.device("cpu"))])

@@ -5,7 +5,10 @@ The private API here: ``torch._C._will_engine_execute_node`` (in :func:`_will_ru
 Why: so the chain computes only the gradients that are asked for (in G's step, which
 backpropagates through D with ``backward(inputs=G's parameters)``, none of D's weight gradients).
 Fallback: where it is missing or cannot answer (``autograd.grad`` on a leaf), every gradient the
-node's inputs require is computed, which is what ordinary autograd does. ``torch.ops.aten``'s
+node's inputs require is computed, which is what ordinary autograd does. Also ``torch._C._storage_Use_Count``
+(``_STORAGE_USES``): how many tensors share a scratch buffer's memory, so that one a view still reads
+is not handed out again; where it is missing, the Python reference count alone decides (the chain
+itself keeps no views of its buffers). ``torch.ops.aten``'s
 ``threshold_backward``/``leaky_relu_backward`` are the activations' own backward kernels (their
 ``grad_input`` out= forms where the gradient is the chain's own tensor: no fresh allocation).
 
@@ -133,6 +136,29 @@ class _ScratchBuffers(threading.local):
 
 
 _SCRATCH = _ScratchBuffers()
+
+
+def _free_count() -> int:
+    """What ``sys.getrefcount`` says, in _scratch's loop, of a buffer nothing else refers to: the
+    list, the loop's name and the call's argument (3 on CPython 3.11; measured, not assumed, since
+    newer interpreters may borrow the loop's reference)."""
+    for buf in [torch.empty(0)]:
+        return sys.getrefcount(buf)
+    return 3
+
+
+_FREE_COUNT = _free_count()
+
+#: torch's count of the tensors sharing a storage (private API; None where this torch lacks it): a
+#: view of a kept buffer holds its memory without holding the buffer's Python object
+_STORAGE_USES = getattr(torch._C, "_storage_Use_Count", None)
+
+
+def _storage_uses(t: torch.Tensor) -> int:
+    return _STORAGE_USES(t.untyped_storage()._cdata) if _STORAGE_USES is not None else 0
+
+
+_FREE_USES = _storage_uses(torch.empty(1))
 #: below this many elements (128 KiB of float32) malloc hands freed memory back out itself
 SCRATCH_MIN_ELEMENTS = 1 << 15
 #: buffers kept per key (a chain's hidden layers of one batch size, alive at once), and keys per thread
@@ -161,7 +187,7 @@ def _scratch(shape: tuple, like: torch.Tensor) -> torch.Tensor | None:
             by_key.pop(next(iter(by_key)))
     by_key[key] = kept                     # most recently used: last
     for buf in kept:
-        if sys.getrefcount(buf) <= 3:      # the list, this loop's name, getrefcount's argument
+        if sys.getrefcount(buf) <= _FREE_COUNT and _storage_uses(buf) <= _FREE_USES:   # nothing but the pool
             return buf
     if len(kept) >= SCRATCH_PER_KEY:
         return None
