@@ -55,9 +55,7 @@ class _LinearChain(torch.autograd.Function):
         h, hidden, last = x, [], len(slopes) - 1
         for i, slope in enumerate(slopes):
             # a hidden layer's output is this node's own (kept on ctx, never handed out): scratch
-            buf = _scratch((h.shape[0], params[2 * i].shape[0]), h) if i < last else None
-            h = torch.addmm(params[2 * i + 1], h, params[2 * i].t(), out=buf) if buf is not None \
-                else torch.addmm(params[2 * i + 1], h, params[2 * i].t())
+            h = _layer(h, params[2 * i], params[2 * i + 1], scratch=i < last)
             if slope is not None:
                 if slope == 0.0:
                     h.clamp_min_(0.0)
@@ -100,8 +98,8 @@ class _LinearChain(torch.autograd.Function):
             if i == 0:
                 g = g @ W if wanted[0] else None
             elif any(wanted[: 1 + 2 * i]):       # anything below this layer still needs a gradient
-                buf = _scratch((g.shape[0], W.shape[1]), g)   # an inner gradient: ours alone
-                g, own = (torch.mm(g, W, out=buf) if buf is not None else g @ W), True
+                # an inner gradient: ours alone (out=None: a fresh tensor)
+                g, own = torch.mm(g, W, out=_scratch((g.shape[0], W.shape[1]), g)), True
             else:
                 break
         return (g if wanted[0] else None, None, *grads)
@@ -195,6 +193,11 @@ def _scratch(shape: tuple, like: torch.Tensor) -> torch.Tensor | None:
     return kept[-1]
 
 
+def _layer(h: torch.Tensor, W: torch.Tensor, b: torch.Tensor, scratch: bool) -> torch.Tensor:
+    """h Wᵀ + b, into a scratch buffer when ``scratch`` (a hidden layer's output) and one is free."""
+    return torch.addmm(b, h, W.t(), out=_scratch((h.shape[0], W.shape[0]), h) if scratch else None)
+
+
 def _will_run(ctx, k: int) -> bool:
     """Whether the running backward pass uses the gradient of tensor input k of this autograd node
     (x is 0, the parameters follow)."""
@@ -248,9 +251,7 @@ def _chain(x: torch.Tensor, params: list[torch.Tensor], slopes: tuple) -> torch.
     with torch.no_grad():   # sampling and evaluation: no graph, activations in place
         h, last = x, len(slopes) - 1
         for i, slope in enumerate(slopes):
-            buf = _scratch((h.shape[0], params[2 * i].shape[0]), h) if i < last else None  # the output: fresh
-            h = torch.addmm(params[2 * i + 1], h, params[2 * i].t(), out=buf) if buf is not None \
-                else torch.addmm(params[2 * i + 1], h, params[2 * i].t())
+            h = _layer(h, params[2 * i], params[2 * i + 1], scratch=i < last)   # the output: fresh
             if slope is not None:
                 h = h.clamp_min_(0.0) if slope == 0.0 else F.leaky_relu_(h, slope)
         return h

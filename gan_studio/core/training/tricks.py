@@ -146,9 +146,9 @@ class InstanceNoise(Trick):
 
     def apply(self, tr):
         c = self.cfg(tr)
-        if self._tuned is not None and self._tuned[:2] != (c.sigma, c.anneal_steps):
+        if self._tuned is not None and self._tuned != (c.sigma, c.anneal_steps):
             self.t = 0      # re-tuning starts a new decay (a new floor does not); switching off and on continues
-        self._tuned = (c.sigma, c.anneal_steps, c.floor)
+        self._tuned = (c.sigma, c.anneal_steps)
 
     def sigma(self, tr) -> float:
         c = self.cfg(tr)
