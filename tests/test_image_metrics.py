@@ -90,6 +90,41 @@ def test_classifier_is_cached_on_disk_and_reused(cache_home, monkeypatch):
     im._models.clear()
 
 
+def test_classifier_does_not_depend_on_the_callers_thread_count():
+    """fd_classifier is only comparable between runs measured with the same classifier: the same
+    images must give the same weights whether the caller runs on one torch thread or several."""
+    data = _digits_trainer().data
+    heads = im.label_heads(data)
+    before = torch.get_num_threads()
+    models = []
+    try:
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            torch.manual_seed(threads)                         # the initial weights must not follow this
+            state = torch.get_rng_state()
+            models.append(im._train(data, heads, 30))
+            assert torch.get_num_threads() == threads          # the caller's setting is given back
+            assert torch.equal(torch.get_rng_state(), state)   # and its random stream, untouched
+    finally:
+        torch.set_num_threads(before)
+    for other in models[1:]:
+        for (name, a), b in zip(models[0].net.state_dict().items(), other.net.state_dict().values()):
+            assert torch.equal(a, b), name
+        np.testing.assert_array_equal(other.real_mu, models[0].real_mu)
+
+
+def test_classifier_training_gives_the_thread_count_back_when_it_fails(monkeypatch):
+    before = torch.get_num_threads()
+    monkeypatch.setattr(im, "_train_seeded", lambda *a: (_ for _ in ()).throw(MemoryError("out of memory")))
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(MemoryError):
+            im._train(None, {}, 10)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_metrics_see_mode_collapse():
     tr = _digits_trainer()
     data = tr.data

@@ -38,7 +38,12 @@ log = logging.getLogger(__name__)
 
 N_IMAGE_EVAL = 1000
 N_REAL_STATS = 5000
-CLASSIFIER_VERSION = 1
+#: 2: trained on one torch thread (version 1 ran at the caller's thread count, so two machines, or one
+#: machine at two thread counts, trained different classifiers from the same images)
+CLASSIFIER_VERSION = 2
+#: the torch threads a metric classifier is trained on, whatever the caller runs at: a CPU's float
+#: sums depend on how the work is split between threads, and fd_classifier on the classifier's weights
+CLASSIFIER_THREADS = 1
 CONFIDENT = 0.9
 #: the most Adam steps (batch 128) to train a metric classifier; it stops early at 99% held-out accuracy
 CLASSIFIER_STEPS = 2000
@@ -138,7 +143,22 @@ def get_metric_model(data, train_steps: int | None = None) -> MetricModel | None
 
 
 def _train(data, heads: dict, max_steps: int) -> MetricModel:
-    """Adam on 90% of the real images; stop when every head is >= 99% right on the other 10%."""
+    """Adam on 90% of the real images; stop when every head is >= 99% right on the other 10%.
+    Seeded (its data order and its initial weights) and on ``CLASSIFIER_THREADS`` torch threads, so that the same images give the same
+    classifier at any thread count (on one kind of CPU: another instruction set may round differently)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(CLASSIFIER_THREADS)
+    try:
+        # the initial weights too come from seed 0, not from whatever the global generator's state is
+        # when the first image metric is asked for; the caller's generator is left as it was
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            return _train_seeded(data, heads, max_steps)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_seeded(data, heads: dict, max_steps: int) -> MetricModel:
     g = torch.Generator().manual_seed(0)
     images = data.pixels.cpu()
     labels = {k: v.cpu() for k, (v, _) in heads.items()}
