@@ -59,21 +59,22 @@ def enlarge(x: torch.Tensor, size: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def fd_per_level(tr, n: int = 1000, seed: int = 9) -> list[float]:
+def fd_per_level(tr, n: int = 1000, seed: int = 9, classifier: int = 0) -> list[float]:
     """fd_classifier of the samples composed up to level l, enlarged (bilinear) to the final size; one
-    set of n latents, the same for every level."""
-    model = get_metric_model(tr.data)
+    set of n latents, the same for every level. ``classifier``: the seed of the classifier whose
+    features it uses (0: the studio's own, the one fd_classifier always means)."""
+    model = get_metric_model(tr.data, seed=classifier)
     z = torch.randn(n, tr.cfg.model.latent_dim, generator=torch.Generator().manual_seed(seed))
     S = tr.level_sizes[-1]
     return [image_report(model, enlarge(x, S))["fd_classifier"] for x in tr.render_levels(z)]
 
 
 @torch.no_grad()
-def fd_real_levels(data, levels: int, n: int = 1000, seed: int = 5) -> list[float]:
+def fd_real_levels(data, levels: int, n: int = 1000, seed: int = 5, classifier: int = 0) -> list[float]:
     """The same measure for real images: their pyramid's level l enlarged to the final size (the best
     each row of the level table can reach)."""
     from gan_studio.core.families.lapgan import laplacian_pyramid
-    model = get_metric_model(data)
+    model = get_metric_model(data, seed=classifier)
     images, _ = laplacian_pyramid(data.sample(n, torch.Generator().manual_seed(seed)), levels)
     return [image_report(model, enlarge(x, images[-1].shape[-1]))["fd_classifier"] for x in images]
 
@@ -148,6 +149,9 @@ def train_seed(args, seed: int) -> dict:
             print("  ".join(f"{row[c]:>12}" for c in cols), flush=True)
     train_s = time.perf_counter() - t0
     fd_sets = [fd_per_level(tr, args.n, seed=1000 + k) for k in range(args.sets)]
+    # the same latent sets through classifiers of other seeds: how much the drop owes to one classifier
+    by_classifier = {str(c): [fd_per_level(tr, args.n, seed=1000 + k, classifier=c) for k in range(args.sets)]
+                     for c in args.classifier_seeds if c != 0}
     on_real = fd_on_real_coarse(tr, args.n)
     final = tr.evaluate()
     print(f"trained in {train_s:.0f} s ({args.steps / train_s:.1f} steps/s)")
@@ -155,6 +159,9 @@ def train_seed(args, seed: int) -> dict:
         m, sd = mean_sd(fs[l] for fs in fd_sets)
         print(f"  samples composed up to level {l} ({tr.level_sizes[l]} px, enlarged to {tr.level_sizes[-1]}): "
               f"fd_classifier {m:.1f} ± {sd:.1f} ({args.sets} sets of {args.n})")
+    for c, c_sets in by_classifier.items():
+        m, sd = mean_sd(100 * (1 - fs[-1] / fs[0]) for fs in c_sets)
+        print(f"  drop level 0 -> {L - 1} with the classifier of seed {c}: {m:.1f} ± {sd:.1f} %")
     print("  the finer levels on real coarse images: " + ", ".join(
         f"from real {tr.level_sizes[l]} px: fd_classifier {fd:.1f}" for l, fd in enumerate(on_real)))
     print(f"  final: classes_covered {final['classes_covered']}/12, confident {final['confident_pct']}%, "
@@ -162,9 +169,43 @@ def train_seed(args, seed: int) -> dict:
     if args.picture and seed == args.seeds[0]:
         levels_picture(tr, 6, Path(args.picture))
     return {"seed": seed, "steps": args.steps, "preset": args.preset, "set": args.set, "sizes": tr.level_sizes,
-            "train_s": train_s, "rows": rows, "fd_sets": fd_sets, "on_real": on_real,
+            "train_s": train_s, "rows": rows, "fd_sets": fd_sets, "fd_sets_by_classifier": by_classifier,
+            "on_real": on_real,
             "final": {k: final[k] for k in ("classes_covered", "classes_covered_strict", "confident_pct",
                                              "fd_classifier", "classifier_acc")}}
+
+
+def classifier_table(results: list[dict], classifier_seeds: list[int], data, L: int) -> list[str]:
+    """Markdown: the drop level 0 -> L-1 per seed as classifiers of other seeds measure it (the same
+    latent sets), with the real pyramid's row for each: a feature distance is only as general as the
+    features, and these tell apart generated pictures the real ones never show them."""
+    seeds = [c for c in classifier_seeds if all(c == 0 or str(c) in r.get("fd_sets_by_classifier", {})
+                                                for r in results)]
+    if len(seeds) < 2:
+        return []
+
+    def sets(r, c):
+        return r["fd_sets"] if c == 0 else r["fd_sets_by_classifier"][str(c)]
+    md = ["", "The drop level 0 -> final as shapes classifiers of other seeds measure it (each as accurate on real "
+              "images; the same latent sets; mean ± sd over the sets):", "",
+          "| seed | " + " | ".join(f"classifier {c}" for c in seeds) + " | mean over the classifiers |",
+          "|---|" + "---|" * (len(seeds) + 1)]
+    means = {c: [] for c in seeds}
+    for r in results:
+        cells, per = [], []
+        for c in seeds:
+            m, sd = mean_sd(100 * (1 - fs[-1] / fs[0]) for fs in sets(r, c))
+            cells.append(f"{m:.1f} ± {sd:.1f} %")
+            per.append(m)
+            means[c].append(m)
+        md.append(f"| {r['seed']} | " + " | ".join(cells) + f" | {sum(per) / len(per):.1f} % |")
+    if len(results) > 1:
+        md.append("| mean over seeds | " + " | ".join(f"{sum(v) / len(v):.1f} %" for v in means.values())
+                  + f" | {sum(sum(v) for v in means.values()) / sum(len(v) for v in means.values()):.1f} % |")
+    real = [fd_real_levels(data, L, classifier=c) for c in seeds]
+    md.append("| real images (their pyramid): fd level 0 / final | "
+              + " | ".join(f"{x[0]:.0f} / {x[-1]:.0f}" for x in real) + " | |")
+    return md
 
 
 def curve_columns(L: int) -> list[str]:
@@ -222,6 +263,9 @@ def main() -> None:
     ap.add_argument("--sets", type=int, default=5, help="latent sets per seed for the level table (spread)")
     ap.add_argument("--n", type=int, default=1000, help="samples per latent set")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a preset setting")
+    ap.add_argument("--classifier-seeds", default="0,1,2", type=parse_seeds, metavar="SEEDS",
+                    help="also measure the level table's drop with the shapes classifiers of these seeds "
+                         "(0 is fd_classifier's own; each other one is trained once and cached)")
     ap.add_argument("--cache", default=None, help="folder keeping each seed's result (a rerun reuses them)")
     ap.add_argument("--out", default=str(ROOT / "docs" / "bench" / "lapgan-shapes"))
     ap.add_argument("--picture", default=str(ROOT / "docs" / "images" / "lapgan_levels.png"),
@@ -280,6 +324,7 @@ def main() -> None:
           f"(0.5: G_l fools D_l). The last row: real images' own pyramid (1,000 images).",
           ""]
     md += table
+    md += classifier_table(results, args.classifier_seeds, make_data_for(args.preset), L)
     md += ["", "The finer levels on real coarse images (as they are trained; 1,000 real images, their level l "
                "composed up to the final level by the trained G_{l+1}, ..., G_L): fd_classifier, against the "
                "real pyramid's row above.", "",

@@ -172,6 +172,22 @@ def test_the_bench_table_gives_each_seed_with_its_spread_and_the_mean_over_seeds
     assert table[4].endswith("| 0.550 ± 0.000 (live 0.520 ± 0.000) | 0.500 ± 0.000 (live 0.540 ± 0.000) |")
 
 
+def test_the_bench_gives_the_drop_as_each_classifier_measures_it(monkeypatch):
+    b = _bench()
+    monkeypatch.setattr(b, "fd_real_levels", lambda data, L, classifier=0: [1000.0 + classifier, 500.0, 10.0])
+    results = [{"seed": s, "sizes": [8, 16, 32],
+                "fd_sets": [[1000.0, 900.0, 700.0], [1000.0, 900.0, 800.0]],          # drops 30, 20: 25 ± 7.1
+                "fd_sets_by_classifier": {"1": [[1000.0, 900.0, 1200.0 + 100 * s]] * 2}} for s in (0, 1)]
+    table = b.classifier_table(results, [0, 1], None, 3)
+    assert "| 0 | 25.0 ± 7.1 % | -20.0 ± 0.0 % | 2.5 % |" in table
+    assert "| 1 | 25.0 ± 7.1 % | -30.0 ± 0.0 % | -2.5 % |" in table
+    assert "| mean over seeds | 25.0 % | -25.0 % | 0.0 % |" in table
+    assert table[-1].startswith("| real images (their pyramid): fd level 0 / final | 1000 / 10 | 1001 / 10 |")
+    # a run without the other classifiers' sets (an earlier cache) gives no table rather than a wrong one
+    assert b.classifier_table([{k: v for k, v in results[0].items() if k != "fd_sets_by_classifier"}],
+                              [0, 1], None, 3) == []
+
+
 def test_extra_level_0_updates_move_level_0_alone():
     """lapgan.base_steps: the extra updates train level 0's G and D and leave every finer level
     (its weights and its Adam moments) as it was."""

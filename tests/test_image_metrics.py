@@ -111,6 +111,14 @@ def test_classifier_does_not_depend_on_the_callers_thread_count():
         for (name, a), b in zip(models[0].net.state_dict().items(), other.net.state_dict().values()):
             assert torch.equal(a, b), name
         np.testing.assert_array_equal(other.real_mu, models[0].real_mu)
+    other_seed = im._train(data, heads, 30, seed=1)                 # another classifier of the same images
+    assert not torch.equal(other_seed.net.body[0].weight, models[0].net.body[0].weight)
+
+
+def test_classifiers_of_other_seeds_are_cached_apart(cache_home):
+    data = _digits_trainer().data
+    assert im.cache_path(data, 0) != im.cache_path(data, 2)
+    assert "seed2" in im.cache_path(data, 2).name and "seed" not in im.cache_path(data, 0).name
 
 
 def test_classifier_training_gives_the_thread_count_back_when_it_fails(monkeypatch):

@@ -114,53 +114,59 @@ def cache_dir() -> Path:
     return Path(base) / "gan-studio" / "classifiers"
 
 
-def cache_path(data) -> Path:
+def cache_path(data, seed: int = 0) -> Path:
     c, s = data.shape[0], data.shape[1]
-    return cache_dir() / f"{data.name}-{s}px-{c}ch-v{CLASSIFIER_VERSION}-{data.fingerprint[:16]}.pt"
+    tag = f"-seed{seed}" if seed else ""   # seed 0 is the studio's own classifier (the metrics')
+    return cache_dir() / f"{data.name}-{s}px-{c}ch-v{CLASSIFIER_VERSION}{tag}-{data.fingerprint[:16]}.pt"
 
 
 _models: dict[str, MetricModel] = {}
 _lock = threading.Lock()
 
 
-def get_metric_model(data, train_steps: int | None = None) -> MetricModel | None:
-    """The cached classifier of ``data`` (memory, then disk, then trained now); None without labels."""
+def get_metric_model(data, train_steps: int | None = None, seed: int = 0) -> MetricModel | None:
+    """The cached classifier of ``data`` (memory, then disk, then trained now); None without labels.
+    ``seed`` 0 is the one every image metric uses; other seeds train other classifiers of the same
+    images, so that a benchmark can show how much a feature-based figure (fd_classifier) depends on
+    the one classifier it was measured with."""
     heads = label_heads(data)
     if not heads:
         return None
-    key = cache_path(data).name
+    path = cache_path(data, seed)
+    key = path.name
     with _lock:
         if key in _models:
             return _models[key]
-        model = _load(cache_path(data), data, heads)
+        model = _load(path, data, heads)
         if model is None:
             # warning level: the one message a CLI user sees while training pauses for it
             log.warning("training the image-metric classifier for %s once (a minute or more on a CPU; "
                         "cached in %s)", data.name, cache_dir())
-            model = _train(data, heads, train_steps or CLASSIFIER_STEPS)
-            _save(model, cache_path(data))
+            model = _train(data, heads, train_steps or CLASSIFIER_STEPS, seed)
+            _save(model, path)
         _models[key] = model
         return model
 
 
-def _train(data, heads: dict, max_steps: int) -> MetricModel:
+def _train(data, heads: dict, max_steps: int, seed: int = 0) -> MetricModel:
     """Adam on 90% of the real images; stop when every head is >= 99% right on the other 10%.
-    Seeded (its data order and its initial weights) and on ``CLASSIFIER_THREADS`` torch threads, so that the same images give the same
-    classifier at any thread count (on one kind of CPU: another instruction set may round differently)."""
+    Seeded (its data order and its initial weights) and on ``CLASSIFIER_THREADS`` torch threads, so
+    that the same images give the same classifier at any thread count (on one kind of CPU: another
+    instruction set may round differently)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(CLASSIFIER_THREADS)
     try:
-        # the initial weights too come from seed 0, not from whatever the global generator's state is
+        # the initial weights too come from the seed, not from whatever the global generator's state is
         # when the first image metric is asked for; the caller's generator is left as it was
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            return _train_seeded(data, heads, max_steps)
+            torch.manual_seed(seed)
+            return _train_seeded(data, heads, max_steps, seed)
     finally:
         torch.set_num_threads(threads)
 
 
-def _train_seeded(data, heads: dict, max_steps: int) -> MetricModel:
-    g = torch.Generator().manual_seed(0)
+def _train_seeded(data, heads: dict, max_steps: int, seed: int = 0) -> MetricModel:
+    g = torch.Generator().manual_seed(seed)
     images = data.pixels.cpu()
     labels = {k: v.cpu() for k, (v, _) in heads.items()}
     n = len(images)
