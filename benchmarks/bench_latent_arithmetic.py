@@ -266,8 +266,11 @@ def ratio_to(share: float, chance: float) -> float:
 
 def seeds_table(rows: list[dict]) -> str:
     """The README's table: one row per training seed."""
-    out = ["| training seed | share, first 20 draws (blue, circle) | mean of 3 × 20 draws | chance (200 draws) "
-           "| ratio (for the mean) | target 3× |",
+    repeats = max(len(r["shares"]) for r in rows) if rows else 1
+    draws = rows[0].get("draws", 20) if rows else 20
+    chance_draws = rows[0].get("chance_draws", 200) if rows else 200
+    out = [f"| training seed | share, first {draws} draws (blue, circle) | mean of {repeats} × {draws} draws "
+           f"| chance ({chance_draws} draws) | ratio (for the mean) | target 3× |",
            "| --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         n = len(r["shares"])

@@ -127,6 +127,9 @@ def test_latent_bench_table_marks_a_missed_target():
            "ratio_mean": 0.416 / 0.136}
     text = mod.seeds_table([row, {**row, "train_seed": 8, "chance": 0.05, "ratio": 7.3, "ratio_mean": 8.3}])
     lines = text.splitlines()
+    assert "| mean of 3 × 20 draws | chance (200 draws) |" in lines[0]   # what was measured, not fixed words
+    longer = mod.seeds_table([{**row, "shares": [0.3] * 10, "draws": 20, "chance_draws": 1000}])
+    assert "| mean of 10 × 20 draws | chance (1000 draws) |" in longer.splitlines()[0]
     assert lines[2].startswith("| 7 | 0.367 (0.80, 0.40) | 0.416 ± 0.057 | 0.136 | **2.7×** (3.1×) | **missed**")
     assert lines[3].endswith("| held |")
     assert mod.ratio_to(0.2, 0.0) == float("inf") and np.isnan(mod.ratio_to(0.0, 0.0))
