@@ -179,3 +179,38 @@ def test_unlabelled_data_has_no_image_metrics(tmp_path):
     cfg.set("data.image_size", 8)
     cfg.set("train.device", "cpu")
     assert Trainer(cfg).evaluate() == {}
+
+
+def test_cli_measures_a_run_with_several_classifiers(tmp_path, capsys, monkeypatch):
+    """`gan-studio metrics DIR --classifiers 0,1`: the image metrics of the run's generator as each
+    classifier reads them, side by side; classifier 0's are what the run itself logs at that step."""
+    from gan_studio.cli import main
+    monkeypatch.setattr(im, "CLASSIFIER_STEPS", 30)
+    out = tmp_path / "run"
+    tiny = ["--set", "model.arch=mlp", "--set", "data.image_size=8", "--set", "model.g_width=16",
+            "--set", "model.d_width=16", "--set", "train.batch_size=16", "--set", "train.eval_every=4",
+            "--set", "train.log_every=4", "--set", "train.checkpoint_every=4", "--device", "cpu", "--quiet"]
+    assert main(["train", "digits", "--steps", "4", "--out", str(out), *tiny]) == 0
+    capsys.readouterr()
+    assert main(["metrics", str(out), "--classifiers", "0,1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split() == ["metric", "classifier", "0", "classifier", "1"]
+    table = {ln.split()[0]: ln.split()[1:] for ln in lines[2:]}
+    assert {"classes_covered", "class_kl", "fd_classifier", "classifier_acc"} <= set(table)
+    from gan_studio.core.runs import RunFolder
+    logged = [r for r in RunFolder(out, read_only=True).read_metrics() if "fd_classifier" in r][-1]
+    assert float(table["fd_classifier"][0]) == pytest.approx(logged["fd_classifier"], rel=1e-3)
+    assert table["fd_classifier"][0] != table["fd_classifier"][1]          # another classifier, another figure
+
+
+def test_cli_classifiers_refuses_a_run_without_labels_and_bad_seeds(tmp_path, capsys):
+    from gan_studio.cli import main
+    out = tmp_path / "ring"
+    assert main(["train", "ring8", "--steps", "2", "--out", str(out), "--set", "model.g_width=8",
+                 "--set", "model.d_width=8", "--set", "train.batch_size=16", "--device", "cpu", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["metrics", str(out), "--classifiers", "0"]) != 0
+    assert "no labels" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["metrics", str(out), "--classifiers", "one"])
+    assert "give seeds as 0,1,2" in capsys.readouterr().err

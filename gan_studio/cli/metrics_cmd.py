@@ -6,9 +6,31 @@ from gan_studio.core.metrics import format_value
 
 def add_parser(sub):
     p = sub.add_parser("metrics", help="print the latest metrics of a run as a table",
-                       description="Print the newest logged values of every metric in DIR/metrics.jsonl.")
+                       description="Print the newest logged values of every metric in DIR/metrics.jsonl. "
+                                   "With --classifiers, measure the image metrics of the run's generator now "
+                                   "instead, once per metric classifier, side by side.")
     p.add_argument("run_dir", metavar="DIR", help="a run folder")
+    p.add_argument("--classifiers", metavar="SEEDS", type=_seeds, default=None,
+                   help="e.g. 0,1,2: the image metrics (fd_classifier, classes covered, ...) of 1,000 samples "
+                        "of the run's last checkpoint as the metric classifiers of these seeds read them "
+                        "(0 is the one the run logs; another is trained once, about a minute, and cached): "
+                        "a figure that moves a lot between classifiers says more about the classifier than "
+                        "the generator")
     return p
+
+
+def _seeds(text: str) -> list[int]:
+    import argparse
+    try:
+        out: list[int] = []
+        for part in text.split(","):
+            a, _, b = part.strip().partition("-")
+            out += list(range(int(a), int(b) + 1)) if b else [int(a)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give seeds as 0,1,2 or 0-2") from None
+    if not out or min(out) < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give seeds as 0,1,2 or 0-2 (0 or more)")
+    return list(dict.fromkeys(out))
 
 
 def print_table(row: dict) -> None:
@@ -25,6 +47,8 @@ def run(args) -> int:
     path = Path(args.run_dir)
     if not (path / "metrics.jsonl").is_file():
         raise RunError(f"{path} has no metrics.jsonl: it is not a run folder")
+    if args.classifiers is not None:
+        return by_classifier(path, args.classifiers)
     rows = RunFolder(path, read_only=True).read_metrics()   # a reader: takes no lock, writes nothing
     if not rows:
         raise RunError(f"{path}/metrics.jsonl holds no rows yet")
@@ -33,4 +57,27 @@ def run(args) -> int:
         latest.update({k: v for k, v in r.items()})
     latest["step"] = rows[-1]["step"]
     print_table(latest)
+    return 0
+
+
+def by_classifier(path, seeds: list[int]) -> int:
+    """The run's image metrics measured now with each classifier: one column per classifier seed."""
+    from gan_studio.core.errors import RunError
+    from gan_studio.core.metrics.images import evaluate_images, label_heads
+    from gan_studio.core.runs import trainer_from_run
+    tr, _ = trainer_from_run(path)          # read-only: nothing in the folder changes
+    if not label_heads(tr.data):
+        raise RunError(f"{path} trains on {tr.cfg.data.name!r}, which has no labels: there are no image "
+                       "metrics to measure with a classifier (its mode metrics need none)")
+    columns = {seed: evaluate_images(tr, classifier_seed=seed) for seed in seeds}
+    names = list(dict.fromkeys(k for col in columns.values() for k in col))
+    head = [f"classifier {seed}" for seed in seeds]
+    width = max(len(k) for k in names + ["metric"])
+    cells = [[format_value(columns[s].get(k, "")) for s in seeds] for k in names]
+    col_w = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(head)]
+    print(f"{tr.cfg.data.name}, step {tr.step_count}: 1,000 samples read by each metric classifier "
+          "(0 is the one the run logs)")
+    print(f"{'metric':<{width}}  " + "  ".join(f"{h:>{w}}" for h, w in zip(head, col_w)))
+    for k, row in zip(names, cells):
+        print(f"{k:<{width}}  " + "  ".join(f"{c:>{w}}" for c, w in zip(row, col_w)))
     return 0

@@ -300,12 +300,13 @@ def image_report(model: MetricModel, fake: torch.Tensor) -> dict[str, float]:
     return out
 
 
-def evaluate_images(trainer, n: int = N_IMAGE_EVAL) -> dict[str, float]:
-    """Classifier metrics of ``min(n, N_IMAGE_EVAL)`` images from the trainer's G ({} without labels)."""
+def evaluate_images(trainer, n: int = N_IMAGE_EVAL, classifier_seed: int = 0) -> dict[str, float]:
+    """Classifier metrics of ``min(n, N_IMAGE_EVAL)`` images from the trainer's G ({} without labels).
+    ``classifier_seed``: the classifier that reads them (0, the one a run logs; see get_metric_model)."""
     data = trainer.data
     if not label_heads(data):
         return {}
-    model = get_metric_model(data)
+    model = get_metric_model(data, seed=classifier_seed)
     k = min(n, N_IMAGE_EVAL)
     z = torch.randn(k, trainer.cfg.model.latent_dim, generator=trainer.eval_generator(), device=trainer.device)
     fake = trainer.generate(z)
