@@ -276,3 +276,26 @@ def test_g_ema_averages_every_level_for_sampling_and_never_changes_training():
 def test_checkpoint_resume_continues_exactly_with_g_ema():
     assert_resumes_exactly(lambda: make_trainer(tiny_cfg(train__batch_size=8, tricks__g_ema__enabled=True)),
                            nets=("G", "D"))
+
+
+def test_a_fixed_noise_plane_is_not_trained_and_resumes_as_it_was(tmp_path):
+    """lapgan.noise_plane = "fixed": the finer levels get z through a random projection that training
+    never changes (unit variance per pixel), kept in the checkpoint; "learned" trains it."""
+    tr = make_trainer(tiny_cfg(lapgan__noise_plane="fixed"))
+    plane = tr.G.levels[1].noise
+    before = plane.weight.detach().clone()
+    assert not plane.weight.requires_grad
+    assert abs(float(before.std()) - 16 ** -0.5) < 0.03            # z of 16: N(0, 1/16) per weight
+    z = torch.randn(4096, 16)
+    assert abs(float(plane(z).std()) - 1.0) < 0.1                     # about N(0, 1) per pixel
+    for _ in range(3):
+        tr.step()
+    assert torch.equal(plane.weight, before)
+    again = make_trainer(tiny_cfg(lapgan__noise_plane="fixed", train__seed=5))
+    again.load_state_dict(tr.state_dict())
+    assert torch.equal(again.G.levels[1].noise.weight, before)
+    learned = make_trainer(tiny_cfg())
+    w0 = learned.G.levels[1].noise.weight.detach().clone()
+    for _ in range(3):
+        learned.step()
+    assert not torch.equal(learned.G.levels[1].noise.weight, w0)

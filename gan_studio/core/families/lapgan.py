@@ -74,6 +74,10 @@ class LapganConfig:
                        choices=("residual", "image"))
     base_steps: int = opt(1, "updates of level 0's D and G per training step (level 0 is the cheapest level and "
                              "every finer level builds on its samples)", lo=1, hi=16)
+    noise_plane: str = opt("learned", "how a finer level's G gets z: as one input plane, a learned linear map of z "
+                                      "(it can learn patterns that span the picture), or a fixed random one "
+                                      "(unit variance per pixel, not trained: noise as Denton et al. feed it, "
+                                      "and still a function of z)", choices=("learned", "fixed"))
     r1: float = opt(0.0, "weight gamma of the R1 penalty (Mescheder et al. 2018: gamma/2 E|grad D_l(real)|^2, the "
                          "gradient in what D_l judges) on the finer levels' Ds; 0 = off (Denton et al.)", lo=0.0, hi=1e4)
 
@@ -165,7 +169,7 @@ class ResidualGenerator(nn.Module):
     The noise enters as one extra input plane, a learned linear map of z (Denton et al. also feed
     noise as an extra channel); three 3x3 convolutions keep the map local, as a residual is."""
 
-    def __init__(self, nz: int, ngf: int, nc: int, size: int):
+    def __init__(self, nz: int, ngf: int, nc: int, size: int, noise_plane: str = "learned"):
         super().__init__()
         self.size = size
         self.noise = nn.Linear(nz, size * size)
@@ -181,6 +185,11 @@ class ResidualGenerator(nn.Module):
         # the level starts as "add nothing" (the blurred coarse image) and learns to add edges, instead
         # of starting with residual noise several times the size of real residuals
         nn.init.zeros_(self.main[-1].weight)
+        if noise_plane == "fixed":   # a random projection that is not trained: N(0, 1) per pixel for z ~ N(0, I)
+            with torch.no_grad():
+                self.noise.weight.normal_(0.0, nz ** -0.5)
+                self.noise.bias.zero_()
+            self.noise.requires_grad_(False)
 
     def forward(self, z: torch.Tensor, coarse_up: torch.Tensor) -> torch.Tensor:
         plane = self.noise(z).view(len(z), 1, self.size, self.size)
@@ -218,12 +227,13 @@ class LevelDiscriminator(nn.Module):
 class LaplacianGenerator(nn.Module):
     """All levels' generators; ``forward(z)`` composes them coarse to fine into the final image."""
 
-    def __init__(self, nz: int, ngf: int, nc: int, sizes: list[int], ngf0: int = 0):
+    def __init__(self, nz: int, ngf: int, nc: int, sizes: list[int], ngf0: int = 0, noise_plane: str = "learned"):
         super().__init__()
         self.sizes = list(sizes)
         w = level_widths(ngf, len(sizes), ngf0)
         self.levels = nn.ModuleList([BaseGenerator(nz, w[0], nc, sizes[0])] +
-                                    [ResidualGenerator(nz, w[l], nc, s) for l, s in enumerate(sizes) if l > 0])
+                                    [ResidualGenerator(nz, w[l], nc, s, noise_plane)
+                                     for l, s in enumerate(sizes) if l > 0])
 
     def compose(self, z: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor | None]]:
         """(images, residuals) of every level, coarse to fine."""
@@ -277,7 +287,7 @@ class LapganTrainer(Trainer):
         torch.manual_seed(cfg.train.seed)      # the pyramid's initialisation
         lc = cfg.lapgan
         L = len(self.level_sizes)
-        G = LaplacianGenerator(m.latent_dim, m.ngf, c, self.level_sizes, lc.ngf0)
+        G = LaplacianGenerator(m.latent_dim, m.ngf, c, self.level_sizes, lc.ngf0, lc.noise_plane)
         dw = level_widths(m.ndf, L, lc.ndf0)
         D = nn.ModuleList([LevelDiscriminator(dw[l], c, s, conditional=l > 0, sees=lc.d_input)
                            for l, s in enumerate(self.level_sizes)])
