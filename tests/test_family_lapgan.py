@@ -299,3 +299,14 @@ def test_a_fixed_noise_plane_is_not_trained_and_resumes_as_it_was(tmp_path):
     for _ in range(3):
         learned.step()
     assert not torch.equal(learned.G.levels[1].noise.weight, w0)
+
+
+def test_no_noise_plane_makes_a_finer_level_a_function_of_the_coarser_image():
+    tr = make_trainer(tiny_cfg(lapgan__noise_plane="none"))
+    tr.step()
+    level = tr.G.levels[1].eval()
+    assert not level.noise.weight.requires_grad and float(level.noise.weight.abs().max()) == 0.0
+    coarse = torch.rand(2, 3, 16, 16) * 2 - 1
+    with torch.no_grad():
+        a, b = level(torch.randn(2, 16), coarse), level(torch.randn(2, 16), coarse)
+    assert torch.equal(a, b)                       # z does not reach the residual

@@ -75,9 +75,10 @@ class LapganConfig:
     base_steps: int = opt(1, "updates of level 0's D and G per training step (level 0 is the cheapest level and "
                              "every finer level builds on its samples)", lo=1, hi=16)
     noise_plane: str = opt("learned", "how a finer level's G gets z: as one input plane, a learned linear map of z "
-                                      "(it can learn patterns that span the picture), or a fixed random one "
+                                      "(it can learn patterns that span the picture), a fixed random one "
                                       "(unit variance per pixel, not trained: noise as Denton et al. feed it, "
-                                      "and still a function of z)", choices=("learned", "fixed"))
+                                      "and still a function of z), or none (the plane is zero: the residual is "
+                                      "a function of the coarser image alone)", choices=("learned", "fixed", "none"))
     r1: float = opt(0.0, "weight gamma of the R1 penalty (Mescheder et al. 2018: gamma/2 E|grad D_l(real)|^2, the "
                          "gradient in what D_l judges) on the finer levels' Ds; 0 = off (Denton et al.)", lo=0.0, hi=1e4)
 
@@ -185,9 +186,9 @@ class ResidualGenerator(nn.Module):
         # the level starts as "add nothing" (the blurred coarse image) and learns to add edges, instead
         # of starting with residual noise several times the size of real residuals
         nn.init.zeros_(self.main[-1].weight)
-        if noise_plane == "fixed":   # a random projection that is not trained: N(0, 1) per pixel for z ~ N(0, I)
+        if noise_plane in ("fixed", "none"):   # not trained: N(0, 1) per pixel for z ~ N(0, I), or zero
             with torch.no_grad():
-                self.noise.weight.normal_(0.0, nz ** -0.5)
+                self.noise.weight.normal_(0.0, nz ** -0.5) if noise_plane == "fixed" else self.noise.weight.zero_()
                 self.noise.bias.zero_()
             self.noise.requires_grad_(False)
 
