@@ -291,7 +291,8 @@ def main() -> None:
 
     first = results[0]
     L = len(first["sizes"])
-    real = fd_real_levels(make_data_for(args.preset), L)
+    data = make_data_for(args.preset)
+    real = fd_real_levels(data, L)
     table = level_table(results, real)
     print("\n".join(table))
 
@@ -324,7 +325,7 @@ def main() -> None:
           f"(0.5: G_l fools D_l). The last row: real images' own pyramid (1,000 images).",
           ""]
     md += table
-    md += classifier_table(results, args.classifier_seeds, make_data_for(args.preset), L)
+    md += classifier_table(results, args.classifier_seeds, data, L)
     md += ["", "The finer levels on real coarse images (as they are trained; 1,000 real images, their level l "
                "composed up to the final level by the trained G_{l+1}, ..., G_L): fd_classifier, against the "
                "real pyramid's row above.", "",

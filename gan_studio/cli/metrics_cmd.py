@@ -20,17 +20,17 @@ def add_parser(sub):
 
 
 def _seeds(text: str) -> list[int]:
+    """Classifier seeds, as ``--seeds`` parses them (core.bench.parse_seeds), except that one number is
+    that seed, not a count."""
     import argparse
+
+    from gan_studio.core.bench import parse_seeds
+    from gan_studio.core.errors import ConfigError
+    text = text.strip()
     try:
-        out: list[int] = []
-        for part in text.split(","):
-            a, _, b = part.strip().partition("-")
-            out += list(range(int(a), int(b) + 1)) if b else [int(a)]
-    except ValueError:
+        return parse_seeds(f"{text}-{text}" if text.isdigit() else text)
+    except ConfigError:
         raise argparse.ArgumentTypeError(f"{text!r}: give seeds as 0,1,2 or 0-2") from None
-    if not out or min(out) < 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: give seeds as 0,1,2 or 0-2 (0 or more)")
-    return list(dict.fromkeys(out))
 
 
 def print_table(row: dict) -> None:

@@ -38,8 +38,8 @@ log = logging.getLogger(__name__)
 
 N_IMAGE_EVAL = 1000
 N_REAL_STATS = 5000
-#: 2: trained on one torch thread (version 1 ran at the caller's thread count, so two machines, or one
-#: machine at two thread counts, trained different classifiers from the same images)
+#: 2: seeded initial weights, one torch thread (version 1 took its initial weights from the global random
+#: state and ran at the caller's thread count, so the same images could give different classifiers)
 CLASSIFIER_VERSION = 2
 #: the torch threads a metric classifier is trained on, whatever the caller runs at: a CPU's float
 #: sums depend on how the work is split between threads, and fd_classifier on the classifier's weights
