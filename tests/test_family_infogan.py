@@ -166,6 +166,57 @@ def test_q_can_read_the_category_through_a_trunk_of_its_own():
     # without an invariant view there is nothing for a reader of its own to read: none is built
     assert make_trainer(tiny_dcgan(infogan__q_reader="own")).D.reader is None
 
+@pytest.mark.parametrize("invariance", ["none", "canonical", "shift+colour"])
+def test_a_self_conditioned_d_judges_fakes_by_their_code_and_real_pictures_by_qs_reading(invariance):
+    """infogan.self_condition = q: D's logit gains <embed(c), features>: for a fake, c is its code;
+    for a real picture, the code Q reads in it (no label). The embedding starts at zero (D starts as
+    the unconditional one), is trained by D's optimiser, and reading the real codes leaves D's batch
+    norm statistics and the training RNG alone."""
+    cfg = tiny_dcgan(data__name="shapes", infogan__categories=3, infogan__self_condition="q",
+                     infogan__q_invariance=invariance)
+    tr = make_trainer(cfg)
+    assert tr.D.embed is not None and tr.D.embed.weight.shape == (3, tr.D.base.feature_dim)
+    assert not tr.D.embed.weight.detach().any()
+    assert id(tr.D.embed.weight) in {id(p) for g in tr.opt_d.param_groups for p in g["params"]}
+    real = tr.data.sample(16, torch.Generator().manual_seed(1))
+    rng_before = tr.rng.get_state()
+    bn = {k: v.clone() for k, v in tr.D.state_dict().items() if "running" in k}
+    codes = tr.real_codes(real, real)
+    assert codes.shape == (16,) and codes.dtype == torch.long and int(codes.min()) >= 0 and int(codes.max()) < 3
+    assert torch.equal(rng_before, tr.rng.get_state())
+    assert all(torch.equal(v, tr.D.state_dict()[k]) for k, v in bn.items())
+    # the codes are Q's reading of the pictures, as the evaluation reads them (canonical: the canonical view)
+    if invariance != "shift+colour":
+        assert torch.equal(codes, tr.q_codes(real).to(codes.device))
+    # the projection term: with a non-zero embedding the logit depends on the code given, and only then
+    with torch.no_grad():
+        tr.D.embed.weight.normal_()
+    tr.D.eval()
+    with torch.no_grad():
+        plain = tr.D(real)
+        by_code = [tr.D(real, torch.full((16,), k)) for k in range(3)]
+    tr.D.train()
+    assert not torch.allclose(by_code[0], by_code[1])
+    with torch.no_grad():
+        tr.D.eval()
+        feats = tr.D.features(real)
+        tr.D.train()
+    assert torch.allclose(by_code[2] - plain, (tr.D.embed.weight[2] * feats).sum(1), atol=1e-5)
+    with torch.no_grad():
+        tr.D.embed.weight.zero_()
+    e0 = tr.D.embed.weight.detach().clone()
+    for _ in range(3):
+        assert tr.step().is_finite()
+    assert not torch.equal(e0, tr.D.embed.weight)            # D learns the projection
+    # off (the paper): no embedding, and D's logit ignores a code
+    off = make_trainer(tiny_dcgan(data__name="shapes", infogan__categories=3))
+    assert off.D.embed is None
+    with torch.no_grad():
+        off.D.eval()
+        assert torch.equal(off.D(real), off.D(real, torch.zeros(16, dtype=torch.long)))
+    assert off.real_codes(real, real) is None
+
+
 def test_lambda_zero_is_the_plain_gan_and_lambda_applies_live():
     a = make_trainer(tiny_cfg(train__batch_size=16))
     b = make_trainer(tiny_cfg(train__batch_size=16, infogan__lambda_cat=0.0, infogan__lambda_cont=0.0))
@@ -339,9 +390,10 @@ def _assert_same(a, b, where="state"):
                                  tiny_cfg(train__batch_size=16, infogan__extra_categories="3,2",
                                           infogan__cont_variance="learned"),
                                  tiny_dcgan(infogan__q_invariance="canonical", infogan__q_reader="own"),
-                                 tiny_dcgan(infogan__cat_entry="late")],
+                                 tiny_dcgan(infogan__cat_entry="late"),
+                                 tiny_dcgan(infogan__self_condition="q", infogan__q_invariance="canonical")],
                          ids=["mlp", "dcgan-learned-variance-invariant-q", "mlp-extra-codes", "dcgan-canonical-own-reader",
-                              "dcgan-late-code"])
+                              "dcgan-late-code", "dcgan-self-conditioned"])
 def test_a_run_folder_resumes_exactly_with_q(cfg, tmp_path):
     cfg.set("tricks.instance_noise.enabled", True)   # its state and the RNG travel too
     straight = make_trainer(cfg.copy())

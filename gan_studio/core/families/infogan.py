@@ -135,6 +135,12 @@ class InfoganConfig:
                          "or late (as constant channels at G's 4x4 map, after z has laid out the picture: the code "
                          "can switch the features drawn everywhere more easily than it can move what z placed)",
                          choices=("input", "late"))
+    self_condition: str = opt("off", "D judges a picture together with its categorical code (a projection term, "
+                              "Miyato & Koyama 2018): off (Chen et al.), or q: fakes with the code they were drawn "
+                              "with, real pictures with the code Q reads in them (argmax, no gradient; no label is "
+                              "used), as in self-conditioned GANs (Liu et al. 2020). G's pictures of one code value "
+                              "must then pass for the real pictures Q puts in that value, not merely carry a mark "
+                              "Q can read", choices=("off", "q"))
     match: str = opt("class", "labels that code_accuracy and q_accuracy match the categorical code against "
                      "(measured only, never trained on): class, or a shapes attribute",
                      choices=MATCH_CHOICES)
@@ -159,10 +165,15 @@ class InfoDiscriminator(nn.Module):
     then the logits of each extra categorical code (infogan.extra_categories)."""
 
     def __init__(self, base: nn.Module, feature_dim: int, q_width: int, q_out: int, norm: bool,
-                 reader: nn.Module | None = None):
+                 reader: nn.Module | None = None, conditioned: int = 0):
         super().__init__()
         self.base = base
         self.q = _q_head(feature_dim, q_width, q_out, norm)
+        #: infogan.self_condition = q: the projection term's class embeddings (one per categorical value),
+        #: zero at the start so that D begins as the unconditional one
+        self.embed = nn.Embedding(conditioned, feature_dim) if conditioned else None
+        if self.embed is not None:
+            nn.init.zeros_(self.embed.weight)
         #: infogan.q_reader = own: a trunk and Q head of their own for the invariant view (read())
         self.reader = reader
         if reader is not None:
@@ -171,13 +182,21 @@ class InfoDiscriminator(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.base.features(x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.base.head(self.features(x)).squeeze(1)
+    def forward(self, x: torch.Tensor, cat: torch.Tensor | None = None) -> torch.Tensor:
+        return self.logit(self.features(x), cat)
 
-    def judge(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(D's logit of x, Q's outputs) from one pass through the trunk."""
+    def logit(self, f: torch.Tensor, cat: torch.Tensor | None = None) -> torch.Tensor:
+        """D's logit from trunk features f; with ``cat`` (N,) and a conditioned D, plus the projection
+        <embed(cat), f> (without ``cat`` the unconditional part alone)."""
+        out = self.base.head(f).squeeze(1)
+        if cat is not None and self.embed is not None:
+            out = out + (self.embed(cat) * f).sum(1)
+        return out
+
+    def judge(self, x: torch.Tensor, cat: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(D's logit of x (with code ``cat`` where D is conditioned), Q's outputs) from one pass through the trunk."""
         f = self.features(x)
-        return self.base.head(f).squeeze(1), self.q(f)
+        return self.logit(f, cat), self.q(f)
 
     def read(self, x: torch.Tensor) -> torch.Tensor:
         """Q's outputs alone (through Q's own trunk where it has one: the invariant view's reader)."""
@@ -227,6 +246,7 @@ def build_info_networks(cfg: Config, data) -> tuple[nn.Module, nn.Module]:
     g_in = m.latent_dim + ic.categories + ic.continuous + extra
     q_out = ic.categories + ic.continuous * (2 if ic.cont_variance == "learned" else 1) + extra
     own_reader = ic.q_reader == "own" and ic.q_invariance != "none"
+    cond = ic.categories if ic.self_condition == "q" else 0
     if data.kind != "image":
         raise ConfigError(f"model.family = 'infogan' draws images; data.name = {data.name!r} is not an image set "
                           "(choose digits, shapes, mnist, fashion-mnist, cifar10 or folder)")
@@ -237,7 +257,8 @@ def build_info_networks(cfg: Config, data) -> tuple[nn.Module, nn.Module]:
              else DCGANGenerator(g_in, m.ngf, c, size))
         base = DCGANDiscriminator(m.ndf, c, size)
         reader = DCGANDiscriminator(m.ndf, c, size) if own_reader else None
-        return G, InfoDiscriminator(base, base.feature_dim, ic.q_width, q_out, norm=True, reader=reader)
+        return G, InfoDiscriminator(base, base.feature_dim, ic.q_width, q_out, norm=True, reader=reader,
+                                 conditioned=cond)
     if m.arch == "mlp":
         if ic.cat_entry != "input":
             raise ConfigError("infogan.cat_entry = 'late' needs model.arch = 'dcgan' (its 4x4 map); "
@@ -246,7 +267,8 @@ def build_info_networks(cfg: Config, data) -> tuple[nn.Module, nn.Module]:
         G = MLPGenerator(g_in, data.shape, m.g_depth, m.g_width, m.g_activation, tanh_out=True, fused=fused)
         base = MLPDiscriminator(data.shape, m.d_depth, m.d_width, m.d_activation, fused=fused)
         reader = MLPDiscriminator(data.shape, m.d_depth, m.d_width, m.d_activation, fused=fused) if own_reader else None
-        return G, InfoDiscriminator(base, m.d_width, ic.q_width, q_out, norm=False, reader=reader)
+        return G, InfoDiscriminator(base, m.d_width, ic.q_width, q_out, norm=False, reader=reader,
+                                 conditioned=cond)
     raise ConfigError(f"model.arch = {m.arch!r} does not fit model.family = 'infogan'; choose one of: dcgan, mlp")
 
 
@@ -580,8 +602,9 @@ class InfoGANTrainer(Trainer):
                 with torch.no_grad():
                     fake_d = self.G(self.g_input(z, cat, cont, extra))
             # separate passes: the DCGAN D's batch norm must not mix real and fake statistics
-            d_real = self.D(noisy(self, real, sigma))
-            d_fake, q_fake = self.judge_fake(noisy(self, fake_d, sigma), self.rng, clean=fake_d)
+            real_in = noisy(self, real, sigma)
+            d_real = self.D(real_in, self.real_codes(real_in, real))
+            d_fake, q_fake = self.judge_fake(noisy(self, fake_d, sigma), self.rng, clean=fake_d, cat=cat)
             ce, nll = self.code_losses(q_fake, cat, cont, extra, fake_d)
             loss_d = d_loss_fn(d_real, d_fake, *targets) + ic.lambda_cat * ce + ic.lambda_cont * nll
             grad_norm_d = self.d_backward(loss_d)
@@ -589,7 +612,7 @@ class InfoGANTrainer(Trainer):
             self.clip_critic()
 
         # --- G: minimise loss_G(D(G(z, c))) + lambda . (CE + NLL of Q) against the updated D and Q ---
-        g_out, q_g = self.judge_fake(noisy(self, fake, sigma), self.rng, clean=fake)
+        g_out, q_g = self.judge_fake(noisy(self, fake, sigma), self.rng, clean=fake, cat=cat)
         ce, nll = self.code_losses(q_g, cat, cont, extra, fake)
         loss_g = g_loss_fn(g_out) + ic.lambda_cat * ce + ic.lambda_cont * nll
         grad_norm_g = self.g_backward(loss_g)
@@ -600,14 +623,32 @@ class InfoGANTrainer(Trainer):
         dr, df = self.d_means([(d_real, d_fake)])
         return self.record_metrics(loss_d, loss_g, dr, df, grad_norm_d, grad_norm_g)
 
+    @torch.no_grad()
+    def real_codes(self, x: torch.Tensor, clean: torch.Tensor) -> torch.Tensor | None:
+        """infogan.self_condition = q: the categorical code Q reads in real pictures x (as D sees them;
+        ``clean``: before instance noise), read as Q reads a fake (through the canonical view from the
+        clean picture where q_invariance = canonical, else from x itself: the random views are not
+        applied), with no gradient and D's batch norm statistics left as they were; None otherwise."""
+        if self.cfg.infogan.self_condition != "q":
+            return None
+        with batch_norm_state_kept(self.D):
+            if self.cfg.infogan.q_invariance == "canonical":
+                q = self.D.read(canonical_view(clean))
+            elif self.cfg.infogan.q_invariance == "none":
+                q = self.D.judge(x)[1]
+            else:
+                q = self.D.read(x)
+        return q[:, :self.code_sizes[0]].argmax(1)
+
     def judge_fake(self, x: torch.Tensor, generator: torch.Generator,
-                   clean: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                   clean: torch.Tensor | None = None, cat: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(D's logit, Q's outputs) of fakes x. With infogan.q_invariance, Q reads the categorical
         code from a transformed copy (:func:`see_through`) and the continuous codes from x itself:
         the category must not depend on what the transforms change; the continuous codes may.
         ``clean``: x before instance noise, which the canonical view is made from (noise over the
-        whole picture would move the ink's measured centre and size)."""
-        logit, q = self.D.judge(x)
+        whole picture would move the ink's measured centre and size). ``cat``: the fakes' categorical
+        code, which a conditioned D (infogan.self_condition) judges them with."""
+        logit, q = self.D.judge(x, cat if self.cfg.infogan.self_condition == "q" else None)
         inv = self.cfg.infogan.q_invariance
         seen = see_through(clean if inv == "canonical" and clean is not None else x, inv, generator)
         if seen is not None:
