@@ -217,6 +217,37 @@ def test_a_self_conditioned_d_judges_fakes_by_their_code_and_real_pictures_by_qs
     assert off.real_codes(real, real) is None
 
 
+def test_with_g_ema_every_picture_and_measure_comes_from_gs_average_and_training_from_the_live_g():
+    tr = make_trainer(tiny_dcgan(tricks__g_ema__enabled=True, tricks__g_ema__decay=0.5))
+    for _ in range(3):
+        tr.step()
+    live = {n: p.detach().clone() for n, p in tr.G.named_parameters()}
+    z = torch.randn(6, tr.cfg.model.latent_dim, generator=torch.Generator().manual_seed(0))
+    averaged = tr.generate(z, 1)
+    assert all(torch.equal(live[n], p) for n, p in tr.G.named_parameters())   # the live weights are back
+    tr.tricks.g_ema.fold(tr)
+    with torch.no_grad():
+        for n, p in tr.G.named_parameters():
+            p.copy_(tr.tricks.g_ema.avg[n])
+    by_hand = tr.generate(z, 1)
+    with torch.no_grad():
+        for n, p in tr.G.named_parameters():
+            p.copy_(live[n])
+    assert torch.allclose(averaged, by_hand, atol=1e-6)
+    assert not torch.allclose(averaged, make_live_pictures(tr, z), atol=1e-4)
+    assert "code_ink_min" in tr.evaluate(64)
+
+
+def make_live_pictures(tr, z):
+    """The live G's pictures of z (code 1), with the moving average switched off for the moment."""
+    cfg = tr.tricks.g_ema.cfg(tr)
+    cfg.enabled = False
+    try:
+        return tr.generate(z, 1)
+    finally:
+        cfg.enabled = True
+
+
 def test_lambda_zero_is_the_plain_gan_and_lambda_applies_live():
     a = make_trainer(tiny_cfg(train__batch_size=16))
     b = make_trainer(tiny_cfg(train__batch_size=16, infogan__lambda_cat=0.0, infogan__lambda_cont=0.0))
@@ -391,9 +422,10 @@ def _assert_same(a, b, where="state"):
                                           infogan__cont_variance="learned"),
                                  tiny_dcgan(infogan__q_invariance="canonical", infogan__q_reader="own"),
                                  tiny_dcgan(infogan__cat_entry="late"),
-                                 tiny_dcgan(infogan__self_condition="q", infogan__q_invariance="canonical")],
+                                 tiny_dcgan(infogan__self_condition="q", infogan__q_invariance="canonical",
+                                            tricks__g_ema__enabled=True)],
                          ids=["mlp", "dcgan-learned-variance-invariant-q", "mlp-extra-codes", "dcgan-canonical-own-reader",
-                              "dcgan-late-code", "dcgan-self-conditioned"])
+                              "dcgan-late-code", "dcgan-self-conditioned-g-ema"])
 def test_a_run_folder_resumes_exactly_with_q(cfg, tmp_path):
     cfg.set("tricks.instance_noise.enabled", True)   # its state and the RNG travel too
     straight = make_trainer(cfg.copy())

@@ -148,7 +148,7 @@ class InfoganConfig:
 
 FAMILY = FamilySpec(
     name="infogan", summary="InfoGAN", section=InfoganConfig, live=("lambda_cat", "lambda_cont"),
-    tricks=("label_smoothing", "instance_noise", "two_time_scale"),
+    tricks=("label_smoothing", "instance_noise", "two_time_scale", "g_ema"),
     losses=tuple(l for l in losses.D_LOSS if l != "wgan-gp"), archs=("dcgan", "mlp"),
     plot=Plot("Categorical code vs true class (best matching)",
               (("code_accuracy", "generated per code value"), ("q_accuracy", "Q's code of real images"),
@@ -668,7 +668,9 @@ class InfoGANTrainer(Trainer):
         return self._draw(self.g_input(z, cat, cont))
 
     def _draw(self, inputs: torch.Tensor) -> torch.Tensor:
-        with batch_norm_state_kept(self.G) as bns:
+        """G's pictures of ``inputs`` (G's moving average with tricks.g_ema on: every picture, grid and
+        measure is drawn through here), batch norm at the reference batch's statistics."""
+        with self.tricks.g_ema.averaged(self), batch_norm_state_kept(self.G) as bns:
             if any(m.training for m in bns):
                 for m in bns:
                     m.momentum = 1.0   # one pass leaves exactly the reference batch's statistics
