@@ -217,35 +217,6 @@ def test_a_self_conditioned_d_judges_fakes_by_their_code_and_real_pictures_by_qs
     assert off.real_codes(real, real) is None
 
 
-def test_a_view_discriminator_judges_canonical_views_and_g_answers_to_it():
-    """infogan.view_d: a D of its own (trained by D's optimiser, saved in D's state) judges canonical views
-    of real and fake pictures, conditioned like D; its term reaches G; it needs the canonical view."""
-    cfg = tiny_dcgan(data__name="shapes", infogan__categories=3, infogan__self_condition="q",
-                     infogan__q_invariance="canonical", infogan__view_d=1.0)
-    tr = make_trainer(cfg)
-    judge = tr.D.view_judge
-    assert judge is not None and tr.D.view_embed.weight.shape[0] == 3
-    in_opt = {id(p) for g in tr.opt_d.param_groups for p in g["params"]}
-    assert {id(p) for p in judge.parameters()} | {id(tr.D.view_embed.weight)} <= in_opt
-    assert any(k.startswith("view_judge.") for k in tr.D.state_dict())
-    z, (cat, cont) = tr.sample_z(16), tr.sample_codes(16)
-    fake = tr.G(tr.g_input(z, cat, cont))
-    from gan_studio.core.training import losses
-    losses.G_LOSS[tr.cfg.loss](tr.view_logits(fake, 0.0, cat)).backward()
-    assert sum(float(p.grad.abs().sum()) for p in tr.G.parameters() if p.grad is not None) > 0
-    assert sum(float(p.grad.abs().sum()) for p in judge.parameters() if p.grad is not None) > 0
-    assert all(p.grad is None for p in tr.D.base.parameters())     # D's own trunk is not in this term
-    tr.G.zero_grad(set_to_none=True)
-    tr.D.zero_grad(set_to_none=True)
-    w0 = [p.detach().clone() for p in judge.parameters()]
-    for _ in range(2):
-        assert tr.step().is_finite()
-    assert any(not torch.equal(a, b) for a, b in zip(w0, judge.parameters()))
-    assert make_trainer(tiny_dcgan(infogan__q_invariance="canonical")).D.view_judge is None
-    with pytest.raises(ConfigError, match="infogan.view_d"):
-        make_trainer(tiny_dcgan(infogan__view_d=1.0))
-
-
 def test_with_g_ema_every_picture_and_measure_comes_from_gs_average_and_training_from_the_live_g():
     tr = make_trainer(tiny_dcgan(tricks__g_ema__enabled=True, tricks__g_ema__decay=0.5))
     for _ in range(3):
@@ -452,9 +423,9 @@ def _assert_same(a, b, where="state"):
                                  tiny_dcgan(infogan__q_invariance="canonical", infogan__q_reader="own"),
                                  tiny_dcgan(infogan__cat_entry="late"),
                                  tiny_dcgan(infogan__self_condition="q", infogan__q_invariance="canonical",
-                                            tricks__g_ema__enabled=True, infogan__view_d=0.5)],
+                                            tricks__g_ema__enabled=True)],
                          ids=["mlp", "dcgan-learned-variance-invariant-q", "mlp-extra-codes", "dcgan-canonical-own-reader",
-                              "dcgan-late-code", "dcgan-self-conditioned-g-ema-view-d"])
+                              "dcgan-late-code", "dcgan-self-conditioned-g-ema"])
 def test_a_run_folder_resumes_exactly_with_q(cfg, tmp_path):
     cfg.set("tricks.instance_noise.enabled", True)   # its state and the RNG travel too
     straight = make_trainer(cfg.copy())

@@ -141,10 +141,6 @@ class InfoganConfig:
                               "used), as in self-conditioned GANs (Liu et al. 2020). G's pictures of one code value "
                               "must then pass for the real pictures Q puts in that value, not merely carry a mark "
                               "Q can read", choices=("off", "q"))
-    view_d: float = opt(0.0, "weight of a second adversarial term on Q's canonical view (needs q_invariance = "
-                        "canonical): a discriminator of D's shape with its own weights judges the canonical views of "
-                        "real and generated pictures (with self_condition = q, with their codes), so that a shape "
-                        "drawn small must hold up blown up as well; 0 = off", lo=0.0, hi=100.0)
     match: str = opt("class", "labels that code_accuracy and q_accuracy match the categorical code against "
                      "(measured only, never trained on): class, or a shapes attribute",
                      choices=MATCH_CHOICES)
@@ -169,13 +165,8 @@ class InfoDiscriminator(nn.Module):
     then the logits of each extra categorical code (infogan.extra_categories)."""
 
     def __init__(self, base: nn.Module, feature_dim: int, q_width: int, q_out: int, norm: bool,
-                 reader: nn.Module | None = None, conditioned: int = 0, view_judge: nn.Module | None = None):
+                 reader: nn.Module | None = None, conditioned: int = 0):
         super().__init__()
-        #: infogan.view_d > 0: the discriminator of canonical views (judge_view), and its projection's embeddings
-        self.view_judge = view_judge
-        if view_judge is not None and conditioned:
-            self.view_embed = nn.Embedding(conditioned, feature_dim)
-            nn.init.zeros_(self.view_embed.weight)
         self.base = base
         self.q = _q_head(feature_dim, q_width, q_out, norm)
         #: infogan.self_condition = q: the projection term's class embeddings (one per categorical value),
@@ -200,15 +191,6 @@ class InfoDiscriminator(nn.Module):
         out = self.base.head(f).squeeze(1)
         if cat is not None and self.embed is not None:
             out = out + (self.embed(cat) * f).sum(1)
-        return out
-
-    def judge_view(self, v: torch.Tensor, cat: torch.Tensor | None = None) -> torch.Tensor:
-        """The view discriminator's logit of canonical views v (infogan.view_d); with ``cat`` and
-        self_condition = q, plus its projection <view_embed(cat), features>."""
-        f = self.view_judge.features(v)
-        out = self.view_judge.head(f).squeeze(1)
-        if cat is not None and hasattr(self, "view_embed"):
-            out = out + (self.view_embed(cat) * f).sum(1)
         return out
 
     def judge(self, x: torch.Tensor, cat: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -265,9 +247,6 @@ def build_info_networks(cfg: Config, data) -> tuple[nn.Module, nn.Module]:
     q_out = ic.categories + ic.continuous * (2 if ic.cont_variance == "learned" else 1) + extra
     own_reader = ic.q_reader == "own" and ic.q_invariance != "none"
     cond = ic.categories if ic.self_condition == "q" else 0
-    if ic.view_d > 0 and ic.q_invariance != "canonical":
-        raise ConfigError(f"infogan.view_d = {ic.view_d:g} judges Q's canonical view; it needs "
-                          "infogan.q_invariance = 'canonical' (or view_d = 0)")
     if data.kind != "image":
         raise ConfigError(f"model.family = 'infogan' draws images; data.name = {data.name!r} is not an image set "
                           "(choose digits, shapes, mnist, fashion-mnist, cifar10 or folder)")
@@ -278,9 +257,8 @@ def build_info_networks(cfg: Config, data) -> tuple[nn.Module, nn.Module]:
              else DCGANGenerator(g_in, m.ngf, c, size))
         base = DCGANDiscriminator(m.ndf, c, size)
         reader = DCGANDiscriminator(m.ndf, c, size) if own_reader else None
-        view = DCGANDiscriminator(m.ndf, c, size) if ic.view_d > 0 else None
         return G, InfoDiscriminator(base, base.feature_dim, ic.q_width, q_out, norm=True, reader=reader,
-                                 conditioned=cond, view_judge=view)
+                                 conditioned=cond)
     if m.arch == "mlp":
         if ic.cat_entry != "input":
             raise ConfigError("infogan.cat_entry = 'late' needs model.arch = 'dcgan' (its 4x4 map); "
@@ -289,9 +267,8 @@ def build_info_networks(cfg: Config, data) -> tuple[nn.Module, nn.Module]:
         G = MLPGenerator(g_in, data.shape, m.g_depth, m.g_width, m.g_activation, tanh_out=True, fused=fused)
         base = MLPDiscriminator(data.shape, m.d_depth, m.d_width, m.d_activation, fused=fused)
         reader = MLPDiscriminator(data.shape, m.d_depth, m.d_width, m.d_activation, fused=fused) if own_reader else None
-        view = MLPDiscriminator(data.shape, m.d_depth, m.d_width, m.d_activation, fused=fused) if ic.view_d > 0 else None
         return G, InfoDiscriminator(base, m.d_width, ic.q_width, q_out, norm=False, reader=reader,
-                                 conditioned=cond, view_judge=view)
+                                 conditioned=cond)
     raise ConfigError(f"model.arch = {m.arch!r} does not fit model.family = 'infogan'; choose one of: dcgan, mlp")
 
 
@@ -626,15 +603,10 @@ class InfoGANTrainer(Trainer):
                     fake_d = self.G(self.g_input(z, cat, cont, extra))
             # separate passes: the DCGAN D's batch norm must not mix real and fake statistics
             real_in = noisy(self, real, sigma)
-            real_cat = self.real_codes(real_in, real)
-            d_real = self.D(real_in, real_cat)
+            d_real = self.D(real_in, self.real_codes(real_in, real))
             d_fake, q_fake = self.judge_fake(noisy(self, fake_d, sigma), self.rng, clean=fake_d, cat=cat)
             ce, nll = self.code_losses(q_fake, cat, cont, extra, fake_d)
             loss_d = d_loss_fn(d_real, d_fake, *targets) + ic.lambda_cat * ce + ic.lambda_cont * nll
-            if ic.view_d > 0:   # the view discriminator: canonical views of real pictures against the fakes'
-                v_real = self.view_logits(real, sigma, real_cat)
-                v_fake = self.view_logits(fake_d, sigma, cat)
-                loss_d = loss_d + ic.view_d * d_loss_fn(v_real, v_fake, *targets)
             grad_norm_d = self.d_backward(loss_d)
             self.opt_d.step()
             self.clip_critic()
@@ -643,8 +615,6 @@ class InfoGANTrainer(Trainer):
         g_out, q_g = self.judge_fake(noisy(self, fake, sigma), self.rng, clean=fake, cat=cat)
         ce, nll = self.code_losses(q_g, cat, cont, extra, fake)
         loss_g = g_loss_fn(g_out) + ic.lambda_cat * ce + ic.lambda_cont * nll
-        if ic.view_d > 0:
-            loss_g = loss_g + ic.view_d * g_loss_fn(self.view_logits(fake, sigma, cat))
         grad_norm_g = self.g_backward(loss_g)
         self.opt_g.step()
         self.step_count += 1
@@ -652,12 +622,6 @@ class InfoGANTrainer(Trainer):
 
         dr, df = self.d_means([(d_real, d_fake)])
         return self.record_metrics(loss_d, loss_g, dr, df, grad_norm_d, grad_norm_g)
-
-    def view_logits(self, x: torch.Tensor, sigma, cat: torch.Tensor) -> torch.Tensor:
-        """The view discriminator's logits of pictures x (before instance noise): their canonical views,
-        with instance noise at D's level, judged with codes ``cat`` where D is self-conditioned."""
-        v = self.tricks.instance_noise.add(self, canonical_view(x), sigma)
-        return self.D.judge_view(v, cat if self.cfg.infogan.self_condition == "q" else None)
 
     @torch.no_grad()
     def real_codes(self, x: torch.Tensor, clean: torch.Tensor) -> torch.Tensor | None:
