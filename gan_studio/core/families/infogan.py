@@ -28,6 +28,13 @@ normalisation), from the fake before instance noise; each picture's cross-entrop
 ink as a share of a faint real picture's (:meth:`InfoGANTrainer.ink_weight`), the rest counted as
 unreadable (log K), since such a view makes an empty picture as readable as a full one.
 
+``infogan.self_condition = q`` (the studio's addition, after Liu et al. 2020's self-conditioned GAN): D's
+logit gains a projection term <embed(c), features(x)> (Miyato & Koyama 2018); a fake is judged with the code
+it was drawn with, a real picture with the code Q reads in it (:meth:`InfoGANTrainer.real_codes`: argmax,
+no gradient, as Q reads a fake). G's pictures of code c must then pass for the real pictures Q puts in c,
+not merely carry a mark Q can read. With ``tricks.g_ema`` on, every picture and measure is drawn by G's
+moving average (:meth:`InfoGANTrainer._draw`).
+
 Labels are never used in training. ``evaluate()`` measures with them when the set has them:
 ``code_accuracy`` draws ``EVAL_PER_CODE`` images per categorical value, classifies them with the
 data set's metric classifier (the label set ``infogan.match``: digits' ``class``, shapes' ``shape``)
