@@ -633,19 +633,17 @@ class InfoGANTrainer(Trainer):
     @torch.no_grad()
     def real_codes(self, x: torch.Tensor, clean: torch.Tensor) -> torch.Tensor | None:
         """infogan.self_condition = q: the categorical code Q reads in real pictures x (as D sees them;
-        ``clean``: before instance noise), read as Q reads a fake (through the canonical view from the
-        clean picture where q_invariance = canonical, else from x itself: the random views are not
-        applied), with no gradient and D's batch norm statistics left as they were; None otherwise."""
+        ``clean``: before instance noise), read as :meth:`q_codes` reads (the canonical view of the clean
+        picture where q_invariance = canonical, else x itself); None otherwise."""
         if self.cfg.infogan.self_condition != "q":
             return None
+        return self._read_category(canonical_view(clean) if self.cfg.infogan.q_invariance == "canonical" else x)
+
+    @torch.no_grad()
+    def _read_category(self, view: torch.Tensor) -> torch.Tensor:
+        """Q's categorical code (argmax) of pictures as Q sees them, D's batch norm statistics left as they were."""
         with batch_norm_state_kept(self.D):
-            if self.cfg.infogan.q_invariance == "canonical":
-                q = self.D.read(canonical_view(clean))
-            elif self.cfg.infogan.q_invariance == "none":
-                q = self.D.judge(x)[1]
-            else:
-                q = self.D.read(x)
-        return q[:, :self.code_sizes[0]].argmax(1)
+            return self.D.read(view)[:, :self.code_sizes[0]].argmax(1)
 
     def judge_fake(self, x: torch.Tensor, generator: torch.Generator,
                    clean: torch.Tensor | None = None, cat: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -655,7 +653,7 @@ class InfoGANTrainer(Trainer):
         ``clean``: x before instance noise, which the canonical view is made from (noise over the
         whole picture would move the ink's measured centre and size). ``cat``: the fakes' categorical
         code, which a conditioned D (infogan.self_condition) judges them with."""
-        logit, q = self.D.judge(x, cat if self.cfg.infogan.self_condition == "q" else None)
+        logit, q = self.D.judge(x, cat)        # an unconditioned D ignores cat
         inv = self.cfg.infogan.q_invariance
         seen = see_through(clean if inv == "canonical" and clean is not None else x, inv, generator)
         if seen is not None:
@@ -755,9 +753,7 @@ class InfoGANTrainer(Trainer):
         view under q_invariance = canonical, as Q reads it in training (the random views of the other
         settings are not applied: Q reads the images themselves)."""
         view = canonical_view if self.cfg.infogan.q_invariance == "canonical" else (lambda v: v)
-        with batch_norm_state_kept(self.D):
-            return torch.cat([self.D.read(view(part.to(self.device)))[:, :self.code_sizes[0]].argmax(1)
-                              for part in x.split(500)]).cpu()
+        return torch.cat([self._read_category(view(part.to(self.device))) for part in x.split(500)]).cpu()
 
     def evaluate(self, n: int = 2500) -> dict[str, Any]:
         """The plain image metrics (codes from the prior), ``info_*`` (:meth:`info_estimate`),
