@@ -30,6 +30,52 @@ def test_dcgan_shapes(size, nc):
     assert len(convs) == {16: 3, 32: 4, 64: 5}[size]  # every stage doubles the side from 4x4
 
 
+@pytest.mark.parametrize("size", [16, 32, 64])
+def test_resize_generator_doubles_by_upsampling_then_convolving(size):
+    G = DCGANGenerator(12, 4, 3, size, upsample="resize")
+    x = G(torch.randn(5, 12))
+    assert x.shape == (5, 3, size, size) and x.abs().max() <= 1
+    # only the 1x1 -> 4x4 layer stays transposed; every doubling is nearest up-sampling + a 3x3 conv
+    assert [type(m) for m in G.modules() if isinstance(m, nn.ConvTranspose2d)] == [nn.ConvTranspose2d]
+    ups = [m for m in G.modules() if isinstance(m, nn.Upsample)]
+    convs = [m for m in G.modules() if isinstance(m, nn.Conv2d) and not isinstance(m, nn.ConvTranspose2d)]
+    assert len(ups) == len(convs) == {16: 2, 32: 3, 64: 4}[size]
+    assert all(c.kernel_size == (3, 3) and c.stride == (1, 1) for c in convs)
+
+
+def test_resize_doubling_has_no_checkerboard_where_transposed_has_one():
+    """Odena et al.'s point, on the layer itself: a flat map through any kernel. A 4x4 stride-2
+    transposed convolution builds each of the four pixel parities from a different quarter of its
+    kernel, so a flat input comes out as a period-2 checkerboard unless the four quarters happen to
+    sum alike; up-sampling then a 3x3 convolution gives every interior pixel the same sum."""
+    from gan_studio.core.nets.dcgan import _doubling
+    torch.manual_seed(0)
+    flat = torch.ones(1, 2, 6, 6)
+    out = {}
+    for kind in ("transpose", "resize"):
+        layers = nn.Sequential(*_doubling(2, 1, kind))       # a random (DCGAN-initialised-like) kernel
+        with torch.no_grad():
+            out[kind] = layers(flat)[0, 0, 2:-2, 2:-2]       # the interior, away from the zero padding
+    t, r = out["transpose"], out["resize"]
+    assert t.shape == r.shape == (8, 8)
+    torch.testing.assert_close(t[0::2, 0::2], t[0, 0].expand(4, 4))  # period 2: four phases ...
+    assert (t[0::2, 0::2][0, 0] - t[1::2, 1::2][0, 0]).abs() > 1e-3   # ... that differ: the checkerboard
+    torch.testing.assert_close(r, r[0, 0].expand(8, 8))              # flat
+
+
+def test_g_upsample_is_a_checked_setting_and_trains():
+    cfg = _tiny("shapes")
+    cfg.set("model.g_upsample", "resize")
+    tr = Trainer(cfg)
+    assert any(isinstance(m, nn.Upsample) for m in tr.G.modules())
+    m = tr.step()
+    assert torch.isfinite(m.values).all()
+    with pytest.raises(ConfigError, match="g_upsample"):
+        Config().set("model.g_upsample", "bilinear")
+    with pytest.raises(ConfigError, match="g_upsample"):
+        DCGANGenerator(12, 4, 3, 16, upsample="bilinear")
+
+
 def test_64px_generator_has_the_pytorch_examples_layout():
     sd = DCGANGenerator(100, 64, 3, 64).state_dict()
     convs = {k: tuple(v.shape) for k, v in sd.items() if v.ndim == 4}

@@ -128,6 +128,10 @@ class ModelConfig:
     g_bn_stats: str = opt("batch", "DCGAN generator's batch norm: batch (statistics of each batch, as in "
                           "training) or running (stored averages: imported generators)",
                           choices=("batch", "running"))
+    g_upsample: str = opt("transpose", "how the DCGAN generator doubles its maps: transpose (4x4 stride-2 "
+                          "transposed convolution, as in DCGAN) or resize (nearest up-sampling and a 3x3 "
+                          "convolution: no checkerboard speckle, Odena et al. 2016)",
+                          choices=("transpose", "resize"))
     script_path: str = opt("", "torchscript: the scripted generator file, relative to the run folder")
 
 

@@ -132,7 +132,7 @@ def build_conditional(cfg: Config, data, num_classes: int) -> tuple[nn.Module, n
     c, size = data.shape[0], data.shape[1]
     if m.arch == "dcgan":
         from gan_studio.core.nets.dcgan import DCGANDiscriminator, DCGANGenerator
-        g = DCGANGenerator(m.latent_dim + e, m.ngf, c, size)
+        g = DCGANGenerator(m.latent_dim + e, m.ngf, c, size, upsample=m.g_upsample)
         mode = cfg.cgan.d_condition
         d = DCGANDiscriminator(m.ndf, c + (e if mode == "input" else 0), size)
         return CondGenerator(g, num_classes, e), CondConvDiscriminator(d, num_classes, e, mode)

@@ -260,8 +260,8 @@ def build_info_networks(cfg: Config, data) -> tuple[nn.Module, nn.Module]:
     if m.arch == "dcgan":
         from gan_studio.core.nets.dcgan import DCGANDiscriminator, DCGANGenerator
         c, size = data.shape[0], data.shape[1]
-        G = (LateCodeGenerator(g_in, m.latent_dim, ic.categories, m.ngf, c, size) if ic.cat_entry == "late"
-             else DCGANGenerator(g_in, m.ngf, c, size))
+        G = (LateCodeGenerator(g_in, m.latent_dim, ic.categories, m.ngf, c, size, m.g_upsample)
+             if ic.cat_entry == "late" else DCGANGenerator(g_in, m.ngf, c, size, upsample=m.g_upsample))
         base = DCGANDiscriminator(m.ndf, c, size)
         reader = DCGANDiscriminator(m.ndf, c, size) if own_reader else None
         return G, InfoDiscriminator(base, base.feature_dim, ic.q_width, q_out, norm=True, reader=reader,
@@ -284,18 +284,21 @@ class LateCodeGenerator(nn.Module):
     [z, one_hot(cat), cont, extras]; z, the continuous and extra codes go through G's first layer as
     usual, and the one-hot code joins its 4x4 output as K constant channels, read by the next layer."""
 
-    def __init__(self, g_in: int, latent_dim: int, categories: int, ngf: int, nc: int, image_size: int):
+    def __init__(self, g_in: int, latent_dim: int, categories: int, ngf: int, nc: int, image_size: int,
+                 upsample: str = "transpose"):
         super().__init__()
         from gan_studio.core.nets.dcgan import DCGANGenerator, init_weights
         self.code_at, self.k = latent_dim, categories
-        base = DCGANGenerator(g_in - categories, ngf, nc, image_size)
+        base = DCGANGenerator(g_in - categories, ngf, nc, image_size, upsample=upsample)
         layers = list(base.main)
         self.early = nn.Sequential(*layers[:3])        # ConvTranspose, BatchNorm, ReLU: the 4x4 map
-        conv = layers[3]
-        wider = nn.ConvTranspose2d(conv.in_channels + categories, conv.out_channels, conv.kernel_size,
-                                   conv.stride, conv.padding, bias=False)
+        rest = layers[3:]
+        at = next(i for i, layer in enumerate(rest) if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)))
+        conv = rest[at]                                 # the first doubling's convolution
+        wider = type(conv)(conv.in_channels + categories, conv.out_channels, conv.kernel_size,
+                           conv.stride, conv.padding, bias=False)
         init_weights(wider)
-        self.late = nn.Sequential(wider, *layers[4:])
+        self.late = nn.Sequential(*rest[:at], wider, *rest[at + 1:])
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         inputs = inputs.flatten(1)

@@ -26,6 +26,20 @@ def _stages(image_size: int) -> int:
     return {16: 2, 32: 3, 64: 4}[image_size]
 
 
+#: How G doubles the side of its maps: ``transpose`` (DCGAN's 4x4 stride-2 transposed convolution) or
+#: ``resize`` (nearest-neighbour up-sampling then a 3x3 convolution: Odena, Dumoulin & Olah 2016,
+#: "Deconvolution and checkerboard artifacts": every output pixel sees the same number of input
+#: pixels, so G cannot paint the checkerboard speckle that a transposed convolution's uneven overlap
+#: makes easy).
+UPSAMPLES = ("transpose", "resize")
+
+
+def _doubling(c_in: int, c_out: int, upsample: str) -> list[nn.Module]:
+    if upsample == "resize":
+        return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, 1, 1, bias=False)]
+    return [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False)]
+
+
 class DCGANGenerator(nn.Module):
     """z (N, nz) or (N, nz, 1, 1) -> images (N, nc, S, S) in [-1, 1].
 
@@ -34,9 +48,13 @@ class DCGANGenerator(nn.Module):
     ``"batch"`` is ordinary training behaviour.
     """
 
-    def __init__(self, nz: int, ngf: int, nc: int, image_size: int, bn_stats: str = "batch"):
+    def __init__(self, nz: int, ngf: int, nc: int, image_size: int, bn_stats: str = "batch",
+                 upsample: str = "transpose"):
         super().__init__()
+        if upsample not in UPSAMPLES:
+            raise ConfigError(f"model.g_upsample = {upsample!r}: choose one of {', '.join(UPSAMPLES)}")
         self.nz, self.nc, self.image_size, self.bn_stats = nz, nc, image_size, bn_stats
+        self.upsample = upsample
         k = _stages(image_size)
         mult = 2 ** (k - 1)  # 64 px: ngf*8 at 4x4, like pytorch/examples
         layers: list[nn.Module] = [
@@ -49,7 +67,7 @@ class DCGANGenerator(nn.Module):
         side = 4
         while mult > 1:
             layers += [
-                nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 4, 2, 1, bias=False),
+                *_doubling(ngf * mult, ngf * mult // 2, upsample),
                 nn.BatchNorm2d(ngf * mult // 2),
                 nn.ReLU(True),
             ]
@@ -57,7 +75,7 @@ class DCGANGenerator(nn.Module):
             side *= 2
             # state: (ngf*mult) x side x side, e.g. (ngf*4) x 8 x 8, (ngf*2) x 16 x 16, ngf x 32 x 32
         layers += [
-            nn.ConvTranspose2d(ngf, nc, 4, 2, 1, bias=False),
+            *_doubling(ngf, nc, upsample),
             nn.Tanh(),
             # state: nc x image_size x image_size
         ]
@@ -128,6 +146,7 @@ def build_dcgan(cfg: Config, data) -> tuple[nn.Module, nn.Module]:
     if data.shape[1] != data.shape[2]:
         raise ConfigError(f"DCGAN needs square images; {cfg.data.name} has {data.shape[1]}x{data.shape[2]}")
     m = cfg.model
-    G = DCGANGenerator(m.latent_dim, m.ngf, c, size, bn_stats=getattr(m, "g_bn_stats", "batch"))
+    G = DCGANGenerator(m.latent_dim, m.ngf, c, size, bn_stats=getattr(m, "g_bn_stats", "batch"),
+                       upsample=getattr(m, "g_upsample", "transpose"))
     D = DCGANDiscriminator(m.ndf, c, size)
     return G, D
