@@ -180,3 +180,38 @@ def test_mlp_option_for_small_images():
     after = tr.generate(tr.fixed_z)
     assert after.shape == (64, 1, 8, 8) and after.abs().max() <= 1  # tanh output, image shaped
     assert not torch.equal(before, after)
+
+
+def test_spectral_norm_discriminator_has_unit_layers_and_no_batch_norm():
+    D = DCGANDiscriminator(4, 3, 16, norm="spectral")
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in D.modules())
+    x = torch.randn(8, 3, 16, 16)
+    for _ in range(30):                       # power iterations run in training forward passes
+        D(x)
+    layers = [m for m in D.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    assert len(layers) == 3                   # two convolutions at 16 px and the head
+    for layer in layers:
+        w = layer.weight.detach().flatten(1)  # the normalised weight the layer uses
+        assert abs(torch.linalg.matrix_norm(w, ord=2).item() - 1.0) < 0.05
+        raw = layer.parametrizations.weight.original.detach().flatten(1)
+        assert torch.linalg.matrix_norm(raw, ord=2).item() > 0.05   # DCGAN's N(0, 0.02) start, rescaled
+    # and the default keeps DCGAN's batch norm
+    assert any(isinstance(m, nn.BatchNorm2d) for m in DCGANDiscriminator(4, 3, 16).modules())
+    with pytest.raises(ConfigError, match="d_norm"):
+        DCGANDiscriminator(4, 3, 16, norm="layer")
+
+
+@pytest.mark.parametrize("preset", ["shapes", "infogan-shapes"])
+def test_spectral_norm_trains_and_resumes_exactly(preset):
+    from resume_helper import assert_resumes_exactly
+
+    def make():
+        cfg = _tiny(preset, train__batch_size=16, model__d_norm="spectral")
+        if preset == "infogan-shapes":
+            cfg.set("infogan.q_width", 16)
+        return Trainer(cfg)
+
+    a, b = assert_resumes_exactly(make, weights_only=True, nets=("G", "D"))
+    for (name, u), (_, v) in zip(a.D.named_buffers(), b.D.named_buffers()):
+        assert torch.equal(u, v), name       # the power iteration's vectors travel with the checkpoint
+    assert any(name.endswith("._u") for name, _ in a.D.named_buffers())

@@ -132,6 +132,9 @@ class ModelConfig:
                           "transposed convolution, as in DCGAN) or resize (nearest up-sampling and a 3x3 "
                           "convolution: no checkerboard speckle, Odena et al. 2016)",
                           choices=("transpose", "resize"))
+    d_norm: str = opt("batch", "what keeps the DCGAN discriminator in range: batch (batch norm, as in DCGAN) or "
+                      "spectral (spectral normalisation of every layer, Miyato et al. 2018; no batch norm)",
+                      choices=("batch", "spectral"))
     script_path: str = opt("", "torchscript: the scripted generator file, relative to the run folder")
 
 

@@ -134,7 +134,7 @@ def build_conditional(cfg: Config, data, num_classes: int) -> tuple[nn.Module, n
         from gan_studio.core.nets.dcgan import DCGANDiscriminator, DCGANGenerator
         g = DCGANGenerator(m.latent_dim + e, m.ngf, c, size, upsample=m.g_upsample)
         mode = cfg.cgan.d_condition
-        d = DCGANDiscriminator(m.ndf, c + (e if mode == "input" else 0), size)
+        d = DCGANDiscriminator(m.ndf, c + (e if mode == "input" else 0), size, norm=m.d_norm)
         return CondGenerator(g, num_classes, e), CondConvDiscriminator(d, num_classes, e, mode)
     if m.arch == "mlp":
         from gan_studio.core.nets.mlp import MLPDiscriminator, MLPGenerator

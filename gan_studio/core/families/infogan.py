@@ -262,8 +262,8 @@ def build_info_networks(cfg: Config, data) -> tuple[nn.Module, nn.Module]:
         c, size = data.shape[0], data.shape[1]
         G = (LateCodeGenerator(g_in, m.latent_dim, ic.categories, m.ngf, c, size, m.g_upsample)
              if ic.cat_entry == "late" else DCGANGenerator(g_in, m.ngf, c, size, upsample=m.g_upsample))
-        base = DCGANDiscriminator(m.ndf, c, size)
-        reader = DCGANDiscriminator(m.ndf, c, size) if own_reader else None
+        base = DCGANDiscriminator(m.ndf, c, size, norm=m.d_norm)
+        reader = DCGANDiscriminator(m.ndf, c, size, norm=m.d_norm) if own_reader else None
         return G, InfoDiscriminator(base, base.feature_dim, ic.q_width, q_out, norm=True, reader=reader,
                                  conditioned=cond)
     if m.arch == "mlp":

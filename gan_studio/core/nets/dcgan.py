@@ -32,6 +32,9 @@ def _stages(image_size: int) -> int:
 #: pixels, so G cannot paint the checkerboard speckle that a transposed convolution's uneven overlap
 #: makes easy).
 UPSAMPLES = ("transpose", "resize")
+#: What keeps the DCGAN discriminator's layers in range: ``batch`` (DCGAN's batch norm) or ``spectral``
+#: (spectral normalisation of every weight, Miyato et al. 2018, and no batch norm).
+D_NORMS = ("batch", "spectral")
 
 
 def _doubling(c_in: int, c_out: int, upsample: str) -> list[nn.Module]:
@@ -100,8 +103,11 @@ class DCGANDiscriminator(nn.Module):
     ((ndf*8) x 4 x 4 at 64 px); ``head`` is a linear layer on it, the same map as pytorch/examples'
     final 4x4 convolution without padding (minus its sigmoid: the losses take logits)."""
 
-    def __init__(self, ndf: int, nc: int, image_size: int):
+    def __init__(self, ndf: int, nc: int, image_size: int, norm: str = "batch"):
         super().__init__()
+        if norm not in D_NORMS:
+            raise ConfigError(f"model.d_norm = {norm!r}: choose one of {', '.join(D_NORMS)}")
+        self.norm = norm
         k = _stages(image_size)
         layers: list[nn.Module] = [
             # input: nc x S x S
@@ -113,7 +119,7 @@ class DCGANDiscriminator(nn.Module):
         for _ in range(k - 1):
             layers += [
                 nn.Conv2d(ndf * mult, ndf * mult * 2, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(ndf * mult * 2),
+                *([nn.BatchNorm2d(ndf * mult * 2)] if norm == "batch" else []),
                 nn.LeakyReLU(0.2, inplace=True),
             ]
             mult *= 2
@@ -122,6 +128,15 @@ class DCGANDiscriminator(nn.Module):
         self.feature_dim = ndf * mult * 4 * 4
         self.head = nn.Linear(self.feature_dim, 1)
         self.apply(init_weights)
+        if norm == "spectral":
+            # Miyato et al. 2018: every weight divided by its largest singular value (one power
+            # iteration per training forward pass, u kept as a buffer), so D is 1-Lipschitz per layer
+            # and cannot outrun G by growing its weights; no batch norm (its statistics would undo it)
+            from torch.nn.utils.parametrizations import spectral_norm
+            for i, layer in enumerate(self.main):
+                if isinstance(layer, nn.Conv2d):
+                    self.main[i] = spectral_norm(layer)
+            self.head = spectral_norm(self.head)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.main(x).flatten(1)
@@ -148,5 +163,5 @@ def build_dcgan(cfg: Config, data) -> tuple[nn.Module, nn.Module]:
     m = cfg.model
     G = DCGANGenerator(m.latent_dim, m.ngf, c, size, bn_stats=getattr(m, "g_bn_stats", "batch"),
                        upsample=getattr(m, "g_upsample", "transpose"))
-    D = DCGANDiscriminator(m.ndf, c, size)
+    D = DCGANDiscriminator(m.ndf, c, size, norm=getattr(m, "d_norm", "batch"))
     return G, D
