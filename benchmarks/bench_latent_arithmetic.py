@@ -114,10 +114,12 @@ def screenshot(run_dir: Path, picks: list[np.ndarray], path: Path, timeout_s: fl
     with tempfile.TemporaryDirectory(prefix="bench-latent-") as runs:
         win = MainWindow(open_path=run_dir, runs_dir=runs, restore_settings=False)
         win.resize(1000, 1000)
-        for name in ("tricks", "plots"):
-            win.docks[name].hide()   # the lab gets the whole window
         win.show()
         wait(lambda: win.state.session is not None)
+        for name in ("tricks", "events", "plots"):
+            if name in win.docks:
+                win.docks[name].hide()   # the lab gets the whole window (after the run is open: opening
+                                         # a run shows the panels it has)
         win.docks["latent"].raise_()
         lab = win.latent_lab
         wait(lambda: lab.isVisible() and not lab.busy)
