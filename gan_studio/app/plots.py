@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QPushButton, QScr
 from gan_studio.app.event_list import event_text
 from gan_studio.app.history import EVAL_COLUMNS, StudioState, health_warnings
 from gan_studio.app.plot_math import Smoother, robust_range, stack_rows, x_end
-from gan_studio.app.plot_style import TITLE_PT, cache_axes
+from gan_studio.app.plot_style import TITLE_PT, SparseLogAxis, cache_axes
 from gan_studio.session.payloads import METRIC_COLUMNS
 
 D_PEN = pg.mkPen((40, 110, 200), width=1.5)
@@ -223,7 +223,7 @@ class PlotsPanel(QWidget):
         cell = pg.GraphicsLayout()
         cell.setContentsMargins(0, 0, 0, 0)
         cell.layout.setSpacing(0)
-        p = pg.PlotItem()
+        p = pg.PlotItem(axisItems={"left": SparseLogAxis("left")} if name in LOG_PLOTS else None)
         cell.addItem(p, row=0, col=0)
         p.setMinimumSize(MIN_PLOT_W - PLOT_GAP, MIN_PLOT_H)
         p.setTitle(title, size=f"{TITLE_PT}pt")

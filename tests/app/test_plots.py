@@ -182,3 +182,39 @@ def test_clicking_a_change_in_the_list_scrubs_the_2d_view_to_its_step(make_windo
     assert win.modes.shown_view.step == 4 and win.modes.pinned_step == 4
     assert win.modes.slider.value() == [v.step for v in win.state.views].index(4)
     assert "history" in win.modes.step_label.text()
+
+
+def _labelled_tick_gap(axis, height):
+    """The smallest distance in pixels between two labelled ticks of an axis at its current range."""
+    lo, hi = axis.range
+    labelled = set()
+    for spacing, values in axis.tickValues(lo, hi, height):
+        labelled |= {v for v, text in zip(values, axis.tickStrings(values, 1.0, spacing)) if text}
+    ys = sorted((v - lo) / (hi - lo) * height for v in labelled)
+    return min(np.diff(ys)), len(ys)
+
+
+def test_gradient_norm_axis_labels_do_not_crowd_over_two_decades(panel):
+    """The window at its default size showed |grad D| between 4 and 300 with 2·10¹ ... 9·10¹ labelled
+    a few pixels apart, drawn over each other. Only 1, 2 and 5 times a power of ten carry a label now."""
+    import pyqtgraph as pg
+    _, rows = made_up_run(n=400)
+    rng = np.random.default_rng(3)
+    rows[:, COL["grad_norm_d"]] = np.exp(rng.uniform(np.log(4), np.log(300), len(rows)))
+    rows[:, COL["grad_norm_g"]] = np.exp(rng.uniform(np.log(6), np.log(60), len(rows)))
+    state = StudioState()
+    state.begin(RunInfo(config=Config(), run_path="", device_name="cpu", step=0, is_image=False, modes=None))
+    state.add(Report(step=400, running=False, steps_per_s=0.0, elapsed_s=0.0, metrics=rows, events=[]))
+    p = panel(state, width=700, height=900)
+    axis = p.plots["grad_norms"].getAxis("left")
+    lo, hi = axis.range
+    assert hi - lo > 1.2                                   # the axis spans the norms' two decades
+    height = p.plots["grad_norms"].vb.height()
+    gap, n = _labelled_tick_gap(axis, height)
+    assert n >= 3 and gap >= 14                            # at least a line of text apart
+    texts = axis.tickStrings([1.0, np.log10(20), np.log10(30), np.log10(50)], 1.0, 1.0)
+    assert texts[0] and texts[1] and not texts[2] and texts[3]   # 10¹, 2·10¹, (3·10¹ blank), 5·10¹
+    plain = pg.AxisItem("left")
+    plain.setLogMode(False, True)
+    plain.setRange(lo, hi)
+    assert _labelled_tick_gap(plain, height)[0] < gap      # what pyqtgraph alone labels: crowded
