@@ -256,7 +256,7 @@ def level_table(results: list[dict], real: list[float]) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="lapgan-shapes")
-    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--steps", type=int, default=4000)
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--seed", type=int, default=None, help="one seed (the same as --seeds N)")
     ap.add_argument("--seeds", default="0", help="seeds to train, e.g. 0-2 or 0,1,2 (default 0)")
