@@ -1,6 +1,8 @@
 """Shared pyqtgraph settings for the panels."""
 from __future__ import annotations
 
+import math
+
 import pyqtgraph as pg
 from PySide6.QtWidgets import QGraphicsItem
 
@@ -42,7 +44,6 @@ class SparseLogAxis(pg.AxisItem):
 
 def _leading_digit(log_value: float) -> int | None:
     """The mantissa of 10**log_value when it is a whole number (a tick at k·10ⁿ), else None."""
-    import math
     mantissa = 10 ** (log_value - math.floor(log_value + 1e-9))
     whole = round(mantissa)
     return whole if abs(mantissa - whole) < 1e-6 * max(1, whole) else None

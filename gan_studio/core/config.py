@@ -82,6 +82,9 @@ LOSSES = ("minimax", "non-saturating", "least-squares", "hinge", "wgan", "wgan-g
 LOSS_ALIASES = {"ns": "non-saturating", "nsgan": "non-saturating", "gan": "minimax",
                 "lsgan": "least-squares", "ls": "least-squares", "wgan-clip": "wgan"}
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "elu", "gelu", "silu")
+#: how the DCGAN generator doubles its maps, and what keeps the DCGAN discriminator in range (nets/dcgan.py)
+G_UPSAMPLES = ("transpose", "resize")
+D_NORMS = ("batch", "spectral")
 
 
 @dataclass
@@ -131,10 +134,10 @@ class ModelConfig:
     g_upsample: str = opt("transpose", "how the DCGAN generator doubles its maps: transpose (4x4 stride-2 "
                           "transposed convolution, as in DCGAN) or resize (nearest up-sampling and a 3x3 "
                           "convolution: no checkerboard speckle, Odena et al. 2016)",
-                          choices=("transpose", "resize"))
+                          choices=G_UPSAMPLES)
     d_norm: str = opt("batch", "what keeps the DCGAN discriminator in range: batch (batch norm, as in DCGAN) or "
                       "spectral (spectral normalisation of every layer, Miyato et al. 2018; no batch norm)",
-                      choices=("batch", "spectral"))
+                      choices=D_NORMS)
     script_path: str = opt("", "torchscript: the scripted generator file, relative to the run folder")
 
 

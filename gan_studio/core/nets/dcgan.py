@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gan_studio.core.config import Config
+from gan_studio.core.config import D_NORMS, G_UPSAMPLES, Config
 from gan_studio.core.errors import ConfigError
 
 SIZES = (16, 32, 64)
@@ -26,18 +26,12 @@ def _stages(image_size: int) -> int:
     return {16: 2, 32: 3, 64: 4}[image_size]
 
 
-#: How G doubles the side of its maps: ``transpose`` (DCGAN's 4x4 stride-2 transposed convolution) or
-#: ``resize`` (nearest-neighbour up-sampling then a 3x3 convolution: Odena, Dumoulin & Olah 2016,
-#: "Deconvolution and checkerboard artifacts": every output pixel sees the same number of input
-#: pixels, so G cannot paint the checkerboard speckle that a transposed convolution's uneven overlap
-#: makes easy).
-UPSAMPLES = ("transpose", "resize")
-#: What keeps the DCGAN discriminator's layers in range: ``batch`` (DCGAN's batch norm) or ``spectral``
-#: (spectral normalisation of every weight, Miyato et al. 2018, and no batch norm).
-D_NORMS = ("batch", "spectral")
-
-
 def _doubling(c_in: int, c_out: int, upsample: str) -> list[nn.Module]:
+    """How G doubles the side of its maps: ``transpose`` (DCGAN's 4x4 stride-2 transposed convolution)
+    or ``resize`` (nearest-neighbour up-sampling then a 3x3 convolution: Odena, Dumoulin & Olah 2016,
+    "Deconvolution and checkerboard artifacts": every output pixel sees the same number of input
+    pixels, so G cannot paint the checkerboard speckle that a transposed convolution's uneven overlap
+    makes easy)."""
     if upsample == "resize":
         return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, 1, 1, bias=False)]
     return [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False)]
@@ -54,8 +48,8 @@ class DCGANGenerator(nn.Module):
     def __init__(self, nz: int, ngf: int, nc: int, image_size: int, bn_stats: str = "batch",
                  upsample: str = "transpose"):
         super().__init__()
-        if upsample not in UPSAMPLES:
-            raise ConfigError(f"model.g_upsample = {upsample!r}: choose one of {', '.join(UPSAMPLES)}")
+        if upsample not in G_UPSAMPLES:
+            raise ConfigError(f"model.g_upsample = {upsample!r}: choose one of {', '.join(G_UPSAMPLES)}")
         self.nz, self.nc, self.image_size, self.bn_stats = nz, nc, image_size, bn_stats
         self.upsample = upsample
         k = _stages(image_size)
@@ -133,10 +127,9 @@ class DCGANDiscriminator(nn.Module):
             # iteration per training forward pass, u kept as a buffer), so D is 1-Lipschitz per layer
             # and cannot outrun G by growing its weights; no batch norm (its statistics would undo it)
             from torch.nn.utils.parametrizations import spectral_norm
-            for i, layer in enumerate(self.main):
-                if isinstance(layer, nn.Conv2d):
-                    self.main[i] = spectral_norm(layer)
-            self.head = spectral_norm(self.head)
+            for layer in [*self.main, self.head]:
+                if isinstance(layer, (nn.Conv2d, nn.Linear)):
+                    spectral_norm(layer)   # parametrises the layer in place
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.main(x).flatten(1)
@@ -162,6 +155,6 @@ def build_dcgan(cfg: Config, data) -> tuple[nn.Module, nn.Module]:
         raise ConfigError(f"DCGAN needs square images; {cfg.data.name} has {data.shape[1]}x{data.shape[2]}")
     m = cfg.model
     G = DCGANGenerator(m.latent_dim, m.ngf, c, size, bn_stats=getattr(m, "g_bn_stats", "batch"),
-                       upsample=getattr(m, "g_upsample", "transpose"))
-    D = DCGANDiscriminator(m.ndf, c, size, norm=getattr(m, "d_norm", "batch"))
+                       upsample=m.g_upsample)
+    D = DCGANDiscriminator(m.ndf, c, size, norm=m.d_norm)
     return G, D
