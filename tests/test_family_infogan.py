@@ -213,6 +213,59 @@ def test_a_self_conditioned_d_judges_fakes_by_their_code_and_real_pictures_by_qs
     assert off.real_codes(real, real) is None
 
 
+@pytest.mark.parametrize("loss", ["hinge", "non-saturating", "least-squares"])
+def test_a_matching_aware_d_judges_real_pictures_with_a_wrong_code_as_fakes(loss):
+    """infogan.mismatch = w: D's GAN loss is (1 - w) loss_D(real, fake) + w loss_D(real, D(x, wrong)), the
+    wrong code never Q's and uniform over the K - 1 others; with w = 0 it is the plain loss and draws
+    nothing. After a few steps with w = 1 the projection scores real pictures higher with Q's code than
+    with any other (what the term teaches D), where w = 0 leaves the codes nearly tied."""
+    from gan_studio.core.training import losses as L
+    cfg = tiny_dcgan(data__name="shapes", infogan__categories=3, infogan__self_condition="q", loss=loss)
+    tr = make_trainer(cfg)
+    with torch.no_grad():
+        tr.D.embed.weight.normal_()
+    real = tr.data.sample(16, torch.Generator().manual_seed(2))
+    f = tr.D.features(real).detach()
+    cat = tr.real_codes(real, real)
+    d_real, d_fake = tr.D.logit(f, cat).detach(), torch.randn(16)
+    fn = L.D_LOSS[loss]
+    # off: the plain loss, and nothing drawn from the training RNG
+    state = tr.rng.get_state()
+    assert torch.equal(tr.d_gan_loss(d_real, d_fake, f, cat), fn(d_real, d_fake))
+    assert torch.equal(state, tr.rng.get_state())
+    tr.cfg.set("infogan.mismatch", 0.25)
+    k = 3
+    replay = torch.Generator().set_state(tr.rng.get_state())
+    wrong = (cat + torch.randint(1, k, cat.shape, generator=replay)) % k
+    got = tr.d_gan_loss(d_real, d_fake, f, cat)
+    want = 0.75 * fn(d_real, d_fake) + 0.25 * fn(d_real, tr.D.logit(f, wrong))
+    assert torch.allclose(got, want, atol=1e-6)
+    assert torch.equal(replay.get_state(), tr.rng.get_state())
+    # the wrong code is never Q's, and each of the other K - 1 comes up
+    many = cat.repeat(200)
+    drawn = (many + torch.randint(1, k, many.shape, generator=torch.Generator().manual_seed(0))) % k
+    assert not (drawn == many).any() and len(set(zip(many.tolist(), drawn.tolist()))) == len(set(cat.tolist())) * 2
+    # without real codes (an unconditioned D) there is nothing to mismatch: the plain loss
+    assert torch.equal(tr.d_gan_loss(d_real, d_fake, f, None), fn(d_real, d_fake))
+
+    def margin(w: float) -> float:
+        t = make_trainer(tiny_dcgan(data__name="shapes", infogan__categories=3, infogan__self_condition="q",
+                                    infogan__mismatch=w, train__lr_d=1e-2))
+        for _ in range(20):
+            assert t.step().is_finite()
+        x = t.data.sample(64, torch.Generator().manual_seed(3))
+        c = t.real_codes(x, x)
+        t.D.eval()
+        with torch.no_grad():
+            feats = t.D.features(x)
+            right = t.D.logit(feats, c)
+            others = torch.stack([t.D.logit(feats, (c + s) % 3) for s in (1, 2)]).mean(0)
+        return float((right - others).mean())
+
+    on, off = margin(1.0), margin(0.0)
+    assert on > 1.0 and on > 10 * abs(off)
+
+
 def test_with_g_ema_every_picture_and_measure_comes_from_gs_average_and_training_from_the_live_g():
     tr = make_trainer(tiny_dcgan(tricks__g_ema__enabled=True, tricks__g_ema__decay=0.5))
     for _ in range(3):
@@ -419,9 +472,10 @@ def _assert_same(a, b, where="state"):
                                  tiny_dcgan(infogan__q_invariance="canonical", infogan__q_reader="own"),
                                  tiny_dcgan(infogan__cat_entry="late"),
                                  tiny_dcgan(infogan__self_condition="q", infogan__q_invariance="canonical",
-                                            tricks__g_ema__enabled=True)],
+                                            tricks__g_ema__enabled=True),
+                                 tiny_dcgan(infogan__self_condition="q", infogan__mismatch=0.5)],
                          ids=["mlp", "dcgan-learned-variance-invariant-q", "mlp-extra-codes", "dcgan-canonical-own-reader",
-                              "dcgan-late-code", "dcgan-self-conditioned-g-ema"])
+                              "dcgan-late-code", "dcgan-self-conditioned-g-ema", "dcgan-matching-aware"])
 def test_a_run_folder_resumes_exactly_with_q(cfg, tmp_path):
     cfg.set("tricks.instance_noise.enabled", True)   # its state and the RNG travel too
     straight = make_trainer(cfg.copy())
@@ -472,6 +526,9 @@ def test_bad_settings_get_one_line_naming_the_key():
                           ({"infogan__extra_categories": "1"}, r"infogan.extra_categories = '1': expected"),
                           ({"infogan__extra_categories": "2,2,2,2,2"}, r"but z has only 4 coordinates"),
                           ({"loss": "wgan-gp"}, r"loss = 'wgan-gp' does not fit model.family = 'infogan'"),
+                          ({"infogan__mismatch": 0.5}, r"infogan.mismatch = 0.5 judges real pictures with a wrong "
+                                                       r"code, which needs a conditioned D"),
+                          ({"infogan__mismatch": 1.5}, r"infogan.mismatch"),
                           ({"tricks__unrolled__enabled": True}, r"tricks.unrolled.enabled = true is not available")):
         with pytest.raises(ConfigError, match=message) as e:
             make_trainer(tiny_cfg(**over))

@@ -33,7 +33,10 @@ logit gains a projection term <embed(c), features(x)> (Miyato & Koyama 2018); a 
 it was drawn with, a real picture with the code Q reads in it (:meth:`InfoGANTrainer.real_codes`: argmax,
 no gradient, as Q reads a fake). G's pictures of code c must then pass for the real pictures Q puts in c,
 not merely carry a mark Q can read. With ``tricks.g_ema`` on, every picture and measure is drawn by G's
-moving average (:meth:`InfoGANTrainer._draw`).
+moving average (:meth:`InfoGANTrainer._draw`). ``infogan.mismatch = w`` makes that D matching-aware, as
+GAN-CLS's (Reed et al. 2016) is for captions: a share w of D's fake term goes to real pictures judged with a
+wrong code (:meth:`InfoGANTrainer.d_gan_loss`), so D learns whether a picture fits its code, not only
+whether it is real, and G's pictures of code c are judged by that.
 
 Labels are never used in training. ``evaluate()`` measures with them when the set has them:
 ``code_accuracy`` draws ``EVAL_PER_CODE`` images per categorical value, classifies them with the
@@ -148,6 +151,10 @@ class InfoganConfig:
                               "used), as in self-conditioned GANs (Liu et al. 2020). G's pictures of one code value "
                               "must then pass for the real pictures Q puts in that value, not merely carry a mark "
                               "Q can read", choices=("off", "q"))
+    mismatch: float = opt(0.0, "with self_condition = q: the share of D's fake term given to real pictures judged "
+                          "with a wrong code (Q's code shifted by 1..K-1), as the matching-aware D of GAN-CLS (Reed "
+                          "et al. 2016) judges a real image with a wrong caption: D must then tell whether a "
+                          "picture fits its code, not only whether it is real. 0 = off", lo=0.0, hi=1.0)
     match: str = opt("class", "labels that code_accuracy and q_accuracy match the categorical code against "
                      "(measured only, never trained on): class, or a shapes attribute",
                      choices=MATCH_CHOICES)
@@ -592,7 +599,7 @@ class InfoGANTrainer(Trainer):
         self.begin_step()
         cfg, t, tk, ic = self.cfg, self.cfg.train, self.tricks, self.cfg.infogan
         B = t.batch_size
-        d_loss_fn, g_loss_fn = losses.D_LOSS[cfg.loss], losses.G_LOSS[cfg.loss]
+        g_loss_fn = losses.G_LOSS[cfg.loss]
         _, _, d_steps = tk.two_time_scale.hyper(self)
         targets = tk.label_smoothing.targets(self)
         sigma = tk.instance_noise.sigma(self)
@@ -613,10 +620,13 @@ class InfoGANTrainer(Trainer):
                     fake_d = self.G(self.g_input(z, cat, cont, extra))
             # separate passes: the DCGAN D's batch norm must not mix real and fake statistics
             real_in = noisy(self, real, sigma)
-            d_real = self.D(real_in, self.real_codes(real_in, real))
+            real_cat = self.real_codes(real_in, real)
+            f_real = self.D.features(real_in)
+            d_real = self.D.logit(f_real, real_cat)
             d_fake, q_fake = self.judge_fake(noisy(self, fake_d, sigma), self.rng, clean=fake_d, cat=cat)
             ce, nll = self.code_losses(q_fake, cat, cont, extra, fake_d)
-            loss_d = d_loss_fn(d_real, d_fake, *targets) + ic.lambda_cat * ce + ic.lambda_cont * nll
+            loss_d = (self.d_gan_loss(d_real, d_fake, f_real, real_cat, targets)
+                      + ic.lambda_cat * ce + ic.lambda_cont * nll)
             grad_norm_d = self.d_backward(loss_d)
             self.opt_d.step()
             self.clip_critic()
@@ -632,6 +642,22 @@ class InfoGANTrainer(Trainer):
 
         dr, df = self.d_means([(d_real, d_fake)])
         return self.record_metrics(loss_d, loss_g, dr, df, grad_norm_d, grad_norm_g)
+
+    def d_gan_loss(self, d_real: torch.Tensor, d_fake: torch.Tensor, f_real: torch.Tensor,
+                   real_cat: torch.Tensor | None, targets=()) -> torch.Tensor:
+        """D's GAN loss on real logits d_real and fake logits d_fake. With infogan.mismatch = w > 0 (and a
+        conditioned D: real_cat, Q's codes of the real pictures, not None) the matching-aware form:
+        (1 - w) loss_D(d_real, d_fake) + w loss_D(d_real, D(x, wrong)), where D(x, wrong) judges each real
+        picture (trunk features f_real) with a code other than Q's, drawn uniformly from the K - 1 others
+        with the training RNG. Every D loss is a real part plus a fake part, so this keeps the real part
+        whole and gives the share w of the fake part to real pictures with the wrong code."""
+        loss_fn, w = losses.D_LOSS[self.cfg.loss], self.cfg.infogan.mismatch
+        if w <= 0 or real_cat is None:
+            return loss_fn(d_real, d_fake, *targets)
+        k = self.code_sizes[0]
+        wrong = (real_cat + torch.randint(1, k, real_cat.shape, generator=self.rng, device=self.device)) % k
+        d_wrong = self.D.logit(f_real, wrong)
+        return (1 - w) * loss_fn(d_real, d_fake, *targets) + w * loss_fn(d_real, d_wrong, *targets)
 
     @torch.no_grad()
     def real_codes(self, x: torch.Tensor, clean: torch.Tensor) -> torch.Tensor | None:
@@ -812,6 +838,9 @@ def _check(cfg: Config) -> None:
     """infogan.extra_categories is checked by Config.validate, before a run is built."""
     if cfg.model.family == "infogan":
         extra_sizes(cfg.infogan, cfg.model.latent_dim)
+        if cfg.infogan.mismatch > 0 and cfg.infogan.self_condition != "q":
+            raise ConfigError(f"infogan.mismatch = {cfg.infogan.mismatch:g} judges real pictures with a wrong code, "
+                              "which needs a conditioned D: set infogan.self_condition = 'q' (or mismatch = 0)")
 
 
 register_family(InfoGANTrainer)
