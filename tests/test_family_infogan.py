@@ -247,6 +247,17 @@ def test_a_matching_aware_d_judges_real_pictures_with_a_wrong_code_as_fakes(loss
     assert not (drawn == many).any() and len(set(zip(many.tolist(), drawn.tolist()))) == len(set(cat.tolist())) * 2
     # without real codes (an unconditioned D) there is nothing to mismatch: the plain loss
     assert torch.equal(tr.d_gan_loss(d_real, d_fake, f, None), fn(d_real, d_fake))
+    # infogan.mismatch_from: the plain loss (and nothing drawn) before that step, the mixed one from it on
+    tr.cfg.set("infogan.mismatch_from", 5)
+    tr.step_count = 4
+    state = tr.rng.get_state()
+    assert torch.equal(tr.d_gan_loss(d_real, d_fake, f, cat), fn(d_real, d_fake))
+    assert torch.equal(state, tr.rng.get_state())
+    tr.step_count = 5
+    replay = torch.Generator().set_state(tr.rng.get_state())
+    wrong = (cat + torch.randint(1, k, cat.shape, generator=replay)) % k
+    want = 0.75 * fn(d_real, d_fake) + 0.25 * fn(d_real, tr.D.logit(f, wrong))
+    assert torch.allclose(tr.d_gan_loss(d_real, d_fake, f, cat), want, atol=1e-6)
 
     def margin(w: float) -> float:
         t = make_trainer(tiny_dcgan(data__name="shapes", infogan__categories=3, infogan__self_condition="q",
@@ -473,7 +484,8 @@ def _assert_same(a, b, where="state"):
                                  tiny_dcgan(infogan__cat_entry="late"),
                                  tiny_dcgan(infogan__self_condition="q", infogan__q_invariance="canonical",
                                             tricks__g_ema__enabled=True),
-                                 tiny_dcgan(infogan__self_condition="q", infogan__mismatch=0.5)],
+                                 tiny_dcgan(infogan__self_condition="q", infogan__mismatch=0.5,
+                                            infogan__mismatch_from=2)],
                          ids=["mlp", "dcgan-learned-variance-invariant-q", "mlp-extra-codes", "dcgan-canonical-own-reader",
                               "dcgan-late-code", "dcgan-self-conditioned-g-ema", "dcgan-matching-aware"])
 def test_a_run_folder_resumes_exactly_with_q(cfg, tmp_path):
@@ -529,6 +541,7 @@ def test_bad_settings_get_one_line_naming_the_key():
                           ({"infogan__mismatch": 0.5}, r"infogan.mismatch = 0.5 judges real pictures with a wrong "
                                                        r"code, which needs a conditioned D"),
                           ({"infogan__mismatch": 1.5}, r"infogan.mismatch"),
+                          ({"infogan__mismatch_from": -1}, r"infogan.mismatch_from"),
                           ({"tricks__unrolled__enabled": True}, r"tricks.unrolled.enabled = true is not available")):
         with pytest.raises(ConfigError, match=message) as e:
             make_trainer(tiny_cfg(**over))

@@ -155,6 +155,9 @@ class InfoganConfig:
                           "with a wrong code (Q's code shifted by 1..K-1), as the matching-aware D of GAN-CLS (Reed "
                           "et al. 2016) judges a real image with a wrong caption: D must then tell whether a "
                           "picture fits its code, not only whether it is real. 0 = off", lo=0.0, hi=1.0)
+    mismatch_from: int = opt(0, "the training step from which mismatch applies (before it D's fake term is the "
+                             "fakes' alone): Q's reading of real pictures is still settling early on, and a D "
+                             "that already insists on it can hold G and Q to a first, wrong split", lo=0)
     match: str = opt("class", "labels that code_accuracy and q_accuracy match the categorical code against "
                      "(measured only, never trained on): class, or a shapes attribute",
                      choices=MATCH_CHOICES)
@@ -649,10 +652,12 @@ class InfoGANTrainer(Trainer):
         conditioned D: real_cat, Q's codes of the real pictures, not None) the matching-aware form:
         (1 - w) loss_D(d_real, d_fake) + w loss_D(d_real, D(x, wrong)), where D(x, wrong) judges each real
         picture (trunk features f_real) with a code other than Q's, drawn uniformly from the K - 1 others
-        with the training RNG. Every D loss is a real part plus a fake part, so this keeps the real part
-        whole and gives the share w of the fake part to real pictures with the wrong code."""
-        loss_fn, w = losses.D_LOSS[self.cfg.loss], self.cfg.infogan.mismatch
-        if w <= 0 or real_cat is None:
+        with the training RNG, from step ``infogan.mismatch_from`` on (before it the plain loss). Every D
+        loss is a real part plus a fake part, so this keeps the real part whole and gives the share w of
+        the fake part to real pictures with the wrong code."""
+        ic = self.cfg.infogan
+        loss_fn, w = losses.D_LOSS[self.cfg.loss], ic.mismatch
+        if w <= 0 or real_cat is None or self.step_count < ic.mismatch_from:
             return loss_fn(d_real, d_fake, *targets)
         k = self.code_sizes[0]
         wrong = (real_cat + torch.randint(1, k, real_cat.shape, generator=self.rng, device=self.device)) % k
