@@ -318,6 +318,15 @@ def test_lambda_zero_is_the_plain_gan_and_lambda_applies_live():
     assert a.events[-1]["key"] == "infogan.lambda_cat" and a.cfg.infogan.lambda_cat == 0.5
     with pytest.raises(ConfigError, match="infogan.categories changes the networks or the data"):
         a.apply_setting("infogan.categories", 5)
+    # the matching-aware term is live too, where D is conditioned; refused in one line where it is not
+    with pytest.raises(ConfigError, match="needs a conditioned D") as e:
+        a.apply_setting("infogan.mismatch", 0.5)
+    assert "\n" not in str(e.value) and a.cfg.infogan.mismatch == 0.0
+    c = make_trainer(tiny_dcgan(data__name="shapes", infogan__categories=3, infogan__self_condition="q"))
+    c.step()
+    c.apply_setting("infogan.mismatch", 0.5)
+    assert c.events[-1]["key"] == "infogan.mismatch" and c.cfg.infogan.mismatch == 0.5
+    assert c.step().is_finite()
 
 
 def test_learned_variance_trains_and_adds_log_variances_to_q():

@@ -164,7 +164,7 @@ class InfoganConfig:
 
 
 FAMILY = FamilySpec(
-    name="infogan", summary="InfoGAN", section=InfoganConfig, live=("lambda_cat", "lambda_cont"),
+    name="infogan", summary="InfoGAN", section=InfoganConfig, live=("lambda_cat", "lambda_cont", "mismatch"),
     tricks=("label_smoothing", "instance_noise", "two_time_scale", "g_ema"),
     losses=tuple(l for l in losses.D_LOSS if l != "wgan-gp"), archs=("dcgan", "mlp"),
     plot=Plot("Categorical code vs true class (best matching)",
@@ -594,6 +594,11 @@ class InfoGANTrainer(Trainer):
                               f"-{CONT_LIMIT:g}..{CONT_LIMIT:g} (training draws it uniformly from -1..1)")
         return (torch.as_tensor(cat, device=self.device).long(),
                 torch.as_tensor(np.ascontiguousarray(cont), dtype=torch.float32, device=self.device))
+
+    def _on_setting_changed(self, key: str) -> None:
+        super()._on_setting_changed(key)
+        if key == "infogan.mismatch":      # live: refused in one line where D is not conditioned
+            _check(self.cfg)
 
     # -- training ---------------------------------------------------------------------------
     def step(self) -> StepMetrics:
