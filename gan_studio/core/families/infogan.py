@@ -845,7 +845,8 @@ def _num(v: float) -> str:
 
 
 def _check(cfg: Config) -> None:
-    """infogan.extra_categories is checked by Config.validate, before a run is built."""
+    """infogan.extra_categories and infogan.mismatch (which needs a conditioned D) are checked by
+    Config.validate, before a run is built, and mismatch again when it is set live."""
     if cfg.model.family == "infogan":
         extra_sizes(cfg.infogan, cfg.model.latent_dim)
         if cfg.infogan.mismatch > 0 and cfg.infogan.self_condition != "q":
