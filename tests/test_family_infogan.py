@@ -427,6 +427,73 @@ def test_with_the_canonical_view_an_empty_picture_carries_no_category():
     assert torch.equal(tr.q_codes(real), tr.D.read(canonical_view(real))[:, :3].argmax(1))
 
 
+def test_drawn_small_shrinks_large_pictures_to_the_small_ones_size_and_leaves_small_ones_alone():
+    from gan_studio.core.data.images import make_shapes, to_float
+    from gan_studio.core.families.infogan import canonical_view, drawn_small, ink_spread
+    d = make_shapes(600, 16, seed=3)
+    x, size, shape = to_float(d.pixels), d.attributes["size"], d.attributes["shape"]
+    target = float(ink_spread(x[size == 0]).median())
+    small = drawn_small(x, target)
+    spread = ink_spread(x)
+    # a picture already that small comes back pixel for pixel; a large one is redrawn to the target spread
+    keep = spread <= target
+    assert keep.any() and torch.allclose(small[keep], x[keep], atol=1e-5)
+    big = size == 1
+    off = (ink_spread(small[big]) / target - 1).abs()     # measured again on 16 x 16 pixels: near, not exact
+    assert float(off.median()) < 0.05 and float(off.max()) < 0.3
+    # about the ink's centre, with about the ink a picture drawn that small has (area shrinks as s^2)
+    def centre(v):
+        ink = ((v + 1) / 2).amax(1)
+        return (ink.sum(2) * torch.arange(16.0)).sum(1) / ink.sum((1, 2))
+    assert float((centre(small[big]) - centre(x[big])).abs().max()) < 0.5
+    s2 = (target / spread[big]).square()
+    ink_ratio = ((small[big] + 1).sum((1, 2, 3)) / (x[big] + 1).sum((1, 2, 3)))
+    assert float((ink_ratio / s2 - 1).abs().median()) < 0.1
+    # what it is for: in Q's canonical view a large circle and a small one differ much less than before,
+    # and far less than a circle and a square drawn small
+    def gap(v, a, b):
+        return float((v[a].mean(0) - v[b].mean(0)).norm())
+    before, after = canonical_view(x), canonical_view(small)
+    circle, square = shape == 0, shape == 1
+    assert gap(after, circle & big, circle & ~big) < 0.4 * gap(before, circle & big, circle & ~big)
+    assert gap(after, circle & big, circle & ~big) < 0.5 * gap(after, circle & big, square & big)
+    # differentiable in the pixels; an empty picture stays empty and finite
+    y = x[big][:2].clone().requires_grad_(True)
+    drawn_small(y, target).sum().backward()
+    assert float(y.grad.abs().sum()) > 0
+    assert torch.equal(drawn_small(-torch.ones(2, 3, 16, 16), target), -torch.ones(2, 3, 16, 16))
+
+
+def test_q_small_has_q_read_a_share_of_the_fakes_as_drawn_small():
+    from gan_studio.core.families.infogan import canonical_view, drawn_small
+    base = dict(data__name="shapes", infogan__q_invariance="canonical", infogan__categories=3)
+    tr = make_trainer(tiny_dcgan(infogan__q_small=1.0, **base))
+    real = tr.data.sample(256, torch.Generator().manual_seed(0))
+    assert 0.05 < tr.small_spread < 0.3                 # the small real pictures' spread, in grid units
+    fake = tr.G(tr.g_input(tr.sample_z(8), *tr.sample_codes(8)))
+    tr.D.eval()
+    _, q = tr.judge_fake(fake, torch.Generator().manual_seed(1), clean=fake)
+    want = tr.D.read(canonical_view(drawn_small(fake, tr.small_spread)))[:, :3]
+    assert torch.allclose(q[:, :3], want, atol=1e-5)
+    # a share of 0.5: about half of the batch is read small, the others as they are
+    tr.cfg.set("infogan.q_small", 0.5)
+    _, q = tr.judge_fake(real, torch.Generator().manual_seed(2), clean=real)
+    as_is = tr.D.read(canonical_view(real))[:, :3]
+    small = tr.D.read(canonical_view(drawn_small(real, tr.small_spread)))[:, :3]
+    is_small = (q[:, :3] - small).abs().amax(1) < 1e-5
+    changed = (small - as_is).abs().amax(1) > 1e-4         # pictures that redrawing changes at all
+    assert torch.allclose(q[~is_small, :3], as_is[~is_small], atol=1e-5)
+    assert 0.3 < float(is_small[changed].float().mean()) < 0.7
+    # off: nothing more is drawn from the RNG (runs without it keep their random stream)
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    tr.cfg.set("infogan.q_small", 0.0)
+    tr.judge_fake(real[:4], g1, clean=real[:4])
+    assert torch.equal(g1.get_state(), g2.get_state())
+    tr.D.train()
+    for _ in range(2):
+        assert tr.step().is_finite()
+
+
 def test_extra_categorical_codes_go_into_g_are_read_back_by_q_and_follow_z_in_pictures():
     from gan_studio.core.families.infogan import extra_terms, info_terms
     tr = make_trainer(tiny_cfg(train__batch_size=16, infogan__extra_categories="3,2", infogan__cont_variance="learned"))
@@ -494,9 +561,12 @@ def _assert_same(a, b, where="state"):
                                  tiny_dcgan(infogan__self_condition="q", infogan__q_invariance="canonical",
                                             tricks__g_ema__enabled=True),
                                  tiny_dcgan(infogan__self_condition="q", infogan__mismatch=0.5,
-                                            infogan__mismatch_from=2)],
+                                            infogan__mismatch_from=2),
+                                 tiny_dcgan(data__name="shapes", infogan__q_invariance="canonical",
+                                            infogan__q_small=0.5)],
                          ids=["mlp", "dcgan-learned-variance-invariant-q", "mlp-extra-codes", "dcgan-canonical-own-reader",
-                              "dcgan-late-code", "dcgan-self-conditioned-g-ema", "dcgan-matching-aware"])
+                              "dcgan-late-code", "dcgan-self-conditioned-g-ema", "dcgan-matching-aware",
+                              "dcgan-q-small"])
 def test_a_run_folder_resumes_exactly_with_q(cfg, tmp_path):
     cfg.set("tricks.instance_noise.enabled", True)   # its state and the RNG travel too
     straight = make_trainer(cfg.copy())
@@ -551,6 +621,9 @@ def test_bad_settings_get_one_line_naming_the_key():
                                                        r"code, which needs a conditioned D"),
                           ({"infogan__mismatch": 1.5}, r"infogan.mismatch"),
                           ({"infogan__mismatch_from": -1}, r"infogan.mismatch_from"),
+                          ({"infogan__q_small": 0.5}, r"infogan.q_small = 0.5 redraws the pictures Q reads in the "
+                                                      r"canonical view: set infogan.q_invariance = 'canonical'"),
+                          ({"infogan__q_small": -0.1}, r"infogan.q_small"),
                           ({"tricks__unrolled__enabled": True}, r"tricks.unrolled.enabled = true is not available")):
         with pytest.raises(ConfigError, match=message) as e:
             make_trainer(tiny_cfg(**over))

@@ -103,6 +103,9 @@ CANON_SPREAD = 0.4
 CANON_FLOOR = 0.25
 #: ... and the real pictures whose ink quantile a fake must reach to carry its category in full
 INK_SAMPLE, INK_QUANTILE = 1000, 0.1
+#: infogan.q_small: the real pictures' ink spread at this quantile is the size pictures are redrawn at, and
+#: the supersampling (per side) with which they are redrawn
+SMALL_QUANTILE, SMALL_SUPERSAMPLE = 0.25, 4
 #: the random zoom of Q's view (infogan.q_invariance = scale): a factor from 1/SCALE_RANGE to SCALE_RANGE
 SCALE_RANGE = 1.5
 #: the random gain of Q's colour-blind view (infogan.q_invariance = colour)
@@ -145,6 +148,11 @@ class InfoganConfig:
                          "or late (as constant channels at G's 4x4 map, after z has laid out the picture: the code "
                          "can switch the features drawn everywhere more easily than it can move what z placed)",
                          choices=("input", "late"))
+    q_small: float = opt(0.0, "with q_invariance = canonical: the share of fakes whose category Q reads from the "
+                         "picture redrawn as small as the small real pictures (the 25 % quantile of their ink's "
+                         "spread; anti-aliased, about the ink's centre; smaller pictures are left as they are), so "
+                         "that the category cannot be what only a large picture shows, as a large shape's crisp "
+                         "outline against a small one's blur. 0 = off", lo=0.0, hi=1.0)
     self_condition: str = opt("off", "D judges a picture together with its categorical code (a projection term, "
                               "Miyato & Koyama 2018): off (Chen et al.), or q: fakes with the code they were drawn "
                               "with, real pictures with the code Q reads in them (argmax, no gradient; no label is "
@@ -403,17 +411,52 @@ def canonical_view(x: torch.Tensor) -> torch.Tensor:
     ink = ((x + 1) * 0.5).amax(1)                                             # (n, h, w) in [0, 1]
     ink = ink / ink.detach().amax((1, 2), keepdim=True).clamp_min(1e-3)
     with torch.no_grad():
-        wgt = (ink - CANON_FLOOR).clamp_min(0)
-        ys, xs, cy, cx, total = _ink_centre(wgt)
-        var = (wgt * ((ys[None, :, None] - cy[:, None, None]) ** 2 + (xs[None, None, :] - cx[:, None, None]) ** 2)
-               ).sum((1, 2)) / total
-        k = var.sqrt().clamp(1 / max(h, w), 2.0) / CANON_SPREAD              # output -> input scale
+        cy, cx, spread = _ink_frame(ink)
+        k = spread.clamp(1 / max(h, w), 2.0) / CANON_SPREAD                   # output -> input scale
         theta = torch.zeros(n, 2, 3, device=x.device, dtype=x.dtype)
         theta[:, 0, 0] = theta[:, 1, 1] = k
         theta[:, 0, 2], theta[:, 1, 2] = cx, cy
         grid = F.affine_grid(theta, [n, 1, h, w], align_corners=False)
     view = F.grid_sample(ink[:, None], grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return (view * 2 - 1).expand(n, c, h, w)
+
+
+@torch.no_grad()
+def _ink_frame(ink: torch.Tensor):
+    """For ink (N, H, W) in [0, 1] (brightest pixel 1): the centre cy, cx (N,) and the radius of gyration
+    (N,) of the pixels brighter than CANON_FLOOR, in affine_grid's units ([-1, 1] across)."""
+    wgt = (ink - CANON_FLOOR).clamp_min(0)
+    ys, xs, cy, cx, total = _ink_centre(wgt)
+    var = (wgt * ((ys[None, :, None] - cy[:, None, None]) ** 2 + (xs[None, None, :] - cx[:, None, None]) ** 2)
+           ).sum((1, 2)) / total
+    return cy, cx, var.sqrt()
+
+
+def ink_spread(x: torch.Tensor) -> torch.Tensor:
+    """(N,): the radius of gyration of pictures x's ink (N, C, H, W in [-1, 1]), as canonical_view measures it."""
+    ink = ((x + 1) * 0.5).amax(1)
+    return _ink_frame(ink / ink.amax((1, 2), keepdim=True).clamp_min(1e-3))[2]
+
+
+def drawn_small(x: torch.Tensor, spread: float) -> torch.Tensor:
+    """Pictures x (N, C, H, W) in [-1, 1] redrawn smaller about the centre of their ink, so that the ink's
+    radius of gyration is at most ``spread`` (a picture already that small is left as it is, pixel for
+    pixel), anti-aliased: each pixel is a square of one colour, and each output pixel averages
+    SMALL_SUPERSAMPLE^2 samples of them, about the share of each it covers, as a picture drawn small at
+    this resolution would be. What the smallest pictures cannot show at this resolution is then lost for every
+    picture: infogan.q_small. Differentiable in x; the scale is measured without gradient."""
+    n, c, h, w = x.shape
+    ss = SMALL_SUPERSAMPLE
+    with torch.no_grad():
+        ink = ((x + 1) * 0.5).amax(1)
+        cy, cx, have = _ink_frame(ink / ink.amax((1, 2), keepdim=True).clamp_min(1e-3))
+        inv = (have / spread).clamp_min(1.0)                                  # output -> input: divide by s <= 1
+        theta = torch.zeros(n, 2, 3, device=x.device, dtype=x.dtype)
+        theta[:, 0, 0] = theta[:, 1, 1] = inv
+        theta[:, 0, 2], theta[:, 1, 2] = cx * (1 - inv), cy * (1 - inv)       # the ink's centre stays put
+        grid = F.affine_grid(theta, [n, c, h * ss, w * ss], align_corners=False)
+    fine = F.grid_sample(x + 1, grid, mode="nearest", padding_mode="zeros", align_corners=False)
+    return F.avg_pool2d(fine, ss) - 1
 
 
 def picture_ink(x: torch.Tensor) -> torch.Tensor:
@@ -478,6 +521,8 @@ class InfoGANTrainer(Trainer):
         if ic.q_invariance == "canonical":
             real = data.sample(INK_SAMPLE, torch.Generator(device=data.device).manual_seed(cfg.train.seed + 3))
             self.ink_ref = float(picture_ink(real).quantile(INK_QUANTILE).clamp_min(1e-3))
+            #: infogan.q_small: the ink spread of the smallest real pictures, the size fakes are redrawn at
+            self.small_spread = float(ink_spread(real).quantile(SMALL_QUANTILE).clamp_min(1e-3))
         self.code_sizes = (ic.categories, ic.continuous)
         self.extra_sizes = extra_sizes(ic, cfg.model.latent_dim)
         self.match_labels, self.match_names = _match_labels(data, ic.match)
@@ -693,8 +738,13 @@ class InfoGANTrainer(Trainer):
         whole picture would move the ink's measured centre and size). ``cat``: the fakes' categorical
         code, which a conditioned D (infogan.self_condition) judges them with."""
         logit, q = self.D.judge(x, cat)        # an unconditioned D ignores cat
-        inv = self.cfg.infogan.q_invariance
-        seen = see_through(clean if inv == "canonical" and clean is not None else x, inv, generator)
+        ic = self.cfg.infogan
+        inv = ic.q_invariance
+        src = clean if inv == "canonical" and clean is not None else x
+        if inv == "canonical" and ic.q_small > 0:   # a share of the fakes read as drawn small (q_small)
+            pick = torch.rand(len(src), generator=generator, device=src.device) < ic.q_small
+            src = torch.where(pick[:, None, None, None], drawn_small(src, self.small_spread), src)
+        seen = see_through(src, inv, generator)
         if seen is not None:
             k = self.code_sizes[0]
             q = torch.cat([self.D.read(seen)[:, :k], q[:, k:]], 1)
@@ -849,6 +899,9 @@ def _check(cfg: Config) -> None:
     Config.validate, before a run is built, and mismatch again when it is set live."""
     if cfg.model.family == "infogan":
         extra_sizes(cfg.infogan, cfg.model.latent_dim)
+        if cfg.infogan.q_small > 0 and cfg.infogan.q_invariance != "canonical":
+            raise ConfigError(f"infogan.q_small = {cfg.infogan.q_small:g} redraws the pictures Q reads in the "
+                              "canonical view: set infogan.q_invariance = 'canonical' (or q_small = 0)")
         if cfg.infogan.mismatch > 0 and cfg.infogan.self_condition != "q":
             raise ConfigError(f"infogan.mismatch = {cfg.infogan.mismatch:g} judges real pictures with a wrong code, "
                               "which needs a conditioned D: set infogan.self_condition = 'q' (or mismatch = 0)")
