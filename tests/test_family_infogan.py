@@ -489,6 +489,12 @@ def test_q_small_has_q_read_a_share_of_the_fakes_as_drawn_small():
     tr.cfg.set("infogan.q_small", 0.0)
     tr.judge_fake(real[:4], g1, clean=real[:4])
     assert torch.equal(g1.get_state(), g2.get_state())
+    # q_small_real: real pictures (D's condition, q_accuracy) are read as redrawn small too
+    assert torch.equal(tr.q_codes(real), as_is.argmax(1))
+    tr.cfg.set("infogan.q_small_real", True)
+    assert torch.equal(tr.q_codes(real), small.argmax(1))
+    tr.cfg.set("infogan.self_condition", "q")
+    assert torch.equal(tr.real_codes(real, real), small.argmax(1))
     tr.D.train()
     for _ in range(2):
         assert tr.step().is_finite()
@@ -624,6 +630,8 @@ def test_bad_settings_get_one_line_naming_the_key():
                           ({"infogan__q_small": 0.5}, r"infogan.q_small = 0.5 redraws the pictures Q reads in the "
                                                       r"canonical view: set infogan.q_invariance = 'canonical'"),
                           ({"infogan__q_small": -0.1}, r"infogan.q_small"),
+                          ({"infogan__q_small_real": True}, r"infogan.q_small_real = true reads real pictures as "
+                                                            r"redrawn small, as Q reads the fakes with q_small: set"),
                           ({"tricks__unrolled__enabled": True}, r"tricks.unrolled.enabled = true is not available")):
         with pytest.raises(ConfigError, match=message) as e:
             make_trainer(tiny_cfg(**over))

@@ -153,6 +153,8 @@ class InfoganConfig:
                          "spread; anti-aliased, about the ink's centre; smaller pictures are left as they are), so "
                          "that the category cannot be what only a large picture shows, as a large shape's crisp "
                          "outline against a small one's blur. 0 = off", lo=0.0, hi=1.0)
+    q_small_real: bool = opt(False, "with q_small: Q reads real pictures (the code D judges them with, q_accuracy) "
+                             "as redrawn small too")
     self_condition: str = opt("off", "D judges a picture together with its categorical code (a projection term, "
                               "Miyato & Koyama 2018): off (Chen et al.), or q: fakes with the code they were drawn "
                               "with, real pictures with the code Q reads in them (argmax, no gradient; no label is "
@@ -721,7 +723,14 @@ class InfoGANTrainer(Trainer):
         picture where q_invariance = canonical, else x itself); None otherwise."""
         if self.cfg.infogan.self_condition != "q":
             return None
-        return self._read_category(canonical_view(clean) if self.cfg.infogan.q_invariance == "canonical" else x)
+        return self._read_category(self.real_view(clean) if self.cfg.infogan.q_invariance == "canonical" else x)
+
+    def real_view(self, x: torch.Tensor) -> torch.Tensor:
+        """The canonical view in which Q reads real pictures (D's condition, q_accuracy): of the pictures as
+        they are, or as redrawn small (:func:`drawn_small`) with infogan.q_small_real."""
+        if self.cfg.infogan.q_small_real:
+            x = drawn_small(x, self.small_spread)
+        return canonical_view(x)
 
     @torch.no_grad()
     def _read_category(self, view: torch.Tensor) -> torch.Tensor:
@@ -841,7 +850,7 @@ class InfoGANTrainer(Trainer):
         """Q's categorical code (argmax) of images x in [-1, 1], in batches of 500; read from the canonical
         view under q_invariance = canonical, as Q reads it in training (the random views of the other
         settings are not applied: Q reads the images themselves)."""
-        view = canonical_view if self.cfg.infogan.q_invariance == "canonical" else (lambda v: v)
+        view = self.real_view if self.cfg.infogan.q_invariance == "canonical" else (lambda v: v)
         return torch.cat([self._read_category(view(part.to(self.device))) for part in x.split(500)]).cpu()
 
     def evaluate(self, n: int = 2500) -> dict[str, Any]:
@@ -902,6 +911,9 @@ def _check(cfg: Config) -> None:
         if cfg.infogan.q_small > 0 and cfg.infogan.q_invariance != "canonical":
             raise ConfigError(f"infogan.q_small = {cfg.infogan.q_small:g} redraws the pictures Q reads in the "
                               "canonical view: set infogan.q_invariance = 'canonical' (or q_small = 0)")
+        if cfg.infogan.q_small_real and cfg.infogan.q_small <= 0:
+            raise ConfigError("infogan.q_small_real = true reads real pictures as redrawn small, as Q reads the fakes "
+                              "with q_small: set infogan.q_small above 0 (and q_invariance = 'canonical')")
         if cfg.infogan.mismatch > 0 and cfg.infogan.self_condition != "q":
             raise ConfigError(f"infogan.mismatch = {cfg.infogan.mismatch:g} judges real pictures with a wrong code, "
                               "which needs a conditioned D: set infogan.self_condition = 'q' (or mismatch = 0)")
