@@ -500,6 +500,45 @@ def test_q_small_has_q_read_a_share_of_the_fakes_as_drawn_small():
         assert tr.step().is_finite()
 
 
+def test_q_consistency_asks_q_to_read_a_real_picture_drawn_small_as_it_reads_it_as_it_is():
+    from gan_studio.core.families.infogan import canonical_view, drawn_small
+    tr = make_trainer(tiny_dcgan(data__name="shapes", infogan__q_invariance="canonical", infogan__categories=3,
+                                 infogan__q_consistency=1.0))
+    real = tr.data.sample(64, torch.Generator().manual_seed(0))
+    small = drawn_small(real, tr.small_spread)
+    moved = (small - real).flatten(1).abs().amax(1) > 1e-4
+    assert 0 < int(moved.sum()) < 64                     # the large pictures are redrawn, the small ones not
+    tr.D.eval()
+    p = tr.D.read(canonical_view(real[moved]))[:, :3].softmax(1)
+    logq = tr.D.read(canonical_view(small[moved]))[:, :3].log_softmax(1)
+    assert torch.allclose(tr.consistency(real), -(p * logq).sum(1).mean(), atol=1e-5)
+    # pictures that redrawing leaves alone add nothing; none such: the term is 0
+    assert float(tr.consistency(real[~moved][:8])) == 0.0
+    # the gradient flows through the small view only: the reading of the picture as it is is the target
+    x = real[moved][:4].clone().requires_grad_(True)
+    tr.D.zero_grad()
+    tr.consistency(x).backward()
+    assert x.grad is not None and float(x.grad.abs().sum()) > 0
+    # trained on the term alone, Q's reading of the redrawn pictures comes to match its reading of the pictures
+    # themselves (the KL divergence between the two, measured with batch statistics as in training, falls 5x)
+    def divergence():
+        with torch.no_grad():
+            p = tr.D.read(canonical_view(real[moved]))[:, :3].softmax(1)
+            q = tr.D.read(canonical_view(small[moved]))[:, :3].softmax(1)
+        return float((p * (p.clamp_min(1e-12).log() - q.clamp_min(1e-12).log())).sum(1).mean())
+    tr.D.train()
+    before = divergence()
+    opt = torch.optim.Adam(tr.D.parameters(), 1e-3)
+    for _ in range(60):
+        opt.zero_grad()
+        tr.consistency(real).backward()
+        opt.step()
+    assert divergence() < 0.2 * before
+    for _ in range(2):
+        tr.D.train()
+        assert tr.step().is_finite()
+
+
 def test_extra_categorical_codes_go_into_g_are_read_back_by_q_and_follow_z_in_pictures():
     from gan_studio.core.families.infogan import extra_terms, info_terms
     tr = make_trainer(tiny_cfg(train__batch_size=16, infogan__extra_categories="3,2", infogan__cont_variance="learned"))
@@ -630,6 +669,7 @@ def test_bad_settings_get_one_line_naming_the_key():
                           ({"infogan__q_small": 0.5}, r"infogan.q_small = 0.5 redraws the pictures Q reads in the "
                                                       r"canonical view: set infogan.q_invariance = 'canonical'"),
                           ({"infogan__q_small": -0.1}, r"infogan.q_small"),
+                          ({"infogan__q_consistency": 1}, r"infogan.q_consistency = 1 compares Q's canonical views"),
                           ({"infogan__q_small_real": True}, r"infogan.q_small_real = true reads real pictures as "
                                                             r"redrawn small, as Q reads the fakes with q_small: set"),
                           ({"tricks__unrolled__enabled": True}, r"tricks.unrolled.enabled = true is not available")):

@@ -155,6 +155,11 @@ class InfoganConfig:
                          "outline against a small one's blur. 0 = off", lo=0.0, hi=1.0)
     q_small_real: bool = opt(False, "with q_small: Q reads real pictures (the code D judges them with, q_accuracy) "
                              "as redrawn small too")
+    q_consistency: float = opt(0.0, "with q_invariance = canonical: the weight of a term on real pictures in D/Q's "
+                               "loss: Q's reading of each real picture redrawn small must agree with its reading of "
+                               "the picture as it is (cross-entropy to the latter, no gradient through it), as "
+                               "invariant clustering (IIC, Ji et al. 2019) asks of two views of one picture: the "
+                               "category Q reads in real pictures cannot then be their size. 0 = off", lo=0.0, hi=100.0)
     self_condition: str = opt("off", "D judges a picture together with its categorical code (a projection term, "
                               "Miyato & Koyama 2018): off (Chen et al.), or q: fakes with the code they were drawn "
                               "with, real pictures with the code Q reads in them (argmax, no gradient; no label is "
@@ -682,6 +687,8 @@ class InfoGANTrainer(Trainer):
             ce, nll = self.code_losses(q_fake, cat, cont, extra, fake_d)
             loss_d = (self.d_gan_loss(d_real, d_fake, f_real, real_cat, targets)
                       + ic.lambda_cat * ce + ic.lambda_cont * nll)
+            if ic.q_consistency > 0:
+                loss_d = loss_d + ic.q_consistency * self.consistency(real)
             grad_norm_d = self.d_backward(loss_d)
             self.opt_d.step()
             self.clip_critic()
@@ -724,6 +731,20 @@ class InfoGANTrainer(Trainer):
         if self.cfg.infogan.self_condition != "q":
             return None
         return self._read_category(self.real_view(clean) if self.cfg.infogan.q_invariance == "canonical" else x)
+
+    def consistency(self, real: torch.Tensor) -> torch.Tensor:
+        """infogan.q_consistency's term on clean real pictures: the cross-entropy from Q's categorical reading
+        of each as it is (the canonical view; softmax, no gradient) to its reading of the picture redrawn small
+        (:func:`drawn_small`), averaged over the pictures that redrawing changes (0 where none does)."""
+        k = self.code_sizes[0]
+        small = drawn_small(real, self.small_spread)
+        moved = (small - real).flatten(1).abs().amax(1) > 1e-4
+        if not bool(moved.any()):
+            return real.new_zeros(())
+        with torch.no_grad():
+            target = self.D.read(canonical_view(real[moved]))[:, :k].softmax(1)
+        student = self.D.read(canonical_view(small[moved]))[:, :k].log_softmax(1)
+        return -(target * student).sum(1).mean()
 
     def real_view(self, x: torch.Tensor) -> torch.Tensor:
         """The canonical view in which Q reads real pictures (D's condition, q_accuracy): of the pictures as
@@ -911,6 +932,9 @@ def _check(cfg: Config) -> None:
         if cfg.infogan.q_small > 0 and cfg.infogan.q_invariance != "canonical":
             raise ConfigError(f"infogan.q_small = {cfg.infogan.q_small:g} redraws the pictures Q reads in the "
                               "canonical view: set infogan.q_invariance = 'canonical' (or q_small = 0)")
+        if cfg.infogan.q_consistency > 0 and cfg.infogan.q_invariance != "canonical":
+            raise ConfigError(f"infogan.q_consistency = {cfg.infogan.q_consistency:g} compares Q's canonical views of "
+                              "real pictures: set infogan.q_invariance = 'canonical' (or q_consistency = 0)")
         if cfg.infogan.q_small_real and cfg.infogan.q_small <= 0:
             raise ConfigError("infogan.q_small_real = true reads real pictures as redrawn small, as Q reads the fakes "
                               "with q_small: set infogan.q_small above 0 (and q_invariance = 'canonical')")
