@@ -327,6 +327,16 @@ def test_lambda_zero_is_the_plain_gan_and_lambda_applies_live():
     c.apply_setting("infogan.mismatch", 0.5)
     assert c.events[-1]["key"] == "infogan.mismatch" and c.cfg.infogan.mismatch == 0.5
     assert c.step().is_finite()
+    # so is Q's term on real pictures, where Q reads the canonical view; refused in one line where it does not
+    with pytest.raises(ConfigError, match="q_consistency = 1 compares Q's canonical views") as e:
+        c.apply_setting("infogan.q_consistency", 1.0)
+    assert "\n" not in str(e.value) and c.cfg.infogan.q_consistency == 0.0
+    d = make_trainer(tiny_dcgan(data__name="shapes", infogan__categories=3, infogan__q_invariance="canonical"))
+    d.step()
+    d.apply_setting("infogan.q_consistency", 1.0)
+    assert d.events[-1]["key"] == "infogan.q_consistency"
+    real = d.data.sample(32, torch.Generator().manual_seed(0))
+    assert float(d.consistency(real).detach()) > 0 and d.step().is_finite()
 
 
 def test_learned_variance_trains_and_adds_log_variances_to_q():
@@ -608,10 +618,13 @@ def _assert_same(a, b, where="state"):
                                  tiny_dcgan(infogan__self_condition="q", infogan__mismatch=0.5,
                                             infogan__mismatch_from=2),
                                  tiny_dcgan(data__name="shapes", infogan__q_invariance="canonical",
-                                            infogan__q_small=0.5)],
+                                            infogan__q_small=0.5),
+                                 tiny_dcgan(data__name="shapes", infogan__q_invariance="canonical",
+                                            infogan__self_condition="q", infogan__mismatch=0.5,
+                                            infogan__q_consistency=1.0)],
                          ids=["mlp", "dcgan-learned-variance-invariant-q", "mlp-extra-codes", "dcgan-canonical-own-reader",
                               "dcgan-late-code", "dcgan-self-conditioned-g-ema", "dcgan-matching-aware",
-                              "dcgan-q-small"])
+                              "dcgan-q-small", "dcgan-shapes-preset-like"])
 def test_a_run_folder_resumes_exactly_with_q(cfg, tmp_path):
     cfg.set("tricks.instance_noise.enabled", True)   # its state and the RNG travel too
     straight = make_trainer(cfg.copy())

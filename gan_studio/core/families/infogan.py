@@ -179,7 +179,7 @@ class InfoganConfig:
 
 
 FAMILY = FamilySpec(
-    name="infogan", summary="InfoGAN", section=InfoganConfig, live=("lambda_cat", "lambda_cont", "mismatch"),
+    name="infogan", summary="InfoGAN", section=InfoganConfig, live=("lambda_cat", "lambda_cont", "mismatch", "q_consistency"),
     tricks=("label_smoothing", "instance_noise", "two_time_scale", "g_ema"),
     losses=tuple(l for l in losses.D_LOSS if l != "wgan-gp"), archs=("dcgan", "mlp"),
     plot=Plot("Categorical code vs true class (best matching)",
@@ -649,7 +649,7 @@ class InfoGANTrainer(Trainer):
 
     def _on_setting_changed(self, key: str) -> None:
         super()._on_setting_changed(key)
-        if key == "infogan.mismatch":      # live: refused in one line where D is not conditioned
+        if key in ("infogan.mismatch", "infogan.q_consistency"):   # live: refused in one line where they do not fit
             _check(self.cfg)
 
     # -- training ---------------------------------------------------------------------------
