@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, Q
                                QScrollArea, QSizePolicy, QSlider, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
 from gan_studio.core.config import Config
+from gan_studio.core.family_spec import SPECS
 from gan_studio.core.family_spec import needs_reset as core_needs_reset
 
 #: fields the panel leaves to other places (the run's label, the drawn points, file paths)
@@ -228,6 +229,13 @@ class TricksPanel(QWidget):
             return self.sections[name]
 
         section("Loss")
+        # the model family's own live settings (InfoGAN's lambdas, its matching-aware D, ...): a group of their
+        # own, open, named after the family, next to the loss, so that what can be switched while this run
+        # trains is in sight
+        spec = SPECS.get(cfg.model.family)
+        family_group = f"{spec.summary} (live)" if spec is not None and spec.section is not None and spec.live else None
+        if family_group:
+            section(family_group)
         trick_keys = set()
         for f in dataclasses.fields(cfg.tricks):
             sub = getattr(cfg.tricks, f.name)
@@ -250,6 +258,8 @@ class TricksPanel(QWidget):
                 group = "Loss"
             elif needs_reset(key, cfg.model.family):
                 group = "Needs a new model (Reset)"
+            elif family_group and key.startswith(f"{cfg.model.family}."):
+                group = family_group
             elif key.startswith("train."):
                 group = next((g for k, g in TRAIN_GROUPS.items() if k in key), "Training")
             else:
@@ -257,7 +267,7 @@ class TricksPanel(QWidget):
             self._add_row(section(group).form, key, f, cfg.get(key), None)
         self.body_layout.addStretch(1)
         for name, sec in self.sections.items():
-            sec.set_open(name in OPEN_GROUPS)
+            sec.set_open(name in OPEN_GROUPS or name == family_group)
         self._fit_width()
 
     def _fit_width(self) -> None:
@@ -367,10 +377,13 @@ class TricksPanel(QWidget):
 
     def load_config(self, cfg: Config) -> None:
         """A new session: show its values; pending Reset changes are dropped."""
-        if [k for k, _, _ in leaf_fields(cfg)] != [k for k, _, _ in leaf_fields(self.cfg)]:
-            while self.body_layout.count():  # the tricks changed shape (a newer core): rebuild
+        if ([k for k, _, _ in leaf_fields(cfg)] != [k for k, _, _ in leaf_fields(self.cfg)]
+                or cfg.model.family != self.cfg.model.family):
+            while self.body_layout.count():  # the tricks changed shape (a newer core, another family's group): rebuild
                 item = self.body_layout.takeAt(0)
                 if item.widget():
+                    item.widget().hide()      # gone now, not at the next turn of the event loop
+                    item.widget().setParent(None)
                     item.widget().deleteLater()
             self.controls = {}
             self._build(cfg)

@@ -101,3 +101,26 @@ def test_open_sets_the_toolbar_from_the_run_and_the_grid_reads_its_snapshots(mak
     assert "step 2" in grid.step_label.text()
     grid.select_cell(9)                           # the enlarge pane opens on a click
     assert grid.side.isVisible() and "row 1, column 1" in grid.cell_label.text()
+
+
+def test_a_family_run_shows_its_live_settings_open_in_a_group_of_their_own(make_window, qtbot):
+    from gan_studio.app.tricks_panel import Section
+    cfg = family_config("infogan", data={"name": "shapes", "image_size": 16, "num_images": 600},
+                        infogan={"categories": 3, "q_invariance": "canonical", "self_condition": "q"})
+    win = make_window(cfg)
+    panel = win.tricks
+    group = panel.sections.get("InfoGAN (live)")
+    assert group is not None and group.isVisibleTo(panel) and group.body.isVisibleTo(panel)   # open
+    names = list(panel.sections)
+    assert names.index("InfoGAN (live)") == names.index("Loss") + 1                           # in sight
+    live = ("infogan.lambda_cat", "infogan.lambda_cont", "infogan.mismatch", "infogan.q_consistency")
+    assert all(panel.controls[k].parent() is group.body for k in live)
+    # settings that need a new model stay under Reset
+    assert panel.controls["infogan.categories"].parent() is panel.sections["Needs a new model (Reset)"].body
+    # a change there is applied to the training run, live
+    panel.setting_changed.emit("infogan.q_consistency", 1.0)
+    qtbot.waitUntil(lambda: any(e.get("key") == "infogan.q_consistency" for e in win.state.events), timeout=WAIT_MS)
+    # another run, of the plain GAN: the group goes, and nothing of the old panel is left on screen
+    panel.load_config(digits_config())
+    assert "InfoGAN (live)" not in panel.sections
+    assert set(panel.body.findChildren(Section)) == set(panel.sections.values())
