@@ -38,6 +38,13 @@ GAN-CLS's (Reed et al. 2016) is for captions: a share w of D's fake term goes to
 wrong code (:meth:`InfoGANTrainer.d_gan_loss`), so D learns whether a picture fits its code, not only
 whether it is real, and G's pictures of code c are judged by that.
 
+``infogan.q_consistency = w`` (the studio's addition) makes Q blind to size: a term on real pictures in D/Q's loss,
+the cross-entropy from Q's reading of each real picture as it is to its reading of the picture redrawn small
+(:func:`drawn_small`, to the small real pictures' ink spread), as invariant information clustering (Ji et al.
+2019) asks two views of one picture to be read alike. In the canonical view a large picture is a crisp outline and
+a small one a blur, so without it the category can be the size (:meth:`InfoGANTrainer.consistency`).
+``infogan.q_small`` instead has Q read a share of the fakes redrawn small (and ``q_small_real`` the real pictures).
+
 Labels are never used in training. ``evaluate()`` measures with them when the set has them:
 ``code_accuracy`` draws ``EVAL_PER_CODE`` images per categorical value, classifies them with the
 data set's metric classifier (the label set ``infogan.match``: digits' ``class``, shapes' ``shape``)
@@ -103,8 +110,8 @@ CANON_SPREAD = 0.4
 CANON_FLOOR = 0.25
 #: ... and the real pictures whose ink quantile a fake must reach to carry its category in full
 INK_SAMPLE, INK_QUANTILE = 1000, 0.1
-#: infogan.q_small: the real pictures' ink spread at this quantile is the size pictures are redrawn at, and
-#: the supersampling (per side) with which they are redrawn
+#: infogan.q_consistency and q_small: the real pictures' ink spread at this quantile is the size pictures are
+#: redrawn at (drawn_small), and the supersampling (per side) with which they are redrawn
 SMALL_QUANTILE, SMALL_SUPERSAMPLE = 0.25, 4
 #: the random zoom of Q's view (infogan.q_invariance = scale): a factor from 1/SCALE_RANGE to SCALE_RANGE
 SCALE_RANGE = 1.5
@@ -528,7 +535,7 @@ class InfoGANTrainer(Trainer):
         if ic.q_invariance == "canonical":
             real = data.sample(INK_SAMPLE, torch.Generator(device=data.device).manual_seed(cfg.train.seed + 3))
             self.ink_ref = float(picture_ink(real).quantile(INK_QUANTILE).clamp_min(1e-3))
-            #: infogan.q_small: the ink spread of the smallest real pictures, the size fakes are redrawn at
+            #: infogan.q_consistency / q_small: the ink spread of the small real pictures, the size pictures are redrawn at
             self.small_spread = float(ink_spread(real).quantile(SMALL_QUANTILE).clamp_min(1e-3))
         self.code_sizes = (ic.categories, ic.continuous)
         self.extra_sizes = extra_sizes(ic, cfg.model.latent_dim)
@@ -735,11 +742,11 @@ class InfoGANTrainer(Trainer):
     def consistency(self, real: torch.Tensor) -> torch.Tensor:
         """infogan.q_consistency's term on clean real pictures: the cross-entropy from Q's categorical reading
         of each as it is (the canonical view; softmax, no gradient) to its reading of the picture redrawn small
-        (:func:`drawn_small`), averaged over the pictures that redrawing changes (0 where none does)."""
+        (:func:`drawn_small`), averaged over the pictures that redrawing changes (0 where fewer than two do)."""
         k = self.code_sizes[0]
         small = drawn_small(real, self.small_spread)
         moved = (small - real).flatten(1).abs().amax(1) > 1e-4
-        if not bool(moved.any()):
+        if int(moved.sum()) < 2:     # Q's batch norm needs two pictures; none or one redrawn: no term this step
             return real.new_zeros(())
         with torch.no_grad():
             target = self.D.read(canonical_view(real[moved]))[:, :k].softmax(1)
@@ -925,8 +932,9 @@ def _num(v: float) -> str:
 
 
 def _check(cfg: Config) -> None:
-    """infogan.extra_categories and infogan.mismatch (which needs a conditioned D) are checked by
-    Config.validate, before a run is built, and mismatch again when it is set live."""
+    """infogan.extra_categories, infogan.mismatch (which needs a conditioned D) and the size-blind settings
+    (q_small, q_small_real, q_consistency: the canonical view) are checked by Config.validate, before a run is
+    built, and mismatch and q_consistency again when they are set live."""
     if cfg.model.family == "infogan":
         extra_sizes(cfg.infogan, cfg.model.latent_dim)
         if cfg.infogan.q_small > 0 and cfg.infogan.q_invariance != "canonical":
