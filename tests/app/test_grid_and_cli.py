@@ -73,9 +73,14 @@ def test_grid_browser_scrub_enlarge_save_and_gif(make_window, qtbot, squares, tm
     assert grid.shown_view is views[0] and "history" in grid.step_label.text()
     # a click on the image at cell 9 (row 1, column 1) enlarges it
     y, x = 2 + 1 * 10 + 4, 2 + 1 * 10 + 4
-    scene = grid.image.mapToScene(QPointF(x, y))
-    view_pos = grid.view_widget.mapFromScene(scene)
-    qtbot.mouseClick(grid.view_widget.viewport(), Qt.MouseButton.LeftButton, pos=view_pos)
+
+    def cell_point():
+        return grid.view_widget.mapFromScene(grid.image.mapToScene(QPointF(x, y)))
+    # the window's layout settles first (pending resizes move the image in the view): then the point is on screen
+    qtbot.waitUntil(lambda: grid.view_widget.isVisible()
+                    and grid.view_widget.viewport().rect().contains(cell_point()), timeout=WAIT_MS)
+    qtbot.wait(20)
+    qtbot.mouseClick(grid.view_widget.viewport(), Qt.MouseButton.LeftButton, pos=cell_point())
     assert grid.selected == 9
     np.testing.assert_array_equal(grid.cell_image.image, views[0].tiles[9])
     assert "cell 9" in grid.cell_label.text()
