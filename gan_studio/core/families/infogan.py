@@ -446,10 +446,16 @@ def _ink_frame(ink: torch.Tensor):
     return cy, cx, var.sqrt()
 
 
+@torch.no_grad()
+def _picture_frame(x: torch.Tensor):
+    """:func:`_ink_frame` of pictures x (N, C, H, W) in [-1, 1]: their brightest channel, scaled to a brightest pixel of 1."""
+    ink = ((x + 1) * 0.5).amax(1)
+    return _ink_frame(ink / ink.amax((1, 2), keepdim=True).clamp_min(1e-3))
+
+
 def ink_spread(x: torch.Tensor) -> torch.Tensor:
     """(N,): the radius of gyration of pictures x's ink (N, C, H, W in [-1, 1]), as canonical_view measures it."""
-    ink = ((x + 1) * 0.5).amax(1)
-    return _ink_frame(ink / ink.amax((1, 2), keepdim=True).clamp_min(1e-3))[2]
+    return _picture_frame(x)[2]
 
 
 def drawn_small(x: torch.Tensor, spread: float) -> torch.Tensor:
@@ -462,8 +468,7 @@ def drawn_small(x: torch.Tensor, spread: float) -> torch.Tensor:
     n, c, h, w = x.shape
     ss = SMALL_SUPERSAMPLE
     with torch.no_grad():
-        ink = ((x + 1) * 0.5).amax(1)
-        cy, cx, have = _ink_frame(ink / ink.amax((1, 2), keepdim=True).clamp_min(1e-3))
+        cy, cx, have = _picture_frame(x)
         inv = (have / spread).clamp_min(1.0)                                  # output -> input: divide by s <= 1
         theta = torch.zeros(n, 2, 3, device=x.device, dtype=x.dtype)
         theta[:, 0, 0] = theta[:, 1, 1] = inv
@@ -656,7 +661,7 @@ class InfoGANTrainer(Trainer):
 
     def _on_setting_changed(self, key: str) -> None:
         super()._on_setting_changed(key)
-        if key in ("infogan.mismatch", "infogan.q_consistency"):   # live: refused in one line where they do not fit
+        if key.startswith("infogan."):     # a live setting is refused in one line where it does not fit
             _check(self.cfg)
 
     # -- training ---------------------------------------------------------------------------
@@ -934,7 +939,7 @@ def _num(v: float) -> str:
 def _check(cfg: Config) -> None:
     """infogan.extra_categories, infogan.mismatch (which needs a conditioned D) and the size-blind settings
     (q_small, q_small_real, q_consistency: the canonical view) are checked by Config.validate, before a run is
-    built, and mismatch and q_consistency again when they are set live."""
+    built, and again when an infogan setting is changed live."""
     if cfg.model.family == "infogan":
         extra_sizes(cfg.infogan, cfg.model.latent_dim)
         if cfg.infogan.q_small > 0 and cfg.infogan.q_invariance != "canonical":
