@@ -1,4 +1,5 @@
 """The Trainer: reproducible, every loss trains, live changes apply between steps and are recorded."""
+import math
 import subprocess
 import sys
 import threading
@@ -203,3 +204,30 @@ def test_data_scale_is_a_change_of_units_for_the_networks():
     with torch.no_grad():
         assert torch.allclose(scaled.G(z), 4.0 * plain.G(z), atol=1e-5)   # same init (same seed)
         assert torch.allclose(scaled.D(x), plain.D(x / 4.0), atol=1e-5)
+
+
+def test_uniform_latent_prior_is_the_normal_cdf_of_the_drawn_latent():
+    """model.latent_prior = uniform: G's layers see 2 Phi(z) - 1, uniform on (-1, 1), on the fused
+    and the module path alike, and the same latents drawn as with the normal prior."""
+    uni, plain = (Trainer(tiny(**{"data.name": "grid25", "model.latent_prior": p}), device="cpu")
+                  for p in ("uniform", "normal"))
+    z = torch.randn(4096, plain.cfg.model.latent_dim, generator=torch.Generator().manual_seed(3))
+    u = uni.G.prior(z)
+    assert float(u.abs().max()) < 1.0
+    for q in (0.1, 0.5, 0.9):   # its quantiles are those of U(-1, 1)
+        assert float(torch.quantile(u.flatten(), q)) == pytest.approx(2 * q - 1, abs=0.03)
+    with torch.no_grad():
+        assert torch.allclose(uni.G(z), plain.G(u), atol=1e-6)   # same init: only the input differs
+        uni.G.fused = False
+        assert torch.allclose(uni.G(z), plain.G(u), atol=1e-6)
+    assert torch.equal(uni.sample_z(8), plain.sample_z(8))   # the drawn latents do not change
+    assert all(map(math.isfinite, uni.step().as_dict().values()))
+
+
+def test_uniform_latent_prior_refused_where_g_has_no_place_for_it():
+    cfg = tiny(**{"data.name": "shapes", "model.arch": "dcgan"})
+    with pytest.raises(ConfigError, match="latent_prior"):
+        cfg.set("model.latent_prior", "uniform")
+        cfg.validate()
+    with pytest.raises(ConfigError):
+        tiny().set("model.latent_prior", "cauchy")

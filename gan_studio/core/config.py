@@ -126,6 +126,11 @@ class ModelConfig:
     data_scale: float = opt(1.0, "MLPs on 2-D data work in units of this: G's output is multiplied by it "
                             "and D's input divided by it, so a wide layout (grid25 spans -4..4) looks "
                             "like a unit-sized one to the networks", lo=0.0, lo_open=True, hi=1e4)
+    latent_prior: str = opt("normal", "the latent the MLP generator sees: normal (z ~ N(0, I) as drawn) or "
+                            "uniform (each z_i mapped through the normal CDF to U(-1, 1), the prior DCGAN "
+                            "draws; latents are still drawn normal everywhere, so grids, the latent lab and "
+                            "resume work alike). Plain family, model.arch = 'mlp' only",
+                            choices=("normal", "uniform"))
     ngf: int = opt(64, "DCGAN generator feature maps (pytorch/examples: 64)", lo=1, hi=1024)
     ndf: int = opt(64, "DCGAN discriminator feature maps", lo=1, hi=1024)
     g_bn_stats: str = opt("batch", "DCGAN generator's batch norm: batch (statistics of each batch, as in "

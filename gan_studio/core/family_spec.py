@@ -162,6 +162,10 @@ def check_config(cfg, spec: FamilySpec | None = None) -> None:
             raise ConfigError(f"tricks.{f.name} needs the studio's MLP networks (model.arch = "
                               f"{' or '.join(repr(a) for a in archs)}); model.arch = {cfg.model.arch!r} "
                               f"has no place for it")
+    if cfg.model.latent_prior != "normal" and (cfg.model.arch != "mlp" or cfg.model.family != "gan"):
+        raise ConfigError(f"model.latent_prior = {cfg.model.latent_prior!r} needs the plain family's MLP "
+                          f"generator (model.family = 'gan', model.arch = 'mlp'); this run has "
+                          f"{cfg.model.family!r} / {cfg.model.arch!r}")
     spec = spec or SPECS.get(cfg.model.family)
     if spec is None:
         return   # an unknown family: the choices of model.family say so

@@ -20,6 +20,7 @@ def build_models(cfg: Config, data) -> tuple[nn.Module, nn.Module]:
         D = MLPDiscriminator(data.shape, m.d_depth, m.d_width, m.d_activation, fused=fused)
         if m.data_scale != 1.0:   # the networks work in units of data_scale: G's output is scaled up, D's input down
             G.out_scale = D.in_scale = float(m.data_scale)
+        G.latent_prior = m.latent_prior
         return G, D
     if m.arch == "dcgan":
         if data.kind != "image":

@@ -220,6 +220,7 @@ class MLPGenerator(nn.Module):
         self.norms = nn.ModuleList(NormSlot(width) for _ in range(depth))
         self.tanh_out = tanh_out
         self.out_scale = 1.0   # model.data_scale
+        self.latent_prior = "normal"   # model.latent_prior: "uniform" maps z through the normal CDF first
         self.register_buffer("vbn_reference", None)  # (R, latent): fixed z of VBN's reference batch
 
     def set_norm(self, kind: str, fade: bool = False) -> None:
@@ -238,15 +239,20 @@ class MLPGenerator(nn.Module):
         cannot run several batches as one."""
         return any(s.uses("batch") or s.uses("separate-batch") for s in self.norms)
 
+    def prior(self, z: torch.Tensor) -> torch.Tensor:
+        """The latent G's layers see: z itself, or with model.latent_prior = "uniform" each
+        coordinate mapped by the normal CDF onto (-1, 1), 2 Phi(z) - 1 = erf(z / sqrt 2): uniform there."""
+        return torch.special.erf(z * 0.7071067811865476) if self.latent_prior == "uniform" else z
+
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = z.flatten(1)
+        h = self.prior(z.flatten(1))
         n_ref = 0
         slope = CHAIN_SLOPE.get(self.activation) if self.fused else None
         if slope is not None and self.norms[0].plain():   # the common case: one fused node
             lins = [self.body[2 * i] for i in range(len(self.norms))] + [self.out]
             return self._finish(linear_chain(h, lins, (slope,) * len(self.norms) + (None,)))
         if self._uses_vbn():  # the reference batch is propagated with every batch
-            h = torch.cat([self.vbn_reference, h])
+            h = torch.cat([self.prior(self.vbn_reference), h])
             n_ref = self.vbn_reference.shape[0]
         for i, slot in enumerate(self.norms):
             lin, act = self.body[2 * i], self.body[2 * i + 1]
