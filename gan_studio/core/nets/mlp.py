@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan_studio.core.errors import ConfigError
+from gan_studio.core.fast.closeness import closeness_reference, l1_closeness
 from gan_studio.core.fast.linear_chain import CHAIN_SLOPE, linear_chain
 
 _ACT = {
@@ -185,20 +186,22 @@ class NormSlot(nn.Module):
 class MinibatchDiscrimination(nn.Module):
     """f(x_i) ∈ R^A times T ∈ R^{A×B×C} gives M_i ∈ R^{B×C}; c_b(i, j) = exp(-||M_{i,b} - M_{j,b}||_1);
     o(x_i)_b = Σ_{j≠i} c_b(i, j). D's logit gains ``out(o)``, which equals concatenating o to f before
-    a linear head. ``out`` starts at zero, so turning the trick on does not jolt D's output."""
+    a linear head. ``out`` starts at zero, so turning the trick on does not jolt D's output.
+    ``fast`` (``train.fast_paths``): the sums by blocks with a hand-written backward on the CPU
+    (:mod:`gan_studio.core.fast.closeness`, several times faster); off, ``torch.cdist`` and autograd."""
 
-    def __init__(self, in_features: int, kernels: int, kernel_dim: int):
+    def __init__(self, in_features: int, kernels: int, kernel_dim: int, fast: bool = True):
         super().__init__()
         self.B, self.C = kernels, kernel_dim
+        self.fast = fast
         self.T = nn.Parameter(torch.randn(in_features, kernels * kernel_dim) * 0.1)
         self.out = nn.Linear(kernels, 1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
     def closeness(self, f: torch.Tensor) -> torch.Tensor:
-        m = (f @ self.T).view(-1, self.B, self.C).transpose(0, 1)         # (B, N, C)
-        l1 = torch.cdist(m, m, p=1.0)  # 3x faster than broadcasting N x N x B x C  # (B, N, N)
-        return (torch.exp(-l1).sum(2) - 1.0).t()  # exp(0) = 1 is the j = i term  # (N, B)
+        m = (f @ self.T).view(-1, self.B, self.C)                        # (N, B, C)
+        return l1_closeness(m) if self.fast else closeness_reference(m)  # (N, B)
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         return self.out(self.closeness(f)).squeeze(1)                     # (N,)
@@ -350,7 +353,8 @@ class MLPDiscriminator(nn.Module):
             return
         key = f"{kernels}x{kernel_dim}"
         if key not in self.mbd:
-            add_sorted(self.mbd, key, MinibatchDiscrimination(self.width, kernels, kernel_dim).to(self.head.weight.device))
+            add_sorted(self.mbd, key, MinibatchDiscrimination(self.width, kernels, kernel_dim,
+                                                                 fast=self.fused).to(self.head.weight.device))
         if key != self.mbd_key:                # a new (or re-shaped) layer fades in from nothing
             self.mbd_mix = 0.0 if fade else 1.0
         elif not fade and self.mbd_target == 0.0:
