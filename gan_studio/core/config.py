@@ -168,7 +168,8 @@ class TrainConfig:
     seed: int = opt(0, "seed of every random number in the run", lo=0, hi=2**63 - 1)
     device: str = opt("auto", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
     fast_paths: bool = opt(True, "the speed paths of core/fast: each MLP's layers as one fused autograd node "
-                           "and Adam's fused kernel called directly; false: plain nn.Linear modules under "
+                           "and Adam's fused kernel called directly, the unrolled look-ahead and minibatch "
+                           "discrimination's closeness sums by hand; false: plain nn.Linear modules under "
                            "autograd and torch.optim.Adam(fused=True), the same maths to float rounding "
                            "(for checking and debugging)")
     amp: str = opt("auto", "mixed precision of the forward passes: off, bf16 (autocast to bfloat16), fp16 "

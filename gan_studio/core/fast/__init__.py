@@ -10,8 +10,10 @@ fallback and a comment saying why it is used.
 - :mod:`.unrolled`: the unrolled GAN's look-ahead for a (leaky) ReLU MLP discriminator, forward and
   reverse by hand (closed-form Hessian-vector products), used by ``tricks.unrolled`` with the fast
   paths on; off, the trick runs its plain autograd version.
+- :mod:`.closeness`: minibatch discrimination's closeness sums by blocks of rows with a hand-written
+  backward on the CPU (public operations only); off, ``torch.cdist`` and autograd.
 
-``train.fast_paths`` (default true) switches the first two and the last: off, the MLPs run as plain
+``train.fast_paths`` (default true) switches the first two and the last two: off, the MLPs run as plain
 ``nn.Linear``/activation modules under ordinary autograd and the optimisers are
 ``torch.optim.Adam(fused=True)`` (foreach where the fused kernel does not exist). The maths is the
 same either way (tests compare losses, gradients and exact resume both ways). The multi-tensor
