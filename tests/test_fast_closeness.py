@@ -23,16 +23,30 @@ def _both(m: torch.Tensor, g: torch.Tensor):
     return out
 
 
+@pytest.mark.parametrize("keep", [True, False])          # the forward's blocks kept, or recomputed
 @pytest.mark.parametrize("block", [1, 7, 10 ** 9])      # rows per block: 1, a ragged split, all rows
 @pytest.mark.parametrize("n", [2, 5, 33])
-def test_values_and_gradients_match_cdist(monkeypatch, block, n):
+def test_values_and_gradients_match_cdist(monkeypatch, block, n, keep):
     monkeypatch.setattr(closeness, "_rows_per_block", lambda B, N: min(block, N))
+    if not keep:
+        monkeypatch.setattr(closeness, "_KEEP_ELEMENTS", 0)
     torch.manual_seed(n)
     m, g = torch.randn(n, 4, 3, dtype=torch.float64), torch.randn(n, 4, dtype=torch.float64)
     (o, gm), (o_ref, gm_ref) = _both(m, g)
     assert o.shape == (n, 4)
     torch.testing.assert_close(o, o_ref)
     torch.testing.assert_close(gm, gm_ref)
+
+
+def test_a_retained_graph_gives_the_same_gradient_twice():
+    """The kept blocks are read, not consumed: a second backward through the same graph agrees."""
+    torch.manual_seed(3)
+    m = torch.randn(40, 6, 4, requires_grad=True)
+    g = torch.randn(40, 6)
+    o = l1_closeness(m)
+    (first,) = torch.autograd.grad(o, m, g, retain_graph=True)
+    (second,) = torch.autograd.grad(o, m, g)
+    torch.testing.assert_close(first, second, rtol=0, atol=0)
 
 
 def test_gradient_equals_finite_differences():
