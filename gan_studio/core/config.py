@@ -268,7 +268,8 @@ class CheckpointSwapTrick:
 @dataclass
 class MinibatchDiscriminationTrick:
     """Lets D compare each sample with the rest of its batch (learned closeness features), so a
-    batch of near-identical fakes is easy to spot and a collapsing G is punished."""
+    batch of near-identical fakes is easy to spot and a collapsing G is punished. Every pair of
+    samples is compared in every kernel, so it is the costliest trick per step."""
     GROUP = "What D sees"
     ARCHS = ("mlp",)   # it plugs layers into the studio's MLPs: no other network has a place for it
     enabled: bool = opt(False, "add minibatch features to D's last layer")
