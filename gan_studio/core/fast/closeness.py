@@ -47,7 +47,7 @@ def l1_closeness(m: torch.Tensor) -> torch.Tensor:
         # autocast does not reach into a hand-written backward: the sums run in float32, as
         # cdist does under autocast
         with torch.autocast("cpu", enabled=False):
-            return _Closeness.apply(m.float())
+            return l1_closeness(m.float())
     if torch.is_grad_enabled() and m.requires_grad:
         return _Closeness.apply(m)
     with torch.no_grad():
@@ -79,17 +79,18 @@ def _block_sizes(B: int, N: int):
 
 
 def _blocks(a: torch.Tensor, kept: torch.Tensor | None = None):
-    """(i0, i1, n, block, scratch) for each block of rows: block and scratch (B, n, N - i0) views of
-    one buffer that every block reuses, or the block a view of its own part of ``kept`` (see
-    :func:`_kept_size`)."""
+    """(i0, i1, n, block, work, scratch) for each block of rows, each (B, n, N - i0): work and scratch
+    views of one buffer that every block reuses; block a view of its own part of ``kept`` (see
+    :func:`_kept_size`), or without ``kept`` the work buffer itself."""
     B, _, N = a.shape
     buf = a.new_empty(2, B * _rows_per_block(B, N) * N)
     at = 0
     for i0, i1, n, cols in _block_sizes(B, N):
         size = B * n * cols
-        block = buf[0, :size] if kept is None else kept[at: at + size]
+        work, tmp = buf[0, :size].view(B, n, cols), buf[1, :size].view(B, n, cols)
+        block = work if kept is None else kept[at: at + size].view(B, n, cols)
         at += size
-        yield i0, i1, n, block.view(B, n, cols), buf[1, :size].view(B, n, cols)
+        yield i0, i1, n, block, work, tmp
 
 
 def _kept_size(B: int, N: int) -> int:
@@ -106,7 +107,7 @@ def _forward(a: torch.Tensor, kept: torch.Tensor | None = None) -> torch.Tensor:
     """o (B, N) for a (B, C, N); with ``kept``, each block of exp(-l1) is left there."""
     B, _, N = a.shape
     o = a.new_zeros(B, N)
-    for i0, i1, n, K, tmp in _blocks(a, kept):
+    for i0, i1, n, K, _, tmp in _blocks(a, kept):
         _block_l1(a, i0, i1, K, tmp).neg_().exp_()
         o[:, i0:i1] += K.sum(-1)
         if i1 < N:                       # the block's columns below the diagonal block: K is symmetric
@@ -119,14 +120,10 @@ def _backward(a: torch.Tensor, g: torch.Tensor, kept: torch.Tensor | None = None
     (not changed: a retained graph may run backward again) or recomputed."""
     B, C, N = a.shape
     ga = a.new_zeros(B, C, N)
-    W_buf = a.new_empty(B * _rows_per_block(B, N) * N) if kept is not None else None
-    for i0, i1, n, K, tmp in _blocks(a, kept):
-        if kept is None:                 # K's buffer becomes W
-            W = _block_l1(a, i0, i1, K, tmp).neg_().exp_()
-            W.mul_(torch.add(g[:, i0:i1, None], g[:, None, i0:], out=tmp))     # W = K (g_i + g_j)
-        else:
-            W = torch.mul(K, torch.add(g[:, i0:i1, None], g[:, None, i0:], out=tmp),
-                          out=W_buf[: K.numel()].view(K.shape))
+    for i0, i1, n, K, W, tmp in _blocks(a, kept):
+        if kept is None:                 # recomputed in the work buffer, which then becomes W
+            _block_l1(a, i0, i1, K, tmp).neg_().exp_()
+        torch.mul(K, torch.add(g[:, i0:i1, None], g[:, None, i0:], out=tmp), out=W)   # W = K (g_i + g_j)
         for c in range(C):
             s = torch.sub(a[:, c, i0:i1, None], a[:, c, None, i0:], out=tmp).sign_().mul_(W)
             ga[:, c, i0:i1] -= s.sum(-1)
