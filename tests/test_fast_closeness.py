@@ -103,3 +103,15 @@ def test_trainer_trains_the_same_with_fast_paths_on_and_off():
             tr.step()
         runs.append(torch.cat([p.detach().flatten() for p in tr.D.parameters()]))
     torch.testing.assert_close(runs[0], runs[1], rtol=1e-4, atol=1e-5)
+
+
+def test_a_nan_in_the_batch_shows_as_nan_not_as_a_number():
+    """A NaN feature (a diverged D) must reach D's output, where the step's finiteness check rolls the
+    run back and pauses it; the blocks must not turn it into a finite sum (as a max or a where could)."""
+    m = torch.randn(12, 3, 2, requires_grad=True)
+    bad = m.detach().clone()
+    bad[5, 1, 0] = float("nan")
+    o = l1_closeness(bad.requires_grad_())
+    assert torch.isnan(o[:, 1]).all() and torch.isfinite(o[:, [0, 2]]).all()
+    o.sum().backward()
+    assert torch.isnan(bad.grad[:, 1]).any()
