@@ -43,6 +43,16 @@ rows.append(("numpy SFC64 raw 64-bit words alone (N/2)", timed(lambda: raw.rando
 ctr = torch.arange(N // 2, dtype=torch.int64)
 
 
+def box_muller_into(x):   # 64-bit words -> two 24-bit uniforms each -> N normals in buf
+    u1 = (x & 0xFFFFFF).float().mul_(2.0 ** -24)
+    u2 = ((x >> 32) & 0xFFFFFF).float().mul_(2.0 ** -24)
+    r = torch.log1p(-u1).mul_(-2.0).sqrt_()
+    th = u2.mul_(2 * math.pi)
+    flat = buf.view(-1)
+    torch.mul(r, torch.cos(th), out=flat[:N // 2])
+    torch.mul(r, torch.sin(th), out=flat[N // 2:])
+
+
 def splitmix_box_muller():   # a counter hash in torch ops, then Box-Muller in torch ops
     x = ctr + 12345
     x = x ^ (x >> 30)
@@ -50,27 +60,14 @@ def splitmix_box_muller():   # a counter hash in torch ops, then Box-Muller in t
     x ^= x >> 27
     x.mul_(0x14D049BB133111EB)
     x ^= x >> 31
-    u1 = (x & 0xFFFFFF).float().mul_(2.0 ** -24)
-    u2 = ((x >> 32) & 0xFFFFFF).float().mul_(2.0 ** -24)
-    r = torch.log1p(-u1).mul_(-2.0).sqrt_()
-    th = u2.mul_(2 * math.pi)
-    flat = buf.view(-1)
-    torch.mul(r, torch.cos(th), out=flat[:N // 2])
-    torch.mul(r, torch.sin(th), out=flat[N // 2:])
+    box_muller_into(x)
 
 
 rows.append(("splitmix64 counter hash + Box-Muller in torch ops", timed(splitmix_box_muller)))
 
 
 def sfc64_box_muller():   # numpy's fastest raw words, then uniforms and Box-Muller in torch ops
-    x = torch.from_numpy(raw.random_raw(N // 2).view(np.int64))
-    u1 = (x & 0xFFFFFF).float().mul_(2.0 ** -24)
-    u2 = ((x >> 32) & 0xFFFFFF).float().mul_(2.0 ** -24)
-    r = torch.log1p(-u1).mul_(-2.0).sqrt_()
-    th = u2.mul_(2 * math.pi)
-    flat = buf.view(-1)
-    torch.mul(r, torch.cos(th), out=flat[:N // 2])
-    torch.mul(r, torch.sin(th), out=flat[N // 2:])
+    box_muller_into(torch.from_numpy(raw.random_raw(N // 2).view(np.int64)))
 
 
 rows.append(("numpy SFC64 raw words + Box-Muller in torch ops", timed(sfc64_box_muller)))
