@@ -63,6 +63,7 @@ class CaptionPanel(QWidget):
         self.shown: tuple | None = None    # (step, stage-I tiles, stage-II tiles) on screen
         self._answers = _Answers(self)
         self._answers.arrived.connect(self._on_answer)
+        self._in_flight = 0   # captions asked for and not answered yet
         self._set_enabled(False)
         worker.session.connect(self.on_session)
         worker.report.connect(self.on_report)
@@ -95,11 +96,18 @@ class CaptionPanel(QWidget):
         if self.session is None or "text" not in self.session.capabilities:
             return
         text = self.text.text()
+        self._in_flight += 1
         fut = self.worker.render_caption(text, SAMPLES)
         fut.add_done_callback(lambda f: post(self._answers.arrived.emit, (text, f)))
 
+    @property
+    def busy(self) -> bool:
+        """A caption is being drawn: what is on screen may be of an earlier step."""
+        return self._in_flight > 0
+
     def _on_answer(self, answer) -> None:
         text, fut = answer
+        self._in_flight = max(0, self._in_flight - 1)
         try:
             step, s1, s2 = fut.result()
         except Exception as e:  # noqa: BLE001 - an unknown word: the core's message, which lists the words

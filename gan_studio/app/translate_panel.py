@@ -127,6 +127,7 @@ class TranslatePanel(QWidget):
         layout.addStretch(1)
         self._answers = _Answers(self)
         self._answers.arrived.connect(self._on_answer)
+        self._in_flight = 0   # translations asked for and not answered yet
         self.export_button.setEnabled(False)
         worker.session.connect(self.on_session)
         worker.report.connect(self.on_report)
@@ -183,11 +184,18 @@ class TranslatePanel(QWidget):
         if not self.enabled_for_run or self.selected is None:
             return
         domain, index = self.selected
+        self._in_flight += 1
         fut = self.worker.render_translation(domain, index)
         fut.add_done_callback(lambda f: post(self._answers.arrived.emit, (domain, index, f)))
 
+    @property
+    def busy(self) -> bool:
+        """A translation is being drawn: what is on screen may be of an earlier step."""
+        return self._in_flight > 0
+
     def _on_answer(self, answer) -> None:
         domain, index, fut = answer
+        self._in_flight = max(0, self._in_flight - 1)
         try:
             step, tiles = fut.result()
         except Exception as e:  # noqa: BLE001 - the core's one-line message (a run without the capability)

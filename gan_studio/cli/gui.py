@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from gan_studio.core.config import parse_override
@@ -200,9 +201,21 @@ def run(args) -> int:
         if not fork["waiting"]:
             shoot()
 
+    def settle(timeout_s: float = 30.0) -> None:
+        """Let the panels that draw in the background (a translation, a caption, the latent lab)
+        answer what they were asked, so that they show the step the picture is saved at."""
+        drawing = (win.translate_panel, win.caption_panel, win.latent_lab)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            app.processEvents()
+            if not any(p.busy for p in drawing):
+                return
+            time.sleep(0.01)
+
     def save(widget, path: str) -> None:
         app.processEvents()
         win.refresh_all()
+        settle()
         app.processEvents()
         if not widget.grab().save(path):
             print(f"gan-studio gui: error: could not write {path}", file=sys.stderr)

@@ -49,6 +49,12 @@ def test_click_a_real_image_to_see_its_translation_and_reconstruction_as_trainin
 
     win.worker.run_steps(3)                                                      # redrawn as the networks learn
     qtbot.waitUntil(lambda: panel.shown[0] == 3, timeout=WAIT_MS)
+    # busy while a translation is asked for and not drawn yet (a screenshot waits for it); the answer
+    # comes back through the event loop, so nothing can clear it before the next wait
+    panel.request()
+    assert panel.busy
+    qtbot.waitUntil(lambda: not panel.busy, timeout=WAIT_MS)
+    assert panel.shown[0] == 3
     assert np.array_equal(panel.shown[3][0], tiles[0]) and not np.array_equal(panel.shown[3][1], tiles[1])
 
     path = panel.export_png(tmp_path / "translation.png")

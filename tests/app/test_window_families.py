@@ -62,6 +62,9 @@ def test_stackgan_caption_box_draws_both_stages_and_lists_the_vocabulary(make_wi
     qtbot.waitUntil(lambda: panel.shown is not None, timeout=WAIT_MS)   # the default caption is drawn
     step, s1, s2 = panel.shown
     assert s1.shape == s2.shape == (8, 16, 16, 3)                      # stage I enlarged beside stage II
+    panel.draw()                                                       # busy until the answer is drawn
+    assert panel.busy
+    qtbot.waitUntil(lambda: not panel.busy, timeout=WAIT_MS)
     box = win.findChild(QLineEdit, "caption.text")
     box.setText("a red dodecahedron")
     qtbot.mouseClick(win.findChild(QPushButton, "caption.draw"), Qt.MouseButton.LeftButton)
