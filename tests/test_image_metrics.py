@@ -165,7 +165,11 @@ def test_shapes_metrics_per_attribute(monkeypatch):
     out = tr.evaluate()
     for key in ("shape_covered", "colour_covered", "size_covered", "position_covered", "classes_covered"):
         assert key in out
-    assert out["colour_covered"] == 1 and out["colour_kl"] > 0.8 * math.log(4)
+    # all red: the colour histogram sits on one class. KL to the real (even) colours is log 4 - H(p), so
+    # KL > 0.9 log 4 means H(p) < 0.14 nats, at least ~97 % in one class. Not "exactly one class covered":
+    # after 80 steps the classifier misreads a few of ~1,000 images on some CPUs (float rounding differs
+    # between CPU kinds: an AMD EPYC read 2 colours where the machines before read 1)
+    assert out["colour_covered"] <= 2 and out["colour_kl"] > 0.9 * math.log(4)
     assert out["position_covered"] == 4 and out["position_kl"] < 0.1
 
 
