@@ -7,6 +7,7 @@ branch's, which the panels show, and the plots draw the other branches over it.
 """
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -37,6 +38,28 @@ REDRAW_MS = 33
 #: the live plots redraw at most this often (ms): their axes' text is the costliest thing to paint,
 #: and 4 frames a second is smooth enough for curves over thousands of steps (TensorBoard: every 30 s)
 PLOTS_MS = 250
+#: when every core trains (more busy processes than cores: two branches on 2 cores), the live plots
+#: take at most this share of one core: their redraws are spaced by what one costs. Their repaint is
+#: the window's largest cost (axes' text, curves over the whole run); measured with two branches on
+#: 2 cores, 4 redraws a second took about 0.15 of a core that training then lacked
+PLOTS_CPU_SHARE = 0.05
+
+
+def usable_cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def plots_interval(cost_s: float, cores_busy: bool) -> float:
+    """Seconds between redraws of the live plots: PLOTS_MS; when every core trains, long enough
+    that a redraw costing ``cost_s`` of GUI time takes at most PLOTS_CPU_SHARE of a core."""
+    base = PLOTS_MS / 1000
+    return max(base, cost_s / PLOTS_CPU_SHARE) if cores_busy else base
+
+
 #: closing waits this long for the worker to save and end before giving up on it
 STOP_TIMEOUT_MS = 10_000
 DEFAULT_SPEED = 25
@@ -76,6 +99,8 @@ class MainWindow(QMainWindow):
         self.last_message = ""
         self.process_died_message = ""   # kept until the worker's fresh training process reopens the run
         self._plots_drawn_at = 0.0
+        self._plots_cpu_at = 0.0     # plots.cpu_s when they last redrew
+        self.plots_cost_s = 0.0      # GUI CPU time of one redraw of the plots (its paints included), averaged
         self.saved_runs: list[str] = []
 
         self.tricks = TricksPanel()
@@ -512,9 +537,13 @@ class MainWindow(QMainWindow):
             if not self.docks[name].isVisible() or self.docks[name].visibleRegion().isEmpty():
                 continue
             if name == "plots":
-                if now - self._plots_drawn_at < PLOTS_MS / 1000:
+                if now - self._plots_drawn_at < self.plots_interval():
                     continue
+                if self._plots_drawn_at:   # what the last redraw cost: its refresh and the paints since
+                    last = self.plots.cpu_s - self._plots_cpu_at
+                    self.plots_cost_s = last if not self.plots_cost_s else 0.7 * self.plots_cost_s + 0.3 * last
                 self._plots_drawn_at = now
+                self._plots_cpu_at = self.plots.cpu_s
             panel.refresh()
         if self.docks["events"].isVisible():
             self.events.refresh()
@@ -525,6 +554,13 @@ class MainWindow(QMainWindow):
         self.status_labels["speed"].setText(f"{st.steps_per_s:.1f} steps/s")
         m, s = divmod(int(st.elapsed_s), 60)
         self.status_labels["elapsed"].setText(f"{m}:{s:02d} training")
+
+    def cores_busy(self) -> bool:
+        """Whether every core trains: the running branches' processes and the window outnumber them."""
+        return sum(1 for b in self.branches if b.running) + 1 > usable_cores()
+
+    def plots_interval(self) -> float:
+        return plots_interval(self.plots_cost_s, self.cores_busy())
 
     def refresh_all(self) -> None:
         """Redraw every panel now, hidden ones too (screenshots, tests)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import math
+import time
 
 import numpy as np
 import pyqtgraph as pg
@@ -106,6 +107,22 @@ def faint(pen) -> object:
     return pg.mkPen(colour, width=1)
 
 
+class TimedCanvas(pg.GraphicsLayoutWidget):
+    """The plots' canvas, adding the CPU time of its own paints to ``cpu_s`` (the GUI thread's time:
+    the window spaces the plots' redraws by what they cost, see main_window.plots_interval)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.cpu_s = 0.0
+
+    def paintEvent(self, ev):
+        t = time.thread_time()
+        try:
+            super().paintEvent(ev)
+        finally:
+            self.cpu_s += time.thread_time() - t
+
+
 class PlotsPanel(QWidget):
     def __init__(self, state: StudioState, parent=None):
         super().__init__(parent)
@@ -158,7 +175,7 @@ class PlotsPanel(QWidget):
         self.follow_button.hide()
         layout.addWidget(self.follow_button)
 
-        self.canvas = pg.GraphicsLayoutWidget()
+        self.canvas = TimedCanvas()
         self.canvas.setObjectName("plots.canvas")
         self.canvas.setAccessibleName("Training curves")
         self.canvas.setBackground("w")
@@ -203,6 +220,7 @@ class PlotsPanel(QWidget):
         self._drawn = None
         self._version = -1
         self.redraws = 0               # how often new points were drawn (the benchmark checks it)
+        self._refresh_cpu_s = 0.0      # GUI-thread CPU time of refresh() (cpu_s adds the canvas's paints)
         self._follow_x = True          # until the user pans or zooms the plots themselves
         self._setting_x = False
         self._x_range = (0.0, 10.0)
@@ -370,7 +388,19 @@ class PlotsPanel(QWidget):
             start = max(0, min(start, len(x)))   # from the shared step on, so the branch joins its parent
             curve.setData(x[start:], y[start:], connect="finite")
 
+    @property
+    def cpu_s(self) -> float:
+        """GUI-thread CPU seconds the plots have cost so far: their refreshes and the canvas's paints."""
+        return self._refresh_cpu_s + self.canvas.cpu_s
+
     def refresh(self) -> None:
+        t = time.thread_time()
+        try:
+            self._refresh()
+        finally:
+            self._refresh_cpu_s += time.thread_time() - t
+
+    def _refresh(self) -> None:
         st = self.state
         if st.session is not self._session:
             self._begin_session()

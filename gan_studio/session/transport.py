@@ -32,6 +32,27 @@ from gan_studio.session.protocol import Answer, Failed, ProtocolError, Reply, Sh
 PROCESS_NAME = "gan-studio-training"
 #: most replies read in one receive(): queued commands are forwarded between batches
 MAX_BATCH = 64
+#: how much a training process lowers its scheduling priority (POSIX ``nice``), so that the window
+#: (and the rest of the desktop) gets a core the moment it wants one. Training keeps every cycle
+#: nothing else asks for; what it yields is the window's painting, which is short. Measured with two
+#: branches on 2 cores (3 busy processes): the UI's p99 event latency 62 -> 30 ms. $GAN_STUDIO_NICE
+#: sets another increment (0: none)
+TRAINING_NICE = 5
+
+
+def lower_priority() -> int | None:
+    """Lower this process's priority by $GAN_STUDIO_NICE (default :data:`TRAINING_NICE`); the new
+    niceness, or None where the OS has no ``nice`` (Windows) or refuses."""
+    if not hasattr(os, "nice"):
+        return None
+    try:
+        inc = int(os.environ.get("GAN_STUDIO_NICE", TRAINING_NICE))
+    except ValueError:
+        inc = TRAINING_NICE
+    try:
+        return os.nice(max(0, inc))
+    except OSError:
+        return None
 
 
 class CannotSend(Exception):
@@ -366,6 +387,7 @@ def serve_in_process(conn) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, lambda signum, frame: setattr(stop, "signalled", True))
+    lower_priority()
     import torch
     torch.set_num_threads(worker_threads())
     reply = _replier(conn, stop)

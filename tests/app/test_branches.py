@@ -119,3 +119,40 @@ def test_fork_in_the_window_trains_both_branches(make_window, qtbot, tmp_path):
     assert not any(w.isRunning() for w in workers)
     for path in paths:
         assert (path / "checkpoint.pt").is_file()
+
+
+def test_plots_interval_keeps_the_plots_under_their_share_of_a_busy_machine():
+    from gan_studio.app.main_window import PLOTS_CPU_SHARE, PLOTS_MS, plots_interval
+    base = PLOTS_MS / 1000
+    assert plots_interval(0.5, False) == base          # a core to spare: the plots keep their pace
+    assert plots_interval(0.001, True) == base         # cheap redraws need no slowing down
+    assert plots_interval(0.06, True) == pytest.approx(0.06 / PLOTS_CPU_SHARE)   # 60 ms at most 5 % of a core
+
+
+def test_the_window_spaces_its_plots_by_their_cost_when_every_core_trains(make_window, monkeypatch):
+    """Two branches on 2 cores leave the window no core of its own: the plots (its costliest paint)
+    then redraw only as often as keeps them at PLOTS_CPU_SHARE of a core, measured, so that
+    training keeps the rest; with a core to spare they keep PLOTS_MS."""
+    import time
+
+    import gan_studio.app.main_window as mw
+    win = make_window()
+    before = win.plots.cpu_s
+    win.plots.canvas.viewport().repaint()               # a paint of the canvas is counted
+    assert win.plots.cpu_s > before
+    monkeypatch.setattr(mw, "usable_cores", lambda: 1)
+    win.selected.running = True                         # one training process and the window on one core
+    assert win.cores_busy()
+    win.plots_cost_s = 0.05                             # a redraw costs 50 ms of GUI time
+    assert win.plots_interval() == pytest.approx(0.05 / mw.PLOTS_CPU_SHARE)
+    draws = []
+    monkeypatch.setattr(win.plots, "refresh", lambda: draws.append(1))
+    win._plots_drawn_at = time.perf_counter()
+    win.refresh()
+    assert draws == []                                  # within the interval: not redrawn
+    win._plots_drawn_at -= win.plots_interval() + 0.1
+    win.refresh()
+    assert draws == [1]
+    assert win.plots_cost_s >= 0                        # the measured cost of the last redraw went in
+    monkeypatch.setattr(mw, "usable_cores", lambda: 8)
+    assert not win.cores_busy() and win.plots_interval() == mw.PLOTS_MS / 1000

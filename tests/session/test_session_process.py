@@ -3,13 +3,14 @@ travel, saves and ends cleanly; a pooled process serves the next client."""
 from __future__ import annotations
 
 import operator
+import os
 from pathlib import Path
 
 import pytest
 
 from gan_studio.core.runs import load_checkpoint_file
 from gan_studio.session import protocol as P
-from gan_studio.session.transport import PROCESS_POOL, live_processes
+from gan_studio.session.transport import PROCESS_POOL, TRAINING_NICE, live_processes, lower_priority
 
 STEP = operator.attrgetter("step_count")
 
@@ -55,3 +56,33 @@ def test_a_parked_process_serves_the_next_client(drive, pool, tmp_path):
     second.stop()
     pool.clear()
     assert pool.idle_pids() == set() and live_processes() == []
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="POSIX scheduling priorities")
+def test_the_training_process_yields_the_cpu_to_the_window(drive, pool):
+    """The window's training process runs at a lower priority than the window (TRAINING_NICE), so
+    painting and input get a core at once even when every core trains (two branches on 2 cores)."""
+    d = drive(engine="process")
+    d.wait_for(P.Opened)
+    proc = d.client.process
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    assert os.getpriority(os.PRIO_PROCESS, proc.pid) == min(19, mine + TRAINING_NICE)
+    d.stop()
+    proc.join(10)
+
+
+def test_lower_priority_takes_the_increment_from_the_environment(monkeypatch):
+    calls = []
+    monkeypatch.setattr(os, "nice", lambda inc: calls.append(inc) or inc, raising=False)
+    monkeypatch.setenv("GAN_STUDIO_NICE", "0")
+    assert lower_priority() == 0
+    monkeypatch.setenv("GAN_STUDIO_NICE", "not a number")
+    assert lower_priority() == TRAINING_NICE
+    monkeypatch.delenv("GAN_STUDIO_NICE")
+    assert lower_priority() == TRAINING_NICE
+
+    def refused(inc):
+        raise PermissionError("not allowed")
+    monkeypatch.setattr(os, "nice", refused)
+    assert lower_priority() is None                 # refused: training goes on at the same priority
+    assert calls == [0, TRAINING_NICE, TRAINING_NICE]
