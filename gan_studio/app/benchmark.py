@@ -157,9 +157,9 @@ def window_rate(cfg, steps: int, runs_dir: str, hidden: bool = False,
     timer.stop()
     QCoreApplication.sendPostedEvents(probe)   # no Python-made event may outlive this function
     redraws = win.plots.redraws - redraws_before
-    from gan_studio.app.main_window import plots_interval, usable_cores
+    from gan_studio.app.main_window import every_core_trains, plots_interval
     # the interval the window meant to keep: PLOTS_MS, or longer while every core trained
-    interval = plots_interval(win.plots_cost_s, len(win.branches) + 1 > usable_cores())
+    interval = plots_interval(win.plots_cost_s, every_core_trains(len(win.branches)))
     win.close()
     dispose(win)
     if not hidden and redraws < 0.5 * min(steps, elapsed / interval):   # one redraw per new report, at most 1/interval

@@ -7,6 +7,7 @@ branch's, which the panels show, and the plots draw the other branches over it.
 """
 from __future__ import annotations
 
+import functools
 import os
 import time
 from pathlib import Path
@@ -40,17 +41,23 @@ REDRAW_MS = 33
 PLOTS_MS = 250
 #: when every core trains (more busy processes than cores: two branches on 2 cores), the live plots
 #: take at most this share of one core: their redraws are spaced by what one costs. Their repaint is
-#: the window's largest cost (axes' text, curves over the whole run); measured with two branches on
-#: 2 cores, 4 redraws a second took about 0.15 of a core that training then lacked
+#: the window's largest cost (axes' text, curves over the whole run): 57-78 ms of GUI time a redraw
+#: with two branches on 2 cores (bench_window), so 4 a second took a quarter of a core from training
 PLOTS_CPU_SHARE = 0.05
 
 
+@functools.cache
 def usable_cores() -> int:
-    """The cores this process may run on."""
+    """The cores this process may run on (asked once: the refresh timer consults it 30 times a second)."""
     try:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return os.cpu_count() or 1
+
+
+def every_core_trains(training_processes: int) -> bool:
+    """Whether that many training processes and the window outnumber the cores."""
+    return training_processes + 1 > usable_cores()
 
 
 def plots_interval(cost_s: float, cores_busy: bool) -> float:
@@ -557,7 +564,7 @@ class MainWindow(QMainWindow):
 
     def cores_busy(self) -> bool:
         """Whether every core trains: the running branches' processes and the window outnumber them."""
-        return sum(1 for b in self.branches if b.running) + 1 > usable_cores()
+        return every_core_trains(sum(1 for b in self.branches if b.running))
 
     def plots_interval(self) -> float:
         return plots_interval(self.plots_cost_s, self.cores_busy())
