@@ -147,6 +147,8 @@ def window_rate(cfg, steps: int, runs_dir: str, hidden: bool = False,
     timer.timeout.connect(lambda: QCoreApplication.postEvent(probe, ProbeEvent()))
     timer.start(PROBE_MS)
     t0 = time.perf_counter()
+    cpu0 = time.process_time()
+    th0 = time.thread_time()
     redraws_before = win.plots.redraws
     pending.update(win.branches)
     for b in win.branches:
@@ -154,6 +156,8 @@ def window_rate(cfg, steps: int, runs_dir: str, hidden: bool = False,
     while pending:
         loop.exec()
     elapsed = time.perf_counter() - t0
+    gui_cpu = time.process_time() - cpu0
+    gui_thread = time.thread_time() - th0
     timer.stop()
     QCoreApplication.sendPostedEvents(probe)   # no Python-made event may outlive this function
     redraws = win.plots.redraws - redraws_before
@@ -168,7 +172,12 @@ def window_rate(cfg, steps: int, runs_dir: str, hidden: bool = False,
     elif not hidden and interval > plots_interval(0.0, False):
         print(f"  every core trained: the plots redrew every {interval:.2f} s ({redraws} times; one redraw "
               f"costs {1000 * win.plots_cost_s:.0f} ms of GUI time)", flush=True)
-    return len(win.branches) * steps / elapsed, delays
+    # what the window itself took from training: its process's CPU (the GUI thread and the threads
+    # that relay each branch's replies), in shares of one core over the measured time
+    cpu_share = (gui_cpu / elapsed, gui_thread / elapsed)
+    print(f"  the window's process used {100 * cpu_share[0]:.1f} % of a core "
+          f"(its GUI thread {100 * cpu_share[1]:.1f} %)", flush=True)
+    return len(win.branches) * steps / elapsed, delays, cpu_share
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -212,15 +221,16 @@ def main(argv: list[str] | None = None) -> int:
 
     from gan_studio.app.worker import worker_threads
     torch.set_num_threads(worker_threads())   # the worker's own choice: both sides compute alike
-    heads, wins, delays = [], [], []
+    heads, wins, delays, shares = [], [], [], []
     with tempfile.TemporaryDirectory(prefix="gan-studio-bench-") as runs_dir:
         for r in range(args.rounds):
             if args.branches > 1:
                 heads.append(headless_pair_rate(cfg, args.steps, torch.get_num_threads(), args.branches))
             else:
                 heads.append(headless_rate(cfg, args.steps, in_thread=not args.headless_main_thread))
-            rate, d = window_rate(cfg, args.steps, runs_dir, hidden=args.hidden, branches=args.branches)
+            rate, d, share = window_rate(cfg, args.steps, runs_dir, hidden=args.hidden, branches=args.branches)
             wins.append(rate)
+            shares.append(share)
             delays += d
             print(f"round {r + 1}: headless {heads[-1]:.1f} steps/s, window {wins[-1]:.1f} steps/s, "
                   f"ratio {wins[-1] / heads[-1]:.3f}", flush=True)
@@ -236,9 +246,13 @@ def main(argv: list[str] | None = None) -> int:
            "window_steps_per_s": round(statistics.mean(wins), 2),
            "throughput_ratio": round(ratio, 3), "ratio_min": round(min(ratios), 3),
            "ratio_max": round(max(ratios), 3), "ratios": [round(r, 3) for r in ratios], "latency_p50_ms": round(p50, 2), "latency_p99_ms": round(p99, 2),
-           "latency_samples": len(delays_ms), "cpu_threads": torch.get_num_threads()}
+           "latency_samples": len(delays_ms), "cpu_threads": torch.get_num_threads(),
+           "window_cpu_share": round(statistics.median(s for s, _ in shares), 3),
+           "gui_thread_cpu_share": round(statistics.median(g for _, g in shares), 3)}
     print(f"throughput with the window open: median {ratio:.3f} of headless over {len(ratios)} rounds "
           f"(min {min(ratios):.3f}, max {max(ratios):.3f}; target >= 0.9)")
+    print(f"the window's process used a median {100 * out['window_cpu_share']:.1f} % of a core while it trained "
+          f"(its GUI thread {100 * out['gui_thread_cpu_share']:.1f} %)")
     print(f"UI event latency while training: p50 {p50:.1f} ms, p99 {p99:.1f} ms over {len(delays_ms)} "
           f"events (target p99 < 50 ms)")
     if args.json:

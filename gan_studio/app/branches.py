@@ -37,6 +37,7 @@ class Branch(QObject):
         self.worker = worker
         self.state = state if state is not None else StudioState()
         self.running = False
+        self.frame_budget = None   # the share of its time the engine may spend on Frames, once set
         self.colour = colour
         self.parent_branch = parent
         self.branch_step = branch_step
@@ -80,6 +81,7 @@ class Branch(QObject):
         self.studio._on_saved(path, self)
 
     def on_process_died(self, message: str) -> None:
+        self.frame_budget = None   # the fresh engine starts with the default: the window sets it again
         self.studio._on_process_died(message, self)
 
 

@@ -44,6 +44,10 @@ PLOTS_MS = 250
 #: the window's largest cost (axes' text, curves over the whole run): 57-78 ms of GUI time a redraw
 #: with two branches on 2 cores (bench_window), so 4 a second took a quarter of a core from training
 PLOTS_CPU_SHARE = 0.05
+#: when every core trains, each training process spends at most this share of its time building
+#: the 2-D view's frames (D's heatmap, G's arrows: about 20 ms a frame on ring8, more than a
+#: training step) instead of FRAME_BUDGET (session/engine.py): the views redraw about half as often
+FRAME_BUDGET_BUSY = 0.02
 
 
 @functools.cache
@@ -540,6 +544,7 @@ class MainWindow(QMainWindow):
     def refresh(self) -> None:
         st = self.state
         now = time.perf_counter()
+        self._set_frame_budgets()
         for name, panel in (("plots", self.plots), ("modes", self.modes), ("grid", self.grid)):
             if not self.docks[name].isVisible() or self.docks[name].visibleRegion().isEmpty():
                 continue
@@ -561,6 +566,15 @@ class MainWindow(QMainWindow):
         self.status_labels["speed"].setText(f"{st.steps_per_s:.1f} steps/s")
         m, s = divmod(int(st.elapsed_s), 60)
         self.status_labels["elapsed"].setText(f"{m}:{s:02d} training")
+
+    def _set_frame_budgets(self) -> None:
+        """Each branch's engine gets FRAME_BUDGET_BUSY while every core trains, else FRAME_BUDGET."""
+        from gan_studio.session.engine import FRAME_BUDGET
+        want = FRAME_BUDGET_BUSY if self.cores_busy() else FRAME_BUDGET
+        for b in self.branches:
+            if b.frame_budget != want:
+                b.frame_budget = want
+                b.worker.set_frame_budget(want)
 
     def cores_busy(self) -> bool:
         """Whether every core trains: the running branches' processes and the window outnumber them."""

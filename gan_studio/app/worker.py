@@ -104,6 +104,10 @@ class TrainingWorker(QObject):
     def set_speed(self, steps_between_frames: int) -> None:
         self.client.send(P.SetSpeed(max(1, int(steps_between_frames))))
 
+    def set_frame_budget(self, share: float) -> None:
+        """The share of its time the engine may spend on Frames (session/engine.py FRAME_BUDGET)."""
+        self.client.send(P.SetFrameBudget(float(share)))
+
     def reset(self, cfg: Config) -> None:
         """A new Trainer and run folder for ``cfg`` (the old run is saved first)."""
         self.client.send(P.New(cfg.copy()))

@@ -27,6 +27,8 @@ MAX_REPORTS_PER_S = 10
 MAX_FRAMES_PER_S = 10
 #: share of the engine's time that Frames may take; a slow Frame (big model) is sent less often
 FRAME_BUDGET = 0.04
+#: the bounds of a budget set by SetFrameBudget
+FRAME_BUDGET_RANGE = (0.005, 0.5)
 #: how long an idle (paused) engine waits on its inbox before looking again
 IDLE_WAIT_S = 0.1
 #: what the run folder's lock file says its writer is (core/io.py)
@@ -66,6 +68,7 @@ class TrainingEngine:
         self.reply = reply
         self._stop_flag = stop_flag or threading.Event()
         self.speed = 25  # steps between Frames (SetSpeed)
+        self.frame_budget = FRAME_BUDGET   # share of the time Frames may take (SetFrameBudget)
         self._tr = self._loop = self._run = self._frames = None
         self._running = False
         self._was_busy = False
@@ -132,7 +135,7 @@ class TrainingEngine:
                 if want_frame:
                     frame = self._build_frame()
                     cost = time.perf_counter() - now
-                    next_frame = now + max(1.0 / MAX_FRAMES_PER_S, cost / FRAME_BUDGET)
+                    next_frame = now + max(1.0 / MAX_FRAMES_PER_S, cost / self.frame_budget)
                     steps_at_frame, self._force_frame = step, False
                 self.reply(P.Progress(Report(
                     step=step, running=busy, steps_per_s=rate, elapsed_s=self._t_run,
@@ -192,6 +195,11 @@ class TrainingEngine:
 
     def set_speed(self, command: P.SetSpeed) -> None:
         self.speed = max(1, int(command.steps_between_frames))
+
+    def set_frame_budget(self, command: P.SetFrameBudget) -> None:
+        lo, hi = FRAME_BUDGET_RANGE
+        share = float(command.share)
+        self.frame_budget = min(hi, max(lo, share)) if share == share else FRAME_BUDGET   # NaN: the default
 
     def new_run(self, command: P.New) -> None:
         self._reset(command.config)

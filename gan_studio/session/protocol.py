@@ -75,6 +75,14 @@ class Save(Command):
 
 
 @dataclass(frozen=True)
+class SetFrameBudget(Command):
+    """The share of the engine's time that Frames may take (the window lowers it while every core
+    trains: frames are then drawn less often, so that training keeps the cycles)."""
+    share: float
+    needs_run: ClassVar[bool] = False
+
+
+@dataclass(frozen=True)
 class RequestFrame(Command):
     """Send a Frame with the next report, even when paused."""
 
@@ -226,6 +234,7 @@ HANDLERS: dict[type[Command], str] = {
     RunSteps: "run_steps",
     SetSetting: "set_setting",
     SetSpeed: "set_speed",
+    SetFrameBudget: "set_frame_budget",
     New: "new_run",
     Open: "open_run",
     Save: "save",

@@ -198,6 +198,8 @@ def _end(proc, conn) -> None:
 
 class ProcessTransport:
     what = "training process"
+    #: receive() also returns when ``wake`` is readable (a command was queued): no polling
+    wakes = True
 
     def __init__(self, runs_dir: str, device: str | None, pool: ProcessPool | None = None):
         self.runs_dir, self.device = runs_dir, device
@@ -247,14 +249,17 @@ class ProcessTransport:
         self._write(Shutdown())
         self._write(_Detach(park=self.pool.keep > 0))
 
-    def receive(self, timeout: float) -> list:
+    def receive(self, timeout: float, wake=None) -> list:
+        """The replies waiting (up to MAX_BATCH), after waiting up to ``timeout`` for one, for the
+        process's end, or for ``wake`` (a socket or anything with fileno()) to become readable."""
         from multiprocessing.connection import wait
         conn = self._conn
+        extra = [wake] if wake is not None else []
         if self._closed:
-            wait([self.process.sentinel], timeout=timeout)
+            wait([self.process.sentinel, *extra], timeout=timeout)
             return []
         replies: list = []
-        if conn not in wait([conn, self.process.sentinel], timeout=timeout):
+        if conn not in wait([conn, self.process.sentinel, *extra], timeout=timeout):
             return replies
         while len(replies) < MAX_BATCH:
             try:

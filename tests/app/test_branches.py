@@ -156,3 +156,31 @@ def test_the_window_spaces_its_plots_by_their_cost_when_every_core_trains(make_w
     assert win.plots_cost_s >= 0                        # the measured cost of the last redraw went in
     monkeypatch.setattr(mw, "usable_cores", lambda: 8)
     assert not win.cores_busy() and win.plots_interval() == mw.PLOTS_MS / 1000
+
+
+def test_the_engines_build_fewer_frames_while_every_core_trains(make_window, monkeypatch):
+    """The 2-D view's frames (D's heatmap: more than a training step on ring8) are built in the
+    training processes: while every core trains, the window lowers each engine's frame budget to
+    FRAME_BUDGET_BUSY, and gives back FRAME_BUDGET when a core is free again."""
+    import gan_studio.app.main_window as mw
+    from gan_studio.session.engine import FRAME_BUDGET
+    win = make_window()
+    sent = []
+    monkeypatch.setattr(win.selected.worker, "set_frame_budget", sent.append)
+    monkeypatch.setattr(mw, "usable_cores", lambda: 8)
+    win.refresh()
+    win.refresh()
+    assert sent == [FRAME_BUDGET] or sent == []          # the default, sent at most once
+    sent.clear()
+    monkeypatch.setattr(mw, "usable_cores", lambda: 1)
+    win.selected.running = True
+    win.refresh()
+    win.refresh()
+    assert sent == [mw.FRAME_BUDGET_BUSY] and mw.FRAME_BUDGET_BUSY < FRAME_BUDGET
+    win.selected.running = False                        # paused: the window has the core
+    win.refresh()
+    assert sent == [mw.FRAME_BUDGET_BUSY, FRAME_BUDGET]
+    win.selected.on_process_died("killed")              # a fresh engine starts with the default:
+    win.selected.running = True                         # the busy budget is sent again
+    win.refresh()
+    assert sent[-1] == mw.FRAME_BUDGET_BUSY and len(sent) == 3

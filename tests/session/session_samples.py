@@ -18,6 +18,7 @@ SAMPLES = {
     "key": "tricks.label_smoothing.enabled",
     "value": True,
     "steps_between_frames": 5,
+    "share": 0.02,
     "config": _config,
     "path": "/runs/ring8-1",
     "fn": functools.partial(operator.getitem, [1, 2]),

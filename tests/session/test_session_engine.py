@@ -99,3 +99,21 @@ def test_new_and_open_replace_the_run_and_render_latents_draws_tiles(drive, tmp_
     d.client.send(P.Open(str(tmp_path / "nowhere")))         # a run that is not there: one line
     assert "nowhere" in d.wait_for(P.Failed).message
     assert d.ask(P.Call(STEP)) == 2                          # the open run stays
+
+
+def test_the_frame_budget_is_set_within_its_bounds(tmp_path):
+    """SetFrameBudget: the share of the engine's time Frames may take, kept within FRAME_BUDGET_RANGE
+    (a NaN gives back the default); the serve loop spaces Frames by cost / budget."""
+    import queue
+
+    from gan_studio.session.engine import FRAME_BUDGET, FRAME_BUDGET_RANGE, TrainingEngine
+    e = TrainingEngine(tmp_path, None, queue.SimpleQueue(), lambda reply: None)
+    assert e.frame_budget == FRAME_BUDGET
+    P.dispatch(e, P.SetFrameBudget(0.02), e.reply)
+    assert e.frame_budget == 0.02
+    e.set_frame_budget(P.SetFrameBudget(5.0))
+    assert e.frame_budget == FRAME_BUDGET_RANGE[1]
+    e.set_frame_budget(P.SetFrameBudget(0.0))
+    assert e.frame_budget == FRAME_BUDGET_RANGE[0]
+    e.set_frame_budget(P.SetFrameBudget(float("nan")))
+    assert e.frame_budget == FRAME_BUDGET

@@ -86,3 +86,35 @@ def test_lower_priority_takes_the_increment_from_the_environment(monkeypatch):
     monkeypatch.setattr(os, "nice", refused)
     assert lower_priority() is None                 # refused: training goes on at the same priority
     assert calls == [0, TRAINING_NICE, TRAINING_NICE]
+
+
+def test_the_serving_thread_sleeps_until_a_reply_or_a_command_wakes_it(drive, pool, monkeypatch):
+    """The process engine's serving thread waits on the pipe, the process and a wake-up socket, not
+    on a 10 ms poll (RELAY_POLL_S): an idle window's client wakes a few times a second at most,
+    and a command queued while it sleeps is still sent at once."""
+    import time
+
+    from gan_studio.session import client as C
+    from gan_studio.session.transport import ProcessTransport
+    waits = []
+    real = ProcessTransport.receive
+
+    def counted(self, timeout, wake=None):
+        waits.append((timeout, wake is not None))
+        return real(self, timeout, wake=wake)
+    monkeypatch.setattr(ProcessTransport, "receive", counted)
+    d = drive(engine="process")
+    d.wait_for(P.Opened)
+    assert d.ask(P.Call(STEP)) == 0
+    time.sleep(0.3)   # let the engine's last replies arrive: from here on the run is idle
+    before = len(waits)
+    time.sleep(1.0)
+    idle_waits = len(waits) - before
+    assert all(w == (C.RELAY_IDLE_S, True) for w in waits)
+    assert idle_waits <= 2 / C.RELAY_IDLE_S + 2, idle_waits   # a 10 ms poll would be ~100
+    # a command sent now is forwarded without waiting for the sleep to end
+    t0 = time.perf_counter()
+    for _ in range(5):
+        assert d.ask(P.Call(STEP)) == 0
+    assert (time.perf_counter() - t0) / 5 < C.RELAY_IDLE_S, "each answer waited for the idle timeout"
+    d.stop()
