@@ -184,3 +184,32 @@ def test_the_engines_build_fewer_frames_while_every_core_trains(make_window, mon
     win.selected.running = True                         # the busy budget is sent again
     win.refresh()
     assert sent[-1] == mw.FRAME_BUDGET_BUSY and len(sent) == 3
+
+
+def test_the_plots_count_their_scenes_work_on_changed_items(make_window, qtbot):
+    """After a curve changes, Qt's scene makes queued calls (dirty items, bounding rects: Python in
+    pyqtgraph) that cost as much as a paint: the canvas counts them in cpu_s, and they still run
+    (the scene's ``changed`` signal, emitted by one of them, arrives: the filter delivers what it times)."""
+    import numpy as np
+    from PySide6.QtCore import QCoreApplication
+    win = make_window()
+    canvas = win.plots.canvas
+    curve = next(iter(win.plots.curves.values()))[2]
+    changed = []
+    canvas.scene().changed.connect(lambda rects: changed.append(len(rects)))
+
+    def change(n: int) -> list:
+        QCoreApplication.processEvents()
+        changed.clear()
+        curve.setData(np.arange(float(n)), np.sin(np.arange(float(n))))
+        qtbot.waitUntil(lambda: len(changed) >= 1, timeout=2000)
+        for _ in range(5):
+            QCoreApplication.processEvents()
+        return list(changed)
+    work = []
+    real = canvas._scene_work.eventFilter
+    canvas._scene_work.eventFilter = lambda obj, ev: (work.append(ev.type()), real(obj, ev))[1]
+    before = canvas.cpu_s
+    counted = change(5000)
+    assert canvas.cpu_s > before and work   # the scene's queued calls went through the count
+    assert counted   # the queued call that emits ``changed`` was delivered, by the filter
