@@ -41,8 +41,9 @@ REDRAW_MS = 33
 PLOTS_MS = 250
 #: when every core trains (more busy processes than cores: two branches on 2 cores), the live plots
 #: take at most this share of one core: their redraws are spaced by what one costs. Their repaint is
-#: the window's largest cost (axes' text, curves over the whole run): 57-78 ms of GUI time a redraw
-#: with two branches on 2 cores (bench_window), so 4 a second took a quarter of a core from training
+#: the window's largest cost (axes' text, curves over the whole run, and the scene's work on the
+#: changed curves): 94-136 ms of GUI time a redraw with two branches on 2 cores (bench_window,
+#: 2026-12-02), so 4 a second would take almost half a core from training
 PLOTS_CPU_SHARE = 0.05
 #: when every core trains, each training process spends at most this share of its time building
 #: the 2-D view's frames (D's heatmap, G's arrows: about 20 ms a frame on ring8, more than a
