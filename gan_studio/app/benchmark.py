@@ -1,6 +1,7 @@
 """Does the window slow training down, and does training make the window sluggish?
 
     python benchmarks/bench_window.py [--preset ring8] [--steps 400] [--rounds 7]
+    python benchmarks/bench_window.py --idle 10     (what an open window costs while nothing trains)
     (or python -m gan_studio.app.benchmark with the same options)
 
 (a) throughput: steps/s of the worker with the window open and every panel redrawing, divided by
@@ -86,6 +87,44 @@ def headless_pair_rate(cfg, steps: int, threads: int, n: int = 2) -> float:
     for p in procs:
         p.join()
     return n * steps / (max(ends) - t0)
+
+
+def process_cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system) a process has used so far; None where /proc cannot tell."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+def idle_cost(cfg, seconds: float, runs_dir: str) -> dict:
+    """The CPU an open window takes while nothing trains (a run that is paused, the window shown):
+    its own process's and its training process's, as shares of one core over ``seconds``."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    from gan_studio.app.main_window import MainWindow
+    win = MainWindow(cfg.copy(), runs_dir=runs_dir, restore_settings=False)
+    win.show()
+    loop = QEventLoop()
+    win.session_started.connect(lambda _s: loop.quit())
+    loop.exec()
+    QTimer.singleShot(2000, loop.quit)   # the first paints and the engine's first reports
+    loop.exec()
+    proc = win.worker.process
+    child0 = process_cpu_s(proc.pid) if proc is not None else None
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    QTimer.singleShot(int(1000 * seconds), loop.quit)
+    loop.exec()
+    elapsed = time.perf_counter() - t0
+    out = {"idle_s": round(elapsed, 2), "window_cpu_share": round((time.process_time() - cpu0) / elapsed, 4)}
+    child1 = process_cpu_s(proc.pid) if proc is not None else None
+    if child0 is not None and child1 is not None:
+        out["training_process_cpu_share"] = round((child1 - child0) / elapsed, 4)
+    win.close()
+    dispose(win)
+    return out
 
 
 def dispose(win) -> None:
@@ -197,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="a config override for both sides, e.g. --set data.image_size=64 (repeatable)")
     p.add_argument("--headless-main-thread", action="store_true",
                    help="run the headless reference in the main thread (as `gan-studio train` does)")
+    p.add_argument("--idle", type=float, metavar="SECONDS",
+                   help="instead: the CPU the open window and its training process take over SECONDS "
+                        "while nothing trains")
     args = p.parse_args(argv)
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -219,6 +261,17 @@ def main(argv: list[str] | None = None) -> int:
           f"{' (' + torch.cuda.get_device_name() + ')' if pick_device(cfg.train.device).type == 'cuda' else ''}",
           flush=True)
 
+    if args.idle is not None:
+        with tempfile.TemporaryDirectory(prefix="gan-studio-bench-") as runs_dir:
+            out = {"preset": args.preset, **idle_cost(cfg, args.idle, runs_dir)}
+        line = f"idle window: its process {100 * out['window_cpu_share']:.1f} % of a core"
+        if "training_process_cpu_share" in out:
+            line += f", its training process {100 * out['training_process_cpu_share']:.1f} %"
+        print(line + f" over {out['idle_s']:.1f} s")
+        if args.json:
+            with open(args.json, "w", encoding="utf-8") as fh:
+                json.dump(out, fh, indent=2)
+        return 0
     from gan_studio.app.worker import worker_threads
     torch.set_num_threads(worker_threads())   # the worker's own choice: both sides compute alike
     heads, wins, delays, shares = [], [], [], []

@@ -213,3 +213,19 @@ def test_the_plots_count_their_scenes_work_on_changed_items(make_window, qtbot):
     counted = change(5000)
     assert canvas.cpu_s > before and work   # the scene's queued calls went through the count
     assert counted   # the queued call that emits ``changed`` was delivered, by the filter
+
+
+def test_the_benchmark_reads_a_processes_cpu_time():
+    """bench_window's CPU figures (the window's idle cost, its training process's) come from /proc:
+    a process that computes has used CPU; one that does not exist gives None, not an error."""
+    import os
+    import sys
+
+    from gan_studio.app.benchmark import process_cpu_s
+    if not sys.platform.startswith("linux"):
+        pytest.skip("/proc is Linux's")
+    before = process_cpu_s(os.getpid())
+    sum(i * i for i in range(300_000))
+    after = process_cpu_s(os.getpid())
+    assert before is not None and after >= before >= 0
+    assert process_cpu_s(2 ** 22 + 12345) is None
