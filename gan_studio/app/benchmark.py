@@ -99,17 +99,25 @@ def process_cpu_s(pid: int) -> float | None:
         return None
 
 
-def idle_cost(cfg, seconds: float, runs_dir: str) -> dict:
-    """The CPU an open window takes while nothing trains (a run that is paused, the window shown):
-    its own process's and its training process's, as shares of one core over ``seconds``."""
-    from PySide6.QtCore import QEventLoop, QTimer
+def open_window(cfg, runs_dir: str, hidden: bool = False):
+    """A window on ``cfg`` (shown unless ``hidden``), once its session has started; and an event loop."""
+    from PySide6.QtCore import QEventLoop
 
     from gan_studio.app.main_window import MainWindow
     win = MainWindow(cfg.copy(), runs_dir=runs_dir, restore_settings=False)
-    win.show()
+    if not hidden:
+        win.show()
     loop = QEventLoop()
     win.session_started.connect(lambda _s: loop.quit())
     loop.exec()
+    return win, loop
+
+
+def idle_cost(cfg, seconds: float, runs_dir: str) -> dict:
+    """The CPU an open window takes while nothing trains (a run that is paused, the window shown):
+    its own process's and its training process's, as shares of one core over ``seconds``."""
+    from PySide6.QtCore import QTimer
+    win, loop = open_window(cfg, runs_dir)
     QTimer.singleShot(2000, loop.quit)   # the first paints and the engine's first reports
     loop.exec()
     proc = win.worker.process
@@ -135,10 +143,8 @@ def dispose(win) -> None:
 
 
 def window_rate(cfg, steps: int, runs_dir: str, hidden: bool = False,
-                branches: int = 1) -> tuple[float, list[float]]:
-    from PySide6.QtCore import QCoreApplication, QEvent, QEventLoop, QObject, QTimer
-
-    from gan_studio.app.main_window import MainWindow
+                branches: int = 1) -> tuple[float, list[float], tuple[float, float]]:
+    from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer
 
     probe_type = QEvent.Type(QEvent.registerEventType())
     delays: list[float] = []
@@ -155,12 +161,7 @@ def window_rate(cfg, steps: int, runs_dir: str, hidden: bool = False,
             super().__init__(probe_type)
             self.posted_at = time.perf_counter()
 
-    win = MainWindow(cfg.copy(), runs_dir=runs_dir, restore_settings=False)
-    if not hidden:
-        win.show()
-    loop = QEventLoop()
-    win.session_started.connect(lambda _s: loop.quit())
-    loop.exec()
+    win, loop = open_window(cfg, runs_dir, hidden)
     win.worker.target_reached.connect(lambda _s: loop.quit())
     win.worker.run_steps(WARMUP_STEPS)
     loop.exec()

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import gc
 import queue
-import socket
 import threading
 from typing import Any, Callable
 
 from PySide6.QtCore import QCoreApplication, QObject, QSocketNotifier, QTimer
+
+from gan_studio.session.wakeup import Wakeup
 
 
 class _Inbox(QObject):
@@ -37,28 +38,17 @@ class _Inbox(QObject):
         #: existed (a worker made without one) never wakes, so the next GUI-thread call makes a new one
         self.app = QCoreApplication.instance()
         self._calls: queue.SimpleQueue = queue.SimpleQueue()
-        self._read, self._write = socket.socketpair()
-        self._read.setblocking(False)
-        self._write.setblocking(False)
-        self._notifier = QSocketNotifier(self._read.fileno(), QSocketNotifier.Type.Read, self)
+        self._wake = Wakeup()
+        self._notifier = QSocketNotifier(self._wake.fileno(), QSocketNotifier.Type.Read, self)
         self._notifier.activated.connect(self.drain)
 
     def post(self, fn: Callable[..., Any], *args: Any) -> None:
         self._calls.put((fn, args))
-        # a byte per call, read back before the queue is drained: a wake-up is never lost (a flag
-        # saying "one is on its way" was: the drain could read that byte and leave the flag set)
-        try:
-            self._write.send(b"\0")
-        except (BlockingIOError, OSError):   # the socket is full of wake-ups already
-            pass
+        self._wake.wake()   # a byte per call, read back before the queue is drained (session/wakeup.py)
 
     def drain(self, *_: Any) -> None:
         """Make every posted call, in order (the GUI thread, woken by the notifier)."""
-        try:
-            while self._read.recv(4096):
-                pass
-        except (BlockingIOError, OSError):
-            pass
+        self._wake.clear()
         while True:
             try:
                 fn, args = self._calls.get_nowait()

@@ -31,6 +31,7 @@ from gan_studio.app.translate_panel import TranslatePanel
 from gan_studio.app.tricks_panel import TricksPanel
 from gan_studio.app.worker import TrainingWorker
 from gan_studio.core.config import Config
+from gan_studio.session.engine import FRAME_BUDGET
 from gan_studio.session.payloads import Report, RunInfo
 
 ORGANISATION, APPLICATION = "GAN Studio", "gan-studio"
@@ -570,7 +571,6 @@ class MainWindow(QMainWindow):
 
     def _set_frame_budgets(self) -> None:
         """Each branch's engine gets FRAME_BUDGET_BUSY while every core trains, else FRAME_BUDGET."""
-        from gan_studio.session.engine import FRAME_BUDGET
         want = FRAME_BUDGET_BUSY if self.cores_busy() else FRAME_BUDGET
         for b in self.branches:
             if b.frame_budget != want:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import itertools
 import queue
-import socket
 import threading
 import time
 from concurrent.futures import Future
@@ -25,6 +24,7 @@ from typing import Callable
 from gan_studio.session.protocol import (Answer, Command, EngineDied, Failed, ForkPointsChanged, New, Open, Opened,
                                          Reply, Request, Shutdown)
 from gan_studio.session.transport import CannotSend, ProcessTransport, ThreadTransport
+from gan_studio.session.wakeup import Wakeup
 
 #: where the engine runs: see transport.py
 ENGINES = ("process", "thread")
@@ -52,10 +52,7 @@ class EngineClient:
         self.on_reply = on_reply or (lambda reply: None)
         self._first = first
         self._queue: queue.SimpleQueue = queue.SimpleQueue()   # (command, Future or None)
-        # a byte per queued command wakes the serving thread's wait (as app/inbox.py wakes the GUI)
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
+        self._wake = Wakeup()   # each queued command wakes the serving thread's wait
         self._ids = itertools.count(1)
         self._stopping = threading.Event()
         self.transport = None
@@ -87,18 +84,7 @@ class EngineClient:
 
     def _put(self, command: Command, fut: Future | None) -> None:
         self._queue.put((command, fut))
-        try:
-            self._wake_w.send(b"\0")
-        except OSError:   # full of wake-ups already, or closed (the client has ended): nothing to wake
-            pass
-
-    def _clear_wake(self) -> None:
-        """Read the wake-up bytes, before the queue is drained: a command queued after this wakes again."""
-        try:
-            while self._wake_r.recv(4096):
-                pass
-        except (BlockingIOError, OSError):
-            pass
+        self._wake.wake()
 
     # -- the serving thread -------------------------------------------------------------------------
     def serve(self) -> None:
@@ -126,8 +112,7 @@ class EngineClient:
                     break
                 if fut is not None and fut.set_running_or_notify_cancel():
                     fut.set_exception(RuntimeError("the training engine has stopped"))
-            self._wake_r.close()
-            self._wake_w.close()
+            self._wake.close()
 
     def _transport(self):
         kind = ProcessTransport if self.engine == "process" else ThreadTransport
@@ -148,12 +133,11 @@ class EngineClient:
         try:
             if first is not None:
                 self._send_first(t, first)
-            wakes = getattr(t, "wakes", False)
+            wait_s = RELAY_IDLE_S if t.wakes else RELAY_POLL_S
             while True:
-                self._clear_wake()
+                self._wake.clear()   # before the queue is drained: a command queued after wakes again
                 self._forward(t, pending)
-                replies = (t.receive(RELAY_IDLE_S, wake=self._wake_r) if wakes else t.receive(RELAY_POLL_S))
-                for reply in replies:
+                for reply in t.receive(wait_s, wake=self._wake):
                     self._deliver(reply, pending)
                 how = t.ended()
                 if how is not None:

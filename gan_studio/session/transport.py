@@ -82,6 +82,8 @@ class _Parked(Reply):
 class ThreadTransport:
     what = "training thread"
     process = None
+    #: receive() cannot also wait on a wake-up: the client polls its command queue instead
+    wakes = False
 
     def __init__(self, runs_dir: str, device: str | None):
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
@@ -105,7 +107,9 @@ class ThreadTransport:
     def shutdown(self) -> None:
         self._inbox.put(Shutdown())
 
-    def receive(self, timeout: float) -> list:
+    def receive(self, timeout: float, wake=None) -> list:
+        """The replies waiting (up to MAX_BATCH), after waiting up to ``timeout`` for one (``wake`` is
+        not waited on: see ``wakes``)."""
         try:
             replies = [self._outbox.get(timeout=timeout)]
         except queue.Empty:
