@@ -9,7 +9,7 @@ from PySide6.QtWidgets import (QCheckBox, QFileDialog, QGridLayout, QHBoxLayout,
                                QSlider, QSplitter, QVBoxLayout, QWidget)
 
 from gan_studio.app.history import HistoryScrubber, StudioState
-from gan_studio.app.plot_style import TITLE_PT, cache_axes
+from gan_studio.app.plot_style import SpacedAxis, cache_axes, fit_title
 from gan_studio.session.payloads import Frame, eval_summary
 
 REAL_BRUSH = pg.mkBrush(110, 110, 110, 140)
@@ -96,13 +96,13 @@ class ModeView(HistoryScrubber, QWidget):
         self.plot.viewport().installEventFilter(self)
 
         self.bars_plot = pg.PlotWidget(background="w")
-        self.bars_plot.setTitle("HQ samples per mode", size=f"{TITLE_PT}pt")
+        fit_title(self.bars_plot, "HQ samples per mode", "HQ per mode")
         self.bars_plot.setObjectName("modeview.bars")
         self.bars_plot.setAccessibleName("Samples per mode")
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.8)
         self.bars_plot.addItem(self.bars)
-        self.timeline_plot = pg.PlotWidget(background="w")
-        self.timeline_plot.setTitle("Mode occupancy over time", size=f"{TITLE_PT}pt")
+        self.timeline_plot = pg.PlotWidget(background="w", axisItems={"bottom": SpacedAxis("bottom")})
+        fit_title(self.timeline_plot, "Mode occupancy over time", "Occupancy")
         self.timeline_plot.setObjectName("modeview.timeline")
         self.timeline_plot.setAccessibleName("Mode occupancy timeline")
         self.timeline_plot.setLabel("bottom", "step")
@@ -225,12 +225,17 @@ class ModeView(HistoryScrubber, QWidget):
         w, h = self.top.width(), self.top.height()
         if w <= 0 or h <= 0:
             return
+        handle = self.top.handleWidth()
         wide = w >= WIDE * h
+        # too narrow for the bars beside the timeline (a branch's view in a dock beside the selected
+        # one's): the bars go above the timeline, both beneath the scatter
+        narrow = not wide and w < 2 * SIDE_MIN + self.side.handleWidth()
         self.top.setOrientation(Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical)
-        self.side.setOrientation(Qt.Orientation.Vertical if wide else Qt.Orientation.Horizontal)
+        self.side.setOrientation(Qt.Orientation.Vertical if wide or narrow else Qt.Orientation.Horizontal)
         along, across = (w, h) if wide else (h, w)
-        square = max(min(across, along - SIDE_MIN - self.top.handleWidth()), along // 2)
-        self.top.setSizes([square, along - square - self.top.handleWidth()])
+        side_need = 2 * SIDE_MIN + self.side.handleWidth() if narrow else SIDE_MIN
+        square = max(min(across, along - side_need - handle), along // (3 if narrow else 2))
+        self.top.setSizes([square, along - square - handle])
 
     def _button(self, name: str, text: str, tip: str, slot) -> QPushButton:
         b = QPushButton(text)
@@ -247,16 +252,17 @@ class ModeView(HistoryScrubber, QWidget):
         self._drawn_version = None
         self.shown_view = None
 
-    #: a view of another branch beside the selected one (app/branches.py): the samples only
+    #: a view of another branch beside the selected one (app/branches.py): it does not draw data sets
     branch_view = False
 
     def as_branch_view(self) -> None:
         """A view of a branch beside the selected one: its samples over the data, D's heatmap and G's
-        arrows with the same fixed z; the mode bars and occupancy are the selected branch's (the
-        summary line still counts this one's modes), and it does not draw new data sets."""
+        arrows with the same fixed z, and its own mode bars and occupancy timeline, so that the two
+        branches' modes are compared as their samples are (the parent on one bar, the branch spread
+        over eight). It does not draw new data sets. (Without the bars, a tall narrow dock gave the
+        square scatter all its height: the data sat in a third of it, between empty bands.)"""
         self.branch_view = True
-        for w in (self.draw_button, self.clear_button, self.csv_button, self.train_button, self.drawn_label,
-                  self.side):
+        for w in (self.draw_button, self.clear_button, self.csv_button, self.train_button, self.drawn_label):
             w.hide()
 
     # -- drawing the state ------------------------------------------------------------------------
@@ -295,7 +301,7 @@ class ModeView(HistoryScrubber, QWidget):
         has_modes = s.modes is not None
         self.bars_plot.setVisible(has_modes)
         self.timeline_plot.setVisible(has_modes)
-        self.side.setVisible(has_modes and not self.branch_view)
+        self.side.setVisible(has_modes)
         self._fit_split()
         x0, x1, y0, y1 = finite_bounds(s.bounds)
         self.heat_rect = QRectF(x0, y0, x1 - x0, y1 - y0)

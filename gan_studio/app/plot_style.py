@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 
 import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QObject
+from PySide6.QtGui import QFontMetricsF
 from PySide6.QtWidgets import QGraphicsItem
 
 
@@ -26,6 +28,69 @@ def cache_axes(plot: pg.PlotItem) -> None:
     # (with a locked aspect ratio) moves the ticks again: the 2-D view's axes were laid out and drawn
     # again on every frame, flipping between two widths (measured: half of the GUI thread's time)
     plot.getAxis("left").setWidth(LEFT_AXIS_PX)
+
+
+#: room a plot's title leaves beside the left axis (pyqtgraph's layout margins), in pixels
+TITLE_MARGIN_PX = 4
+
+
+def fit_title(widget: pg.PlotWidget, full: str, short: str) -> None:
+    """Title ``widget`` with ``full``, or with ``short`` while the plot is too narrow for ``full``.
+
+    A title sets its plot's minimum width: a plot narrower than its title was laid out wider than
+    its view and drawn cut at the right edge (measured: the mode view's timeline in a branch's dock
+    at 1280x720, 149 px wide for a title of 184 px beside a 44 px axis)."""
+    widget.installEventFilter(_TitleFitter(widget, full, short))
+
+
+class _TitleFitter(QObject):
+    def __init__(self, widget: pg.PlotWidget, full: str, short: str):
+        super().__init__(widget)
+        self.widget, self.full, self.short = widget, full, short
+        item = widget.getPlotItem()
+        item.setTitle(full, size=f"{TITLE_PT}pt")
+        self.full_width = item.titleLabel.item.boundingRect().width()
+
+    def room(self) -> float:
+        """The width the title has beside the left axis."""
+        item = self.widget.getPlotItem()
+        axis = item.getAxis("left")
+        return self.widget.width() - (axis.width() if axis.isVisible() else 0) - TITLE_MARGIN_PX
+
+    def eventFilter(self, obj, ev) -> bool:
+        if ev.type() == QEvent.Type.Resize:
+            item = self.widget.getPlotItem()
+            text = self.full if self.full_width <= self.room() else self.short
+            if item.titleLabel.text != text:
+                item.setTitle(text, size=f"{TITLE_PT}pt")
+        return False
+
+
+#: the least room between two tick labels of a SpacedAxis, in pixels
+LABEL_GAP_PX = 8
+
+
+class SpacedAxis(pg.AxisItem):
+    """A horizontal axis whose tick labels never run into each other.
+
+    pyqtgraph always labels every tick of the coarsest level, however narrow the axis: the occupancy
+    timeline of a branch's 2-D view, about 100 px wide, printed "0", "1000" and "2000" as "01000 2000".
+    Where the labels do not fit, only every k-th is kept (ticks at a multiple of k times the spacing,
+    so the kept ones do not change as the axis scrolls); every tick and grid line stays."""
+
+    def tickStrings(self, values, scale, spacing):
+        strings = super().tickStrings(values, scale, spacing)
+        lo, hi = self.range
+        length = self.geometry().width() if self.orientation in ("top", "bottom") else self.geometry().height()
+        if not strings or spacing <= 0 or hi <= lo or length <= 0:
+            return strings
+        per_tick = length * spacing / (hi - lo)   # pixels between two ticks of this level
+        fm = QFontMetricsF(self.style["tickFont"] or self.font())
+        widest = max(fm.horizontalAdvance(text) for text in strings)
+        k = math.ceil((widest + LABEL_GAP_PX) / per_tick) if per_tick > 0 else 1
+        if k <= 1:
+            return strings
+        return [text if round(v / spacing) % k == 0 else "" for v, text in zip(values, strings)]
 
 
 class SparseLogAxis(pg.AxisItem):

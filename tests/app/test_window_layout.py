@@ -103,8 +103,10 @@ def fit_problems(win) -> list[str]:
             if width > room + 0.5:
                 problems.append(f"{name}: {text!r} is {width:.0f} px, room {room:.0f}")
     plots = [(n, win.plots.canvas, p) for n, p in win.plots.plots.items() if win.plots.is_shown(n)]
-    plots += [(n, getattr(win.modes, n), getattr(win.modes, n).getPlotItem())
-              for n in ("plot", "bars_plot", "timeline_plot")]
+    for prefix, view in [("", win.modes)] + [(f"{dock.objectName()}.", panel) for dock, panel in win.side_docks
+                                              if hasattr(panel, "bars_plot")]:   # branches' 2-D views too
+        plots += [(prefix + n, getattr(view, n), getattr(view, n).getPlotItem())
+                  for n in ("plot", "bars_plot", "timeline_plot")]
     for name, view, item in plots:
         if view.isVisible():
             title = item.titleLabel
@@ -182,3 +184,30 @@ def test_the_fit_check_catches_cut_text(qtbot):
         w.resize(400, 24)
         _, need, room = text_and_room(w)
         assert need <= room, type(w).__name__
+
+
+@pytest.mark.parametrize("width, expected", [(100, ["0", "", "2000", ""]), (600, ["0", "1000", "2000", "3000"])])
+def test_a_narrow_timeline_axis_keeps_its_labels_apart(qtbot, width, expected):
+    """The occupancy timeline of a branch's narrow 2-D view printed "0", "1000", "2000" into one
+    another: a SpacedAxis keeps every k-th label (at multiples of k ticks, stable as the axis scrolls)
+    where they do not fit, and all of them where they do."""
+    import pyqtgraph as pg
+    from PySide6.QtGui import QFontMetricsF
+
+    from gan_studio.app.plot_style import LABEL_GAP_PX, SpacedAxis
+    axis = SpacedAxis("bottom")
+    view = pg.PlotWidget(axisItems={"bottom": axis})
+    qtbot.addWidget(view)
+    view.resize(width, 120)
+    view.show()
+    view.setXRange(0, 3000, padding=0)
+    qtbot.waitUntil(lambda: axis.geometry().width() > 0, timeout=2000)
+    view.resize(width, 120)
+    qtbot.wait(20)
+    strings = axis.tickStrings([0.0, 1000.0, 2000.0, 3000.0], 1.0, 1000.0)
+    assert strings == expected, (axis.geometry().width(), strings)
+    # the labels kept fit in the room between them
+    fm = QFontMetricsF(axis.font())
+    kept = [s for s in strings if s]
+    per_label = axis.geometry().width() * 1000.0 / 3000.0 * (len(strings) - 1) / max(1, len(kept) - 1)
+    assert max(fm.horizontalAdvance(s) for s in kept) + LABEL_GAP_PX <= per_label
