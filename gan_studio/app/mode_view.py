@@ -161,12 +161,14 @@ class ModeView(HistoryScrubber, QWidget):
         self.draw_button.setAccessibleName("Draw your own distribution")
         self.draw_button.setToolTip("click or paint on the plot to place points; each becomes a mode")
         self.draw_button.toggled.connect(self._draw_toggled)
-        self.clear_button = self._button("clear_points", "Clear points", "remove the drawn points", self.clear_points)
+        # "Clear", not "Clear points": the row then fits a 1280 px window with a branch beside it
+        self.clear_button = self._button("clear_points", "Clear", "remove the drawn points", self.clear_points)
         self.csv_button = self._button("load_csv", "Load CSV...", "points from a file of x,y rows", self._load_csv)
         self.train_button = self._button("train_points", "Train on points",
                                          "start a new run on the drawn points", self._train_points)
         self.drawn_label = QLabel("")
         self.drawn_label.setObjectName("modeview.drawn_count")
+        self.drawn_label.hide()   # until points are drawn
         self.image_note = QLabel("The 2-D view shows 2-D data sets; image runs are in the grid browser.")
         self.image_note.setObjectName("modeview.image_note")
         self.image_note.hide()
@@ -186,13 +188,13 @@ class ModeView(HistoryScrubber, QWidget):
         for w in (self.bars_plot, self.timeline_plot):
             w.setMinimumSize(SIDE_MIN, SIDE_MIN)
         controls = QGridLayout()
-        row0 = QHBoxLayout()
-        for w in (self.show_heat, self.show_arrows, self.show_real):
-            row0.addWidget(w)
-        row0.addStretch(1)
+        self._checks = row0 = QGridLayout()   # a branch's narrow view puts the third on a line of its own
+        for i, w in enumerate((self.show_heat, self.show_arrows, self.show_real)):
+            row0.addWidget(w, 0, i)
+        row0.setColumnStretch(3, 1)
         controls.addWidget(self.summary, 0, 0)   # a line of its own: never cut beside the check boxes
         controls.addLayout(row0, 1, 0)
-        row1 = QHBoxLayout()
+        self._step_row = row1 = QHBoxLayout()
         row1.addWidget(self.step_label)
         row1.addWidget(self.slider, 1)
         row1.addWidget(self.live_button)
@@ -264,6 +266,17 @@ class ModeView(HistoryScrubber, QWidget):
         self.branch_view = True
         for w in (self.draw_button, self.clear_button, self.csv_button, self.train_button, self.drawn_label):
             w.hide()
+        # the check boxes on two lines, the step beside the third: in one line they set the narrow dock
+        # 22 px wider than the mode bars need (a 1280 px window with a branch grew past its width), and
+        # beside the slider the step's label left it 15 px
+        self._checks.removeWidget(self.show_real)
+        self._checks.addWidget(self.show_real, 1, 0)
+        self._step_row.removeWidget(self.step_label)
+        self._checks.addWidget(self.step_label, 1, 1, 1, 3)
+        # and the summary may take two lines (always two: a line count that followed the numbers
+        # would lay the plots above it out again on every frame)
+        self.summary.setWordWrap(True)
+        self.summary.setFixedHeight(2 * self.summary.fontMetrics().lineSpacing() + 2)
 
     # -- drawing the state ------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -414,6 +427,8 @@ class ModeView(HistoryScrubber, QWidget):
     def _show_drawn(self) -> None:
         self.drawn_item.setData(pos=np.asarray(self.drawn, float).reshape(-1, 2))
         self.drawn_label.setText(f"{len(self.drawn)} points" if self.drawn else "")
+        # hidden when empty: its margin and the row's spacing would widen the panel for nothing
+        self.drawn_label.setVisible(bool(self.drawn) and not self.branch_view)
 
     def _load_csv(self) -> None:
         from gan_studio.core.data.mixtures import read_points_csv

@@ -125,6 +125,8 @@ def test_fork_in_the_window_trains_both_branches(make_window, qtbot, tmp_path):
         except qtbot.TimeoutError:
             pass
         assert fit_problems(win) == [], f"at {size[0]}x{size[1]}"
+        # and the window keeps its size: with a branch beside it, it grew to 1305 px at 1280
+        assert (win.width(), win.height()) == size
     win.select_branch(root)
     assert win.worker is root.worker and win.modes.state is root.state and side.state is branch.state
     paths = [Path(b.state.session.run_path) for b in win.branches]
