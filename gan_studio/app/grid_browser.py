@@ -12,7 +12,7 @@ import numpy as np
 import pyqtgraph as pg
 from PIL import Image
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QPushButton, QSlider, QSplitter,
+from PySide6.QtWidgets import (QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider, QSplitter,
                                QVBoxLayout, QWidget)
 
 from gan_studio.app.history import HistoryScrubber, StudioState
@@ -131,7 +131,7 @@ class GridBrowser(HistoryScrubber, QWidget):
         self.note.setObjectName("grid.note")
         self.note.setWordWrap(True)
 
-        buttons = QHBoxLayout()
+        self._button_grid = buttons = QGridLayout()
         self.buttons: dict[str, QPushButton] = {}
         for name, text, tip, slot in (
                 ("live", "Live", "follow the latest step", self.go_live),
@@ -147,9 +147,7 @@ class GridBrowser(HistoryScrubber, QWidget):
             b.setToolTip(tip)
             b.clicked.connect(slot)
             self.buttons[name] = b
-            if name != "live":   # Live sits beside the slider, as in the 2-D view
-                buttons.addWidget(b)
-        buttons.addStretch(1)
+        # Live sits beside the slider, as in the 2-D view; the others below (set_two_rows, at the end)
 
         self.side = side = QWidget()
         side.setObjectName("grid.side")
@@ -165,17 +163,43 @@ class GridBrowser(HistoryScrubber, QWidget):
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 1)
         split.setChildrenCollapsible(False)
-        row = QHBoxLayout()
+        self._step_row = row = QHBoxLayout()
         row.addWidget(self.step_label)
         row.addWidget(self.slider, 1)
         row.addWidget(self.buttons["live"])
-        layout = QVBoxLayout(self)
+        self._layout = layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.note)
         layout.addWidget(self.caption_label)
         layout.addWidget(split, 1)
         layout.addLayout(row)
         layout.addLayout(buttons)
+        self.set_two_rows(False)
+
+    #: the buttons below the grid, in one row, or in two (set_two_rows)
+    ROWS = (("zoom_in", "zoom_out", "zoom_fit"), ("save_png", "export_gif"))
+
+    def set_two_rows(self, two: bool) -> None:
+        """The buttons in two rows (zoom, then save) or in one. Two while a branch's grid sits beside
+        this one: in one row each browser needs about 440 px, and a 1280 px window with two of them
+        grew to about 1,490 px."""
+        grid = self._button_grid
+        for name in ("zoom_in", "zoom_out", "zoom_fit", "save_png", "export_gif"):
+            grid.removeWidget(self.buttons[name])
+        for r, names in enumerate(self.ROWS if two else (self.ROWS[0] + self.ROWS[1],)):
+            for c, name in enumerate(names):
+                grid.addWidget(self.buttons[name], r, c)
+        for c in range(6):
+            grid.setColumnStretch(c, 0)
+        grid.setColumnStretch(len(self.ROWS[0]) if two else 5, 1)
+        # and the step on a line of its own above the slider, which beside it kept 25 px
+        self._step_row.removeWidget(self.step_label)
+        self._layout.removeWidget(self.step_label)
+        if two:
+            self._layout.insertWidget(self._layout.indexOf(self.note) + 3, self.step_label)
+        else:
+            self._step_row.insertWidget(0, self.step_label)
+        self.two_rows = two
 
     # -- state -------------------------------------------------------------------------------------
     def grid_views(self) -> list[Frame]:

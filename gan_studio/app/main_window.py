@@ -688,6 +688,7 @@ class MainWindow(QMainWindow):
             self.removeDockWidget(dock)
             dock.deleteLater()
         self.side_docks = []
+        self.grid.set_two_rows(False)
         self.plots.set_overlays([])
         self._update_branch_box()
 
@@ -725,6 +726,9 @@ class MainWindow(QMainWindow):
         if not self.side_docks:
             self.splitDockWidget(dock, self.docks["plots"], Qt.Orientation.Horizontal)
         self.side_docks.append((dock, panel))
+        if image:   # two grid browsers side by side: their buttons in two rows each
+            panel.set_two_rows(True)
+            self.grid.set_two_rows(True)
         w = self.width() - self.docks["tricks"].width()
         middle = self.docks["grid" if image else "modes"]
         self.resizeDocks([middle, dock, self.docks["plots"]], [w * 3 // 10, w * 3 // 10, w * 4 // 10],

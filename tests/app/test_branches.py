@@ -137,6 +137,29 @@ def test_fork_in_the_window_trains_both_branches(make_window, qtbot, tmp_path):
         assert (path / "checkpoint.pt").is_file()
 
 
+def test_an_image_run_with_a_branch_keeps_a_1280x720_window(make_window, qtbot):
+    """Two grid browsers side by side, each with its five buttons in a row, made a 1280x720 window
+    grow to about 1,490 px: with a branch their buttons take two rows (the step a line of its own),
+    everything fits at both sizes, and ending the comparison puts the buttons back in one row."""
+    win = make_window(tiny_config("digits", **{"model.ngf": 8, "model.ndf": 8, "train.batch_size": 16}))
+    assert not win.grid.two_rows
+    win.fork()
+    qtbot.waitUntil(lambda: len(win.branches) == 2, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: win.branches[1].state.session is not None, timeout=6 * WAIT_MS)
+    _, side = win.side_docks[0]
+    assert win.grid.two_rows and side.two_rows
+    for size in SIZES:
+        win.resize(*size)
+        try:
+            qtbot.waitUntil(lambda: (win.width(), win.height()) == size and fit_problems(win) == [], timeout=3000)
+        except qtbot.TimeoutError:
+            pass
+        assert (win.width(), win.height()) == size
+        assert fit_problems(win) == [], f"at {size[0]}x{size[1]}"
+    win.end_branches()
+    assert not win.grid.two_rows and not win.side_docks
+
+
 def test_plots_interval_keeps_the_plots_under_their_share_of_a_busy_machine():
     from gan_studio.app.main_window import PLOTS_CPU_SHARE, PLOTS_MS, plots_interval
     base = PLOTS_MS / 1000
