@@ -157,7 +157,7 @@ class GridBrowser(HistoryScrubber, QWidget):
         sl.addWidget(self.cell_label)
         sl.addWidget(self.cell_close)
         side.hide()   # no room taken until a cell is clicked
-        split = QSplitter(Qt.Orientation.Horizontal)
+        self._split = split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.view_widget)
         split.addWidget(side)
         split.setStretchFactor(0, 3)
@@ -189,14 +189,14 @@ class GridBrowser(HistoryScrubber, QWidget):
         for r, names in enumerate(self.ROWS if two else (self.ROWS[0] + self.ROWS[1],)):
             for c, name in enumerate(names):
                 grid.addWidget(self.buttons[name], r, c)
-        for c in range(6):
-            grid.setColumnStretch(c, 0)
-        grid.setColumnStretch(len(self.ROWS[0]) if two else 5, 1)
+        one_row = len(self.ROWS[0]) + len(self.ROWS[1])
+        grid.setColumnStretch(len(self.ROWS[0]), 1 if two else 0)   # the stretch after the last button
+        grid.setColumnStretch(one_row, 0 if two else 1)
         # and the step on a line of its own above the slider, which beside it kept 25 px
         self._step_row.removeWidget(self.step_label)
         self._layout.removeWidget(self.step_label)
         if two:
-            self._layout.insertWidget(self._layout.indexOf(self.note) + 3, self.step_label)
+            self._layout.insertWidget(self._layout.indexOf(self._split) + 1, self.step_label)
         else:
             self._step_row.insertWidget(0, self.step_label)
         self.two_rows = two

@@ -228,14 +228,15 @@ class ModeView(HistoryScrubber, QWidget):
         if w <= 0 or h <= 0:
             return
         handle = self.top.handleWidth()
+        both = 2 * SIDE_MIN + self.side.handleWidth()   # the bars and the timeline side by side
         wide = w >= WIDE * h
         # too narrow for the bars beside the timeline (a branch's view in a dock beside the selected
         # one's): the bars go above the timeline, both beneath the scatter
-        narrow = not wide and w < 2 * SIDE_MIN + self.side.handleWidth()
+        narrow = not wide and w < both
         self.top.setOrientation(Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical)
         self.side.setOrientation(Qt.Orientation.Vertical if wide or narrow else Qt.Orientation.Horizontal)
         along, across = (w, h) if wide else (h, w)
-        side_need = 2 * SIDE_MIN + self.side.handleWidth() if narrow else SIDE_MIN
+        side_need = both if narrow else SIDE_MIN
         square = max(min(across, along - side_need - handle), along // (3 if narrow else 2))
         self.top.setSizes([square, along - square - handle])
 

@@ -14,7 +14,7 @@ from gan_studio.app.plots import PlotsPanel
 from gan_studio.core.config import Config
 from gan_studio.session.payloads import METRIC_COLUMNS, Report, RunInfo
 from studio_helpers import WAIT_MS, tiny_config
-from test_window_layout import SIZES, fit_problems
+from test_window_layout import SIZES, assert_fits_at
 
 COL = {name: i for i, name in enumerate(METRIC_COLUMNS)}
 
@@ -118,15 +118,8 @@ def test_fork_in_the_window_trains_both_branches(make_window, qtbot, tmp_path):
     shown = side.shown_view
     assert shown is not None and any(v is shown for v in root.state.views)
     assert np.array_equal(side.bars.opts["height"], np.asarray(shown.evaluation["mode_counts"], float))
-    for size in SIZES:
-        win.resize(*size)
-        try:   # the docks' deferred fit, then the layout: slow on a loaded machine
-            qtbot.waitUntil(lambda: fit_problems(win) == [], timeout=3000)
-        except qtbot.TimeoutError:
-            pass
-        assert fit_problems(win) == [], f"at {size[0]}x{size[1]}"
-        # and the window keeps its size: with a branch beside it, it grew to 1305 px at 1280
-        assert (win.width(), win.height()) == size
+    for size in SIZES:   # and the window keeps its size: with a branch beside it, it grew to 1305 px at 1280
+        assert_fits_at(win, qtbot, size)
     win.select_branch(root)
     assert win.worker is root.worker and win.modes.state is root.state and side.state is branch.state
     paths = [Path(b.state.session.run_path) for b in win.branches]
@@ -149,13 +142,7 @@ def test_an_image_run_with_a_branch_keeps_a_1280x720_window(make_window, qtbot):
     _, side = win.side_docks[0]
     assert win.grid.two_rows and side.two_rows
     for size in SIZES:
-        win.resize(*size)
-        try:
-            qtbot.waitUntil(lambda: (win.width(), win.height()) == size and fit_problems(win) == [], timeout=3000)
-        except qtbot.TimeoutError:
-            pass
-        assert (win.width(), win.height()) == size
-        assert fit_problems(win) == [], f"at {size[0]}x{size[1]}"
+        assert_fits_at(win, qtbot, size)
     win.end_branches()
     assert not win.grid.two_rows and not win.side_docks
 
