@@ -1,6 +1,8 @@
 """mode_hops: how often the dominant mode changes between evaluations (the lecture's rotation)."""
 from __future__ import annotations
 
+import pytest
+
 from gan_studio.core.config import Config
 from gan_studio.core.families.registry import make_trainer
 from gan_studio.core.metrics.modes import ModeHops, dominant_mode, mode_hops
@@ -64,3 +66,55 @@ def test_rows_carry_mode_hops_and_a_resumed_run_continues_the_count(tmp_path):
     loop2 = RunLoop(tr, run2)
     resumed = [r for r in (loop2.advance() for _ in range(20)) if r]
     assert [r["mode_hops"] for r in resumed] == [r["mode_hops"] for r in rows if r["step"] > 20]
+
+
+def _off_schedule_cfg():
+    cfg = _cfg()
+    cfg.set("train.log_every", 4)
+    cfg.set("train.eval_every", 8)
+    return cfg
+
+
+def test_a_run_that_ends_between_two_evaluations_ends_with_its_quality_metrics(tmp_path):
+    """`train --steps 300` with evaluations every 250: step 300 is logged, not evaluated. The run's
+    last row must still hold modes, HQ, reverse KL and mode_hops (the CLI's summary prints it)."""
+    for steps in (12, 14):   # 12: a logged step between two evaluations; 14: not even logged
+        run = RunFolder.create(tmp_path / f"r{steps}", _off_schedule_cfg())
+        loop = RunLoop(make_trainer(_off_schedule_cfg(), device="cpu"), run)
+        for _ in range(steps):
+            loop.advance()
+        loop.finish()
+        run.unlock()
+        last = run.read_metrics()[-1]
+        assert last["step"] == steps
+        for key in ("modes", "modes_strict", "hq", "rkl", "mode_hops", "mode_counts"):
+            assert key in last, (steps, key)
+        assert loop.last_row is not None and "mode_hops" in loop.last_row
+
+
+@pytest.mark.parametrize("stop", [12, 14])
+def test_the_evaluation_a_stop_adds_does_not_change_the_hops_still_to_come(tmp_path, stop):
+    """A run stopped at step 12 or 14 evaluates there (above); trained on, its later mode_hops must
+    be those of the same run trained without the stop, whose evaluations are only at 8, 16, 24..."""
+    straight = RunLoop(make_trainer(_off_schedule_cfg(), device="cpu"))
+    rows = [r for r in (straight.advance() for _ in range(40)) if r and "mode_hops" in r]
+    run = RunFolder.create(tmp_path / "r", _off_schedule_cfg())
+    loop = RunLoop(make_trainer(_off_schedule_cfg(), device="cpu"), run)
+    for _ in range(stop):
+        loop.advance()
+    loop.finish()
+    run.unlock()
+    tr, run2 = trainer_from_run(tmp_path / "r", writable=True)
+    loop2 = RunLoop(tr, run2)
+    assert loop2.mode_hops.dominants == straight_dominants_at(8)
+    resumed = [r for r in (loop2.advance() for _ in range(40 - stop)) if r and "mode_hops" in r]
+    assert [(r["step"], r["mode_hops"]) for r in resumed] == [(r["step"], r["mode_hops"]) for r in rows
+                                                             if r["step"] > stop]
+
+
+def straight_dominants_at(step):
+    """The dominant modes a straight run has kept by ``step`` (its evaluations at 8, 16, ...)."""
+    loop = RunLoop(make_trainer(_off_schedule_cfg(), device="cpu"))
+    for _ in range(step):
+        loop.advance()
+    return list(loop.mode_hops.dominants)

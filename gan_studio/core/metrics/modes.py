@@ -83,7 +83,14 @@ class ModeHops:
         self.dominants = (self.dominants + [dominant_mode(counts)])[-self.window:]
         return mode_hops(self.dominants)
 
-    def refill(self, rows) -> None:
+    def peek(self, counts) -> int:
+        """The value ``add(counts)`` would give, without keeping ``counts``: for an evaluation off
+        the run's schedule (the one a run makes at its last step), which a longer run would not have made."""
+        return mode_hops((self.dominants + [dominant_mode(counts)])[-self.window:])
+
+    def refill(self, rows, every: int | None = None) -> None:
+        """Add the rows' ``mode_counts`` in order; with ``every``, only those of rows at multiples of
+        it (the scheduled evaluations: not the one a run made at a last step between them)."""
         for row in rows:
-            if row.get("mode_counts") is not None:
+            if row.get("mode_counts") is not None and (every is None or row.get("step", 0) % every == 0):
                 self.add(row["mode_counts"])

@@ -42,13 +42,17 @@ class RunLoop:
         self._last_good_step: int | None = None
         self.last_row: dict | None = None
         self.last_eval: dict | None = None
+        self._eval_step: int | None = None   # the step of the last evaluation
         self.steps_per_second = 0.0
         self._t0 = time.perf_counter()
         self._steps_at_t0 = trainer.step_count
         self.mode_hops = ModeHops()
         if run is not None:
             trainer.on_event.append(run.append_event)
-            self.mode_hops.refill(r for r in run.read_metrics() if r.get("step", 0) <= trainer.step_count)
+            # the scheduled evaluations only: a run that stopped between two evaluated at its last step
+            # too (finish), and the same run trained without a stop would not have that one
+            self.mode_hops.refill((r for r in run.read_metrics() if r.get("step", 0) <= trainer.step_count),
+                                  every=trainer.cfg.train.eval_every)
         self._keep_good()
         if run is not None and trainer.step_count in trainer.cfg.train.keep_samples_at:
             run.save_samples(trainer, only_if_missing=True)   # step 0 of a new run (or one cut short)
@@ -91,6 +95,7 @@ class RunLoop:
             row = m.as_dict()
             if s % t.eval_every == 0:
                 self.last_eval = tr.evaluate()
+                self._eval_step = s
                 if "mode_counts" in self.last_eval:
                     self.last_eval["mode_hops"] = self.mode_hops.add(self.last_eval["mode_counts"])
                 row.update(self.last_eval)
@@ -197,14 +202,18 @@ class RunLoop:
             bad = nonfinite_tensors(tr.state_dict())
             if bad:
                 self._roll_back(bad)
-        if self.last_row is None or self.last_row.get("step") != tr.step_count:
-            if tr.step_count > 0:
-                m = tr.step_metrics_now()
-                if m is not None:
-                    row = {**m, **tr.evaluate()}
-                    self.last_row, self.last_eval = row, row
-                    if self.run is not None:
-                        self.run.append_metrics(row)
+        if tr.step_count > 0 and self._eval_step != tr.step_count:
+            # the last step was not evaluated (not logged, or logged between two evaluations): the
+            # run ends with its quality metrics, mode_hops included, as a row of its own
+            m = tr.step_metrics_now()
+            if m is not None:
+                ev = tr.evaluate()
+                if "mode_counts" in ev:   # off the schedule: not kept for the hops still to come
+                    ev["mode_hops"] = self.mode_hops.peek(ev["mode_counts"])
+                row = {**m, **ev}
+                self.last_row, self.last_eval, self._eval_step = row, ev, tr.step_count
+                if self.run is not None:
+                    self.run.append_metrics(row)
         if self.run is not None:
             self.save_checkpoint(tr.state_dict())   # checked above; the evaluation only folded G's average
             self.run.save_snapshot(self.trainer)
