@@ -316,7 +316,7 @@ def test_lambda_zero_is_the_plain_gan_and_lambda_applies_live():
     assert a.step().as_dict()["loss_g"] != b.step().as_dict()["loss_g"]
     a.apply_setting("infogan.lambda_cat", 0.5)             # live, as declared
     assert a.events[-1]["key"] == "infogan.lambda_cat" and a.cfg.infogan.lambda_cat == 0.5
-    with pytest.raises(ConfigError, match="infogan.categories changes the networks or the data"):
+    with pytest.raises(ConfigError, match="infogan.categories is fixed when a run is built"):
         a.apply_setting("infogan.categories", 5)
     # the matching-aware term is live too, where D is conditioned; refused in one line where it is not
     c = make_trainer(tiny_dcgan(data__name="shapes", infogan__categories=3, infogan__self_condition="q"))

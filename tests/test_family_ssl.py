@@ -95,7 +95,7 @@ def test_settings_it_cannot_honour_are_refused_by_name():
     with pytest.raises(ConfigError, match=r"model.arch = 'dcgan' does not fit model.family = 'ssl'"):
         make_trainer(tiny_cfg(model__arch="dcgan", data__image_size=16))
     tr = make_trainer(tiny_cfg())
-    with pytest.raises(ConfigError, match="ssl.labels_per_class changes the networks or the data"):
+    with pytest.raises(ConfigError, match="ssl.labels_per_class is fixed when a run is built"):
         tr.apply_setting("ssl.labels_per_class", 5)
     assert tr.cfg.ssl.labels_per_class == 3
     tr.apply_setting("ssl.unsup_weight", 0.0)                 # live: D becomes the baseline's twin

@@ -203,8 +203,8 @@ def test_a_step_that_was_not_kept_names_the_kept_steps(trained, tmp_path):
 
 
 @pytest.mark.parametrize("change, words", [
-    ({"model.g_width": "32"}, "model.g_width changes the networks or the data"),
-    ({"train.seed": "3"}, "train.seed changes the networks or the data"),
+    ({"model.g_width": "32"}, "model.g_width is fixed when a run is built"),
+    ({"train.seed": "3"}, "train.seed is fixed when a run is built"),
     ({"tricks.nope.enabled": "true"}, "unknown config key 'tricks.nope.enabled'"),
     ({"train.lr_g": "fast"}, "train.lr_g"),
 ])
@@ -247,7 +247,7 @@ def test_a_run_being_trained_by_another_process_is_not_forked(parent, tmp_path, 
 
 @pytest.mark.parametrize("args, words", [
     (["--at", "10"], "the steps it kept: 20, 30, 40"),
-    (["--set", "model.d_width=8"], "model.d_width changes the networks or the data"),
+    (["--set", "model.d_width=8"], "model.d_width is fixed when a run is built"),
     (["--set", "nonsense"], "--set expects KEY=VALUE"),
     ([], "name the new run folder with --out DIR"),
 ])

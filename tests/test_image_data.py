@@ -217,3 +217,22 @@ def test_image_folder_layouts(tmp_path):
 def test_data_errors_are_one_line_cli_errors():
     from gan_studio.cli import user_errors
     assert DataError in user_errors()
+
+
+def test_a_failed_download_says_why_and_a_folder_is_not_offered_a_download(tmp_path, monkeypatch):
+    """torchvision's message puts the reason on the lines after 'Error downloading X:'; the user must
+    see it. And data.name = folder cannot be downloaded, so its message must not offer it."""
+    import torchvision.datasets as tvd
+
+    def offline(*_a, **_k):
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried https://example/mnist/, got:\n"
+                           "<urlopen error [Errno -2] Name or service not known>\n")
+    monkeypatch.setattr(tvd, "MNIST", offline)
+    with pytest.raises(DataError) as e:
+        build_dataset(_cfg(data__name="mnist", data__path=str(tmp_path), data__download=True))
+    assert "Name or service not known" in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(ConfigError) as e:
+        build_dataset(_cfg(data__name="folder"))
+    assert "data.path" in str(e.value) and "download" not in str(e.value)
+    with pytest.raises(ConfigError, match="data.download = true"):
+        build_dataset(_cfg(data__name="mnist"))

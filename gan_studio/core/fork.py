@@ -84,7 +84,8 @@ def check_changes(cfg: Config, changes: dict | None) -> dict:
     for key, value in (changes or {}).items():
         trial.set(key, value)   # an unknown key, a bad value: one line naming the key
         if needs_reset(key, cfg.model.family):
-            raise ConfigError(f"{key} changes the networks or the data, which a fork keeps from its parent; "
+            raise ConfigError(f"{key} is fixed when a run is built (its networks, data, batches and seed), "
+                              "and a fork keeps it from its parent; "
                               "train a new run for it (gan-studio train --set ...)")
         parsed[key] = trial.get(key)
     trial.validate()   # the family's rules (a trick it lacks, a loss it does not take)

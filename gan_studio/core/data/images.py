@@ -266,10 +266,18 @@ def _find_files(root: Path, subdirs: list[str], names: tuple[str, ...]) -> list[
     return None
 
 
+def download_reason(error: Exception) -> str:
+    """One line for a failed download: torchvision puts the reason on the lines after 'Error downloading
+    X:' (each mirror tried, with what it got), so the first line alone said nothing."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = " ".join(lines) or type(error).__name__
+    return text if len(text) <= 240 else text[:240].rsplit(" ", 1)[0] + " ..."
+
+
 def _data_root(cfg: DataConfig, what: str) -> Path:
     if not cfg.path:
-        raise ConfigError(f"data.name = {cfg.name!r} needs data.path: the folder that holds {what} "
-                          "(or will, with data.download = true)")
+        hint = "" if cfg.name == "folder" else " (or will, with data.download = true)"
+        raise ConfigError(f"data.name = {cfg.name!r} needs data.path: the folder that holds {what}{hint}")
     return Path(cfg.path).expanduser()
 
 
@@ -282,7 +290,7 @@ def _idx_set(cfg: DataConfig, title: str, tv_name: str, class_names: list[str]) 
             import torchvision.datasets as tvd
             getattr(tvd, tv_name)(str(root), train=True, download=True)
         except Exception as e:  # noqa: BLE001 - any network or disk failure becomes one clear line
-            raise DataError(f"could not download {title} into {root}: {str(e).splitlines()[0][:160]}") \
+            raise DataError(f"could not download {title} into {root}: {download_reason(e)}") \
                 from None
         files = _find_files(root, subdirs, MNIST_FILES)
     if files is None:
@@ -352,7 +360,7 @@ def _cifar10(cfg: DataConfig) -> ImageDataset:
             # download only: torchvision's own loader would unpickle the batches unrestricted
             download_and_extract_archive(CIFAR10.url, str(root), filename=CIFAR10.filename, md5=CIFAR10.tgz_md5)
         except Exception as e:  # noqa: BLE001 - any network or disk failure becomes one clear line
-            raise DataError(f"could not download CIFAR-10 into {root}: {str(e).splitlines()[0][:160]}") \
+            raise DataError(f"could not download CIFAR-10 into {root}: {download_reason(e)}") \
                 from None
         py = _find_files(root, ["cifar-10-batches-py"], CIFAR_BATCHES)
     if py is None and binary is None:

@@ -297,7 +297,8 @@ class Trainer:
         """Apply one change now (trainer thread only): validate (the family's declaration first:
         keys that need a Reset, tricks, losses), update live state, record the event."""
         if needs_reset(key, self.FAMILY.name):
-            raise ConfigError(f"{key} changes the networks or the data: it needs a new run (Reset)")
+            raise ConfigError(f"{key} is fixed when a run is built (its networks, data, batches and seed): "
+                              "it needs a new run (Reset)")
         old = self.cfg.get(key)
         self.cfg.set(key, value)
         new = self.cfg.get(key)
