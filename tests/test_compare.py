@@ -93,3 +93,22 @@ def test_bad_options_are_one_line(branches, tmp_path, capsys, args, words):
     assert main(["compare", str(branches[0]), *args]) == 2
     err = capsys.readouterr().err
     assert words in err and err.count("\n") == 1
+
+
+def test_a_branch_at_the_last_step_keeps_its_whole_label(branches, tmp_path):
+    """A fork at the parent's last step sits at the right edge of the chart: its label 'branch at 40'
+    is moved left so that it stays whole inside its panel, not cut at the edge."""
+    parent, _ = branches
+    fork_run(parent, tmp_path / "late", at_step=40, changes={"tricks.packing.enabled": "true"})
+    out = tmp_path / "late.png"
+    assert main(["compare", str(parent), str(tmp_path / "late"), "--out", str(out)]) == 0
+    img = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    orange = np.array(C.COLOURS[1])
+    top = img.shape[0] - C.PANEL_H   # one row of panels under the legend
+    band = (np.abs(img[top:top + C.MARGIN_T] - orange).sum(-1) < 150)   # above the plots: the labels' row
+    for p in range(img.shape[1] // C.PANEL_W):
+        cols = np.nonzero(band[:, p * C.PANEL_W:(p + 1) * C.PANEL_W].any(0))[0]
+        assert len(cols) > 10, "the label is drawn"
+        assert cols.max() < C.PANEL_W - 3, "and ends inside its panel"
+    assert C.label_centre(995, 100, 0, 1000, 4) == 1000 - 4 - 50
+    assert C.label_centre(2, 100, 0, 1000, 4) == 54 and C.label_centre(500, 100, 0, 1000, 4) == 500

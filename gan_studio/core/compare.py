@@ -292,9 +292,16 @@ def _panel(img, runs, metric, smooth, origin, x_range, font, small, k) -> None:
                 ld.line((bx, ya, bx, min(h, ya + 5 * k)), fill=(*colour, 230), width=k + k // 2)
             labels.append((x0 + bx, f"branch at {run.branch_step:,}", colour))
     img.paste(layer, (x0, y0), layer)
-    for x, label, colour in labels:   # above the plot, where no curve runs
+    for x, label, colour in labels:   # above the plot, where no curve runs, whole inside its panel
+        x = label_centre(x, draw.textlength(label, font=small), origin[0], origin[0] + PANEL_W * k, 4 * k)
         draw.text((x, y0 - 3 * k), label, fill=colour, font=small, anchor="mb")
     draw.rectangle((x0, y0, x0 + w, y0 + h), outline=FRAME, width=k)
+
+
+def label_centre(x: float, width: float, left: float, right: float, margin: float) -> float:
+    """Where a label ``width`` wide and centred on ``x`` goes so that it stays whole between ``left``
+    and ``right`` (a branch at the last step would otherwise lose its label's end at the image's edge)."""
+    return min(max(x, left + margin + width / 2), right - margin - width / 2)
 
 
 def _drawn_from(run: History, runs: list[History]) -> int | None:
