@@ -1,4 +1,6 @@
 """Importing generators trained elsewhere: same z, same images as the original module."""
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -158,6 +160,15 @@ def test_imported_runs_refuse_training_and_wrong_files(tmp_path, capsys):
     assert "is --nz right?" in capsys.readouterr().err
     assert main(["import-generator", str(tmp_path / "g.pt"), "--arch", "dcgan", "--out", str(tmp_path / "r3")]) == 2
     assert "use --arch torchscript" in capsys.readouterr().err
+    # a state_dict, a plain pickle and random bytes passed as TorchScript: not a program, so not "untrusted"
+    torch.save(FlatInput().state_dict(), tmp_path / "sd.pt")
+    (tmp_path / "p.pkl").write_bytes(pickle.dumps({"a": 1}))
+    (tmp_path / "r.bin").write_bytes(bytes(range(256)) * 4)
+    for name in ("sd.pt", "p.pkl", "r.bin"):
+        assert main(["import-generator", str(tmp_path / name), "--arch", "torchscript", "--nz", "8",
+                     "--out", str(tmp_path / f"r-{name}")]) == 2
+        err = capsys.readouterr().err
+        assert "is not a TorchScript module" in err and "trust" not in err, err
 
 
 def test_a_file_name_with_odd_characters_gives_a_valid_run_name():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import warnings
+import zipfile
 from pathlib import Path
 
 import torch
@@ -49,6 +50,9 @@ def read_script(path: str | Path, trust: bool = False) -> tuple[bytes, torch.jit
         data = path.read_bytes()
     except OSError as e:
         raise CheckpointError(f"cannot read the TorchScript file {path} ({e.strerror or e})") from None
+    if not holds_script_code(data):   # a state_dict or a stray file is no program: say so, not "untrusted"
+        raise CheckpointError(f"{path} is not a TorchScript module (it holds no TorchScript code); "
+                              "a state_dict needs --arch dcgan")
     sha = sha256_bytes(data)
     if not (trust is True or hash_trusted(sha)):
         raise UntrustedCodeError(path, sha)
@@ -59,6 +63,16 @@ def read_script(path: str | Path, trust: bool = False) -> tuple[bytes, torch.jit
     except Exception as e:  # noqa: BLE001 - whatever torch raises, the user needs one line
         raise CheckpointError(f"{path} is not a TorchScript module ({first_line(e)}); "
                               "a state_dict needs --arch dcgan") from None
+
+
+def holds_script_code(data: bytes) -> bool:
+    """Whether ``data`` is a zip archive with TorchScript code in it (read from the archive's listing
+    only: nothing in it is loaded or run)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            return any("/code/" in name or name.startswith("code/") for name in zf.namelist())
+    except (zipfile.BadZipFile, ValueError, OSError):
+        return False
 
 
 def load_script(path: str | Path, trust: bool = False) -> torch.jit.ScriptModule:
