@@ -71,6 +71,34 @@ def test_bad_config_file_is_one_line(tmp_path, capsys, name, data, word):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("given", ["{tmp}/nosuch.toml", "nosuch.json", "NoSuch.TOML", "./nosuch", "configs/nosuch"])
+def test_a_config_path_that_does_not_exist_is_named_as_a_file(tmp_path, capsys, monkeypatch, given):
+    """`train /tmp/nosuch.toml` said "unknown preset '/tmp/nosuch.toml'" and listed the presets."""
+    monkeypatch.chdir(tmp_path)
+    given = given.format(tmp=tmp_path)
+    rc, _, err = cli(capsys, "train", given, "--steps", "1", *TINY)
+    assert rc == 2
+    line = one_line_error(rc, err, f"no such config file: {given}")
+    assert "preset" not in line
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_folder_given_as_a_config_is_named_as_a_folder(tmp_path, capsys):
+    rc, _, err = cli(capsys, "train", tmp_path, "--steps", "1", *TINY)
+    assert rc == 2
+    one_line_error(rc, err, f"{tmp_path} is a folder, not a config file")
+
+
+def test_a_word_is_still_a_preset_name(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rc, _, err = cli(capsys, "train", "nosuch", "--steps", "1", *TINY)
+    one_line_error(rc, err, "unknown preset 'nosuch'", "ring8")
+    (tmp_path / "mine.toml").write_text('name = "mine"\n[train]\nseed = 3\n')
+    rc, _, err = cli(capsys, "train", "mine.toml", "--steps", "1", "--out", tmp_path / "out", *TINY)
+    assert rc == 0, err
+    assert json.loads((tmp_path / "out" / "config.json").read_text())["train"]["seed"] == 3
+
+
 @pytest.mark.parametrize("value", ["[" * NESTED, "1" * 5000, "[" * 500 + "]" * 500])
 def test_bad_set_value_is_one_line(tmp_path, capsys, value):
     rc, _, err = cli(capsys, "train", "ring8", "--steps", "1", "--out", tmp_path / "out", *TINY,
@@ -337,3 +365,87 @@ def test_user_errors_are_shared_by_the_cli_and_the_window():
     assert cli.user_errors is user_errors
     assert issubclass(ConfigError, UserError)
     assert {ConfigError, CheckpointError, RunError} <= set(user_errors())
+
+
+# -- checkpoints that cannot be read ----------------------------------------------------------------------
+class _RunsCode:
+    def __reduce__(self):
+        return (os.system, ("touch PWNED",))
+
+
+def _resume_error(capsys, run) -> str:
+    rc, _, err = cli(capsys, "train", "--resume", run, "--steps", "1", "--quiet", "--device", "cpu")
+    assert rc == 2
+    return one_line_error(rc, err)
+
+
+def test_a_truncated_checkpoint_is_named_without_torchs_text_cut_mid_word(tiny_run, tmp_path, capsys):
+    """The message pasted torch's text cut at 120 characters: '...an internal miniz error. If yo)'."""
+    run = copy_run(tiny_run, tmp_path / "run")
+    ck = run / "checkpoint.pt"
+    ck.write_bytes(ck.read_bytes()[:1000])
+    with pytest.raises(RuntimeError) as torch_said:
+        torch.load(ck, map_location="cpu", weights_only=True)
+    first = str(torch_said.value).split(". ")[0]          # torch's first sentence
+    line = _resume_error(capsys, run)
+    assert "truncated or corrupt" in line and "run code" not in line
+    assert line.endswith(f"(RuntimeError: {first})"), line   # whole, and nothing after it
+    assert "miniz" not in line and "If yo" not in line
+
+
+@pytest.mark.parametrize("what", ["random bytes", "a plain pickle", "text"])
+def test_a_file_that_is_no_checkpoint_is_not_called_code(tiny_run, tmp_path, capsys, monkeypatch, what):
+    """Random bytes were reported as 'holds objects other than tensors ... (loading it could run code)'."""
+    import pickle
+    monkeypatch.chdir(tmp_path)
+    run = copy_run(tiny_run, tmp_path / "run")
+    data = {"random bytes": np.random.default_rng(0).bytes(5000), "a plain pickle": pickle.dumps(_RunsCode()),
+            "text": b"not a checkpoint\n" * 50}[what]
+    (run / "checkpoint.pt").write_bytes(data)
+    line = _resume_error(capsys, run)
+    assert "corrupt" in line and "run code" not in line and "refused" not in line
+    assert "weights_only" not in line and "Weights only" not in line
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_a_checkpoint_that_names_code_is_refused_as_such(tiny_run, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run = copy_run(tiny_run, tmp_path / "run")
+    torch.save({"format": "gan-studio-checkpoint/1", "payload": _RunsCode()}, run / "checkpoint.pt")
+    line = _resume_error(capsys, run)
+    assert "was refused" in line and "could run code" in line and "system" in line   # the global it named
+    assert "weights_only" not in line
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_a_corrupt_checkpoint_names_the_kept_states_and_the_fork_that_recovers(tmp_path, capsys):
+    """A run with forks/step_*.pt: the message for a corrupt checkpoint.pt says where the earlier states
+    are and gives the `gan-studio fork` command; that command works and the fork trains on."""
+    run = tmp_path / "run"
+    assert main(["train", "ring8", "--steps", "12", "--out", str(run), *TINY, "--set", "train.eval_every=5",
+                 "--set", "train.checkpoint_every=5"]) == 0
+    kept = sorted(int(p.stem[5:]) for p in (run / "forks").glob("step_*.pt"))
+    assert kept and max(kept) == 10
+    ck = run / "checkpoint.pt"
+    ck.write_bytes(ck.read_bytes()[:2000])
+    capsys.readouterr()
+    line = _resume_error(capsys, run)
+    assert "truncated or corrupt" in line
+    assert f"earlier states are kept in {run / 'forks'} (steps {', '.join(map(str, kept))})" in line
+    command = f"gan-studio fork {run} --at 10 --out NEW_DIR"
+    assert f"`{command}`" in line
+    # fork without --at reads the checkpoint: the same hint
+    rc, _, err = cli(capsys, "fork", run, "--out", tmp_path / "x")
+    assert "gan-studio fork" in one_line_error(rc, err, "truncated or corrupt") and not (tmp_path / "x").exists()
+    # the command it gives recovers the run, which then trains on
+    recovered = tmp_path / "recovered"
+    argv = command.replace("NEW_DIR", str(recovered)).split()[1:]
+    rc, _, err = cli(capsys, *argv)
+    assert rc == 0, err
+    rc, _, err = cli(capsys, "train", "--resume", recovered, "--steps", "3", "--quiet", "--device", "cpu")
+    assert rc == 0, err
+    assert json.loads((recovered / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 13
+    # a run that kept no states gets no hint
+    for p in (run / "forks").iterdir():
+        p.unlink()
+    assert "forks" not in _resume_error(capsys, run)

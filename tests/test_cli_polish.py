@@ -238,3 +238,116 @@ def test_presets_wrap_to_the_terminal_with_aligned_continuations(capsys, monkeyp
     text = " ".join(lines)
     for desc in descs.values():
         assert " ".join(desc.split()) in " ".join(text.split())
+
+
+# -- metrics between evaluations, and a reader that stops reading -------------------------------------
+def _metrics_between_evaluations(path):
+    """A run's log as `metrics` finds it at step 300 of a run that evaluates every 250 steps."""
+    import json
+    path.mkdir()
+    rows = [{"step": 200, "loss_d": 0.7, "loss_g": 1.2},
+            {"step": 250, "loss_d": 0.69, "loss_g": 1.3, "modes": 7, "hq": 91.5, "mode_hops": 2},
+            {"step": 300, "loss_d": 0.68, "loss_g": 1.4}]
+    (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_metrics_labels_the_last_evaluation_with_its_own_step(tmp_path, capsys):
+    """`metrics` showed `step 300` above modes/hq/mode_hops that came from step 250, unsaid."""
+    run = _metrics_between_evaluations(tmp_path / "r")
+    assert main(["metrics", str(run)]) == 0
+    lines = {ln.split()[0]: ln for ln in capsys.readouterr().out.splitlines()}
+    assert lines["step"].split() == ["step", "300"]
+    for key in ("loss_d", "loss_g"):          # from the newest row: no label
+        assert "at step" not in lines[key]
+    for key, value in (("modes", "7"), ("hq", "91.5"), ("mode_hops", "2")):
+        assert lines[key].split() == [key, value, "(at", "step", "250)"]
+    assert len({ln.index("(at") for k, ln in lines.items() if "(at" in ln}) == 1   # one column
+    # right after an evaluation every value is from the newest step: nothing is labelled
+    with open(run / "metrics.jsonl", "a") as fh:
+        fh.write('{"step": 500, "loss_d": 0.6, "loss_g": 1.5, "modes": 8, "hq": 95.0, "mode_hops": 2}\n')
+    assert main(["metrics", str(run)]) == 0
+    assert "at step" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("unbuffered", ["1", ""])
+@pytest.mark.parametrize("argv", [["metrics", "RUN"], ["presets"]])
+def test_a_closed_stdout_ends_quietly(tmp_path, argv, unbuffered):
+    """`gan-studio metrics DIR | head -3` printed 'gan-studio metrics: error: Broken pipe'."""
+    import os
+    import subprocess
+    import sys
+    run = _metrics_between_evaluations(tmp_path / "r")
+    argv = [str(run) if a == "RUN" else a for a in argv]
+    read_end, write_end = os.pipe()
+    os.close(read_end)   # the reader has gone before the first line (`| head -0`): every write fails
+    try:
+        r = subprocess.run([sys.executable, "-m", "gan_studio", *argv], stdout=write_end,
+                           stderr=subprocess.PIPE, text=True, timeout=120,
+                           env={**{k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"},
+                                **({"PYTHONUNBUFFERED": unbuffered} if unbuffered else {})})
+    finally:
+        os.close(write_end)
+    assert r.stderr == "" and r.returncode == 141   # 128 + SIGPIPE, as a shell reports `yes | head`
+
+
+# -- the README's command lines --------------------------------------------------------------------------
+def _readme_command_lines() -> list[tuple[int, str]]:
+    """(line number, command) for every `gan-studio ...` in README.md: code-block lines (continued by a
+    backslash or an indented line) and inline code spans; a command's error output is left out."""
+    from pathlib import Path
+    lines = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8").splitlines()
+    found, in_code, i = [], False, 0
+    while i < len(lines):
+        line = lines[i]
+        if line.lstrip().startswith("```"):
+            in_code = not in_code
+        elif in_code:
+            text = re.sub(r"^(\$ )?([A-Z_]+=\S+ )*", "", line.strip())
+            start = i + 1
+            if text.startswith("gan-studio ") and not re.match(r"gan-studio [\w-]+:", text):
+                while i + 1 < len(lines) and (text.endswith("\\") or re.match(r"\s+[-\[]", lines[i + 1])):
+                    i += 1
+                    text = text.rstrip("\\") + " " + lines[i].strip()
+                found.append((start, re.sub(r"\s+#.*$", "", text)))
+        i += 1
+    joined = "\n".join(lines)
+    for m in re.finditer(r"`(gan-studio [^`]+)`", joined):
+        found.append((joined[:m.start()].count("\n") + 1, " ".join(m.group(1).split())))
+    return found
+
+
+def test_the_readme_command_lines_fit_the_parsers(capsys):
+    """README's `gan-studio train shapes --set train.amp=bf16 ... --out runs/shapes-bf16` failed with
+    'the following arguments are required: --steps'. Every option a README command line names must
+    exist, a command line with options must give the required ones, and a line with no placeholder
+    in it must parse as it stands."""
+    import argparse
+
+    from gan_studio.cli import build_parser
+    parser = build_parser()
+    commands = _readme_command_lines()
+    assert len(commands) > 50
+    wrong = []
+    for number, cmd in commands:
+        words = cmd.replace("[", " ").replace("]", " ").split()[1:]
+        sub = parser
+        for w in [w for w in words if not w.startswith("-")][:2]:   # train, bench modes, export tensorboard
+            acts = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]
+            if not acts or w not in acts[0].choices:
+                break
+            sub = acts[0].choices[w]
+        known = {s for a in sub._actions for s in a.option_strings}
+        given = [w.split("=")[0] for w in words if w.startswith("--")]
+        wrong += [f"line {number}: {o} is no option of `{sub.prog}`: {cmd}" for o in given if o not in known]
+        elided = "..." in cmd or "…" in cmd or "--help" in given
+        if given and not elided:   # a command line, not the command's name in a sentence
+            wrong += [f"line {number}: `{sub.prog}` needs {a.option_strings[0]}: {cmd}" for a in sub._actions
+                      if a.required and a.option_strings and not set(a.option_strings) & set(given)]
+        placeholder = re.search(r"[\[\]|]|\b[A-Z]+[A-Z0-9_]*\b", cmd.split(" ", 1)[1])   # PRESET, N, [--x]
+        if given and not elided and not placeholder:
+            try:
+                parser.parse_args(words)
+            except SystemExit:
+                wrong.append(f"line {number}: does not parse: {cmd}: {capsys.readouterr().err.strip()}")
+    assert not wrong, "\n".join(wrong)

@@ -23,6 +23,9 @@ def test_defaults_validate_and_round_trip_json_and_toml(tmp_path):
 @pytest.mark.parametrize("key,value,needle", [
     ("train.lr_d", "-1", "train.lr_d = -1.0 is out of range"),
     ("train.lr_x", "1", "unknown config key 'train.lr_x'"),
+    ("train.lrd", "1", "unknown config key 'train.lrd' (did you mean train.lr_d?): train has batch_size"),
+    ("tricks.pakcing.enabled", "true", "(did you mean tricks.packing?)"),
+    ("trian.lr_d", "1", "(did you mean train?): the top level has"),
     ("loss", "banana", "loss = 'banana' is not allowed; choose one of: minimax"),
     ("train.d_steps", "1.5", "train.d_steps = 1.5: expected a whole number"),
     ("data.name", "nope", "data.name = 'nope' is not allowed"),

@@ -55,3 +55,36 @@ def test_without_tensorboard_it_says_how_to_install_it(branches, tmp_path, capsy
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and 'pip install "gan-studio[tensorboard]"' in err
     assert not (tmp_path / "tb").exists()
+
+
+def test_a_run_named_twice_is_refused_before_anything_is_written(branches, tmp_path, capsys, monkeypatch):
+    """`export tensorboard runs/r1 runs/r1` wrote two event files into one subfolder (every curve twice)."""
+    pytest.importorskip("tensorboard")
+    parent, branch = branches
+    monkeypatch.chdir(parent.parent)
+    out = tmp_path / "tb2"
+    for argv in (["parent", "parent"], ["parent", "./parent/", "branch"], [str(parent), "parent"]):
+        capsys.readouterr()
+        assert main(["export", "tensorboard", *argv, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err
+        assert "given twice" in err or "are the same run" in err
+        assert "name each run once" in err and "nothing was written" in err
+        assert not out.exists()
+    assert main(["export", "tensorboard", "parent", "branch", "--out", str(out)]) == 0
+    assert [len(list((out / n).glob("events.out.tfevents*"))) for n in ("parent", "branch")] == [1, 1]
+
+
+@pytest.mark.parametrize("below", ["", "tb"])
+def test_out_that_is_a_file_is_one_line_exit_2(branches, tmp_path, capsys, below):
+    """`--out s.png` on an existing file exited 1 with 'Not a directory: s.png/r1'."""
+    pytest.importorskip("tensorboard")
+    png = tmp_path / "s.png"
+    png.write_bytes(b"\x89PNG not really")
+    out = png / below if below else png
+    assert main(["export", "tensorboard", str(branches[0]), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Not a directory" not in err
+    said = f"--out {png} is a file" if not below else f"--out {out}: {png} is a file"
+    assert f"{said}, not a folder" in err
+    assert png.read_bytes() == b"\x89PNG not really"

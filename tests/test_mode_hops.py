@@ -85,8 +85,12 @@ def test_a_run_that_ends_between_two_evaluations_ends_with_its_quality_metrics(t
             loop.advance()
         loop.finish()
         run.unlock()
-        last = run.read_metrics()[-1]
+        rows = run.read_metrics()
+        last = rows[-1]
         assert last["step"] == steps
+        # one row a step: a logged last step's row takes the evaluation, it gets no second row
+        assert [r["step"] for r in rows] == sorted({r["step"] for r in rows})
+        assert "loss_d" in last and ("steps_per_s" in last) == (steps == 12)   # 12's logged row, kept
         for key in ("modes", "modes_strict", "hq", "rkl", "mode_hops", "mode_counts"):
             assert key in last, (steps, key)
         assert loop.last_row is not None and "mode_hops" in loop.last_row
@@ -118,3 +122,19 @@ def straight_dominants_at(step):
     for _ in range(step):
         loop.advance()
     return list(loop.mode_hops.dominants)
+
+
+def test_the_last_row_is_completed_not_repeated_and_a_cut_line_is_replaced(tmp_path):
+    run = RunFolder.create(tmp_path / "r", _cfg())
+    run.append_metrics({"step": 4, "loss_d": 1.0})
+    run.append_metrics({"step": 8, "loss_d": 0.5})
+    run.complete_last_metrics({"step": 8, "modes": 3})
+    assert run.read_metrics() == [{"step": 4, "loss_d": 1.0}, {"step": 8, "loss_d": 0.5, "modes": 3}]
+    run.complete_last_metrics({"step": 9, "modes": 4})          # a step not logged: a row of its own
+    assert [r["step"] for r in run.read_metrics()] == [4, 8, 9]
+    with open(run.path / "metrics.jsonl", "a", encoding="utf-8") as fh:
+        fh.write('{"step": 10, "loss_')                          # a writer killed mid-line
+    run.complete_last_metrics({"step": 10, "modes": 5})
+    assert run.read_metrics()[-1] == {"step": 10, "modes": 5}
+    assert (run.path / "metrics.jsonl").read_text().endswith("}\n")
+    run.unlock()

@@ -79,6 +79,30 @@ def test_a_second_writer_gets_one_line_naming_the_holder(tmp_path, capsys):
     assert RunFolder(out).read_metrics()[-1]["step"] == 15
 
 
+def test_resume_of_a_run_in_its_first_steps_names_the_writer_not_a_missing_checkpoint(tmp_path, capsys):
+    """A fresh run being trained has config.json but no checkpoint.pt until its first save: a second
+    `train --resume` must say who trains it, as `train --out` and `fork` do, not "not a run folder"."""
+    fresh = tmp_path / "fresh"
+    window = RunFolder.create(fresh, tiny_cfg(), lock=True, command="gan-studio train")   # step 0 of 1,000
+    assert (fresh / "config.json").is_file() and not (fresh / "checkpoint.pt").exists()
+    capsys.readouterr()
+    assert main(["train", "--resume", str(fresh), "--steps", "5", *TINY[-3:]]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert f"is being trained by pid {os.getpid()} (gan-studio train) on host {socket.gethostname()}" in err
+    assert "checkpoint.pt" not in err
+    window.unlock()
+    # once nobody trains it, the missing checkpoint is the problem, and the probe keeps no lock
+    assert main(["train", "--resume", str(fresh), "--steps", "5", *TINY[-3:]]) == 2
+    assert "has no checkpoint.pt" in capsys.readouterr().err
+    RunFolder(fresh).lock().unlock()
+    # a folder that is no run gets no .lock file from being probed
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert main(["train", "--resume", str(plain), "--steps", "5", *TINY[-3:]]) == 2
+    assert "has no checkpoint.pt" in capsys.readouterr().err and not (plain / ".lock").exists()
+
+
 def test_the_writer_holds_the_lock_while_it_trains_and_releases_it(tmp_path):
     run = RunFolder.create(tmp_path / "r", tiny_cfg(), lock=True, command="gan-studio train")
     assert run.locked

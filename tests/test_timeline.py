@@ -121,6 +121,28 @@ def test_keep_samples_at_takes_only_lists_of_steps(value):
     assert cfg.train.keep_samples_at == []
 
 
+@pytest.mark.parametrize("value, steps", [("0,100,300", [0, 100, 300]), (" 300, 0 ,100,100", [0, 100, 300]),
+                                          ("[0,100,300]", [0, 100, 300]), ("7,", None), ("0,x", None),
+                                          ("0,1.5", None), ("0,-1", None), ("0,true", None)])
+def test_keep_samples_at_takes_a_comma_separated_list_checked_item_by_item(value, steps):
+    """--set train.keep_samples_at=0,100,300 failed with "expected list"; only '[0,100,300]' worked."""
+    cfg = Config()
+    if steps is None:
+        with pytest.raises(ConfigError, match=r"train\.keep_samples_at\[1\] = .*: each entry must be a step"):
+            cfg.set("train.keep_samples_at", value)
+        assert cfg.train.keep_samples_at == []
+    else:
+        cfg.set("train.keep_samples_at", value)
+        assert cfg.train.keep_samples_at == steps
+
+
+def test_keep_samples_at_from_the_command_line_as_a_comma_list(tmp_path):
+    run = tmp_path / "r"
+    train(run, 10, "--set", "train.keep_samples_at=0,5,10")
+    assert Config.load(run / "config.json").train.keep_samples_at == [0, 5, 10]
+    assert sorted(p.name for p in (run / "samples").iterdir()) == [f"step_{s:08d}.npy" for s in (0, 5, 10)]
+
+
 def test_the_metz_presets_hold_the_papers_ring_setting():
     un, va = load_preset("unrolled-metz"), load_preset("metz-vanilla")
     for cfg in (un, va):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 #: sub-command name -> module (relative to gan_studio.cli); each has add_parser(sub) and run(args)
@@ -48,7 +49,29 @@ def build_parser() -> argparse.ArgumentParser:
 from gan_studio.core.errors import describe_os_error, user_errors  # noqa: E402,F401  (re-exported)
 
 
+#: the exit status of a command whose stdout was closed under it (128 + SIGPIPE, as a shell reports it)
+EXIT_STDOUT_CLOSED = 141
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; known errors become one line and exit 2 (the input) or 1 (the machine). A stdout
+    closed by its reader (``gan-studio metrics DIR | head -3``) ends the command quietly, with 141."""
+    try:
+        try:
+            code = _main(argv)
+        finally:
+            if sys.stdout is not None:
+                sys.stdout.flush()   # a closed pipe shows here, not as a message at interpreter exit
+        return code
+    except BrokenPipeError:
+        _stdout_to_devnull()
+        return EXIT_STDOUT_CLOSED
+    except OSError as e:   # stdout on a full disk: what was printed is incomplete
+        print(f"gan-studio: error: output not written: {describe_os_error(e)}", file=sys.stderr)
+        return 1
+
+
+def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -60,6 +83,11 @@ def main(argv: list[str] | None = None) -> int:
             return 0
     try:
         return int(args._run(args) or 0)
+    except BrokenPipeError:
+        if _stdout_gone():
+            raise   # the reader of our output has gone (`| head`): main ends quietly
+        print(f"gan-studio {args.command}: error: a pipe closed under it (Broken pipe)", file=sys.stderr)
+        return 1
     except user_errors() as e:
         # an OSError's str() is "[Errno N] ...": describe it in words (FileNotFoundError, WriteError)
         text = describe_os_error(e) if isinstance(e, OSError) else _one_line(e)
@@ -75,6 +103,36 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"gan-studio {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _stdout_gone() -> bool:
+    """Whether stdout is a pipe (or socket) whose reader has gone, so a BrokenPipeError was ours to
+    expect rather than one of a pipe the command opened itself. True where that cannot be told."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return True
+    try:
+        import select
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)   # POLLERR/POLLHUP are reported whatever is asked
+        return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
+    except (AttributeError, OSError, ValueError):   # no poll (Windows)
+        return True
+
+
+def _stdout_to_devnull() -> None:
+    """Point the process's stdout at devnull, so what is still buffered is dropped quietly at exit
+    (Python's recipe for SIGPIPE: https://docs.python.org/3/library/signal.html#note-on-sigpipe)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return   # not the process's stdout (a test's capture): nothing is flushed at exit
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
 
 
 def _one_line(e: BaseException) -> str:

@@ -27,6 +27,7 @@ def run(args) -> int:
     from gan_studio.core.tensorboard_export import export_runs, summary_writer_class
     summary_writer_class()   # before anything is read: one line on how to install TensorBoard
     out = Path(args.out)
+    check_out_folder(out)
     for d in args.runs:   # the export never goes into a run folder
         if out.resolve().is_relative_to(Path(d).resolve()):
             raise ConfigError(f"--out {out} is inside the run folder {d}; choose a folder outside it")
@@ -34,3 +35,14 @@ def run(args) -> int:
         print(f"{e.run} -> {e.log_dir}: {e.scalars} scalars, {e.events} events, {e.images} images")
     print(f"view them with: tensorboard --logdir {out}")
     return 0
+
+
+def check_out_folder(out: Path) -> None:
+    """ConfigError when ``--out`` (or a folder above it) is an existing file: the export could not
+    make its folders there ("Not a directory" from deep inside)."""
+    for p in (out, *out.parents):
+        if p.exists() or p.is_symlink():
+            if not p.is_dir():
+                what = f"--out {out} is a file" if p == out else f"--out {out}: {p} is a file"
+                raise ConfigError(f"{what}, not a folder; choose a folder for the TensorBoard logs")
+            return

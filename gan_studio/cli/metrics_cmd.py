@@ -33,10 +33,18 @@ def _seeds(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"{text!r}: give seeds as 0,1,2 or 0-2") from None
 
 
-def print_table(row: dict) -> None:
+def print_table(row: dict, logged_at: dict[str, int] | None = None) -> None:
+    """One line per value. ``logged_at``: the step of each value that is older than ``row["step"]`` (the
+    mode metrics of the last evaluation, between evaluations), shown as ``(at step N)`` beside it."""
+    logged_at = logged_at or {}
     width = max((len(k) for k in row), default=0)
-    for k, v in row.items():
-        print(f"{k:<{width}}  {format_value(v)}")
+    texts = {k: format_value(v) for k, v in row.items()}
+    older = max((len(texts[k]) for k in logged_at if k in texts), default=0)
+    for k, text in texts.items():
+        if k in logged_at:
+            print(f"{k:<{width}}  {text:<{older}}  (at step {logged_at[k]})")
+        else:
+            print(f"{k:<{width}}  {text}")
 
 
 def run(args) -> int:
@@ -53,10 +61,15 @@ def run(args) -> int:
     if not rows:
         raise RunError(f"{path}/metrics.jsonl holds no rows yet")
     latest: dict = {}
+    step_of: dict[str, int] = {}
     for r in rows:  # the newest value of each metric (mode metrics are logged less often)
-        latest.update({k: v for k, v in r.items()})
-    latest["step"] = rows[-1]["step"]
-    print_table(latest)
+        latest.update(r)
+        step_of.update(dict.fromkeys(r, r.get("step")))
+    step = latest["step"] = rows[-1].get("step")
+    # an evaluation's values (modes, hq, ...) last logged before the newest row: say from which step
+    logged_at = {k: s for k, s in step_of.items()
+                 if k != "step" and isinstance(s, int) and isinstance(step, int) and s < step}
+    print_table(latest, logged_at)
     return 0
 
 

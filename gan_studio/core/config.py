@@ -409,7 +409,7 @@ class Config:
         except UnicodeDecodeError as e:
             raise ConfigError(f"{path} is not UTF-8 text (byte {e.start}): a config file must be "
                               "UTF-8 JSON or TOML") from None
-        return cls.from_dict(parse_config_text(text, "toml" if path.suffix == ".toml" else "json", str(path)))
+        return cls.from_dict(parse_config_text(text, "toml" if path.suffix.lower() == ".toml" else "json", str(path)))
 
     def dumps(self, fmt: str = "json") -> str:
         d = self.to_dict()
@@ -419,7 +419,7 @@ class Config:
 
     def save(self, path: str | Path) -> None:
         path = Path(path)
-        atomic_write_text(path, self.dumps("toml" if path.suffix == ".toml" else "json"))
+        atomic_write_text(path, self.dumps("toml" if path.suffix.lower() == ".toml" else "json"))
 
     def copy(self) -> "Config":
         return Config.from_dict(self.to_dict())
@@ -579,14 +579,26 @@ def _known(obj) -> str:
     return ", ".join(f.name for f in dataclasses.fields(obj))
 
 
+def _unknown(key: str, name: str, where: str, obj) -> ConfigError:
+    """An unknown key, with the closest of the section's keys when one is close (``train.lrd``: did
+    you mean train.lr_d?), then all of them."""
+    import difflib
+    names = [f.name for f in dataclasses.fields(obj)]
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    hint = ""
+    if close:
+        prefix = "" if where == "the top level" else where + "."
+        hint = f" (did you mean {prefix}{close[0]}?)"
+    return ConfigError(f"unknown config key {key!r}{hint}: {where} has {', '.join(names)}")
+
+
 def _resolve(cfg, key: str):
     parts = key.split(".")
     obj = cfg
     for i, p in enumerate(parts):
         names = {f.name for f in dataclasses.fields(obj)}
         if p not in names:
-            where = ".".join(parts[:i]) or "the top level"
-            raise ConfigError(f"unknown config key {key!r}: {where} has {_known(obj)}")
+            raise _unknown(key, p, ".".join(parts[:i]) or "the top level", obj)
         if i == len(parts) - 1:
             if dataclasses.is_dataclass(getattr(obj, p)):
                 raise ConfigError(f"config key {key!r} is a section; set one of its keys: "
@@ -605,8 +617,7 @@ def _merge(obj, d: dict, prefix: str) -> None:
     for k, v in d.items():
         key = prefix + k
         if k not in fields:
-            raise ConfigError(f"unknown config key {key!r}: {prefix.rstrip('.') or 'the top level'} "
-                              f"has {_known(obj)}")
+            raise _unknown(key, k, prefix.rstrip(".") or "the top level", obj)
         cur = getattr(obj, k)
         if dataclasses.is_dataclass(cur):
             _merge(cur, v, key + ".")
@@ -621,7 +632,9 @@ def _coerce(key: str, value: Any, f: dataclasses.Field, current: Any) -> Any:
         try:
             value = json.loads(text)
         except (ValueError, RecursionError):   # not JSON, too deep, or digits past int's limit
-            if text.lower() in ("true", "yes", "on"):
+            if kind is list and "," in text:   # --set train.keep_samples_at=0,100,300: each item checked below
+                value = [_parse_item(item) for item in text.split(",")]
+            elif text.lower() in ("true", "yes", "on"):
                 value = True
             elif text.lower() in ("false", "no", "off"):
                 value = False
@@ -629,7 +642,8 @@ def _coerce(key: str, value: Any, f: dataclasses.Field, current: Any) -> Any:
                 try:
                     value = float(text)
                 except ValueError:
-                    raise ConfigError(f"{key} = {_show(text)}: expected {kind.__name__}") from None
+                    what = "a list, e.g. [0, 100, 300] or 0,100,300" if kind is list else kind.__name__
+                    raise ConfigError(f"{key} = {_show(text)}: expected {what}") from None
     if kind is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{key} = {_show(value)}: expected true or false")
@@ -645,13 +659,23 @@ def _coerce(key: str, value: Any, f: dataclasses.Field, current: Any) -> Any:
         return float(value)
     if kind is list:
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key} = {_show(value)}: expected a list")
+            raise ConfigError(f"{key} = {_show(value)}: expected a list, e.g. [0, 100, 300] or 0,100,300")
         return list(value)
     if kind is str:
         if not isinstance(value, str):
             raise ConfigError(f"{key} = {_show(value)}: expected text")
         return value
     return value
+
+
+def _parse_item(text: str) -> Any:
+    """One item of a comma-separated list: a JSON value (a number, true, "text") or else the bare text,
+    left for the field's own check to accept or name (``train.keep_samples_at[1] = 'x': ...``)."""
+    text = text.strip()
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return text
 
 
 def _validate_field(obj, f: dataclasses.Field, key: str) -> None:

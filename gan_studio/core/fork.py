@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from gan_studio.core.config import Config, config_from_json
-from gan_studio.core.errors import ConfigError, RunError
+from gan_studio.core.errors import CheckpointError, ConfigError, RunError
 from gan_studio.core.family_spec import needs_reset
 from gan_studio.core.io import RunLock, RunLockedError, atomic_write_text
 from gan_studio.core.runs import (CHECKPOINT, LINEAGE, SAMPLES, RunFolder, load_checkpoint_file, read_lineage,
@@ -62,7 +62,12 @@ def fork_run(src: str | Path, out: str | Path, at_step: int | None = None, chang
         lock = None      # a read-only folder (a mounted archive): nobody can be writing it either
     try:
         points = src_run.fork_points()
-        step = src_run.checkpoint_step()
+        try:
+            step = src_run.checkpoint_step()
+        except CheckpointError:
+            if at_step not in points:
+                raise   # its message names the kept states to fork from instead
+            step = None   # a corrupt checkpoint.pt: the kept state asked for is whole, recover from it
         if at_step is None or at_step == step:
             state = src_run.load_checkpoint()
         elif at_step in points:

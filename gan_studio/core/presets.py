@@ -1,6 +1,7 @@
 """Presets: TOML files in resources/presets, each a partial config with a one-line description."""
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 
@@ -31,14 +32,26 @@ def preset_path(name: str) -> Path:
     return p
 
 
+def looks_like_path(name: str) -> bool:
+    """A config file's path (``my.toml``, ``configs/run``, ``./x.json``), not a preset's name: it holds
+    a path separator or ends in .toml/.json. Preset names are plain words (their files' stems)."""
+    seps = {"/", os.sep, os.altsep} - {None}
+    return any(sep in name for sep in seps) or name.lower().endswith((".toml", ".json"))
+
+
 def load_preset(name: str) -> Config:
     """A preset by name, or a config file by path (.toml or .json), checked against every registered
     data set and model family (their packages are imported here, not at module level, so listing
     the presets stays light)."""
     import gan_studio.core.data  # noqa: F401  (registers the names data.name may take)
     import gan_studio.core.families  # noqa: F401  (and those of model.family)
-    if name.endswith((".toml", ".json")) and Path(name).is_file():
-        return Config.load(name)
+    if looks_like_path(name):
+        path = Path(name)
+        if not path.exists():
+            raise ConfigError(f"no such config file: {name}")
+        if path.is_dir():
+            raise ConfigError(f"{name} is a folder, not a config file (.toml or .json)")
+        return Config.load(path)
     cfg = Config.load(preset_path(name))
     if cfg.name == "custom":
         cfg.name = name

@@ -26,7 +26,7 @@ import torch
 import gan_studio.core.families  # noqa: F401  (the model families' names and config sections a run's config holds)
 from gan_studio.core.config import Config
 from gan_studio.core.errors import CheckpointError, ConfigError, RunError
-from gan_studio.core.io import (RunLock, RunLockedError, atomic_write_bytes, atomic_write_text,
+from gan_studio.core.io import (LOCK_NAME, RunLock, RunLockedError, atomic_write_bytes, atomic_write_text,
                                 remove_stale_temp_files)
 from gan_studio.core.trust import resolve_script_path, trusting
 
@@ -62,9 +62,28 @@ def save_checkpoint_file(state: dict, path: str | Path) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+#: what torch's weights-only unpickler says when it refuses a global (a class or function the file
+#: names, which a plain unpickler would import and call): the file asks to run code
+_REFUSED_GLOBAL = re.compile(r"GLOBAL |unsupported global|add_safe_globals|unrecognized function|"
+                             r"unsupported class", re.IGNORECASE)
+
+
 def load_checkpoint_file(path: str | Path) -> dict:
-    """Load and check a checkpoint without running code from it."""
+    """Load and check a checkpoint without running code from it (``weights_only=True``, always).
+    CheckpointError in one line: missing, empty, truncated or corrupt, refused (it names code to
+    run), or not ours; for a run's checkpoint.pt that cannot be read, it also names the states the
+    run kept in forks/ and the ``gan-studio fork`` command that recovers from one."""
     path = Path(path)
+    try:
+        return _load_checkpoint(path)
+    except CheckpointError as e:
+        hint = _recovery_hint(path) if path.name == CHECKPOINT and path.is_file() else ""
+        if not hint:
+            raise
+        raise CheckpointError(f"{e}; {hint}") from None
+
+
+def _load_checkpoint(path: Path) -> dict:
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
     if path.stat().st_size == 0:
@@ -72,13 +91,18 @@ def load_checkpoint_file(path: str | Path) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise CheckpointError(f"{path} was refused: it holds objects other than tensors and plain data "
-                              f"(loading it could run code), so it was not loaded. {first[:160]}") from None
+        if _REFUSED_GLOBAL.search(str(e)):   # the file names a class or function to call: never loaded
+            name = re.search(r"GLOBAL ([\w.]+)", str(e))
+            what = f" ({name.group(1)})" if name else ""
+            raise CheckpointError(f"{path} was refused: it holds objects other than tensors and plain "
+                                  f"data{what}, and loading it could run code, so it was not loaded") from None
+        # any other refusal is an opcode or a record the unpickler cannot take: bytes, not code (torch's
+        # text is about weights_only in general, not about this file)
+        raise CheckpointError(f"{path} is corrupt, or not a checkpoint at all: it cannot be read as one") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, AttributeError,
             ImportError, IndexError, KeyError, TypeError) as e:
         raise CheckpointError(f"{path} is truncated or corrupt and cannot be read "
-                              f"({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''})") from None
+                              f"({_first_sentence(e)})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a GAN Studio checkpoint (format {FORMAT} expected)")
     for key in ("step", "config_json", "G", "D", "opt_g", "opt_d", "rng"):
@@ -89,6 +113,38 @@ def load_checkpoint_file(path: str | Path) -> dict:
     except (ConfigError, json.JSONDecodeError, TypeError) as e:
         raise CheckpointError(f"{path} holds an invalid config: {e}") from None
     return state
+
+
+def _first_sentence(e: BaseException, limit: int = 100) -> str:
+    """``Type: the first sentence of e's message``, cut at a word (never mid-word) within ``limit``
+    characters: torch's messages run on for lines ("... This is an internal miniz error. If you ...")."""
+    text = " ".join(str(e).split())   # one line
+    if isinstance(e, KeyError) and len(e.args) == 1:
+        text = repr(e.args[0])
+    for i, ch in enumerate(text):   # a full stop followed by a space ends the first sentence
+        if ch == "." and (i + 1 == len(text) or text[i + 1] == " "):
+            text = text[:i]
+            break
+    if len(text) > limit:
+        cut = text.rfind(" ", 0, limit)
+        text = (text[:cut] if cut > 0 else text[:limit]).rstrip(" ,;:") + " ..."   # one long word: no choice
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def _recovery_hint(path: Path) -> str:
+    """Where a run whose checkpoint.pt cannot be read can recover from: the states it kept in forks/
+    (train.fork_keep), and the command that starts a run from one. "" when it kept none."""
+    try:
+        steps = list(RunFolder(path.parent, read_only=True).fork_points())
+    except OSError:   # forks/ cannot be listed (no permission): no hint rather than another error
+        return ""
+    if not steps:
+        return ""
+    run, last = path.parent, steps[-1]
+    listed = ", ".join(str(s) for s in steps)
+    return (f"earlier states are kept in {run / FORKS} (step{'s' if len(steps) > 1 else ''} {listed}): "
+            "recover from one with "
+            f"`gan-studio fork {run} --at {last} --out NEW_DIR`")
 
 
 class RunFolder:
@@ -153,10 +209,27 @@ class RunFolder:
         if not run.path.is_dir():
             raise RunError(f"no run folder at {run.path}")
         if not (run.path / CHECKPOINT).is_file():
+            if writable:   # a fresh run before its first checkpoint: say who trains it, not "no run"
+                cls._refuse_if_held(run.path, command)
             raise RunError(f"{run.path} has no {CHECKPOINT}: it is not a run folder, or no step was saved")
         if writable:
             run.lock(command)
         return run
+
+    @staticmethod
+    def _refuse_if_held(path: Path, command: str | None) -> None:
+        """RunError naming the writer when another process holds ``path``'s lock. Probed only where a
+        lock file exists (no .lock is left in a folder that is no run); a free lock is let go at once."""
+        if not (path / LOCK_NAME).is_file():
+            return
+        probe = RunLock(path, command)
+        try:
+            probe.acquire()
+        except RunLockedError as e:
+            raise RunError(str(e)) from None
+        except OSError:
+            return   # cannot lock (a read-only folder): nobody can be writing it either
+        probe.release()
 
     # -- the one-writer lock -------------------------------------------------------------------
     @property
@@ -198,6 +271,26 @@ class RunFolder:
 
     def append_metrics(self, row: dict) -> None:
         self._append("metrics.jsonl", row)
+
+    def complete_last_metrics(self, row: dict) -> None:
+        """Write ``row`` as the log's row of its step: the last row grows by its values when it is
+        of that step (a step logged, then evaluated when the run closes; one row per step, never two),
+        else ``row`` is appended. The file is rewritten atomically."""
+        self._check_writable()
+        p = self.path / "metrics.jsonl"
+        lines = p.read_text(encoding="utf-8").splitlines() if p.exists() else []
+        while lines and not lines[-1].strip():
+            lines.pop()
+        try:
+            last = json.loads(lines[-1]) if lines else None
+        except json.JSONDecodeError:
+            last = None   # a line cut by a crash mid-write: readers skip it, and so is it replaced
+            lines.pop()
+        if isinstance(last, dict) and last.get("step") == row.get("step"):
+            lines[-1] = json.dumps(_json_safe({**last, **row}))
+        else:
+            lines.append(json.dumps(_json_safe(row)))
+        atomic_write_text(p, "".join(line + "\n" for line in lines))
 
     def append_event(self, event: dict) -> None:
         self._append("events.jsonl", event)

@@ -40,12 +40,20 @@ def summary_writer_class():
 
 def export_runs(run_dirs: list[str | Path], out: str | Path) -> list[Exported]:
     """Write each run into ``out/<run folder name>`` (parent/name where two runs share a name).
-    RunError for a folder that is no run or a subfolder that already holds event files."""
+    RunError for a folder that is no run or a subfolder that already holds event files; UserError for a
+    run named twice (refused, not merged) or two runs that would share a subfolder. Nothing is written
+    before all of that is checked."""
     from gan_studio.core.compare import load_histories
     writer_cls = summary_writer_class()
+    _refuse_repeats(run_dirs)
     runs = load_histories(run_dirs)
     out = Path(out)
     targets = [out / r.label.replace("/", "__") for r in runs]
+    for i, target in enumerate(targets):   # a/x/r1 and b/x/r1 are both labelled x/r1
+        if target in targets[:i]:
+            other = runs[targets.index(target)].path
+            raise UserError(f"{other} and {runs[i].path} would both be written to {target}; export them "
+                            "with separate --out folders")
     for target in targets:
         if target.is_dir() and any(n.startswith("events.out.tfevents") for n in os.listdir(target)):
             raise RunError(f"{target} already holds TensorBoard event files; choose another --out "
@@ -59,6 +67,22 @@ def export_runs(run_dirs: list[str | Path], out: str | Path) -> list[Exported]:
         finally:
             writer.close()
     return done
+
+
+def _refuse_repeats(run_dirs: list[str | Path]) -> None:
+    """UserError when one run is named twice (runs/r1 and ./runs/r1/ alike): it would be written twice
+    into one subfolder, and TensorBoard would show every curve twice."""
+    seen: dict[Path, str | Path] = {}
+    for d in run_dirs:
+        try:
+            key = Path(d).resolve()
+        except OSError:
+            key = Path(os.path.abspath(d))
+        if key in seen:
+            same = f"run {d} is given twice" if str(seen[key]) == str(d) else f"{seen[key]} and {d} are the same run"
+            raise UserError(f"{same}: name each run once (repeats are refused, not merged: TensorBoard would "
+                            "show every curve twice); nothing was written")
+        seen[key] = d
 
 
 def _export_one(writer, hist, target: Path) -> Exported:

@@ -204,16 +204,17 @@ class RunLoop:
                 self._roll_back(bad)
         if tr.step_count > 0 and self._eval_step != tr.step_count:
             # the last step was not evaluated (not logged, or logged between two evaluations): the
-            # run ends with its quality metrics, mode_hops included, as a row of its own
+            # run ends with its quality metrics, mode_hops included, in the row of its last step
             m = tr.step_metrics_now()
             if m is not None:
                 ev = tr.evaluate()
                 if "mode_counts" in ev:   # off the schedule: not kept for the hops still to come
                     ev["mode_hops"] = self.mode_hops.peek(ev["mode_counts"])
-                row = {**m, **ev}
+                logged = self.last_row is not None and self.last_row.get("step") == tr.step_count
+                row = {**(self.last_row if logged else m), **ev}
                 self.last_row, self.last_eval, self._eval_step = row, ev, tr.step_count
-                if self.run is not None:
-                    self.run.append_metrics(row)
+                if self.run is not None:   # a logged step's row takes the evaluation: one row a step
+                    self.run.complete_last_metrics(row)
         if self.run is not None:
             self.save_checkpoint(tr.state_dict())   # checked above; the evaluation only folded G's average
             self.run.save_snapshot(self.trainer)
