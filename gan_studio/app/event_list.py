@@ -14,13 +14,20 @@ EMPTY_TEXT = ("No changes yet. Each trick you switch or value you set while the 
               "here with its step; click one to see the run at that step.")
 
 
+def setting_text(value) -> str:
+    """A setting's value as a user writes it (``--set``, the tricks panel): on/off, not True/False."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
 def event_text(event: dict) -> str:
-    """One line that says all of an event: 'step 1000: tricks.packing.enabled = True (was False)'."""
+    """One line that says all of an event: 'step 1000: tricks.packing.enabled = on (was off)'."""
     step, kind = event.get("step", 0), event.get("event")
     key, value = event.get("key", ""), event.get("value")
     if kind == "set":
-        was = f" (was {event['old']})" if "old" in event else ""
-        return f"step {step}: {key} = {value}{was}"
+        was = f" (was {setting_text(event['old'])})" if "old" in event else ""
+        return f"step {step}: {key} = {setting_text(value)}{was}"
     if kind == "diverged":
         return f"step {step}: {key or 'a value'} turned NaN or infinite: rolled back to the last good step"
     if kind == "step_failed":

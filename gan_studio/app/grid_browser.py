@@ -231,14 +231,12 @@ class GridBrowser(HistoryScrubber, QWidget):
         image = st.session is not None and st.session.is_image
         self.note.setText(EMPTY_IMAGE_TEXT if image else TWO_D_TEXT)
         self.note.setVisible(not views)
-        self.slider.blockSignals(True)
-        self.slider.setRange(0, max(0, len(views) - 1))
         if self.pinned_step is None:
-            self.slider.setValue(self.slider.maximum())
+            index = len(views) - 1
         else:
             steps = np.array([v.step for v in views])
-            self.slider.setValue(int(max(0, np.searchsorted(steps, self.pinned_step, side="right") - 1)))
-        self.slider.blockSignals(False)
+            index = int(np.searchsorted(steps, self.pinned_step, side="right") - 1)
+        self._set_slider(len(views), max(0, index))
         if not views or views[max(0, min(self.slider.value(), len(views) - 1))] is not self.shown_view:
             self._redraw()
 

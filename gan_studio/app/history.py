@@ -5,12 +5,21 @@ from it on their timer. Arrays grow by doubling so a long run costs amortised O(
 """
 from __future__ import annotations
 
+import bisect
+
 import numpy as np
 
 from gan_studio.session.payloads import METRIC_COLUMNS, Frame, Report, RunInfo
 from gan_studio.core.training.losses import PROBABILISTIC
 
-EVAL_COLUMNS = ("step", "modes", "modes_strict", "hq", "rkl", "mode_hops")
+EVAL_COLUMNS = ("step", "modes", "modes_strict", "hq", "rkl")
+#: columns of the run loop's own (logged) evaluations: the step, its ``mode_hops`` and the dominant
+#: mode it found (core.metrics.modes.dominant_mode; NaN for none). The Mode hops plot and the
+#: timeline's hop marks both read these rows, so they count the same hops
+LOGGED_COLUMNS = ("step", "mode_hops", "dominant")
+#: the newest evaluation takes at least this share of the occupancy timeline's width, so what the
+#: mode bars show now is always visible at its right edge
+NEWEST_SHARE = 0.06
 #: past views kept for the scrubber; when full, every other old one is dropped (even thinning)
 MAX_VIEWS = 400
 #: D's loss below this (mean of the last HEALTH_WINDOW steps) means D wins outright: G's
@@ -58,18 +67,17 @@ class StudioState:
     def __init__(self):
         self.session: RunInfo | None = None
         self.metrics = GrowingArray(len(METRIC_COLUMNS))
-        self.mode_hops: int | None = None   # the run loop's latest count (frames' evaluations lack it)
         self.evals = GrowingArray(len(EVAL_COLUMNS), 256)
-        self.occupancy: list[tuple[int, np.ndarray]] = []   # (step, HQ share per mode)
-        self._hops: tuple = (0, [], None)                   # hops(): evaluations seen, hops, last dominant
-        self._hops_step = None
+        self.logged = GrowingArray(len(LOGGED_COLUMNS), 64)   # the run loop's evaluations (LOGGED_COLUMNS)
+        self.occupancy: list[tuple[int, np.ndarray]] = []   # (step, HQ share per mode), in step order
         self.family_evals: list[tuple[int, dict]] = []      # (step, {key: value}) of the family's plot
         self.events: list[dict] = []
         self.views: list[Frame] = []
         self.step = 0
         self.running = False
-        self.steps_per_s = 0.0
-        self.elapsed_s = 0.0
+        self.steps_per_s = 0.0    # the last rate measured while this run trained (0: none yet)
+        self.elapsed_s = 0.0      # seconds this run spent training in this window (0: none yet)
+        self._start_step = 0      # the step the run was at when it was opened or made
         self.version = 0          # bumped on every change; panels redraw when it moved
         self.diverged_message = ""
 
@@ -84,15 +92,20 @@ class StudioState:
         self.occupancy = []
         self.family_evals = []
         self.views = []
+        self.logged.clear()
         self.events = list(s.events)
-        self.step = s.step
+        self.step = self._start_step = s.step
         self.running = False
         self.diverged_message = ""
+        self.elapsed_s = 0.0
+        # an opened run: the rate its log recorded last (nothing trained here yet); a new run: none
+        self.steps_per_s = next((float(r["steps_per_s"]) for r in reversed(s.eval_history)
+                                 if isinstance(r.get("steps_per_s"), (int, float)) and r["steps_per_s"] > 0), 0.0)
         if s.history is not None and len(s.history):
             self.metrics.append(s.history)
-        self.mode_hops = None
         for row in s.eval_history:
             self._add_eval(row.get("step", 0), row)
+            self._add_logged(row.get("step", 0), row)
             self._add_family_eval(row.get("step", 0), row)
         self.version += 1
 
@@ -101,20 +114,33 @@ class StudioState:
             self.metrics.append(r.metrics)
         self.events.extend(r.events)
         self.step, self.running = r.step, r.running
-        self.steps_per_s, self.elapsed_s = r.steps_per_s, r.elapsed_s
+        self._add_speed(r)
         for ev in r.evals or ([r.last_eval] if r.last_eval else []):
-            if ev.get("mode_hops") is not None:   # counted by the run loop at its evaluations
-                self.mode_hops = ev["mode_hops"]
+            step = ev.get("step", r.step)
+            self._add_logged(step, ev)
+            self._add_occupancy(step, ev)
+            self._add_family_eval(step, ev)
         if r.frame is not None:
             self._add_view(r.frame)
-        for ev in r.evals or ([r.last_eval] if r.last_eval else []):
-            self._add_family_eval(ev.get("step", r.step), ev)
         self.version += 1
+
+    def _add_speed(self, r: Report) -> None:
+        """The status bar's numbers: kept once the run pauses (a paused engine's rate says nothing).
+        The engine measures its rate over half-second stretches of training; a shorter one (a few
+        dozen quick steps) gets the steps trained over the time spent training them."""
+        if r.elapsed_s <= 0:
+            return   # nothing trained in this run yet: an engine's rate would be another run's
+        self.elapsed_s = r.elapsed_s
+        if r.steps_per_s > 0:
+            self.steps_per_s = r.steps_per_s
+        elif r.step > self._start_step:
+            self.steps_per_s = (r.step - self._start_step) / r.elapsed_s
 
     def truncate_after(self, step: int, message: str) -> None:
         """A NaN run was rolled back to ``step``: forget what came after it."""
         self.metrics.truncate_after(step)
         self.evals.truncate_after(step)
+        self.logged.truncate_after(step)
         self.occupancy = [o for o in self.occupancy if o[0] <= step]
         self.family_evals = [f for f in self.family_evals if f[0] <= step]
         self.views = [v for v in self.views if v.step <= step]
@@ -149,51 +175,67 @@ class StudioState:
         if self.evals.n and step <= self.evals.data[-1, 0]:
             return  # keep the curve in step order
         rkl = ev.get("rkl")
-        # a frame's own evaluation has no history: it shows the run loop's latest count
-        hops = ev.get("mode_hops", self.mode_hops)
         self.evals.append([step, ev["modes"], ev.get("modes_strict", np.nan), ev.get("hq", np.nan),
-                           np.nan if rkl is None else rkl, np.nan if hops is None else hops])
-        counts = np.asarray(ev.get("mode_counts", []), dtype=np.float64)
-        if counts.size:
-            total = counts.sum()
-            self.occupancy.append((step, counts / total if total > 0 else counts))
+                           np.nan if rkl is None else rkl])
+        self._add_occupancy(step, ev)
+
+    def _add_occupancy(self, step: int, ev: dict) -> None:
+        """One evaluation's HQ share per mode, in step order: the frames' evaluations and the run
+        loop's (the same numbers at the same step: both draw their samples from a seed of the step)."""
+        counts = ev.get("mode_counts")
+        counts = np.asarray(counts if counts is not None else [], dtype=np.float64)
+        if not counts.size:
+            return
+        total = counts.sum()
+        entry = (int(step), counts / total if total > 0 else counts)
+        i = bisect.bisect_left(self.occupancy, int(step), key=lambda o: o[0])
+        if i < len(self.occupancy) and self.occupancy[i][0] == int(step):
+            self.occupancy[i] = entry    # the same step again (a frame after a pause): the newest
+        else:
+            self.occupancy.insert(i, entry)
+
+    def _add_logged(self, step: int, ev: dict) -> None:
+        """One of the run loop's evaluations (a metrics.jsonl row): its mode_hops and dominant mode."""
+        from gan_studio.core.metrics.modes import dominant_mode
+        counts = ev.get("mode_counts")
+        if counts is None or (self.logged.n and step <= self.logged.data[-1, 0]):
+            return
+        hops, dominant = ev.get("mode_hops"), dominant_mode(counts)
+        self.logged.append([step, np.nan if hops is None else hops, np.nan if dominant is None else dominant])
 
     def hops(self) -> list[tuple[int, int, int]]:
-        """(step, from mode, to mode) at each evaluation where the dominant mode changed from the
-        previous evaluation's (core.metrics.modes.dominant_mode: both evaluations have one): the
-        hops that ``mode_hops`` counts, placed on the occupancy timeline."""
-        from gan_studio.core.metrics.modes import dominant_mode
-        n, out, prev = self._hops
-        if n > len(self.occupancy) or (n and self.occupancy[n - 1][0] != self._hops_step):
-            n, out, prev = 0, [], None   # a roll-back or a new run: count again
-        out = list(out)
-        for step, shares in self.occupancy[n:]:   # only the evaluations added since the last call
-            d = dominant_mode(np.round(np.asarray(shares) * 10_000).astype(int))
-            if d is not None and prev is not None and d != prev:
-                out.append((int(step), int(prev), int(d)))
-            prev = d
-        self._hops = (len(self.occupancy), out, prev)
-        self._hops_step = self.occupancy[-1][0] if self.occupancy else None
-        return out
+        """(step, from mode, to mode) at each of the run loop's evaluations where the dominant mode
+        changed from the previous evaluation's (both have one): the hops that ``mode_hops`` counts
+        (core.metrics.modes.mode_hops over the same logged evaluations), placed on the timeline."""
+        data = self.logged.data
+        steps, dom = data[:, 0], data[:, 2]
+        at = np.flatnonzero(np.isfinite(dom[1:]) & np.isfinite(dom[:-1]) & (dom[1:] != dom[:-1])) + 1
+        return [(int(steps[i]), int(dom[i - 1]), int(dom[i])) for i in at]
 
     def view_at(self, index: int) -> Frame | None:
         if not self.views:
             return None
         return self.views[max(0, min(index, len(self.views) - 1))]
 
-    def occupancy_image(self, columns: int = 400) -> tuple[np.ndarray, float, float] | None:
-        """(columns, K) share of HQ samples per mode on an even step axis, and its first/last step.
+    def occupancy_image(self, columns: int = 400, until: float | None = None
+                        ) -> tuple[np.ndarray, float, float] | None:
+        """(columns, K) share of HQ samples per mode on an even step axis, and the steps its left
+        and right edges stand for.
 
-        Views are not evenly spaced in steps; each column shows the latest evaluation at or before
-        its step, so a band's width in x is its duration in steps."""
+        Evaluations are not evenly spaced in steps: each holds until the next one, so a band's width
+        in x is its duration in steps. The newest holds until ``until`` (the run's current step),
+        and takes at least NEWEST_SHARE of the width: what the mode bars show now is at the right edge."""
         if len(self.occupancy) < 1:
             return None
         steps = np.array([o[0] for o in self.occupancy], dtype=np.float64)
         shares = np.stack([o[1] for o in self.occupancy])
-        first, last = steps[0], max(steps[-1], steps[0] + 1)
-        col_steps = np.linspace(first, last, columns)
-        idx = np.clip(np.searchsorted(steps, col_steps, side="right") - 1, 0, len(steps) - 1)
-        return shares[idx], float(first), float(last)
+        first, newest = steps[0], steps[-1]
+        end = max(newest, float(until) if until is not None else newest)
+        # the newest evaluation's span at least NEWEST_SHARE of the whole (and at least a step)
+        end = max(end, newest + NEWEST_SHARE * (newest - first) / (1 - NEWEST_SHARE), newest + 1)
+        centres = first + (np.arange(columns) + 0.5) * (end - first) / columns
+        idx = np.clip(np.searchsorted(steps, centres, side="right") - 1, 0, len(steps) - 1)
+        return shares[idx], float(first), float(end)
 
 
 def health_warnings(metrics: np.ndarray, loss: str) -> list[str]:
@@ -235,6 +277,18 @@ class HistoryScrubber:
     def _scrub_views(self) -> list:
         raise NotImplementedError
 
+    def _set_slider(self, n: int, index: int) -> None:
+        """Index ``index`` of ``n`` recorded views, without a scrub. With one view (a run just opened)
+        there is nothing to scrub: the slider is greyed out with its handle at the right end, where
+        the newest step is (a slider of one position draws its handle at the left end; its one view
+        is also what any index past the last shows, see view_at)."""
+        slider = self.slider
+        slider.blockSignals(True)
+        slider.setRange(0, max(1, n - 1))
+        slider.setValue(index if n > 1 else 1)
+        slider.setEnabled(n > 1)
+        slider.blockSignals(False)
+
     def _scrubbed(self, index: int) -> None:
         views = self._scrub_views()
         if not views:
@@ -256,8 +310,6 @@ class HistoryScrubber:
         if index < 0:
             return False
         self.pinned_step = int(steps[index])
-        self.slider.blockSignals(True)
-        self.slider.setValue(index)
-        self.slider.blockSignals(False)
+        self._set_slider(len(views), index)
         self._redraw()
         return True

@@ -73,6 +73,16 @@ def plots_interval(cost_s: float, cores_busy: bool) -> float:
     return max(base, cost_s / PLOTS_CPU_SHARE) if cores_busy else base
 
 
+def training_time_text(seconds: float) -> str:
+    """'0.4 s', '12.0 s', '3:07', '1:02:03': a few dozen quick steps take under a second, and '0:00'
+    read as nothing trained."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
 #: closing waits this long for the worker to save and end before giving up on it
 STOP_TIMEOUT_MS = 10_000
 DEFAULT_SPEED = 25
@@ -93,6 +103,8 @@ class MainWindow(QMainWindow):
     #: re-sent from the GUI thread, so a caller that connects after construction misses nothing
     session_started = Signal(object)
     error = Signal(str)
+    #: a fork was not written (the branch will not open): one line, also sent as ``error``
+    fork_failed = Signal(str)
 
     def __init__(self, cfg: Config | None = None, preset: str = "ring8", runs_dir: str | Path = "runs",
                  open_path: str | Path | None = None, device: str | None = None,
@@ -305,7 +317,7 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
         self.status_labels: dict[str, QLabel] = {}
-        for name, text in (("step", "step 0"), ("speed", "0 steps/s"), ("device", ""), ("elapsed", "0:00")):
+        for name, text in (("step", "step 0"), ("speed", ""), ("device", ""), ("elapsed", "")):
             label = QLabel(text)
             label.setObjectName(f"status.{name}")
             label.setMinimumWidth(110)   # changing text must not re-lay out the window (see mode_view)
@@ -565,9 +577,10 @@ class MainWindow(QMainWindow):
             if dock.isVisible() and not dock.visibleRegion().isEmpty():
                 panel.refresh()
         self.status_labels["step"].setText(f"step {st.step}")
-        self.status_labels["speed"].setText(f"{st.steps_per_s:.1f} steps/s")
-        m, s = divmod(int(st.elapsed_s), 60)
-        self.status_labels["elapsed"].setText(f"{m}:{s:02d} training")
+        # blank until measured: a run just opened has trained nothing here (its log keeps no time)
+        self.status_labels["speed"].setText(f"{st.steps_per_s:.1f} steps/s" if st.steps_per_s > 0 else "")
+        self.status_labels["elapsed"].setText(f"{training_time_text(st.elapsed_s)} training"
+                                              if st.elapsed_s > 0 else "")
 
     def _set_frame_budgets(self) -> None:
         """Each branch's engine gets FRAME_BUDGET_BUSY while every core trains, else FRAME_BUDGET."""
@@ -624,6 +637,7 @@ class MainWindow(QMainWindow):
         except user_errors() as e:   # a step that was not kept names the kept ones
             self.show_message(f"not forked: {e}")
             self.error.emit(f"not forked: {e}")
+            self.fork_failed.emit(f"not forked: {e}")
             return
         step = (read_lineage(path) or {}).get("branch_step", parent.state.step)
         if parent not in self.branches:

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import (QCheckBox, QFileDialog, QGridLayout, QHBoxLayout,
                                QSlider, QSplitter, QVBoxLayout, QWidget)
 
 from gan_studio.app.history import HistoryScrubber, StudioState
-from gan_studio.app.plot_style import SpacedAxis, cache_axes, fit_title
+from gan_studio.app.plot_style import ModeAxis, SpacedAxis, cache_axes, fit_title
 from gan_studio.session.payloads import Frame, eval_summary
 
 REAL_BRUSH = pg.mkBrush(110, 110, 110, 140)
@@ -95,13 +95,15 @@ class ModeView(HistoryScrubber, QWidget):
             self.plot.addItem(item)
         self.plot.viewport().installEventFilter(self)
 
-        self.bars_plot = pg.PlotWidget(background="w")
+        self.bars_plot = pg.PlotWidget(background="w", axisItems={"bottom": ModeAxis("bottom")})
         fit_title(self.bars_plot, "HQ samples per mode", "HQ per mode")
         self.bars_plot.setObjectName("modeview.bars")
         self.bars_plot.setAccessibleName("Samples per mode")
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.8)
         self.bars_plot.addItem(self.bars)
-        self.timeline_plot = pg.PlotWidget(background="w", axisItems={"bottom": SpacedAxis("bottom")})
+        self.bars_plot.getPlotItem().enableAutoRange(x=False)   # one bar per mode, set per run
+        self.timeline_plot = pg.PlotWidget(background="w", axisItems={"bottom": SpacedAxis("bottom"),
+                                                                      "left": ModeAxis("left")})
         fit_title(self.timeline_plot, "Mode occupancy over time", "Occupancy")
         self.timeline_plot.setObjectName("modeview.timeline")
         self.timeline_plot.setAccessibleName("Mode occupancy timeline")
@@ -114,7 +116,8 @@ class ModeView(HistoryScrubber, QWidget):
             cache_axes(w.getPlotItem())
         self.timeline_cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen((255, 60, 60), width=1.5))
         self.timeline_plot.addItem(self.timeline_cursor, ignoreBounds=True)
-        # a hop of the dominant mode (what mode_hops counts): a white triangle where G jumped to
+        # a hop of the dominant mode between two of the run loop's evaluations (what the Mode hops
+        # plot counts): a white triangle at the mode G jumped to
         self.hop_marks = pg.ScatterPlotItem(size=9, symbol="t1", pen=pg.mkPen((200, 30, 30), width=1.2),
                                             brush=pg.mkBrush(255, 255, 255, 230), hoverable=True,
                                             tip=lambda x, y, data: f"step {x:.0f}: {data}")
@@ -287,11 +290,7 @@ class ModeView(HistoryScrubber, QWidget):
         if self._drawn_version == st.version:
             return
         self._drawn_version = st.version
-        n = len(st.views)
-        self.slider.blockSignals(True)
-        self.slider.setRange(0, max(0, n - 1))
-        self.slider.setValue(self._index_to_show())
-        self.slider.blockSignals(False)
+        self._set_slider(len(st.views), self._index_to_show())
         if self.state.view_at(self.slider.value()) is not self.shown_view:
             self._redraw()   # only a new picture is worth painting: a report alone changes nothing here
 
@@ -329,8 +328,11 @@ class ModeView(HistoryScrubber, QWidget):
             k = len(s.modes)
             self.means.setData(pos=s.modes, pen=[MISSED_PEN] * k)
             self.bars.setOpts(x=np.arange(k), height=np.zeros(k), width=0.8, brushes=[MISSED_BRUSH] * k)
-            self.bars_plot.setXRange(-0.6, k - 0.4)
-            self.timeline_plot.setYRange(-0.5, k - 0.5)
+            self.bars_plot.setXRange(-0.6, k - 0.4, padding=0)
+            self.timeline_plot.setYRange(-0.5, k - 0.5, padding=0)
+            self.bars_plot.getAxis("bottom").set_modes(k)
+            self.timeline_plot.getAxis("left").set_modes(k)
+            self.timeline.clear()
         else:
             self.means.clear()
         self._drawn_version = None
@@ -376,14 +378,16 @@ class ModeView(HistoryScrubber, QWidget):
             self._draw_timeline(len(counts), v.step)
 
     def _draw_timeline(self, k: int, step: int) -> None:
-        occ = self.state.occupancy_image()
+        """This state's evaluations as bands (each until the next; the newest until the run's step),
+        modes bottom to top as the bars left to right, and the hops between its logged evaluations."""
+        occ = self.state.occupancy_image(until=self.state.step)
         if occ is None:
             return
-        img, first, last = occ
+        img, first, end = occ
         # colour = share of HQ samples; 2/K (twice the uniform share) and above is the brightest
         self.timeline.setImage(np.ascontiguousarray(img.astype(np.float32)), levels=(0.0, 2.0 / k),
                                autoLevels=False)
-        self.timeline.setRect(QRectF(first, -0.5, max(last - first, 1.0), k))
+        self.timeline.setRect(QRectF(first, -0.5, end - first, k))
         self.timeline_cursor.setPos(step)
         hops = self.state.hops()
         self.hop_marks.setData(x=[h[0] for h in hops], y=[h[2] for h in hops],

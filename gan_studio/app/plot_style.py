@@ -112,3 +112,31 @@ def _leading_digit(log_value: float) -> int | None:
     mantissa = 10 ** (log_value - math.floor(log_value + 1e-9))
     whole = round(mantissa)
     return whole if abs(mantissa - whole) < 1e-6 * max(1, whole) else None
+
+
+class ModeAxis(pg.AxisItem):
+    """An axis of mode indices (the mode bars' x, the occupancy timeline's y): ticks only at the
+    modes there are, 0 to K-1. pyqtgraph's own ticks put a "8" beside modes 0-7 (the range ends half
+    a bar past the last one) and "2.5" on a tall one. Where every mode's label does not fit, every
+    2nd, 5th, 10th... is labelled."""
+
+    modes = 0
+
+    def set_modes(self, k: int) -> None:
+        self.modes = int(k)
+        self.picture = None   # drawn again with the new ticks
+        self.update()
+
+    def tickValues(self, minVal, maxVal, size):
+        if self.modes <= 0:
+            return []
+        lo, hi = sorted((float(minVal), float(maxVal)))
+        first, last = max(0, math.ceil(lo)), min(self.modes - 1, math.floor(hi))
+        if last < first or size <= 0 or hi <= lo:
+            return []
+        per_mode = size / (hi - lo)   # pixels from one mode to the next
+        fm = QFontMetricsF(self.style["tickFont"] or self.font())
+        need = (fm.horizontalAdvance(str(self.modes - 1)) if self.orientation in ("top", "bottom")
+                else fm.height()) + LABEL_GAP_PX / 2
+        step = next(s for s in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 10**9) if s * per_mode >= need)
+        return [(float(step), [float(v) for v in range(first, last + 1) if v % step == 0])]

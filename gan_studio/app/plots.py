@@ -22,9 +22,10 @@ from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QPushButton, QScr
                                QWidget)
 
 from gan_studio.app.event_list import event_text
-from gan_studio.app.history import EVAL_COLUMNS, StudioState, health_warnings
+from gan_studio.app.history import EVAL_COLUMNS, LOGGED_COLUMNS, StudioState, health_warnings
 from gan_studio.app.plot_math import Smoother, robust_range, stack_rows, x_end
 from gan_studio.app.plot_style import TITLE_PT, SparseLogAxis, cache_axes
+from gan_studio.core.metrics.modes import MODE_HOPS_WINDOW
 from gan_studio.session.payloads import METRIC_COLUMNS
 
 D_PEN = pg.mkPen((40, 110, 200), width=1.5)
@@ -50,7 +51,9 @@ DEFAULT_SMOOTHING = 0.6
 #: spikes drawn at most per curve (a long run can have thousands outside the 1st-99th percentile)
 MAX_SPIKES = 200
 
-#: (plot name, title, [(column, label, pen)], source) -- source is "metrics" or "evals"
+#: (plot name, title, [(column, label, pen)], source) -- source is "metrics" (every step), "evals" (the
+#: 2-D view's evaluations and the logged ones of an opened run) or "logged" (the run loop's own
+#: evaluations: mode_hops is counted over them, and the 2-D view's timeline marks the same hops)
 PLOTS = [
     ("losses", "Losses", [("loss_d", "D loss", D_PEN), ("loss_g", "G loss", G_PEN)], "metrics"),
     ("d_outputs", "D(x) and D(G(z))", [("d_real", "D(x)", D_PEN), ("d_fake", "D(G(z))", G_PEN)], "metrics"),
@@ -59,7 +62,7 @@ PLOTS = [
     ("modes", "Modes captured", [("modes", "captured", D_PEN), ("modes_strict", "strict", EXTRA_PEN)], "evals"),
     ("hq", "High-quality samples (%)", [("hq", "HQ %", D_PEN)], "evals"),
     ("rkl", "Reverse KL to uniform", [("rkl", "reverse KL", G_PEN)], "evals"),
-    ("mode_hops", "Mode hops", [("mode_hops", "hops in 10 evals", D_PEN)], "evals"),
+    ("mode_hops", "Mode hops", [("mode_hops", f"hops in {MODE_HOPS_WINDOW} evals", D_PEN)], "logged"),
 ]
 #: plots of counts: their y-axis always shows 0
 COUNT_PLOTS = {"mode_hops"}
@@ -71,6 +74,22 @@ HQ_CAP = 100.0 * (1.0 - math.exp(-4.5))
 N_EVAL = 2500
 #: the plots on a log axis
 LOG_PLOTS = {"grad_norms"}
+#: the columns of each source of points
+COLUMNS = {"metrics": METRIC_COLUMNS, "evals": EVAL_COLUMNS, "logged": LOGGED_COLUMNS}
+#: a curve of evaluations with a single point draws it as a dot this big (a line of one point is nothing)
+LONE_POINT_PX = 7
+
+
+def source_rows(state: StudioState, source: str) -> np.ndarray:
+    """The rows a plot's curves draw from (columns COLUMNS[source])."""
+    return {"metrics": state.metrics, "evals": state.evals, "logged": state.logged}[source].data
+
+
+def draw_points(curve: pg.PlotDataItem, x: np.ndarray, y: np.ndarray) -> None:
+    """Evaluations on a curve: a line through them, and a dot when there is only one (a short run,
+    a run just opened: its Mode hops plot held a single point nobody could see)."""
+    curve.setData(x, y)
+    curve.setSymbol("o" if len(x) == 1 else None)
 
 
 def marker_label(event: dict) -> str:
@@ -233,13 +252,17 @@ class PlotsPanel(QWidget):
         self._smoothers: dict[str, Smoother] = {}
         for name, title, series, source in PLOTS:
             p = self._add_plot(name, title, [(label, pen) for _, label, pen in series])
-            cols = METRIC_COLUMNS if source == "metrics" else EVAL_COLUMNS
+            cols = COLUMNS[source]
             for column, label, pen in series:
                 key = f"{name}.{column}"
                 if source == "metrics":
                     self.raw_curves[key] = p.plot(pen=faint(pen))
                     self._smoothers[key] = Smoother()
-                self.curves[key] = (source, cols.index(column), p.plot(pen=pen))
+                    curve = p.plot(pen=pen)
+                else:
+                    curve = p.plot(pen=pen, symbol=None, symbolSize=LONE_POINT_PX, symbolPen=pen,
+                                   symbolBrush=pen.color())
+                self.curves[key] = (source, cols.index(column), curve)
         # the model family's own numbers (test accuracy, conditional accuracy, ...), the width of the grid
         self._add_plot("family", "", [])
         self.family_curves: dict[str, pg.PlotDataItem] = {}
@@ -375,7 +398,11 @@ class PlotsPanel(QWidget):
             for name, _title, series, source in PLOTS:
                 for j, (column, _label, _pen) in enumerate(series):
                     style = Qt.PenStyle.SolidLine if j == 0 else Qt.PenStyle.DashLine
-                    curve = self.plots[name].plot(pen=pg.mkPen(colour, width=1.5, style=style))
+                    pen = pg.mkPen(colour, width=1.5, style=style)
+                    # evaluations: a dot for a lone point (draw_points); per-step curves: never a symbol
+                    dots = {} if source == "metrics" else {"symbolSize": LONE_POINT_PX, "symbolPen": pen,
+                                                           "symbolBrush": pg.mkBrush(colour)}
+                    curve = self.plots[name].plot(pen=pen, symbol=None, **dots)
                     curve.setZValue(-1)   # under the selected branch's curves
                     self.overlay_curves[(i, f"{name}.{column}")] = curve
                     self._overlay_smoothers[(i, f"{name}.{column}")] = Smoother()
@@ -393,7 +420,7 @@ class PlotsPanel(QWidget):
         self._version = -1
 
     def _overlay_version(self) -> tuple:
-        return tuple((o[2].version, o[2].metrics.n, o[2].evals.n) for o in self.overlays)
+        return tuple((o[2].version, o[2].metrics.n, o[2].evals.n, o[2].logged.n) for o in self.overlays)
 
     def _draw_overlays(self, weight: float) -> None:
         for (i, key), curve in self.overlay_curves.items():
@@ -402,11 +429,11 @@ class PlotsPanel(QWidget):
                 continue
             _label, _colour, st, until = self.overlays[i]
             source, col, _ = self.curves[key]
-            arr = st.metrics.data if source == "metrics" else st.evals.data
+            arr = source_rows(st, source)
             x, y = arr[:, 0], arr[:, col]
             if name in LOG_PLOTS:            # a log axis has no place for 0 or NaN
                 keep = np.isfinite(y) & (y > 0)
-            elif source == "evals":           # evaluations: the defined ones
+            elif source != "metrics":         # evaluations: the defined ones
                 keep = np.isfinite(y)
             else:                             # per-step curves: gaps stay gaps (connect="finite")
                 keep = np.ones(len(y), bool)
@@ -418,7 +445,10 @@ class PlotsPanel(QWidget):
                 y = self._overlay_smoothers[(i, key)](x, y, weight)
             start = np.searchsorted(x, until, side="left") if until < float("inf") else len(x)
             start = max(0, min(start, len(x)))   # from the shared step on, so the branch joins its parent
-            curve.setData(x[start:], y[start:], connect="finite")
+            if source == "metrics":
+                curve.setData(x[start:], y[start:], connect="finite")
+            else:
+                draw_points(curve, x[start:], y[start:])
 
     @property
     def cpu_s(self) -> float:
@@ -440,7 +470,7 @@ class PlotsPanel(QWidget):
         if version == self._version:
             return
         self._version = version
-        n = (st.metrics.n, st.evals.n, len(st.family_evals), self._overlay_version())
+        n = (st.metrics.n, st.evals.n, st.logged.n, len(st.family_evals), self._overlay_version())
         if n != self._drawn:
             self._draw_curves()
             self._drawn = n
@@ -463,17 +493,16 @@ class PlotsPanel(QWidget):
 
     def _draw_curves(self) -> None:
         st = self.state
-        m, e = st.metrics.data, st.evals.data
         weight = self.smoothing.value() / 100
         for key, (source, col, curve) in self.curves.items():
             if not self.shown[key.split(".")[0]]:
                 continue
-            arr = m if source == "metrics" else e
+            arr = source_rows(st, source)
             x, y = arr[:, 0], arr[:, col]
-            if source == "evals":
+            if source != "metrics":
                 # evaluations are few: plot only the defined ones (reverse KL is n/a without HQ samples)
                 keep = np.isfinite(y)
-                curve.setData(x[keep], y[keep])
+                draw_points(curve, x[keep], y[keep])
                 continue
             if key.split(".")[0] in LOG_PLOTS:   # a log axis has no place for 0 or NaN
                 keep = np.isfinite(y) & (y > 0)

@@ -4,10 +4,17 @@
 With no arguments the studio opens on ring8, the default collapse demo on a ring of 8 Gaussians.
 With --screenshot it trains --run-steps steps in the worker, saves a picture of the window (or one
 panel) and quits: the README's pictures come from it.
+
+What can be checked before training is (each a line and exit status 2, as for --set): every
+--change and --fork-set, --panel against the run's panels, the picture's folder and type, and,
+for an opened run that --run-steps would train, whether another process is its writer. What the
+engine refuses later (a run that cannot train, a --change the Trainer refuses) ends the command
+the same way instead of leaving it waiting or reporting success.
 """
 from __future__ import annotations
 
 import argparse
+import operator
 import os
 import sys
 import tempfile
@@ -17,6 +24,8 @@ from pathlib import Path
 from gan_studio.core.config import parse_override
 from gan_studio.core.errors import ConfigError
 
+#: a question for the engine whose answer only says it answered (gui's round trips); it must pickle
+STEP_COUNT = operator.attrgetter("step_count")
 PANEL_NAMES = ("tricks", "plots", "modes", "grid", "latent", "caption", "translate")
 #: the panels of --panel all (the latent lab and the text box need picks or a StackGAN run)
 ALL_PANELS = PANEL_NAMES[:4]
@@ -66,10 +75,121 @@ def _size(text: str) -> tuple[int, int]:
 
 def _change(text: str) -> tuple[int, str, str]:
     step, sep, setting = text.partition(":")
-    if not sep or not step.strip().isdigit():
+    if not sep or not step.strip().isdigit() or "=" not in setting:
         raise ConfigError(f"--change expects STEP:KEY=VALUE, e.g. 1500:tricks.packing.enabled=true; got {text!r}")
     key, value = parse_override(setting)
     return int(step), key, value
+
+
+def check_changes(base, args) -> list[tuple[int, str, str, str]]:
+    """Every --change and --fork-set checked against the run's config before anything trains, as
+    the Trainer would check it when it comes due: a value that does not parse or validate, a key
+    that cannot change live (core.family_spec.needs_reset: what the tricks panel leaves to Reset
+    and Trainer.apply_setting refuses), a step past --run-steps or after --fork (the plan ends there:
+    the branches train on without it). One ConfigError naming the entry. Returns (step, key, value,
+    text) in step order. ``base``: the run's config, or None when it cannot be read (opening the
+    run reports that)."""
+    from gan_studio.core.family_spec import needs_reset
+    from gan_studio.core.fork import check_changes as check_fork_changes
+    changes = sorted(((*_change(text), text) for text in args.changes), key=lambda c: c[0])
+    if changes and not args.run_steps:
+        raise ConfigError("--change needs --run-steps N (the steps it falls within)")
+    for step, _key, _value, text in changes:
+        if step > args.run_steps:
+            raise ConfigError(f"--change {text}: step {step} is past the end of the run (--run-steps "
+                              f"{args.run_steps}): it would never be applied")
+        if args.fork is not None and step > args.fork:
+            raise ConfigError(f"--change {text}: step {step} comes after --fork {args.fork}, where the run "
+                              "splits in two; change the branch at the fork with --fork-set KEY=VALUE")
+    if base is None:
+        return changes
+    trial = base.copy()
+    for step, key, value, text in changes:
+        try:
+            trial.set(key, value)   # an unknown key, a value that does not parse or is out of range
+            if needs_reset(key, trial.model.family):
+                raise ConfigError(f"{key} changes the networks or the data, so it cannot change while the "
+                                  f"run trains; start a run with it instead (--set {key}={value})")
+            trial.validate()        # the family's rules: a trick it lacks, a loss it does not take
+        except ConfigError as e:
+            raise ConfigError(f"--change {text}: {e}") from None
+    for text in args.fork_changes:
+        key, value = parse_override(text)
+        try:
+            check_fork_changes(trial, {key: value})
+            trial.set(key, value)
+        except ConfigError as e:
+            raise ConfigError(f"--fork-set {text}: {e}") from None
+    return changes
+
+
+def _run_config(path: str):
+    """The config of the run folder at ``path``, or None when it cannot be read (opening the run
+    then says why, as it does without these checks)."""
+    from gan_studio.core.errors import user_errors
+    from gan_studio.core.runs import RunFolder
+    try:
+        return RunFolder(path).config()
+    except (OSError, *user_errors()):
+        return None
+
+
+def check_writable(path: str) -> None:
+    """Before --run-steps trains an opened run: RunError, the one line `gan-studio train --resume`
+    gives, when another process is its writer (or it is no run folder). The window would find it out
+    only when the engine asks for the lock, after the window opened."""
+    from gan_studio.core.runs import RunFolder
+    RunFolder.open(path, writable=True, command="gan-studio gui").unlock()
+
+
+def check_panel(name: str | None, cfg) -> None:
+    """--panel NAME refused when this run has no such panel (a grid on 2-D points: a black picture)."""
+    if name in (None, "all") or cfg is None:
+        return
+    from gan_studio.app.run_kind import is_image_run, panels_for
+    wanted = panels_for(cfg)
+    if name not in wanted:
+        kind = "an image" if is_image_run(cfg) else "a 2-D"
+        have = ", ".join(n for n in PANEL_NAMES if n in wanted)
+        raise ConfigError(f"--panel {name}: {kind} run ({cfg.data.name}) has no {name} panel; its panels: "
+                          f"{have} (or all)")
+
+
+def check_screenshot(path: str) -> None:
+    """The picture's file, before anything trains: a format Qt writes, in a folder that is made
+    (as `gan-studio sample --out` does) and can be written to. One line when it cannot."""
+    from PySide6.QtGui import QImageWriter
+    shot = Path(path)
+    formats = sorted({bytes(f).decode().lower() for f in QImageWriter.supportedImageFormats()})
+    if shot.suffix.lower().lstrip(".") not in formats:
+        raise ConfigError(f"--screenshot {path}: the file must end in .png (or another image type: "
+                          f"{', '.join('.' + f for f in formats if f in ('png', 'jpg', 'jpeg', 'bmp', 'webp'))})")
+    if shot.is_dir():
+        raise ConfigError(f"--screenshot {path} is a folder; give a file name, e.g. {shot / 'window.png'}")
+    folder = shot.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"--screenshot {path}: cannot make its folder {folder}: "
+                          f"{e.strerror or e}") from None
+    if not os.access(folder, os.W_OK):
+        raise ConfigError(f"--screenshot {path}: the folder {folder} cannot be written to")
+
+
+def save_picture(widget, path: str) -> None:
+    """The widget as a picture, written as every file of ours is (core.io: a temporary file, then a
+    rename; a WriteError naming the file when the disk says no)."""
+    from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+
+    from gan_studio.core.errors import WriteError
+    from gan_studio.core.io import atomic_write_bytes
+    data = QByteArray()
+    buf = QBuffer(data)
+    buf.open(QIODevice.OpenModeFlag.WriteOnly)
+    if not widget.grab().save(buf, Path(path).suffix.lstrip(".").upper() or "PNG"):
+        raise WriteError(f"could not draw the picture for {path}")
+    buf.close()
+    atomic_write_bytes(path, bytes(data))
 
 
 def _has_display() -> bool:
@@ -87,9 +207,6 @@ def run(args) -> int:
     width, height = _size(args.size or ("900x700" if args.panel not in (None, "all") else "1560x900"))
     panel_size = _size(args.panel_size or (args.size if args.panel not in (None, "all") and args.size
                                            else "900x700"))
-    changes = [_change(text) for text in args.changes]
-    if changes and not args.run_steps:
-        raise ConfigError("--change needs --run-steps N (the steps it falls within)")
     if args.fork is not None and not 0 <= args.fork <= args.run_steps:
         raise ConfigError(f"--fork {args.fork}: needs --run-steps N with 0 <= STEP <= N")
     if args.fork_changes and args.fork is None:
@@ -113,6 +230,11 @@ def run(args) -> int:
         cfg.validate()   # a bad --set is one line now, not an empty window later
     elif args.overrides:
         raise ConfigError("--set does not go with --open; change settings in the window")
+    run_cfg = cfg if cfg is not None else _run_config(args.open)
+    changes = check_changes(run_cfg, args)   # each --change and --fork-set, before anything trains
+    check_panel(args.panel, run_cfg)
+    if args.open and args.run_steps:
+        check_writable(args.open)   # another writer: one line now, not a window that waits forever
 
     from gan_studio.app.qt_workarounds import BrokenPySide, check_pyside
     try:
@@ -121,6 +243,8 @@ def run(args) -> int:
         print(f"gan-studio gui: error: {e}", file=sys.stderr)
         return 2
     from PySide6.QtWidgets import QApplication
+    if args.screenshot:
+        check_screenshot(args.screenshot)   # not after training: the picture's folder, its type
 
     from gan_studio.app.main_window import APPLICATION, ORGANISATION, MainWindow
     from PySide6.QtCore import qInstallMessageHandler
@@ -145,18 +269,61 @@ def run(args) -> int:
             runs_dir = "runs"
     win = MainWindow(cfg, preset=args.preset, runs_dir=runs_dir, open_path=args.open, device=args.device,
                      restore_settings=not args.screenshot)
-    outcome = {"rc": 0}
+    outcome = {"rc": 0, "over": False}
     if args.screenshot:
         win.resize(width, height)
+    from gan_studio.app.inbox import post
+
+    def die(message: str) -> None:
+        """The command fails: one line, exit status 2; the window closes (its run is saved)."""
+        if outcome["over"]:
+            return
+        outcome["over"] = True
+        print(f"gan-studio gui: error: {message}", file=sys.stderr)
+        outcome["rc"] = 2
+        win.close()
+
+    # the command drives the window (--run-steps, --screenshot): it must end, and say why when it fails
+    driving = bool(args.run_steps or args.screenshot)
+    pending: set = set()      # the workers training steps the command asked for (until target_reached)
+    applied: dict = {}        # setting -> the --change that set it last (a refusal names it)
+
+    def train(worker, n: int) -> None:
+        pending.add(worker)
+        worker.run_steps(n)
 
     def fail(message: str) -> None:
         if win.state.session is None:   # nothing to show: the run could not be built or opened
-            print(f"gan-studio gui: error: {message}", file=sys.stderr)
-            outcome["rc"] = 2
-            win.close()
+            die(message)
+        elif driving:
+            # a run that cannot train (another process became its writer) or a step that raised
+            # stops the engine short of the steps asked, and no target_reached would ever come;
+            # a passing problem (a frame without D's heatmap) leaves it training
+            for worker in list(pending):
+                after_round_trips(worker, lambda w=worker: stopped_short(w, message))
+        # else the window shows the message in its status bar and stays usable
+
+    def after_round_trips(worker, then, n: int = 2) -> None:
+        """``then()`` once the engine answered ``n`` questions asked one after the other: two, and
+        it has said (RunningChanged) whether it trains the steps asked before the first."""
+        if n == 0 or outcome["over"]:
+            if not outcome["over"]:
+                then()
+            return
+        worker.call(STEP_COUNT).add_done_callback(lambda _f: post(after_round_trips, worker, then, n - 1))
+
+    def stopped_short(worker, message: str) -> None:
+        branch = next((b for b in win.branches if b.worker is worker), None)
+        if worker in pending and (branch is None or not branch.running):
+            die(message)
+
+    def refused(key: str, why: str) -> None:
+        """A --change the Trainer refused while the run trained: not a silent success."""
+        if key in applied:
+            die(f"--change {applied[key]}: refused: {why}")
 
     start = {"step": 0}
-    plan = sorted(changes)
+    plan = list(changes)   # (step, key, value, text), in step order
     fork = {"at": args.fork, "waiting": set()}
 
     def started(session) -> None:
@@ -168,7 +335,8 @@ def run(args) -> int:
         """Apply the --change entries due at ``step``, then train to the next one (or the end)."""
         final = start["step"] + args.run_steps
         while plan and start["step"] + plan[0][0] <= step:
-            _, key, value = plan.pop(0)
+            _, key, value, text = plan.pop(0)
+            applied[key] = text
             win.worker.set_setting(key, value)   # queued before the next steps: applied at this step
         if fork["at"] is not None and start["step"] + fork["at"] <= step:
             fork["at"] = None                    # fork now; both branches train on once it is open
@@ -178,7 +346,7 @@ def run(args) -> int:
         nxt = min(final, start["step"] + plan[0][0]) if plan else final
         nxt = min(nxt, start["step"] + fork["at"]) if fork["at"] is not None else nxt
         if step < nxt:
-            win.worker.run_steps(nxt - step)
+            train(win.worker, nxt - step)
         else:
             shoot()
 
@@ -189,10 +357,12 @@ def run(args) -> int:
         fork["waiting"] = set(win.branches)
         for b in win.branches:
             if b is not win.branches[0]:
+                b.worker.target_reached.connect(lambda _s, w=b.worker: pending.discard(w))
                 b.worker.target_reached.connect(lambda _s, b=b: branch_done(b))
+                b.worker.setting_refused.connect(refused)
         for b in win.branches:
             if final > session.step:
-                b.worker.run_steps(final - session.step)
+                train(b.worker, final - session.step)
         if final <= session.step:
             shoot()
 
@@ -213,19 +383,26 @@ def run(args) -> int:
             time.sleep(0.01)
 
     def save(widget, path: str) -> None:
+        from gan_studio.core.errors import describe_os_error, user_errors
         app.processEvents()
         win.refresh_all()
         settle()
         app.processEvents()
-        if not widget.grab().save(path):
-            print(f"gan-studio gui: error: could not write {path}", file=sys.stderr)
+        try:
+            save_picture(widget, path)
+        except user_errors() as e:   # WriteError: names the file and why
+            print(f"gan-studio gui: error: {e}", file=sys.stderr)
+            outcome["rc"] = 2
+        except OSError as e:
+            print(f"gan-studio gui: error: {describe_os_error(e)}", file=sys.stderr)
             outcome["rc"] = 2
         else:
             print(f"saved {path} at step {win.state.step}", file=sys.stderr)
 
     def shoot(*_) -> None:
-        if not args.screenshot:
+        if not args.screenshot or outcome["over"]:
             return
+        outcome["over"] = True
         if args.panel in (None, "all"):
             save(win, args.screenshot)
         shot = Path(args.screenshot)
@@ -242,11 +419,14 @@ def run(args) -> int:
         win.close()
 
     win.error.connect(fail)
-    if args.run_steps or args.screenshot:
+    win.fork_failed.connect(lambda message: driving and die(message))
+    if driving:
         win.session_started.connect(started)
         root = win.worker
+        root.target_reached.connect(lambda _s: pending.discard(root))
         # before a fork the plan follows the run; after it, every branch reports to branch_done
         root.target_reached.connect(lambda s: branch_done(win.branches[0]) if fork["waiting"] else follow_plan(s))
+        root.setting_refused.connect(refused)
         win.worker.diverged.connect(shoot)   # the NaN warning is worth a picture too
     win.show()
     stopped_by = _close_on_signals(app, win)

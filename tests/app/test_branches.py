@@ -14,6 +14,7 @@ from gan_studio.app.plots import PlotsPanel
 from gan_studio.core.config import Config
 from gan_studio.session.payloads import METRIC_COLUMNS, Report, RunInfo
 from studio_helpers import WAIT_MS, tiny_config
+from test_mode_hops_view import assert_timeline_agrees_with_bars
 from test_window_layout import SIZES, assert_fits_at
 
 COL = {name: i for i, name in enumerate(METRIC_COLUMNS)}
@@ -118,6 +119,10 @@ def test_fork_in_the_window_trains_both_branches(make_window, qtbot, tmp_path):
     shown = side.shown_view
     assert shown is not None and any(v is shown for v in root.state.views)
     assert np.array_equal(side.bars.opts["height"], np.asarray(shown.evaluation["mode_counts"], float))
+    # each view's timeline is its own branch's: its right edge is the bars beside it, its hop marks
+    # what that branch's Mode hops counts (the branch's band showed its parent's modes)
+    for view in (side, win.modes):
+        assert_timeline_agrees_with_bars(view)
     for size in SIZES:   # and the window keeps its size: with a branch beside it, it grew to 1305 px at 1280
         assert_fits_at(win, qtbot, size)
     win.select_branch(root)

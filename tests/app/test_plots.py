@@ -177,7 +177,7 @@ def test_clicking_a_change_in_the_list_scrubs_the_2d_view_to_its_step(make_windo
     events = win.findChild(QListWidget, "events.list")
     assert events.isVisible() and events.count() == 1
     item = events.item(0)
-    assert item.text().startswith("step 4: tricks.packing.enabled = True")
+    assert item.text().startswith("step 4: tricks.packing.enabled = on (was off)")
     qtbot.mouseClick(events.viewport(), Qt.MouseButton.LeftButton, pos=events.visualItemRect(item).center())
     assert win.modes.shown_view.step == 4 and win.modes.pinned_step == 4
     assert win.modes.slider.value() == [v.step for v in win.state.views].index(4)
