@@ -137,6 +137,27 @@ def test_run_with_a_broken_config_json_opens_or_is_one_line(tiny_run, tmp_path, 
         assert rc == 0 or one_line_error(rc, err)
 
 
+@pytest.mark.parametrize("data", [b"{broken", None])   # cut by hand, or deleted
+def test_a_broken_config_json_is_read_from_the_checkpoint_and_a_writer_writes_it_again(
+        tiny_run, tmp_path, capsys, data):
+    from gan_studio.core.config import Config
+    from gan_studio.core.runs import RunFolder
+    run = copy_run(tiny_run, tmp_path / "run")
+    good = Config.load(run / "config.json").to_dict()
+    if data is None:
+        (run / "config.json").unlink()
+    else:
+        (run / "config.json").write_bytes(data)
+    assert RunFolder.open(run).config().to_dict()["data"] == good["data"]   # a reader: from the checkpoint
+    assert ((run / "config.json").read_bytes() if data else not (run / "config.json").exists()) in (data, True)
+    rc, _, err = cli(capsys, "train", "--resume", run, "--steps", "1", "--quiet")
+    assert rc == 0
+    assert "config.json could not be read; it was written again from the checkpoint's config" in err
+    assert Config.load(run / "config.json").to_dict()["data"] == good["data"]
+    rc, _, err = cli(capsys, "train", "--resume", run, "--steps", "1", "--quiet")
+    assert rc == 0 and "config.json" not in err                         # a readable one is left alone
+
+
 def test_loading_a_config_never_raises_anything_but_config_error(tmp_path):
     from gan_studio.core.config import Config
     from gan_studio.core.errors import ConfigError

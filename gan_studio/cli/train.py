@@ -81,6 +81,9 @@ def run(args) -> int:
             tr.apply_setting(*parse_override(text))
         set_threads(args.threads, tr)
         print(f"resuming {run.path} at step {tr.step_count} on {tr.device_name}", file=sys.stderr)
+        if run.restored_config:
+            print(f"gan-studio train: note: {run.path / 'config.json'} could not be read; it was written "
+                  "again from the checkpoint's config", file=sys.stderr)
     else:
         if not args.preset:
             raise ConfigError("name a PRESET (see `gan-studio presets`) or give --resume DIR")

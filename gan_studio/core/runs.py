@@ -155,6 +155,7 @@ class RunFolder:
     def __init__(self, path: str | Path, read_only: bool = False):
         self.path = Path(path)
         self.read_only = read_only
+        self.restored_config = False   # a writer wrote a broken config.json again (restore_config)
         self._lock = None
 
     # -- creation / opening ------------------------------------------------------------------
@@ -261,7 +262,29 @@ class RunFolder:
             raise RunError(f"{self.path} was opened read-only: nothing is written to it")
 
     def config(self) -> Config:
-        return Config.load(self.path / "config.json")
+        """The run's config.json; when that file is missing or unreadable (cut, edited by hand) and
+        the run has a checkpoint, the config the checkpoint holds (the run's latest, live changes
+        included): the checkpoint is what the run trains from. Nothing is written here."""
+        try:
+            return Config.load(self.path / "config.json")
+        except (ConfigError, OSError) as e:
+            if not (self.path / CHECKPOINT).is_file():
+                raise
+            try:
+                return Config.from_dict(json.loads(self.load_checkpoint()["config_json"]))
+            except CheckpointError:
+                raise e from None
+
+    def restore_config(self, cfg: Config) -> bool:
+        """A writer rewrites a config.json that is missing or cannot be read from ``cfg`` (the
+        checkpoint's), atomically; True when it did. A readable config.json is left as it is."""
+        self._check_writable()
+        try:
+            Config.load(self.path / "config.json")
+            return False
+        except (ConfigError, OSError):
+            cfg.save(self.path / "config.json")
+            return True
 
     # -- logs ----------------------------------------------------------------------------------
     def _append(self, name: str, row: dict) -> None:
@@ -485,6 +508,9 @@ def trainer_from_run(path: str | Path, device: str | None = None, trust_code: bo
                               f"({type(e).__name__}: {str(e).splitlines()[0][:160]})") from None
     if writable:
         run.truncate_after(tr.step_count)
+        # a cut or hand-broken config.json is written again from the checkpoint (run.restored_config
+        # tells the caller, which says so)
+        run.restored_config = run.restore_config(Config.from_dict(json.loads(state["config_json"])))
     return tr, run
 
 
