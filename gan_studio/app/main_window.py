@@ -222,6 +222,7 @@ class MainWindow(QMainWindow):
         self._update_branch_box()
         self.tricks.setting_changed.connect(lambda key, value: self.worker.set_setting(key, value))
         self.tricks.reset_requested.connect(lambda cfg: self.worker.reset(cfg))
+        self.tricks.value_refused.connect(lambda key, why: self.show_message(why))
         self.modes.slider.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.modes.slider.customContextMenuRequested.connect(lambda pos: self._history_menu(self.modes, pos))
         self.grid.slider.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -246,7 +247,7 @@ class MainWindow(QMainWindow):
         return a
 
     def _build_toolbar(self, cfg: Config) -> None:
-        from gan_studio.core.data.registry import dataset_names
+        from gan_studio.core.data.registry import trainable_dataset_names
         from gan_studio.core.presets import preset_names
         self.actions_by_name: dict[str, QAction] = {}
         tb = QToolBar("Training")
@@ -264,8 +265,8 @@ class MainWindow(QMainWindow):
         self.data_box.setObjectName("toolbar.data")
         self.data_box.setAccessibleName("Data set")
         self.data_box.setToolTip("the data set: choosing one starts a new run on it")
-        self.data_box.addItems(dataset_names())
-        self.data_box.setCurrentText(cfg.data.name)
+        self.data_box.addItems(trainable_dataset_names())   # not 'imported': it has nothing to train on
+        self._show_data_in_toolbar(cfg.data.name)
         self.data_box.activated.connect(lambda i: self.choose_dataset(self.data_box.itemText(i)))
         tb.addWidget(QLabel(" Preset "))
         tb.addWidget(self.preset_box)
@@ -316,6 +317,16 @@ class MainWindow(QMainWindow):
 
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
+        # the status bar's message, in a label that wraps: one line would cut a long one at 1280 px
+        # (a refused checkpoint's path and why); every showMessage lands here, and leaves with it
+        self.message_label = QLabel()
+        self.message_label.setObjectName("status.message")
+        self.message_label.setWordWrap(True)
+        self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # at most three lines (a wrapped label's height is first asked at a narrow width: many lines)
+        self.message_label.setMaximumHeight(3 * self.message_label.fontMetrics().lineSpacing() + 2)
+        sb.insertPermanentWidget(0, self.message_label, 1)
+        sb.messageChanged.connect(self.message_label.setText)
         self.status_labels: dict[str, QLabel] = {}
         for name, text in (("step", "step 0"), ("speed", ""), ("device", ""), ("elapsed", "")):
             label = QLabel(text)
@@ -395,7 +406,11 @@ class MainWindow(QMainWindow):
         self.show_message(self._about(branch, message))
 
     def _on_failed(self, message: str, branch: Branch | None = None) -> None:
-        message = self._about(branch or self.selected, message)
+        branch = branch or self.selected
+        if branch is self.selected and self.state.session is not None:
+            # a preset or data set that did not start leaves the run as it was: the toolbar says so
+            self._show_run_in_toolbar(self.state.session.config)
+        message = self._about(branch, message)
         self.show_message(message)
         self.error.emit(message)
 
@@ -448,7 +463,20 @@ class MainWindow(QMainWindow):
         self.worker.reset(cfg)
 
     def choose_dataset(self, name: str) -> None:
+        """A new run on the data set ``name``; a set read from a folder (MNIST, CIFAR-10, your pictures)
+        asks for the folder first: no folder chosen, nothing changes."""
+        from gan_studio.core.data.registry import dataset_folder
         cfg = self.tricks.pending_config()
+        what = dataset_folder(name)
+        if what:
+            start = cfg.data.path if cfg.data.name == name and cfg.data.path else str(Path.home())
+            path = QFileDialog.getExistingDirectory(self, f"{name}: the folder that holds {what}", start)
+            if not path:
+                if self.state.session is not None:
+                    self._show_run_in_toolbar(self.state.session.config)
+                self.show_message(f"{name} not started: it needs the folder that holds {what}")
+                return
+            cfg.set("data.path", path)
         cfg.set("data.name", name)
         cfg.name = name
         self.end_branches()
@@ -509,7 +537,12 @@ class MainWindow(QMainWindow):
         else:
             self.preset_box.setCurrentIndex(-1)
             self.preset_box.setPlaceholderText(cfg.name)
-        self.data_box.setCurrentText(cfg.data.name)
+        self._show_data_in_toolbar(cfg.data.name)
+
+    def _show_data_in_toolbar(self, name: str) -> None:
+        if self.data_box.findText(name) < 0:   # a run on a set not offered for new runs (an imported G)
+            self.data_box.addItem(name)
+        self.data_box.setCurrentText(name)
 
     def show_panels(self, cfg: Config) -> None:
         """Only the panels with something to show for this run (app/run_kind.py); the one that shows

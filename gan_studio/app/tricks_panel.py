@@ -169,9 +169,11 @@ class Section(QWidget):
 
 
 class TricksPanel(QWidget):
-    """Emits ``setting_changed(key, value)`` for live settings and ``reset_requested(cfg)``."""
+    """Emits ``setting_changed(key, value)`` for live settings and ``reset_requested(cfg)``; a value
+    for Reset that the config refuses emits ``value_refused(key, why)`` (the window shows why)."""
     setting_changed = Signal(str, object)
     reset_requested = Signal(object)
+    value_refused = Signal(str, str)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -410,8 +412,9 @@ class TricksPanel(QWidget):
             trial = self.cfg.copy()
             try:
                 trial.set(key, value)
-            except ValueError:
-                self._show(key, self.cfg.get(key))
+            except ValueError as e:   # ConfigError: one line naming the key and the allowed values
+                self._show(key, self.pending.get(key, self.cfg.get(key)))
+                self.value_refused.emit(key, str(e))
                 return
             if trial.get(key) == self.cfg.get(key):
                 self.pending.pop(key, None)

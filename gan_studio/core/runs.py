@@ -323,14 +323,19 @@ class RunFolder:
         if not p.exists():
             return []
         rows = []
-        for line in p.read_text(encoding="utf-8").splitlines():
+        # bytes that are not UTF-8 spoil their line only (it is skipped below)
+        for line in p.read_text(encoding="utf-8", errors="replace").splitlines():
             line = line.strip()
             if not line:
                 continue
             try:
-                rows.append(json.loads(line))
+                row = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a line cut by a crash mid-write: skip it
+            # a hand-broken line (a list, a text step) is no row either: every reader compares steps
+            if isinstance(row, dict) and isinstance(row.get("step", 0), (int, float)) \
+                    and not isinstance(row.get("step", 0), bool):
+                rows.append(row)
         return rows
 
     def read_metrics(self) -> list[dict]:

@@ -319,7 +319,9 @@ class TrainingEngine:
             self._steps, self._values = [], []
 
     # -- runs --------------------------------------------------------------------------------------
-    def _attach(self, tr, run) -> None:
+    def _attach(self, tr, run, info=None) -> None:
+        """Make ``tr`` and ``run`` the engine's; ``info``: their RunInfo, when the caller built it first
+        (opening a run reads its logs, which may fail: then nothing changes)."""
         import torch
 
         from gan_studio.core.device import choose_threads
@@ -342,7 +344,7 @@ class TrainingEngine:
         self._target = None
         self._running = False
         self._force_frame = True
-        self.reply(P.Opened(run_info(tr, str(run.path), run)))
+        self.reply(P.Opened(info if info is not None else run_info(tr, str(run.path), run)))
         self._fork_steps = ()
         self.reply(P.ForkPointsChanged(()))
 
@@ -360,15 +362,21 @@ class TrainingEngine:
         self._attach(tr, run)
 
     def _open(self, path) -> None:
-        from gan_studio.core.errors import user_errors
+        from gan_studio.core.errors import describe_os_error, user_errors
         from gan_studio.core.runs import trainer_from_run
         opened_as = checkpoint_signature(path)
         try:
             tr, run = trainer_from_run(path, device=self.device)   # read-only: looking changes nothing
+            # its logs are read before the run in hand is let go: a folder that cannot be shown
+            # leaves the engine on the run the window shows
+            info = run_info(tr, str(run.path), run)
         except user_errors() as e:
             self.reply(P.Failed(str(e)))
             return
-        self._attach(tr, run)
+        except OSError as e:   # a log file that cannot be read (a folder in its place, no permission)
+            self.reply(P.Failed(f"not opened: {describe_os_error(e)}"))
+            return
+        self._attach(tr, run, info)
         self._opened_as = opened_as
 
     def _become_writer(self) -> bool:

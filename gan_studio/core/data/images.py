@@ -454,11 +454,15 @@ register_dataset("shapes", _shapes, "image",
                  "coloured circles, squares and triangles drawn by the studio, with shape, colour, size, "
                  "position and a caption per image")
 register_dataset("mnist", lambda c: _idx_set(c, "MNIST", "MNIST", [str(i) for i in range(10)]), "image",
-                 "MNIST training digits (60,000) from the folder data.path")
+                 "MNIST training digits (60,000) from the folder data.path", folder="the MNIST files")
 register_dataset("fashion-mnist", lambda c: _idx_set(c, "Fashion-MNIST", "FashionMNIST", FASHION_CLASSES),
-                 "image", "Fashion-MNIST training images (60,000) from the folder data.path")
-register_dataset("cifar10", _cifar10, "image", "CIFAR-10 training images (50,000) from the folder data.path")
+                 "image", "Fashion-MNIST training images (60,000) from the folder data.path",
+                 folder="the Fashion-MNIST files")
+register_dataset("cifar10", _cifar10, "image", "CIFAR-10 training images (50,000) from the folder data.path",
+                 folder="the CIFAR-10 batches")
 register_dataset("folder", _folder, "image",
-                 "your pictures in data.path: one sub-folder per class (ImageFolder) or a flat folder")
+                 "your pictures in data.path: one sub-folder per class (ImageFolder) or a flat folder",
+                 folder="your pictures")
 register_dataset("imported", _imported, "image",
-                 "no data: the shape of a generator imported from another program (sampling only)")
+                 "no data: the shape of a generator imported from another program (sampling only)",
+                 trainable=False)

@@ -54,17 +54,33 @@ class _Entry:
     build: Callable[[DataConfig], Dataset]
     kind: str
     doc: str
+    folder: str = ""      # what the folder data.path holds, for the sets read from one ("" for none)
+    trainable: bool = True
 
 
 _REGISTRY: dict[str, _Entry] = {}
 
 
-def register_dataset(name: str, build: Callable[[DataConfig], Dataset], kind: str, doc: str) -> None:
-    _REGISTRY[name] = _Entry(build, kind, doc)
+def register_dataset(name: str, build: Callable[[DataConfig], Dataset], kind: str, doc: str,
+                     folder: str = "", trainable: bool = True) -> None:
+    """``folder``: what the folder ``data.path`` holds, for a set read from one (the window asks for
+    it when the set is chosen); ``trainable``: False for a set with no data to train on."""
+    _REGISTRY[name] = _Entry(build, kind, doc, folder, trainable)
 
 
 def dataset_names(kind: str | None = None) -> list[str]:
     return [n for n, e in _REGISTRY.items() if kind is None or e.kind == kind]
+
+
+def dataset_folder(name: str) -> str:
+    """What the folder ``data.path`` must hold for this set ("the MNIST files"), or "" when it needs none."""
+    entry = _REGISTRY.get(name)
+    return entry.folder if entry is not None else ""
+
+
+def trainable_dataset_names(kind: str | None = None) -> list[str]:
+    """The sets a new run can be trained on (the choices the window offers)."""
+    return [n for n in dataset_names(kind) if _REGISTRY[n].trainable]
 
 
 def dataset_kind(name: str) -> str:
