@@ -13,6 +13,10 @@ MARGIN = 0.1
 MIN_ROBUST_POINTS = 20
 #: a point this close beyond the percentile range (as a share of its span) is data, not a spike
 TAIL = 0.25
+#: a flat series is shown this far either side of its value: at least 1, or this share of it
+FLAT_SHARE = 0.1
+#: ... and on a log axis this many decades either side
+FLAT_HALF_DECADES = 0.5
 #: at most this many points go into the percentiles (an even stride over the rest): a long run's
 #: range costs the same as a short one's
 RANGE_SAMPLE = 20_000
@@ -105,7 +109,11 @@ def robust_range(y: np.ndarray, log: bool = False, robust: bool = True) -> tuple
         if hi <= p_hi + TAIL * span:
             p_hi = hi
         lo, hi = p_lo, p_hi
-    span = max(hi - lo, 1e-6 * max(1.0, abs(hi)), 1e-9)
+    if hi - lo <= 1e-6 * max(1.0, abs(hi)):
+        # flat (one point, or a value that does not move): a readable range around it, not +-5e-8
+        half = FLAT_HALF_DECADES if log else max(1.0, FLAT_SHARE * abs(hi))
+        return lo - half, hi + half
+    span = hi - lo
     return lo - MARGIN * span, hi + MARGIN * span
 
 

@@ -65,7 +65,7 @@ PLOTS = [
     ("mode_hops", "Mode hops", [("mode_hops", f"hops in {MODE_HOPS_WINDOW} evals", D_PEN)], "logged"),
 ]
 #: plots of counts: their y-axis always shows 0
-COUNT_PLOTS = {"mode_hops"}
+COUNT_PLOTS = {"modes", "mode_hops"}
 #: the plots of a Gaussian mixture's mode metrics
 MODE_PLOTS = ("modes", "hq", "rkl", "mode_hops")
 #: HQ's ceiling: a perfect generator has 1 - e^(-9/2) of its samples within 3 sigma of their mode

@@ -218,3 +218,27 @@ def test_gradient_norm_axis_labels_do_not_crowd_over_two_decades(panel):
     plain.setLogMode(False, True)
     plain.setRange(lo, hi)
     assert _labelled_tick_gap(plain, height)[0] < gap      # what pyqtgraph alone labels: crowded
+
+
+def test_a_flat_series_gets_a_readable_range_not_a_hair_around_its_value():
+    for values, log, span in ((np.zeros(1), False, 2.0), (np.full(50, 2.079), False, 2.0),
+                              (np.full(3, 98.0), False, 19.6), (np.full(5, 3.0), True, 1.0)):
+        lo, hi = robust_range(values, log=log)
+        v = np.log10(values[0]) if log else values[0]
+        assert lo < v < hi and hi - lo == pytest.approx(span)   # was +-5e-8: axis labels like '5e-08'
+
+
+def test_a_fresh_run_s_first_evaluation_is_drawn_on_readable_axes(panel):
+    """Step 0 of a 2-D run: 0 modes, 0 % HQ, no reverse KL yet. The modes plot shows 0 to 1 at least
+    (a count), HQ at least a unit either side: the axes read 0, 1, ... not 5e-08."""
+    state = StudioState()
+    state.begin(RunInfo(config=Config(), run_path="", device_name="cpu", step=0, is_image=False,
+                        modes=np.zeros((8, 2))))
+    state._add_eval(0, {"modes": 0, "modes_strict": 0, "hq": 0.0, "rkl": None})   # the first frame's
+    state.version += 1
+    p = panel(state)
+    assert p._plot_data("modes") and p._plot_data("hq")
+    lo, hi = p.plots["modes"].viewRange()[1]
+    assert lo < 0 and hi >= 1
+    lo, hi = p.plots["hq"].viewRange()[1]
+    assert lo <= -1 and hi >= 1
