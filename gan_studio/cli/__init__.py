@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-from gan_studio.core.errors import describe_os_error, user_errors  # noqa: E402,F401  (re-exported)
+from gan_studio.core.errors import describe_os_error, file_in_the_way, user_errors  # noqa: E402,F401  (re-exported)
 
 
 #: the exit status of a command whose stdout was closed under it (128 + SIGPIPE, as a shell reports it)
@@ -95,7 +95,7 @@ def _main(argv: list[str] | None) -> int:
         return 2
     except OSError as e:   # a full disk, a read-only or forbidden folder: the machine, not a bug
         print(f"gan-studio {args.command}: error: {describe_os_error(e)}", file=sys.stderr)
-        return 1
+        return 2 if file_in_the_way(e) else 1   # `--out notes.txt/x`: the input, not the machine
     except RecursionError:   # input nested deeper than any parser can follow (a hostile file)
         print(f"gan-studio {args.command}: error: an input file is nested too deeply to be read",
               file=sys.stderr)

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from gan_studio.core.config import parse_override
-from gan_studio.core.errors import ConfigError
+from gan_studio.core.errors import ConfigError, describe_os_error
 
 #: a question for the engine whose answer only says it answered (gui's round trips); it must pickle
 STEP_COUNT = operator.attrgetter("step_count")
@@ -171,7 +171,7 @@ def check_screenshot(path: str) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ConfigError(f"--screenshot {path}: cannot make its folder {folder}: "
-                          f"{e.strerror or e}") from None
+                          f"{describe_os_error(e)}") from None
     if not os.access(folder, os.W_OK):
         raise ConfigError(f"--screenshot {path}: the folder {folder} cannot be written to")
 

@@ -10,6 +10,8 @@ never Qt.
 from __future__ import annotations
 
 import errno
+import os
+from pathlib import Path
 
 
 class UserError(ValueError):
@@ -48,10 +50,28 @@ def user_errors() -> tuple[type[BaseException], ...]:
 _DISK_FULL = {errno.ENOSPC} | ({errno.EDQUOT} if hasattr(errno, "EDQUOT") else set())
 
 
+def file_in_the_way(e: OSError) -> str | None:
+    """For an OSError that says a folder was needed where a file is (``--out notes.txt/run``: ENOTDIR;
+    a folder made where a file of that name is: EEXIST), the path of that file; else None. It is the
+    user's input, not the machine: the CLI reports it as such (exit 2)."""
+    if e.errno not in (errno.ENOTDIR, errno.EEXIST) or not isinstance(e.filename, (str, os.PathLike)):
+        return None
+    path = Path(e.filename)
+    for part in (*reversed(path.parents), path):   # from the top down: the first file is the one in the way
+        if str(part) in ("", ".") or not os.path.lexists(part):
+            continue
+        if not part.is_dir():
+            return str(part)
+    return None
+
+
 def describe_os_error(e: OSError) -> str:
     """One line for an OSError: 'disk full while writing PATH', 'read-only file system: PATH', ..."""
     path = e.filename if e.filename is not None else None
     where = f" {path}" if path is not None else ""
+    blocker = file_in_the_way(e)
+    if blocker is not None:
+        return f"{blocker} is a file, where a folder is needed"
     if e.errno in _DISK_FULL:
         return f"disk full while writing{where or ' (no space left on the device)'}"
     if e.errno == errno.EROFS:

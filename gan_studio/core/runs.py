@@ -17,6 +17,7 @@ import math
 import os
 import pickle
 import re
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -89,7 +90,9 @@ def _load_checkpoint(path: Path) -> dict:
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path} is empty (an interrupted write?)")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():   # a plain pickle's "Detected pickle protocol 4" is no second line
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         if _REFUSED_GLOBAL.search(str(e)):   # the file names a class or function to call: never loaded
             name = re.search(r"GLOBAL ([\w.]+)", str(e))

@@ -1,0 +1,78 @@
+"""What a new user meets walking the README's commands: every sub-command listed in its CLI table,
+and a path mistake (`--out notes.txt/run`) reported as the user's input in one line."""
+from __future__ import annotations
+
+import argparse
+import errno
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from gan_studio.cli import build_parser, main
+from gan_studio.core.errors import describe_os_error, file_in_the_way
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+@pytest.fixture(autouse=True)
+def one_thread_after():
+    """Commands here set torch's thread count for the process: put the suite's 1 back."""
+    yield
+    torch.set_num_threads(1)
+
+
+def _subcommands(parser: argparse.ArgumentParser, prefix: str = "gan-studio") -> list[str]:
+    """'gan-studio train', 'gan-studio bench modes', ...: every leaf command of the parser."""
+    acts = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not acts:
+        return [prefix]
+    return [c for name, sp in acts[0].choices.items() for c in _subcommands(sp, f"{prefix} {name}")]
+
+
+def test_every_subcommand_has_a_row_in_the_readme_cli_table():
+    """`gan-studio figure timeline` and `gan-studio sweep` were missing from 'The command line' table."""
+    text = README.read_text(encoding="utf-8")
+    table = text.split("## The command line", 1)[1].split("\n## ", 1)[0]
+    rows = [m.group(1) for m in re.finditer(r"^\| `(gan-studio[^`]*)`", table, re.M)]
+    missing = [c for c in _subcommands(build_parser()) if not any(r == c or r.startswith(c + " ") for r in rows)]
+    assert not missing, f"sub-commands without a row in README's CLI table: {missing}"
+
+
+@pytest.fixture
+def a_file(tmp_path):
+    f = tmp_path / "notes.txt"
+    f.write_text("not a folder\n")
+    return f
+
+
+def test_a_file_where_a_folder_is_needed_is_named(a_file):
+    """mkdir under a file said 'File exists: notes.txt' (EEXIST) or 'Not a directory: notes.txt/run'."""
+    for err, name in ((errno.EEXIST, a_file), (errno.ENOTDIR, a_file / "run"), (errno.ENOTDIR, a_file / "a" / "b")):
+        e = OSError(err, "x", str(name))
+        assert file_in_the_way(e) == str(a_file)
+        assert describe_os_error(e) == f"{a_file} is a file, where a folder is needed"
+    assert file_in_the_way(OSError(errno.EEXIST, "x", str(a_file.parent))) is None   # a folder is not in the way
+    assert file_in_the_way(OSError(errno.ENOSPC, "x", str(a_file / "run"))) is None
+
+
+def test_out_under_a_file_is_one_line_and_exit_2(a_file, tmp_path, capsys):
+    """`gan-studio train ring8 --out notes.txt/run` (and sample, compare) exited 1, 'the machine', with
+    'Not a directory' or 'File exists: notes.txt'; it is the user's input: exit 2, naming the file."""
+    tiny = ["--set", "train.batch_size=8", "--set", "model.g_width=8", "--set", "model.d_width=8",
+            "--quiet", "--threads", "1"]
+    assert main(["train", "ring8", "--steps", "1", "--out", str(a_file / "run"), *tiny]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"gan-studio train: error: {a_file} is a file, where a folder is needed"
+    run = tmp_path / "run"
+    assert main(["train", "ring8", "--steps", "1", "--out", str(run), *tiny]) == 0
+    capsys.readouterr()
+    for argv in (["sample", str(run), "--n", "4", "--out", str(a_file / "s.npy")],
+                 ["sample", str(run), "--n", "4", "--out", str(a_file / "deeper" / "s.png")],
+                 ["compare", str(run), "--out", str(a_file / "c.csv")]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"{a_file} is a file, where a folder is needed" in err, err
+    assert a_file.read_text() == "not a folder\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "run"]
