@@ -86,7 +86,16 @@ def test_a_config_path_that_does_not_exist_is_named_as_a_file(tmp_path, capsys, 
 def test_a_folder_given_as_a_config_is_named_as_a_folder(tmp_path, capsys):
     rc, _, err = cli(capsys, "train", tmp_path, "--steps", "1", *TINY)
     assert rc == 2
-    one_line_error(rc, err, f"{tmp_path} is a folder, not a config file")
+    line = one_line_error(rc, err, f"{tmp_path} is a folder, not a config file")
+    assert "--resume" not in line
+
+
+def test_a_run_folder_given_as_a_config_points_to_resume(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert cli(capsys, "train", "ring8", "--steps", "2", "--out", run, *TINY)[0] == 0
+    rc, _, err = cli(capsys, "train", run, "--steps", "1", *TINY)
+    one_line_error(rc, err, f"{run} is a folder, not a config file",
+                   f"it is a run folder: continue it with gan-studio train --resume {run}")
 
 
 def test_a_word_is_still_a_preset_name(tmp_path, capsys, monkeypatch):

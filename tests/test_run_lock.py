@@ -91,6 +91,10 @@ def test_resume_of_a_run_in_its_first_steps_names_the_writer_not_a_missing_check
     assert len(err.splitlines()) == 1 and "Traceback" not in err
     assert f"is being trained by pid {os.getpid()} (gan-studio train) on host {socket.gethostname()}" in err
     assert "checkpoint.pt" not in err
+    # a reader (sample, as the lock's message suggests) is told the run has saved no step yet
+    assert main(["sample", str(fresh), "--n", "4", "--out", str(tmp_path / "s.npy")]) == 2
+    err = capsys.readouterr().err
+    assert "has no checkpoint.pt yet: no step of this run was saved" in err and "not a run folder" not in err
     window.unlock()
     # once nobody trains it, the missing checkpoint is the problem, and the probe keeps no lock
     assert main(["train", "--resume", str(fresh), "--steps", "5", *TINY[-3:]]) == 2

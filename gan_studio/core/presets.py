@@ -50,7 +50,10 @@ def load_preset(name: str) -> Config:
         if not path.exists():
             raise ConfigError(f"no such config file: {name}")
         if path.is_dir():
-            raise ConfigError(f"{name} is a folder, not a config file (.toml or .json)")
+            hint = ""
+            if (path / "checkpoint.pt").is_file() or (path / "config.json").is_file():
+                hint = f"; it is a run folder: continue it with gan-studio train --resume {name}"
+            raise ConfigError(f"{name} is a folder, not a config file (.toml or .json){hint}")
         return Config.load(path)
     cfg = Config.load(preset_path(name))
     if cfg.name == "custom":

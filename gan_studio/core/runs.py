@@ -215,6 +215,9 @@ class RunFolder:
         if not (run.path / CHECKPOINT).is_file():
             if writable:   # a fresh run before its first checkpoint: say who trains it, not "no run"
                 cls._refuse_if_held(run.path, command)
+            if (run.path / "config.json").is_file():   # ours, before its first checkpoint
+                raise RunError(f"{run.path} has no {CHECKPOINT} yet: no step of this run was saved (a run "
+                               "in training writes one at each save and when it stops)")
             raise RunError(f"{run.path} has no {CHECKPOINT}: it is not a run folder, or no step was saved")
         if writable:
             run.lock(command)
