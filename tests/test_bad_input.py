@@ -122,6 +122,19 @@ def _with_checkpoint_config(run, config_json: str):
     torch.save(state, run / "checkpoint.pt")
 
 
+def test_a_checkpoint_that_does_not_fit_its_config_names_the_layer_and_both_shapes(tiny_run, tmp_path, capsys):
+    """Its own config asks for wider networks than its weights: the message says which weight and
+    what shapes, not torch's 'Error(s) in loading state_dict for ...:' cut at its first line."""
+    run = copy_run(tiny_run, tmp_path / "run")
+    state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
+    cfg = json.loads(state["config_json"])
+    cfg["model"]["g_width"] = 2 * cfg["model"]["g_width"]
+    _with_checkpoint_config(run, json.dumps(cfg))
+    rc, _, err = cli(capsys, "sample", run, "--n", "2", "--out", tmp_path / "s.npy")
+    line = one_line_error(rc, err, "does not fit its own config", "in the file but", "for its config")
+    assert "Error(s) in loading" not in line and "torch.Size" not in line
+
+
 @pytest.mark.parametrize("command", ["resume", "sample"])
 def test_run_with_a_nested_config_is_one_line(tiny_run, tmp_path, capsys, command):
     run = copy_run(tiny_run, tmp_path / "run")

@@ -84,6 +84,31 @@ def load_checkpoint_file(path: str | Path) -> dict:
         raise CheckpointError(f"{e}; {hint}") from None
 
 
+def state_mismatch(e: Exception) -> str:
+    """torch's load_state_dict error in a few words: the first layer whose shape differs, the weights
+    missing or left over (its own text begins with 'Error(s) in loading state_dict for X:' and
+    nothing else on that line); any other error as its type and first line."""
+    text = str(e)
+    parts = []
+    size = re.search(r"size mismatch for ([\w.]+): copying a param with shape torch\.Size\((\[[^\]]*\])\) "
+                     r"from checkpoint, the shape in current model is torch\.Size\((\[[^\]]*\])\)", text)
+    if size:
+        more = text.count("size mismatch for ") - 1
+        parts.append(f"{size[1]} is {size[2]} in the file but {size[3]} for its config"
+                     + (f", and {more} more weights of other shapes" if more > 0 else ""))
+    for label, what in (("Missing key(s)", "weights missing"), ("Unexpected key(s)", "weights it has no place for")):
+        found = re.search(re.escape(label) + r" in state_dict: ([^\n]*)", text)
+        if found:
+            names = re.findall(r'"([^"]+)"', found[1])
+            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            parts.append(f"{what}: {shown}")
+    if parts:
+        owner = re.match(r"Error\(s\) in loading state_dict for (\w+):", text)
+        return (f"{owner[1]}: " if owner else "") + "; ".join(parts)
+    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    return f"{type(e).__name__}: {first[:160]}"
+
+
 def _load_checkpoint(path: Path) -> dict:
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
@@ -516,7 +541,7 @@ def trainer_from_run(path: str | Path, device: str | None = None, trust_code: bo
         if isinstance(e, (ConfigError, CheckpointError, RunError)):
             raise
         raise CheckpointError(f"{run.path / CHECKPOINT} does not fit its own config "
-                              f"({type(e).__name__}: {str(e).splitlines()[0][:160]})") from None
+                              f"({state_mismatch(e)})") from None
     if writable:
         run.truncate_after(tr.step_count)
         # a cut or hand-broken config.json is written again from the checkpoint (run.restored_config
