@@ -31,8 +31,8 @@ from torch import nn
 from gan_studio.core.config import Config
 from gan_studio.core.errors import CheckpointError, ConfigError, RunError
 from gan_studio.core.io import atomic_write_bytes
-from gan_studio.core.nets.scripted import describe_value, first_line, probe_script, read_script
-from gan_studio.core.runs import RunFolder
+from gan_studio.core.nets.scripted import describe_value, probe_script, read_script
+from gan_studio.core.runs import RunFolder, load_plain
 
 SCRIPT_FILE = "generator.torchscript.pt"
 
@@ -70,11 +70,9 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         with zipfile.ZipFile(path) as zf:
             if any("/code/" in n for n in zf.namelist()):  # TorchScript archives carry their code
                 raise CheckpointError(f"{path} is a TorchScript module, not a state_dict: use --arch torchscript")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - unpickling errors, truncation, not a torch file at all
-        raise CheckpointError(f"{path} cannot be read as a PyTorch state_dict with weights_only=True "
-                              f"({first_line(e)[:160]})") from None
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path} is empty")
+    state = load_plain(path, "a PyTorch state_dict")   # tensors and plain data only, never code
     if isinstance(state, dict) and str(state.get("format", "")).startswith("gan-studio-checkpoint"):
         raise CheckpointError(f"{path} is a GAN Studio checkpoint: open its run folder instead of importing it")
     if isinstance(state, dict):

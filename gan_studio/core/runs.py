@@ -109,28 +109,34 @@ def state_mismatch(e: Exception) -> str:
     return f"{type(e).__name__}: {first[:160]}"
 
 
+def load_plain(path: Path, what: str = "a checkpoint"):
+    """``torch.load`` of tensors and plain data only (never code): a file that names a class or
+    function to call is refused in words that say so, any other unreadable file is called corrupt,
+    or not ``what``, in one sentence (torch's own text is about weights_only in general)."""
+    try:
+        with warnings.catch_warnings():   # a plain pickle's "Detected pickle protocol 4" is no second line
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if _REFUSED_GLOBAL.search(str(e)):   # the file names a class or function to call: never loaded
+            name = re.search(r"GLOBAL ([\w.]+)", str(e))
+            shown = f" ({name.group(1)})" if name else ""
+            raise CheckpointError(f"{path} was refused: it holds objects other than tensors and plain "
+                                  f"data{shown}, and loading it could run code, so it was not loaded") from None
+        # any other refusal is an opcode or a record the unpickler cannot take: bytes, not code
+        raise CheckpointError(f"{path} is corrupt, or not {what} at all: it cannot be read as one") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, AttributeError,
+            ImportError, IndexError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{path} is truncated or corrupt and cannot be read "
+                              f"({_first_sentence(e)})") from None
+
+
 def _load_checkpoint(path: Path) -> dict:
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path} is empty (an interrupted write?)")
-    try:
-        with warnings.catch_warnings():   # a plain pickle's "Detected pickle protocol 4" is no second line
-            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        if _REFUSED_GLOBAL.search(str(e)):   # the file names a class or function to call: never loaded
-            name = re.search(r"GLOBAL ([\w.]+)", str(e))
-            what = f" ({name.group(1)})" if name else ""
-            raise CheckpointError(f"{path} was refused: it holds objects other than tensors and plain "
-                                  f"data{what}, and loading it could run code, so it was not loaded") from None
-        # any other refusal is an opcode or a record the unpickler cannot take: bytes, not code (torch's
-        # text is about weights_only in general, not about this file)
-        raise CheckpointError(f"{path} is corrupt, or not a checkpoint at all: it cannot be read as one") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, AttributeError,
-            ImportError, IndexError, KeyError, TypeError) as e:
-        raise CheckpointError(f"{path} is truncated or corrupt and cannot be read "
-                              f"({_first_sentence(e)})") from None
+    state = load_plain(path)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a GAN Studio checkpoint (format {FORMAT} expected)")
     for key in ("step", "config_json", "G", "D", "opt_g", "opt_d", "rng"):
