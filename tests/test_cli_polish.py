@@ -351,3 +351,21 @@ def test_the_readme_command_lines_fit_the_parsers(capsys):
             except SystemExit:
                 wrong.append(f"line {number}: does not parse: {cmd}: {capsys.readouterr().err.strip()}")
     assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("value, words", [(1e300, "beyond float32's range"), (np.inf, "NaN or infinite")])
+def test_latents_too_large_for_float32_are_one_line_without_a_numpy_warning(image_run, tmp_path, capsys, value,
+                                                                            words):
+    z = np.full((2, D), value, dtype=np.float64)
+    np.save(tmp_path / "z.npy", z)
+    capsys.readouterr()
+    with np.errstate(over="raise"):   # a cast that overflows outside an errstate of its own fails here
+        rc = main(["sample", str(image_run), "--z", str(tmp_path / "z.npy"), "--out", str(tmp_path / "s.png")])
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and words in err
+    assert not (tmp_path / "s.png").exists()
+    with np.errstate(over="raise"):   # latent arithmetic reads its groups the same way
+        rc = main(["latent", str(image_run), "--a", str(tmp_path / "z.npy"), "--b", str(tmp_path / "z.npy"),
+                   "--c", str(tmp_path / "z.npy"), "--out", str(tmp_path / "o.png")])
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and words in err
