@@ -313,6 +313,7 @@ class PlotsPanel(QWidget):
         p.enableAutoRange(x=False, y=False)
         p.vb.sigXRangeChanged.connect(lambda _vb, r, n=name: self._x_moved(n, r))
         p.vb.sigRangeChanged.connect(lambda *_, n=name: self._layout_flags(n))
+        p.vb.sigYRangeChanged.connect(lambda _vb, r, n=name: self._show_reference_label(n, r))
         p.vb.sigResized.connect(lambda *_, n=name: self._layout_flags(n))
         spikes = pg.ScatterPlotItem(size=8, pen=None, brush=SPIKE_BRUSH, hoverable=True,
                                     tip=lambda x, y, data: f"step {x:.0f}: {data:.4g} (outside the range; "
@@ -684,6 +685,14 @@ class PlotsPanel(QWidget):
                                    labelOpts={"position": 0.95, "color": LEGEND_COLOUR, "anchors": [(1, 0), (1, 0)]})
             self.plots[name].addItem(line, ignoreBounds=True)
             self.references[name] = line
+            self._show_reference_label(name, self.plots[name].viewRange()[1])
+
+    def _show_reference_label(self, name: str, y_range) -> None:
+        """A reference line's label only while its line is in view: hung from a line just above the
+        view ('cap 98.9 %' over an HQ axis that ends at 90) it was cut in half at the plot's top."""
+        line = getattr(self, "references", {}).get(name)
+        if line is not None:
+            line.label.setVisible(bool(y_range[0] <= line.value() <= y_range[1]))
 
     # -- change flags -------------------------------------------------------------------------------
     def _add_marker(self, event: dict) -> None:

@@ -164,6 +164,12 @@ def test_hq_cap_and_reverse_kl_floor_are_drawn_and_mode_hops_plotted(panel):
     assert p.references["hq"].value() == pytest.approx(98.89, abs=0.01)
     assert p.references["rkl"].value() == pytest.approx(7 / 5000)
     assert p.is_shown("mode_hops")
+    # a label hung from a line outside the view was cut in half at the plot's edge: it hides
+    hq = p.plots["hq"]
+    hq.setYRange(0, 90, padding=0)
+    assert not p.references["hq"].label.isVisible()
+    hq.setYRange(0, 105, padding=0)
+    assert p.references["hq"].label.isVisible()
 
 
 def test_clicking_a_change_in_the_list_scrubs_the_2d_view_to_its_step(make_window, qtbot):
