@@ -250,6 +250,7 @@ class PlotsPanel(QWidget):
         self.flags: dict[str, list[tuple[int, pg.TextItem]]] = {}   # per plot: (step, flag) of each change
         self.shown: dict[str, bool] = {}                              # per plot: whether this run has it
         self._smoothers: dict[str, Smoother] = {}
+        self.references: dict[str, pg.InfiniteLine] = {}   # HQ's cap, reverse KL's floor
         for name, title, series, source in PLOTS:
             p = self._add_plot(name, title, [(label, pen) for _, label, pen in series])
             cols = COLUMNS[source]
@@ -280,7 +281,6 @@ class PlotsPanel(QWidget):
         self._setting_x = False
         self._x_range = (0.0, 10.0)
         self._warnings: list[str] = []
-        self.references: dict[str, pg.InfiniteLine] = {}   # HQ's cap, reverse KL's floor
         # other branches of the run, drawn over this one (app/branches.py): (label, colour, state,
         # the last step they share with it); their curves and branch-point lines, per plot
         self.overlays: list[tuple[str, tuple, StudioState, float]] = []
@@ -690,7 +690,7 @@ class PlotsPanel(QWidget):
     def _show_reference_label(self, name: str, y_range) -> None:
         """A reference line's label only while its line is in view: hung from a line just above the
         view ('cap 98.9 %' over an HQ axis that ends at 90) it was cut in half at the plot's top."""
-        line = getattr(self, "references", {}).get(name)
+        line = self.references.get(name)
         if line is not None:
             line.label.setVisible(bool(y_range[0] <= line.value() <= y_range[1]))
 

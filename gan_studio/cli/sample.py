@@ -73,13 +73,8 @@ def load_latents(path: str, latent_dim: int) -> np.ndarray:
         raise ConfigError(f"--z {path}: holds no latents (shape {z.shape}); give at least one row")
     if z.shape[0] > MAX_SAMPLES:
         raise ConfigError(f"--z {path}: {z.shape[0]} latents; at most {MAX_SAMPLES:,} samples per call")
-    if np.issubdtype(z.dtype, np.floating) and not np.isfinite(z).all():
-        raise ConfigError(f"--z {path}: holds NaN or infinite values")
-    with np.errstate(over="ignore"):   # said below in words, not as a RuntimeWarning on stderr
-        z = z.astype(np.float32)
-    if not np.isfinite(z).all():
-        raise ConfigError(f"--z {path}: holds values beyond float32's range (about 3.4e38)")
-    return z
+    from gan_studio.core.latent import finite_float32
+    return finite_float32(z, f"--z {path}")
 
 
 def run(args) -> int:

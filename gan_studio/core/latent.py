@@ -48,9 +48,15 @@ def as_latents(z, latent_dim: int, what: str = "latents") -> np.ndarray:
     if arr.ndim != 2 or arr.shape[1] != latent_dim or arr.shape[0] == 0:
         raise ConfigError(f"{what}: expected shape (N, {latent_dim}) with N >= 1 (this generator's "
                           f"latent size is {latent_dim}), got {tuple(arr.shape)}")
+    return finite_float32(arr, what)
+
+
+def finite_float32(arr: np.ndarray, what: str) -> np.ndarray:
+    """Real numbers ``arr`` as float32, or ConfigError naming ``what``: NaN or infinite values, or
+    values beyond float32's range (said in words, not as numpy's overflow warning on stderr)."""
     if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
         raise ConfigError(f"{what}: holds NaN or infinite values")
-    with np.errstate(over="ignore"):   # said below in words, not as a RuntimeWarning on stderr
+    with np.errstate(over="ignore"):
         arr = arr.astype(np.float32)
     if not np.isfinite(arr).all():
         raise ConfigError(f"{what}: holds values beyond float32's range (about 3.4e38)")

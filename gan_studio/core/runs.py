@@ -370,8 +370,8 @@ class RunFolder:
             except json.JSONDecodeError:
                 continue  # a line cut by a crash mid-write: skip it
             # a hand-broken line (a list, a text step) is no row either: every reader compares steps
-            if isinstance(row, dict) and isinstance(row.get("step", 0), (int, float)) \
-                    and not isinstance(row.get("step", 0), bool):
+            step = row.get("step", 0) if isinstance(row, dict) else None
+            if isinstance(step, (int, float)) and not isinstance(step, bool):
                 rows.append(row)
         return rows
 
