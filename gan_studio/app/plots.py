@@ -89,7 +89,15 @@ def draw_points(curve: pg.PlotDataItem, x: np.ndarray, y: np.ndarray) -> None:
     """Evaluations on a curve: a line through them, and a dot when there is only one (a short run,
     a run just opened: its Mode hops plot held a single point nobody could see)."""
     curve.setData(x, y)
-    curve.setSymbol("o" if len(x) == 1 else None)
+    lone_dot(curve, len(x) == 1)
+
+
+def lone_dot(curve: pg.PlotDataItem, lone: bool) -> None:
+    """A dot on a curve that holds a single point (a line through one point draws nothing), none
+    otherwise; set only when it changes, so that a long run's refreshes pay nothing for it."""
+    want = "o" if lone else None
+    if curve.opts["symbol"] != want:
+        curve.setSymbol(want)
 
 
 def marker_label(event: dict) -> str:
@@ -259,7 +267,9 @@ class PlotsPanel(QWidget):
                 if source == "metrics":
                     self.raw_curves[key] = p.plot(pen=faint(pen))
                     self._smoothers[key] = Smoother()
-                    curve = p.plot(pen=pen)
+                    # a dot only while the curve holds one point (step 1 of a fresh run): lone_dot
+                    curve = p.plot(pen=pen, symbol=None, symbolSize=LONE_POINT_PX, symbolPen=pen,
+                                   symbolBrush=pen.color())
                 else:
                     curve = p.plot(pen=pen, symbol=None, symbolSize=LONE_POINT_PX, symbolPen=pen,
                                    symbolBrush=pen.color())
@@ -514,6 +524,7 @@ class PlotsPanel(QWidget):
             self.raw_curves[key].setData(x, y, connect="finite")
             self.raw_curves[key].setVisible(weight > 0)
             curve.setData(x, smooth, connect="finite")
+            lone_dot(curve, np.count_nonzero(np.isfinite(smooth)) == 1)
         for key, curve in self.family_curves.items():
             pts = [(step, row[key]) for step, row in st.family_evals if key in row]
             if pts:

@@ -123,6 +123,39 @@ def test_a_mode_hops_plot_of_one_evaluation_shows_its_point(qtbot):
     assert len(loss.getData()[0]) == 50 and loss.opts["symbol"] is None
 
 
+def test_step_one_of_a_fresh_run_shows_its_losses_as_points_then_as_lines(qtbot):
+    """A line through one point draws nothing: after its first step a fresh run's loss, D-output and
+    gradient-norm plots were empty. One point is a dot; from the second point on it is a line again."""
+    st = StudioState()
+    st.begin(RunInfo(config=Config(), run_path="", device_name="cpu", step=0, is_image=False))
+    plots = PlotsPanel(st)
+    qtbot.addWidget(plots)
+    plots.resize(900, 700)
+    plots.show()
+    first = np.full((1, len(METRIC_COLUMNS)), 0.7)
+    first[0, 0] = 1
+    st.add(Report(step=1, running=True, steps_per_s=1.0, elapsed_s=1.0, metrics=first))
+    plots.refresh()
+    per_step = [key for key, (source, _, _) in plots.curves.items()
+                if source == "metrics" and plots.is_shown(key.split(".")[0])]
+    assert {key.split(".")[0] for key in per_step} >= {"losses", "d_outputs", "grad_norms"}
+    for key in per_step:
+        curve = plots.curves[key][2]
+        assert list(curve.getData()[0]) == [1], key
+        assert curve.opts["symbol"] == "o" and curve.scatter.isVisible() and len(curve.scatter.data) == 1, key
+    for smoothing in (0, 60):           # with and without smoothing: the dot is the point itself
+        plots.smoothing.setValue(smoothing)
+        plots.refresh()
+        assert plots.curves[per_step[0]][2].opts["symbol"] == "o"
+    more = np.full((2, len(METRIC_COLUMNS)), 0.6)
+    more[:, 0] = [2, 3]
+    st.add(Report(step=3, running=True, steps_per_s=1.0, elapsed_s=1.0, metrics=more))
+    plots.refresh()
+    for key in per_step:
+        curve = plots.curves[key][2]
+        assert list(curve.getData()[0]) == [1, 2, 3] and curve.opts["symbol"] is None, key
+
+
 def test_a_real_runs_hop_marks_agree_with_its_mode_hops_plot(make_window, qtbot):
     """Evaluated every 5 steps for 60 steps: the Mode hops plot has a point per logged evaluation,
     and the timeline's marks in the newest window number its last value."""
