@@ -129,6 +129,7 @@ def write_fork(parent: str | Path, state: dict, out: str | Path, changes: dict |
         here = {"run": str(parent), "branch_step": step, "changes": parsed}
         atomic_write_text(tmp / LINEAGE, json.dumps(
             {"parent": str(parent), "branch_step": step, "changes": parsed, "ancestry": ancestry + [here],
+             "events_at_branch": len(events),   # config.json holds these; later ones are the fork's own
              "created": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=2, default=str))
         save_checkpoint_file(state, tmp / CHECKPOINT)   # last: a folder with a checkpoint is a run
         if out.is_dir():

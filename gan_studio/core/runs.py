@@ -312,15 +312,19 @@ class RunFolder:
             except CheckpointError:
                 raise e from None
 
-    def restore_config(self, cfg: Config) -> bool:
-        """A writer rewrites a config.json that is missing or cannot be read from ``cfg`` (the
-        checkpoint's), atomically; True when it did. A readable config.json is left as it is."""
+    def restore_config(self, cfg: Config, events: list[dict] | None = None) -> bool:
+        """A writer rewrites a config.json that is missing or cannot be read, atomically; True when
+        it did. A readable config.json is left as it is. ``cfg`` is the checkpoint's (live) config and
+        ``events`` the run's live changes: what is written is the config the folder started from (a
+        run's first step, a fork's branch step), as config.json always holds, with the changes in
+        events.jsonl on top of it (see :func:`start_config`)."""
         self._check_writable()
         try:
             Config.load(self.path / "config.json")
             return False
         except (ConfigError, OSError):
-            cfg.save(self.path / "config.json")
+            events = events or []
+            start_config(cfg, events, held_events(self.path, events)).save(self.path / "config.json")
             return True
 
     # -- logs ----------------------------------------------------------------------------------
@@ -511,6 +515,41 @@ class RunFolder:
         return arr.astype(np.float64)
 
 
+def held_events(run_dir: str | Path, events: list[dict]) -> int:
+    """How many of a folder's first ``events`` its config.json already holds: none for a run (it
+    is written before the first step); for a fork, those up to its branch (the parent's changes and
+    the fork's own at the branch), counted in lineage.json, or, for a fork written before the count
+    was kept there, the events up to its branch step."""
+    lineage = read_lineage(run_dir)
+    if lineage is None:
+        return 0
+    held = lineage.get("events_at_branch")
+    if isinstance(held, int) and not isinstance(held, bool) and 0 <= held <= len(events):
+        return held
+    branch = lineage["branch_step"]
+    return sum(1 for e in events if isinstance(e, dict) and isinstance(e.get("step", 0), (int, float))
+               and e.get("step", 0) <= branch)
+
+
+def start_config(live: Config, events: list[dict], held: int = 0) -> Config:
+    """The config a run folder started from, rebuilt from its live config and its events: every
+    live change after the first ``held`` events ("set" events, each with its ``old`` value) undone,
+    newest first (``held``: what config.json already holds, :func:`held_events`). Falls back to
+    ``live`` when an event cannot be undone (no ``old``, a value the config refuses)."""
+    cfg = live.copy()
+    try:
+        for event in reversed(events[held:]):
+            if not isinstance(event, dict) or event.get("event") != "set":
+                continue
+            if "old" not in event or not isinstance(event.get("key"), str):
+                return live.copy()
+            cfg.set(event["key"], event["old"])
+        cfg.validate()
+    except (ConfigError, KeyError, TypeError, ValueError):
+        return live.copy()
+    return cfg
+
+
 def read_lineage(run_dir: str | Path) -> dict | None:
     """A fork's lineage.json as a dict with an int ``branch_step``; None when the folder has none or
     it is not such a record (a reader that draws branch points does without)."""
@@ -552,7 +591,8 @@ def trainer_from_run(path: str | Path, device: str | None = None, trust_code: bo
         run.truncate_after(tr.step_count)
         # a cut or hand-broken config.json is written again from the checkpoint (run.restored_config
         # tells the caller, which says so)
-        run.restored_config = run.restore_config(Config.from_dict(json.loads(state["config_json"])))
+        run.restored_config = run.restore_config(Config.from_dict(json.loads(state["config_json"])),
+                                                 tr.events)
     return tr, run
 
 

@@ -394,7 +394,7 @@ class TrainingEngine:
                 raise RunError(f"{run.path} was saved by another process since it was opened here; "
                                "Open it again to continue from its newest checkpoint")
             run.truncate_after(self._tr.step_count)
-            run.restore_config(self._tr.cfg)   # a cut or hand-broken config.json, written again
+            run.restore_config(self._tr.cfg, self._tr.events)   # a cut or hand-broken config.json
             for event in self._unlogged:
                 run.append_event(event)
         except (OSError, *user_errors()) as e:
