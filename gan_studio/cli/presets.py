@@ -1,4 +1,5 @@
-"""gan-studio presets: one entry per preset, its description wrapped to the terminal's width."""
+"""gan-studio presets: one entry per preset, its description wrapped to the terminal's width; with a
+name, that preset's file and the settings it changes from the defaults."""
 from __future__ import annotations
 
 #: the narrowest description column; a narrower terminal wraps at this width anyway
@@ -6,9 +7,15 @@ MIN_TEXT_WIDTH = 30
 
 
 def add_parser(sub):
-    return sub.add_parser("presets", help="list the presets with their descriptions",
-                          description="List the presets in resources/presets with their descriptions, "
-                                      "wrapped to the terminal's width.")
+    p = sub.add_parser("presets", help="list the presets with their descriptions, or show one",
+                       description="List the presets in resources/presets with their descriptions, "
+                                   "wrapped to the terminal's width. With a NAME, print that preset's "
+                                   "file (its comments say why each value was chosen) and, as comments "
+                                   "after it, every setting it changes from the defaults: the output is "
+                                   "a config file, so `gan-studio presets best > mine.toml`, edited, "
+                                   "trains with `gan-studio train mine.toml`.")
+    p.add_argument("name", nargs="?", metavar="NAME", help="a preset to show (default: list them all)")
+    return p
 
 
 def format_presets(descs: dict[str, str], columns: int) -> str:
@@ -24,8 +31,43 @@ def format_presets(descs: dict[str, str], columns: int) -> str:
     return "\n".join(lines)
 
 
+def changed_settings(cfg, default) -> list[tuple[str, object, object]]:
+    """(dotted key, value, default value) of every setting where ``cfg`` differs from ``default``,
+    in the config's order; name and description left out (every preset has its own)."""
+    out = []
+
+    def walk(a: dict, b: dict, prefix: str) -> None:
+        for key, value in a.items():
+            if isinstance(value, dict) and isinstance(b.get(key), dict):
+                walk(value, b[key], f"{prefix}{key}.")
+            elif value != b.get(key) and prefix + key not in ("name", "description"):
+                out.append((prefix + key, value, b.get(key)))
+    walk(cfg.to_dict(), default.to_dict(), "")
+    return out
+
+
+def show_preset(name: str) -> str:
+    """The preset's file, then its changes from the defaults as TOML comments (the whole stays a
+    config file that loads as the preset does)."""
+    import json
+    from gan_studio.core.config import Config
+    from gan_studio.core.presets import load_preset, preset_path
+    path = preset_path(name)   # an unknown name: ConfigError listing the presets
+    cfg = load_preset(name)
+    text = path.read_text(encoding="utf-8").rstrip("\n")
+    changes = changed_settings(cfg, Config())
+    lines = [text, "", f"# {name}: {len(changes)} settings changed from the defaults "
+             "(every key: docs/config.md; override any with --set KEY=VALUE)"]
+    width = max((len(k) for k, _, _ in changes), default=0)
+    lines += [f"#   {k:<{width}} = {json.dumps(v)}   (default {json.dumps(d)})" for k, v, d in changes]
+    return "\n".join(lines)
+
+
 def run(args) -> int:
     import shutil
     from gan_studio.core.presets import preset_descriptions
+    if args.name:
+        print(show_preset(args.name))
+        return 0
     print(format_presets(preset_descriptions(), shutil.get_terminal_size((100, 24)).columns))
     return 0
