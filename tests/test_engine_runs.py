@@ -89,7 +89,7 @@ def test_truncated_and_foreign_checkpoints_give_clear_errors(tmp_path):
     data = good.read_bytes()
     cut = tmp_path / "cut.pt"
     cut.write_bytes(data[: len(data) // 2])
-    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+    with pytest.raises(CheckpointError, match="is cut short"):
         load_checkpoint_file(cut)
     other = tmp_path / "other.pt"
     torch.save({"weights": torch.zeros(3)}, other)
@@ -162,7 +162,7 @@ def test_cli_truncated_checkpoint_is_one_line(tmp_path):
     ck.write_bytes(ck.read_bytes()[:1000])
     r = subprocess.run([sys.executable, "-m", "gan_studio", "train", "--resume", str(out), "--steps", "5"],
                        capture_output=True, text=True)
-    assert r.returncode == 2 and "truncated or corrupt" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "is cut short (1,000 bytes" in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
 
 

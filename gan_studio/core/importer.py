@@ -70,9 +70,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         with zipfile.ZipFile(path) as zf:
             if any("/code/" in n for n in zf.namelist()):  # TorchScript archives carry their code
                 raise CheckpointError(f"{path} is a TorchScript module, not a state_dict: use --arch torchscript")
-    if path.stat().st_size == 0:
-        raise CheckpointError(f"{path} is empty")
-    state = load_plain(path, "a PyTorch state_dict")   # tensors and plain data only, never code
+    state = load_plain(path, "a PyTorch state_dict",   # tensors and plain data only, never code
+                       remedy="copy the file again, or save it again with torch.save(netG.state_dict(), FILE)")
     if isinstance(state, dict) and str(state.get("format", "")).startswith("gan-studio-checkpoint"):
         raise CheckpointError(f"{path} is a GAN Studio checkpoint: open its run folder instead of importing it")
     if isinstance(state, dict):

@@ -71,14 +71,16 @@ _REFUSED_GLOBAL = re.compile(r"GLOBAL |unsupported global|add_safe_globals|unrec
 
 def load_checkpoint_file(path: str | Path) -> dict:
     """Load and check a checkpoint without running code from it (``weights_only=True``, always).
-    CheckpointError in one line: missing, empty, truncated or corrupt, refused (it names code to
-    run), or not ours; for a run's checkpoint.pt that cannot be read, it also names the states the
-    run kept in forks/ and the ``gan-studio fork`` command that recovers from one."""
+    CheckpointError in one line: missing, empty, cut short, incomplete or damaged, refused (it names
+    code to run), or not ours; then what the user can do: for a run's checkpoint.pt, the states the
+    run kept in forks/ and the ``gan-studio fork`` command that recovers from one, or an earlier copy
+    put in its place, and that its metrics and snapshots can still be read; for a kept state, the
+    other states to fork from."""
     path = Path(path)
     try:
         return _load_checkpoint(path)
     except CheckpointError as e:
-        hint = _recovery_hint(path) if path.name == CHECKPOINT and path.is_file() else ""
+        hint = _recovery_hint(path) if path.is_file() else ""
         if not hint:
             raise
         raise CheckpointError(f"{e}; {hint}") from None
@@ -109,10 +111,11 @@ def state_mismatch(e: Exception) -> str:
     return f"{type(e).__name__}: {first[:160]}"
 
 
-def load_plain(path: Path, what: str = "a checkpoint"):
+def load_plain(path: Path, what: str = "a checkpoint", remedy: str = ""):
     """``torch.load`` of tensors and plain data only (never code): a file that names a class or
-    function to call is refused in words that say so, any other unreadable file is called corrupt,
-    or not ``what``, in one sentence (torch's own text is about weights_only in general)."""
+    function to call is refused in words that say so; any other file that cannot be read is described
+    from its bytes in one sentence that names it, says what is wrong (empty, cut short, incomplete,
+    damaged, not ``what``) and its size, then ``remedy`` (what the user can do), never torch's text."""
     try:
         with warnings.catch_warnings():   # a plain pickle's "Detected pickle protocol 4" is no second line
             warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
@@ -120,22 +123,111 @@ def load_plain(path: Path, what: str = "a checkpoint"):
     except pickle.UnpicklingError as e:
         if _REFUSED_GLOBAL.search(str(e)):   # the file names a class or function to call: never loaded
             name = re.search(r"GLOBAL ([\w.]+)", str(e))
-            shown = f" ({name.group(1)})" if name else ""
-            raise CheckpointError(f"{path} was refused: it holds objects other than tensors and plain "
-                                  f"data{shown}, and loading it could run code, so it was not loaded") from None
+            raise _refused(path, name.group(1) if name else None) from None
         # any other refusal is an opcode or a record the unpickler cannot take: bytes, not code
-        raise CheckpointError(f"{path} is corrupt, or not {what} at all: it cannot be read as one") from None
+        raise _unreadable(path, what, remedy, e) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, AttributeError,
             ImportError, IndexError, KeyError, TypeError) as e:
-        raise CheckpointError(f"{path} is truncated or corrupt and cannot be read "
-                              f"({_first_sentence(e)})") from None
+        raise _unreadable(path, what, remedy, e) from None
+
+
+def _refused(path: Path, name: str | None) -> CheckpointError:
+    shown = f" ({name})" if name else ""
+    return CheckpointError(f"{path} was refused: it holds objects other than tensors and plain "
+                           f"data{shown}, and loading it could run code, so it was not loaded")
+
+
+#: how a zip archive (torch.save's format since 1.6) begins; a file cut short keeps its beginning
+_ZIP_MAGIC = b"PK\x03\x04"
+#: the most of a file that is parsed (never run) to tell a plain pickle from other bytes
+_PICKLE_SCAN_BYTES = 16 << 20
+
+
+def _unreadable(path: Path, what: str, remedy: str, error: BaseException) -> CheckpointError:
+    """One sentence on a file torch could not load: what is wrong with it, told from its bytes (read,
+    never run), then ``remedy``. A file that cannot be opened at all says why, in words."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(len(_ZIP_MAGIC))
+    except OSError as e:
+        return CheckpointError(f"{path} cannot be opened: {_os_reason(e)}" + (f"; {remedy}" if remedy else ""))
+    n = f"{size:,} byte{'s' if size != 1 else ''}"
+    if size == 0:
+        problem = f"is empty ({n})"
+    elif head == _ZIP_MAGIC:
+        problem = _zip_problem(path, n, what, error)
+    else:
+        code = _plain_pickle_globals(path)
+        if code:   # a plain pickle that names classes or functions to call
+            return _refused(path, code[0])
+        if code is not None:
+            problem = f"is a plain Python pickle, not {what} ({n})"
+        elif head.startswith(_ZIP_MAGIC[:len(head)]):   # fewer bytes than the zip signature itself
+            problem = f"is cut short ({n}; its end is missing)"
+        else:
+            problem = f"is cut short or is not {what} ({n} that are neither a PyTorch archive nor a pickle)"
+    return CheckpointError(f"{path} {problem}: it cannot be read" + (f"; {remedy}" if remedy else ""))
+
+
+def _zip_problem(path: Path, n: str, what: str, error: BaseException) -> str:
+    """What is wrong with a file that begins as a zip archive but that torch could not load."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+            broken = zf.testzip()   # the first record whose bytes do not match their checksum
+    except (zipfile.BadZipFile, EOFError, ValueError, OSError, RuntimeError, NotImplementedError):
+        return f"is cut short ({n}; its end is missing)"   # no table of contents at the end
+    if not any(name.endswith("data.pkl") for name in names):
+        return f"is not {what} ({n}; a zip archive without the data.pkl that a PyTorch file holds)"
+    if broken is not None:
+        return f"is damaged ({n}; its record {broken} does not match its checksum)"
+    missing = re.search(r"failed locating file ([\w./-]+)", str(error))
+    if missing:
+        return f"is incomplete ({n}; its archive lacks the record {missing.group(1)}, the bytes of a tensor)"
+    return f"is damaged ({n}; its archive is whole but its records cannot be read as {what})"
+
+
+def _plain_pickle_globals(path: Path) -> list[str] | None:
+    """None unless the file is one whole plain Python pickle (parsed by pickletools, which never imports
+    or calls anything); else the classes and functions it names, which unpickling it would call."""
+    import pickletools
+    named, strings, whole = [], [], False
+    try:
+        with open(path, "rb") as f:
+            data = f.read(_PICKLE_SCAN_BYTES)
+        for op, arg, _ in pickletools.genops(io.BytesIO(data)):
+            if op.name == "STOP":
+                whole = True
+                break
+            if isinstance(arg, str):
+                strings.append(arg)
+            if op.name in ("GLOBAL", "INST"):
+                named.append(str(arg).replace(" ", "."))
+            elif op.name == "STACK_GLOBAL":
+                named.append(".".join(strings[-2:]) if len(strings) >= 2 else "a global")
+            elif op.name in ("REDUCE", "OBJ", "NEWOBJ", "NEWOBJ_EX", "BUILD") and not named:
+                named.append("an object")
+    except (OSError, ValueError, EOFError, IndexError, KeyError, TypeError, UnicodeDecodeError,
+            OverflowError, MemoryError):   # not a pickle (pickletools: ValueError for a byte that is no opcode)
+        return None
+    return named if whole else None
+
+
+def _os_reason(e: OSError) -> str:
+    """Why a file could not be opened, in words (never ``[Errno N]``)."""
+    if isinstance(e, IsADirectoryError):
+        return "it is a folder, not a file"
+    if isinstance(e, PermissionError):
+        return "permission denied (it is not readable by this user)"
+    if isinstance(e, FileNotFoundError):
+        return "it is not there (it was moved or deleted)"
+    return (e.strerror or "the system could not read it").rstrip(".").lower()
 
 
 def _load_checkpoint(path: Path) -> dict:
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
-    if path.stat().st_size == 0:
-        raise CheckpointError(f"{path} is empty (an interrupted write?)")
     state = load_plain(path)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a GAN Studio checkpoint (format {FORMAT} expected)")
@@ -149,36 +241,33 @@ def _load_checkpoint(path: Path) -> dict:
     return state
 
 
-def _first_sentence(e: BaseException, limit: int = 100) -> str:
-    """``Type: the first sentence of e's message``, cut at a word (never mid-word) within ``limit``
-    characters: torch's messages run on for lines ("... This is an internal miniz error. If you ...")."""
-    text = " ".join(str(e).split())   # one line
-    if isinstance(e, KeyError) and len(e.args) == 1:
-        text = repr(e.args[0])
-    for i, ch in enumerate(text):   # a full stop followed by a space ends the first sentence
-        if ch == "." and (i + 1 == len(text) or text[i + 1] == " "):
-            text = text[:i]
-            break
-    if len(text) > limit:
-        cut = text.rfind(" ", 0, limit)
-        text = (text[:cut] if cut > 0 else text[:limit]).rstrip(" ,;:") + " ..."   # one long word: no choice
-    return f"{type(e).__name__}: {text}" if text else type(e).__name__
-
-
 def _recovery_hint(path: Path) -> str:
-    """Where a run whose checkpoint.pt cannot be read can recover from: the states it kept in forks/
-    (train.fork_keep), and the command that starts a run from one. "" when it kept none."""
+    """What the user can do about a checkpoint file that cannot be used. A run's checkpoint.pt: the
+    states it kept in forks/ (train.fork_keep) and the command that starts a run from one, or else an
+    earlier copy put in its place; either way its logs are still there to read. A state kept in
+    forks/: fork at another step. "" for any other file (it is not a run's)."""
+    if path.parent.name == FORKS and _FORK_FILE.match(path.name):
+        try:
+            others = [s for s, p in RunFolder(path.parent.parent, read_only=True).fork_points().items() if p != path]
+        except OSError:
+            others = []
+        listed = f" ({', '.join(map(str, others))})" if others else ""
+        return f"fork at another kept step{listed} or from the run's {CHECKPOINT} (without --at)"
+    if path.name != CHECKPOINT:
+        return ""
+    run = path.parent
+    readable = "the run's metrics and snapshots can still be read"
     try:
-        steps = list(RunFolder(path.parent, read_only=True).fork_points())
-    except OSError:   # forks/ cannot be listed (no permission): no hint rather than another error
-        return ""
+        steps = list(RunFolder(run, read_only=True).fork_points())
+    except OSError:   # forks/ cannot be listed (no permission): no states to name
+        steps = []
     if not steps:
-        return ""
-    run, last = path.parent, steps[-1]
+        return f"to go on, put an earlier copy of {CHECKPOINT} in its place; {readable}"
+    last = steps[-1]
     listed = ", ".join(str(s) for s in steps)
     return (f"earlier states are kept in {run / FORKS} (step{'s' if len(steps) > 1 else ''} {listed}): "
             "recover from one with "
-            f"`gan-studio fork {run} --at {last} --out NEW_DIR`")
+            f"`gan-studio fork {run} --at {last} --out NEW_DIR`; {readable}")
 
 
 class RunFolder:
@@ -243,7 +332,13 @@ class RunFolder:
         run = cls(path, read_only=not writable)
         if not run.path.is_dir():
             raise RunError(f"no run folder at {run.path}")
-        if not (run.path / CHECKPOINT).is_file():
+        checkpoint = run.path / CHECKPOINT
+        if os.path.lexists(checkpoint) and not checkpoint.is_file():   # a folder or a broken link
+            what = "a folder" if checkpoint.is_dir() else "a link to nothing" if not checkpoint.exists() \
+                else "not a plain file"
+            raise CheckpointError(f"{checkpoint} is {what}, not a checkpoint file: it cannot be read; "
+                                  f"{_recovery_hint(checkpoint)}")
+        if not checkpoint.is_file():
             if writable:   # a fresh run before its first checkpoint: say who trains it, not "no run"
                 cls._refuse_if_held(run.path, command)
             if (run.path / "config.json").is_file():   # ours, before its first checkpoint
