@@ -31,14 +31,12 @@ def add_parser(sub):
 
 def run(args) -> int:
     from gan_studio.core import compare as C
-    from gan_studio.core.io import atomic_write_bytes, atomic_write_text
+    from gan_studio.core.io import atomic_write_bytes, atomic_write_text, refuse_output_in_runs
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".csv"):
         raise ConfigError(f"--out {out}: name a .png (the chart) or a .csv (the table)")
     C.check_smoothing(args.smooth)
-    for d in args.runs:   # the comparison never goes into a run folder
-        if out.resolve().is_relative_to(Path(d).resolve()):
-            raise ConfigError(f"--out {out} is inside the run folder {d}; choose a path outside it")
+    refuse_output_in_runs(args.runs, ("--out", out))   # the comparison never goes into a run folder
     runs = C.load_histories(args.runs)
     metrics, missing = C.common_metrics(runs, C.parse_metrics(args.metrics))
     if missing:

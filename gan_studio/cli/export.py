@@ -24,13 +24,12 @@ def add_parser(sub):
 def run(args) -> int:
     if args.format != "tensorboard":
         raise ConfigError(f"unknown format {args.format!r}")   # argparse refuses it first
+    from gan_studio.core.io import refuse_output_in_runs
     from gan_studio.core.tensorboard_export import export_runs, summary_writer_class
     summary_writer_class()   # before anything is read: one line on how to install TensorBoard
     out = Path(args.out)
     check_out_folder(out)
-    for d in args.runs:   # the export never goes into a run folder
-        if out.resolve().is_relative_to(Path(d).resolve()):
-            raise ConfigError(f"--out {out} is inside the run folder {d}; choose a folder outside it")
+    refuse_output_in_runs(args.runs, ("--out", out))   # the export never goes into a run folder
     for e in export_runs(args.runs, out):
         print(f"{e.run} -> {e.log_dir}: {e.scalars} scalars, {e.events} events, {e.images} images")
     print(f"view them with: tensorboard --logdir {out}")

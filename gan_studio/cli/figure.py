@@ -37,16 +37,13 @@ def run(args) -> int:
 
 
 def _timeline(args) -> int:
-    from gan_studio.core.io import atomic_write_bytes
+    from gan_studio.core.io import atomic_write_bytes, refuse_output_in_runs
     from gan_studio.core.timeline import check_layout, figure_size, load_rows, parse_steps, timeline_png
 
     steps = parse_steps(args.steps) if args.steps is not None else None
     check_layout(len(args.runs), len(steps) if steps else 1, args.cell)
     out = Path(args.out)
-    for d in args.runs:   # the figure never goes into a run folder
-        if out.resolve().is_relative_to(Path(d).resolve()):
-            raise ConfigError(f"--out {out} is inside the run folder {d}; the figure never writes into a "
-                              "run: choose a path outside it")
+    refuse_output_in_runs(args.runs, ("--out", out))   # the figure never goes into a run folder
     steps, rows = load_rows(args.runs, steps)
     png = timeline_png(rows, steps, args.cell)
     atomic_write_bytes(out, png)

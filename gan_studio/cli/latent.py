@@ -156,7 +156,7 @@ def _plan(args, latent_dim: int):
 
 def run(args) -> int:
     from gan_studio.core import latent as L
-    from gan_studio.core.io import atomic_write_bytes
+    from gan_studio.core.io import atomic_write_bytes, refuse_output_in_runs
     from gan_studio.core.render import grid_png, readable_scale
     from gan_studio.core.runs import trainer_from_run
     out = Path(args.out)
@@ -166,6 +166,7 @@ def run(args) -> int:
         raise ConfigError(f"--latents-out {args.latents_out}: must end in .npy")
     if args.scale is not None and not 1 <= args.scale <= MAX_SCALE:
         raise ConfigError(f"--scale = {args.scale}: must be between 1 and {MAX_SCALE}")
+    refuse_output_in_runs([args.run_dir], ("--out", out), ("--latents-out", args.latents_out))
     tr, _ = trainer_from_run(args.run_dir, device=args.device, trust_code=args.trust_code)
     if not tr.is_image:
         raise ConfigError(f"{args.run_dir} is a 2-D run: latent arithmetic draws images, it needs an image run")

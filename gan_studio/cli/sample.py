@@ -81,7 +81,7 @@ def run(args) -> int:
     import torch
 
     from gan_studio.core.errors import RunError
-    from gan_studio.core.io import atomic_write_bytes
+    from gan_studio.core.io import atomic_write_bytes, refuse_output_in_runs
     from gan_studio.core.render import grid_png, readable_scale, scatter_png
     from gan_studio.core.runs import trainer_from_run
     out = Path(args.out)
@@ -93,6 +93,7 @@ def run(args) -> int:
         raise ConfigError(f"--scale = {args.scale}: must be between 1 and {MAX_SCALE}")
     if not args.z and not 1 <= args.n <= MAX_SAMPLES:
         raise ConfigError(f"--n = {args.n}: must be between 1 and {MAX_SAMPLES:,}")
+    refuse_output_in_runs([args.run_dir], ("--out", out), ("--latents-out", args.latents_out))
     tr, _ = trainer_from_run(args.run_dir, device=args.device, trust_code=args.trust_code)
     latent = tr.cfg.model.latent_dim
     if args.z:

@@ -87,7 +87,7 @@ def run(args) -> int:
 
     from gan_studio.core.data.images import to_float
     from gan_studio.core.families.cyclegan import sheet_png
-    from gan_studio.core.io import atomic_write_bytes
+    from gan_studio.core.io import atomic_write_bytes, refuse_output_in_runs
     from gan_studio.core.render import readable_scale
     from gan_studio.core.runs import trainer_from_run
     files = list_inputs(args.inputs)
@@ -107,6 +107,7 @@ def run(args) -> int:
         raise ConfigError(f"--out {out}: one picture goes to a file ending in .png")
     if args.sheet and Path(args.sheet).suffix.lower() != ".png":
         raise ConfigError(f"--sheet {args.sheet}: must end in .png")
+    refuse_output_in_runs([args.run_dir], ("--out", out), ("--sheet", args.sheet))
 
     tr, _ = trainer_from_run(args.run_dir, device=args.device)   # read-only: no lock, nothing written there
     if not tr.FAMILY.has("translation"):

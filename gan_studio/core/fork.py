@@ -26,7 +26,7 @@ import torch
 from gan_studio.core.config import Config, config_from_json
 from gan_studio.core.errors import CheckpointError, ConfigError, RunError
 from gan_studio.core.family_spec import needs_reset
-from gan_studio.core.io import RunLock, RunLockedError, atomic_write_text
+from gan_studio.core.io import RunLock, RunLockedError, atomic_write_text, refuse_output_in_runs
 from gan_studio.core.runs import (CHECKPOINT, LINEAGE, SAMPLES, RunFolder, load_checkpoint_file, read_lineage,
                                   save_checkpoint_file)
 
@@ -147,12 +147,7 @@ def _check_out(out: Path, parent: Path) -> None:
             raise RunError(f"--out {out} is a file; a fork needs a new or empty folder")
         if any(out.iterdir()):
             raise RunError(f"--out {out} is not empty; a fork needs a new or empty folder")
-    try:
-        inside = out.resolve().is_relative_to(parent)
-    except OSError:
-        inside = False
-    if inside:
-        raise RunError(f"--out {out} is inside the run it forks ({parent}); choose a folder beside it")
+    refuse_output_in_runs([parent], ("--out", out))   # a fork goes beside its parent, never into it
 
 
 def _apply_changes(state: dict, cfg: Config, changes: dict, device: str | None):

@@ -10,7 +10,9 @@ exclusive, non-blocking lock (``fcntl.flock`` on POSIX, ``msvcrt.locking`` on Wi
 as it writes. The lock file records the holder's pid, host and command, so a second writer gets one
 line naming it. The kernel drops the lock when the holder's process ends, however it ends (a
 ``kill -9`` included): a lock file left behind by a dead process never blocks anyone. Readers
-(``sample``, ``latent``, ``metrics``, the window looking at a run) take no lock and write nothing.
+(``sample``, ``latent``, ``metrics``, the window looking at a run) take no lock and write nothing, not
+even what they are asked to write: an output inside a run folder they read is refused
+(:func:`refuse_output_in_runs`).
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from gan_studio.core.errors import WriteError
+from gan_studio.core.errors import UserError, WriteError
 
 
 # -- atomic writes ---------------------------------------------------------------------------------
@@ -202,6 +204,28 @@ def default_command() -> str:
         prog = "gan-studio"
     sub = next((a for a in argv[1:] if not a.startswith("-")), "")
     return f"{prog} {sub}".strip()
+
+
+def refuse_output_in_runs(runs, *outputs: tuple[str, str | Path | None]) -> None:
+    """UserError when an output a command writes, ``(option, path)`` (None: not asked for), lies in one of
+    the run folders ``runs`` it reads: the folder itself or anything under it, after relative paths,
+    ``..`` and symlinks are resolved. A run folder is its training's (one writer, atomic files, a
+    window watching it); a stray file in it confuses its readers (snapshots/, forks/, samples/).
+    ``compare``, ``figure``, ``export``, ``sample``, ``latent``, ``translate`` and ``fork`` ask here."""
+    for option, out in outputs:
+        if out is None or str(out) == "":
+            continue
+        try:
+            target = Path(out).resolve()
+        except (OSError, RuntimeError):   # a symlink loop: the write fails with its own message
+            continue
+        for d in runs:
+            try:
+                inside = target.is_relative_to(Path(d).resolve())
+            except (OSError, RuntimeError):
+                inside = False
+            if inside:
+                raise UserError(f"{option} {out} is inside the run folder {d}; choose a path outside it")
 
 
 class RunLockedError(Exception):
