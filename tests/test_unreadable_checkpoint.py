@@ -151,6 +151,26 @@ def test_a_zip_whose_record_is_damaged_names_the_record(tiny_run, tmp_path, caps
     assert f"is damaged ({len(data):,} bytes; its record archive/data.pkl does not match its checksum)" in line
 
 
+def test_a_flipped_byte_in_a_weight_is_found_by_its_checksum_not_trained_on(tiny_run, tmp_path, capsys):
+    """Bytes of a tensor's record changed in place: torch loads the file without a word (a wrong weight,
+    and training would go on from it); the record's checksum says it is damaged."""
+    data = bytearray((tiny_run / "checkpoint.pt").read_bytes())
+    zf = zipfile.ZipFile(io.BytesIO(bytes(data)))
+    record = max((i for i in zf.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+    name_len, extra_len = struct.unpack("<HH", data[record.header_offset + 26:record.header_offset + 30])
+    start = record.header_offset + 30 + name_len + extra_len
+    data[start + record.file_size // 2] ^= 0x40           # one bit of one weight
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(bytes(data))
+    torch.load(damaged, map_location="cpu", weights_only=True)   # the premise: torch alone takes it
+    run = broken_run(tiny_run, tmp_path, bytes(data))
+    line = the_message(capsys, run, tmp_path)
+    assert f"is damaged ({len(data):,} bytes; its record {record.filename} does not match its checksum)" in line
+    rc, _, err = cli(capsys, "import-generator", damaged, "--out", tmp_path / "imported")
+    assert rc == 2 and f"its record {record.filename} does not match its checksum" in err
+    assert not (tmp_path / "imported").exists()
+
+
 class _RunsCode:
     def __reduce__(self):
         return (os.system, ("touch PWNED",))
