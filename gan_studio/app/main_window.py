@@ -83,6 +83,12 @@ def training_time_text(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+#: a standard key's sequence where the platform names none (Windows has no Quit key; nor has offscreen)
+FALLBACK_KEYS = {QKeySequence.StandardKey.Quit: "Ctrl+Q", QKeySequence.StandardKey.SaveAs: "Ctrl+Shift+S"}
+#: what the studio is for, in About
+PURPOSE = ("Train GANs and watch them learn: switch a trick while a run trains and see what it changes, "
+           "fork a run and compare the branches.")
+
 #: closing waits this long for the worker to save and end before giving up on it
 STOP_TIMEOUT_MS = 10_000
 DEFAULT_SPEED = 25
@@ -236,11 +242,19 @@ class MainWindow(QMainWindow):
         w.start()
 
     # -- building ----------------------------------------------------------------------------------
-    def _action(self, name: str, text: str, tip: str, slot, shortcut: str | None = None) -> QAction:
-        a = QAction(text, self)
+    def _action(self, name: str, text: str, tip: str, slot, shortcut: str | QKeySequence.StandardKey | None = None,
+                menu_text: str | None = None) -> QAction:
+        """One command, shared by the toolbar (``text``) and the menus (``menu_text``, with its
+        mnemonic): one QAction, so its enabled state and shortcut live in one place. A standard key
+        (Quit, Save As) is the platform's; where the platform has none (Windows, offscreen), its
+        usual Ctrl sequence."""
+        a = QAction(menu_text or text, self)
+        a.setIconText(text.replace("&", "").removesuffix("..."))   # the toolbar's text, as before
         a.setObjectName(f"action.{name}")
         a.setToolTip(tip)
-        if shortcut:
+        if isinstance(shortcut, QKeySequence.StandardKey):
+            a.setShortcuts(QKeySequence.keyBindings(shortcut) or [QKeySequence(FALLBACK_KEYS[shortcut])])
+        elif shortcut:
             a.setShortcut(QKeySequence(shortcut))
         a.triggered.connect(slot)
         self.actions_by_name[name] = a
@@ -274,13 +288,13 @@ class MainWindow(QMainWindow):
         tb.addWidget(self.data_box)
         tb.addSeparator()
         for a in (self._action("start", "Start", "train continuously (every branch)",
-                               lambda: self._each_worker("start_training"), "Ctrl+R"),
+                               lambda: self._each_worker("start_training"), "Ctrl+R", "&Start"),
                   self._action("pause", "Pause", "pause after the current step (every branch)",
-                               lambda: self._each_worker("pause"), "Ctrl+P"),
+                               lambda: self._each_worker("pause"), "Ctrl+P", "&Pause"),
                   self._action("step", "Step once", "one G step with its D steps (every branch)",
-                               lambda: self._each_worker("step_once"), "Ctrl+T"),
+                               lambda: self._each_worker("step_once"), "Ctrl+T", "S&tep once"),
                   self._action("reset", "Reset", "new networks with the current settings (a new run)",
-                               lambda: self.worker.reset(self.tricks.pending_config()))):
+                               lambda: self.worker.reset(self.tricks.pending_config()), None, "&Reset")):
             tb.addAction(a)
         tb.addWidget(QLabel(" Steps per redraw "))
         self.speed = QSpinBox()
@@ -292,13 +306,16 @@ class MainWindow(QMainWindow):
         self.speed.valueChanged.connect(lambda v: self._each_worker("set_speed", v))
         tb.addWidget(self.speed)
         tb.addSeparator()
-        for a in (self._action("new", "New", "a new run from the chosen preset", self.new_run, "Ctrl+N"),
-                  self._action("open", "Open...", "open a saved run folder", self._open_clicked, "Ctrl+O"),
+        for a in (self._action("new", "New", "a new run from the chosen preset", self.new_run, "Ctrl+N",
+                               "&New run"),
+                  self._action("open", "Open...", "open a saved run folder", self._open_clicked, "Ctrl+O",
+                               "&Open run..."),
                   self._action("save", "Save", "save a checkpoint and a snapshot of every branch",
-                               lambda: self._each_worker("save"), "Ctrl+S"),
+                               lambda: self._each_worker("save"), "Ctrl+S", "&Save"),
                   self._action("fork", "Fork", "a new branch from this step: it trains beside this one "
                                "from the exact same state; change a trick in it and compare (right-click "
-                               "a history slider to fork at an earlier step)", lambda: self.fork(), "Ctrl+F")):
+                               "a history slider to fork at an earlier step)", lambda: self.fork(), "Ctrl+F",
+                               "&Fork")):
             tb.addAction(a)
         tb.addSeparator()
         self.device_label = QLabel("device: starting")
@@ -309,11 +326,46 @@ class MainWindow(QMainWindow):
             button = tb.widgetForAction(a)
             if button is not None:
                 button.setObjectName(f"toolbar.{name}")
-                button.setAccessibleName(a.text().rstrip("."))
+                button.setAccessibleName(a.iconText())
         self.actions_by_name["pause"].setEnabled(False)
-        view_menu = self.menuBar().addMenu("&Panels")
+        self._build_menus()
+
+    def _build_menus(self) -> None:
+        """File, Run, Panels, Help. The toolbar's commands are its own QActions, not copies."""
+        acts = self.actions_by_name
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.setObjectName("menu.file")
+        file_menu.addActions([acts["new"], acts["open"], acts["save"]])
+        file_menu.addSeparator()
+        file_menu.addAction(self._action(
+            "save_config", "Save settings as...", "write the settings in force (every live change) as a "
+            ".toml or .json config: `gan-studio train FILE --steps N` and `gan-studio gui --preset FILE` "
+            "load it", self.save_config_as, QKeySequence.StandardKey.SaveAs, "Save settings &as..."))
+        file_menu.addAction(self._action(
+            "copy_command", "Copy command line", "copy a `gan-studio train` command that trains these "
+            "settings: the preset, then --set for each setting that differs from it",
+            self.copy_command_line, None, "&Copy command line"))
+        file_menu.addSeparator()
+        quit_action = self._action("quit", "Quit", "save every branch, stop training and close the window",
+                                   self.close, QKeySequence.StandardKey.Quit, "&Quit")
+        quit_action.setMenuRole(QAction.MenuRole.QuitRole)
+        file_menu.addAction(quit_action)
+        run_menu = bar.addMenu("&Run")
+        run_menu.setObjectName("menu.run")
+        run_menu.addActions([acts[n] for n in ("start", "pause", "step", "reset", "fork")])
+        view_menu = bar.addMenu("&Panels")
+        view_menu.setObjectName("menu.panels")
         for dock in self.docks.values():
             view_menu.addAction(dock.toggleViewAction())
+        help_menu = bar.addMenu("&Help")
+        help_menu.setObjectName("menu.help")
+        help_menu.addAction(self._action("shortcuts", "Keyboard shortcuts", "every command's keys",
+                                         self.show_shortcuts, None, "&Keyboard shortcuts"))
+        about = self._action("about", "About GAN Studio", "what the studio is for, and the versions it runs on",
+                             self.show_about, None, "&About GAN Studio")
+        about.setMenuRole(QAction.MenuRole.AboutRole)
+        help_menu.addAction(about)
 
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
@@ -528,6 +580,128 @@ class MainWindow(QMainWindow):
             return False
         return True
 
+    # -- the menus' commands -------------------------------------------------------------------------
+    def live_config(self) -> Config:
+        """The settings in force for the run shown (the selected branch): the config its session began
+        with and every live change reported since, in order. Pending Reset changes are not in force."""
+        s = self.state.session
+        if s is None:
+            return self.tricks.cfg.copy()
+        cfg = s.config.copy()
+        for e in self.state.events[len(s.events):]:
+            if e.get("event") == "set":
+                try:
+                    cfg.set(e["key"], e["value"])
+                except (KeyError, ValueError):   # a key this core does not know: not a setting to save
+                    pass
+        return cfg
+
+    def save_config_as(self) -> None:
+        """File > Save settings as...: ask for a .toml or .json file and write the live config there."""
+        cfg = self.live_config()
+        toml, json_ = "TOML config (*.toml)", "JSON config (*.json)"
+        start = str(Path.cwd() / f"{cfg.name}.toml")
+        path, chosen = QFileDialog.getSaveFileName(self, "Save settings as", start, f"{toml};;{json_}", toml)
+        if path:
+            self.write_config(path if Path(path).suffix.lower() in (".toml", ".json")
+                              else path + (".json" if chosen == json_ else ".toml"))
+
+    def write_config(self, path: str | Path) -> bool:
+        """Write the live config to ``path`` (TOML unless it ends in .json) through a temporary file:
+        the file is whole or not there. Says in the status bar where it went, or why it did not."""
+        from gan_studio.core.errors import WriteError, describe_os_error, user_errors
+        try:
+            self.live_config().save(path)
+        except OSError as e:   # a WriteError names the file and what was kept; a folder that a file is in the way of
+            why = str(e) if isinstance(e, WriteError) else describe_os_error(e)
+            self.show_message(f"settings not saved: {why}")
+            return False
+        except user_errors() as e:
+            self.show_message(f"settings not saved: {e}")
+            return False
+        self.show_message(f"settings saved in {path}: `gan-studio train {path} --steps N` or "
+                          f"`gan-studio gui --preset {path}` loads them")
+        return True
+
+    def command_line(self):
+        """The `gan-studio train` command for the live config (app/command_line.py) and what the status
+        bar says of it."""
+        from gan_studio.app.command_line import train_command
+        from gan_studio.core.data.registry import trainable_dataset_names
+        cfg = self.live_config()
+        cmd = train_command(cfg, self.state.step)
+        n = len(cmd.overrides)
+        said = [f"copied a command that trains these settings: preset {cmd.preset}"
+                + (f" and {n} --set" if n else ", as it is")]
+        if not cmd.from_preset:
+            said.append(f"this run is not named after a preset, so it starts from the nearest, {cmd.preset}")
+        if cmd.lost:
+            said.append(f"{', '.join(cmd.lost)} cannot be given with --set (spaces at the ends of the text); "
+                        "File > Save settings as keeps them")
+        if cfg.data.name not in trainable_dataset_names():
+            said.append(f"data set {cfg.data.name} has nothing to train on outside this run")
+        return cmd, "; ".join(said)
+
+    def copy_command_line(self) -> None:
+        from PySide6.QtGui import QGuiApplication
+        cmd, said = self.command_line()
+        QGuiApplication.clipboard().setText(cmd.text)
+        self.show_message(said)
+
+    def shortcut_rows(self) -> list[tuple[str, str, str]]:
+        """(menu, command, keys) of every menu command that has a shortcut, read from the actions (the
+        primary shortcut: Save As also answers to a keyboard's Save key, which few keyboards have)."""
+        rows = []
+        for menu_action in self.menuBar().actions():
+            menu = menu_action.menu()
+            for a in menu.actions() if menu is not None else ():
+                keys = a.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+                if keys and not a.isSeparator():
+                    rows.append((menu_action.text().replace("&", ""), a.text().replace("&", ""), keys))
+        return rows
+
+    def shortcuts_text(self) -> str:
+        from html import escape
+        cells = "".join(f"<tr><td>{escape(menu)}</td><td>{escape(name)}&nbsp;&nbsp;</td>"
+                        f"<td><b>{escape(keys)}</b></td></tr>" for menu, name, keys in self.shortcut_rows())
+        return f"<table cellspacing='4'>{cells}</table>"
+
+    def show_shortcuts(self) -> None:
+        """Help > Keyboard shortcuts: a window that does not block (open(), not exec())."""
+        self._shortcuts_box = self._message_box("menu.shortcuts_box", "Keyboard shortcuts", self.shortcuts_text(),
+                                                Qt.TextFormat.RichText)
+
+    def about_text(self) -> str:
+        import platform
+        from importlib import metadata
+
+        import PySide6
+        import pyqtgraph
+        import torch
+        try:
+            version = metadata.version("gan-studio")
+        except metadata.PackageNotFoundError:
+            version = "unknown (not installed)"
+        s = self.state.session
+        device = s.device_name if s is not None else "starting"
+        return (f"GAN Studio {version}\n\n{PURPOSE}\n\nTraining device: {device}\n\n"
+                f"gan_studio {version}\ntorch {torch.__version__}\nPySide6 {PySide6.__version__}\n"
+                f"pyqtgraph {pyqtgraph.__version__}\nPython {platform.python_version()}")
+
+    def show_about(self) -> None:
+        self._about_box = self._message_box("menu.about_box", "About GAN Studio", self.about_text(),
+                                            Qt.TextFormat.PlainText)
+
+    def _message_box(self, name: str, title: str, text: str, fmt: Qt.TextFormat):
+        from PySide6.QtWidgets import QMessageBox
+        box = QMessageBox(QMessageBox.Icon.Information, title, text, QMessageBox.StandardButton.Close, self)
+        box.setObjectName(name)
+        box.setTextFormat(fmt)
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        return box
+
     # -- panels per run ----------------------------------------------------------------------------
     def _show_run_in_toolbar(self, cfg: Config) -> None:
         """Every toolbar control says what the run is: its preset (its name, when it is not one) and data."""
@@ -710,7 +884,7 @@ class MainWindow(QMainWindow):
         self.plots.set_overlays(self._overlays())
         s = b.state.session
         if s is not None:
-            self.tricks.load_config(s.config)
+            self.tricks.load_config(self.live_config())   # with the branch's live changes, not as it began
             for panel in (self.latent_lab, self.caption_panel, self.translate_panel):
                 panel.on_session(s)
             self.setWindowTitle(f"GAN Studio - {s.config.name} - {s.run_path}")
