@@ -12,27 +12,12 @@ import json
 import shlex
 from dataclasses import dataclass
 
-from gan_studio.core.config import Config, parse_override
+from gan_studio.core.config import Config, differing_settings, parse_override
 from gan_studio.core.errors import ConfigError
 from gan_studio.core.presets import load_preset, preset_names
 
 #: the steps a command trains when the run has trained none yet (the user edits it)
 FRESH_RUN_STEPS = 1000
-
-
-def differing_settings(cfg: Config, base: Config) -> list[tuple[str, object]]:
-    """(dotted key, value in ``cfg``) of every setting where ``cfg`` differs from ``base``, in the
-    config's order; name and description too: they are part of the config a run saves."""
-    out: list[tuple[str, object]] = []
-
-    def walk(a: dict, b: dict, prefix: str) -> None:
-        for key, value in a.items():
-            if isinstance(value, dict) and isinstance(b.get(key), dict):
-                walk(value, b[key], f"{prefix}{key}.")
-            elif value != b.get(key):
-                out.append((prefix + key, value))
-    walk(cfg.to_dict(), base.to_dict(), "")
-    return out
 
 
 def override_text(key: str, value) -> str:
@@ -76,7 +61,7 @@ def train_command(cfg: Config, steps: int) -> TrainCommand:
     preset = cfg.name if from_preset else nearest_preset(cfg)
     base = load_preset(preset)
     overrides, lost = [], []
-    for key, value in differing_settings(cfg, base):
+    for key, value, _ in differing_settings(cfg, base):
         text = override_text(key, value)
         trial = base.copy()   # read back as `gan-studio train` reads it (cli/train.py build_config)
         try:

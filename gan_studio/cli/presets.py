@@ -31,31 +31,16 @@ def format_presets(descs: dict[str, str], columns: int) -> str:
     return "\n".join(lines)
 
 
-def changed_settings(cfg, default) -> list[tuple[str, object, object]]:
-    """(dotted key, value, default value) of every setting where ``cfg`` differs from ``default``,
-    in the config's order; name and description left out (every preset has its own)."""
-    out = []
-
-    def walk(a: dict, b: dict, prefix: str) -> None:
-        for key, value in a.items():
-            if isinstance(value, dict) and isinstance(b.get(key), dict):
-                walk(value, b[key], f"{prefix}{key}.")
-            elif value != b.get(key) and prefix + key not in ("name", "description"):
-                out.append((prefix + key, value, b.get(key)))
-    walk(cfg.to_dict(), default.to_dict(), "")
-    return out
-
-
 def show_preset(name: str) -> str:
     """The preset's file, then its changes from the defaults as TOML comments (the whole stays a
     config file that loads as the preset does)."""
     import json
-    from gan_studio.core.config import Config
+    from gan_studio.core.config import Config, differing_settings
     from gan_studio.core.presets import load_preset, preset_path
     path = preset_path(name)   # an unknown name: ConfigError listing the presets
     cfg = load_preset(name)
     text = path.read_text(encoding="utf-8").rstrip("\n")
-    changes = changed_settings(cfg, Config())
+    changes = [c for c in differing_settings(cfg, Config()) if c[0] not in ("name", "description")]
     lines = [text, "", f"# {name}: {len(changes)} settings changed from the defaults "
              "(every key: docs/config.md; override any with --set KEY=VALUE)"]
     width = max((len(k) for k, _, _ in changes), default=0)

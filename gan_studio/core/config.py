@@ -448,6 +448,21 @@ class Config:
             check(self)
 
 
+def differing_settings(cfg: Config, base: Config) -> list[tuple[str, Any, Any]]:
+    """(dotted key, value in ``cfg``, value in ``base``) of every setting where the two differ, in
+    the config's order (name and description included: they are part of what a run saves)."""
+    out: list[tuple[str, Any, Any]] = []
+
+    def walk(a: dict, b: dict, prefix: str) -> None:
+        for key, value in a.items():
+            if isinstance(value, dict) and isinstance(b.get(key), dict):
+                walk(value, b[key], f"{prefix}{key}.")
+            elif value != b.get(key):
+                out.append((prefix + key, value, b.get(key)))
+    walk(cfg.to_dict(), base.to_dict(), "")
+    return out
+
+
 def register_section(name: str, cls: type, doc: str) -> None:
     """Add the section ``[name]`` (the dataclass ``cls``) to every Config, made before or after: a
     model family's own settings, read as ``cfg.<name>``, saved, loaded, validated, documented and
