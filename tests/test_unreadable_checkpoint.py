@@ -278,6 +278,32 @@ def test_a_kept_state_cut_short_names_the_other_kept_steps(tmp_path, capsys):
     assert not (tmp_path / "f").exists()
 
 
+def test_fork_list_of_a_run_whose_checkpoint_is_cut_short_lists_its_kept_states(tmp_path, capsys):
+    """The kept states are how a run with a damaged checkpoint.pt is recovered: --list still names
+    them (on stdout, as always), says on stderr why the checkpoint's step is not among them, and the
+    fork it suggests works. With no kept state either, it is the checkpoint's one line."""
+    run = tmp_path / "run"
+    assert main(["train", "ring8", "--steps", "12", "--out", str(run), *TINY, "--set", "train.eval_every=5",
+                 "--set", "train.checkpoint_every=5"]) == 0
+    kept = sorted(int(p.stem[5:]) for p in (run / "forks").glob("step_*.pt"))
+    assert kept
+    checkpoint = run / "checkpoint.pt"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:700])
+    capsys.readouterr()
+    rc, out, err = cli(capsys, "fork", run, "--list")
+    assert rc == 0 and out.split() == [str(s) for s in kept]
+    note = err.strip().splitlines()
+    assert len(note) == 1 and note[0].startswith(f"gan-studio fork: note: {checkpoint} is cut short (700 bytes")
+    suggested = f"gan-studio fork {run} --at {kept[-1]} --out DIR"
+    assert suggested in note[0] and not TORCH_TEXT.search(note[0])
+    rc, _, _ = cli(capsys, "fork", run, "--at", kept[-1], "--out", tmp_path / "recovered")
+    assert rc == 0 and (tmp_path / "recovered" / "checkpoint.pt").is_file()
+    for state in (run / "forks").glob("step_*.pt"):
+        state.unlink()
+    rc, out, err = cli(capsys, "fork", run, "--list")
+    assert rc == 2 and not out and len(err.strip().splitlines()) == 1 and "is cut short (700 bytes" in err
+
+
 def test_import_generator_of_a_file_cut_short(tmp_path, capsys):
     """import-generator FILE: the same sentence for a state_dict cut short, with what to do about it."""
     from torch import nn

@@ -28,9 +28,16 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    from gan_studio.core.fork import fork_run, kept_steps
+    from gan_studio.core.fork import fork_listing, fork_run
     if args.list:
-        print(" ".join(str(s) for s in kept_steps(args.run)))
+        steps, problem = fork_listing(args.run)
+        if problem is not None and not steps:
+            raise problem   # nothing to fork from: the checkpoint's message says what to do
+        print(" ".join(str(s) for s in steps))
+        if problem is not None:   # a damaged checkpoint: the kept states are the way back
+            first = str(problem).split("; ")[0]
+            print(f"gan-studio fork: note: {first}; the steps above are states the run kept: "
+                  f"fork one with `gan-studio fork {args.run} --at {steps[-1]} --out DIR`", file=sys.stderr)
         return 0
     if not args.out:
         raise ConfigError("name the new run folder with --out DIR")

@@ -36,12 +36,26 @@ FORK_COMMAND = "gan-studio fork"
 
 def kept_steps(run_dir: str | Path) -> list[int]:
     """The steps ``run_dir`` can be forked at: its kept evaluation states and its checkpoint's step."""
+    steps, problem = fork_listing(run_dir)
+    if problem is not None:
+        raise problem
+    return steps
+
+
+def fork_listing(run_dir: str | Path) -> tuple[list[int], CheckpointError | None]:
+    """The steps ``run_dir`` can be forked at, and why its checkpoint.pt cannot be one of them when
+    it cannot be read (None when it can): a run whose checkpoint is damaged can still be forked at
+    the states it kept, which is how it is recovered, so they are listed all the same."""
     run = RunFolder.open(run_dir)
     steps = set(run.fork_points())
-    step = run.checkpoint_step()
+    problem = None
+    try:
+        step = run.checkpoint_step()
+    except CheckpointError as e:
+        step, problem = None, e
     if step is not None:
         steps.add(step)
-    return sorted(steps)
+    return sorted(steps), problem
 
 
 def fork_run(src: str | Path, out: str | Path, at_step: int | None = None, changes: dict | None = None,
