@@ -14,20 +14,11 @@ import pytest
 import torch
 
 from gan_studio.cli import main
+from cli_helpers import cli
 
 NESTED = 100_000   # far past Python's recursion limit
 TINY = ["--quiet", "--device", "cpu", "--set", "model.g_width=8", "--set", "model.d_width=8",
         "--set", "model.g_depth=1", "--set", "model.d_depth=1", "--set", "train.batch_size=8"]
-
-
-def cli(capsys, *argv):
-    """(exit code, stdout, stderr) of ``gan-studio ARGV``; an uncaught exception fails the test."""
-    try:
-        rc = main([str(a) for a in argv])
-    except SystemExit as e:   # argparse's own one-line usage errors
-        rc = e.code
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def one_line_error(rc, err: str, *words: str) -> str:

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from gan_studio.cli import main
+from cli_helpers import cli
 
 TINY = ["--quiet", "--device", "cpu", "--set", "model.g_width=8", "--set", "model.d_width=8",
         "--set", "model.g_depth=1", "--set", "model.d_depth=1", "--set", "train.batch_size=8"]
@@ -75,15 +76,6 @@ def listing(folder: Path) -> dict[str, int]:
     """Every file under ``folder`` and its size (the lock file a fork takes aside)."""
     return {str(p.relative_to(folder)): p.stat().st_size for p in sorted(folder.rglob("*"))
             if p.is_file() and p.name != ".lock"}
-
-
-def cli(capsys, *argv):
-    try:
-        rc = main([str(a) for a in argv])
-    except SystemExit as e:
-        rc = e.code
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 @pytest.mark.parametrize("way", ["the run folder", "a sub-folder", "a relative path", "a symlink"])

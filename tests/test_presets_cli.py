@@ -4,18 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from gan_studio.cli import main
 from gan_studio.core.config import Config
 from gan_studio.core.presets import load_preset, preset_names
-
-
-def cli(capsys, *argv):
-    try:
-        rc = main([str(a) for a in argv])
-    except SystemExit as e:
-        rc = e.code
-    out, err = capsys.readouterr()
-    return rc, out, err
+from cli_helpers import cli
 
 
 @pytest.mark.parametrize("name", preset_names())

@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from gan_studio.cli import main
+from cli_helpers import cli
 
 TINY = ["--quiet", "--device", "cpu", "--set", "model.g_width=8", "--set", "model.d_width=8",
         "--set", "model.g_depth=1", "--set", "model.d_depth=1", "--set", "train.batch_size=8"]
@@ -40,15 +41,6 @@ def broken_run(tiny_run, tmp_path, data: bytes):
     shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns(".lock"))
     (run / "checkpoint.pt").write_bytes(data)
     return run
-
-
-def cli(capsys, *argv):
-    try:
-        rc = main([str(a) for a in argv])
-    except SystemExit as e:
-        rc = e.code
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def the_message(capsys, run, tmp_path) -> str:
