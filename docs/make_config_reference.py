@@ -1,8 +1,9 @@
 """Write docs/config.md, the reference of every config key (what `--set KEY=VALUE`, a preset's TOML
-file, `config.json` and the Tricks panel take), from the config's own dataclasses
-(gan_studio.core.config): each field's default, its allowed values and its doc come from the
+file, `config.json` and the Tricks panel take), from gan_studio.core.config_reference, which reads the
+config's own declarations: each field's default, its allowed values and its doc come from the
 ``opt(...)`` that declares it, and whether a change applies live or needs a new run (Reset) from
-gan_studio.core.family_spec.needs_reset, the rule the window and the training process follow.
+gan_studio.core.family_spec.needs_reset, the rule the window and the training process follow. The
+window's Help > Settings reference shows the same.
 
     .venv/bin/python docs/make_config_reference.py            # rewrite docs/config.md
     .venv/bin/python docs/make_config_reference.py --check    # exit 1 if docs/config.md is out of date
@@ -12,7 +13,6 @@ byte, and checks that every key a Config has is in it.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -21,15 +21,6 @@ from pathlib import Path
 COMMAND = ".venv/bin/python docs/make_config_reference.py"
 OUT = Path(__file__).resolve().parent / "config.md"
 NONE = "—"
-
-
-def _load():
-    """The Config with every model family's section registered, and the rules it is read with."""
-    from gan_studio.core import config as config_mod
-    from gan_studio.core.families import registry  # noqa: F401  (registers the families' sections)
-    from gan_studio.core.data import registry as data_registry  # noqa: F401  (registers data.name's choices)
-    from gan_studio.core.family_spec import SPECS, needs_reset
-    return config_mod, SPECS, needs_reset
 
 
 def _cell(text: str) -> str:
@@ -49,60 +40,10 @@ def _value(v) -> str:
     return f"`{json.dumps(v)}`"
 
 
-def _number(x: float) -> str:
-    return f"{x:g}" if isinstance(x, float) else str(x)
-
-
-def allowed(f: dataclasses.Field, default) -> str:
-    """What the field takes: its choices, its range, or its type."""
-    m = f.metadata
-    choices = m.get("choices")
-    if callable(choices):
-        choices = choices()
-    if choices is not None:
-        return ", ".join(f"`{c}`" for c in choices)
-    lo, hi = m.get("lo"), m.get("hi")
-    kind = {bool: "on/off", int: "whole number", float: "number", str: "text", list: "list"}.get(
-        type(default), type(default).__name__)
-    if isinstance(default, bool):
-        return "`true`, `false`"
-    if lo is not None and hi is not None:
-        left = "(" if m.get("lo_open") else "["
-        return f"{kind} in {left}{_number(lo)}, {_number(hi)}]"
-    if lo is not None:
-        return f"{kind} {'>' if m.get('lo_open') else '>='} {_number(lo)}"
-    if hi is not None:
-        return f"{kind} <= {_number(hi)}"
-    return kind
-
-
-def _written_doc(obj) -> str | None:
-    """The class's own docstring; None for the signature dataclasses writes when it has none."""
-    doc = type(obj).__doc__
-    return None if not doc or doc.startswith(type(obj).__name__ + "(") else doc
-
-
-def sections(config_mod):
-    """(section key, its doc, its intro, [(key, field, default)]) for the top level and each section,
-    in the order the config declares them; the tricks one section each."""
-    cfg = config_mod.Config()
-    top = []
-    out = []
-    for f in dataclasses.fields(cfg):
-        value = getattr(cfg, f.name)
-        if not dataclasses.is_dataclass(value):
-            top.append((f.name, f, value))
-            continue
-        if f.name == "tricks":
-            for tf in dataclasses.fields(value):
-                trick = getattr(value, tf.name)
-                rows = [(f"tricks.{tf.name}.{g.name}", g, getattr(trick, g.name))
-                        for g in dataclasses.fields(trick)]
-                out.append((f"tricks.{tf.name}", tf.metadata.get("doc", ""), _written_doc(trick), rows))
-            continue
-        rows = [(f"{f.name}.{g.name}", g, getattr(value, g.name)) for g in dataclasses.fields(value)]
-        out.append((f.name, f.metadata.get("doc", ""), _written_doc(value), rows))
-    return [("(top level)", "the run as a whole", None, top)] + out
+def _allowed(info) -> str:
+    if info.choices is not None:
+        return ", ".join(f"`{c}`" for c in info.choices)
+    return "`true`, `false`" if isinstance(info.default, bool) else info.range_text
 
 
 def _anchor(title: str) -> str:
@@ -110,8 +51,8 @@ def _anchor(title: str) -> str:
 
 
 def render() -> str:
-    config_mod, specs, needs_reset = _load()
-    secs = sections(config_mod)
+    from gan_studio.core.config_reference import sections
+    secs = [(s.name, s.doc, s.intro, s.keys) for s in sections()]
     lines = [
         "# Config keys",
         "",
@@ -154,18 +95,17 @@ def render() -> str:
         if text:
             lines += [text.rstrip(".") + ".", ""]
         lines += ["| key | default | allowed | applies | what it does |", "| --- | --- | --- | --- | --- |"]
-        for k, f, default in rows:
-            applies = "Reset" if needs_reset(k) else "live"
-            lines.append(f"| `{k}` | {_cell(_value(default))} | {_cell(allowed(f, default))} | {applies} "
-                         f"| {_cell(f.metadata.get('doc', ''))} |")
+        for info in rows:
+            lines.append(f"| `{info.key}` | {_cell(_value(info.default))} | {_cell(_allowed(info))} "
+                         f"| {'live' if info.live else 'Reset'} | {_cell(info.doc)} |")
         lines.append("")
     return "\n".join(lines)
 
 
 def all_keys() -> list[str]:
-    """Every dotted key of a Config (its family sections included), for the test."""
-    config_mod, _, _ = _load()
-    return [k for _, _, _, rows in sections(config_mod) for k, _, _ in rows]
+    """Every dotted key of a Config (its family sections included)."""
+    from gan_studio.core.config_reference import all_keys
+    return [info.key for info in all_keys()]
 
 
 def main(argv: list[str] | None = None) -> int:
