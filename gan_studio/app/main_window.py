@@ -26,6 +26,7 @@ from gan_studio.app.history import StudioState
 from gan_studio.app.latent_lab import LatentLab
 from gan_studio.app.mode_view import ModeView
 from gan_studio.app.plots import PlotsPanel
+from gan_studio.app.recent_runs import is_run_folder, recent_runs, with_run, without_run
 from gan_studio.app.run_kind import panels_for
 from gan_studio.app.translate_panel import TranslatePanel
 from gan_studio.app.tricks_panel import TricksPanel
@@ -35,6 +36,10 @@ from gan_studio.session.engine import FRAME_BUDGET
 from gan_studio.session.payloads import Report, RunInfo
 
 ORGANISATION, APPLICATION = "GAN Studio", "gan-studio"
+#: the QSettings key of File > Open recent's folders (app/recent_runs.py keeps the list)
+RECENT_KEY = "recent_runs"
+#: File > Open recent shows a folder's name and its parent folder cut to about this many characters
+RECENT_NAME_CHARS, RECENT_PARENT_CHARS = 40, 48
 #: the panels redraw at most this often (ms): smooth to the eye, cheap for the GIL
 REDRAW_MS = 33
 #: the live plots redraw at most this often (ms): their axes' text is the costliest thing to paint,
@@ -100,6 +105,11 @@ TRICKS_SHARE, TRICKS_MAX_PX = 0.2, 340
 EVENTS_SHARE = 0.22
 
 
+def _menu_text(text: str) -> str:
+    """``text`` as a menu entry shows it: '&' is no mnemonic, a tab or line break is a space."""
+    return "".join(" " if c in "\t\r\n" else c for c in text).replace("&", "&&")
+
+
 class _Answers(QObject):
     """Brings a Future's answer (a fork's new folder) to the GUI thread."""
     arrived = Signal(object)
@@ -133,6 +143,7 @@ class MainWindow(QMainWindow):
         self._plots_cpu_at = 0.0     # plots.cpu_s when they last redrew
         self.plots_cost_s = 0.0      # GUI CPU time of one redraw of the plots (its paints included), averaged
         self.saved_runs: list[str] = []
+        self._recent: list[str] = []   # File > Open recent, where the window keeps no settings
 
         self.tricks = TricksPanel()
         self.plots = PlotsPanel(self.state)
@@ -220,6 +231,7 @@ class MainWindow(QMainWindow):
         if restore_settings:
             self._restore_settings()
         self.keep_settings = restore_settings   # a screenshot run leaves the user's layout alone
+        self.fill_recent_menu()
 
         self.worker.set_speed(self.speed.value())
         w = self.worker
@@ -336,7 +348,15 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
         file_menu.setObjectName("menu.file")
-        file_menu.addActions([acts["new"], acts["open"], acts["save"]])
+        file_menu.addActions([acts["new"], acts["open"]])
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self.recent_menu.setObjectName("menu.recent")
+        self.recent_menu.setToolTipsVisible(True)   # each entry's full path
+        # listed again each time it opens: a folder deleted or moved since shows as missing
+        self.recent_menu.aboutToShow.connect(self.fill_recent_menu)
+        self._action("clear_recent", "Clear recent", "forget the run folders listed here (the folders "
+                     "themselves are left alone)", self.clear_recent_runs, None, "&Clear recent")
+        file_menu.addAction(acts["save"])
         file_menu.addSeparator()
         file_menu.addAction(self._action(
             "save_config", "Save settings as...", "write the settings in force (every live change) as a "
@@ -416,8 +436,95 @@ class MainWindow(QMainWindow):
             s.setValue(f"modes/{name}", getattr(self.modes, name).isChecked())
         s.sync()
 
+    # -- File > Open recent (the list's rules: app/recent_runs.py) ---------------------------------
+    def recent_run_paths(self) -> list[str]:
+        """The folders File > Open recent lists, newest first: as QSettings has them (another window
+        of the studio may have added one since); a window that keeps no settings (screenshots) lists
+        only its own, and none of the user's."""
+        if self.keep_settings:
+            return recent_runs(self.settings().value(RECENT_KEY))
+        return list(self._recent)
+
+    def _set_recent_runs(self, paths: list[str]) -> None:
+        self._recent = list(paths)
+        if self.keep_settings:
+            s = self.settings()
+            if paths:
+                s.setValue(RECENT_KEY, list(paths))
+            else:
+                s.remove(RECENT_KEY)
+            s.sync()
+        self.fill_recent_menu()
+
+    def remember_run(self, path: str | Path) -> None:
+        """A run opened or trained here goes first in File > Open recent, once its folder is on disk."""
+        if is_run_folder(path):
+            self._set_recent_runs(with_run(self.recent_run_paths(), path))
+
+    def clear_recent_runs(self) -> None:
+        self._set_recent_runs([])
+        self.show_message("the list of recent runs is empty (no run folder was touched)")
+
+    def fill_recent_menu(self) -> None:
+        """One entry per folder, &1 first (the newest): its name, then its parent folder cut in the
+        middle; the full path as tooltip and status tip. A folder that is no longer a run is listed
+        greyed out, "(missing)"; an empty list says "(none)". Clear recent at the bottom."""
+        menu = self.recent_menu
+        clear = self.actions_by_name["clear_recent"]
+        for a in menu.actions():   # not menu.clear(): an entry may be the one being triggered now
+            menu.removeAction(a)
+            if a is not clear:   # Clear recent is the window's and stays
+                a.deleteLater()
+        paths = self.recent_run_paths()
+        fm = menu.fontMetrics()
+        for i, path in enumerate(paths, 1):
+            folder = Path(path)
+            name = fm.elidedText(_menu_text(folder.name or path), Qt.TextElideMode.ElideRight,
+                                 RECENT_NAME_CHARS * fm.averageCharWidth())
+            parent = fm.elidedText(_menu_text(str(folder.parent)), Qt.TextElideMode.ElideMiddle,
+                                   RECENT_PARENT_CHARS * fm.averageCharWidth())
+            here = is_run_folder(folder)
+            a = menu.addAction(f"&{i} {name}  \u2014  {parent}" + ("" if here else "  (missing)"))
+            a.setObjectName(f"recent.{i}")
+            a.setData(path)
+            a.setToolTip(path)
+            a.setStatusTip(path)
+            a.setEnabled(here)
+            a.triggered.connect(lambda _checked=False, path=path: self.open_recent(path))
+        if not paths:
+            none = menu.addAction("(none)")
+            none.setObjectName("recent.none")
+            none.setEnabled(False)
+        menu.addSeparator()
+        clear.setEnabled(bool(paths))
+        menu.addAction(clear)
+
+    def open_recent(self, path: str) -> None:
+        """File > Open recent's entry: open the run as Open run... does. A folder that is no longer a
+        run (deleted, moved since the menu was filled) gets the words the Open action has for it,
+        and leaves the list."""
+        from gan_studio.core.errors import user_errors
+        from gan_studio.core.runs import RunFolder
+        if not is_run_folder(path):
+            try:
+                RunFolder.open(path)   # read-only: the checks opening makes, in its words; writes nothing
+            except (OSError, *user_errors()) as e:
+                self._set_recent_runs(without_run(self.recent_run_paths(), path))
+                self.show_message(str(e))
+                self.error.emit(str(e))
+                return
+        self.open_folder(path)
+
+    def open_folder(self, path: str | Path) -> None:
+        """Open a run folder (Open run..., Open recent): the engine replies with the run (which then
+        goes first in Open recent) or with why it did not open."""
+        if self.confirm_code(path):
+            self.end_branches()
+            self.worker.open_run(path)
+
     # -- worker signals ----------------------------------------------------------------------------
     def _on_session(self, s: RunInfo, branch: Branch | None = None) -> None:
+        self.remember_run(s.run_path)   # New, Open, a fork's branch: a run folder that now exists
         if branch is not None and branch is not self.selected:
             branch.state.begin(s)
             self._update_branch_box()
@@ -546,9 +653,8 @@ class MainWindow(QMainWindow):
 
     def _open_clicked(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Open a run folder", str(self.worker.runs_dir))
-        if path and self.confirm_code(path):
-            self.end_branches()
-            self.worker.open_run(path)
+        if path:
+            self.open_folder(path)
 
     def confirm_code(self, path) -> bool:
         """A run whose generator is a TorchScript program opens only once its file is trusted: ask,

@@ -52,8 +52,8 @@ def test_each_menu_holds_its_commands_in_order(make_window):
     win = make_window()
     m = menus(win)
     assert list(m) == ["&File", "&Run", "&Panels", "&Help"]
-    assert items(m["&File"]) == ["&New run", "&Open run...", "&Save", "-", "Save settings &as...",
-                                 "&Copy command line", "-", "&Quit"]
+    assert items(m["&File"]) == ["&New run", "&Open run...", "Open &recent", "&Save", "-",
+                                 "Save settings &as...", "&Copy command line", "-", "&Quit"]
     assert items(m["&Run"]) == ["&Start", "&Pause", "S&tep once", "&Reset", "&Fork"]
     assert m["&Panels"].actions() == [d.toggleViewAction() for d in win.docks.values()]
     assert items(m["&Help"]) == ["&Keyboard shortcuts", "&About GAN Studio"]
