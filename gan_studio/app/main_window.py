@@ -380,6 +380,10 @@ class MainWindow(QMainWindow):
             view_menu.addAction(dock.toggleViewAction())
         help_menu = bar.addMenu("&Help")
         help_menu.setObjectName("menu.help")
+        help_menu.addAction(self._action("settings_reference", "Settings reference",
+                                         "every setting: this run's value, its default, what it allows, "
+                                         "whether it applies live or needs Reset, what it does",
+                                         self.show_settings_reference, "F1", "&Settings reference"))
         help_menu.addAction(self._action("shortcuts", "Keyboard shortcuts", "every command's keys",
                                          self.show_shortcuts, None, "&Keyboard shortcuts"))
         about = self._action("about", "About GAN Studio", "what the studio is for, and the versions it runs on",
@@ -771,6 +775,12 @@ class MainWindow(QMainWindow):
         cells = "".join(f"<tr><td>{escape(menu)}</td><td>{escape(name)}&nbsp;&nbsp;</td>"
                         f"<td><b>{escape(keys)}</b></td></tr>" for menu, name, keys in self.shortcut_rows())
         return f"<table cellspacing='4'>{cells}</table>"
+
+    def show_settings_reference(self):
+        """Help > Settings reference (F1): every config key with the selected branch's own value
+        (live changes included), non-modal; the same table as docs/config.md."""
+        from gan_studio.app.settings_reference import show_settings_reference
+        return show_settings_reference(self, self.live_config())
 
     def show_shortcuts(self) -> None:
         """Help > Keyboard shortcuts: a window that does not block (open(), not exec())."""

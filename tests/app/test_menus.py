@@ -56,7 +56,7 @@ def test_each_menu_holds_its_commands_in_order(make_window):
                                  "Save settings &as...", "&Copy command line", "-", "&Quit"]
     assert items(m["&Run"]) == ["&Start", "&Pause", "S&tep once", "&Reset", "&Fork"]
     assert m["&Panels"].actions() == [d.toggleViewAction() for d in win.docks.values()]
-    assert items(m["&Help"]) == ["&Keyboard shortcuts", "&About GAN Studio"]
+    assert items(m["&Help"]) == ["&Settings reference", "&Keyboard shortcuts", "&About GAN Studio"]
     # the Run menu and the File menu's run commands are the toolbar's own actions, not copies
     toolbar = win.findChild(QToolBar, "toolbar.main")
     for menu, names in ((m["&Run"], ("start", "pause", "step", "reset", "fork")),
@@ -231,3 +231,42 @@ def test_the_menus_act_on_the_branch_shown(make_window, qtbot, tmp_path):
     assert load_preset(str(tmp_path / "branch.toml")) == win.live_config() == call(win, trainer_attr("cfg"))
     cmd, _ = win.command_line()
     assert "--set train.lr_d=0.0123" in cmd.text and command_config(cmd.text) == win.live_config()
+
+
+def test_settings_reference_shows_the_run_s_live_values_beside_the_defaults(make_window, qtbot):
+    """Help > Settings reference (F1): one row per config key (the keys docs/config.md lists), the
+    selected run's own values with live changes, bold where they differ from the default; the filter
+    and 'Only changed' narrow the rows; opening it again shows the values of that moment."""
+    from PySide6.QtWidgets import QDialog
+
+    from gan_studio.core.config import Config, differing_settings
+    from gan_studio.core.config_reference import all_keys
+    win = make_window()
+    assert win.actions_by_name["settings_reference"].shortcut().toString() == "F1"
+    change_live(win, qtbot)
+    live = win.live_config()
+    win.actions_by_name["settings_reference"].trigger()
+    dialog = win.findChild(QDialog, "dialog.settings_reference")
+    assert dialog.isVisible() and not dialog.isModal()            # the window goes on training
+    table = dialog.table
+    keys = [table.item(r, 0).text() for r in range(table.rowCount())]
+    assert keys == [k.key for k in all_keys()] and len(keys) > 100
+    row = keys.index("train.lr_d")
+    assert table.item(row, 1).text() == "0.0003" and table.item(row, 1).font().bold()
+    assert table.item(row, 4).text() == "live" and table.item(keys.index("model.g_width"), 4).text() == "Reset"
+    changed = {k for k, _, _ in differing_settings(live, Config())}
+    dialog.only_changed.setChecked(True)
+    assert set(dialog.visible_keys()) == changed and "tricks.label_smoothing.enabled" in changed
+    dialog.only_changed.setChecked(False)
+    dialog.filter.setText("packing")          # its keys, and the fade whose doc names packing
+    assert dialog.visible_keys() == ["train.switch_fade_steps", "tricks.packing.enabled", "tricks.packing.m"]
+    dialog.filter.setText("packing samples")  # every word, in the key or its description
+    assert dialog.visible_keys() == ["tricks.packing.enabled", "tricks.packing.m"]
+    dialog.filter.setText("no such word anywhere")
+    assert dialog.visible_keys() == [] and dialog.count.text().startswith("0 of ")
+    dialog.close()
+    win.tricks.setting_changed.emit("train.lr_d", 0.0007)
+    qtbot.waitUntil(lambda: win.live_config().train.lr_d == 0.0007, timeout=WAIT_MS)
+    assert win.show_settings_reference() is dialog                # one dialog, its values brought up to date
+    assert table.item(row, 1).text() == "0.0007"
+    dialog.close()
