@@ -528,7 +528,11 @@ class MainWindow(QMainWindow):
 
     # -- worker signals ----------------------------------------------------------------------------
     def _on_session(self, s: RunInfo, branch: Branch | None = None) -> None:
-        self.remember_run(s.run_path)   # New, Open, a fork's branch: a run folder that now exists
+        # Open, a fork's branch: a run folder with steps in it goes first in Open recent; a new run
+        # (launch, New, Reset) once it trains a step (_on_report), so that launching the studio again
+        # and again does not fill the list with runs of no step
+        if s.step > 0:
+            self.remember_run(s.run_path)
         if branch is not None and branch is not self.selected:
             branch.state.begin(s)
             self._update_branch_box()
@@ -549,6 +553,10 @@ class MainWindow(QMainWindow):
         self.session_started.emit(s)
 
     def _on_report(self, r: Report, branch: Branch | None = None) -> None:
+        state = branch.state if branch is not None else self.state
+        session = state.session
+        if session is not None and session.step == 0 and r.step > 0 and state.step == 0:
+            self.remember_run(session.run_path)   # a new run's first step: now worth reopening
         if branch is not None and branch is not self.selected:
             branch.state.add(r)
             return

@@ -107,8 +107,7 @@ def test_open_recent_lists_the_runs_opened_newest_first(make_window, qtbot, tmp_
     long_parent = tmp_path / ("a-folder-with-a-long-name-" * 5) / "and-deeper-still" / "runs"
     b = saved_run(long_parent / "ring-b", steps=10)
     win = make_window()
-    first = win.state.session.run_path   # the run the window created: its folder exists from the start
-    assert listed(win) == [first]
+    assert listed(win) == []   # the run the window created has no step yet: not worth reopening
     errors = []
     win.error.connect(errors.append)
     not_a_run = tmp_path / "not-a-run"
@@ -116,20 +115,20 @@ def test_open_recent_lists_the_runs_opened_newest_first(make_window, qtbot, tmp_
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(not_a_run))
     win.actions_by_name["open"].trigger()   # the dialog returned, the engine refused it: not listed
     qtbot.waitUntil(lambda: bool(errors), timeout=WAIT_MS)
-    assert listed(win) == [first] and stored() in (first, [first])
+    assert listed(win) == [] and stored() is None
     open_with_dialog(win, qtbot, monkeypatch, a)
     open_with_dialog(win, qtbot, monkeypatch, b)
 
-    assert listed(win) == [str(b), str(a), first] == stored()
+    assert listed(win) == [str(b), str(a)] == stored()
     shown = entries(win)
-    assert [x.objectName() for x in shown] == ["recent.1", "recent.2", "recent.3", "", "action.clear_recent"]
+    assert [x.objectName() for x in shown] == ["recent.1", "recent.2", "", "action.clear_recent"]
     one, two = shown[0], shown[1]
     assert one.text().startswith("&1 ring-b  \u2014  /") and two.text().startswith("&2 ring-a  \u2014  /")
     assert "\u2026" in one.text() and len(one.text()) < len(str(b))   # the long parent cut in the middle
     assert one.text().endswith("and-deeper-still/runs")
     assert (one.toolTip(), one.statusTip()) == (str(b), str(b))       # the whole path where it is cut
-    assert all(x.isEnabled() for x in shown[:3]) and shown[3].isSeparator()
-    assert shown[4].text() == "&Clear recent" and shown[4].isEnabled()
+    assert all(x.isEnabled() for x in shown[:2]) and shown[2].isSeparator()
+    assert shown[3].text() == "&Clear recent" and shown[3].isEnabled()
 
 
 def test_choosing_an_entry_opens_that_run(make_window, qtbot, tmp_path, monkeypatch):
@@ -179,7 +178,7 @@ def test_clear_recent_empties_the_list_here_and_in_the_settings(make_window, qtb
     a = saved_run(tmp_path / "ring-a", steps=10)
     win = make_window()
     open_with_dialog(win, qtbot, monkeypatch, a)
-    assert len(listed(win)) == 2
+    assert listed(win) == [str(a)]
     entries(win)[-1].trigger()                         # Clear recent
     assert texts(win) == ["(none)", "-", "&Clear recent"]
     assert not any(x.isEnabled() for x in entries(win) if not x.isSeparator())
@@ -190,14 +189,13 @@ def test_clear_recent_empties_the_list_here_and_in_the_settings(make_window, qtb
 def test_the_list_is_kept_for_the_next_window(make_window, qtbot, tmp_path, monkeypatch, isolated_settings):
     a = saved_run(tmp_path / "ring-a", steps=10)
     win = make_window()
-    first = win.state.session.run_path
     open_with_dialog(win, qtbot, monkeypatch, a)
     win.close()
     written = "\n".join(p.read_text() for p in Path(isolated_settings).rglob("*.conf"))
-    assert f"{RECENT_KEY}=" in written and str(a) in written and first in written   # on disk, not only in memory
+    assert f"{RECENT_KEY}=" in written and str(a) in written   # on disk, not only in memory
     other = make_window()
-    assert listed(other) == [other.state.session.run_path, str(a), first]
-    entries(other)[1].trigger()
+    assert listed(other) == [str(a)]
+    entries(other)[0].trigger()
     qtbot.waitUntil(lambda: other.state.session.run_path == str(a), timeout=WAIT_MS)
 
 
@@ -214,10 +212,10 @@ def test_garbage_in_the_settings_neither_stops_the_window_nor_shows(make_window,
     s.sync()
     win = make_window()
     shown = listed(win)
-    assert len(shown) == MAX_RECENT and shown[0] == win.state.session.run_path
-    assert shown[1:] == [str(tmp_path / "no-such-run")] + runs[:MAX_RECENT - 2]
+    assert len(shown) == MAX_RECENT
+    assert shown == [str(tmp_path / "no-such-run")] + runs[:MAX_RECENT - 1]
     assert [x.text()[:2] for x in entries(win)[:MAX_RECENT]] == [f"&{i}" for i in range(1, 9)]
-    assert texts(win)[1].endswith("  (missing)") and len(stored()) == MAX_RECENT
+    assert texts(win)[0].endswith("  (missing)")
     for value in (42, {"x": [1]}, b"\xff\xfe", "not an absolute path", ["/" + "z" * 5000]):
         s.setValue(RECENT_KEY, value)                  # edited by hand while the window is open
         s.sync()
@@ -227,17 +225,20 @@ def test_garbage_in_the_settings_neither_stops_the_window_nor_shows(make_window,
 
 
 @pytest.mark.timeout(240)
-def test_a_new_run_and_a_fork_are_listed_once_their_folders_exist(make_window, qtbot):
+def test_a_new_run_is_listed_once_it_trains_and_a_fork_once_its_folder_exists(make_window, qtbot):
+    """A new run (the launch's, New, Reset) is listed at its first step, not before: launching the
+    studio again and again leaves the list of runs worth reopening as it was."""
     win = make_window()
     first = win.state.session.run_path
     win.actions_by_name["new"].trigger()
     qtbot.waitUntil(lambda: win.state.session.run_path != first, timeout=WAIT_MS)
     new = win.state.session.run_path
-    assert listed(win) == [new, first]
+    assert listed(win) == []
     win.worker.run_steps(3)
     qtbot.waitUntil(lambda: win.state.step >= 3 and not win.selected.running, timeout=WAIT_MS)
+    assert listed(win) == [new]
     win.fork()
     qtbot.waitUntil(lambda: len(win.branches) == 2, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: win.branches[1].state.session is not None, timeout=6 * WAIT_MS)
     fork = win.branches[1].state.session.run_path
-    assert listed(win) == [fork, new, first] and is_run_folder(fork)
+    assert listed(win) == [fork, new] and is_run_folder(fork)
