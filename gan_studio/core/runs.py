@@ -134,10 +134,14 @@ def load_plain(path: Path, what: str = "a checkpoint", remedy: str = ""):
     # the file once more: 20 ms for a 50 MB file here, where torch.load itself took 30-55 ms)
     damaged = _damaged_record(path, what, remedy)
     if damaged is not None:
-        n = f"{path.stat().st_size:,} bytes"
-        raise CheckpointError(f"{path} is damaged ({n}; its record {damaged} does not match its checksum): "
-                              "it cannot be read" + (f"; {remedy}" if remedy else ""))
+        raise CheckpointError(f"{path} {_damaged(f'{path.stat().st_size:,} bytes', damaged)}: it cannot be read"
+                              + (f"; {remedy}" if remedy else ""))
     return loaded
+
+
+def _damaged(n: str, record: str) -> str:
+    """What is wrong with an archive whose ``record`` fails its checksum (``n``: the file's size)."""
+    return f"is damaged ({n}; its record {record} does not match its checksum)"
 
 
 def _damaged_record(path: Path, what: str, remedy: str) -> str | None:
@@ -208,7 +212,7 @@ def _zip_problem(path: Path, n: str, what: str, error: BaseException) -> str:
     if not any(name.endswith("data.pkl") for name in names):
         return f"is not {what} ({n}; a zip archive without the data.pkl that a PyTorch file holds)"
     if broken is not None:
-        return f"is damaged ({n}; its record {broken} does not match its checksum)"
+        return _damaged(n, broken)
     missing = re.search(r"failed locating file ([\w./-]+)", str(error))
     if missing:
         return f"is incomplete ({n}; its archive lacks the record {missing.group(1)}, the bytes of a tensor)"

@@ -46,3 +46,12 @@ def generate(tr, z, label=None):
     import torch
     z = torch.from_numpy(z)
     return (tr.generate(z) if label is None else tr.generate(z, label)).cpu().numpy()
+
+
+def fork_and_wait(win, qtbot):
+    """Fork the window's run at its current step and wait until the branch's own training process has
+    started (a new Python that imports torch: slow on a loaded machine); the branch."""
+    win.fork()
+    qtbot.waitUntil(lambda: len(win.branches) == 2, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: win.branches[1].state.session is not None, timeout=6 * WAIT_MS)
+    return win.branches[1]

@@ -13,7 +13,7 @@ from gan_studio.app.history import StudioState
 from gan_studio.app.plots import PlotsPanel
 from gan_studio.core.config import Config
 from gan_studio.session.payloads import METRIC_COLUMNS, Report, RunInfo
-from studio_helpers import WAIT_MS, tiny_config
+from studio_helpers import WAIT_MS, fork_and_wait, tiny_config
 from test_mode_hops_view import assert_timeline_agrees_with_bars
 from test_window_layout import SIZES, assert_fits_at
 
@@ -86,11 +86,7 @@ def test_fork_in_the_window_trains_both_branches(make_window, qtbot, tmp_path):
     root = win.selected
     win.worker.run_steps(20)
     qtbot.waitUntil(lambda: win.state.step >= 20 and not root.running, timeout=WAIT_MS)
-    win.fork()
-    qtbot.waitUntil(lambda: len(win.branches) == 2, timeout=WAIT_MS)
-    # the branch's training process starts (a new Python that imports torch: slow on a loaded machine)
-    qtbot.waitUntil(lambda: win.branches[1].state.session is not None, timeout=6 * WAIT_MS)
-    branch = win.branches[1]
+    branch = fork_and_wait(win, qtbot)
     assert win.selected is branch and win.worker is branch.worker
     assert branch.state.session.step == 20 and branch.branch_step == 20
     assert win.branch_row.isVisible() and win.branch_box.count() == 2
@@ -141,9 +137,7 @@ def test_an_image_run_with_a_branch_keeps_a_1280x720_window(make_window, qtbot):
     everything fits at both sizes, and ending the comparison puts the buttons back in one row."""
     win = make_window(tiny_config("digits", **{"model.ngf": 8, "model.ndf": 8, "train.batch_size": 16}))
     assert not win.grid.two_rows
-    win.fork()
-    qtbot.waitUntil(lambda: len(win.branches) == 2, timeout=WAIT_MS)
-    qtbot.waitUntil(lambda: win.branches[1].state.session is not None, timeout=6 * WAIT_MS)
+    fork_and_wait(win, qtbot)
     _, side = win.side_docks[0]
     assert win.grid.two_rows and side.two_rows
     for size in SIZES:

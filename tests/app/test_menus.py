@@ -18,7 +18,7 @@ from gan_studio.cli import build_parser
 from gan_studio.cli.train import build_config
 from gan_studio.core.presets import load_preset
 from gan_studio.core.runs import trainer_from_run
-from studio_helpers import WAIT_MS, call, tiny_config, trainer_attr
+from studio_helpers import WAIT_MS, call, fork_and_wait, tiny_config, trainer_attr
 
 
 def menus(win) -> dict:
@@ -215,10 +215,7 @@ def test_the_menus_act_on_the_branch_shown(make_window, qtbot, tmp_path):
     root = win.selected
     win.worker.run_steps(6)
     qtbot.waitUntil(lambda: win.state.step >= 6 and not root.running, timeout=WAIT_MS)
-    win.fork()
-    qtbot.waitUntil(lambda: len(win.branches) == 2, timeout=WAIT_MS)
-    qtbot.waitUntil(lambda: win.branches[1].state.session is not None, timeout=6 * WAIT_MS)
-    branch = win.branches[1]
+    branch = fork_and_wait(win, qtbot)
     win.tricks.setting_changed.emit("train.lr_d", 0.0123)   # the branch's, as the tricks panel sends it
     qtbot.waitUntil(lambda: any(e.get("key") == "train.lr_d" for e in branch.state.events), timeout=WAIT_MS)
     assert win.live_config().train.lr_d == 0.0123

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from gan_studio.app.main_window import APPLICATION, ORGANISATION, RECENT_KEY
 from gan_studio.app.recent_runs import MAX_RECENT, is_run_folder, recent_runs, with_run, without_run
-from studio_helpers import WAIT_MS
+from studio_helpers import WAIT_MS, fork_and_wait
 from test_window_polish import saved_run
 
 
@@ -237,8 +237,6 @@ def test_a_new_run_is_listed_once_it_trains_and_a_fork_once_its_folder_exists(ma
     win.worker.run_steps(3)
     qtbot.waitUntil(lambda: win.state.step >= 3 and not win.selected.running, timeout=WAIT_MS)
     assert listed(win) == [new]
-    win.fork()
-    qtbot.waitUntil(lambda: len(win.branches) == 2, timeout=WAIT_MS)
-    qtbot.waitUntil(lambda: win.branches[1].state.session is not None, timeout=6 * WAIT_MS)
+    fork_and_wait(win, qtbot)
     fork = win.branches[1].state.session.run_path
     assert listed(win) == [fork, new] and is_run_folder(fork)
