@@ -779,10 +779,15 @@ class MainWindow(QMainWindow):
         return rows
 
     def shortcuts_text(self) -> str:
+        """The rows grouped under their menu's name (said once, as the menu bar says it)."""
         from html import escape
-        cells = "".join(f"<tr><td>{escape(menu)}</td><td>{escape(name)}&nbsp;&nbsp;</td>"
-                        f"<td><b>{escape(keys)}</b></td></tr>" for menu, name, keys in self.shortcut_rows())
-        return f"<table cellspacing='4'>{cells}</table>"
+        cells, menu_now = [], None
+        for menu, name, keys in self.shortcut_rows():
+            if menu != menu_now:
+                menu_now = menu
+                cells.append(f"<tr><td colspan='2'><b>{escape(menu)}</b></td></tr>")
+            cells.append(f"<tr><td>&nbsp;&nbsp;{escape(name)}&nbsp;&nbsp;</td><td><b>{escape(keys)}</b></td></tr>")
+        return f"<table cellspacing='4'>{''.join(cells)}</table>"
 
     def show_settings_reference(self):
         """Help > Settings reference (F1): every config key with the selected branch's own value
@@ -790,10 +795,11 @@ class MainWindow(QMainWindow):
         from gan_studio.app.settings_reference import show_settings_reference
         return show_settings_reference(self, self.live_config())
 
-    def show_shortcuts(self) -> None:
+    def show_shortcuts(self):
         """Help > Keyboard shortcuts: a window that does not block (open(), not exec())."""
         self._shortcuts_box = self._message_box("menu.shortcuts_box", "Keyboard shortcuts", self.shortcuts_text(),
                                                 Qt.TextFormat.RichText)
+        return self._shortcuts_box
 
     def about_text(self) -> str:
         import platform
@@ -812,9 +818,10 @@ class MainWindow(QMainWindow):
                 f"gan_studio {version}\ntorch {torch.__version__}\nPySide6 {PySide6.__version__}\n"
                 f"pyqtgraph {pyqtgraph.__version__}\nPython {platform.python_version()}")
 
-    def show_about(self) -> None:
+    def show_about(self):
         self._about_box = self._message_box("menu.about_box", "About GAN Studio", self.about_text(),
                                             Qt.TextFormat.PlainText)
+        return self._about_box
 
     def _message_box(self, name: str, title: str, text: str, fmt: Qt.TextFormat):
         from PySide6.QtWidgets import QMessageBox

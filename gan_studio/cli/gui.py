@@ -1,9 +1,9 @@
 """gan-studio gui [--preset P] [--set KEY=VALUE] [--open DIR] [--run-steps N [--change STEP:KEY=VALUE]
-                 --screenshot FILE [--panel NAME|all]]
+                 --screenshot FILE [--panel NAME|all | --dialog NAME [--filter TEXT] [--only-changed]]]
 
 With no arguments the studio opens on ring8, the default collapse demo on a ring of 8 Gaussians.
 With --screenshot it trains --run-steps steps in the worker, saves a picture of the window (or one
-panel) and quits: the README's pictures come from it.
+panel, or one of the Help menu's windows) and quits: the README's pictures come from it.
 
 What can be checked before training is (each a line and exit status 2, as for --set): every
 --change and --fork-set, --panel against the run's panels, the picture's folder and type, and,
@@ -29,6 +29,8 @@ STEP_COUNT = operator.attrgetter("step_count")
 PANEL_NAMES = ("tricks", "plots", "modes", "grid", "latent", "caption", "translate")
 #: the panels of --panel all (the latent lab and the text box need picks or a StackGAN run)
 ALL_PANELS = PANEL_NAMES[:4]
+#: --dialog NAME: the Help menu's windows, opened as their menu command opens them
+DIALOG_NAMES = ("settings-reference", "shortcuts", "about")
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -48,6 +50,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--panel", choices=PANEL_NAMES + ("all",),
                    help="with --screenshot: only this panel; 'all': the window as FILE and each panel as "
                         "FILE_<panel>.png")
+    p.add_argument("--dialog", choices=DIALOG_NAMES,
+                   help="with --screenshot: a picture of this Help menu window instead (the Settings reference "
+                        "shows the run's values after --run-steps, live changes included)")
+    p.add_argument("--filter", metavar="TEXT",
+                   help="with --dialog settings-reference: the text typed in its filter box (e.g. packing)")
+    p.add_argument("--only-changed", action="store_true",
+                   help="with --dialog settings-reference: tick 'Only changed from the defaults'")
     p.add_argument("--change", dest="changes", action="append", default=[], metavar="STEP:KEY=VALUE",
                    help="with --run-steps: change a setting live at that step (a trick marker on the plots), "
                         "e.g. --change 1500:tricks.packing.enabled=true (repeatable)")
@@ -204,6 +213,13 @@ def run(args) -> int:
         raise ConfigError(f"--run-steps = {args.run_steps}: must be >= 0")
     if args.panel and not args.screenshot:
         raise ConfigError("--panel only goes with --screenshot FILE")
+    if args.dialog and not args.screenshot:
+        raise ConfigError("--dialog only goes with --screenshot FILE")
+    if args.dialog and args.panel:
+        raise ConfigError("--dialog and --panel: choose one (a picture is of one window)")
+    if (args.filter is not None or args.only_changed) and args.dialog != "settings-reference":
+        raise ConfigError(f"--{'filter' if args.filter is not None else 'only-changed'} only goes with "
+                          "--dialog settings-reference")
     width, height = _size(args.size or ("900x700" if args.panel not in (None, "all") else "1560x900"))
     panel_size = _size(args.panel_size or (args.size if args.panel not in (None, "all") and args.size
                                            else "900x700"))
@@ -399,10 +415,28 @@ def run(args) -> int:
         else:
             print(f"saved {path} at step {win.state.step}", file=sys.stderr)
 
+    def open_dialog():
+        """The --dialog window as its Help menu command opens it, at --size when one is given."""
+        if args.dialog == "settings-reference":
+            dialog = win.show_settings_reference()
+            if args.filter is not None:
+                dialog.filter.setText(args.filter)
+            dialog.only_changed.setChecked(args.only_changed)
+        else:
+            dialog = win.show_shortcuts() if args.dialog == "shortcuts" else win.show_about()
+        if args.size:
+            dialog.resize(width, height)
+        app.processEvents()
+        return dialog
+
     def shoot(*_) -> None:
         if not args.screenshot or outcome["over"]:
             return
         outcome["over"] = True
+        if args.dialog:
+            save(open_dialog(), args.screenshot)
+            win.close()
+            return
         if args.panel in (None, "all"):
             save(win, args.screenshot)
         shot = Path(args.screenshot)

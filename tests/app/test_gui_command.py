@@ -156,3 +156,35 @@ def test_a_panel_this_run_lacks_is_refused_naming_the_ones_it_has(tmp_path, caps
     line = one_error_line(capsys)
     assert "--panel grid: a 2-D run (ring8) has no grid panel; its panels: tricks, plots, modes" in line
     assert not (tmp_path / "g.png").exists() and not (tmp_path / "runs").exists()
+
+
+def test_a_help_window_is_pictured_as_its_menu_command_opens_it(tmp_path, capsys, deadline):
+    """--dialog: the README's picture of the Settings reference (and the shortcuts, About) comes from
+    the command, with the run's values after its steps."""
+    runs = tmp_path / "runs"
+    shot = tmp_path / "ref.png"
+    assert main(["gui", *TINY, "--set", "tricks.packing.enabled=true", "--run-steps", "3",
+                 "--screenshot", str(shot), "--dialog", "settings-reference", "--filter", "packing",
+                 "--only-changed", "--size", "1100x450", "--runs-dir", str(runs)]) == 0
+    picture = Image.open(shot)
+    assert picture.size == (1100, 450)
+    assert len(picture.convert("RGB").getcolors(1100 * 450)) > 20    # drawn text, not an empty window
+    for name in ("shortcuts", "about"):
+        other = tmp_path / f"{name}.png"
+        assert main(["gui", *TINY, "--screenshot", str(other), "--dialog", name, "--runs-dir", str(runs)]) == 0
+        assert Image.open(other).size[0] > 100
+    assert "saved" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, said", [
+    (["--dialog", "about"], "--dialog only goes with --screenshot FILE"),
+    (["--screenshot", "x.png", "--dialog", "about", "--panel", "plots"], "--dialog and --panel: choose one"),
+    (["--screenshot", "x.png", "--dialog", "about", "--filter", "lr"],
+     "--filter only goes with --dialog settings-reference"),
+    (["--screenshot", "x.png", "--only-changed"], "--only-changed only goes with --dialog settings-reference"),
+])
+def test_dialog_options_that_do_not_go_together_are_one_line(tmp_path, capsys, args, said, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["gui", *TINY, *args, "--runs-dir", str(tmp_path / "runs")]) == 2
+    assert said in one_error_line(capsys)
+    assert not (tmp_path / "x.png").exists() and not (tmp_path / "runs").exists()

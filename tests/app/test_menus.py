@@ -188,6 +188,10 @@ def test_keyboard_shortcuts_are_read_from_the_actions(make_window, qtbot):
     box = win.findChild(QMessageBox, "menu.shortcuts_box")
     assert box.isVisible()   # open(), not exec(): the window goes on (this test would wait here)
     assert "Ctrl+R" in box.text() and "Step once" in box.text() and "Ctrl+E" in box.text()
+    # each menu's name once, above its commands (not repeated on every row)
+    menus = [menu for menu, _, _ in rows]
+    for menu in set(menus):
+        assert box.text().count(f"<b>{menu}</b>") == 1
     box.close()
 
 
