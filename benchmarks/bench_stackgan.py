@@ -126,13 +126,17 @@ def main() -> None:
                     help="override a preset setting (tuning); the report names every override")
     ap.add_argument("--out", default=str(ROOT / "docs" / "bench" / "stackgan-shapes"),
                     help="where the .md and .csv go; 'none' writes nothing")
-    ap.add_argument("--picture", default=str(ROOT / "docs" / "images" / "stackgan_captions.png"),
-                    help="the captions figure, from the first seed; 'none' for no figure")
+    ap.add_argument("--picture", default=None,
+                    help="the captions figure, from the first seed (default: docs/images/stackgan_captions.png, "
+                         "none with --out none); 'none' for no figure")
     args = ap.parse_args()
     torch.set_num_threads(1)
     seeds = [args.seed] if args.seed is not None else parse_seeds(args.seeds)
     write = args.out.lower() != "none"
-    picture = None if args.picture.lower() == "none" or not write else args.picture
+    # --out none writes nothing unasked (a tuning run); a --picture named is drawn all the same
+    picture = args.picture if args.picture is not None else (
+        str(ROOT / "docs" / "images" / "stackgan_captions.png") if write else None)
+    picture = None if picture is not None and picture.lower() == "none" else picture
     jobs = [(s, args.steps, args.eval_every, args.set, picture if i == 0 else None) for i, s in enumerate(seeds)]
     if args.jobs > 1 and len(seeds) > 1:
         import multiprocessing as mp
