@@ -115,6 +115,21 @@ def test_classifier_does_not_depend_on_the_callers_thread_count():
     assert not torch.equal(other_seed.net.body[0].weight, models[0].net.body[0].weight)
 
 
+@pytest.mark.parametrize("context", [torch.no_grad, torch.inference_mode])
+def test_a_classifier_not_cached_yet_is_trained_for_a_caller_without_gradients(context):
+    """bench_lapgan measures its level table under no_grad; the first call for another seed's
+    classifier trained it there and failed ('element 0 of tensors does not require grad') after the
+    runs had trained for a quarter of an hour."""
+    data = _digits_trainer().data
+    heads = im.label_heads(data)
+    plain = im._train(data, heads, 20, seed=3)
+    with context():
+        model = im._train(data, heads, 20, seed=3)
+        assert not torch.is_grad_enabled()                       # the caller's mode is given back
+    for a, b in zip(plain.net.state_dict().values(), model.net.state_dict().values()):
+        assert torch.equal(a, b)                                  # the same classifier as with gradients
+
+
 def test_classifiers_of_other_seeds_are_cached_apart(cache_home):
     data = _digits_trainer().data
     assert im.cache_path(data, 0) != im.cache_path(data, 2)

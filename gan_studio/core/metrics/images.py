@@ -158,7 +158,9 @@ def _train(data, heads: dict, max_steps: int, seed: int = 0) -> MetricModel:
     try:
         # the initial weights too come from the seed, not from whatever the global generator's state is
         # when the first image metric is asked for; the caller's generator is left as it was
-        with torch.random.fork_rng(devices=[]):
+        # a caller measuring under no_grad or inference_mode (a benchmark's level table, an evaluation)
+        # asks for a classifier that is not cached yet: training it needs gradients all the same
+        with torch.random.fork_rng(devices=[]), torch.inference_mode(False), torch.enable_grad():
             torch.manual_seed(seed)
             return _train_seeded(data, heads, max_steps, seed)
     finally:
