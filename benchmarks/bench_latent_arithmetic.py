@@ -271,15 +271,18 @@ def seeds_table(rows: list[dict]) -> str:
     repeats = max(len(r["shares"]) for r in rows) if rows else 1
     draws = rows[0].get("draws", 20) if rows else 20
     chance_draws = rows[0].get("chance_draws", 200) if rows else 200
+    # with repeats, the mean of the repeats is the measurement that decides (one set of draws is noisy);
+    # the first draws' ratio is given beside it
     out = [f"| training seed | share, first {draws} draws (blue, circle) | mean of {repeats} × {draws} draws "
-           f"| chance ({chance_draws} draws) | ratio (for the mean) | target 3× |",
+           f"| chance ({chance_draws} draws) | ratio for the mean (first {draws} draws) | target 3× |",
            "| --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         n = len(r["shares"])
         mean = (f"{r['share_mean']:.3f} ± {r['share_se']:.3f}" if n > 1 else "–")
-        held = "held" if min(r["ratio"], r["ratio_mean"] if n > 1 else r["ratio"]) >= TARGET_RATIO else "**missed**"
+        deciding = r["ratio_mean"] if n > 1 else r["ratio"]
+        held = "held" if deciding >= TARGET_RATIO else "**missed**"
         out.append(f"| {r['train_seed']} | {r['share']:.3f} ({r['share_blue']:.2f}, {r['share_circle']:.2f}) | {mean} "
-                   f"| {r['chance']:.3f} | **{r['ratio']:.1f}×** ({r['ratio_mean']:.1f}×) | {held} |")
+                   f"| {r['chance']:.3f} | **{deciding:.1f}×** ({r['ratio']:.1f}×) | {held} |")
     return "\n".join(out)
 
 
@@ -332,9 +335,10 @@ def main(argv=None) -> int:
         print(seeds_table(rows))
         first = sum(r["ratio"] >= TARGET_RATIO for r in rows)
         mean = sum(r["ratio_mean"] >= TARGET_RATIO for r in rows)
-        held = sum(min(r["ratio"], r["ratio_mean"]) >= TARGET_RATIO for r in rows)
-        print(f"\nthe target ({TARGET_RATIO:g}x chance) held on {held} of {len(rows)} training seeds "
-              f"(on the first {args.draws} draws: {first}; for the mean of the repeats: {mean})")
+        decides = "the mean of the repeats" if args.repeats > 1 else f"the first {args.draws} draws"
+        print(f"\nthe target ({TARGET_RATIO:g}x chance) held on {mean if args.repeats > 1 else first} of "
+              f"{len(rows)} training seeds by {decides} (on the first {args.draws} draws: {first}; for the mean "
+              f"of the repeats: {mean})")
         return 0
 
     run_dir = Path(args.run) if args.run else train_shapes(Path(args.out), args.steps)

@@ -69,7 +69,8 @@ def test_latent_bench_train_seeds_trains_each_seed_once_and_prints_the_table(ben
     assert "gan-studio train shapes --steps 2 --seed 1" in captured.err
     table = captured.out[captured.out.index("| training seed"):].splitlines()
     assert len([row for row in table if row.startswith("| 0 ") or row.startswith("| 1 ")]) == 2
-    assert "held on 2 of 2 training seeds (on the first 5 draws: 2; for the mean of the repeats: 2)" in captured.out
+    assert ("held on 2 of 2 training seeds by the mean of the repeats (on the first 5 draws: 2; for the mean of "
+            "the repeats: 2)") in captured.out
     for s in (0, 1):
         assert (out / f"seed{s}" / "checkpoint.pt").exists()
 
@@ -130,6 +131,13 @@ def test_latent_bench_table_marks_a_missed_target():
     assert "| mean of 3 × 20 draws | chance (200 draws) |" in lines[0]   # what was measured, not fixed words
     longer = mod.seeds_table([{**row, "shares": [0.3] * 10, "draws": 20, "chance_draws": 1000}])
     assert "| mean of 10 × 20 draws | chance (1000 draws) |" in longer.splitlines()[0]
-    assert lines[2].startswith("| 7 | 0.367 (0.80, 0.40) | 0.416 ± 0.057 | 0.136 | **2.7×** (3.1×) | **missed**")
+    # the mean of the repeats decides (bold), the first draws' ratio beside it: seed 7's first 20 draws
+    # alone are below 3x, its mean is not
+    assert "| ratio for the mean (first 20 draws) | target 3× |" in lines[0]
+    assert lines[2].startswith("| 7 | 0.367 (0.80, 0.40) | 0.416 ± 0.057 | 0.136 | **3.1×** (2.7×) | held")
     assert lines[3].endswith("| held |")
+    low = mod.seeds_table([{**row, "ratio": 3.5, "ratio_mean": 2.6}]).splitlines()[2]
+    assert low.endswith("| **2.6×** (3.5×) | **missed** |")        # a lucky first set does not save it
+    single = mod.seeds_table([{**row, "shares": [0.367], "ratio": 2.7}]).splitlines()[2]
+    assert "| – |" in single and single.endswith("| **2.7×** (2.7×) | **missed** |")
     assert mod.ratio_to(0.2, 0.0) == float("inf") and np.isnan(mod.ratio_to(0.0, 0.0))
