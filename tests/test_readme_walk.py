@@ -76,3 +76,26 @@ def test_out_under_a_file_is_one_line_and_exit_2(a_file, tmp_path, capsys):
         assert err.count("\n") == 1 and f"{a_file} is a file, where a folder is needed" in err, err
     assert a_file.read_text() == "not a folder\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "run"]
+
+
+def _github_anchor(heading: str) -> str:
+    """The id GitHub gives a heading: lower case, punctuation dropped, each space a hyphen."""
+    text = re.sub(r"[`*]", "", heading.strip().lower())   # underscores stay, as GitHub keeps them
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def test_every_link_to_a_readme_section_and_file_leads_somewhere():
+    """A section renamed or a bench file moved leaves a link that goes nowhere: each `(#anchor)` must be
+    a heading's id, each relative link a file or folder of the repository."""
+    text = README.read_text()
+    body = re.sub(r"```.*?```", "", text, flags=re.S)      # commands in code blocks are not links
+    anchors = {_github_anchor(h) for h in re.findall(r"^#+ (.+)$", body, flags=re.M)}
+    assert "latent-lab-arithmetic-on-latents-dcgan-fig-7-measured" in anchors and "semi-supervised-k1" in anchors
+    links = re.findall(r"\]\(([^)\s]+)\)", body)
+    missing = [link for link in links if link.startswith("#") and link[1:] not in anchors]
+    assert not missing, f"links to no section: {missing}"
+    root = README.parent
+    files = [link.split("#")[0] for link in links if not link.startswith(("#", "http://", "https://", "mailto:"))]
+    assert files, "the README links to its docs"
+    gone = [f for f in files if not (root / f).exists()]
+    assert not gone, f"links to no file: {gone}"
