@@ -134,9 +134,10 @@ def main() -> None:
     seeds = [args.seed] if args.seed is not None else parse_seeds(args.seeds)
     write = args.out.lower() != "none"
     # --out none writes nothing unasked (a tuning run); a --picture named is drawn all the same
-    picture = args.picture if args.picture is not None else (
-        str(ROOT / "docs" / "images" / "stackgan_captions.png") if write else None)
-    picture = None if picture is not None and picture.lower() == "none" else picture
+    if args.picture is None:
+        picture = str(ROOT / "docs" / "images" / "stackgan_captions.png") if write else None
+    else:
+        picture = None if args.picture.lower() == "none" else args.picture
     jobs = [(s, args.steps, args.eval_every, args.set, picture if i == 0 else None) for i, s in enumerate(seeds)]
     if args.jobs > 1 and len(seeds) > 1:
         import multiprocessing as mp
