@@ -45,6 +45,12 @@ _FORK_FILE = re.compile(r"^step_(\d{8,10})\.pt$")
 LINEAGE = "lineage.json"
 
 
+def _log_int(text: str) -> int | float:
+    """An integer of a log row. One too large for a float (a hand-edited row's 5,000 digits) is read
+    as the float inf, so that every reader can plot or skip it instead of failing on int() or float()."""
+    return int(text) if len(text.lstrip("-")) <= 300 else float(text)
+
+
 def _json_safe(obj):
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
@@ -473,7 +479,7 @@ class RunFolder:
             lines.pop()
         try:
             last = json.loads(lines[-1]) if lines else None
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             last = None   # a line cut by a crash mid-write: readers skip it, and so is it replaced
             lines.pop()
         if isinstance(last, dict) and last.get("step") == row.get("step"):
@@ -496,9 +502,9 @@ class RunFolder:
             if not line:
                 continue
             try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut by a crash mid-write: skip it
+                row = json.loads(line, parse_int=_log_int)
+            except (ValueError, RecursionError):
+                continue  # a line cut by a crash mid-write (or nested too deeply): skip it
             # a hand-broken line (a list, a text step) is no row either: every reader compares steps
             step = row.get("step", 0) if isinstance(row, dict) else None
             if isinstance(step, (int, float)) and not isinstance(step, bool):
