@@ -261,7 +261,9 @@ def test_the_cli_says_what_is_wrong_in_one_line(trained, tmp_path, capsys, args,
 
 def test_the_cli_forks_lists_and_the_fork_resumes(trained, tmp_path, capsys):
     assert main(["fork", str(trained), "--list"]) == 0
-    assert capsys.readouterr().out.split() == ["20", "30", "40"]
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["step", "kept", "as"]
+    assert [line.split()[0] for line in lines[1:]] == ["20", "30", "40"]
     out = tmp_path / "branch"
     assert main(["fork", str(trained), "--at", "30", "--set", "tricks.packing.enabled=true",
                  "--out", str(out)]) == 0
@@ -269,3 +271,75 @@ def test_the_cli_forks_lists_and_the_fork_resumes(trained, tmp_path, capsys):
     assert main(["train", "--resume", str(out), "--steps", "5", "--quiet", "--threads", "1"]) == 0
     assert checkpoint(out)["step"] == 35
     assert RunFolder(out).config().tricks.packing.enabled
+
+
+def _table(capsys, run) -> list[str]:
+    capsys.readouterr()
+    assert main(["fork", str(run), "--list"]) == 0
+    out, err = capsys.readouterr()
+    assert not err
+    return out.splitlines()
+
+
+def test_the_list_shows_each_kept_step_with_the_runs_state_there(trained, capsys):
+    """--list is for choosing where to branch: each kept step's row holds the losses logged at that step
+    and its evaluation's metrics (modes, HQ, ...), as metrics.jsonl has them, under named columns."""
+    lines = _table(capsys, trained)
+    head = lines[0].split()
+    for column in ("modes", "modes_strict", "hq", "rkl", "loss_d", "loss_g"):
+        assert column in head
+    logged = {r["step"]: r for r in RunFolder(trained).read_metrics()}
+    from gan_studio.core.metrics import format_value
+    for line in lines[1:]:
+        cells = line.split()
+        step = int(cells[0])
+        assert cells[1] == "evaluation" and step in (20, 30, 40)
+        values = dict(zip(head[3:], cells[2:]))   # "kept as" is two words in the head
+        for column in ("modes", "hq", "rkl", "loss_d", "loss_g"):
+            assert values[column] == format_value(logged[step][column]), (step, column)
+
+
+def test_the_list_puts_each_live_change_between_the_states_it_falls_between(parent, capsys):
+    """A change made at step 40 (on resume) was applied after the state kept at 40: it is listed after
+    that row, before the next kept state, which has it; one made after the last kept step says a fork
+    there does not have it."""
+    tr, run = trainer_from_run(parent, writable=True)
+    loop = RunLoop(tr, run)
+    try:
+        tr.apply_setting("tricks.packing.enabled", True)   # at step 40, as --resume --set does
+        for _ in range(10):
+            loop.advance()
+        loop.finish()
+    finally:
+        run.unlock()
+    events = RunFolder(parent).read_events()
+    assert [e["step"] for e in events] == [40]
+    lines = _table(capsys, parent)
+    steps = [int(line.split()[0]) for line in lines[1:] if not line.startswith(" ")]
+    assert steps == [30, 40, 50]
+    at = lines.index(next(line for line in lines if line.startswith("40 ")))
+    assert lines[at + 1] == "  change at step 40: tricks.packing.enabled = on (was off)"
+    assert lines[at + 2].startswith("50 ")
+    # a change after the last kept step: listed last, with what it means for a fork
+    run = RunFolder(parent)
+    run.append_event({"step": 50, "event": "set", "key": "tricks.packing.m", "value": 4, "old": 2})
+    lines = _table(capsys, parent)
+    assert lines[-1] == ("  change at step 50: tricks.packing.m = 4 (was 2) (after the last kept step: a fork "
+                         "at it does not have it)")
+
+
+def test_a_checkpoint_between_evaluations_names_the_evaluation_its_metrics_come_from(parent, capsys):
+    """A run stopped between evaluations has its checkpoint's row show the losses of its own step and the
+    metrics of the evaluation before it, saying which."""
+    rows_ = RunFolder(parent).read_metrics()
+    last = rows_[-1]
+    assert last["step"] == 40 and "modes" in last
+    cut = {k: v for k, v in last.items() if k in ("step", "loss_d", "loss_g", "d_real", "d_fake")}
+    (parent / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows_[:-1] + [cut]))
+    for state in (parent / "forks").glob("step_00000040.pt"):
+        state.unlink()
+    lines = _table(capsys, parent)
+    row = next(line for line in lines if line.startswith("40 "))
+    assert "checkpoint (evaluation of 30)" in row
+    from gan_studio.core.metrics import format_value
+    assert row.split()[-2:] == [format_value(last["loss_d"]), format_value(last["loss_g"])]

@@ -283,7 +283,7 @@ def test_fork_list_of_a_run_whose_checkpoint_is_cut_short_lists_its_kept_states(
     checkpoint.write_bytes(checkpoint.read_bytes()[:700])
     capsys.readouterr()
     rc, out, err = cli(capsys, "fork", run, "--list")
-    assert rc == 0 and out.split() == [str(s) for s in kept]
+    assert rc == 0 and [line.split()[0] for line in out.splitlines()[1:]] == [str(s) for s in kept]
     note = err.strip().splitlines()
     assert len(note) == 1 and note[0].startswith(f"gan-studio fork: note: {checkpoint} is cut short (700 bytes")
     suggested = f"gan-studio fork {run} --at {kept[-1]} --out DIR"

@@ -9,36 +9,10 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
 from gan_studio.app.history import StudioState
+from gan_studio.core.events import event_text
 
 EMPTY_TEXT = ("No changes yet. Each trick you switch or value you set while the run trains is listed "
               "here with its step; click one to see the run at that step.")
-
-
-def setting_text(value) -> str:
-    """A setting's value as a user writes it (``--set``, the tricks panel): on/off, not True/False."""
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    return str(value)
-
-
-def event_text(event: dict) -> str:
-    """One line that says all of an event: 'step 1000: tricks.packing.enabled = on (was off)'."""
-    step, kind = event.get("step", 0), event.get("event")
-    key, value = event.get("key", ""), event.get("value")
-    if kind == "set":
-        was = f" (was {setting_text(event['old'])})" if "old" in event else ""
-        return f"step {step}: {key} = {setting_text(value)}{was}"
-    if kind == "diverged":
-        return f"step {step}: {key or 'a value'} turned NaN or infinite: rolled back to the last good step"
-    if kind == "step_failed":
-        what = "out of memory" if "OutOfMemory" in str(key) or key == "MemoryError" else f"{key or 'an error'}"
-        return f"step {step}: step {value} failed ({what}): rolled back to the last good step"
-    if kind in ("swap-in", "swap-out"):
-        player = "G" if key.endswith(".g") else "D"
-        return (f"step {step}: checkpoint swap: {player} swapped for its copy of step {value}" if kind == "swap-in"
-                else f"step {step}: checkpoint swap: {player} back from its copy of step {value}")
-    return f"step {step}: {kind or 'event'}" + (f" {key}" if key else "") + \
-        (f" = {value}" if value is not None else "")
 
 
 class EventList(QWidget):

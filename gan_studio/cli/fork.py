@@ -23,21 +23,51 @@ def add_parser(sub):
     p.add_argument("--out", metavar="DIR", help="the new run folder (new or empty)")
     p.add_argument("--device", help="where the changes are applied: auto, cpu, cuda, cuda:N or mps "
                                     "(default: the run's own)")
-    p.add_argument("--list", action="store_true", help="print the steps RUN can be forked at, and stop")
+    p.add_argument("--list", action="store_true",
+                   help="print the steps RUN can be forked at, one row each (the step first) with the run's losses "
+                        "and last evaluation there and the live changes made between them, and stop")
     return p
 
 
+def print_fork_table(states, after) -> None:
+    """One row per kept step: the step first (``awk 'NR > 1 {print $1}'`` gives the bare steps), where
+    the state is kept, the run's losses and last evaluation there; each live change on a line of its
+    own between the rows it falls between."""
+    from gan_studio.core.events import event_text
+    from gan_studio.core.metrics import format_value
+    losses = list(dict.fromkeys(k for s in states for k in s.losses))
+    metrics = list(dict.fromkeys(k for s in states for k in s.metrics))
+    head = ["step", "kept as", *metrics, *losses]
+    rows = []
+    for s in states:
+        kind = s.kind if s.metrics_step in (None, s.step) else f"{s.kind} (evaluation of {s.metrics_step})"
+        rows.append([str(s.step), kind, *(format_value(s.metrics[k]) if k in s.metrics else "-" for k in metrics),
+                     *(format_value(s.losses[k]) if k in s.losses else "-" for k in losses)])
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+
+    def line(cells):
+        return "  ".join(f"{c:<{w}}" if i < 2 else f"{c:>{w}}" for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    print(line(head))
+    for s, cells in zip(states, rows):
+        for e in s.changes:
+            print(f"  change at {event_text(e)}")
+        print(line(cells))
+    for e in after:
+        print(f"  change at {event_text(e)} (after the last kept step: a fork at it does not have it)")
+
+
 def run(args) -> int:
-    from gan_studio.core.fork import fork_listing, fork_run
+    from gan_studio.core.fork import fork_run, fork_table
     if args.list:
-        steps, problem = fork_listing(args.run)
-        if problem is not None and not steps:
+        states, after, problem = fork_table(args.run)
+        if problem is not None and not states:
             raise problem   # nothing to fork from: the checkpoint's message says what to do
-        print(" ".join(str(s) for s in steps))
+        print_fork_table(states, after)
         if problem is not None:   # a damaged checkpoint: the kept states are the way back
             first = str(problem).split("; ")[0]
             print(f"gan-studio fork: note: {first}; the steps above are states the run kept: "
-                  f"fork one with `gan-studio fork {args.run} --at {steps[-1]} --out DIR`", file=sys.stderr)
+                  f"fork one with `gan-studio fork {args.run} --at {states[-1].step} --out DIR`", file=sys.stderr)
         return 0
     if not args.out:
         raise ConfigError("name the new run folder with --out DIR")

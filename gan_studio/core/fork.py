@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -56,6 +57,63 @@ def fork_listing(run_dir: str | Path) -> tuple[list[int], CheckpointError | None
     if step is not None:
         steps.add(step)
     return sorted(steps), problem
+
+
+#: values logged at every logged step: the columns of ``fork_table`` show the evaluation's instead
+PER_STEP = {"step", "d_real", "d_fake", "steps_per_s"}
+
+
+@dataclass
+class KeptState:
+    """One step a run can be forked at, as ``gan-studio fork RUN --list`` shows it."""
+    step: int
+    kind: str                    # "evaluation" (forks/step_N.pt) or "checkpoint" (checkpoint.pt)
+    losses: dict = field(default_factory=dict)    # loss_* of the last row logged at or before the step
+    metrics: dict = field(default_factory=dict)   # the last evaluation's values at or before the step
+    metrics_step: int | None = None               # the step of that evaluation (None: none yet)
+    changes: list[dict] = field(default_factory=list)   # events after the previous kept step, up to this one
+
+
+def fork_table(run_dir: str | Path) -> tuple[list[KeptState], list[dict], CheckpointError | None]:
+    """What a person choosing where to fork wants to see: each kept step with the run's losses and its
+    last evaluation's metrics there (modes, HQ, ... or an image run's classifier metrics) and the live
+    changes made since the kept step before it. Returns the states, the changes after the last kept
+    step (made there or later: a fork at that step does not have them) and ``fork_listing``'s problem.
+    Reads only."""
+    steps, problem = fork_listing(run_dir)
+    run = RunFolder.open(run_dir)
+    kept = set(run.fork_points())
+    rows = sorted(run.read_metrics(), key=lambda r: r.get("step", 0))
+    events = sorted(run.read_events(), key=lambda e: e.get("step", 0) if isinstance(e.get("step"), int) else 0)
+    states, previous = [], None
+    for step in steps:
+        state = KeptState(step, "evaluation" if step in kept else "checkpoint")
+        for r in rows:
+            if r.get("step", 0) > step:
+                break
+            losses = {k: v for k, v in r.items() if k.startswith("loss_") and _is_number(v)}
+            if losses:
+                state.losses = losses
+            found = {k: v for k, v in r.items() if k not in PER_STEP and not k.startswith(("loss_", "grad_norm"))
+                     and (v is None or _is_number(v))}   # None: a value with nothing to measure (n/a)
+            if found:
+                state.metrics, state.metrics_step = found, r.get("step")
+        # a change logged at a kept step was applied after the state kept there (before the next step)
+        state.changes = [e for e in events if (previous is None or _event_step(e) >= previous)
+                         and _event_step(e) < step]
+        states.append(state)
+        previous = step
+    after = [e for e in events if previous is not None and _event_step(e) >= previous]
+    return states, after, problem
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _event_step(event: dict) -> int:
+    step = event.get("step", 0)
+    return step if isinstance(step, int) else 0
 
 
 def fork_run(src: str | Path, out: str | Path, at_step: int | None = None, changes: dict | None = None,

@@ -1,0 +1,30 @@
+"""A run's live changes (events.jsonl rows) as the text a person reads: shared by the window's list of
+changes, its plot flags and the CLI (``gan-studio fork RUN --list``). No Qt here."""
+from __future__ import annotations
+
+
+def setting_text(value) -> str:
+    """A setting's value as a user writes it (``--set``, the tricks panel): on/off, not True/False."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
+def event_text(event: dict) -> str:
+    """One line that says all of an event: 'step 1000: tricks.packing.enabled = on (was off)'."""
+    step, kind = event.get("step", 0), event.get("event")
+    key, value = event.get("key", ""), event.get("value")
+    if kind == "set":
+        was = f" (was {setting_text(event['old'])})" if "old" in event else ""
+        return f"step {step}: {key} = {setting_text(value)}{was}"
+    if kind == "diverged":
+        return f"step {step}: {key or 'a value'} turned NaN or infinite: rolled back to the last good step"
+    if kind == "step_failed":
+        what = "out of memory" if "OutOfMemory" in str(key) or key == "MemoryError" else f"{key or 'an error'}"
+        return f"step {step}: step {value} failed ({what}): rolled back to the last good step"
+    if kind in ("swap-in", "swap-out"):
+        player = "G" if key.endswith(".g") else "D"
+        return (f"step {step}: checkpoint swap: {player} swapped for its copy of step {value}" if kind == "swap-in"
+                else f"step {step}: checkpoint swap: {player} back from its copy of step {value}")
+    return f"step {step}: {kind or 'event'}" + (f" {key}" if key else "") + \
+        (f" = {value}" if value is not None else "")
