@@ -71,6 +71,7 @@ class StudioState:
         self.logged = GrowingArray(len(LOGGED_COLUMNS), 64)   # the run loop's evaluations (LOGGED_COLUMNS)
         self.occupancy: list[tuple[int, np.ndarray]] = []   # (step, HQ share per mode), in step order
         self.family_evals: list[tuple[int, dict]] = []      # (step, {key: value}) of the family's plot
+        self.loop_evals: dict[int, dict] = {}   # step -> the run loop's evaluation row (what a kept state holds)
         self.events: list[dict] = []
         self.views: list[Frame] = []
         self.step = 0
@@ -91,6 +92,7 @@ class StudioState:
         self.evals.clear()
         self.occupancy = []
         self.family_evals = []
+        self.loop_evals = {}
         self.views = []
         self.logged.clear()
         self.events = list(s.events)
@@ -107,6 +109,7 @@ class StudioState:
             self._add_eval(row.get("step", 0), row)
             self._add_logged(row.get("step", 0), row)
             self._add_family_eval(row.get("step", 0), row)
+            self.loop_evals[int(row.get("step", 0))] = row
         self.version += 1
 
     def add(self, r: Report) -> None:
@@ -120,6 +123,7 @@ class StudioState:
             self._add_logged(step, ev)
             self._add_occupancy(step, ev)
             self._add_family_eval(step, ev)
+            self.loop_evals[int(step)] = ev
         if r.frame is not None:
             self._add_view(r.frame)
         self.version += 1
@@ -143,6 +147,7 @@ class StudioState:
         self.logged.truncate_after(step)
         self.occupancy = [o for o in self.occupancy if o[0] <= step]
         self.family_evals = [f for f in self.family_evals if f[0] <= step]
+        self.loop_evals = {k: v for k, v in self.loop_evals.items() if k <= step}
         self.views = [v for v in self.views if v.step <= step]
         self.step = step
         self.diverged_message = message

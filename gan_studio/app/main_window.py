@@ -1101,6 +1101,12 @@ class MainWindow(QMainWindow):
         kept = [k for k in self.worker.fork_steps if k <= step]
         return max(kept) if kept else step   # none kept that early: the engine's error lists the kept steps
 
+    def _kept_summary(self, step: int) -> str:
+        """': 3 modes (2 strict), HQ 15.4 %' for the run loop's evaluation at ``step``, '' without one."""
+        from gan_studio.core.fork import state_summary
+        text = state_summary(self.state.loop_evals.get(int(step)))
+        return f": {text}" if text else ""
+
     def _history_menu(self, panel, pos) -> None:
         """Right-click on a history slider: fork at the step shown (the last kept state at or before it)."""
         step = self.fork_step_for(panel.pinned_step)
@@ -1110,14 +1116,16 @@ class MainWindow(QMainWindow):
         else:
             shown = panel.pinned_step
             here = menu.addAction(f"Fork at step {step}" + (f" (the last kept state before {shown})"
-                                                             if step != shown else ""))
+                                                             if step != shown else "") + self._kept_summary(step))
         here.setObjectName("menu.fork_here")
         here.triggered.connect(lambda: self.fork(step))
         kept = [k for k in self.worker.fork_steps if k != step]
         if kept:
             other = menu.addMenu("Fork at a kept step")
-            for k in kept:
-                other.addAction(f"step {k}").triggered.connect(lambda _c=False, k=k: self.fork(k))
+            other.setObjectName("menu.fork_kept")
+            for k in kept:   # what the run was like there, as `gan-studio fork RUN --list` shows it
+                other.addAction(f"step {k}{self._kept_summary(k)}").triggered.connect(
+                    lambda _c=False, k=k: self.fork(k))
         menu.popup(panel.slider.mapToGlobal(pos))
         self._last_menu = menu
 

@@ -290,3 +290,33 @@ def test_the_benchmark_reads_a_processes_cpu_time():
     after = process_cpu_s(os.getpid())
     assert before is not None and after >= before >= 0
     assert process_cpu_s(2 ** 22 + 12345) is None
+
+
+def test_the_fork_menu_says_what_the_run_was_like_at_each_kept_step(make_window, qtbot):
+    """Right-click on a history slider: each kept state is offered with its evaluation (modes, strict
+    modes, HQ), as `gan-studio fork RUN --list` shows it, so one can pick the collapsed state or the
+    recovered one without scrubbing to each first."""
+    from gan_studio.core.fork import state_summary
+    win = make_window(tiny_config("ring8", **{"train.fork_keep": 3, "train.eval_every": 10}), speed=5)
+    win.worker.run_steps(30)
+    qtbot.waitUntil(lambda: win.state.step >= 30 and not win.selected.running, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: len(win.worker.fork_steps) == 3, timeout=WAIT_MS)
+    win._history_menu(win.modes, win.modes.slider.rect().center())
+    menu = win._last_menu
+    kept = next(a.menu() for a in menu.actions() if a.menu() is not None)
+    texts = [a.text() for a in kept.actions()]
+    steps = list(win.worker.fork_steps)   # live: "Fork at the current step" above, every kept one here
+    assert len(texts) == len(steps) == 3
+    for k, text in zip(steps, texts):
+        row = win.state.loop_evals[k]
+        assert text == f"step {k}: {state_summary(row)}" and " strict), HQ " in text
+    menu.close()
+
+
+def test_a_kept_state_is_summed_up_in_a_few_words():
+    from gan_studio.core.fork import state_summary
+    assert state_summary({"modes": 3, "modes_strict": 2, "hq": 15.44, "rkl": 1.5}) == "3 modes (2 strict), HQ 15.4 %"
+    assert state_summary({"modes": 0, "modes_strict": 0, "hq": 0.0, "rkl": None}) == "0 modes (0 strict), HQ 0.0 %"
+    assert state_summary({"modes": 1, "modes_strict": 1, "hq": 0.2}) == "1 mode (1 strict), HQ 0.2 %"
+    assert state_summary({"fd_classifier": 64.66, "classes_covered": 9}) == "fd 64.7, 9 classes covered"
+    assert state_summary({"loss_d": 1.0}) == "" and state_summary(None) == ""
