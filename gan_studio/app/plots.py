@@ -365,14 +365,15 @@ class PlotsPanel(QWidget):
             # the last plot of a short row takes the rest of it (no empty cell beside it)
             span = ncols - i % ncols if i == len(names) - 1 else 1
             ci.addItem(self.cells[name], row=i // ncols, col=i % ncols, colspan=span)
-        rows = (len(names) + ncols - 1) // ncols
+        rows = name_rows = (len(names) + ncols - 1) // ncols
         if self.shown["family"]:
             ci.addItem(self.cells["family"], row=rows, col=0, colspan=ncols)
             rows += 1
         # the step numbers under the bottom row only: the plots share their x axis, and an axis's
-        # text is what costs most to paint each time the axis moves
+        # text is what costs most to paint each time the axis moves. The last plot spans the rest of
+        # its row, so every plot of the rows above has one below it: the bottom row is the last row
         for i, name in enumerate(names):
-            self.plots[name].getAxis("bottom").setStyle(showValues=i + ncols >= len(names))   # none below it
+            self.plots[name].getAxis("bottom").setStyle(showValues=i // ncols == name_rows - 1)
         grid = ci.layout
         for r in range(grid.rowCount()):
             grid.setRowStretchFactor(r, 1 if r < rows else 0)

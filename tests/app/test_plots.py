@@ -157,6 +157,21 @@ def test_the_grid_reflows_to_the_panels_width(panel, qtbot):
     assert set(shown) == {"losses", "d_outputs", "grad_norms", "modes", "hq", "rkl", "mode_hops"}
 
 
+def test_step_numbers_are_under_the_bottom_row_only_whatever_the_columns(panel, qtbot):
+    """The last plot takes the rest of its row, so the plots of the row above it all have a plot
+    below: none of them shows step numbers, and every plot of the bottom row does (ring8 at the
+    default window size had 'Modes captured' bare beside HQ and reverse KL with numbers)."""
+    state, _ = made_up_run(modes=np.zeros((8, 2)))   # 7 plots: two or three columns leave a short last row
+    p = panel(state, width=1000)
+    for width in (1000, 640, 300):
+        p.resize(width, 700)
+        qtbot.waitUntil(lambda: p.ncols == p.columns_for(p.scroll.viewport().width(), 7))
+        names = [n for n in p.plots if p.is_shown(n) and n != "family"]
+        last_row = (len(names) - 1) // p.ncols
+        shown = {n: p.plots[n].getAxis("bottom").style["showValues"] for n in names}
+        assert shown == {n: i // p.ncols == last_row for i, n in enumerate(names)}, (p.ncols, shown)
+
+
 def test_hq_cap_and_reverse_kl_floor_are_drawn_and_mode_hops_plotted(panel):
     """What a perfect generator scores, as dashed lines: HQ 98.9 %, reverse KL (K - 1) / (2N)."""
     state, _ = made_up_run(modes=np.zeros((8, 2)))
