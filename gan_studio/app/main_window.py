@@ -12,7 +12,7 @@ import os
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QObject, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QObject, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMenu,
                                QScrollArea, QSpinBox, QToolBar, QVBoxLayout, QWidget)
@@ -55,6 +55,34 @@ PLOTS_CPU_SHARE = 0.05
 #: the 2-D view's frames (D's heatmap, G's arrows: about 20 ms a frame on ring8, more than a
 #: training step) instead of FRAME_BUDGET (session/engine.py): the views redraw about half as often
 FRAME_BUDGET_BUSY = 0.02
+
+
+class StatusMessage(QLabel):
+    """The status bar's message: wrapped, and as tall as its text needs at the width it has. A
+    wrapped QLabel lets the status bar size it by height-for-width at some narrower width, so a
+    one-line message took two lines' height and the window above shrank (at 1280x720 the live
+    plots needed a scroll bar while 'run folder: ...' showed); here the height is asked at the
+    label's own width (up to its maximum height), and the layout asked again when the width changes."""
+
+    def _height(self, fallback: int) -> int:
+        need = self.heightForWidth(max(1, self.width()))
+        return fallback if need < 0 else min(self.maximumHeight(), need)
+
+    def hasHeightForWidth(self) -> bool:
+        return False   # the layout takes sizeHint's height, which is the height at this width
+
+    def sizeHint(self) -> QSize:
+        hint = super().sizeHint()
+        return QSize(hint.width(), self._height(hint.height()))
+
+    def minimumSizeHint(self) -> QSize:
+        hint = super().minimumSizeHint()
+        return QSize(hint.width(), self._height(hint.height()))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():
+            self.updateGeometry()
 
 
 @functools.cache
@@ -395,7 +423,7 @@ class MainWindow(QMainWindow):
         sb = self.statusBar()
         # the status bar's message, in a label that wraps: one line would cut a long one at 1280 px
         # (a refused checkpoint's path and why); every showMessage lands here, and leaves with it
-        self.message_label = QLabel()
+        self.message_label = StatusMessage()
         self.message_label.setObjectName("status.message")
         self.message_label.setWordWrap(True)
         self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

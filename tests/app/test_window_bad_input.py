@@ -152,3 +152,26 @@ def test_a_hostile_checkpoint_is_refused_in_words_that_fit_a_1280x720_window(mak
     assert label.width() > 400 and label.fontMetrics().horizontalAdvance(label.text()) > label.width()
     assert label.heightForWidth(label.width()) <= label.height()   # wrapped, not cut
     assert win.findChild(type(label), "status.message") is label
+
+
+def test_a_one_line_status_message_takes_one_line_and_the_panels_above_keep_their_height(make_window, qtbot):
+    """The wrapped status label was laid out at two lines' height for 'run folder: ...', so the whole
+    window above it shrank while the message showed (at 1280x720 the live plots then scrolled)."""
+    win = make_window()
+    win.resize(1280, 720)
+    bar, label = win.statusBar(), win.message_label
+    bar.clearMessage()
+    qtbot.waitUntil(lambda: label.text() == "", timeout=WAIT_MS)
+    qtbot.wait(50)
+    empty = bar.height()
+    one_line = "run folder: /tmp/gan-studio-shot-4tsf6ae3/ring8-20261203-151305"
+    bar.showMessage(one_line)
+    qtbot.waitUntil(lambda: label.text() == one_line, timeout=WAIT_MS)
+    qtbot.wait(50)   # laid out
+    assert label.fontMetrics().horizontalAdvance(one_line) < label.width()
+    assert bar.height() == empty and label.height() < 2 * label.fontMetrics().lineSpacing()
+    long = "a checkpoint that could run code was refused: " + "every word of it matters " * 12
+    bar.showMessage(long)
+    qtbot.waitUntil(lambda: label.text() == long, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: bar.height() > empty, timeout=WAIT_MS)   # laid out again, taller
+    assert label.heightForWidth(label.width()) <= label.height()    # wrapped, not cut
