@@ -103,3 +103,19 @@ def test_every_link_to_a_readme_section_and_file_leads_somewhere():
     assert files, "the README links to its docs"
     gone = [f for f in files if not (root / f).exists()]
     assert not gone, f"links to no file: {gone}"
+
+
+def test_the_readme_contents_list_every_section_as_the_script_writes_it():
+    """The contents at the top are generated (docs/make_readme_contents.py): a section added, renamed or
+    moved without running the script leaves a list that misleads, so the list must be the script's."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("make_readme_contents",
+                                                  README.parent / "docs" / "make_readme_contents.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = README.read_text(encoding="utf-8")
+    assert module.current_block(text) == module.contents(text), \
+        "README.md's contents are out of date: run `python docs/make_readme_contents.py`"
+    # the script sees headings, not a shell comment in a code block
+    assert all(not title.startswith(("1.", "2.")) for _, title in module.headings(text))
+    assert "- [The command line](#the-command-line)" in module.contents(text)
