@@ -158,3 +158,24 @@ def test_the_metz_presets_hold_the_papers_ring_setting():
     assert not va.tricks.unrolled.enabled
     un.tricks.unrolled = va.tricks.unrolled   # otherwise the same setting
     assert un.to_dict() | {"name": "", "description": ""} == va.to_dict() | {"name": "", "description": ""}
+
+
+def test_a_cell_whose_points_left_the_frame_says_how_many_instead_of_staying_blank():
+    """G's points far off the ring (metz-vanilla at step 50 sat near x = -7) used to leave a blank
+    square, the same as a run that drew nothing; the cell now says how many points are outside."""
+    from gan_studio.core.timeline import GAP, HEADER_H, LABEL_W, TimelineRow, timeline_png
+    inside = np.zeros((512, 2), np.float32)
+    outside = np.full((512, 2), -7.0, np.float32)
+    half = np.concatenate([inside[:256], outside[:256]])
+    row = TimelineRow(["r"], [inside, outside, half], bounds=(-1.5, 1.5, -1.5, 1.5), means=np.zeros((1, 2)), sigma=0.02)
+    import io
+    img = np.asarray(Image.open(io.BytesIO(timeline_png([row], [0, 50, 100], cell=CELL_PX))).convert("RGB"))
+    top = HEADER_H + GAP
+
+    def ink(j: int) -> int:   # black pixels (text) in cell j; points are red, rings grey
+        left = LABEL_W + GAP + j * (CELL_PX + GAP)
+        cell = img[top:top + CELL_PX, left:left + CELL_PX]
+        return int((cell.max(axis=2) < 60).sum())
+
+    assert ink(0) == 0            # every point in the frame: nothing written over them
+    assert ink(1) > 20 and ink(2) > 20

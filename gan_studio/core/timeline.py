@@ -141,7 +141,10 @@ def timeline_png(rows: list[TimelineRow], steps: list[int], cell: int = CELL_PX)
             _text(draw, line, 6, y + k * line_h, font, centred=False, width=LABEL_W - 10)
         for j, pts in enumerate(row.samples):
             left = LABEL_W + GAP + j * (cell + GAP)
-            _cell(draw, row, pts, left, top, cell)
+            outside, n = _cell(draw, row, pts, left, top, cell)
+            if outside:   # said in the cell: a cell whose points all left the frame was a blank square
+                _text(draw, f"{outside} of {n} outside", left + cell / 2, top + cell - 8, font,
+                      centred=True, width=cell - 4, box=True)
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return buf.getvalue()
@@ -155,15 +158,21 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, font, width: float) -> str:
     return text + "..."
 
 
-def _text(draw, text: str, x: float, y: float, font, centred: bool, width: float) -> None:
-    """``text`` (cut to ``width``) with its vertical middle at y, starting at x or centred on it."""
+def _text(draw, text: str, x: float, y: float, font, centred: bool, width: float, box: bool = False) -> None:
+    """``text`` (cut to ``width``) with its vertical middle at y, starting at x or centred on it;
+    ``box``: on a white box, readable over the points."""
     text = _fit(draw, text, font, width)
     left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
     dx = -(right - left) / 2 - left if centred else -left
-    draw.text((x + dx, y - (bottom - top) / 2 - top), text, fill=INK, font=font)
+    at = (x + dx, y - (bottom - top) / 2 - top)
+    if box:
+        l, t, r, b = draw.textbbox(at, text, font=font)
+        draw.rectangle((l - 2, t - 2, r + 1, b + 1), fill="white")
+    draw.text(at, text, fill=INK, font=font)
 
 
-def _cell(draw, row: TimelineRow, pts: np.ndarray, left: int, top: int, cell: int) -> None:
+def _cell(draw, row: TimelineRow, pts: np.ndarray, left: int, top: int, cell: int) -> tuple[int, int]:
+    """Draw one cell; (G's finite points outside the frame, G's finite points)."""
     x0, x1, y0, y1 = row.bounds
     span = max(x1 - x0, y1 - y0) or 1.0
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
@@ -186,5 +195,9 @@ def _cell(draw, row: TimelineRow, pts: np.ndarray, left: int, top: int, cell: in
         for u, v in to_px(row.means):
             draw.ellipse((u - r, v - r, u + r, v + r), outline=MODE_COLOUR, width=1)
     dot = 1.0 if cell < 120 else 1.5
-    for u, v in to_px(pts):
+    shown = to_px(pts)
+    for u, v in shown:
         draw.ellipse((u - dot, v - dot, u + dot, v + dot), fill=SAMPLE_COLOUR)
+    p = np.asarray(pts, dtype=np.float64).reshape(-1, 2)
+    n = int(np.isfinite(p).all(1).sum())
+    return n - len(shown), n
