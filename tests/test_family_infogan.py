@@ -729,7 +729,12 @@ def test_cli_trains_the_preset_measures_the_code_and_resumes(tmp_path, monkeypat
                             (["--code", "3,x"], "--code '3,x': expected numbers separated by commas"),
                             (["--code", "3,0.5"], "--code '3,0.5': give the categorical value (0..9) alone or with all 2"),
                             (["--code", "3,9,0"], "--code 3,9,0: continuous code 1 = 9 is out of range; allowed -3..3"),
-                            (["--traverse", "3"], "--traverse 3: code 3 is not a continuous code of this run; choose 1..2")):
+                            (["--traverse", "3"], "--traverse 3: code 3 is not a continuous code of this run; choose 1..2"),
+                            # with --code beside it, J's error still names --traverse (it named --code 1)
+                            (["--code", "1", "--traverse", "0"],
+                             "--traverse 0: code 0 is not a continuous code of this run; choose 1..2"),
+                            (["--code", "3,0,9", "--traverse", "1"],
+                             "--code 3,0,9: continuous code 2 = 9 is out of range; allowed -3..3")):
         assert main(["sample", str(out), "--n", "4", *option, "--out", str(tmp_path / "x.npy")]) != 0
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1, err

@@ -165,6 +165,10 @@ def _with_codes(tr, z, code: str | None, traverse: int | None):
             raise ConfigError(f"--code {code!r}: give the categorical value (0..{k - 1}) alone or with all {c} "
                               f"continuous codes, e.g. {','.join(['3'] + ['0.5'] * c)}")
         values += [0.0] * (1 + c - len(values))
+    if traverse is not None and not 1 <= traverse <= c:   # J's own error, named by J (not by --code beside it)
+        raise ConfigError(f"--traverse {traverse}: " + (f"code {traverse} is not a continuous code of this run; "
+                                                          f"choose 1..{c}" if c else
+                                                          "this run has no continuous codes (infogan.continuous = 0)"))
     try:
         if traverse is not None:
             return tr.traversal(z[:1], traverse, fixed=None if values is None else values[1:])
