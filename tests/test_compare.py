@@ -112,3 +112,63 @@ def test_a_branch_at_the_last_step_keeps_its_whole_label(branches, tmp_path):
         assert cols.max() < C.PANEL_W - 3, "and ends inside its panel"
     assert C.label_centre(995, 100, 0, 1000, 4) == 1000 - 4 - 50
     assert C.label_centre(2, 100, 0, 1000, 4) == 54 and C.label_centre(500, 100, 0, 1000, 4) == 500
+
+
+def _folder_state(*paths):
+    return {p: sorted((q.relative_to(p).as_posix(), q.stat().st_mtime_ns, q.stat().st_size)
+                      for q in p.rglob("*") if q.is_file()) for p in paths}
+
+
+def test_without_out_the_terminal_table_compares_the_steps_after_the_branch(branches, capsys):
+    """Did the change help? Without --out, each run's mean and last value of each metric over the steps
+    after the branch (before it the fork's history is its parent's, copied, and would pull the two
+    together), computed here again from metrics.jsonl; nothing in the runs is written."""
+    parent, branch = branches
+    before = _folder_state(parent, branch)
+    assert main(["compare", str(parent), str(branch), "--metrics", "hq,loss_d"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("steps 21 to 40: after the branch at 20")
+    assert out[2].split() == ["run", "what", "hq", "mean", "hq", "last", "loss_d", "mean", "loss_d", "last"]
+    rows = {line.split()[0]: line for line in out[3:]}
+    assert "the parent" in rows["parent"] and "fork of parent at 20: tricks.packing.enabled=true" in rows["branch"]
+    for name, path in (("parent", parent), ("branch", branch)):
+        logged = [r for r in RunFolder(path).read_metrics() if 21 <= r["step"] <= 40]
+        hq = [r["hq"] for r in logged if "hq" in r]
+        loss = [r["loss_d"] for r in logged]
+        assert len(hq) == 2 and len(loss) == 4
+        want = [np.mean(hq), hq[-1], np.mean(loss), loss[-1]]
+        assert rows[name].split()[-4:] == [C._summary_value(float(v)) for v in want]
+        cells = dict(zip(("parent", "branch"), C.summary(C.load_histories([parent, branch]), ["hq", "loss_d"])[1]))
+        got = cells[name]["cells"]
+        assert [*got["hq"][:2], *got["loss_d"][:2]] == pytest.approx(want, rel=1e-6)
+    assert _folder_state(parent, branch) == before
+
+
+def test_the_terminal_table_stops_at_the_shortest_run_and_skips_undefined_values(branches, tmp_path):
+    """A branch trained further than its parent is compared only where both have logged; a value logged
+    as null (reverse KL with no high-quality sample) is left out of the mean, and a metric with no value
+    in the window reads n/a, not 0."""
+    parent, branch = branches
+    longer = tmp_path / "longer"
+    fork_run(branch, longer)            # a fork of the branch at its last step, with no change
+    train(longer, 10)                   # steps 41-50: past the parent's last step
+    runs = C.load_histories([branch, longer])
+    assert C.summary_window(runs, ["hq"]) is None        # longer branched at 40, where the branch ends
+    runs = C.load_histories([parent, longer])
+    assert C.summary_window(runs, ["hq"]) is None        # longer branched at 40, the parent ends there
+    assert "share no step after their branch points" in C.summary_text(runs, ["hq"])
+    runs = C.load_histories([parent, branch])
+    runs[1].rows = [r for r in runs[1].rows if r["step"] <= 30]   # a branch stopped at 30
+    assert C.summary_window(runs, ["hq"]) == (21, 30)
+    runs = C.load_histories([parent])
+    given = {10: 1.0, 20: 2.0, 30: 3.0, 40: None}
+    runs[0].rows = [dict(r, rkl=given[r["step"]]) if "rkl" in r else r for r in runs[0].rows]
+    window, rows = C.summary(runs, ["rkl"])
+    mean, last, n = rows[0]["cells"]["rkl"]
+    assert math.isnan(last) and mean == pytest.approx(2.0) and n == 4   # the null left out of the mean
+    runs[0].rows = [dict(r, rkl=None) if "rkl" in r else r for r in runs[0].rows]
+    window, rows = C.summary(runs, ["rkl", "hq"])
+    assert window == (0, 40)
+    mean, last, n = rows[0]["cells"]["rkl"]
+    assert math.isnan(mean) and math.isnan(last) and n == 4
+    assert "n/a" in C.summary_text(runs, ["rkl", "hq"]).splitlines()[-1]

@@ -1,4 +1,4 @@
-"""gan-studio compare RUN RUN... [--metrics hq,rkl,modes] [--smooth 0.9] --out FILE.png|FILE.csv"""
+"""gan-studio compare RUN RUN... [--metrics hq,rkl,modes] [--smooth 0.9] [--out FILE.png|FILE.csv]"""
 from __future__ import annotations
 
 import sys
@@ -16,7 +16,8 @@ def add_parser(sub):
         "compare", help="overlay runs' metrics on one step axis (a PNG chart or a CSV table)",
         description="Draw the runs' metric curves on a shared step axis, one panel per metric and one colour "
                     "per run, each fork's branch point marked; or write the aligned table (step, then "
-                    "run:metric columns) as CSV. Nothing in the runs is written.")
+                    "run:metric columns) as CSV; without --out, print each run's mean and last value of each "
+                    "metric after the branch point. Nothing in the runs is written.")
     p.add_argument("runs", nargs="+", metavar="RUN", help="run folders (a parent and its forks, or any runs)")
     p.add_argument("--metrics", default="hq,rkl,modes",
                    help="comma-separated metrics: hq, rkl, modes, hops (mode_hops), strict (modes_strict), fd "
@@ -25,13 +26,23 @@ def add_parser(sub):
     p.add_argument("--smooth", type=float, default=SMOOTH, metavar="W",
                    help="exponential moving average weight in [0, 1), drawn over the faint raw curve as "
                         "TensorBoard does, e.g. 0.9 for losses (default 0: the raw curves)")
-    p.add_argument("--out", required=True, metavar="FILE.png|FILE.csv", help="the chart or the table to write")
+    p.add_argument("--out", metavar="FILE.png|FILE.csv",
+                   help="the chart or the table to write (without --out: each run's mean and last value of "
+                        "each metric over the steps after the latest branch point, as a table on the terminal)")
     return p
 
 
 def run(args) -> int:
     from gan_studio.core import compare as C
     from gan_studio.core.io import atomic_write_bytes, atomic_write_text, refuse_output_in_runs
+    if args.out is None:
+        C.check_smoothing(args.smooth)
+        runs = C.load_histories(args.runs)
+        metrics, missing = C.common_metrics(runs, C.parse_metrics(args.metrics))
+        if missing:
+            print(f"gan-studio compare: not every run logged {', '.join(missing)}: left out", file=sys.stderr)
+        sys.stdout.write(C.summary_text(runs, metrics))
+        return 0
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".csv"):
         raise ConfigError(f"--out {out}: name a .png (the chart) or a .csv (the table)")

@@ -138,6 +138,82 @@ def aligned_table(runs: list[History], metrics: list[str]) -> tuple[list[str], n
     return ["step"] + [f"{label}:{m}" for label, m in series], table
 
 
+def summary_window(runs: list[History], metrics: list[str]) -> tuple[int, int] | None:
+    """The steps every run can be compared over: after the latest branch point among the runs (before
+    it a fork's history is its parent's, copied) up to the earliest of the runs' last logged steps of
+    ``metrics``. None when that window holds no step."""
+    starts = [r.branch_step for r in runs if r.branch_step is not None]
+    start = max(starts) + 1 if starts else 0
+    lasts = []
+    for r in runs:
+        steps = np.concatenate([r.series(m)[0] for m in metrics] or [np.zeros(0, np.int64)])
+        if not steps.size:
+            return None
+        lasts.append(int(steps.max()))
+    end = min(lasts)
+    return (start, end) if end >= start else None
+
+
+def summary(runs: list[History], metrics: list[str]) -> tuple[tuple[int, int] | None, list[dict]]:
+    """Did the change help? For each run: its description, and for each metric the mean of the values it
+    logged in ``summary_window`` and the last of them (NaN where it logged none there, or a null)."""
+    window = summary_window(runs, metrics)
+    rows = []
+    for r in runs:
+        cells = {}
+        for m in metrics:
+            steps, values = r.series(m)
+            if window is not None:
+                keep = (steps >= window[0]) & (steps <= window[1])
+                steps, values = steps[keep], values[keep]
+            finite = values[np.isfinite(values)]
+            cells[m] = (float(finite.mean()) if finite.size else math.nan,
+                        float(values[-1]) if values.size else math.nan, int(values.size))
+        rows.append({"label": r.label, "what": _describe_short(r, runs), "cells": cells})
+    return window, rows
+
+
+def summary_text(runs: list[History], metrics: list[str]) -> str:
+    """``summary`` as a table a terminal shows: one row per run, a mean and a last column per metric."""
+    window, rows = summary(runs, metrics)
+    if window is None:
+        head = "the runs share no step after their branch points: each run's own history, all of it"
+    elif window[0] == 0:
+        head = f"steps {window[0]:,} to {window[1]:,} (where every run has logged)"
+    else:
+        head = (f"steps {window[0]:,} to {window[1]:,}: after the branch at {window[0] - 1:,}, up to the "
+                "last step every run has logged")
+    columns = ["run", "what"] + [f"{m} {k}" for m in metrics for k in ("mean", "last")]
+    table = [[row["label"], row["what"]] + [_summary_value(v) for m in metrics for v in row["cells"][m][:2]]
+             for row in rows]
+    widths = [max(len(c), *(len(t[i]) for t in table)) for i, c in enumerate(columns)]
+
+    def line(cells):
+        return "  ".join(f"{c:<{w}}" if i < 2 else f"{c:>{w}}"
+                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    n = max((row["cells"][m][2] for row in rows for m in metrics), default=0)
+    return "\n".join([f"{head};", f"each metric's mean over the values a run logged there (up to {n}) and the last:",
+                      line(columns), *(line(t) for t in table)]) + "\n"
+
+
+def _summary_value(v: float) -> str:
+    if math.isnan(v):
+        return "n/a"
+    return f"{v:.3g}" if abs(v) < 100 else f"{v:.0f}"
+
+
+def _describe_short(run: History, runs: list[History]) -> str:
+    """'fork of ring8 at 1,000: tricks.packing.enabled=true', or '' for a run that is no fork."""
+    if run.branch_step is None:
+        forked = any(r.parent is not None and _same(r.parent, run.path) for r in runs if r is not run)
+        return "the parent" if forked else "-"
+    parent = next((r.label for r in runs if run.parent is not None and _same(r.path, run.parent)),
+                  run.parent.name if run.parent is not None else "?")
+    what = ", ".join(f"{k}={_show(v)}" for k, v in run.changes.items()) or "no change"
+    return f"fork of {parent} at {run.branch_step:,}: {what}"
+
+
 def table_csv(columns: list[str], table: np.ndarray) -> str:
     def cell(v: float, first: bool) -> str:
         return "" if math.isnan(v) else str(int(v)) if first else f"{v:.6g}"
