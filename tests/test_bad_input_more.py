@@ -37,3 +37,34 @@ def test_a_hand_broken_metrics_row_is_read_past(tiny_run, tmp_path, capsys, row)
     rc, _, err = cli(capsys, "train", "--resume", run, "--steps", "1", "--quiet")
     assert rc == 0, err
     assert row not in (run / "metrics.jsonl").read_text()   # the resume rewrote the log without it
+
+
+# -- image folders ------------------------------------------------------------------------------------
+def png_claiming(path, width: int, height: int) -> None:
+    """A 1-pixel PNG whose header claims width x height pixels (a decompression bomb's header: Pillow
+    refuses it on open, before any pixel is decoded)."""
+    import io
+    import struct
+    import zlib
+
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.new("L", (1, 1)).save(buf, "PNG")
+    data = bytearray(buf.getvalue())
+    data[16:24] = struct.pack(">II", width, height)                         # IHDR's width, height
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])) & 0xFFFFFFFF)   # and its CRC
+    path.write_bytes(bytes(data))
+
+
+def test_a_picture_claiming_too_many_pixels_in_a_data_folder_is_one_line(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    for i in range(4):
+        Image.fromarray(np.full((16, 16, 3), 40 * i, np.uint8)).save(pictures / f"ok{i}.png")
+    png_claiming(pictures / "bomb.png", 30_000, 30_000)
+    rc, _, err = cli(capsys, "train", "shapes", "--steps", "1", "--out", tmp_path / "run", "--quiet",
+                     "--device", "cpu", "--set", "data.name=folder", f"--set=data.path={pictures}",
+                     "--set", "data.image_size=16", "--set", "model.ngf=4", "--set", "model.ndf=4")
+    one_line_error(rc, err, "bomb.png", "too many pixels")

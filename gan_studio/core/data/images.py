@@ -401,6 +401,9 @@ def _folder(cfg: DataConfig) -> ImageDataset:
                 im.load()
                 grey &= im.mode in ("1", "L", "LA", "I", "I;16", "F")
                 pics.append(_square(im.convert("RGB"), cfg.image_size))
+        except Image.DecompressionBombError:   # a header that claims billions of pixels: not decoded
+            raise DataError(f"{path}: too many pixels to be a picture of a training set (more than "
+                            f"{2 * Image.MAX_IMAGE_PIXELS:,}); remove it or make it smaller") from None
         except (OSError, UnidentifiedImageError, ValueError) as e:
             raise DataError(f"{path}: not a readable picture ({type(e).__name__}); remove it or fix it") \
                 from None
