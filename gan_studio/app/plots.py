@@ -277,6 +277,12 @@ class PlotsPanel(QWidget):
         # the model family's own numbers (test accuracy, conditional accuracy, ...), the width of the grid
         self._add_plot("family", "", [])
         self.family_curves: dict[str, pg.PlotDataItem] = {}
+        # an empty family plot says why: its numbers come with the run's evaluations (eval_every)
+        self.family_note = pg.TextItem("", color=LEGEND_COLOUR, anchor=(0.5, 0.5))
+        self.family_note.setZValue(20)
+        self.family_note.hide()
+        self.plots["family"].addItem(self.family_note, ignoreBounds=True)
+        self.plots["family"].vb.sigRangeChanged.connect(lambda *_: self._place_family_note())
         self.shown.update({name: name in ("losses", "d_outputs", "grad_norms") for name in self.plots})
         self.markers: list[list[pg.InfiniteLine]] = []
         self._flag_font = QFont()
@@ -526,11 +532,14 @@ class PlotsPanel(QWidget):
             self.raw_curves[key].setVisible(weight > 0)
             curve.setData(x, smooth, connect="finite")
             lone_dot(curve, np.count_nonzero(np.isfinite(smooth)) == 1)
+        measured = False
         for key, curve in self.family_curves.items():
             pts = [(step, row[key]) for step, row in st.family_evals if key in row]
             if pts:
                 xy = np.array(pts, dtype=float)
                 curve.setData(xy[:, 0], xy[:, 1])
+                measured = True
+        self._update_family_note(measured)
         if self.overlays:
             self._draw_overlays(weight)
 
@@ -683,6 +692,27 @@ class PlotsPanel(QWidget):
                                                    symbolPen=pen, symbolBrush=pen.color())
             self.legends["family"].setText(legend_html(pens), size=LEGEND_SIZE, color=LEGEND_COLOUR)
         self._reflow(force=True)
+        self._update_family_note(False)
+
+    def _update_family_note(self, measured: bool) -> None:
+        """While the family's plot has no point: say that its numbers come every train.eval_every
+        steps (cgan-digits measures at step 500: an empty plot until then said nothing)."""
+        s = self.state.session
+        if measured or not self.shown["family"] or s is None:
+            self.family_note.hide()
+            return
+        every = s.config.train.eval_every
+        for e in self.state.events:   # switched live since the run began
+            if isinstance(e, dict) and e.get("event") == "set" and e.get("key") == "train.eval_every":
+                every = e.get("value", every)
+        self.family_note.setText(f"measured every {every:,} steps: none yet")
+        self.family_note.show()
+        self._place_family_note()
+
+    def _place_family_note(self) -> None:
+        if self.family_note.isVisible():
+            (x0, x1), (y0, y1) = self.plots["family"].viewRange()
+            self.family_note.setPos((x0 + x1) / 2, (y0 + y1) / 2)
 
     def _reference_lines(self, k: int) -> None:
         """What a perfect generator scores: HQ's cap and reverse KL's sampling floor, dashed."""

@@ -172,6 +172,30 @@ def test_step_numbers_are_under_the_bottom_row_only_whatever_the_columns(panel, 
         assert shown == {n: i // p.ncols == last_row for i, n in enumerate(names)}, (p.ncols, shown)
 
 
+def test_an_empty_family_plot_says_when_its_numbers_come(panel, qtbot):
+    """cgan-digits measures every 500 steps: its plot stood empty and silent until then."""
+    cfg = Config()
+    cfg.set("train.eval_every", 500)
+    state = StudioState()
+    state.begin(RunInfo(config=cfg, run_path="", device_name="cpu", step=0, is_image=True,
+                        family_plot=("Conditional accuracy", (("cond_accuracy", "classified as its label"),))))
+    rows = np.ones((100, len(METRIC_COLUMNS)))
+    rows[:, 0] = np.arange(1, 101)
+    state.add(Report(step=100, running=True, steps_per_s=0.0, elapsed_s=1.0, metrics=rows, events=[]))
+    p = panel(state)
+    assert p.is_shown("family")
+    note = p.family_note
+    assert note.isVisible() and note.toPlainText() == "measured every 500 steps: none yet"
+    (x0, x1), (y0, y1) = p.plots["family"].viewRange()
+    assert x0 < note.pos().x() < x1 and y0 < note.pos().y() < y1        # in the middle of the plot
+    rows = np.ones((400, len(METRIC_COLUMNS)))
+    rows[:, 0] = np.arange(101, 501)
+    state.add(Report(step=500, running=True, steps_per_s=0.0, elapsed_s=2.0, metrics=rows, events=[],
+                     evals=[{"step": 500, "cond_accuracy": 0.9}]))
+    p.refresh()
+    assert not note.isVisible()
+
+
 def test_hq_cap_and_reverse_kl_floor_are_drawn_and_mode_hops_plotted(panel):
     """What a perfect generator scores, as dashed lines: HQ 98.9 %, reverse KL (K - 1) / (2N)."""
     state, _ = made_up_run(modes=np.zeros((8, 2)))
