@@ -78,6 +78,23 @@ def test_out_under_a_file_is_one_line_and_exit_2(a_file, tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "run"]
 
 
+def test_resume_with_another_out_is_refused_not_ignored(tmp_path, capsys):
+    """`train --resume runs/x --steps 5 --out runs/other` trained runs/x on and never wrote runs/other:
+    --out was ignored without a word. Now one line that says where the run trains and how to copy it."""
+    tiny = ["--set", "train.batch_size=8", "--set", "model.g_width=8", "--set", "model.d_width=8",
+            "--quiet", "--threads", "1"]
+    run, other = tmp_path / "x", tmp_path / "other"
+    assert main(["train", "ring8", "--steps", "2", "--out", str(run), *tiny]) == 0
+    before = (run / "checkpoint.pt").read_bytes()
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--steps", "1", "--out", str(other), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"gan-studio fork {run} --out {other}" in err, err
+    assert not other.exists() and (run / "checkpoint.pt").read_bytes() == before
+    # --out naming the run's own folder is what --resume does anyway
+    assert main(["train", "--resume", str(run), "--steps", "1", "--out", str(run), "--quiet"]) == 0
+
+
 def _github_anchor():
     """The id GitHub gives a heading: docs/make_cli_reference.py's anchor (docs/ is not a package)."""
     import importlib.util

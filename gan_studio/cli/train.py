@@ -74,6 +74,10 @@ def run(args) -> int:
     if args.resume:
         if args.preset or args.seed is not None:
             raise ConfigError("--resume continues a run with its own preset and seed; drop PRESET/--seed")
+        if args.out and Path(args.out).resolve() != Path(args.resume).resolve():   # it was ignored: DIR trained on
+            raise ConfigError(f"--resume {args.resume} trains on in that folder, not in --out {args.out}; drop "
+                              f"--out, or copy the run into a new folder first: gan-studio fork {args.resume} "
+                              f"--out {args.out}")
         tr, run = trainer_from_run(args.resume, device=args.device, trust_code=args.trust_code,
                                    writable=True, command="gan-studio train --resume")  # the one writer
         loop = RunLoop(tr, run)
