@@ -98,3 +98,24 @@ def test_bench_modes_reports_seeds_it_was_not_tuned_on(tmp_path, capsys):
     one = bench.run_one("vanilla", "ring8", 101, 5, ("train.batch_size=32",))
     assert float(runs[1]["hq"]) == pytest.approx(one.hq)
     assert "seeds 100-101" in (tmp_path / "modes-ring8.md").read_text()
+
+
+def test_a_seed_without_reverse_kl_is_counted_in_the_cell_not_hidden_in_the_mean(tmp_path, capsys, monkeypatch):
+    """Two seeds, one without HQ samples (no reverse KL): the cell read '0.693 ± 0.000', as if both
+    seeds had it; the per-run line said 'reverse KL nan' where the table says n/a."""
+    results = [bench.RunResult("best", 0, 5, 5, 0.3, 0.693, 5.0, 200),
+               bench.RunResult("best", 1, 0, 0, 0.0, None, 5.0, 200),
+               bench.RunResult("vanilla", 0, 0, 0, 0.0, None, 9.0, 200)]
+    rows = bench.summarise(results)
+    text = bench.format_text(rows, "ring8").splitlines()
+    assert text[1].split()[0] == "best" and text[1].endswith("0.693 ± 0.000 (1 n/a)      5")
+    assert text[2].endswith("n/a      9") and "(1 n/a)" not in text[2]   # none at all: n/a alone
+    assert len({len(line) for line in text}) == 1                          # the columns stay aligned
+    md = bench.format_markdown(rows, "ring8", 2, 200)
+    assert "| best | 2.50 ± 2.50 | 2.50 ± 2.50 | 0.1 ± 0.1 | 0.693 ± 0.000 (1 n/a) | 5 |" in md
+    # the CLI's line per finished run (the runs themselves replaced by these three)
+    monkeypatch.setattr(bench, "run_table", lambda *a, progress, **k: [progress(r) for r in results] and results)
+    assert main(["bench", "modes", "--data", "ring8", "--seeds", "0-1", "--steps", "5", "--compare", "best",
+                 "vanilla", "--jobs", "1", "--out", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "best seed 1: 0 modes (0 strict), HQ 0.0%, reverse KL n/a, 5 s" in err and "nan" not in err

@@ -128,7 +128,7 @@ def _run(args, bench, configs, seeds, total, jobs, threads, engine=None, device=
         nonlocal done
         done += 1
         what = (f"{r.config} seed {r.seed}: {r.modes} modes ({r.modes_strict} strict), HQ {r.hq:.1f}%, "
-                f"reverse KL {r.rkl if r.rkl is not None else float('nan'):.3f}, {r.seconds:.0f} s")
+                f"reverse KL {'n/a' if r.rkl is None else f'{r.rkl:.3f}'}, {r.seconds:.0f} s")
         if bar is not None:
             bar.update(1)
             bar.set_postfix_str(what)

@@ -314,6 +314,16 @@ def _pm(mu: float, se: float, digits: int) -> str:
     return f"{mu:.{digits}f} ± {se:.{digits}f}"
 
 
+def _cell(r: dict, key: str, digits: int) -> str:
+    """mean ± s.e., and how many runs had no value (reverse KL of a run without HQ samples): the mean
+    is over the others, which the cell says, not a mean over every seed."""
+    text = _pm(r[key], r[key + "_se"], digits)
+    missing = r.get(key + "_missing")
+    if missing and text != "n/a":
+        text += f" ({missing} n/a)"
+    return text
+
+
 def format_markdown(rows: list[dict], data: str, seeds: int | list[int], steps: int, command: str = "") -> str:
     k = {"ring8": 8, "grid25": 25}.get(data)
     head = f"modes (of {k})" if k else "modes"
@@ -325,7 +335,7 @@ def format_markdown(rows: list[dict], data: str, seeds: int | list[int], steps: 
     for r in rows:
         out.write(f"| {r['config']} | {_pm(r['modes'], r['modes_se'], 2)} | "
                   f"{_pm(r['modes_strict'], r['modes_strict_se'], 2)} | {_pm(r['hq'], r['hq_se'], 1)} | "
-                  f"{_pm(r['rkl'], r['rkl_se'], 3)} | {r['seconds']:.0f} |\n")
+                  f"{_cell(r, 'rkl', 3)} | {r['seconds']:.0f} |\n")
     for name, modes, hq, rkl in PUBLISHED.get(data, []):
         out.write(f"| *{name}, published* | {modes} | – | {hq} | {rkl} | – |\n")
     which = f"{seeds} seeds" if isinstance(seeds, int) else f"{len(seeds)} {describe_seeds(seeds)}"
@@ -336,12 +346,13 @@ def format_markdown(rows: list[dict], data: str, seeds: int | list[int], steps: 
 
 def format_text(rows: list[dict], data: str) -> str:
     k = {"ring8": 8, "grid25": 25}.get(data)
+    w = max([15] + [len(_cell(r, "rkl", 3)) for r in rows])
     lines = [f"{'configuration':<18} {'modes' + (f'/{k}' if k else ''):>14} {'strict':>14} {'HQ %':>13} "
-             f"{'reverse KL':>15} {'s/run':>6}"]
+             f"{'reverse KL':>{w}} {'s/run':>6}"]
     for r in rows:
         lines.append(f"{r['config']:<18} {_pm(r['modes'], r['modes_se'], 2):>14} "
                      f"{_pm(r['modes_strict'], r['modes_strict_se'], 2):>14} {_pm(r['hq'], r['hq_se'], 1):>13} "
-                     f"{_pm(r['rkl'], r['rkl_se'], 3):>15} {r['seconds']:>6.0f}")
+                     f"{_cell(r, 'rkl', 3):>{w}} {r['seconds']:>6.0f}")
     return "\n".join(lines)
 
 
