@@ -40,6 +40,18 @@ def test_an_unknown_preset_is_one_line_naming_the_presets(capsys):
     assert len(lines) == 1 and "unknown preset 'no-such-preset'" in lines[0] and "ring8" in lines[0]
 
 
+@pytest.mark.parametrize("typo, meant", [("ring9", "ring8"), ("Ring8", "ring8"), ("pac5", "pac4"),
+                                         ("infogan-shape", "infogan-shapes"), ("cycle-gan-shapes", "cyclegan-shapes")])
+def test_a_typo_in_a_preset_name_gets_the_closest_name_first(capsys, typo, meant):
+    """'ring9' listed all 23 presets and left the user to spot ring8 among them."""
+    rc, out, err = cli(capsys, "train", typo, "--steps", "1")
+    assert rc == 2 and not out
+    line, = err.strip().splitlines()
+    assert f"unknown preset {typo!r} (did you mean {meant}?); `gan-studio presets` lists them: " in line
+    rc, _, err = cli(capsys, "presets", "no-such-preset")
+    assert rc == 2 and "did you mean" not in err   # nothing close: no guess
+
+
 def test_without_a_name_every_preset_is_listed(capsys):
     rc, out, _ = cli(capsys, "presets")
     assert rc == 0

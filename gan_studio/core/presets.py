@@ -27,8 +27,12 @@ def preset_names() -> list[str]:
 def preset_path(name: str) -> Path:
     p = presets_dir() / f"{name}.toml"
     if not p.is_file():
-        raise ConfigError(f"unknown preset {name!r}; `gan-studio presets` lists them: "
-                          f"{', '.join(preset_names())}")
+        import difflib
+        names = preset_names()
+        # a typo or a capital ('ring9', 'Ring8', 'pac5'): the closest name first, as config keys do
+        close = difflib.get_close_matches(name.lower(), names, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ConfigError(f"unknown preset {name!r}{hint}; `gan-studio presets` lists them: {', '.join(names)}")
     return p
 
 
