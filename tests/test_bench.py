@@ -119,3 +119,14 @@ def test_a_seed_without_reverse_kl_is_counted_in_the_cell_not_hidden_in_the_mean
                  "vanilla", "--jobs", "1", "--out", str(tmp_path)]) == 0
     err = capsys.readouterr().err
     assert "best seed 1: 0 modes (0 strict), HQ 0.0%, reverse KL n/a, 5 s" in err and "nan" not in err
+
+
+@pytest.mark.parametrize("preset, what", [("digits", "trains on digits"), ("cgan-digits", "trains on digits")])
+def test_bench_modes_names_a_preset_of_images_in_one_line(tmp_path, capsys, preset, what):
+    """`--compare digits` said 'model.arch = dcgan needs an image data set, not ring8' and named no preset."""
+    rc = main(["bench", "modes", "--data", "ring8", "--seeds", "1", "--steps", "5", "--compare", "vanilla", preset,
+               "--out", str(tmp_path), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1, err
+    assert f"--compare {preset}: preset {preset} {what}; the mode table compares GANs on 2-D data" in err
+    assert not list(tmp_path.iterdir())

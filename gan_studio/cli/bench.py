@@ -79,6 +79,11 @@ def run(args) -> int:
     total = len(configs) * len(seeds)
     jobs = bench.job_count(args.jobs, total)
     for name in configs:  # a bad name or override: one line before anything is built or printed
+        try:
+            bench.build_bench_config(name, args.data, 0)
+        except ConfigError as e:   # the preset itself (a typo): say which one
+            raise ConfigError(f"--compare {name}: {e}") from None
+        _check_2d_preset(name)
         bench.build_bench_config(name, args.data, 0, args.overrides)
     out = Path(args.out)
     if args.keep_runs:
@@ -112,6 +117,18 @@ def run(args) -> int:
     kept = f" and {len(results)} run folders in {out / 'runs'}" if args.keep_runs else ""
     print(f"wrote {stem}.csv, {stem}.md and {out / f'modes-{args.data}-runs.csv'}{kept}", file=sys.stderr)
     return 0
+
+
+def _check_2d_preset(name: str) -> None:
+    """A preset of images (digits, cgan-digits, ...) has no place in the 2-D mode table: one line that
+    says so, instead of 'model.arch = dcgan needs an image data set, not ring8' from deep inside."""
+    from gan_studio.core.data.registry import dataset_kind
+    from gan_studio.core.presets import load_preset
+    cfg = load_preset(name)
+    if dataset_kind(cfg.data.name) != "2d" or cfg.model.family != "gan":
+        what = f"on {cfg.data.name}" if dataset_kind(cfg.data.name) != "2d" else f"a {cfg.model.family} model"
+        raise ConfigError(f"--compare {name}: preset {name} trains {what}; the mode table compares GANs on 2-D "
+                          f"data (presets such as vanilla, pac2, pac4, minibatch-disc, unrolled5, best)")
 
 
 def _run(args, bench, configs, seeds, total, jobs, threads, engine=None, device="cpu"):
