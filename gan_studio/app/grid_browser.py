@@ -41,7 +41,7 @@ def tiles_from_png(path: str | Path, nrow: int = PNG_NROW, pad: int = PNG_PAD) -
     try:
         with Image.open(path) as im:
             img = np.asarray(im.convert("L" if im.mode in ("L", "1") else "RGB"))   # grey grids stay grey
-    except (OSError, ValueError):
+    except (OSError, ValueError, Image.DecompressionBombError):   # a header claiming billions of pixels
         return None
     if img.ndim == 2:
         img = img[:, :, None]

@@ -175,3 +175,20 @@ def test_a_one_line_status_message_takes_one_line_and_the_panels_above_keep_thei
     qtbot.waitUntil(lambda: label.text() == long, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: bar.height() > empty, timeout=WAIT_MS)   # laid out again, taller
     assert label.heightForWidth(label.width()) <= label.height()    # wrapped, not cut
+
+
+def test_a_snapshot_claiming_too_many_pixels_is_skipped_by_the_grid_browser(tmp_path):
+    """A snapshot PNG whose header claims billions of pixels (a decompression bomb) is skipped as an
+    unreadable one is: it was a traceback in the window, and `gui --open RUN --screenshot` never ended."""
+    import numpy as np
+    from PIL import Image
+
+    from gan_studio.app.grid_browser import PNG_NROW, PNG_PAD, disk_views, tiles_from_png
+    from test_bad_input_more import png_claiming
+    snapshots = tmp_path / "snapshots"
+    snapshots.mkdir()
+    grid = np.zeros((PNG_PAD + PNG_NROW * (8 + PNG_PAD),) * 2 + (3,), np.uint8)   # 8 px tiles
+    Image.fromarray(grid).save(snapshots / "step_00000002.png")
+    png_claiming(snapshots / "step_00000004.png", 30_000, 30_000)
+    assert tiles_from_png(snapshots / "step_00000004.png") is None
+    assert [v.step for v in disk_views(tmp_path, 10)] == [2]
