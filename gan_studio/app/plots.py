@@ -66,6 +66,10 @@ PLOTS = [
 ]
 #: plots of counts: their y-axis always shows 0
 COUNT_PLOTS = {"modes", "mode_hops"}
+#: plots of shares in [0, 1] (every family's plot: accuracies, AUCs, matches): the view stays within
+#: SHARE_RANGE, so a lone first point of 0.9 is not drawn on an axis that runs to 1.9
+SHARE_PLOTS = {"family"}
+SHARE_RANGE = (-0.05, 1.05)
 #: the plots of a Gaussian mixture's mode metrics
 MODE_PLOTS = ("modes", "hq", "rkl", "mode_hops")
 #: HQ's ceiling: a perfect generator has 1 - e^(-9/2) of its samples within 3 sigma of their mode
@@ -599,6 +603,8 @@ class PlotsPanel(QWidget):
         lo, hi = wanted
         if name in COUNT_PLOTS:   # counts start at 0 and a flat 0 must stay in view
             lo, hi = -0.3, max(hi, 1.0) + 0.3
+        if name in SHARE_PLOTS:   # nothing lies beyond [0, 1]: no axis past it
+            lo, hi = max(lo, SHARE_RANGE[0]), min(hi, SHARE_RANGE[1])
         cur_lo, cur_hi = p.viewRange()[1]
         if force or not (cur_lo <= lo and hi <= cur_hi and hi - lo >= 0.5 * (cur_hi - cur_lo)):
             p.setYRange(lo, hi, padding=0)

@@ -196,6 +196,21 @@ def test_an_empty_family_plot_says_when_its_numbers_come(panel, qtbot):
     assert not note.isVisible()
 
 
+def test_a_family_plot_of_shares_keeps_its_axis_within_0_and_1(panel):
+    """ssl-digits' first test accuracy (0.9, one point) was drawn on an axis from -0.1 to 1.9."""
+    state = StudioState()
+    state.begin(RunInfo(config=Config(), run_path="", device_name="cpu", step=0, is_image=True,
+                        family_plot=("Test accuracy", (("test_accuracy", "K+1 D (semi-supervised)"),))))
+    rows = np.ones((100, len(METRIC_COLUMNS)))
+    rows[:, 0] = np.arange(1, 101)
+    state.add(Report(step=100, running=True, steps_per_s=0.0, elapsed_s=1.0, metrics=rows, events=[],
+                     evals=[{"step": 100, "test_accuracy": 0.9}]))
+    p = panel(state)
+    lo, hi = p.plots["family"].viewRange()[1]
+    assert -0.06 <= lo < 0.9 < hi <= 1.06, (lo, hi)
+    assert p.spike_count("family") == 0
+
+
 def test_hq_cap_and_reverse_kl_floor_are_drawn_and_mode_hops_plotted(panel):
     """What a perfect generator scores, as dashed lines: HQ 98.9 %, reverse KL (K - 1) / (2N)."""
     state, _ = made_up_run(modes=np.zeros((8, 2)))
