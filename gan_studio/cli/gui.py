@@ -452,6 +452,14 @@ def run(args) -> int:
                  str(shot.with_name(f"{shot.stem}_{name}{shot.suffix}")))
         win.close()
 
+    def paused(message: str, _step: int) -> None:
+        """The run diverged (NaN/inf) and was rolled back: a picture of the warning, and the command
+        says so and exits 3, as `gan-studio train` does, rather than 0 for steps it did not train."""
+        if args.screenshot and not outcome["over"]:
+            print(f"gan-studio gui: paused: {message}", file=sys.stderr)
+            outcome["rc"] = 3
+        shoot()
+
     win.error.connect(fail)
     win.fork_failed.connect(lambda message: driving and die(message))
     if driving:
@@ -461,7 +469,7 @@ def run(args) -> int:
         # before a fork the plan follows the run; after it, every branch reports to branch_done
         root.target_reached.connect(lambda s: branch_done(win.branches[0]) if fork["waiting"] else follow_plan(s))
         root.setting_refused.connect(refused)
-        win.worker.diverged.connect(shoot)   # the NaN warning is worth a picture too
+        win.worker.diverged.connect(paused)   # the NaN warning is worth a picture too
     win.show()
     stopped_by = _close_on_signals(app, win)
     try:

@@ -188,3 +188,19 @@ def test_dialog_options_that_do_not_go_together_are_one_line(tmp_path, capsys, a
     assert main(["gui", *TINY, *args, "--runs-dir", str(tmp_path / "runs")]) == 2
     assert said in one_error_line(capsys)
     assert not (tmp_path / "x.png").exists() and not (tmp_path / "runs").exists()
+
+
+def test_a_run_that_diverges_is_pictured_and_the_command_says_paused_and_exits_3(tmp_path, capsys, deadline):
+    """--run-steps on a run that turns NaN: the picture shows the warning, and the command says it
+    paused and exits 3 as `gan-studio train` does (it exited 0, its only line 'saved ... at step 0')."""
+    nan_run = ["--set", "data.name=points", "--set", "data.points=[[1e6,1e6],[-1e6,-1e6]]",
+               "--set", "loss=least-squares", "--set", "train.lr_d=1", "--set", "train.lr_g=1",
+               "--set", "model.d_width=32", "--set", "model.d_depth=6", "--set", "model.g_width=16",
+               "--set", "train.batch_size=32", "--device", "cpu"]
+    shot = tmp_path / "nan.png"
+    assert main(["gui", *nan_run, "--run-steps", "30", "--screenshot", str(shot), "--dialog",
+                 "settings-reference", "--runs-dir", str(tmp_path / "runs")]) == 3
+    err = capsys.readouterr().err
+    paused = [line for line in err.splitlines() if line.startswith("gan-studio gui: paused: training diverged")]
+    assert len(paused) == 1 and "rolled back" in paused[0], err
+    assert "Traceback" not in err and Image.open(shot).size[0] > 100
