@@ -402,6 +402,12 @@ class MainWindow(QMainWindow):
         run_menu = bar.addMenu("&Run")
         run_menu.setObjectName("menu.run")
         run_menu.addActions([acts[n] for n in ("start", "pause", "step", "reset", "fork")])
+        self.compare_action = self._action(
+            "compare_branches", "Compare branches", "each branch's mean and last value of its metrics since "
+            "the branch point, side by side (what `gan-studio compare RUN...` prints): did the change help?",
+            self.show_branch_comparison, None, "C&ompare branches")
+        self.compare_action.setEnabled(False)   # with a second branch
+        run_menu.addAction(self.compare_action)
         view_menu = bar.addMenu("&Panels")
         view_menu.setObjectName("menu.panels")
         for dock in self.docks.values():
@@ -851,6 +857,50 @@ class MainWindow(QMainWindow):
                                             Qt.TextFormat.PlainText)
         return self._about_box
 
+    def branch_comparison_text(self) -> str:
+        """The branches' metrics since their branch points, read from their run folders as
+        `gan-studio compare` reads them, each run named as the window names it."""
+        from gan_studio.core import compare as C
+        from gan_studio.core.errors import user_errors
+        paths = [b.state.session.run_path for b in self.branches if b.state.session is not None]
+        if len(paths) < 2:
+            return "Fork the run first (Run > Fork): there is one branch, nothing to compare it with."
+        image = bool(self.state.session and self.state.session.is_image)
+        wanted = ["fd_classifier", "classes_covered"] if image else ["modes", "modes_strict", "hq", "rkl"]
+        try:
+            runs = C.load_histories(paths)
+            for run, b in zip(runs, (b for b in self.branches if b.state.session is not None)):
+                run.label = b.name
+            metrics, _ = C.common_metrics(runs, wanted)
+            return C.summary_text(runs, metrics)
+        except user_errors() as e:
+            return f"The branches cannot be compared yet: {e}"
+
+    def show_branch_comparison(self):
+        """Run > Compare branches: a window that does not block, in a fixed-width font (a table)."""
+        from PySide6.QtGui import QFontDatabase
+        from PySide6.QtWidgets import QDialog, QDialogButtonBox, QPlainTextEdit, QVBoxLayout
+        dialog = QDialog(self)
+        dialog.setObjectName("menu.compare_box")
+        dialog.setWindowTitle("Compare branches")
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        text = QPlainTextEdit(self.branch_comparison_text())
+        text.setObjectName("compare.text")
+        text.setReadOnly(True)
+        text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(dialog.close)
+        layout = QVBoxLayout(dialog)
+        layout.addWidget(text)
+        layout.addWidget(buttons)
+        width = text.fontMetrics().horizontalAdvance(max(text.toPlainText().splitlines() or [""], key=len))
+        lines = text.toPlainText().count("\n") + 1
+        dialog.resize(min(max(width + 60, 480), 1400), min(lines * text.fontMetrics().lineSpacing() + 120, 700))
+        dialog.open()
+        self._compare_box = dialog
+        return dialog
+
     def _message_box(self, name: str, title: str, text: str, fmt: Qt.TextFormat):
         from PySide6.QtWidgets import QMessageBox
         box = QMessageBox(QMessageBox.Icon.Information, title, text, QMessageBox.StandardButton.Close, self)
@@ -1080,6 +1130,7 @@ class MainWindow(QMainWindow):
                                         Qt.ItemDataRole.ToolTipRole)
         self.branch_box.setCurrentIndex(self.branches.index(self.selected))
         self.branch_row.setVisible(len(self.branches) > 1)
+        self.compare_action.setEnabled(len(self.branches) > 1)
 
     def _overlays(self) -> list:
         """The branches the plots draw over the selected one: (label, colour, state, shared-until step)."""

@@ -29,8 +29,8 @@ STEP_COUNT = operator.attrgetter("step_count")
 PANEL_NAMES = ("tricks", "plots", "modes", "grid", "latent", "caption", "translate")
 #: the panels of --panel all (the latent lab and the text box need picks or a StackGAN run)
 ALL_PANELS = PANEL_NAMES[:4]
-#: --dialog NAME: the Help menu's windows, opened as their menu command opens them
-DIALOG_NAMES = ("settings-reference", "shortcuts", "about")
+#: --dialog NAME: the Help menu's windows and Run > Compare branches, opened as their menu command opens them
+DIALOG_NAMES = ("settings-reference", "shortcuts", "about", "compare-branches")
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -52,7 +52,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
                         "FILE_<panel>.png")
     p.add_argument("--dialog", choices=DIALOG_NAMES,
                    help="with --screenshot: a picture of this Help menu window instead (the Settings reference "
-                        "shows the run's values after --run-steps, live changes included)")
+                        "shows the run's values after --run-steps, live changes included), or of Run > Compare "
+                        "branches (with --fork)")
     p.add_argument("--filter", metavar="TEXT",
                    help="with --dialog settings-reference: the text typed in its filter box (e.g. packing)")
     p.add_argument("--only-changed", action="store_true",
@@ -422,6 +423,8 @@ def run(args) -> int:
             if args.filter is not None:
                 dialog.filter.setText(args.filter)
             dialog.only_changed.setChecked(args.only_changed)
+        elif args.dialog == "compare-branches":   # Run > Compare branches, after --fork
+            dialog = win.show_branch_comparison()
         else:
             dialog = win.show_shortcuts() if args.dialog == "shortcuts" else win.show_about()
         if args.size:

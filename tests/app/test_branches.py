@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PySide6.QtWidgets import QPlainTextEdit
 
 from gan_studio.app.branches import shared_until
 from gan_studio.app.history import StudioState
@@ -84,6 +85,7 @@ def test_fork_in_the_window_trains_both_branches(make_window, qtbot, tmp_path):
     curves, the tricks panel edits the branch only, and closing saves both runs."""
     win = make_window(tiny_config("ring8", **{"train.fork_keep": 3, "train.eval_every": 10}), speed=5)
     root = win.selected
+    assert not win.compare_action.isEnabled()   # one branch: nothing to compare it with
     win.worker.run_steps(20)
     qtbot.waitUntil(lambda: win.state.step >= 20 and not root.running, timeout=WAIT_MS)
     branch = fork_and_wait(win, qtbot)
@@ -121,6 +123,21 @@ def test_fork_in_the_window_trains_both_branches(make_window, qtbot, tmp_path):
         assert_timeline_agrees_with_bars(view)
     for size in SIZES:   # and the window keeps its size: with a branch beside it, it grew to 1305 px at 1280
         assert_fits_at(win, qtbot, size)
+    # Run > Compare branches: the branches' metrics since step 20, named as the window names them, the
+    # same numbers `gan-studio compare` reads from their run folders
+    from gan_studio.core import compare as C
+    assert win.compare_action.isEnabled()
+    win.compare_action.trigger()
+    box = win._compare_box
+    text = box.findChild(QPlainTextEdit, "compare.text").toPlainText()
+    runs = C.load_histories([b.state.session.run_path for b in win.branches])
+    runs[0].label, runs[1].label = root.name, branch.name
+    assert text == C.summary_text(runs, ["modes", "modes_strict", "hq", "rkl"])
+    assert text.startswith("steps 21 to ") and f"fork of {root.name} at 20: train.lr_d=0.0123" not in text
+    rows = {line.split("  ")[0]: line for line in text.splitlines()[3:]}
+    assert set(rows) == {root.name, branch.name} and "the parent" in rows[root.name]
+    assert f"fork of {root.name} at 20: no change" in rows[branch.name]   # lr_d was set live after the fork
+    box.close()
     win.select_branch(root)
     assert win.worker is root.worker and win.modes.state is root.state and side.state is branch.state
     paths = [Path(b.state.session.run_path) for b in win.branches]

@@ -54,7 +54,7 @@ def test_each_menu_holds_its_commands_in_order(make_window):
     assert list(m) == ["&File", "&Run", "&Panels", "&Help"]
     assert items(m["&File"]) == ["&New run", "&Open run...", "Open &recent", "&Save", "-",
                                  "Save settings &as...", "&Copy command line", "-", "&Quit"]
-    assert items(m["&Run"]) == ["&Start", "&Pause", "S&tep once", "&Reset", "&Fork"]
+    assert items(m["&Run"]) == ["&Start", "&Pause", "S&tep once", "&Reset", "&Fork", "C&ompare branches"]
     assert m["&Panels"].actions() == [d.toggleViewAction() for d in win.docks.values()]
     assert items(m["&Help"]) == ["&Settings reference", "&Keyboard shortcuts", "&About GAN Studio"]
     # the Run menu and the File menu's run commands are the toolbar's own actions, not copies
