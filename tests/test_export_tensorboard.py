@@ -27,7 +27,9 @@ def test_the_event_files_hold_the_runs_scalars_events_and_snapshots(branches, tm
     parent, branch = branches
     out = tmp_path / "tb"
     assert main(["export", "tensorboard", str(parent), str(branch), "--out", str(out)]) == 0
-    assert f"tensorboard --logdir {out}" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert f"tensorboard --logdir {out}" in said
+    assert ", 1 event, " in said and ", 0 events, " in said and "1 events" not in said   # counted in words
     for run in (parent, branch):
         acc = EventAccumulator(str(out / run.name), size_guidance={"scalars": 0, "images": 0, "tensors": 0})
         acc.Reload()

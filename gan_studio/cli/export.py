@@ -31,7 +31,8 @@ def run(args) -> int:
     check_out_folder(out)
     refuse_output_in_runs(args.runs, ("--out", out))   # the export never goes into a run folder
     for e in export_runs(args.runs, out):
-        print(f"{e.run} -> {e.log_dir}: {e.scalars} scalars, {e.events} events, {e.images} images")
+        print(f"{e.run} -> {e.log_dir}: {_count(e.scalars, 'scalar')}, {_count(e.events, 'event')}, "
+              f"{_count(e.images, 'image')}")
     print(f"view them with: tensorboard --logdir {out}")
     return 0
 
@@ -45,3 +46,8 @@ def check_out_folder(out: Path) -> None:
                 what = f"--out {out} is a file" if p == out else f"--out {out}: {p} is a file"
                 raise ConfigError(f"{what}, not a folder; choose a folder for the TensorBoard logs")
             return
+
+
+def _count(n: int, noun: str) -> str:
+    """'1 event', '3 events', '1,200 scalars'."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
