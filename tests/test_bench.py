@@ -86,6 +86,33 @@ def test_seeds_take_a_count_a_range_or_a_list():
             bench.parse_seeds(bad)
 
 
+@pytest.mark.parametrize("seeds, said", [
+    (str(2 ** 80), "at most 10,000 seeds"),                    # range() of it overflowed: a traceback
+    ("20000", "at most 10,000 seeds"),                         # a count had no limit, a range had
+    ("0-9999,10000-10001", "at most 10,000 seeds"),
+    (f"{2 ** 63}-{2 ** 63 + 1}", "from 0 to 9223372036854775807"),   # refused only by each run, after the pool started
+    ("9" * 5000, "at most 10,000 seeds"),
+    ("1-" + "9" * 5000, "from 0 to"),                          # int() of 5,000 digits: ValueError
+    ("\u00b2", "use a count"),                                 # '²'.isdigit(), but int('²') fails
+])
+def test_seeds_out_of_range_are_one_line_before_anything_trains(tmp_path, capsys, seeds, said):
+    rc = main(["bench", "modes", "--data", "ring8", "--seeds", seeds, "--steps", "1", "--compare", "vanilla",
+               "--quiet", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and said in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_out_that_is_a_file_is_refused_before_anything_trains(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("notes")
+    rc = main(["bench", "modes", "--data", "ring8", "--seeds", "1", "--steps", "1", "--compare", "vanilla",
+               "--quiet", "--out", str(blocker)])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.strip().splitlines() == [f"gan-studio bench: error: {blocker} is a file, where a "
+                                                    "folder is needed"], err   # no 'bench modes: ... processes'
+
+
 def test_bench_modes_reports_seeds_it_was_not_tuned_on(tmp_path, capsys):
     """--seeds 100-101 trains exactly those seeds, the same runs as run_one on each, and says so."""
     rc = main(["bench", "modes", "--data", "ring8", "--seeds", "100-101", "--steps", "5", "--compare", "vanilla",

@@ -88,6 +88,7 @@ def run(args) -> int:
     out = Path(args.out)
     if args.keep_runs:
         bench.check_run_folders(out, configs, seeds)
+    out.mkdir(parents=True, exist_ok=True)   # a file in the way: one line now, not after every run trained
     if on_ray:   # each Ray task reserves one CPU per torch thread: 1 for these MLPs unless --threads
         threads = {name: args.threads or 1 for name in configs}
         with cluster.RayCluster(args.address, num_cpus=args.jobs) as ray_cluster:

@@ -247,27 +247,45 @@ def run_table(configs: list[str], data: str, seeds: int | list[int], steps: int,
     return results
 
 
+#: most seeds of one --seeds, and the largest seed (train.seed's range)
+MAX_SEEDS = 10_000
+MAX_SEED = 2 ** 63 - 1
+
+
 def parse_seeds(text: str) -> list[int]:
     """``--seeds``: a count (``10`` = seeds 0..9), a range (``100-109``), a list (``0,3,7``), or a
     list of ranges (``0-4,100-104``). Presets are tuned on some seeds and reported on others."""
     text = str(text).strip()
-    if text.isdigit():
-        n = int(text)
+
+    def whole(part: str) -> bool:   # ASCII digits only: '²'.isdigit() is True, int('²') fails
+        return part.isascii() and part.isdigit()
+
+    def seed(part: str) -> int:
+        if len(part.lstrip("0")) > len(str(MAX_SEED)) or int(part) > MAX_SEED:
+            raise ConfigError(f"--seeds = {text!r}: a seed is a whole number from 0 to {MAX_SEED}")
+        return int(part)
+
+    if whole(text):
+        n = int(text) if len(text.lstrip("0")) <= 6 else MAX_SEEDS + 1   # 10**80 seeds: no range() of it
         if n < 1:
             raise ConfigError(f"--seeds = {text}: must be >= 1 (a count, a range A-B or a list A,B,C)")
+        if n > MAX_SEEDS:
+            raise ConfigError(f"--seeds = {text}: at most {MAX_SEEDS:,} seeds")
         return list(range(n))
     seeds: list[int] = []
     for part in text.split(","):
         part = part.strip()
         lo, dash, hi = part.partition("-")
-        if not lo.isdigit() or (dash and not hi.isdigit()):
+        if not whole(lo) or (dash and not whole(hi)):
             raise ConfigError(f"--seeds = {text!r}: use a count (10), a range (100-109) or a list (0,3,7)")
-        lo_i, hi_i = int(lo), int(hi) if dash else int(lo)
+        lo_i, hi_i = seed(lo), seed(hi) if dash else seed(lo)
         if hi_i < lo_i:
             raise ConfigError(f"--seeds = {text!r}: the range {part} runs backwards")
-        if hi_i - lo_i >= 10_000:
-            raise ConfigError(f"--seeds = {text!r}: at most 10,000 seeds")
+        if hi_i - lo_i >= MAX_SEEDS:
+            raise ConfigError(f"--seeds = {text!r}: at most {MAX_SEEDS:,} seeds")
         seeds += [s for s in range(lo_i, hi_i + 1) if s not in seeds]
+        if len(seeds) > MAX_SEEDS:
+            raise ConfigError(f"--seeds = {text!r}: at most {MAX_SEEDS:,} seeds")
     return seeds
 
 
