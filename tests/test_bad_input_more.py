@@ -68,3 +68,16 @@ def test_a_picture_claiming_too_many_pixels_in_a_data_folder_is_one_line(tmp_pat
                      "--device", "cpu", "--set", "data.name=folder", f"--set=data.path={pictures}",
                      "--set", "data.image_size=16", "--set", "model.ngf=4", "--set", "model.ndf=4")
     one_line_error(rc, err, "bomb.png", "too many pixels")
+
+
+# -- --seed of sample and latent --------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", [-1, 2 ** 63, 2 ** 80])
+def test_a_seed_outside_train_seeds_range_is_one_line(tiny_run, tmp_path, capsys, seed):
+    """torch.Generator.manual_seed(2**80) and numpy's default_rng(-1) raised from deep inside: a traceback."""
+    import numpy as np
+    z = tmp_path / "z.npy"
+    np.save(z, np.zeros((2, 16), np.float32))
+    for argv in (["sample", tiny_run, "--n", "4", "--seed", seed, "--out", tmp_path / "s.npy"],
+                 ["latent", tiny_run, "--a", z, "--b", z, "--c", z, "--seed", seed, "--out", tmp_path / "l.png"]):
+        rc, _, err = cli(capsys, *argv)
+        one_line_error(rc, err, f"--seed = {seed}: must be between 0 and 9223372036854775807")

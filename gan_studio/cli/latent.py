@@ -166,6 +166,8 @@ def run(args) -> int:
         raise ConfigError(f"--latents-out {args.latents_out}: must end in .npy")
     if args.scale is not None and not 1 <= args.scale <= MAX_SCALE:
         raise ConfigError(f"--scale = {args.scale}: must be between 1 and {MAX_SCALE}")
+    if not 0 <= args.seed <= 2 ** 63 - 1:   # train.seed's range; torch and numpy refuse what lies outside
+        raise ConfigError(f"--seed = {args.seed}: must be between 0 and {2 ** 63 - 1}")
     refuse_output_in_runs([args.run_dir], ("--out", out), ("--latents-out", args.latents_out))
     tr, _ = trainer_from_run(args.run_dir, device=args.device, trust_code=args.trust_code)
     if not tr.is_image:

@@ -93,6 +93,8 @@ def run(args) -> int:
         raise ConfigError(f"--scale = {args.scale}: must be between 1 and {MAX_SCALE}")
     if not args.z and not 1 <= args.n <= MAX_SAMPLES:
         raise ConfigError(f"--n = {args.n}: must be between 1 and {MAX_SAMPLES:,}")
+    if not 0 <= args.seed <= 2 ** 63 - 1:   # train.seed's range; torch and numpy refuse what lies outside
+        raise ConfigError(f"--seed = {args.seed}: must be between 0 and {2 ** 63 - 1}")
     refuse_output_in_runs([args.run_dir], ("--out", out), ("--latents-out", args.latents_out))
     tr, _ = trainer_from_run(args.run_dir, device=args.device, trust_code=args.trust_code)
     latent = tr.cfg.model.latent_dim
