@@ -81,3 +81,11 @@ def test_a_seed_outside_train_seeds_range_is_one_line(tiny_run, tmp_path, capsys
                  ["latent", tiny_run, "--a", z, "--b", z, "--c", z, "--seed", seed, "--out", tmp_path / "l.png"]):
         rc, _, err = cli(capsys, *argv)
         one_line_error(rc, err, f"--seed = {seed}: must be between 0 and 9223372036854775807")
+
+
+def test_latents_out_on_the_out_file_is_refused(tiny_run, tmp_path, capsys, monkeypatch):
+    """It wrote the samples, then the latents over them, and said it wrote both."""
+    monkeypatch.chdir(tmp_path)
+    rc, _, err = cli(capsys, "sample", tiny_run, "--n", "4", "--out", tmp_path / "s.npy", "--latents-out", "s.npy")
+    one_line_error(rc, err, "--latents-out s.npy is the --out file")
+    assert not (tmp_path / "s.npy").exists()

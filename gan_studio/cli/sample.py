@@ -89,6 +89,8 @@ def run(args) -> int:
         raise ConfigError(f"--out {out}: the file must end in .npy or .png")
     if args.latents_out and Path(args.latents_out).suffix.lower() != ".npy":
         raise ConfigError(f"--latents-out {args.latents_out}: must end in .npy")
+    if args.latents_out and Path(args.latents_out).resolve() == out.resolve():   # the latents would replace the samples
+        raise ConfigError(f"--latents-out {args.latents_out} is the --out file; name another file for the latents")
     if args.scale is not None and not 1 <= args.scale <= MAX_SCALE:
         raise ConfigError(f"--scale = {args.scale}: must be between 1 and {MAX_SCALE}")
     if not args.z and not 1 <= args.n <= MAX_SAMPLES:
