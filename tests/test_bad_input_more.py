@@ -89,3 +89,29 @@ def test_latents_out_on_the_out_file_is_refused(tiny_run, tmp_path, capsys, monk
     rc, _, err = cli(capsys, "sample", tiny_run, "--n", "4", "--out", tmp_path / "s.npy", "--latents-out", "s.npy")
     one_line_error(rc, err, "--latents-out s.npy is the --out file")
     assert not (tmp_path / "s.npy").exists()
+
+
+# -- a checkpoint copied from another run folder -------------------------------------------------------
+@pytest.fixture(scope="module")
+def image_checkpoint(tmp_path_factory):
+    """The checkpoint.pt of a 1-step digits run (DCGAN at 16 px)."""
+    path = tmp_path_factory.mktemp("digits") / "run"
+    assert main(["train", "digits", "--steps", "1", "--out", str(path), "--quiet", "--device", "cpu",
+                 "--set", "model.ngf=4", "--set", "model.ndf=4", "--set", "train.batch_size=4"]) == 0
+    return path / "checkpoint.pt"
+
+
+def test_a_checkpoint_of_another_run_is_refused_and_nothing_is_cut(tiny_run, image_checkpoint, tmp_path, capsys):
+    """`--resume` trained the other run in this folder and cut this run's log and kept states at the
+    other run's step: the message that a cut checkpoint gets invites exactly this copy."""
+    import shutil
+    run = copy_run(tiny_run, tmp_path / "run")
+    shutil.copy(image_checkpoint, run / "checkpoint.pt")
+    log = (run / "metrics.jsonl").read_text()
+    for argv in (["train", "--resume", run, "--steps", "1", "--quiet"],
+                 ["sample", run, "--n", "4", "--out", tmp_path / "s.png"],
+                 ["fork", run, "--out", tmp_path / "fork"]):
+        rc, _, err = cli(capsys, *argv)
+        one_line_error(rc, err, "checkpoint.pt is of another run", "data.name = 'digits' (config.json: 'ring8')")
+    assert (run / "metrics.jsonl").read_text() == log
+    assert not (tmp_path / "s.png").exists() and not (tmp_path / "fork").exists()

@@ -28,8 +28,8 @@ from gan_studio.core.config import Config, config_from_json
 from gan_studio.core.errors import CheckpointError, ConfigError, RunError
 from gan_studio.core.family_spec import needs_reset
 from gan_studio.core.io import RunLock, RunLockedError, atomic_write_text, refuse_output_in_runs
-from gan_studio.core.runs import (CHECKPOINT, LINEAGE, SAMPLES, RunFolder, load_checkpoint_file, read_lineage,
-                                  save_checkpoint_file)
+from gan_studio.core.runs import (CHECKPOINT, LINEAGE, SAMPLES, RunFolder, check_state_is_the_runs,
+                                  load_checkpoint_file, read_lineage, save_checkpoint_file)
 
 #: what the parent's lock file says while a fork reads it (core/io.py)
 FORK_COMMAND = "gan-studio fork"
@@ -161,13 +161,15 @@ def fork_run(src: str | Path, out: str | Path, at_step: int | None = None, chang
                 raise   # its message names the kept states to fork from instead
             step = None   # a corrupt checkpoint.pt: the kept state asked for is whole, recover from it
         if at_step is None or at_step == step:
-            state = src_run.load_checkpoint()
+            state_path = src_run.path / CHECKPOINT
         elif at_step in points:
-            state = load_checkpoint_file(points[at_step])
+            state_path = points[at_step]
         else:
             have = ", ".join(str(s) for s in sorted({*points, step})) or "none"
             raise RunError(f"{src_run.path} kept no state at step {at_step} to fork from; the steps it kept: "
                            f"{have} (train.fork_keep keeps the last N evaluations)")
+        state = load_checkpoint_file(state_path)
+        check_state_is_the_runs(src_run.path, state, state_path)
         return write_fork(src_run.path, state, out, changes, device)
     finally:
         if lock is not None:

@@ -697,6 +697,41 @@ def read_lineage(run_dir: str | Path) -> dict | None:
     return record
 
 
+#: what says which run a checkpoint is of: no live change or legitimate copy makes these differ
+#: between a run's config.json and the config inside its checkpoint
+RUN_IDENTITY = ("data.name", "model.family", "model.arch")
+
+
+def check_state_is_the_runs(run_path: str | Path, state: dict, state_path: str | Path) -> None:
+    """CheckpointError when the state at ``state_path`` is of another run than the folder's
+    config.json names (a checkpoint.pt copied from another run folder): resuming it would train that
+    other run here and cut this run's log, kept states and samples at its step. Only the keys of
+    RUN_IDENTITY that config.json names are compared; an unreadable config.json compares nothing."""
+    try:
+        named = json.loads((Path(run_path) / "config.json").read_text(encoding="utf-8"))
+        held = json.loads(state["config_json"])
+    except (OSError, ValueError, RecursionError, KeyError, TypeError):
+        return
+    if not isinstance(named, dict) or not isinstance(held, dict):
+        return
+    differ = []
+    for key in RUN_IDENTITY:
+        section, field = key.split(".")
+        ours, theirs = named.get(section), held.get(section)
+        if isinstance(ours, dict) and isinstance(theirs, dict) and field in ours \
+                and ours[field] != theirs.get(field, ours[field]):
+            differ.append(f"{key} = {_show(theirs[field])} (config.json: {_show(ours[field])})")
+    if differ:
+        raise CheckpointError(f"{state_path} is of another run: it holds {', '.join(differ)}; nothing was "
+                              f"loaded or changed; put this run's own file in its place, or open the run folder "
+                              f"it came from")
+
+
+def _show(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def trainer_from_run(path: str | Path, device: str | None = None, trust_code: bool = False,
                      writable: bool = False, command: str | None = None):
     """Rebuild the Trainer of a run folder at its last checkpoint. Read-only by default (``sample``,
@@ -707,6 +742,7 @@ def trainer_from_run(path: str | Path, device: str | None = None, trust_code: bo
     from gan_studio.core.families.registry import make_trainer
     run = RunFolder.open(path, writable=writable, command=command)
     state = run.load_checkpoint()
+    check_state_is_the_runs(run.path, state, run.path / CHECKPOINT)
     cfg = Config.from_dict(json.loads(state["config_json"]))
     if cfg.model.script_path:  # imported TorchScript G: a file inside the run folder, run only if trusted
         cfg.model.script_path = str(resolve_script_path(run.path, cfg.model.script_path))
