@@ -225,6 +225,13 @@ class MainWindow(QMainWindow):
         self.side_docks: list[tuple[QDockWidget, QWidget]] = []   # the other branches' samples, beside
         self._fork_answers = _Answers(self)
         self._fork_answers.arrived.connect(self._on_forked)
+        #: the folders of the forks asked for and not answered yet: a second Fork before the first is
+        #: written takes the next name (both took <run>-branch1, and the second was refused)
+        self._pending_forks: set[str] = set()
+        #: counts the ends of comparisons (New, Open, Reset, another preset or data set): a fork asked
+        #: for before one is written, but not opened as a branch of the run that followed
+        self._comparison = 0
+        self._closing = False
         # the latent lab renders through the worker (worker.render_latents), so it is built after it
         self.latent_lab = LatentLab(self.worker)
         self.docks["latent"] = QDockWidget("Latent lab", self)
@@ -333,8 +340,8 @@ class MainWindow(QMainWindow):
                                lambda: self._each_worker("pause"), "Ctrl+P", "&Pause"),
                   self._action("step", "Step once", "one G step with its D steps (every branch)",
                                lambda: self._each_worker("step_once"), "Ctrl+T", "S&tep once"),
-                  self._action("reset", "Reset", "new networks with the current settings (a new run)",
-                               lambda: self.worker.reset(self.tricks.pending_config()), None, "&Reset")):
+                  self._action("reset", "Reset", "new networks with the current settings (a new run; "
+                               "ends a comparison of branches, as New does)", self.reset_run, None, "&Reset")):
             tb.addAction(a)
         tb.addWidget(QLabel(" Steps per redraw "))
         self.speed = QSpinBox()
@@ -690,6 +697,14 @@ class MainWindow(QMainWindow):
     def new_run(self) -> None:
         self.choose_preset(self.preset_box.currentText() or self.preset)
 
+    def reset_run(self) -> None:
+        """Run > Reset: new networks with the settings the tricks panel shows (the selected branch's).
+        A new run, so it ends a comparison as New does: a reset branch kept its label 'from main at
+        step N' and its place in the plots and in Compare branches with a history it no longer had."""
+        cfg = self.tricks.pending_config()
+        self.end_branches()
+        self.worker.reset(cfg)
+
     def train_on_points(self, points: list) -> None:
         cfg = self.tricks.pending_config()
         cfg.data.name, cfg.data.path, cfg.data.points = "points", "", [list(p) for p in points]
@@ -1030,34 +1045,46 @@ class MainWindow(QMainWindow):
         if s is None:
             self.show_message("nothing to fork yet: the run is starting")
             return
-        if len(self.branches) >= MAX_BRANCHES:
+        if len(self.branches) + len(self._pending_forks) >= MAX_BRANCHES:
             self.show_message(f"at most {MAX_BRANCHES} branches train at once: close one (New) first")
             return
-        n = len(self.branches)
+        n = len(self.branches) + len(self._pending_forks)
         base = Path(s.run_path)
         out = base.with_name(f"{base.name}-branch{n}")
         k = 1
-        while out.exists():
+        while out.exists() or str(out) in self._pending_forks:
             k += 1
             out = base.with_name(f"{base.name}-branch{n}-{k}")
+        self._pending_forks.add(str(out))
         fut = parent.worker.fork(step, str(out), changes)
-        fut.add_done_callback(lambda f: post(self._fork_answers.arrived.emit, (parent, f)))
-        self.show_message(f"forking {parent.name} at step {step if step is not None else s.step} ...")
+        answer = (parent, fut, str(out), self._comparison)
+        fut.add_done_callback(lambda f: post(self._fork_answers.arrived.emit, answer))
+        # the step it forks at: the branch's current step (s.step is the step its session began at)
+        self.show_message(f"forking {parent.name} at step {step if step is not None else parent.state.step} ...")
 
     def _on_forked(self, answer) -> None:
         from gan_studio.core.errors import user_errors
         from gan_studio.core.runs import read_lineage
-        parent, fut = answer
+        parent, fut, out, comparison = answer
+        self._pending_forks.discard(out)
+        if self._closing:
+            return   # the window closed while the fork was written: its folder stays, nothing more starts
         try:
             path = fut.result()
-        except user_errors() as e:   # a step that was not kept names the kept ones
-            self.show_message(f"not forked: {e}")
-            self.error.emit(f"not forked: {e}")
-            self.fork_failed.emit(f"not forked: {e}")
+        except Exception as e:  # noqa: BLE001 - a step not kept names the kept ones; an engine that ended, a disk error
+            why = str(e) if isinstance(e, user_errors()) else f"{type(e).__name__}: {e}"
+            self.show_message(f"not forked: {why}")
+            self.error.emit(f"not forked: {why}")
+            self.fork_failed.emit(f"not forked: {why}")
             return
         step = (read_lineage(path) or {}).get("branch_step", parent.state.step)
-        if parent not in self.branches:
-            return   # the parent's comparison ended (New, Open) while the fork was written
+        if parent not in self.branches or comparison != self._comparison:
+            # the comparison ended (New, Open, Reset) while the fork was written: it is a fork of the
+            # run before, not a branch of the one shown now
+            self.show_message(f"the fork of the previous run at step {step} is in {path} (not opened: "
+                              "a new run began); File > Open run... or Open recent opens it")
+            self.remember_run(path)
+            return
         name = f"branch {len(self.branches)}"
         worker = TrainingWorker(runs_dir=self.worker.runs_dir, open_path=path, device=self.device,
                                 engine=self.engine)
@@ -1104,6 +1131,7 @@ class MainWindow(QMainWindow):
     def end_branches(self) -> None:
         """New, Open, another preset or data set end the comparison: every branch but the first is
         saved and closed, and the first is selected again."""
+        self._comparison += 1   # a fork asked for before this is not a branch of what follows
         if len(self.branches) < 2:
             return
         root = self.branches[0]
@@ -1218,6 +1246,7 @@ class MainWindow(QMainWindow):
         return all([w.wait(STOP_TIMEOUT_MS) for w in workers])
 
     def closeEvent(self, event) -> None:
+        self._closing = True
         self.timer.stop()
         if self.keep_settings:
             self.save_settings()

@@ -1,0 +1,93 @@
+"""An impatient user: Fork pressed twice, New or Reset or closing the window while a fork is written.
+Each ends with the branches the user asked for, or with one line in the window: never a refused
+second fork, a branch of the wrong run, or a training process left behind a closed window."""
+from __future__ import annotations
+
+from concurrent.futures import Future
+from pathlib import Path
+
+import pytest
+
+from gan_studio.app.worker import LIVE_WORKERS
+from studio_helpers import WAIT_MS, tiny_config
+
+
+def _trained(make_window, qtbot, steps=10):
+    win = make_window(tiny_config())
+    win.worker.run_steps(steps)
+    qtbot.waitUntil(lambda: win.state.step >= steps and not win.selected.running, timeout=WAIT_MS)
+    return win
+
+
+@pytest.mark.timeout(300)
+def test_fork_twice_quickly_opens_two_branches_and_reset_ends_them_saved(make_window, qtbot):
+    """Both forks went to <run>-branch1 (the second asked for before the first was written), so the
+    second was refused: 'not forked: --out ...-branch1 is not empty'. And Reset renewed the selected
+    branch alone, which kept its label 'from main at step 10' over a history it no longer had."""
+    win = _trained(make_window, qtbot)
+    errors = []
+    win.error.connect(errors.append)
+    win.fork()
+    assert win.last_message == "forking main at step 10 ..."   # the step now, not the session's first (0)
+    win.fork()
+    qtbot.waitUntil(lambda: len(win.branches) == 3, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: all(b.state.session is not None for b in win.branches), timeout=6 * WAIT_MS)
+    assert errors == []
+    paths = [Path(b.state.session.run_path) for b in win.branches]
+    assert len(set(paths)) == 3 and [p.name.rsplit("-", 1)[-1] for p in paths[1:]] == ["branch1", "branch2"]
+    assert [b.branch_step for b in win.branches[1:]] == [10, 10]
+    assert win.branch_box.count() == 3
+    win.actions_by_name["reset"].trigger()   # a new run: the comparison ends, every branch saved
+    assert len(win.branches) == 1 and win.selected is win.branches[0] and not win.branch_row.isVisible()
+    qtbot.waitUntil(lambda: win.state.session is not None and Path(win.state.session.run_path) not in paths,
+                    timeout=WAIT_MS)
+    for path in paths:
+        assert (path / "checkpoint.pt").is_file()
+
+
+@pytest.mark.timeout(240)
+def test_new_while_a_fork_is_written_does_not_make_it_a_branch_of_the_new_run(make_window, qtbot,
+                                                                               monkeypatch):
+    """The fork of the run before New opened as 'branch 1 (from main at step 10)' beside the new run
+    at step 0: its folder is kept, named, and in Open recent, and no branch opens."""
+    win = _trained(make_window, qtbot)
+    shown = []
+    show = win.show_message
+    monkeypatch.setattr(win, "show_message", lambda text: (shown.append(text), show(text)))
+    old = win.state.session.run_path
+    win.fork()
+    win.new_run()
+    said = lambda: [m for m in shown if "the fork of the previous run" in m]  # noqa: E731
+    qtbot.waitUntil(lambda: bool(said()), timeout=WAIT_MS)
+    fork = Path(old + "-branch1")
+    assert str(fork) in said()[0] and "Open recent" in said()[0]
+    assert (fork / "checkpoint.pt").is_file() and str(fork) in win.recent_run_paths()
+    qtbot.waitUntil(lambda: win.state.session is not None and win.state.session.run_path != old, timeout=WAIT_MS)
+    qtbot.wait(300)
+    assert len(win.branches) == 1 and len(win.side_docks) == 0
+
+
+@pytest.mark.timeout(240)
+def test_closing_the_window_while_a_fork_is_written_starts_no_training_process(make_window, qtbot):
+    """The fork's answer came after the window closed, and opened a branch: a training process and
+    its thread ran on behind the closed window."""
+    win = _trained(make_window, qtbot)
+    fork = Path(win.state.session.run_path + "-branch1")
+    win.fork()
+    win.close()
+    qtbot.waitUntil(fork.is_dir, timeout=WAIT_MS)
+    qtbot.wait(500)   # the answer reaches the GUI thread
+    assert len(win.branches) == 1
+    assert not [w for w in LIVE_WORKERS if w.isRunning()]
+
+
+def test_a_fork_whose_engine_ended_is_one_line_not_a_traceback(make_window):
+    """A fork answered with the engine's end (a RuntimeError, not a user error) escaped _on_forked."""
+    win = make_window()
+    errors = []
+    win.error.connect(errors.append)
+    fut = Future()
+    fut.set_exception(RuntimeError("the training process ended before answering"))
+    win._on_forked((win.selected, fut, "/nowhere-branch1", win._comparison))
+    assert errors == ["not forked: RuntimeError: the training process ended before answering"]
+    assert len(win.branches) == 1
