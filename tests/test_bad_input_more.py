@@ -115,3 +115,30 @@ def test_a_checkpoint_of_another_run_is_refused_and_nothing_is_cut(tiny_run, ima
         one_line_error(rc, err, "checkpoint.pt is of another run", "data.name = 'digits' (config.json: 'ring8')")
     assert (run / "metrics.jsonl").read_text() == log
     assert not (tmp_path / "s.png").exists() and not (tmp_path / "fork").exists()
+
+
+# -- a run whose data folder has gone ---------------------------------------------------------------------
+def test_a_run_whose_picture_folder_has_gone_names_the_folder_not_the_checkpoint(tmp_path, capsys):
+    """It said 'checkpoint.pt does not fit its own config (DataError: ...)', cut at 100 characters."""
+    import shutil
+
+    import numpy as np
+    from PIL import Image
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    for i in range(4):
+        Image.fromarray(np.full((16, 16, 3), 40 * i, np.uint8)).save(pictures / f"p{i}.png")
+    run = tmp_path / "run"
+    assert main(["train", "shapes", "--steps", "1", "--out", str(run), "--quiet", "--device", "cpu",
+                 "--set", "data.name=folder", f"--set=data.path={pictures}", "--set", "data.image_size=16",
+                 "--set", "model.ngf=4", "--set", "model.ndf=4", "--set", "train.batch_size=4"]) == 0
+    capsys.readouterr()
+    shutil.rmtree(pictures)
+    for argv in (["train", "--resume", run, "--steps", "1", "--quiet"],
+                 ["sample", run, "--n", "4", "--out", tmp_path / "s.png"]):
+        rc, _, err = cli(capsys, *argv)
+        line = one_line_error(rc, err, f"data.path = '{pictures}': no such folder")
+        assert "checkpoint" not in line
+    pictures.mkdir()   # there, but empty
+    rc, _, err = cli(capsys, "train", "--resume", run, "--steps", "1", "--quiet")
+    assert one_line_error(rc, err, f"no pictures in {pictures}").endswith("one sub-folder per class")

@@ -26,7 +26,7 @@ import torch
 
 import gan_studio.core.families  # noqa: F401  (the model families' names and config sections a run's config holds)
 from gan_studio.core.config import Config
-from gan_studio.core.errors import CheckpointError, ConfigError, RunError
+from gan_studio.core.errors import CheckpointError, ConfigError, DataError, RunError
 from gan_studio.core.io import (LOCK_NAME, RunLock, RunLockedError, atomic_write_bytes, atomic_write_text,
                                 remove_stale_temp_files)
 from gan_studio.core.trust import resolve_script_path, trusting
@@ -751,7 +751,7 @@ def trainer_from_run(path: str | Path, device: str | None = None, trust_code: bo
             tr = make_trainer(cfg, device=device)
         tr.load_state_dict(state)
     except (RuntimeError, KeyError, ValueError, TypeError) as e:
-        if isinstance(e, (ConfigError, CheckpointError, RunError)):
+        if isinstance(e, (ConfigError, CheckpointError, RunError, DataError)):   # DataError: data.path moved
             raise
         raise CheckpointError(f"{run.path / CHECKPOINT} does not fit its own config "
                               f"({state_mismatch(e)})") from None
