@@ -261,7 +261,7 @@ def dispatch(engine, command: Any, reply: Callable[[Reply], None]) -> None:
     """Run ``command`` on ``engine`` (anything with the HANDLERS' methods and ``has_run``); every
     outcome is a reply, nothing raises: an unknown command, a failing handler or a user error come
     back as Failed (or as a Request's Answer with the error)."""
-    from gan_studio.core.errors import user_errors
+    from gan_studio.core.errors import describe_os_error, user_errors
     name = HANDLERS.get(type(command))
     request_id = command.request_id if isinstance(command, Request) else None
     if name is None:
@@ -278,7 +278,9 @@ def dispatch(engine, command: Any, reply: Callable[[Reply], None]) -> None:
         if request_id is not None:
             reply(Answer(request_id, error=e))
         elif isinstance(e, user_errors()):
-            reply(Failed(str(e)))
+            reply(Failed(describe_os_error(e) if isinstance(e, OSError) else str(e)))
+        elif isinstance(e, OSError):   # a file in the way, a full disk, a read-only folder: as the CLI says it
+            reply(Failed(describe_os_error(e)))
         elif isinstance(e, Exception):
             reply(Failed(f"{type(command).__name__} failed: {type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}"))
         else:

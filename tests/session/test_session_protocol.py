@@ -128,6 +128,26 @@ def test_a_failing_handler_is_a_reply_not_a_crash():
     assert answer == P.Answer(6, value=True)
 
 
+def test_a_handler_that_meets_a_file_in_the_way_or_a_full_disk_says_so_in_words(tmp_path):
+    """The window showed 'New failed: NotADirectoryError: [Errno 20] Not a directory: ...' where the
+    CLI says '... is a file, where a folder is needed' (`gui --runs-dir notes.txt`)."""
+    import errno
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("x")
+
+    class Machine(Run):
+        def start(self, command):
+            (blocker / "run").mkdir()
+
+        def set_setting(self, command):
+            raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "metrics.jsonl"))
+
+    (reply,) = run(Machine(), P.Start())
+    assert reply == P.Failed(f"{blocker} is a file, where a folder is needed")
+    (reply,) = run(Machine(), P.SetSetting("train.lr_d", 1e-3))
+    assert reply == P.Failed(f"disk full while writing {tmp_path / 'metrics.jsonl'}")
+
+
 def test_without_a_run_commands_wait_and_requests_are_refused():
     assert run(NoRun(), P.Start()) == []
     (answer,) = run(NoRun(), P.Call(operator.attrgetter("step_count"), request_id=9))
