@@ -1214,6 +1214,16 @@ class MainWindow(QMainWindow):
         text = state_summary(self.state.loop_evals.get(int(step)))
         return f": {text}" if text else ""
 
+    def _why_not_kept(self) -> str:
+        """Why no earlier state is kept to fork from, in the words of its settings."""
+        train = self.live_config().train
+        if int(train.fork_keep) <= 0:
+            return "no state kept (train.fork_keep = 0)"
+        kept = self.worker.fork_steps
+        if not kept:
+            return f"no state kept yet (one at each evaluation, every {train.eval_every} steps)"
+        return f"no state kept so early (the earliest: step {min(kept)}; train.fork_keep = {train.fork_keep})"
+
     def _history_menu(self, panel, pos) -> None:
         """Right-click on a history slider: fork at the step shown (the last kept state at or before it)."""
         step = self.fork_step_for(panel.pinned_step)
@@ -1226,6 +1236,14 @@ class MainWindow(QMainWindow):
                                                              if step != shown else "") + self._kept_summary(step))
         here.setObjectName("menu.fork_here")
         here.triggered.connect(lambda: self.fork(step))
+        if step is not None and step not in self.worker.fork_steps:
+            # no state kept at or before it: the entry was offered and answered 'not forked: step 5 was
+            # not kept ...'. Say why here, and offer the step that can be forked
+            here.setText(f"Fork at step {step}: {self._why_not_kept()}")
+            here.setEnabled(False)
+            now = menu.addAction(f"Fork at the current step ({self.state.step})")
+            now.setObjectName("menu.fork_now")
+            now.triggered.connect(lambda: self.fork(None))
         kept = [k for k in self.worker.fork_steps if k != step]
         if kept:
             other = menu.addMenu("Fork at a kept step")

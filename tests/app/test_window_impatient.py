@@ -91,3 +91,28 @@ def test_a_fork_whose_engine_ended_is_one_line_not_a_traceback(make_window):
     win._on_forked((win.selected, fut, "/nowhere-branch1", win._comparison))
     assert errors == ["not forked: RuntimeError: the training process ended before answering"]
     assert len(win.branches) == 1
+
+
+def test_the_history_menu_offers_no_fork_it_cannot_make(make_window, qtbot):
+    """With no state kept at or before the step shown (train.fork_keep = 0, or no evaluation yet),
+    the slider's menu offered 'Fork at step 5', answered by 'not forked: step 5 was not kept ...':
+    the entry now says why and is disabled, and the current step is offered instead."""
+    win = make_window(tiny_config(**{"train.fork_keep": 0}))
+    win.worker.run_steps(10)
+    qtbot.waitUntil(lambda: win.state.step >= 10 and not win.selected.running, timeout=WAIT_MS)
+    win.modes.pinned_step = 5
+    win._history_menu(win.modes, win.modes.slider.rect().center())
+    menu = win._last_menu
+    actions = {a.objectName(): a for a in menu.actions()}
+    here, now = actions["menu.fork_here"], actions["menu.fork_now"]
+    assert here.text() == "Fork at step 5: no state kept (train.fork_keep = 0)" and not here.isEnabled()
+    assert now.text() == "Fork at the current step (10)" and now.isEnabled()
+    menu.close()
+    win.modes.pinned_step = None
+    win.tricks.setting_changed.emit("train.fork_keep", 3)   # kept from the next evaluation on
+    qtbot.waitUntil(lambda: win.live_config().train.fork_keep == 3, timeout=WAIT_MS)
+    win.modes.pinned_step = 5
+    win._history_menu(win.modes, win.modes.slider.rect().center())
+    here = next(a for a in win._last_menu.actions() if a.objectName() == "menu.fork_here")
+    assert here.text() == "Fork at step 5: no state kept yet (one at each evaluation, every 10000 steps)"
+    win._last_menu.close()
