@@ -284,13 +284,20 @@ def test_translate_refuses_bad_input_with_one_line_each(cli_run, tmp_path, capsy
         (["--in", str(tmp_path / "nowhere.png"), "--out", str(tmp_path / "o.png")], "no such file or folder"),
         (["--in", str(good), "--out", str(tmp_path / "o.jpg")], "ending in .png"),
         (["--in", str(mixed), "--out", str(mixed)], "the same folder as --in"),
+        (["--in", str(good), "--out", str(good)], "the same file as --in"),   # was overwritten in place
+        (["--in", str(good), "--out", str(tmp_path / "o.png"), "--sheet", str(tmp_path / "o.png")],
+         "also the file of a translation (--out) or an input (--in)"),          # the sheet replaced the translation
+        (["--in", str(mixed), "--out", str(tmp_path / "mixed-out"), "--sheet", str(tmp_path / "mixed-out" / "a.png")],
+         "also the file of a translation"),
     ]
+    before = good.read_bytes()
     for extra, message in cases:
         capsys.readouterr()
         assert main(["translate", str(cli_run), "--direction", "a2b"] + extra) == 2, extra
         err = capsys.readouterr().err.strip()
         assert message in err and len(err.splitlines()) == 1, err
     assert not (tmp_path / "o.png").exists() and not (tmp_path / "mixed-out").exists()   # nothing half-written
+    assert good.read_bytes() == before
     ring = tmp_path / "ring"
     assert main(["train", "ring8", "--steps", "1", "--out", str(ring), "--device", "cpu", "--quiet"]) == 0
     capsys.readouterr()

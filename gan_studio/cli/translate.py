@@ -105,8 +105,15 @@ def run(args) -> int:
                               "their translations would share one NAME.png")
     elif out.suffix.lower() != ".png":
         raise ConfigError(f"--out {out}: one picture goes to a file ending in .png")
+    elif out.resolve() == Path(args.inputs).resolve():
+        raise ConfigError(f"--out {out}: the same file as --in; the translation would overwrite the input")
     if args.sheet and Path(args.sheet).suffix.lower() != ".png":
         raise ConfigError(f"--sheet {args.sheet}: must end in .png")
+    if args.sheet:   # one file written over another: the sheet would replace a translation or an input
+        written = {(out / f"{p.stem}.png").resolve() for p in files} if many else {out.resolve()}
+        if Path(args.sheet).resolve() in written | {p.resolve() for p in files}:
+            raise ConfigError(f"--sheet {args.sheet}: also the file of a translation (--out) or an input "
+                              f"(--in); name another file for the sheet")
     refuse_output_in_runs([args.run_dir], ("--out", out), ("--sheet", args.sheet))
 
     tr, _ = trainer_from_run(args.run_dir, device=args.device)   # read-only: no lock, nothing written there
