@@ -164,6 +164,18 @@ def test_a_checkpoint_holding_nan_is_not_resumed(tmp_path, capsys):
     assert rc == 2 and "NaN or infinite" in err and len(err.strip().splitlines()) == 1, err
 
 
+def test_a_checkpoint_holding_nan_is_not_forked(tmp_path, capsys):
+    """`gan-studio fork` copied it into a new run folder that could never be continued either."""
+    tr = Trainer(tiny_cfg())
+    RunFolder.create(tmp_path / "r", tr.cfg)
+    poison(tr)
+    save_checkpoint_file(tr.state_dict(), tmp_path / "r" / "checkpoint.pt")
+    rc = main(["fork", str(tmp_path / "r"), "--out", str(tmp_path / "f")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "cannot be forked" in err and "NaN or infinite" in err, err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "f").exists()
+
+
 # -- item 9: the atomic writer ------------------------------------------------------------------
 def test_atomic_writes_respect_the_umask(tmp_path):
     tr = Trainer(tiny_cfg())

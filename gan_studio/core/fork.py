@@ -170,6 +170,12 @@ def fork_run(src: str | Path, out: str | Path, at_step: int | None = None, chang
                            f"{have} (train.fork_keep keeps the last N evaluations)")
         state = load_checkpoint_file(state_path)
         check_state_is_the_runs(src_run.path, state, state_path)
+        from gan_studio.core.training.trainer import describe_nonfinite, nonfinite_tensors
+        bad = nonfinite_tensors(state)   # a checkpoint older versions wrote after a divergence
+        if bad:
+            others = ", ".join(str(s) for s in sorted(set(points) - {at_step, step})) or "none"
+            raise CheckpointError(f"{state_path} cannot be forked: {describe_nonfinite(bad)} NaN or infinite "
+                                  f"(it was saved after the run diverged); its other kept steps: {others}")
         return write_fork(src_run.path, state, out, changes, device)
     finally:
         if lock is not None:
