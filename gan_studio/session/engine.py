@@ -208,8 +208,14 @@ class TrainingEngine:
         self._open(command.path)
 
     def save(self, command: P.Save) -> None:
+        from gan_studio.core.training.trainer import RolledBack
         if self._become_writer():
-            self._loop.finish()
+            try:
+                self._loop.finish()
+            except RolledBack as e:   # a state that is not finite: rolled back to the last good one, paused
+                self._target, self._running, self._force_frame = None, False, True
+                self.reply(P.Diverged(str(e), e.restored_step))
+                return
             self.reply(P.Saved(str(self._run.path)))
 
     def request_frame(self, command: P.RequestFrame) -> None:
@@ -418,6 +424,8 @@ class TrainingEngine:
         self._loop = None
         if run.read_only:
             return
+        from gan_studio.core.errors import user_errors
+        from gan_studio.core.training.trainer import RolledBack
         try:
             if tr.is_image:
                 self._save_without_evaluation(loop, run, tr)
@@ -425,6 +433,19 @@ class TrainingEngine:
                 loop.finish()
         except OSError as e:
             self.reply(P.Failed(f"could not save the run in {run.path}: {e}"))
+            return
+        except RolledBack as e:
+            # a state that is not finite (Adam's moments overflow while the losses stay finite) is not
+            # saved: the run keeps its last finite state. It escaped here, so New failed ('New failed:
+            # DivergedError: ...') and closing printed a traceback from the training process
+            kept = (f"its last finite state, step {e.restored_step}" if e.restored_step is not None
+                    else "its last checkpoint")
+            names = ", ".join(getattr(e, "names", ()))
+            self.reply(P.Failed(f"the run in {run.path} was not saved at step {e.step}: its state is NaN or "
+                                f"infinite{f' ({names})' if names else ''}; the folder keeps {kept}"))
+            return
+        except user_errors() as e:   # an image run's state that is not finite: its checkpoint before is kept
+            self.reply(P.Failed(f"the run in {run.path}: {e}"))
             return
         finally:
             run.unlock()

@@ -55,3 +55,12 @@ def fork_and_wait(win, qtbot):
     qtbot.waitUntil(lambda: len(win.branches) == 2, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: win.branches[1].state.session is not None, timeout=6 * WAIT_MS)
     return win.branches[1]
+
+
+def poison_d_moments(tr) -> None:
+    """Adam's moments of D become infinite, the weights and losses stay finite: no step notices,
+    saving does (Adam's second moment overflows so under a huge learning rate)."""
+    for state in tr.opt_d.state.values():
+        for value in state.values():
+            if hasattr(value, "fill_") and value.dim() > 0:
+                value.fill_(math.inf)

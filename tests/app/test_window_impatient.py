@@ -116,3 +116,33 @@ def test_the_history_menu_offers_no_fork_it_cannot_make(make_window, qtbot):
     here = next(a for a in win._last_menu.actions() if a.objectName() == "menu.fork_here")
     assert here.text() == "Fork at step 5: no state kept yet (one at each evaluation, every 10000 steps)"
     win._last_menu.close()
+
+
+@pytest.mark.timeout(240)
+def test_new_save_and_close_on_a_state_that_is_not_finite(make_window, qtbot, capfd, fresh_training_processes):
+    """A state that only saving finds not finite (D's Adam moments infinite, the losses finite): New
+    failed ('New failed: DivergedError: training diverged at ...', cut at 160 characters) and kept
+    the old run, leaving the new run's folder behind; Save said 'Save failed: DivergedError'; closing
+    printed the training process's traceback. Now New starts the new run and says the old one was
+    not saved at that step; Save pauses and rolls back as a divergence does; closing says nothing."""
+    from studio_helpers import call, poison_d_moments
+    win = _trained(make_window, qtbot)
+    errors = []
+    win.error.connect(errors.append)
+    old = win.state.session.run_path
+    call(win, poison_d_moments)
+    win.actions_by_name["save"].trigger()
+    qtbot.waitUntil(lambda: bool(win.state.diverged_message), timeout=WAIT_MS)
+    assert "training diverged at step 10" in win.last_message and "rolled back" in win.last_message
+    call(win, poison_d_moments)
+    win.new_run()
+    qtbot.waitUntil(lambda: win.state.session is not None and win.state.session.run_path != old, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: bool(errors), timeout=WAIT_MS)
+    assert errors[-1].startswith(f"the run in {old} was not saved at step ") and "NaN or infinite" in errors[-1]
+    assert "Error" not in errors[-1]
+    win.worker.run_steps(3)
+    qtbot.waitUntil(lambda: win.state.step >= 3 and not win.selected.running, timeout=WAIT_MS)
+    call(win, poison_d_moments)
+    win.close()
+    err = capfd.readouterr().err
+    assert "Traceback" not in err, err
