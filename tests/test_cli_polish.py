@@ -100,6 +100,20 @@ def test_train_picks_threads_by_run_size_and_says_so(tmp_path, capsys, monkeypat
     assert "on CPU (1 thread)" in capsys.readouterr().err.splitlines()[0]
 
 
+@pytest.mark.parametrize("value", ["99999", "1025", "\u00b2", "0", "abc", ""])
+def test_an_omp_num_threads_outside_the_threads_range_is_no_choice(tmp_path, capsys, monkeypatch, value):
+    """OMP_NUM_THREADS=99999 was handed to torch.set_num_threads (a segmentation fault, where --threads
+    99999 is refused), and '²' to int() (a traceback): the run's own choice is taken instead."""
+    monkeypatch.setattr(dev, "cpu_cores", lambda: 16)
+    monkeypatch.setenv("OMP_NUM_THREADS", value)
+    assert dev.env_threads() is None
+    assert main(["train", "ring8", "--steps", "0", "--set", "model.g_width=16", "--set", "model.d_width=16",
+                 "--quiet", "--out", str(tmp_path / "a")]) == 0
+    assert "on CPU (1 thread)" in capsys.readouterr().err.splitlines()[0]
+    monkeypatch.setenv("OMP_NUM_THREADS", "1024")
+    assert dev.env_threads() == 1024
+
+
 def test_bench_says_its_threads_and_takes_the_flag(tmp_path, capsys):
     from gan_studio.core import bench
     assert bench.plan_threads(["vanilla", "pac2"], "ring8", jobs=1) == {"vanilla": 1, "pac2": 1}

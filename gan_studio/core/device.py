@@ -120,10 +120,14 @@ def choose_threads(trainer, cores: int | None = None, jobs: int = 1) -> int:
 
 
 def env_threads() -> int | None:
-    """OMP_NUM_THREADS when it is set to a whole number >= 1: the user's own choice, kept."""
+    """OMP_NUM_THREADS when it is set to a whole number from 1 to 1024 (--threads' range): the user's
+    own choice, kept. Another value is no choice: torch.set_num_threads(99999) ends the process
+    with a segmentation fault, and int('²') raises."""
     import os
     text = os.environ.get("OMP_NUM_THREADS", "").strip()
-    return int(text) if text.isdigit() and int(text) >= 1 else None
+    if not (text.isascii() and text.isdigit() and len(text) <= 4):
+        return None
+    return int(text) if 1 <= int(text) <= 1024 else None
 
 
 def run_threads(trainer, requested: int | None = None) -> int:
