@@ -232,6 +232,9 @@ class MainWindow(QMainWindow):
         #: for before one is written, but not opened as a branch of the run that followed
         self._comparison = 0
         self._closing = False
+        #: the workers of branches ended (New, Open, Reset ...) that still save their run: closing waits
+        #: for them, the window does not
+        self._ending_workers: list[TrainingWorker] = []
         # the latent lab renders through the worker (worker.render_latents), so it is built after it
         self.latent_lab = LatentLab(self.worker)
         self.docks["latent"] = QDockWidget("Latent lab", self)
@@ -1137,9 +1140,12 @@ class MainWindow(QMainWindow):
         root = self.branches[0]
         if self.selected is not root:
             self.select_branch(root)
+        # each ends on its own (saving its run): waiting here froze the window, 3-4 s on 2 cores for a
+        # branch whose training process was still starting, up to STOP_TIMEOUT_MS each
+        self._ending_workers = [w for w in self._ending_workers if w.isRunning()]
         for b in self.branches[1:]:
             b.worker.stop()
-            b.worker.wait(STOP_TIMEOUT_MS)
+            self._ending_workers.append(b.worker)
             b.deleteLater()
         self.branches = [root]
         for dock, panel in self.side_docks:
@@ -1261,6 +1267,7 @@ class MainWindow(QMainWindow):
         for w in workers:
             if w.isRunning():
                 w.stop()
+        workers += self._ending_workers   # branches ended before, still saving
         return all([w.wait(STOP_TIMEOUT_MS) for w in workers])
 
     def closeEvent(self, event) -> None:

@@ -146,3 +146,20 @@ def test_new_save_and_close_on_a_state_that_is_not_finite(make_window, qtbot, ca
     win.close()
     err = capfd.readouterr().err
     assert "Traceback" not in err, err
+
+
+@pytest.mark.timeout(240)
+def test_new_right_after_a_fork_does_not_wait_for_the_branch_to_stop(make_window, qtbot):
+    """New while the branch's training process was still starting froze the window until it had
+    started, opened the fork and saved it (3-4 s on 2 cores; up to 10 s a branch). The branch now
+    ends on its own; closing the window waits for it, so its run is still saved."""
+    win = _trained(make_window, qtbot)
+    path = Path(win.state.session.run_path + "-branch1")
+    win.fork()
+    qtbot.waitUntil(lambda: len(win.branches) == 2, timeout=WAIT_MS)
+    worker = win.branches[1].worker
+    win.new_run()
+    assert worker.isRunning() and len(win.branches) == 1   # not waited for
+    assert (path / "checkpoint.pt").is_file()
+    win.close()
+    assert not worker.isRunning()
