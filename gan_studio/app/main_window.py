@@ -466,8 +466,9 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         if isinstance(layout, QByteArray):
             self._auto_fit = not self.restoreState(layout)
-        try:
-            self.speed.setValue(int(s.value("train/speed", DEFAULT_SPEED)))
+        try:   # clamped first: a hand-edited 10**20 overflows the spin box's C int (the window did not open)
+            speed = int(s.value("train/speed", DEFAULT_SPEED))
+            self.speed.setValue(min(max(speed, self.speed.minimum()), self.speed.maximum()))
         except (TypeError, ValueError):
             pass
         for name in ("show_heat", "show_arrows", "show_real"):
@@ -1059,6 +1060,9 @@ class MainWindow(QMainWindow):
             k += 1
             out = base.with_name(f"{base.name}-branch{n}-{k}")
         self._pending_forks.add(str(out))
+        # the tricks edit the new branch once it is written: a trick switched before would change the
+        # parent (the control of the experiment), which stays selected until then
+        self.tricks.setEnabled(False)
         fut = parent.worker.fork(step, str(out), changes)
         answer = (parent, fut, str(out), self._comparison)
         fut.add_done_callback(lambda f: post(self._fork_answers.arrived.emit, answer))
@@ -1070,6 +1074,7 @@ class MainWindow(QMainWindow):
         from gan_studio.core.runs import read_lineage
         parent, fut, out, comparison = answer
         self._pending_forks.discard(out)
+        self.tricks.setEnabled(not self._pending_forks)
         if self._closing:
             return   # the window closed while the fork was written: its folder stays, nothing more starts
         try:

@@ -29,8 +29,13 @@ def test_fork_twice_quickly_opens_two_branches_and_reset_ends_them_saved(make_wi
     win.error.connect(errors.append)
     win.fork()
     assert win.last_message == "forking main at step 10 ..."   # the step now, not the session's first (0)
+    # until the fork is written the parent is selected: a trick switched then changed the parent
+    assert not win.tricks.isEnabled()
     win.fork()
+    qtbot.waitUntil(lambda: len(win.branches) >= 2, timeout=WAIT_MS)
+    assert len(win.branches) == 3 or not win.tricks.isEnabled()   # the second fork is not written yet
     qtbot.waitUntil(lambda: len(win.branches) == 3, timeout=WAIT_MS)
+    assert win.tricks.isEnabled() and win.selected is win.branches[2]
     qtbot.waitUntil(lambda: all(b.state.session is not None for b in win.branches), timeout=6 * WAIT_MS)
     assert errors == []
     paths = [Path(b.state.session.run_path) for b in win.branches]
@@ -90,6 +95,7 @@ def test_a_fork_whose_engine_ended_is_one_line_not_a_traceback(make_window):
     fut.set_exception(RuntimeError("the training process ended before answering"))
     win._on_forked((win.selected, fut, "/nowhere-branch1", win._comparison))
     assert errors == ["not forked: RuntimeError: the training process ended before answering"]
+    assert win.tricks.isEnabled()
     assert len(win.branches) == 1
 
 
