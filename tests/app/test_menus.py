@@ -175,6 +175,16 @@ def test_quit_closes_through_close_event(make_window, qtbot):
     assert int(QSettings(ORGANISATION, APPLICATION).value("train/speed")) == 7   # the layout was kept
 
 
+def test_a_hand_edited_speed_too_large_for_the_spin_box_is_clamped(make_window):
+    """train/speed = 10**20 in the settings file: OverflowError from the spin box, so the window
+    (the default command) did not open at all."""
+    s = QSettings(ORGANISATION, APPLICATION)
+    s.setValue("train/speed", "99999999999999999999")
+    s.sync()
+    win = make_window(speed=None)
+    assert win.speed.value() == win.speed.maximum()
+
+
 def test_keyboard_shortcuts_are_read_from_the_actions(make_window, qtbot):
     win = make_window()
     rows = win.shortcut_rows()
