@@ -99,6 +99,10 @@ def test_the_timeline_is_drawn_from_the_runs_and_leaves_them_byte_identical(runs
     assert "inside the run folder" in one_error_line(capsys)
     assert main(["figure", "timeline", str(a), "--steps", "0,x", "--out", str(tmp_path / "y.png")]) == 2
     assert "--steps" in one_error_line(capsys)
+    for name in ("y.jpg", "y"):   # PNG bytes were written into a .jpg, or a file without a type
+        assert main(["figure", "timeline", str(a), "--out", str(tmp_path / name)]) == 2
+        assert "name a file ending in .png" in one_error_line(capsys)
+        assert not (tmp_path / name).exists()
     assert folder_bytes(a, b) == before
 
 

@@ -43,6 +43,8 @@ def _timeline(args) -> int:
     steps = parse_steps(args.steps) if args.steps is not None else None
     check_layout(len(args.runs), len(steps) if steps else 1, args.cell)
     out = Path(args.out)
+    if out.suffix.lower() != ".png":   # PNG bytes in a .jpg, as other programs would be told
+        raise ConfigError(f"--out {out}: the figure is a PNG; name a file ending in .png")
     refuse_output_in_runs(args.runs, ("--out", out))   # the figure never goes into a run folder
     steps, rows = load_rows(args.runs, steps)
     png = timeline_png(rows, steps, args.cell)
