@@ -1049,6 +1049,9 @@ class MainWindow(QMainWindow):
         if s is None:
             self.show_message("nothing to fork yet: the run is starting")
             return
+        if not parent.worker.isRunning():   # its engine ended for good: the fork would never be answered
+            self.show_message(f"not forked: the training engine of {parent.name} has stopped")
+            return
         if len(self.branches) + len(self._pending_forks) >= MAX_BRANCHES:
             self.show_message(f"at most {MAX_BRANCHES} branches train at once: close one (New) first")
             return

@@ -96,6 +96,11 @@ def test_a_fork_whose_engine_ended_is_one_line_not_a_traceback(make_window):
     win._on_forked((win.selected, fut, "/nowhere-branch1", win._comparison))
     assert errors == ["not forked: RuntimeError: the training process ended before answering"]
     assert win.tricks.isEnabled()
+    win.worker.stop()   # an engine that ended for good answers no fork: none is asked for, none waited on
+    assert win.worker.wait(WAIT_MS)
+    win.fork()
+    assert win.last_message.startswith("not forked: the training engine of main has stopped")
+    assert win.tricks.isEnabled() and not win._pending_forks
     assert len(win.branches) == 1
 
 
