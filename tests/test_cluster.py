@@ -137,6 +137,8 @@ def test_bad_cluster_options_are_one_line(tmp_path, capsys):
         (["sweep", "ring8", "--param", "train.lr_d=1e-3,2e-3", "--out", str(tmp_path / "full")], "not a new or empty"),
         (["sweep", "ring8", "--param", "train.lr_d=1e-3,2e-3", "--metric", "fd", "--out", str(tmp_path / "o")],
          "do not log it; use rkl, hq"),
+        (["sweep", "ring8", "--param", "train.lr_d=1e-3,2e-3", "--sample-seed", "-1", "--out", str(tmp_path / "o")],
+         "--sample-seed = -1: must be between 0 and"),   # Ray's generator raised, after Ray had started
         (["bench", "modes", "--data", "ring8", "--steps", "5", "--address", "auto", "--out", str(tmp_path)],
          "--address needs --engine ray"),
         (["bench", "modes", "--data", "ring8", "--steps", "5", "--engine", "ray", "--gpus-per-run", "1.5",

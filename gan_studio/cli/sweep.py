@@ -81,6 +81,8 @@ def run(args) -> int:
         raise ConfigError(f"--samples = {args.samples}: must be >= 1")
     if args.keep < 0:
         raise ConfigError(f"--keep = {args.keep}: must be >= 0")
+    if not 0 <= args.sample_seed <= 2 ** 63 - 1:   # Ray's generator refuses -1 with a traceback, after Ray started
+        raise ConfigError(f"--sample-seed = {args.sample_seed}: must be between 0 and {2 ** 63 - 1}")
     from gan_studio.cli.train import check_threads
     check_threads(args.threads)
     cluster.check_gpus(args.gpus_per_run)
