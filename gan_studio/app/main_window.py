@@ -569,6 +569,9 @@ class MainWindow(QMainWindow):
         goes first in Open recent) or with why it did not open."""
         if self.confirm_code(path):
             self.end_branches()
+            # the folder may be a branch just ended (Open recent lists them): it is opened once saved
+            for w in self._ending_workers:
+                w.wait(STOP_TIMEOUT_MS)
             self.worker.open_run(path)
 
     # -- worker signals ----------------------------------------------------------------------------

@@ -174,3 +174,25 @@ def test_new_right_after_a_fork_does_not_wait_for_the_branch_to_stop(make_window
     assert (path / "checkpoint.pt").is_file()
     win.close()
     assert not worker.isRunning()
+
+
+@pytest.mark.timeout(240)
+def test_opening_a_branch_s_folder_ends_the_branches_and_opens_it_as_saved(make_window, qtbot):
+    """Open (or Open recent) on the folder of a branch that trains: the branch is saved before the
+    folder is opened, so it opens at the step it reached and trains on (New, Reset and a preset do
+    not wait for the branches; Open may be opening one of them)."""
+    from studio_helpers import fork_and_wait
+    win = _trained(make_window, qtbot)
+    branch = fork_and_wait(win, qtbot)
+    branch.worker.run_steps(7)
+    qtbot.waitUntil(lambda: branch.state.step >= 17 and not branch.running, timeout=WAIT_MS)
+    path = branch.state.session.run_path
+    win.open_folder(path)
+    assert len(win.branches) == 1
+    qtbot.waitUntil(lambda: win.state.session is not None and win.state.session.run_path == path, timeout=WAIT_MS)
+    assert win.state.session.step == 17
+    errors = []
+    win.error.connect(errors.append)
+    win.worker.run_steps(3)
+    qtbot.waitUntil(lambda: win.state.step >= 20 and not win.selected.running, timeout=WAIT_MS)
+    assert errors == []
