@@ -177,3 +177,13 @@ def test_lock_file_names_pid_host_and_command(tmp_path):
     t0 = time.perf_counter()
     RunFolder(tmp_path / "r").lock().unlock()
     assert time.perf_counter() - t0 < 1.0
+
+
+def test_a_folder_in_place_of_the_lock_file_is_said_in_words(tmp_path, capsys):
+    """It said 'cannot lock RUN for writing: [Errno 21] Is a directory: ...', Python's text."""
+    run = run_past_its_checkpoint(tmp_path / "r")
+    (run / ".lock").unlink(missing_ok=True)
+    (run / ".lock").mkdir()
+    assert main(["train", "--resume", str(run), "--steps", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"gan-studio train: error: cannot lock {run} for writing: Is a directory: {run / '.lock'}", err

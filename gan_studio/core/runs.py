@@ -26,7 +26,7 @@ import torch
 
 import gan_studio.core.families  # noqa: F401  (the model families' names and config sections a run's config holds)
 from gan_studio.core.config import Config
-from gan_studio.core.errors import CheckpointError, ConfigError, DataError, RunError
+from gan_studio.core.errors import CheckpointError, ConfigError, DataError, RunError, describe_os_error
 from gan_studio.core.io import (LOCK_NAME, RunLock, RunLockedError, atomic_write_bytes, atomic_write_text,
                                 remove_stale_temp_files)
 from gan_studio.core.trust import resolve_script_path, trusting
@@ -415,7 +415,7 @@ class RunFolder:
             except RunLockedError as e:
                 raise RunError(str(e)) from None
             except OSError as e:
-                raise RunError(f"cannot lock {self.path} for writing: {e}") from None
+                raise RunError(f"cannot lock {self.path} for writing: {describe_os_error(e)}") from None
             self._lock = lock
         self.read_only = False
         return self
