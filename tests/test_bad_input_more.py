@@ -142,3 +142,13 @@ def test_a_run_whose_picture_folder_has_gone_names_the_folder_not_the_checkpoint
     pictures.mkdir()   # there, but empty
     rc, _, err = cli(capsys, "train", "--resume", run, "--steps", "1", "--quiet")
     assert one_line_error(rc, err, f"no pictures in {pictures}").endswith("one sub-folder per class")
+
+
+def test_a_folder_in_place_of_a_log_is_the_input_in_words(tiny_run, tmp_path, capsys):
+    """It was 'Is a directory: RUN/metrics.jsonl' with exit 1, the status of the machine's faults."""
+    run = copy_run(tiny_run, tmp_path / "run")
+    (run / "events.jsonl").unlink()
+    (run / "events.jsonl").mkdir()
+    rc, _, err = cli(capsys, "train", "--resume", run, "--steps", "1", "--quiet")
+    assert rc == 2
+    assert one_line_error(rc, err).endswith(f"{run / 'events.jsonl'} is a folder, where a file is needed")

@@ -3,6 +3,7 @@ and ``run(args) -> int``; this module only wires them up and turns known errors 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -95,7 +96,8 @@ def _main(argv: list[str] | None) -> int:
         return 2
     except OSError as e:   # a full disk, a read-only or forbidden folder: the machine, not a bug
         print(f"gan-studio {args.command}: error: {describe_os_error(e)}", file=sys.stderr)
-        return 2 if file_in_the_way(e) else 1   # `--out notes.txt/x`: the input, not the machine
+        # `--out notes.txt/x`, a folder where a file must be: the input, not the machine
+        return 2 if file_in_the_way(e) or e.errno == errno.EISDIR else 1
     except RecursionError:   # input nested deeper than any parser can follow (a hostile file)
         print(f"gan-studio {args.command}: error: an input file is nested too deeply to be read",
               file=sys.stderr)

@@ -72,6 +72,8 @@ def describe_os_error(e: OSError) -> str:
     blocker = file_in_the_way(e)
     if blocker is not None:
         return f"{blocker} is a file, where a folder is needed"
+    if e.errno == errno.EISDIR and path is not None:   # metrics.jsonl made a folder by hand, --out DIR
+        return f"{path} is a folder, where a file is needed"
     if e.errno in _DISK_FULL:
         return f"disk full while writing{where or ' (no space left on the device)'}"
     if e.errno == errno.EROFS:
