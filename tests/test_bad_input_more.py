@@ -145,7 +145,7 @@ def test_a_run_whose_picture_folder_has_gone_names_the_folder_not_the_checkpoint
 
 
 def test_a_folder_in_place_of_a_log_is_the_input_in_words(tiny_run, tmp_path, capsys):
-    """It was 'Is a directory: RUN/metrics.jsonl' with exit 1, the status of the machine's faults."""
+    """It was 'Is a directory: RUN/events.jsonl' with exit 1, the status of the machine's faults."""
     run = copy_run(tiny_run, tmp_path / "run")
     (run / "events.jsonl").unlink()
     (run / "events.jsonl").mkdir()

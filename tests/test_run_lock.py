@@ -186,4 +186,5 @@ def test_a_folder_in_place_of_the_lock_file_is_said_in_words(tmp_path, capsys):
     (run / ".lock").mkdir()
     assert main(["train", "--resume", str(run), "--steps", "1", "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == f"gan-studio train: error: cannot lock {run} for writing: Is a directory: {run / '.lock'}", err
+    assert err == (f"gan-studio train: error: cannot lock {run} for writing: {run / '.lock'} is a folder, "
+                   "where a file is needed"), err
