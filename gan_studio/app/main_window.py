@@ -891,8 +891,16 @@ class MainWindow(QMainWindow):
         wanted = ["fd_classifier", "classes_covered"] if image else ["modes", "modes_strict", "hq", "rkl"]
         try:
             runs = C.load_histories(paths)
-            for run, b in zip(runs, (b for b in self.branches if b.state.session is not None)):
+            named = list(zip(runs, (b for b in self.branches if b.state.session is not None)))
+            for run, b in named:
                 run.label = b.name
+            # a branch with no evaluation yet: when it comes, not the names of every loss it logged
+            waiting = [f"{b.name} (every {b.state.session.config.train.eval_every} steps)"
+                       for run, b in named if not set(wanted) & set(run.metrics())]
+            if waiting:
+                return (f"The branches cannot be compared yet: no evaluation logged by {', '.join(waiting)}.\n"
+                        f"Compare branches reads {', '.join(wanted)}, measured at each evaluation "
+                        "(train.eval_every).")
             metrics, _ = C.common_metrics(runs, wanted)
             return C.summary_text(runs, metrics)
         except user_errors() as e:

@@ -178,7 +178,7 @@ def test_new_right_after_a_fork_does_not_wait_for_the_branch_to_stop(make_window
 
 @pytest.mark.timeout(240)
 def test_opening_a_branch_s_folder_ends_the_branches_and_opens_it_as_saved(make_window, qtbot):
-    """Open (or Open recent) on the folder of a branch that trains: the branch is saved before the
+    """Compare branches before an evaluation says when one comes. Open (or Open recent) on the folder of a branch that trains: the branch is saved before the
     folder is opened, so it opens at the step it reached and trains on (New, Reset and a preset do
     not wait for the branches; Open may be opening one of them)."""
     from studio_helpers import fork_and_wait
@@ -187,6 +187,12 @@ def test_opening_a_branch_s_folder_ends_the_branches_and_opens_it_as_saved(make_
     branch.worker.run_steps(7)
     qtbot.waitUntil(lambda: branch.state.step >= 17 and not branch.running, timeout=WAIT_MS)
     path = branch.state.session.run_path
+    # Run > Compare branches before any evaluation says when one comes (it listed every loss logged:
+    # 'the runs have none of modes, ... in common: main has loss_d, loss_g, d_real, ...')
+    assert win.branch_comparison_text() == (
+        "The branches cannot be compared yet: no evaluation logged by main (every 10000 steps), branch 1 "
+        "(every 10000 steps).\nCompare branches reads modes, modes_strict, hq, rkl, measured at each "
+        "evaluation (train.eval_every).")
     win.open_folder(path)
     assert len(win.branches) == 1
     qtbot.waitUntil(lambda: win.state.session is not None and win.state.session.run_path == path, timeout=WAIT_MS)
