@@ -179,17 +179,23 @@ class StudioState:
             return
         if self.evals.n and step <= self.evals.data[-1, 0]:
             return  # keep the curve in step order
-        rkl = ev.get("rkl")
-        self.evals.append([step, ev["modes"], ev.get("modes_strict", np.nan), ev.get("hq", np.nan),
-                           np.nan if rkl is None else rkl])
+        values = [step, ev["modes"], ev.get("modes_strict", np.nan), ev.get("hq", np.nan), ev.get("rkl")]
+        try:   # a hand-broken row ("modes": "x") is no evaluation
+            values = [np.nan if v is None else float(v) for v in values]
+        except (TypeError, ValueError):
+            return
+        self.evals.append(values)
         self._add_occupancy(step, ev)
 
     def _add_occupancy(self, step: int, ev: dict) -> None:
         """One evaluation's HQ share per mode, in step order: the frames' evaluations and the run
         loop's (the same numbers at the same step: both draw their samples from a seed of the step)."""
-        counts = ev.get("mode_counts")
-        counts = np.asarray(counts if counts is not None else [], dtype=np.float64)
-        if not counts.size:
+        try:   # a hand-broken log row ("mode_counts": "x" or [[1], 2]) is no evaluation
+            counts = ev.get("mode_counts")
+            counts = np.asarray(counts if counts is not None else [], dtype=np.float64)
+        except (TypeError, ValueError):
+            return
+        if counts.ndim != 1 or not counts.size:
             return
         total = counts.sum()
         entry = (int(step), counts / total if total > 0 else counts)
@@ -205,8 +211,12 @@ class StudioState:
         counts = ev.get("mode_counts")
         if counts is None or (self.logged.n and step <= self.logged.data[-1, 0]):
             return
-        hops, dominant = ev.get("mode_hops"), dominant_mode(counts)
-        self.logged.append([step, np.nan if hops is None else hops, np.nan if dominant is None else dominant])
+        hops = ev.get("mode_hops")
+        try:   # a hand-broken row ("mode_counts": "x", "mode_hops": [1]) is no evaluation
+            hops, dominant = np.nan if hops is None else float(hops), dominant_mode(counts)
+        except (TypeError, ValueError):
+            return
+        self.logged.append([step, hops, np.nan if dominant is None else dominant])
 
     def hops(self) -> list[tuple[int, int, int]]:
         """(step, from mode, to mode) at each of the run loop's evaluations where the dominant mode
@@ -233,7 +243,11 @@ class StudioState:
         if len(self.occupancy) < 1:
             return None
         steps = np.array([o[0] for o in self.occupancy], dtype=np.float64)
-        shares = np.stack([o[1] for o in self.occupancy])
+        # evaluations of as many modes as the data had then: a points CSV that gained a point between
+        # resumes (or a hand-edited row) gives rows of other lengths; a mode missing then held 0
+        shares = np.zeros((len(self.occupancy), max(len(o[1]) for o in self.occupancy)))
+        for row, (_, share) in zip(shares, self.occupancy):
+            row[:len(share)] = share
         first, newest = steps[0], steps[-1]
         end = max(newest, float(until) if until is not None else newest)
         # the newest evaluation's span at least NEWEST_SHARE of the whole (and at least a step)

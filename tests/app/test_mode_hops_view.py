@@ -207,3 +207,16 @@ def test_mode_axes_tick_only_the_modes_there_are(qtbot):
             values = [v for _, vs in axis.tickValues(lo, hi, length) for v in vs]
             assert values and set(values) <= set(range(K)), (width, axis.orientation, values)
             assert 0 in values and all(float(v).is_integer() for v in values)
+
+
+def test_evaluations_of_other_mode_counts_share_one_timeline(qtbot):
+    """A points CSV that gained a point between resumes logs rows of 3 modes, then of 4: np.stack
+    raised in the window's every refresh. A hand-broken row ('x', a nested list) is skipped."""
+    st = StudioState()
+    rows = [{"step": 10, "modes": 3, "mode_counts": [1, 1, 2]}, {"step": 20, "modes": 4, "mode_counts": [1, 1, 1, 1]},
+            {"step": 25, "modes": 1, "mode_counts": "x"}, {"step": 27, "modes": 1, "mode_counts": [[1], 2]},
+            {"step": 28, "modes": "x", "mode_counts": [1]}, {"step": 29, "modes": 1, "mode_hops": [1]}]
+    st.begin(_run_info(step=30, eval_history=rows))
+    img, first, end = st.occupancy_image(until=30)
+    assert img.shape[1] == 4 and (first, end) == (10, 30)
+    assert np.allclose(img[0], [0.25, 0.25, 0.5, 0]) and np.allclose(img[-1], [0.25] * 4)
