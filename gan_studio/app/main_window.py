@@ -232,6 +232,9 @@ class MainWindow(QMainWindow):
         #: for before one is written, but not opened as a branch of the run that followed
         self._comparison = 0
         self._closing = False
+        #: a new run (New, Open, Reset, a preset) was asked for and has not begun: the run shown is the
+        #: one before, and a fork now would fork the new run into a folder named after the old one
+        self._run_starting = False
         #: the workers of branches ended (New, Open, Reset ...) that still save their run: closing waits
         #: for them, the window does not
         self._ending_workers: list[TrainingWorker] = []
@@ -586,6 +589,7 @@ class MainWindow(QMainWindow):
             self._update_branch_box()
             self.plots.set_overlays(self._overlays())
             return
+        self._run_starting = False
         self.state.begin(s)
         self.tricks.load_config(s.config)
         self._show_run_in_toolbar(s.config)
@@ -626,6 +630,8 @@ class MainWindow(QMainWindow):
 
     def _on_failed(self, message: str, branch: Branch | None = None) -> None:
         branch = branch or self.selected
+        if branch is self.selected:
+            self._run_starting = False   # a new run that did not start leaves the run shown
         if branch is self.selected and self.state.session is not None:
             # a preset or data set that did not start leaves the run as it was: the toolbar says so
             self._show_run_in_toolbar(self.state.session.config)
@@ -1057,7 +1063,7 @@ class MainWindow(QMainWindow):
         trick changed is the branch's."""
         parent = self.selected
         s = parent.state.session
-        if s is None:
+        if s is None or self._run_starting:
             self.show_message("nothing to fork yet: the run is starting")
             return
         if not parent.worker.isRunning():   # its engine ended for good: the fork would never be answered
@@ -1154,6 +1160,7 @@ class MainWindow(QMainWindow):
         """New, Open, another preset or data set end the comparison: every branch but the first is
         saved and closed, and the first is selected again."""
         self._comparison += 1   # a fork asked for before this is not a branch of what follows
+        self._run_starting = True   # each caller starts a new run (or opens one) next
         if len(self.branches) < 2:
             return
         root = self.branches[0]

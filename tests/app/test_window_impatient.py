@@ -202,3 +202,17 @@ def test_opening_a_branch_s_folder_ends_the_branches_and_opens_it_as_saved(make_
     win.worker.run_steps(3)
     qtbot.waitUntil(lambda: win.state.step >= 20 and not win.selected.running, timeout=WAIT_MS)
     assert errors == []
+
+
+@pytest.mark.timeout(240)
+def test_fork_right_after_reset_waits_for_the_new_run(make_window, qtbot):
+    """Fork pressed right after Reset (or New) forked the new run at step 0 into a folder named after
+    the old one (<old run>-branch1, its lineage naming the new run), saying 'forking main at step 10'."""
+    win = _trained(make_window, qtbot)
+    old = win.state.session.run_path
+    win.actions_by_name["reset"].trigger()
+    win.fork()
+    assert win.last_message == "nothing to fork yet: the run is starting" and not win._pending_forks
+    qtbot.waitUntil(lambda: win.state.session.run_path != old, timeout=WAIT_MS)
+    win.fork()
+    assert win.last_message == "forking main at step 0 ..."
