@@ -40,7 +40,7 @@ FLAG_FILL = pg.mkBrush(255, 255, 255, 215)
 #: a raw curve behind its smoothed one: this opaque (0-255)
 RAW_ALPHA = 55
 #: a plot is at least this big; the grid has as many columns as MIN_PLOT_W fits in the panel
-MIN_PLOT_W, MIN_PLOT_H = 230, 135
+MIN_PLOT_W, MIN_PLOT_H = 230, 125
 PLOT_GAP = 4
 LEGEND_SIZE, LEGEND_COLOUR, LEGEND_PX = "8pt", "#444444", 16
 FLAG_PT = 7
