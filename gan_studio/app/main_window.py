@@ -280,7 +280,7 @@ class MainWindow(QMainWindow):
         self.branches.append(self.selected)
         self._update_branch_box()
         self.tricks.setting_changed.connect(lambda key, value: self.worker.set_setting(key, value))
-        self.tricks.reset_requested.connect(lambda cfg: self.worker.reset(cfg))
+        self.tricks.reset_requested.connect(self.reset_with)   # the tricks panel's Reset: as Run > Reset
         self.tricks.value_refused.connect(lambda key, why: self.show_message(why))
         self.modes.slider.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.modes.slider.customContextMenuRequested.connect(lambda pos: self._history_menu(self.modes, pos))
@@ -714,7 +714,10 @@ class MainWindow(QMainWindow):
         """Run > Reset: new networks with the settings the tricks panel shows (the selected branch's).
         A new run, so it ends a comparison as New does: a reset branch kept its label 'from main at
         step N' and its place in the plots and in Compare branches with a history it no longer had."""
-        cfg = self.tricks.pending_config()
+        self.reset_with(self.tricks.pending_config())
+
+    def reset_with(self, cfg: Config) -> None:
+        """A new run with ``cfg`` (Run > Reset, the tricks panel's Reset): it ends the comparison."""
         self.end_branches()
         self.worker.reset(cfg)
 

@@ -207,7 +207,8 @@ def test_opening_a_branch_s_folder_ends_the_branches_and_opens_it_as_saved(make_
 @pytest.mark.timeout(240)
 def test_fork_right_after_reset_waits_for_the_new_run(make_window, qtbot):
     """Fork pressed right after Reset (or New) forked the new run at step 0 into a folder named after
-    the old one (<old run>-branch1, its lineage naming the new run), saying 'forking main at step 10'."""
+    the old one (<old run>-branch1, its lineage naming the new run), saying 'forking main at step 10'.
+    And the tricks panel's Reset button renewed the selected branch alone, as Run > Reset did."""
     win = _trained(make_window, qtbot)
     old = win.state.session.run_path
     win.actions_by_name["reset"].trigger()
@@ -216,3 +217,9 @@ def test_fork_right_after_reset_waits_for_the_new_run(make_window, qtbot):
     qtbot.waitUntil(lambda: win.state.session.run_path != old, timeout=WAIT_MS)
     win.fork()
     assert win.last_message == "forking main at step 0 ..."
+    # the tricks panel's Reset button ends the comparison as Run > Reset does (it reset the branch alone)
+    qtbot.waitUntil(lambda: len(win.branches) == 2 and win.branches[1].state.session is not None,
+                    timeout=6 * WAIT_MS)
+    assert win.selected is win.branches[1]
+    win.tricks.reset_button.click()
+    assert len(win.branches) == 1 and win.selected is win.branches[0]
