@@ -156,7 +156,9 @@ def test_the_terminal_table_stops_at_the_shortest_run_and_skips_undefined_values
     assert C.summary_window(runs, ["hq"]) is None        # longer branched at 40, where the branch ends
     runs = C.load_histories([parent, longer])
     assert C.summary_window(runs, ["hq"]) is None        # longer branched at 40, the parent ends there
-    assert "share no step after their branch points" in C.summary_text(runs, ["hq"])
+    said = C.summary_text(runs, ["hq"])
+    assert said.startswith("no step to compare yet: the runs share no logged step after the branch at 40")
+    assert "mean" not in said and said.splitlines()[1].split() == ["run", "what", "last", "logged", "step"]
     runs = C.load_histories([parent, branch])
     runs[1].rows = [r for r in runs[1].rows if r["step"] <= 30]   # a branch stopped at 30
     assert C.summary_window(runs, ["hq"]) == (21, 30)

@@ -176,9 +176,21 @@ def summary(runs: list[History], metrics: list[str]) -> tuple[tuple[int, int] | 
 def summary_text(runs: list[History], metrics: list[str]) -> str:
     """``summary`` as a table a terminal shows: one row per run, a mean and a last column per metric."""
     window, rows = summary(runs, metrics)
-    if window is None:
-        head = "the runs share no step after their branch points: each run's own history, all of it"
-    elif window[0] == 0:
+    if window is None:   # a fork not trained past its branch point: before it, its numbers are its parent's
+        starts = [r.branch_step for r in runs if r.branch_step is not None]
+        head = (f"no step to compare yet: the runs share no logged step after the branch at {max(starts):,}"
+                if starts else "no step to compare yet: the runs share no logged step")
+        lasts = []
+        for r in runs:
+            steps = [int(x) for m in metrics for x in r.series(m)[0]]
+            lasts.append(f"{max(steps):,}" if steps else "none")
+        columns = ["run", "what", "last logged step"]
+        table = [[row["label"], row["what"], last] for row, last in zip(rows, lasts)]
+        widths = [max(len(c), *(len(t[i]) for t in table)) for i, c in enumerate(columns)]
+        body = ["  ".join(f"{c:<{w}}" for c, w in zip(cells, widths)).rstrip() for cells in [columns, *table]]
+        return "\n".join([f"{head}; train each branch past it (the numbers before it are the parent's):",
+                          *body]) + "\n"
+    if window[0] == 0:
         head = f"steps {window[0]:,} to {window[1]:,} (where every run has logged)"
     else:
         head = (f"steps {window[0]:,} to {window[1]:,}: after the branch at {window[0] - 1:,}, up to the "
