@@ -28,6 +28,8 @@ import tempfile
 import threading
 import time
 
+from gan_studio.core.io import atomic_write_text
+
 #: the latency probe posts an event this often (ms)
 PROBE_MS = 10
 WARMUP_STEPS = 20
@@ -270,8 +272,7 @@ def main(argv: list[str] | None = None) -> int:
             line += f", its training process {100 * out['training_process_cpu_share']:.1f} %"
         print(line + f" over {out['idle_s']:.1f} s")
         if args.json:
-            with open(args.json, "w", encoding="utf-8") as fh:
-                json.dump(out, fh, indent=2)
+            atomic_write_text(args.json, json.dumps(out, indent=2))   # a reader never sees half a file
         return 0
     from gan_studio.app.worker import worker_threads
     torch.set_num_threads(worker_threads())   # the worker's own choice: both sides compute alike
@@ -310,8 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"UI event latency while training: p50 {p50:.1f} ms, p99 {p99:.1f} ms over {len(delays_ms)} "
           f"events (target p99 < 50 ms)")
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(out, fh, indent=2)
+        atomic_write_text(args.json, json.dumps(out, indent=2))
     return 0
 
 

@@ -337,3 +337,21 @@ def test_a_kept_state_is_summed_up_in_a_few_words():
     assert state_summary({"modes": 1, "modes_strict": 1, "hq": 0.2}) == "1 mode (1 strict), HQ 0.2 %"
     assert state_summary({"fd_classifier": 64.66, "classes_covered": 9}) == "fd 64.7, 9 classes covered"
     assert state_summary({"loss_d": 1.0}) == "" and state_summary(None) == ""
+
+
+def test_the_window_benchmark_writes_its_json_whole_or_not_at_all(tmp_path, monkeypatch):
+    """`python -m gan_studio.app.benchmark --json F`: a failure while the figures are written (here one
+    that json cannot write) leaves F as it was, not cut off after its first keys."""
+    from gan_studio.app import benchmark
+    out = tmp_path / "figures.json"
+    out.write_text('{"earlier": "figures"}')
+    monkeypatch.setattr(benchmark, "idle_cost", lambda cfg, seconds, runs_dir: {"window_cpu_share": 0.01,
+                                                                               "idle_s": seconds, "bad": object()})
+    with pytest.raises(TypeError):
+        benchmark.main(["--idle", "0.1", "--json", str(out)])
+    assert out.read_text() == '{"earlier": "figures"}'
+    monkeypatch.setattr(benchmark, "idle_cost", lambda cfg, seconds, runs_dir: {"window_cpu_share": 0.01,
+                                                                               "idle_s": seconds})
+    assert benchmark.main(["--idle", "0.1", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["window_cpu_share"] == 0.01
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["figures.json"]   # no temporary file left
