@@ -30,9 +30,10 @@ def add_parser(sub):
 
 
 def print_fork_table(states, after) -> None:
-    """One row per kept step: the step first (``awk 'NR > 1 {print $1}'`` gives the bare steps), where
+    """One row per kept step: the step first (``awk 'NR > 1 && !/^ / {print $1}'`` gives the bare steps), where
     the state is kept, the run's losses and last evaluation there; each live change on a line of its
     own between the rows it falls between."""
+    from gan_studio.core.compare import text_table
     from gan_studio.core.events import event_text
     from gan_studio.core.metrics import format_value
     losses = list(dict.fromkeys(k for s in states for k in s.losses))
@@ -43,16 +44,12 @@ def print_fork_table(states, after) -> None:
         kind = s.kind if s.metrics_step in (None, s.step) else f"{s.kind} (evaluation of {s.metrics_step})"
         rows.append([str(s.step), kind, *(format_value(s.metrics[k]) if k in s.metrics else "-" for k in metrics),
                      *(format_value(s.losses[k]) if k in s.losses else "-" for k in losses)])
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
-
-    def line(cells):
-        return "  ".join(f"{c:<{w}}" if i < 2 else f"{c:>{w}}" for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-
-    print(line(head))
-    for s, cells in zip(states, rows):
+    lines = text_table(head, rows, left=2)
+    print(lines[0])
+    for s, line in zip(states, lines[1:]):
         for e in s.changes:
             print(f"  change at {event_text(e)}")
-        print(line(cells))
+        print(line)
     for e in after:
         print(f"  change at {event_text(e)} (after the last kept step: a fork at it does not have it)")
 

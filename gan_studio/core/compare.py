@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from gan_studio.core.errors import ConfigError, RunError
+from gan_studio.core.metrics import is_number
 
 #: short names on the command line -> the names the run folders log (metrics.jsonl)
 SHORT_NAMES = {"hq": "hq", "rkl": "rkl", "modes": "modes", "strict": "modes_strict", "hops": "mode_hops",
@@ -56,21 +57,18 @@ class History:
         seen: dict[str, None] = {}
         for r in self.rows:
             for k, v in r.items():
-                if k not in NOT_METRICS and (v is None or _is_number(v)):
+                if k not in NOT_METRICS and (v is None or is_number(v)):
                     seen.setdefault(k, None)
         return list(seen)
 
     def series(self, metric: str) -> tuple[np.ndarray, np.ndarray]:
         """(steps, values) of the rows that logged ``metric`` (NaN where it was logged as null)."""
-        pts = [(r["step"], float(r[metric]) if _is_number(r[metric]) else math.nan)
+        pts = [(r["step"], float(r[metric]) if is_number(r[metric]) else math.nan)
                for r in self.rows if metric in r and isinstance(r.get("step"), int)]
         by_step = dict(pts)   # a step logged twice (a resume that re-logged it): the last row
         steps = np.array(sorted(by_step), dtype=np.int64)
         return steps, np.array([by_step[s] for s in steps], dtype=np.float64)
 
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def parse_metrics(text: str | None) -> list[str]:
@@ -184,12 +182,9 @@ def summary_text(runs: list[History], metrics: list[str]) -> str:
         for r in runs:
             steps = [int(x) for m in metrics for x in r.series(m)[0]]
             lasts.append(f"{max(steps):,}" if steps else "none")
-        columns = ["run", "what", "last logged step"]
         table = [[row["label"], row["what"], last] for row, last in zip(rows, lasts)]
-        widths = [max(len(c), *(len(t[i]) for t in table)) for i, c in enumerate(columns)]
-        body = ["  ".join(f"{c:<{w}}" for c, w in zip(cells, widths)).rstrip() for cells in [columns, *table]]
         return "\n".join([f"{head}; train each branch past it (the numbers before it are the parent's):",
-                          *body]) + "\n"
+                          *text_table(["run", "what", "last logged step"], table, left=3)]) + "\n"
     if window[0] == 0:
         head = f"steps {window[0]:,} to {window[1]:,} (where every run has logged)"
     else:
@@ -198,15 +193,17 @@ def summary_text(runs: list[History], metrics: list[str]) -> str:
     columns = ["run", "what"] + [f"{m} {k}" for m in metrics for k in ("mean", "last")]
     table = [[row["label"], row["what"]] + [_summary_value(v) for m in metrics for v in row["cells"][m][:2]]
              for row in rows]
-    widths = [max(len(c), *(len(t[i]) for t in table)) for i, c in enumerate(columns)]
-
-    def line(cells):
-        return "  ".join(f"{c:<{w}}" if i < 2 else f"{c:>{w}}"
-                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-
     n = max((row["cells"][m][2] for row in rows for m in metrics), default=0)
     return "\n".join([f"{head};", f"each metric's mean over the values a run logged there (up to {n}) and the last:",
-                      line(columns), *(line(t) for t in table)]) + "\n"
+                      *text_table(columns, table, left=2)]) + "\n"
+
+
+def text_table(columns: list[str], table: list[list[str]], left: int) -> list[str]:
+    """The lines of a table for a terminal: the head, then a line per row; the first ``left`` columns
+    aligned left (names), the others right (numbers), two spaces between."""
+    widths = [max(len(c), *(len(t[i]) for t in table)) for i, c in enumerate(columns)]
+    return ["  ".join(f"{c:<{w}}" if i < left else f"{c:>{w}}" for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+            for cells in [columns, *table]]
 
 
 def _summary_value(v: float) -> str:
@@ -216,14 +213,21 @@ def _summary_value(v: float) -> str:
 
 
 def _describe_short(run: History, runs: list[History]) -> str:
-    """'fork of ring8 at 1,000: tricks.packing.enabled=true', or '' for a run that is no fork."""
+    """'fork of ring8 at 1,000: tricks.packing.enabled=true'; for a run that is no fork, 'the parent'
+    when another of ``runs`` is its fork, else '-'."""
     if run.branch_step is None:
         forked = any(r.parent is not None and _same(r.parent, run.path) for r in runs if r is not run)
         return "the parent" if forked else "-"
+    parent, what = _fork_origin(run, runs)
+    return f"fork of {parent} at {run.branch_step:,}: {what}"
+
+
+def _fork_origin(run: History, runs: list[History]) -> tuple[str, str]:
+    """A fork's parent as ``runs`` label it (its folder's name when it is not among them) and its
+    changes as 'key=value, ...' ('no change')."""
     parent = next((r.label for r in runs if run.parent is not None and _same(r.path, run.parent)),
                   run.parent.name if run.parent is not None else "?")
-    what = ", ".join(f"{k}={_show(v)}" for k, v in run.changes.items()) or "no change"
-    return f"fork of {parent} at {run.branch_step:,}: {what}"
+    return parent, ", ".join(f"{k}={_show(v)}" for k, v in run.changes.items()) or "no change"
 
 
 def table_csv(columns: list[str], table: np.ndarray) -> str:
@@ -286,9 +290,7 @@ def _describe(run: History, runs: list[History]) -> str:
     """'ring8-parent' or 'branch (fork of ring8-parent at 1,000: tricks.packing.enabled=true)'."""
     if run.branch_step is None:
         return run.label
-    parent = next((r.label for r in runs if run.parent is not None and _same(r.path, run.parent)),
-                  run.parent.name if run.parent is not None else "?")
-    what = ", ".join(f"{k}={_show(v)}" for k, v in run.changes.items()) or "no change"
+    parent, what = _fork_origin(run, runs)
     return f"{run.label} (fork of {parent} at step {run.branch_step:,}: {what})"
 
 

@@ -28,6 +28,7 @@ from gan_studio.core.config import Config, config_from_json
 from gan_studio.core.errors import CheckpointError, ConfigError, RunError
 from gan_studio.core.family_spec import needs_reset
 from gan_studio.core.io import RunLock, RunLockedError, atomic_write_text, refuse_output_in_runs
+from gan_studio.core.metrics import is_number
 from gan_studio.core.runs import (CHECKPOINT, LINEAGE, SAMPLES, RunFolder, check_state_is_the_runs,
                                   load_checkpoint_file, read_lineage, save_checkpoint_file)
 
@@ -91,11 +92,11 @@ def fork_table(run_dir: str | Path) -> tuple[list[KeptState], list[dict], Checkp
         for r in rows:
             if r.get("step", 0) > step:
                 break
-            losses = {k: v for k, v in r.items() if k.startswith("loss_") and _is_number(v)}
+            losses = {k: v for k, v in r.items() if k.startswith("loss_") and is_number(v)}
             if losses:
                 state.losses = losses
             found = {k: v for k, v in r.items() if k not in PER_STEP and not k.startswith(("loss_", "grad_norm"))
-                     and (v is None or _is_number(v))}   # None: a value with nothing to measure (n/a)
+                     and (v is None or is_number(v))}   # None: a value with nothing to measure (n/a)
             if found:
                 state.metrics, state.metrics_step = found, r.get("step")
         # a change logged at a kept step was applied after the state kept there (before the next step)
@@ -112,23 +113,20 @@ def state_summary(row: dict | None) -> str:
     2-D run, 'fd 64.7, 9 classes covered' on an image run; '' when the row has none of these."""
     if not row:
         return ""
-    if _is_number(row.get("modes")):
+    if is_number(row.get("modes")):
         text = f"{row['modes']} mode{'' if row['modes'] == 1 else 's'}"
-        if _is_number(row.get("modes_strict")):
+        if is_number(row.get("modes_strict")):
             text += f" ({row['modes_strict']} strict)"
-        if _is_number(row.get("hq")):
+        if is_number(row.get("hq")):
             text += f", HQ {row['hq']:.1f} %"
         return text
     parts = []
-    if _is_number(row.get("fd_classifier")):
+    if is_number(row.get("fd_classifier")):
         parts.append(f"fd {row['fd_classifier']:.3g}")
-    if _is_number(row.get("classes_covered")):
+    if is_number(row.get("classes_covered")):
         parts.append(f"{row['classes_covered']} classes covered")
     return ", ".join(parts)
 
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _event_step(event: dict) -> int:

@@ -29,6 +29,11 @@ def evaluate_trainer(trainer, n: int = N_EVAL) -> dict[str, Any]:
     return evaluate_images(trainer, n)
 
 
+def is_number(v) -> bool:
+    """A logged number (int or float, NaN included), not a bool, a text or a list."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def format_value(v) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "n/a"
