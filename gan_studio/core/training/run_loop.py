@@ -161,7 +161,7 @@ class RunLoop:
         loaded or written."""
         step, shown = self.trainer.step_count, short_names(names)
         restored = self._restore_last_good({"event": "diverged", "key": ",".join(shown), "value": step})
-        raise DivergedError(step, shown, restored)
+        raise DivergedError(step, names, restored)
 
     def _step_failed(self, error: Exception) -> None:
         """A step raised: go back to the last good state (the step may have updated D and not G),

@@ -47,15 +47,37 @@ class RolledBack(RuntimeError):
     restored_step: int | None
 
 
+#: what the user calls each part of a trainer state (state_dict's top-level keys); a part not
+#: listed (a family's own) is named by its key
+STATE_PARTS = {"G": "G's weights", "D": "D's weights", "opt_g": "G's optimizer state",
+               "opt_d": "D's optimizer state", "extra": "the tricks' state", "amp": "the gradient scalers' state"}
+
+
+def describe_state_parts(names: list[str]) -> str:
+    """"D's optimizer state" / "G's weights and D's weights" for tensor names of a trainer state."""
+    parts = list(dict.fromkeys(STATE_PARTS.get(n.split(".")[0], n.split(".")[0]) for n in names))
+    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+
+
 class DivergedError(RolledBack):
-    """A loss or gradient became NaN/inf. The Trainer has been rolled back to its last good state."""
+    """A loss or gradient, or a tensor of the state (weights, optimiser moments, trick state),
+    became NaN/inf. The Trainer has been rolled back to its last good state. ``names``: the metrics
+    (METRIC_NAMES) or the state's tensors (nonfinite_tensors) that are not finite."""
 
     def __init__(self, step: int, names: list[str], restored_step: int | None):
-        self.step, self.names, self.restored_step = step, names, restored_step
-        where = (f"the run was paused and rolled back to step {restored_step}" if restored_step is not None
+        self.step, self.restored_step = step, restored_step
+        self.names = short_names(names)
+        where = (f"the run was paused and rolled back to step {restored_step}, its last good state"
+                 if restored_step is not None
                  else "there is no finite state to roll back to, so nothing was saved")
-        super().__init__(f"training diverged at step {step}: {', '.join(names)} became NaN or infinite; "
-                         f"{where}. Lower the learning rates or change the loss/tricks, then continue.")
+        tensors = [n for n in names if n not in METRIC_NAMES]
+        if tensors:   # the losses may look fine (D's Adam moments overflowed: its updates are 0)
+            what = (f"{describe_state_parts(tensors)} {'is' if len(tensors) == 1 else 'are'} not finite "
+                    f"({', '.join(short_names(tensors))})")
+        else:
+            what = f"{', '.join(self.names)} became NaN or infinite"
+        super().__init__(f"training diverged at step {step}: {what}; {where}. "
+                         "Lower the learning rates or change the loss/tricks, then continue.")
 
 
 class StepFailedError(RolledBack):
