@@ -69,7 +69,10 @@ class StudioState:
         self.metrics = GrowingArray(len(METRIC_COLUMNS))
         self.evals = GrowingArray(len(EVAL_COLUMNS), 256)
         self.logged = GrowingArray(len(LOGGED_COLUMNS), 64)   # the run loop's evaluations (LOGGED_COLUMNS)
-        self.occupancy: list[tuple[int, np.ndarray]] = []   # (step, HQ share per mode), in step order
+        # (step, HQ share per mode, the evaluation), in step order: the 2-D view's timeline, and its
+        # bars (the newest entry) in step with each evaluation as it arrives, with a picture or not
+        self.occupancy: list[tuple[int, np.ndarray, dict]] = []
+        self.evaluations_added = 0   # counts what _add_occupancy took in: the 2-D view redraws its bars on a change
         self.family_evals: list[tuple[int, dict]] = []      # (step, {key: value}) of the family's plot
         self.loop_evals: dict[int, dict] = {}   # step -> the run loop's evaluation row (what a kept state holds)
         self.events: list[dict] = []
@@ -91,6 +94,7 @@ class StudioState:
         self.metrics.clear()
         self.evals.clear()
         self.occupancy = []
+        self.evaluations_added += 1
         self.family_evals = []
         self.loop_evals = {}
         self.views = []
@@ -146,6 +150,7 @@ class StudioState:
         self.evals.truncate_after(step)
         self.logged.truncate_after(step)
         self.occupancy = [o for o in self.occupancy if o[0] <= step]
+        self.evaluations_added += 1
         self.family_evals = [f for f in self.family_evals if f[0] <= step]
         self.loop_evals = {k: v for k, v in self.loop_evals.items() if k <= step}
         self.views = [v for v in self.views if v.step <= step]
@@ -198,7 +203,8 @@ class StudioState:
         if counts.ndim != 1 or not counts.size:
             return
         total = counts.sum()
-        entry = (int(step), counts / total if total > 0 else counts)
+        entry = (int(step), counts / total if total > 0 else counts, ev)
+        self.evaluations_added += 1
         i = bisect.bisect_left(self.occupancy, int(step), key=lambda o: o[0])
         if i < len(self.occupancy) and self.occupancy[i][0] == int(step):
             self.occupancy[i] = entry    # the same step again (a frame after a pause): the newest
@@ -227,6 +233,14 @@ class StudioState:
         at = np.flatnonzero(np.isfinite(dom[1:]) & np.isfinite(dom[:-1]) & (dom[1:] != dom[:-1])) + 1
         return [(int(steps[i]), int(dom[i - 1]), int(dom[i])) for i in at]
 
+    def newest_evaluation(self) -> tuple[int, dict] | None:
+        """(step, evaluation) of the newest evaluation with mode counts, a picture's or the run loop's:
+        what the 2-D view's live bars show, and the timeline's right edge."""
+        if not self.occupancy:
+            return None
+        step, _, ev = self.occupancy[-1]
+        return step, ev
+
     def view_at(self, index: int) -> Frame | None:
         if not self.views:
             return None
@@ -246,7 +260,7 @@ class StudioState:
         # evaluations of as many modes as the data had then: a points CSV that gained a point between
         # resumes (or a hand-edited row) gives rows of other lengths; a mode missing then held 0
         shares = np.zeros((len(self.occupancy), max(len(o[1]) for o in self.occupancy)))
-        for row, (_, share) in zip(shares, self.occupancy):
+        for row, (_, share, _ev) in zip(shares, self.occupancy):
             row[:len(share)] = share
         first, newest = steps[0], steps[-1]
         end = max(newest, float(until) if until is not None else newest)

@@ -74,6 +74,7 @@ class ModeView(HistoryScrubber, QWidget):
         self.pinned_step: int | None = None      # None: follow the latest view
         self._session = None
         self._drawn_version = None
+        self._drawn_evaluations = None   # state.evaluations_added when the bars were drawn
         self.shown_view: Frame | None = None
         self.heat_rect = QRectF(0, 0, 1, 1)
         self.span = 1.0                          # the view's width in data units (arrow and paint scale)
@@ -256,6 +257,7 @@ class ModeView(HistoryScrubber, QWidget):
         self.state = state
         self._session = None
         self._drawn_version = None
+        self._drawn_evaluations = None
         self.shown_view = None
 
     #: a view of another branch beside the selected one (app/branches.py): it does not draw data sets
@@ -292,7 +294,12 @@ class ModeView(HistoryScrubber, QWidget):
         self._drawn_version = st.version
         self._set_slider(len(st.views), self._index_to_show())
         if self.state.view_at(self.slider.value()) is not self.shown_view:
-            self._redraw()   # only a new picture is worth painting: a report alone changes nothing here
+            self._redraw()
+        elif self._drawn_evaluations != st.evaluations_added:
+            # an evaluation without a picture (the last one before a pause comes so): the bars and the
+            # timeline follow it as the Mode hops plot does, not the next picture; a report with
+            # neither changes nothing here. Called from the window's timer: at most once a tick
+            self._draw_evaluation()
 
     def _index_to_show(self) -> int:
         views = self.state.views
@@ -336,6 +343,7 @@ class ModeView(HistoryScrubber, QWidget):
         else:
             self.means.clear()
         self._drawn_version = None
+        self._drawn_evaluations = None
 
     def _redraw(self) -> None:
         s = self.state.session
@@ -367,15 +375,33 @@ class ModeView(HistoryScrubber, QWidget):
             self.arrows.setVisible(True)
         else:
             self.arrows.setVisible(False)
-        counts = v.evaluation.get("mode_counts") if v.evaluation else None
-        if s.modes is not None and counts is not None:
+        self._draw_evaluation()
+
+    def _draw_evaluation(self) -> None:
+        """The mode bars, the captured modes, the summary and the timeline. Live: the newest
+        evaluation, a picture's or the run loop's (the Mode hops plot's), whichever came last; in
+        the history: the evaluation of the picture shown."""
+        s, v = self.state.session, self.shown_view
+        self._drawn_evaluations = self.state.evaluations_added
+        if s is None or s.is_image or s.modes is None:
+            return
+        if self.pinned_step is None:
+            newest = self.state.newest_evaluation()
+            ev = newest[1] if newest is not None else None
+        else:
+            ev = v.evaluation if v is not None else None
+        counts = ev.get("mode_counts") if ev else None
+        if counts is not None:
             captured = [c > 0 for c in counts]
             self.means.setData(pos=s.modes, pen=[CAPTURED_PEN if c else MISSED_PEN for c in captured])
             self.bars.setOpts(x=np.arange(len(counts)), height=np.asarray(counts, float), width=0.8,
                               brushes=[CAPTURED_BRUSH if c else MISSED_BRUSH for c in captured])
             self.bars_plot.setYRange(0, max(1.0, 1.1 * max(counts)), padding=0)
-            self.summary.setText(eval_summary(v.evaluation))
-            self._draw_timeline(len(counts), v.step)
+            try:
+                self.summary.setText(eval_summary(ev))
+            except (TypeError, ValueError):   # a hand-broken log row ("hq": null): its numbers are not said
+                self.summary.setText("")
+            self._draw_timeline(len(counts), v.step if v is not None else self.state.step)
 
     def _draw_timeline(self, k: int, step: int) -> None:
         """This state's evaluations as bands (each until the next; the newest until the run's step),

@@ -11,7 +11,7 @@ from gan_studio.app.mode_view import ModeView
 from gan_studio.app.plots import PlotsPanel
 from gan_studio.core.config import Config
 from gan_studio.core.metrics.modes import MODE_HOPS_WINDOW, ModeHops
-from gan_studio.session.payloads import METRIC_COLUMNS, Frame, Report, RunInfo
+from gan_studio.session.payloads import METRIC_COLUMNS, Frame, Report, RunInfo, eval_summary
 
 K = 8
 RING = np.array([[np.cos(a), np.sin(a)] for a in np.linspace(0, 2 * np.pi, K, endpoint=False)], np.float32)
@@ -95,11 +95,7 @@ def assert_timeline_agrees_with_bars(view: ModeView) -> None:
 def assert_marks_agree_with_mode_hops(view: ModeView) -> None:
     """Over the evaluations the newest mode_hops counts (the last MODE_HOPS_WINDOW logged ones), the
     timeline has as many hop marks as the value the Mode hops plot shows last."""
-    logged = view.state.logged.data
-    if view.shown_view is not None:
-        # the view draws its timeline with each new picture: a logged evaluation that came after the
-        # picture shown (in a report with no picture, e.g. the last one before a pause) is not drawn yet
-        logged = logged[logged[:, 0] <= view.shown_view.step]
+    logged = view.state.logged.data   # every one: the view draws each as it comes, with a picture or not
     if not len(logged):
         return
     window = logged[-MODE_HOPS_WINDOW:, 0]
@@ -224,3 +220,46 @@ def test_evaluations_of_other_mode_counts_share_one_timeline(qtbot):
     img, first, end = st.occupancy_image(until=30)
     assert img.shape[1] == 4 and (first, end) == (10, 30)
     assert np.allclose(img[0], [0.25, 0.25, 0.5, 0]) and np.allclose(img[-1], [0.25] * 4)
+
+
+def test_an_evaluation_without_a_picture_moves_the_bars_and_the_timeline_with_the_mode_hops_plot(qtbot):
+    """The last evaluation before a pause comes in a report without a picture: the Mode hops plot drew
+    it at once, while the bars, the summary and the timeline waited for the next picture (after a
+    pause: none). They follow it at the next refresh now, the picture stays; a report with neither
+    redraws nothing, and one evaluation is drawn once however often the timer ticks."""
+    on_0, on_3 = [90, 0, 0, 5, 0, 0, 0, 0], [2, 0, 0, 95, 0, 0, 0, 0]
+    rows = logged_rows([(100, on_0), (200, on_3)])
+    st = StudioState()
+    st.begin(_run_info())
+    st.add(report(105, on_0, evals=[rows[0]]))
+    view = shown_view(st, qtbot=qtbot)
+    plots = PlotsPanel(st)
+    qtbot.addWidget(plots)
+    plots.resize(900, 700)
+    plots.show()
+    plots.refresh()
+    assert list(view.bars.opts["height"]) == on_0
+    drawn = []
+    real_set_opts = view.bars.setOpts
+    view.bars.setOpts = lambda **kw: (drawn.append(kw), real_set_opts(**kw))[1]
+    st.add(Report(step=200, running=False, steps_per_s=0.0, elapsed_s=1.0, metrics=_rows(200),
+                  evals=[rows[1]]))                       # the run loop's evaluation at 200, no picture
+    view.refresh()
+    plots.refresh()
+    x, y = plots.curves["mode_hops.mode_hops"][2].getData()
+    assert x[-1] == 200 and y[-1] == 1                    # the plot counts the hop 0 -> 3 at 200 ...
+    assert list(view.bars.opts["height"]) == on_3         # ... and the bars show that evaluation
+    assert view.summary.text() == eval_summary(rows[1])
+    assert_timeline_agrees_with_bars(view)                # its right edge and its hop mark at 200 too
+    assert list(view.hop_marks.getData()[0]) == [200]
+    assert "step 105" in view.step_label.text()          # the samples are still the picture's
+    assert len(drawn) == 1
+    view.refresh()                                        # the next tick: nothing new, nothing drawn
+    st.add(Report(step=201, running=False, steps_per_s=0.0, elapsed_s=1.0, metrics=_rows(201)))
+    view.refresh()                                        # a report with no evaluation: nothing drawn
+    assert len(drawn) == 1
+    # the history shows the picture's own evaluation; Live the newest again
+    assert view.scrub_to(105)
+    assert list(view.bars.opts["height"]) == on_0
+    view.go_live()
+    assert list(view.bars.opts["height"]) == on_3
