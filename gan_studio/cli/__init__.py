@@ -6,6 +6,7 @@ import argparse
 import errno
 import importlib
 import os
+import re
 import sys
 
 #: sub-command name -> module (relative to gan_studio.cli); each has add_parser(sub) and run(args)
@@ -30,8 +31,27 @@ OPTIONAL_COMMANDS = {
 }
 
 
+class CommandParser(argparse.ArgumentParser):
+    """argparse with the CLI's manners (its sub-commands' parsers are of this class too):
+
+    - a value that starts with a minus and a digit (``--size -5x10``, ``--a -1,3``, ``--steps -1e3``)
+      is the option's value, which the command then checks and names in its own message; argparse
+      knows only ``-5`` and ``-.5`` as values and said "expected one argument" of the others;
+    - a bad command line is one line that says where the help is, as every other bad value is,
+      not the usage block followed by the error.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # no option of the CLI starts with a minus and a digit, so such a word is never one
+        self._negative_number_matcher = re.compile(r"^-\.?\d")
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = CommandParser(
         prog="gan-studio",
         description="GAN Studio: train GANs and watch them learn. With no command, opens the window.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")

@@ -73,13 +73,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
-def _size(text: str) -> tuple[int, int]:
+def _size(text: str, option: str = "--size") -> tuple[int, int]:
     try:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise ConfigError(f"size {text!r}: expected WIDTHxHEIGHT, e.g. 1560x900") from None
+        raise ConfigError(f"{option} {text!r}: expected WIDTHxHEIGHT, e.g. 1560x900") from None
     if not (100 <= w <= 8000 and 100 <= h <= 8000):
-        raise ConfigError(f"size {text!r}: width and height must be 100 to 8000 pixels")
+        raise ConfigError(f"{option} {text!r}: width and height must be 100 to 8000 pixels")
     return w, h
 
 
@@ -222,8 +222,8 @@ def run(args) -> int:
         raise ConfigError(f"--{'filter' if args.filter is not None else 'only-changed'} only goes with "
                           "--dialog settings-reference")
     width, height = _size(args.size or ("900x700" if args.panel not in (None, "all") else "1560x900"))
-    panel_size = _size(args.panel_size or (args.size if args.panel not in (None, "all") and args.size
-                                           else "900x700"))
+    panel_size = (_size(args.panel_size, "--panel-size") if args.panel_size
+                  else _size(args.size if args.panel not in (None, "all") and args.size else "900x700"))
     if args.fork is not None and not 0 <= args.fork <= args.run_steps:
         raise ConfigError(f"--fork {args.fork}: needs --run-steps N with 0 <= STEP <= N")
     if args.fork_changes and args.fork is None:
