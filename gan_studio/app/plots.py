@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import math
+import textwrap
 import time
 
 import numpy as np
@@ -44,6 +45,11 @@ MIN_PLOT_W, MIN_PLOT_H = 230, 125
 PLOT_GAP = 4
 LEGEND_SIZE, LEGEND_COLOUR, LEGEND_PX = "8pt", "#444444", 16
 FLAG_PT = 7
+#: a flag says at most this many characters; a longer label (a value of 20,000 characters) is cut
+#: with an ellipsis: it stretched the flag across the plot. Its tooltip says more, the Changes list all
+FLAG_MAX_CHARS = 20
+#: a flag's tooltip: at most this many lines of this many characters
+TIP_LINES, TIP_LINE_CHARS = 6, 90
 #: flags stack in at most this share of a plot's height; more stay hidden (the event list has them)
 FLAG_HEIGHT_SHARE = 0.6
 #: the smoothing slider's default weight (TensorBoard's)
@@ -104,8 +110,31 @@ def lone_dot(curve: pg.PlotDataItem, lone: bool) -> None:
         curve.setSymbol(want)
 
 
+def elide(text: str, chars: int) -> str:
+    """``text`` on one line, cut to ``chars`` characters with an ellipsis when longer."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= chars else text[: chars - 1] + "\u2026"
+
+
 def marker_label(event: dict) -> str:
-    """Short text for a flag: '+packing' when a trick goes on, 'lr_d=0.0003' for a value."""
+    """Short text for a flag (at most FLAG_MAX_CHARS): '+packing' when a trick goes on, 'lr_d=0.0003'
+    for a value."""
+    return elide(_marker_label(event), FLAG_MAX_CHARS)
+
+
+def flag_tooltip(event: dict) -> str:
+    """A flag's tooltip: the event's whole text, wrapped, or its first TIP_LINES lines and where the
+    rest is (a tooltip of 20,000 characters on one line is wider than any screen)."""
+    text = event_text(event)
+    lines = textwrap.wrap(text, TIP_LINE_CHARS, break_long_words=True, break_on_hyphens=False) or [text]
+    if len(lines) <= TIP_LINES:
+        return "\n".join(lines)
+    lines = lines[:TIP_LINES]
+    lines[-1] = elide(lines[-1], TIP_LINE_CHARS)
+    return "\n".join(lines) + f"\n({len(text):,} characters: the Changes list has them all)"
+
+
+def _marker_label(event: dict) -> str:
     kind = event.get("event")
     if kind == "set":
         key, value = str(event.get("key", "")), event.get("value")
@@ -754,8 +783,9 @@ class PlotsPanel(QWidget):
             flag = pg.TextItem(marker_label(event), color=pen.color(), anchor=(0, 0), fill=FLAG_FILL,
                                border=pg.mkPen(pen.color(), width=1))
             flag.setFont(self._flag_font)
-            flag.setToolTip(event_text(event))
-            flag.textItem.setToolTip(event_text(event))
+            tip = flag_tooltip(event)
+            flag.setToolTip(tip)
+            flag.textItem.setToolTip(tip)
             flag.setZValue(20)
             p.addItem(flag, ignoreBounds=True)
             self.flags[name].append((step, flag))
@@ -781,18 +811,18 @@ class PlotsPanel(QWidget):
                 continue
             size = flag.textItem.boundingRect()
             x = vb.mapViewToScene(QPointF(step, y1)).x()
-            right_side = x + size.width() <= rect.right()
-            left = x if right_side else x - size.width()
-            placed.append((flag, step, right_side, size.height()))
+            # beside its line, right of it where it fits, else left of it; never past the plot's edges
+            # (a flag wider than the room either side of its line was cut at the left edge)
+            left = x if x + size.width() <= rect.right() else x - size.width()
+            left = max(rect.left(), min(left, rect.right() - size.width()))
+            placed.append((flag, left, size.height()))
             spans.append((left, left + size.width()))
         rows = stack_rows(spans, gap=2.0)
-        for (flag, step, right_side, h), row in zip(placed, rows):
+        for (flag, left, h), row in zip(placed, rows):
             if (row + 1) * (h + 1) > FLAG_HEIGHT_SHARE * rect.height():
                 flag.hide()
                 continue
-            y = vb.mapSceneToView(QPointF(rect.left(), rect.top() + 1 + row * (h + 1))).y()
-            flag.setAnchor((0, 0) if right_side else (1, 0))
-            flag.setPos(step, y)
+            flag.setPos(vb.mapSceneToView(QPointF(left, rect.top() + 1 + row * (h + 1))))
             flag.show()
 
     def _update_warnings(self) -> None:

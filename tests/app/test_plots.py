@@ -145,6 +145,37 @@ def test_near_changes_stack_their_flags_without_overlap_and_tell_all_in_a_toolti
         assert flags[1].toolTip() == "step 101: loss = non-saturating (was None)"
 
 
+def test_a_very_long_change_is_cut_in_its_flags_and_told_in_full_in_the_changes_list(panel, qtbot):
+    """A live change whose value is 20,000 characters drew a flag 20,000 characters wide across every
+    plot: its flag says the start of it with an ellipsis, its tooltip a few wrapped lines and where
+    the rest is, the Changes list all of it; the change beside it keeps its own flag."""
+    from gan_studio.app.event_list import EventList
+    from gan_studio.app.plots import FLAG_MAX_CHARS, TIP_LINE_CHARS, TIP_LINES
+    from gan_studio.core.events import event_text
+    long_value = "abcdefghij" * 2000
+    events = [{"step": 100, "event": "set", "key": "data.path", "value": long_value, "old": ""},
+              {"step": 200, "event": "set", "key": "tricks.packing.enabled", "value": True, "old": False}]
+    state, _ = made_up_run(events=events)
+    p = panel(state, width=700)
+    for name in ("losses", "d_outputs", "grad_norms"):
+        (_, flag), (_, other) = p.flags[name]
+        text = flag.textItem.toPlainText()
+        assert text.startswith("path=abcdefghij") and text.endswith("\u2026") and len(text) == FLAG_MAX_CHARS
+        view = p.plots[name].vb.sceneBoundingRect()
+        rect = flag.sceneBoundingRect()
+        assert flag.isVisible() and rect.width() < 0.7 * view.width()   # the whole value: 100,000 px
+        assert view.left() - 1 <= rect.left() and rect.right() <= view.right() + 1
+        assert other.isVisible() and other.textItem.toPlainText() == "+packing"
+        assert not rect.intersects(other.sceneBoundingRect())
+        lines = flag.toolTip().splitlines()
+        assert len(lines) == TIP_LINES + 1 and max(len(line) for line in lines[:-1]) <= TIP_LINE_CHARS
+        assert lines[0].startswith("step 100: data.path = abcdefghij") and "20,0" in lines[-1]
+    changes = EventList(state)
+    qtbot.addWidget(changes)
+    changes.refresh()
+    assert changes.list.item(0).text() == event_text(events[0]) and long_value in changes.list.item(0).text()
+
+
 def test_the_grid_reflows_to_the_panels_width(panel, qtbot):
     state, _ = made_up_run(modes=np.zeros((8, 2)))   # a mixture: the four coverage plots show too
     p = panel(state, width=1000)
