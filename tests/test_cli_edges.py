@@ -27,3 +27,18 @@ def test_a_bad_command_line_is_one_line_that_points_at_the_help(capsys):
         assert rc == 2
         one_line_error(rc, err, words, "see `gan-studio train --help`")
         assert "usage:" not in err
+
+
+# -- values too long to echo ------------------------------------------------------------------------
+def test_a_very_long_steps_value_is_cut_in_the_message_and_the_bad_step_named(tmp_path, capsys):
+    """figure timeline --steps echoed all of a 14,000-character value in its one line."""
+    steps = ",".join(str(i) for i in range(3000)) + ",x"
+    rc, _, err = cli(capsys, "figure", "timeline", tmp_path / "run", "--steps", steps, "--out", tmp_path / "f.png")
+    line = one_line_error(rc, err, "--steps '0,1,2,3,", "... (", "'x' is not a step", "e.g. 0,5000,10000")
+    assert len(line) < 300 and steps not in line and rc == 2
+
+
+def test_a_step_in_other_digits_is_refused_in_words(tmp_path, capsys):
+    """'²'.isdigit() is True and int('²') raises: a traceback."""
+    rc, _, err = cli(capsys, "figure", "timeline", tmp_path / "run", "--steps", "0,²", "--out", tmp_path / "f.png")
+    one_line_error(rc, err, "'²' is not a step")

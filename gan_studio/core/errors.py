@@ -83,3 +83,10 @@ def describe_os_error(e: OSError) -> str:
     text = e.strerror or str(e) or type(e).__name__
     return f"{text}{':' + where if where else ''}".splitlines()[0][:300]
 
+
+
+def echo(text: str, most: int = 60) -> str:
+    """``text`` quoted for a message, cut to its first ``most`` characters and '...' when longer, so a
+    value pasted by mistake (a whole file, thousands of steps) does not fill the terminal."""
+    text = str(text)
+    return repr(text) if len(text) <= most else repr(text[:most]) + f"... ({len(text):,} characters)"

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from gan_studio.core.errors import ConfigError, RunError
+from gan_studio.core.errors import ConfigError, RunError, echo
 
 #: default side of one cell, in pixels, and the limits a caller may ask for
 CELL_PX = 160
@@ -59,10 +59,11 @@ def check_layout(rows: int, cols: int, cell: int) -> None:
 def parse_steps(text: str) -> list[int]:
     """'0,5000,10000' as [0, 5000, 10000] (order kept, repeats dropped); ConfigError otherwise."""
     out: list[int] = []
-    for part in text.split(","):
-        part = part.strip().replace("_", "")
-        if not part.isdigit() or len(part) > 10:
-            raise ConfigError(f"--steps {text!r}: expected steps separated by commas, e.g. 0,5000,10000")
+    for given in text.split(","):
+        part = given.strip().replace("_", "")
+        if not (part.isascii() and part.isdigit()) or len(part) > 10:   # int("²") fails though "²".isdigit()
+            raise ConfigError(f"--steps {echo(text)}: {echo(given.strip(), 20)} is not a step; expected steps "
+                              f"(whole numbers from 0) separated by commas, e.g. 0,5000,10000")
         if int(part) not in out:
             out.append(int(part))
     return out
