@@ -117,11 +117,13 @@ def robust_range(y: np.ndarray, log: bool = False, robust: bool = True) -> tuple
     return lo - MARGIN * span, hi + MARGIN * span
 
 
-def x_end(last: float) -> float:
+def x_end(last: float, pad: float = 0.0) -> float:
     """Where the x axis ends for a run at step ``last``: the next multiple of a round step (1, 2 or 5
     times a power of ten) of at most a tenth of ``last``, so at most 10 % past the last step. The
     axis moves in such jumps, not on every frame: an axis that moves is laid out and its text drawn
-    again, on every plot."""
+    again, on every plot. ``pad``: steps of room the last point keeps before the end (its dot's
+    radius; at a round step the dot sat on the edge, cut in half): the end is at least ``last + pad``."""
+    last = last + pad
     if last <= 10:
         return 10.0
     tenth = last / 10

@@ -88,6 +88,9 @@ LOG_PLOTS = {"grad_norms"}
 COLUMNS = {"metrics": METRIC_COLUMNS, "evals": EVAL_COLUMNS, "logged": LOGGED_COLUMNS}
 #: a curve of evaluations with a single point draws it as a dot this big (a line of one point is nothing)
 LONE_POINT_PX = 7
+#: the newest step keeps this much room (px) from a plot's right edge: a dot there (the family plot's,
+#: a lone evaluation's) is drawn whole, not cut in half by the edge
+LAST_POINT_PX = LONE_POINT_PX // 2 + 3
 
 
 def source_rows(state: StudioState, source: str) -> np.ndarray:
@@ -590,6 +593,10 @@ class PlotsPanel(QWidget):
         if not self._follow_x:
             return
         lo, hi = min(first, 0.0), x_end(last)
+        # the newest point's dot whole inside every plot: LAST_POINT_PX of room on the narrowest
+        widths = [p.vb.width() for n, p in self.plots.items() if self.shown[n] and p.vb.width() > 0]
+        if widths:
+            hi = x_end(last, LAST_POINT_PX * (hi - lo) / min(widths))
         if (lo, hi) != self._x_range:
             self._set_x(lo, hi)
 

@@ -242,6 +242,32 @@ def test_a_family_plot_of_shares_keeps_its_axis_within_0_and_1(panel):
     assert p.spike_count("family") == 0
 
 
+@pytest.mark.parametrize("width", [900, 480])
+def test_the_newest_dot_of_the_family_plot_is_drawn_whole_at_the_right_edge(panel, width):
+    """ssl-digits evaluates at round steps (500, 1000, ...) and its run stops at one: the axis ended at
+    that very step and its newest dot was cut in half by the plot's right edge. It keeps room now,
+    on the family plot and on every plot of evaluations."""
+    from PySide6.QtCore import QPointF
+    state = StudioState()
+    state.begin(RunInfo(config=Config(), run_path="", device_name="cpu", step=0, is_image=True,
+                        family_plot=("Test accuracy", (("test_accuracy", "K+1 D (semi-supervised)"),))))
+    rows = np.ones((500, len(METRIC_COLUMNS)))
+    rows[:, 0] = np.arange(1, 501)
+    state.add(Report(step=500, running=False, steps_per_s=0.0, elapsed_s=1.0, metrics=rows, events=[],
+                     evals=[{"step": s, "test_accuracy": 0.5 + s / 2000} for s in (100, 200, 300, 400, 500)]))
+    p = panel(state, width=width)
+    curve = p.family_curves["test_accuracy"]
+    assert curve.xData[-1] == 500 and curve.opts["symbol"] == "o"
+    for name in ("family", "losses"):
+        vb = p.plots[name].vb
+        x, y = (500, 0.75) if name == "family" else (500, 1.0)
+        centre = vb.mapViewToScene(QPointF(x, y))
+        radius = (curve.opts["symbolSize"] if name == "family" else 0) / 2 + 1
+        assert centre.x() + radius <= vb.sceneBoundingRect().right(), name
+    x1 = p.plots["family"].viewRange()[0][1]
+    assert 500 < x1 <= 500 * 1.1                          # room for the dot, no more than a round step
+
+
 def test_hq_cap_and_reverse_kl_floor_are_drawn_and_mode_hops_plotted(panel):
     """What a perfect generator scores, as dashed lines: HQ 98.9 %, reverse KL (K - 1) / (2N)."""
     state, _ = made_up_run(modes=np.zeros((8, 2)))
