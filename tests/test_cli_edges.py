@@ -42,3 +42,52 @@ def test_a_step_in_other_digits_is_refused_in_words(tmp_path, capsys):
     """'²'.isdigit() is True and int('²') raises: a traceback."""
     rc, _, err = cli(capsys, "figure", "timeline", tmp_path / "run", "--steps", "0,²", "--out", tmp_path / "f.png")
     one_line_error(rc, err, "'²' is not a step")
+
+
+# -- pictures whose header claims too many pixels ---------------------------------------------------------
+def _no_bomb_warning(record) -> None:
+    from PIL import Image
+    assert not [w for w in record if issubclass(w.category, Image.DecompressionBombWarning)], \
+        "Pillow's DecompressionBombWarning was printed"
+
+
+@pytest.mark.parametrize("side", [10_000, 30_000], ids=["100M-pixels-pillow-warns", "900M-pixels-pillow-refuses"])
+def test_a_picture_claiming_too_many_pixels_is_refused_without_pillows_warning(tmp_path, capsys, side):
+    """A header claiming 89-179 million pixels printed Pillow's DecompressionBombWarning, then 'not a
+    readable picture (OSError)' (above 179 million: our 'too many pixels' line, with no warning)."""
+    import warnings
+
+    import numpy as np
+    from PIL import Image
+
+    from gan_studio.cli.translate import read_picture
+    from gan_studio.core.errors import DataError
+    from test_bad_input_more import png_claiming
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    for i in range(4):
+        Image.fromarray(np.full((16, 16, 3), 40 * i, np.uint8)).save(pictures / f"ok{i}.png")
+    png_claiming(pictures / "bomb.png", side, side)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        rc, _, err = cli(capsys, "train", "shapes", "--steps", "1", "--out", tmp_path / "run", "--quiet",
+                         "--device", "cpu", "--set", "data.name=folder", f"--set=data.path={pictures}",
+                         "--set", "data.image_size=16", "--set", "model.ngf=4", "--set", "model.ndf=4")
+        one_line_error(rc, err, "bomb.png: too many pixels", f"more than {Image.MAX_IMAGE_PIXELS:,}")
+        with pytest.raises(DataError, match=f"bomb.png: its header claims more than {Image.MAX_IMAGE_PIXELS:,} "
+                                            "pixels; this run translates 16x16 pictures"):
+            read_picture(pictures / "bomb.png", 16, 3)   # gan-studio translate --in
+    _no_bomb_warning(record)
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_tensorboard_export_passes_over_a_forged_grid_without_pillows_warning(tmp_path):
+    import warnings
+
+    from gan_studio.core.tensorboard_export import _read_png
+    from test_bad_input_more import png_claiming
+    png_claiming(tmp_path / "step_100.png", 10_000, 10_000)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        assert _read_png(tmp_path / "step_100.png") is None   # not a picture it draws
+    _no_bomb_warning(record)

@@ -57,14 +57,19 @@ def read_picture(path: Path, size: int, channels: int) -> np.ndarray:
     """uint8 (channels, size, size); a DataError (one line) for a picture that cannot be read or is
     not size x size (checked from its header, before its pixels are decoded)."""
     from PIL import Image, UnidentifiedImageError
+
+    from gan_studio.core.data.images import open_picture
     try:
-        with Image.open(path) as im:
+        with open_picture(path) as im:   # a header claiming 89 million pixels or more: refused, not warned of
             if im.size != (size, size):
                 raise DataError(f"{path}: {im.size[0]}x{im.size[1]} pixels; this run translates {size}x{size} "
                                 f"pictures (data.image_size = {size}): resize it first")
             im.load()
             arr = np.asarray(im.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
-    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as e:
+    except Image.DecompressionBombError:
+        raise DataError(f"{path}: its header claims more than {Image.MAX_IMAGE_PIXELS:,} pixels; this run translates "
+                        f"{size}x{size} pictures (data.image_size = {size})") from None
+    except (OSError, UnidentifiedImageError, ValueError) as e:
         if isinstance(e, DataError):
             raise
         raise DataError(f"{path}: not a readable picture ({type(e).__name__})") from None

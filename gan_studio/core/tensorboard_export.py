@@ -144,8 +144,10 @@ def _snapshots(run_dir: Path) -> list[tuple[int, Path]]:
 def _read_png(path: Path) -> np.ndarray | None:
     """An RGB uint8 (H, W, 3) array, or None for a file that is not a readable picture."""
     from PIL import Image
+
+    from gan_studio.core.data.images import open_picture
     try:
-        with Image.open(path) as im:
+        with open_picture(path) as im:   # no DecompressionBombWarning on stderr for a forged header
             if im.width * im.height > 64 << 20:
                 return None
             return np.asarray(im.convert("RGB"), dtype=np.uint8)

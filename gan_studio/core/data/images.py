@@ -15,6 +15,7 @@ import gzip
 import hashlib
 import math
 import pickle
+import warnings
 from functools import cached_property
 from pathlib import Path
 
@@ -397,13 +398,13 @@ def _folder(cfg: DataConfig) -> ImageDataset:
     grey = True
     for path, label in files:
         try:
-            with Image.open(path) as im:
+            with open_picture(path) as im:
                 im.load()
                 grey &= im.mode in ("1", "L", "LA", "I", "I;16", "F")
                 pics.append(_square(im.convert("RGB"), cfg.image_size))
-        except Image.DecompressionBombError:   # a header that claims billions of pixels: not decoded
+        except Image.DecompressionBombError:   # a header that claims 89 million pixels or more: not decoded
             raise DataError(f"{path}: too many pixels to be a picture of a training set (more than "
-                            f"{2 * Image.MAX_IMAGE_PIXELS:,}); remove it or make it smaller") from None
+                            f"{Image.MAX_IMAGE_PIXELS:,}); remove it or make it smaller") from None
         except (OSError, UnidentifiedImageError, ValueError) as e:
             raise DataError(f"{path}: not a readable picture ({type(e).__name__}); remove it or fix it") \
                 from None
@@ -416,6 +417,20 @@ def _folder(cfg: DataConfig) -> ImageDataset:
     if labelled:
         return ImageDataset("folder", pixels, torch.tensor(labels), classes)
     return ImageDataset("folder", pixels)
+
+
+def open_picture(path):
+    """``PIL.Image.open(path)``, with a picture whose header claims more than ``Image.MAX_IMAGE_PIXELS``
+    pixels (89 million) refused as ``Image.DecompressionBombError`` before any pixel is decoded. Pillow
+    refuses only above twice that; between the two it prints a DecompressionBombWarning on stderr and
+    goes on to decode hundreds of megabytes, which no picture the studio reads needs."""
+    from PIL import Image
+    with warnings.catch_warnings():   # the process's filters, for this call only (a Pillow warning is ours to turn)
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            return Image.open(path)   # Pillow closes the file when the check raises
+        except Image.DecompressionBombWarning as e:
+            raise Image.DecompressionBombError(str(e)) from None
 
 
 def _square(im, size: int) -> np.ndarray:
