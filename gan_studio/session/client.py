@@ -55,6 +55,8 @@ class EngineClient:
         self._wake = Wakeup()   # each queued command wakes the serving thread's wait
         self._ids = itertools.count(1)
         self._stopping = threading.Event()
+        self._lock = threading.Lock()   # a command is queued only while serve() will still read it
+        self._closed = False            # serve() has returned: nothing queued now would be read
         self.transport = None
         self._shut_down = False   # Shutdown was sent to the current engine
         self.run_info = None   # the RunInfo of the run the engine holds: reopened should it die
@@ -83,8 +85,14 @@ class EngineClient:
         self._put(Shutdown(), None)
 
     def _put(self, command: Command, fut: Future | None) -> None:
-        self._queue.put((command, fut))
-        self._wake.wake()
+        with self._lock:
+            if not self._closed:
+                self._queue.put((command, fut))
+                self._wake.wake()
+                return
+        # the engine ended for good: a question asked now would wait forever
+        if fut is not None and fut.set_running_or_notify_cancel():
+            fut.set_exception(RuntimeError(f"the training engine has stopped: {type(command).__name__} was not done"))
 
     # -- the serving thread -------------------------------------------------------------------------
     def serve(self) -> None:
@@ -105,13 +113,16 @@ class EngineClient:
                         return
                     first = None   # wait for New or Open
         finally:
+            with self._lock:   # from now on _put answers a question itself
+                self._closed = True
             while True:   # questions nobody will answer now
                 try:
-                    _, fut = self._queue.get_nowait()
+                    command, fut = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if fut is not None and fut.set_running_or_notify_cancel():
-                    fut.set_exception(RuntimeError("the training engine has stopped"))
+                    fut.set_exception(RuntimeError(f"the training engine has stopped: "
+                                                   f"{type(command).__name__} was not done"))
             self._wake.close()
 
     def _transport(self):
@@ -129,14 +140,16 @@ class EngineClient:
         self.transport = t
         self._shut_down = False
         pending: dict[int, Future] = {}
+        unsent: list[tuple[Command, Future | None]] = []   # met an engine that had gone
         stop_asked_at = None
+        how = None
         try:
             if first is not None:
                 self._send_first(t, first)
             wait_s = RELAY_IDLE_S if t.wakes else RELAY_POLL_S
             while True:
                 self._wake.clear()   # before the queue is drained: a command queued after wakes again
-                self._forward(t, pending)
+                self._forward(t, pending, unsent)
                 for reply in t.receive(wait_s, wake=self._wake):
                     self._deliver(reply, pending)
                 how = t.ended()
@@ -156,9 +169,15 @@ class EngineClient:
                         self.on_reply(Failed(f"the {t.what} did not stop in time and was ended"))
                         return "stopped"
         finally:
+            ended = f"the {t.what} has ended ({how or 'it was stopped'})"
+            for command, fut in unsent:   # taken off the queue as the engine died: answered, not dropped
+                if fut is None:
+                    self.on_reply(Failed(f"{type(command).__name__} was not done: {ended}"))
+                elif fut.set_running_or_notify_cancel():
+                    fut.set_exception(RuntimeError(f"{ended}: {type(command).__name__} was not done"))
             for fut in pending.values():
                 if fut.set_running_or_notify_cancel():
-                    fut.set_exception(RuntimeError(f"the {t.what} ended before answering"))
+                    fut.set_exception(RuntimeError(f"{ended} before answering"))
             t.close()
 
     def _send_first(self, t, first: Command) -> None:
@@ -168,8 +187,9 @@ class EngineClient:
         except (CannotSend, OSError) as e:
             self.on_reply(Failed(f"the {t.what} cannot start the run: {e}"))
 
-    def _forward(self, t, pending: dict[int, Future]) -> None:
-        """Send every queued command, in order."""
+    def _forward(self, t, pending: dict[int, Future], unsent: list) -> None:
+        """Send every queued command, in order. One that cannot be written (the engine has gone) goes
+        to ``unsent``: _serve_one answers it once it knows how the engine ended."""
         while True:
             try:
                 command, fut = self._queue.get_nowait()
@@ -195,6 +215,10 @@ class EngineClient:
                 else:
                     self.on_reply(Failed(f"{type(command).__name__}: the {t.what} cannot take it: {e}"))
             except OSError:
+                if fut is not None:
+                    pending.pop(command.request_id, None)
+                if not isinstance(command, Shutdown):   # an engine that has gone is as stopped as asked
+                    unsent.append((command, fut))
                 return   # the engine has gone: ended() reports it
 
     def _deliver(self, reply: Reply, pending: dict[int, Future]) -> None:
