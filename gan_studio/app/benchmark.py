@@ -177,8 +177,10 @@ def window_rate(cfg, steps: int, runs_dir: str, hidden: bool = False,
         loop.exec()
         wait.stop()
         b = win.branches[-1]
+        warm_at = b.state.session.step + WARMUP_STEPS
         b.worker.run_steps(WARMUP_STEPS)   # its process warms up too
-        b.worker.target_reached.connect(lambda _s: loop.quit())
+        # not at the branch's own 0-step target (MainWindow._on_forked: worker.write_run)
+        b.worker.target_reached.connect(lambda s, warm_at=warm_at: loop.quit() if s >= warm_at else None)
         loop.exec()
     win.select_branch(win.branches[0])
     pending = set()

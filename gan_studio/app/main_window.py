@@ -1124,6 +1124,10 @@ class MainWindow(QMainWindow):
         self.branches.append(b)
         worker.set_speed(self.speed.value())
         worker.start()
+        # the branch's folder is written from now on, paused or not: a trick changed while it is paused
+        # was kept only in memory (a run opened to look at is written once it trains) and lost when
+        # the branches ended; sent before Start, which it would otherwise pause
+        worker.write_run()
         if parent.running:
             worker.start_training()
         self._add_side_dock()

@@ -98,6 +98,14 @@ class TrainingWorker(QObject):
         """Train n more steps, then pause and emit target_reached."""
         self.client.send(P.RunSteps(int(n)))
 
+    def write_run(self) -> None:
+        """Become the writer of the run opened (its lock taken, its live changes logged from now on,
+        saved when it ends) without training a step: a run opened to look at is otherwise written
+        only once it trains. A fork's branch is the window's own run: a trick changed while it is
+        paused must reach its folder as a running branch's does. (Training 0 steps: the engine
+        takes a run for writing before it trains; target_reached follows at once.)"""
+        self.client.send(P.RunSteps(0))
+
     def set_setting(self, key: str, value: Any) -> None:
         self.client.send(P.SetSetting(key, value))
 

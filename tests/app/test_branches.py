@@ -148,6 +148,34 @@ def test_fork_in_the_window_trains_both_branches(make_window, qtbot, tmp_path):
         assert (path / "checkpoint.pt").is_file()
 
 
+@pytest.mark.timeout(240)
+def test_a_trick_changed_on_a_paused_branch_is_in_its_folder_when_the_branches_end(make_window, qtbot):
+    """A branch forked from a paused run was opened as the fork wrote it, to look at: a trick changed
+    in it stayed in memory, and ending the branches (New) left its folder without it, where a running
+    branch's folder has it. Its events.jsonl has the change at once now, and its checkpoint the live
+    value once the branches end; the branch did not train for it."""
+    from gan_studio.core.runs import trainer_from_run
+    win = make_window()
+    win.worker.run_steps(10)
+    qtbot.waitUntil(lambda: win.state.step >= 10 and not win.selected.running, timeout=WAIT_MS)
+    branch = fork_and_wait(win, qtbot)
+    path, worker = Path(branch.state.session.run_path), branch.worker
+    win.tricks.setting_changed.emit("train.lr_d", 0.0123)
+    qtbot.waitUntil(lambda: any(e.get("key") == "train.lr_d" for e in branch.state.events), timeout=WAIT_MS)
+
+    def logged() -> list[dict]:
+        text = (path / "events.jsonl").read_text() if (path / "events.jsonl").exists() else ""
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    qtbot.waitUntil(lambda: any(e.get("key") == "train.lr_d" and e.get("value") == 0.0123 for e in logged()),
+                    timeout=WAIT_MS)
+    assert not branch.running and branch.state.step == 10
+    win.new_run()                                         # ends the comparison: the branch is saved and closed
+    qtbot.waitUntil(lambda: not worker.isRunning(), timeout=WAIT_MS)
+    tr, _ = trainer_from_run(path)
+    assert tr.cfg.train.lr_d == 0.0123 and tr.step_count == 10
+    assert [e["value"] for e in logged() if e.get("key") == "train.lr_d"] == [0.0123]
+
+
 def test_an_image_run_with_a_branch_keeps_a_1280x720_window(make_window, qtbot):
     """Two grid browsers side by side, each with its five buttons in a row, made a 1280x720 window
     grow to about 1,490 px: with a branch their buttons take two rows (the step a line of its own),
