@@ -91,3 +91,29 @@ def test_tensorboard_export_passes_over_a_forged_grid_without_pillows_warning(tm
         warnings.simplefilter("always")
         assert _read_png(tmp_path / "step_100.png") is None   # not a picture it draws
     _no_bomb_warning(record)
+
+
+# -- latent: indices ----------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    """A 1-step digits run (DCGAN at 16 px, 4 feature maps) and the 16 latents of its sample grid."""
+    from gan_studio.cli import main
+    path = tmp_path_factory.mktemp("edges") / "run"
+    assert main(["train", "digits", "--steps", "1", "--out", str(path), "--quiet", "--device", "cpu",
+                 "--set", "model.ngf=4", "--set", "model.ndf=4", "--set", "train.batch_size=4"]) == 0
+    z = path.parent / "z.npy"
+    assert main(["sample", str(path), "--n", "16", "--out", str(path.parent / "grid.png"), "--latents-out", str(z)]) == 0
+    return path, z
+
+
+@pytest.mark.parametrize("spec", ["-1", "3,-2"])
+def test_a_negative_latent_index_is_out_of_range_not_a_missing_file(digits_run, tmp_path, capsys, spec):
+    """`latent --a -1` said '--a -1: no such file'."""
+    run, z = digits_run
+    rc, _, err = cli(capsys, "latent", run, "--z", z, "--a", spec, "--b", "1", "--c", "2", "--out", tmp_path / "l.png")
+    bad = min(int(t) for t in spec.split(","))
+    one_line_error(rc, err, f"--a {spec}: index {bad} is out of range: indices count from 0",
+                   f"rows 0..15 of --z {z}")
+    assert "no such file" not in err and not (tmp_path / "l.png").exists()
+    rc, _, err = cli(capsys, "latent", run, "--interpolate", spec, "--out", tmp_path / "l.png")   # without --z
+    one_line_error(rc, err, f"--interpolate {spec}: index {bad} is out of range")

@@ -77,7 +77,8 @@ def add_parser(sub):
     return p
 
 
-_INDICES = re.compile(r"\s*\d+(\s*,\s*\d+)*\s*,?\s*")
+#: row indices of --z ("3,7,12"), negative ones too ("-1"): refused as out of range, not looked for as a file
+_INDICES = re.compile(r"\s*-?\d+(\s*,\s*-?\d+)*\s*,?\s*")
 MAX_SCALE = 32
 
 
@@ -91,17 +92,27 @@ class _Latents:
         from gan_studio.core import latent as L
         if not _INDICES.fullmatch(spec) or Path(spec).exists():
             return L.load_latents_npy(spec, self.latent_dim, what)
+        picks = [int(t) for t in spec.replace(" ", "").split(",") if t]
+        if min(picks) < 0:   # Python's "from the end" would pick a latent nobody pointed at
+            rows = f" (rows 0..{len(self._rows()) - 1} of --z {self.args.z})" if self.args.z else ""
+            raise ConfigError(f"{what}: index {min(picks)} is out of range: indices count from 0, the first "
+                              f"latent{rows}; or give a .npy file of latents")
         if not self.args.z:
             raise ConfigError(f"{what}: indices need --z Z.npy, the latents they index (e.g. from "
                               f"`gan-studio sample DIR --latents-out Z.npy`)")
-        if self._z is None:
-            self._z = L.load_latents_npy(self.args.z, self.latent_dim, f"--z {self.args.z}")
-        picks = [int(t) for t in spec.replace(" ", "").split(",") if t]
-        bad = [i for i in picks if i >= len(self._z)]
+        z = self._rows()
+        bad = [i for i in picks if i >= len(z)]
         if bad:
             raise ConfigError(f"{what}: index {bad[0]} is past the end of --z {self.args.z} "
-                              f"({len(self._z)} latents: 0..{len(self._z) - 1})")
-        return self._z[picks]
+                              f"({len(z)} latents: 0..{len(z) - 1})")
+        return z[picks]
+
+    def _rows(self) -> np.ndarray:
+        """The latents of --z, read once."""
+        from gan_studio.core import latent as L
+        if self._z is None:
+            self._z = L.load_latents_npy(self.args.z, self.latent_dim, f"--z {self.args.z}")
+        return self._z
 
 
 def _plan(args, latent_dim: int):
