@@ -117,3 +117,68 @@ def test_a_negative_latent_index_is_out_of_range_not_a_missing_file(digits_run, 
     assert "no such file" not in err and not (tmp_path / "l.png").exists()
     rc, _, err = cli(capsys, "latent", run, "--interpolate", spec, "--out", tmp_path / "l.png")   # without --z
     one_line_error(rc, err, f"--interpolate {spec}: index {bad} is out of range")
+
+
+# -- a run whose pictures have moved -----------------------------------------------------------------------
+@pytest.fixture
+def quick_classifier(tmp_path, monkeypatch):
+    """The run's last evaluation trains a classifier of its pictures: a rough one, cached in tmp_path."""
+    import gan_studio.core.metrics.images as im
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(im, "CLASSIFIER_STEPS", 20)
+    monkeypatch.setattr(im, "_models", {})
+
+
+def _folder_run(tmp_path, pictures, family: str):
+    from gan_studio.cli import main
+    run = tmp_path / f"run-{family}"
+    assert main(["train", "shapes", "--steps", "1", "--out", str(run), "--quiet", "--device", "cpu",
+                 "--set", "data.name=folder", f"--set=data.path={pictures}", "--set", "data.image_size=16",
+                 "--set", "model.ngf=4", "--set", "model.ndf=4", "--set", "train.batch_size=4",
+                 "--set", f"model.family={family}"]) == 0
+    return run
+
+
+@pytest.mark.parametrize("grey", [False, True], ids=["colour", "grey"])
+def test_sample_and_latent_draw_from_a_run_whose_pictures_have_moved(tmp_path, capsys, quick_classifier, grey):
+    """sample said "data.path = '...': no such folder" though G draws without a single picture; the
+    same samples come out as when the pictures were there (grey pictures: data.channels = 0 read as 1
+    from the weights). Training on needs them, and still says so."""
+    import numpy as np
+    from PIL import Image
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    for i in range(4):
+        Image.fromarray(np.full((16, 16) if grey else (16, 16, 3), 40 * i, np.uint8)).save(pictures / f"p{i}.png")
+    run = _folder_run(tmp_path, pictures, "gan")
+    assert cli(capsys, "sample", run, "--n", "4", "--out", tmp_path / "before.npy")[0] == 0
+    pictures.rename(tmp_path / "moved")
+    rc, out, err = cli(capsys, "sample", run, "--n", "4", "--out", tmp_path / "after.npy",
+                       "--latents-out", tmp_path / "z.npy")
+    assert rc == 0 and "wrote 4 samples" in out, err
+    before, after = np.load(tmp_path / "before.npy"), np.load(tmp_path / "after.npy")
+    assert after.shape == (4, 1 if grey else 3, 16, 16) and np.array_equal(before, after)
+    rc, out, err = cli(capsys, "latent", run, "--z", tmp_path / "z.npy", "--interpolate", "0,3", "--steps", "3",
+                       "--out", tmp_path / "strip.png")
+    assert rc == 0 and "interpolation strip (3 images" in out, err
+    rc, _, err = cli(capsys, "train", "--resume", run, "--steps", "1", "--quiet")
+    one_line_error(rc, err, f"data.path = '{pictures}': no such folder")
+
+
+def test_sampling_a_conditional_run_whose_pictures_have_moved_says_it_needs_them(tmp_path, capsys,
+                                                                                   quick_classifier):
+    """A cgan run's classes are its folder's sub-folders: G cannot be built without them."""
+    import numpy as np
+    from PIL import Image
+    pictures = tmp_path / "pictures"
+    for c in ("cats", "dogs"):
+        (pictures / c).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(np.full((16, 16, 3), 60 * i, np.uint8)).save(pictures / c / f"{i}.png")
+    run = _folder_run(tmp_path, pictures, "cgan")
+    capsys.readouterr()
+    pictures.rename(tmp_path / "moved")
+    rc, _, err = cli(capsys, "sample", run, "--n", "4", "--out", tmp_path / "s.png")
+    one_line_error(rc, err, f"data.path = '{pictures}': no such folder",
+                   "a model.family = 'cgan' run needs its pictures even to draw", "put them back at data.path")
+    assert not (tmp_path / "s.png").exists()

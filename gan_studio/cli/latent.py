@@ -180,7 +180,8 @@ def run(args) -> int:
     if not 0 <= args.seed <= 2 ** 63 - 1:   # train.seed's range; torch and numpy refuse what lies outside
         raise ConfigError(f"--seed = {args.seed}: must be between 0 and {2 ** 63 - 1}")
     refuse_output_in_runs([args.run_dir], ("--out", out), ("--latents-out", args.latents_out))
-    tr, _ = trainer_from_run(args.run_dir, device=args.device, trust_code=args.trust_code)
+    tr, _ = trainer_from_run(args.run_dir, device=args.device, trust_code=args.trust_code,
+                             needs_data=False)   # G draws without the pictures, wherever they went
     if not tr.is_image:
         raise ConfigError(f"{args.run_dir} is a 2-D run: latent arithmetic draws images, it needs an image run")
     z, columns, means = _plan(args, tr.cfg.model.latent_dim)

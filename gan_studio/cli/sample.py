@@ -98,7 +98,8 @@ def run(args) -> int:
     if not 0 <= args.seed <= 2 ** 63 - 1:   # train.seed's range; torch and numpy refuse what lies outside
         raise ConfigError(f"--seed = {args.seed}: must be between 0 and {2 ** 63 - 1}")
     refuse_output_in_runs([args.run_dir], ("--out", out), ("--latents-out", args.latents_out))
-    tr, _ = trainer_from_run(args.run_dir, device=args.device, trust_code=args.trust_code)
+    tr, _ = trainer_from_run(args.run_dir, device=args.device, trust_code=args.trust_code,
+                             needs_data=False)   # G draws without the pictures, wherever they went
     latent = tr.cfg.model.latent_dim
     if args.z:
         z = torch.from_numpy(load_latents(args.z, latent))

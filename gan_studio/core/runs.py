@@ -733,12 +733,14 @@ def _show(value) -> str:
 
 
 def trainer_from_run(path: str | Path, device: str | None = None, trust_code: bool = False,
-                     writable: bool = False, command: str | None = None):
+                     writable: bool = False, command: str | None = None, needs_data: bool = True):
     """Rebuild the Trainer of a run folder at its last checkpoint. Read-only by default (``sample``,
     ``latent``, the window looking at a run): nothing in the folder changes. ``writable=True`` (to
     train on: ``train --resume``) takes the folder's one-writer lock for ``command``, or RunError
     naming its holder, and drops the log rows past the checkpoint (they will be written again).
-    A TorchScript generator inside the folder is loaded only if trusted (``trust_code`` trusts it)."""
+    A TorchScript generator inside the folder is loaded only if trusted (``trust_code`` trusts it).
+    ``needs_data=False`` (drawing from G: ``sample``, ``latent``): a run whose pictures in data.path
+    cannot be read (moved, emptied) is rebuilt on a stand-in of their shape (:func:`_without_data`)."""
     from gan_studio.core.families.registry import make_trainer
     run = RunFolder.open(path, writable=writable, command=command)
     state = run.load_checkpoint()
@@ -748,7 +750,13 @@ def trainer_from_run(path: str | Path, device: str | None = None, trust_code: bo
         cfg.model.script_path = str(resolve_script_path(run.path, cfg.model.script_path))
     try:
         with trusting(cfg.model.script_path if cfg.model.arch == "torchscript" else None, trust_code):
-            tr = make_trainer(cfg, device=device)
+            try:
+                tr = make_trainer(cfg, device=device)
+            except DataError as gone:   # data.path moved or emptied
+                from gan_studio.core.data.registry import dataset_folder
+                if needs_data or not dataset_folder(cfg.data.name):
+                    raise
+                tr = _without_data(cfg, state, device, gone)
         tr.load_state_dict(state)
     except (RuntimeError, KeyError, ValueError, TypeError) as e:
         if isinstance(e, (ConfigError, CheckpointError, RunError, DataError)):   # DataError: data.path moved
@@ -762,6 +770,27 @@ def trainer_from_run(path: str | Path, device: str | None = None, trust_code: bo
         run.restored_config = run.restore_config(Config.from_dict(json.loads(state["config_json"])),
                                                  tr.events)
     return tr, run
+
+
+def _without_data(cfg: Config, state: dict, device, gone: DataError):
+    """The Trainer of a run whose pictures cannot be read, built on a stand-in of their shape (the
+    ``imported`` set: no picture, as for a generator imported from another program), which is all G
+    needs to draw. data.channels = 0 (the pictures' own) is found from the weights: colour, then grey.
+    A family that builds from the pictures themselves (classes from the folder's sub-folders, a
+    reference drawn from real pictures) cannot: DataError, ``gone``'s message and why they are needed."""
+    from gan_studio.core.families.registry import make_trainer
+    for channels in [cfg.data.channels] if cfg.data.channels else [3, 1]:
+        stand_in = cfg.copy()
+        stand_in.data.name, stand_in.data.channels = "imported", channels
+        try:
+            tr = make_trainer(stand_in, device=device)
+            tr.load_state_dict(state)   # the weights say whether these are the pictures' channels
+        except (RuntimeError, KeyError, ValueError, TypeError):   # ConfigError, DataError: the family needs them
+            continue
+        return tr
+    raise DataError(f"{gone}; a model.family = {cfg.model.family!r} run needs its pictures even to draw "
+                    "(its networks are built from them, e.g. the classes of the sub-folders): put them back "
+                    "at data.path") from None
 
 
 def run_script_file(run_dir: str | Path) -> Path | None:
