@@ -102,7 +102,8 @@ def digits_run(tmp_path_factory):
     assert main(["train", "digits", "--steps", "1", "--out", str(path), "--quiet", "--device", "cpu",
                  "--set", "model.ngf=4", "--set", "model.ndf=4", "--set", "train.batch_size=4"]) == 0
     z = path.parent / "z.npy"
-    assert main(["sample", str(path), "--n", "16", "--out", str(path.parent / "grid.png"), "--latents-out", str(z)]) == 0
+    assert main(["sample", str(path), "--n", "16", "--out", str(path.parent / "grid.png"),
+                 "--latents-out", str(z)]) == 0
     return path, z
 
 
@@ -181,4 +182,20 @@ def test_sampling_a_conditional_run_whose_pictures_have_moved_says_it_needs_them
     rc, _, err = cli(capsys, "sample", run, "--n", "4", "--out", tmp_path / "s.png")
     one_line_error(rc, err, f"data.path = '{pictures}': no such folder",
                    "a model.family = 'cgan' run needs its pictures even to draw", "put them back at data.path")
+    assert not (tmp_path / "s.png").exists()
+
+
+# -- digits that are not ASCII -------------------------------------------------------------------------------
+def test_a_superscript_digit_is_refused_in_words(tmp_path, capsys, quick_classifier):
+    """'²'.isdigit() is True but int('²') raises: gui --change '²:...' and sample --label ² were tracebacks."""
+    from gan_studio.cli import main
+    rc, _, err = cli(capsys, "gui", "--run-steps", "2", "--change", "²:tricks.packing.enabled=true",
+                     "--screenshot", tmp_path / "w.png")
+    one_line_error(rc, err, "--change expects STEP:KEY=VALUE", "got '²:tricks.packing.enabled=true'")
+    run = tmp_path / "cgan"
+    assert main(["train", "digits", "--steps", "1", "--out", str(run), "--quiet", "--device", "cpu", "--set",
+                 "model.family=cgan", "--set", "model.ngf=4", "--set", "model.ndf=4", "--set", "train.batch_size=4"]) == 0
+    capsys.readouterr()
+    rc, _, err = cli(capsys, "sample", run, "--n", "4", "--label", "²", "--out", tmp_path / "s.png")
+    one_line_error(rc, err, "--label '²' is not a class of this run; choose an index 0..9")
     assert not (tmp_path / "s.png").exists()

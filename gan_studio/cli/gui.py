@@ -85,7 +85,7 @@ def _size(text: str, option: str = "--size") -> tuple[int, int]:
 
 def _change(text: str) -> tuple[int, str, str]:
     step, sep, setting = text.partition(":")
-    if not sep or not step.strip().isdigit() or "=" not in setting:
+    if not sep or not (step.strip().isascii() and step.strip().isdigit()) or "=" not in setting:   # int("²") fails
         raise ConfigError(f"--change expects STEP:KEY=VALUE, e.g. 1500:tricks.packing.enabled=true; got {text!r}")
     key, value = parse_override(setting)
     return int(step), key, value

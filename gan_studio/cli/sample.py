@@ -190,7 +190,7 @@ def _label_index(tr, text: str) -> int:
     names = list(tr.class_names)
     if text in names:
         return names.index(text)
-    if text.isdigit() and int(text) < len(names):
+    if text.isascii() and text.isdigit() and int(text) < len(names):   # "²".isdigit(), but int("²") fails
         return int(text)
     raise ConfigError(f"--label {text!r} is not a class of this run; choose an index 0..{len(names) - 1} "
                       f"or one of: {', '.join(names)}")
