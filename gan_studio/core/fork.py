@@ -30,7 +30,7 @@ from gan_studio.core.family_spec import needs_reset
 from gan_studio.core.io import RunLock, RunLockedError, atomic_write_text, refuse_output_in_runs
 from gan_studio.core.metrics import is_number
 from gan_studio.core.runs import (CHECKPOINT, LINEAGE, SAMPLES, RunFolder, check_state_is_the_runs,
-                                  load_checkpoint_file, read_lineage, save_checkpoint_file)
+                                  load_checkpoint_file, read_lineage, save_checkpoint_file, state_mismatch)
 
 #: what the parent's lock file says while a fork reads it (core/io.py)
 FORK_COMMAND = "gan-studio fork"
@@ -174,7 +174,7 @@ def fork_run(src: str | Path, out: str | Path, at_step: int | None = None, chang
             others = ", ".join(str(s) for s in sorted(set(points) - {at_step, step})) or "none"
             raise CheckpointError(f"{state_path} cannot be forked: {describe_nonfinite(bad)} NaN or infinite "
                                   f"(it was saved after the run diverged); its other kept steps: {others}")
-        return write_fork(src_run.path, state, out, changes, device)
+        return write_fork(src_run.path, state, out, changes, device, check=True)
     finally:
         if lock is not None:
             lock.release()
@@ -196,10 +196,12 @@ def check_changes(cfg: Config, changes: dict | None) -> dict:
 
 
 def write_fork(parent: str | Path, state: dict, out: str | Path, changes: dict | None = None,
-               device: str | None = None) -> Path:
+               device: str | None = None, check: bool = False) -> Path:
     """The fork folder ``out`` of the run in ``parent`` from ``state`` (a checkpoint's state, finite:
     a kept one, or a running Trainer's), with ``changes`` applied at its step. Written into a
-    temporary folder beside ``out`` and renamed at the end: a failure leaves no half fork."""
+    temporary folder beside ``out`` and renamed at the end: a failure leaves no half fork.
+    ``check``: ``state`` was read from a file; it is loaded into a Trainer first even without
+    changes, so a damaged one (weights or optimizer moments of other shapes) is refused here."""
     parent, out = Path(parent).resolve(), Path(out)
     step = int(state["step"])
     cfg = config_from_json(state["config_json"], f"the checkpoint of {parent}")
@@ -209,7 +211,7 @@ def write_fork(parent: str | Path, state: dict, out: str | Path, changes: dict |
     parsed = check_changes(cfg, changes)
     _check_out(out, parent)
     events = json.loads(state.get("events_json", "[]"))
-    if parsed:
+    if parsed or check:   # a state read from a file is loaded once: a fork that cannot train is not written
         state, cfg, events = _apply_changes(state, cfg, parsed, device)
 
     tmp = out.parent / f".{out.name}.fork-{os.getpid()}.tmp"
@@ -250,10 +252,11 @@ def _check_out(out: Path, parent: Path) -> None:
 
 def _apply_changes(state: dict, cfg: Config, changes: dict, device: str | None):
     """(state, config, events) after ``changes`` were applied to a Trainer at ``state`` as live
-    switches. The global RNG is put back after: the engine's own Trainer shares this process."""
+    switches (none: the state is only checked to load, and returned as it is). The global RNG is put
+    back after: the engine's own Trainer shares this process."""
     from gan_studio.core.families.registry import make_trainer
     from gan_studio.core.training.run_loop import clone_state
-    state = clone_state(state)   # a kept state stays as it was: loading shares tensors with the Trainer
+    kept, state = state, clone_state(state)   # a kept state stays as it was: loading shares tensors
     cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
     with torch.random.fork_rng(devices=list(range(torch.cuda.device_count())) if cuda else []):
         tr = make_trainer(cfg, device=device)
@@ -262,8 +265,10 @@ def _apply_changes(state: dict, cfg: Config, changes: dict, device: str | None):
         except (RuntimeError, KeyError, ValueError, TypeError) as e:
             if isinstance(e, (ConfigError, RunError)):
                 raise
-            raise RunError(f"the state at step {state['step']} does not fit its own config "
-                           f"({type(e).__name__}: {str(e).splitlines()[0][:160]})") from None
+            why = str(e) if isinstance(e, CheckpointError) else f"it does not fit its own config ({state_mismatch(e)})"
+            raise RunError(f"the state at step {state['step']} cannot be forked: {why}") from None
+        if not changes:
+            return kept, cfg, json.loads(kept.get("events_json", "[]"))
         for key, value in changes.items():
             tr.apply_setting(key, value)
         return tr.state_dict(), tr.cfg, tr.events

@@ -257,7 +257,7 @@ class SemiSupervisedTrainer(Trainer):
             raise ConfigError("ssl: the checkpoint's labelled examples differ from this config's "
                               "(data set, ssl.labels_per_class or train.seed changed)")
         self.baseline.load_state_dict(state["baseline"])
-        self.opt_b.load_state_dict(state["opt_b"])
+        self.load_optimizer("opt_b", state["opt_b"], "baseline")
 
 
 register_family(SemiSupervisedTrainer)

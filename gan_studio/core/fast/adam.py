@@ -82,3 +82,58 @@ def make_adam(params: Iterable[torch.Tensor], lr: float, betas: tuple[float, flo
         except RuntimeError:   # a dtype or device the fused kernel does not take
             pass
     return cls(params, lr=lr, betas=betas, foreach=True)
+
+
+def _real(x) -> bool:
+    """A finite number (a one-element tensor, as torch allows for a learning rate, counts as one)."""
+    if isinstance(x, torch.Tensor) and x.numel() == 1 and not x.is_complex():
+        x = float(x)
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and x == x and abs(x) != float("inf")
+
+
+def adam_state_problem(opt: torch.optim.Optimizer, state, names: dict[int, str] | None = None) -> str | None:
+    """What makes ``state`` (an Adam state_dict read from a file) unfit for ``opt``, in words; None
+    when it fits. torch's own load_state_dict checks the groups' sizes only: the fused kernel reads a
+    moment of another shape out of bounds (the process dies of a segmentation fault), and a missing
+    moment or a learning rate that is not a number fails every step after the resume. ``names``:
+    id(parameter) -> its name, to say which parameter."""
+    if not isinstance(state, dict) or not isinstance(state.get("state"), dict) \
+            or not isinstance(state.get("param_groups"), list):
+        return "it is not an optimizer's state (it lacks 'state' or 'param_groups')"
+    groups, ours = state["param_groups"], opt.param_groups
+    if len(groups) != len(ours) or not all(isinstance(g, dict) and isinstance(g.get("params"), list)
+                                           and len(g["params"]) == len(o["params"]) for g, o in zip(groups, ours)):
+        held = sum(len(g["params"]) for g in groups if isinstance(g, dict) and isinstance(g.get("params"), list))
+        return f"it holds {held} parameters where the network has {sum(len(o['params']) for o in ours)}"
+    for g in groups:
+        lr, betas, eps = g.get("lr"), g.get("betas"), g.get("eps")
+        if not (_real(lr) and float(lr) >= 0):
+            return f"its learning rate is {lr!r}, not a number >= 0"
+        if not (isinstance(betas, (tuple, list)) and len(betas) == 2 and all(_real(b) and 0 <= b < 1 for b in betas)):
+            return f"its betas are {betas!r}, not two numbers in [0, 1)"
+        if not (_real(eps) and eps > 0):
+            return f"its eps is {eps!r}, not a number > 0"
+    params = {i: p for g, o in zip(groups, ours) for i, p in zip(g["params"], o["params"])}
+    names = names or {}
+    for key, moments in state["state"].items():
+        p = params.get(key)
+        if p is None:
+            continue   # a parameter the optimizer does not have: torch leaves it out
+        name = names.get(id(p), f"parameter {key}")
+        if not isinstance(moments, dict):
+            return f"the state of {name} is a {type(moments).__name__}, not Adam's moments"
+        if not moments:
+            continue   # not stepped yet
+        missing = [k for k in ("step", "exp_avg", "exp_avg_sq") if k not in moments]
+        if missing:
+            return f"the state of {name} lacks {', '.join(missing)}"
+        for k in ("exp_avg", "exp_avg_sq"):
+            t = moments[k]
+            if not isinstance(t, torch.Tensor):
+                return f"{k} of {name} is a {type(t).__name__}, not a tensor"
+            if tuple(t.shape) != tuple(p.shape):
+                return f"{k} of {name} has shape {list(t.shape)}, where {name} has {list(p.shape)}"
+        step = moments["step"]
+        if not ((isinstance(step, torch.Tensor) and step.numel() == 1 and not step.is_complex()) or _real(step)):
+            return f"the step count of {name} is {type(step).__name__}, not a number"
+    return None

@@ -28,7 +28,7 @@ from gan_studio.core.device import describe_device, pick_device
 from gan_studio.core.errors import CheckpointError, ConfigError
 from gan_studio.core.family_spec import FamilySpec, Plot, needs_reset
 from gan_studio.core.fast import foreach
-from gan_studio.core.fast.adam import make_adam
+from gan_studio.core.fast.adam import adam_state_problem, make_adam
 from gan_studio.core.nets.build import build_models
 from gan_studio.core.nets.mlp import advance_fades, has_batch_stats
 from gan_studio.core.training import losses
@@ -626,14 +626,27 @@ class Trainer:
         self._sync_structure()
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
+        self.load_optimizer("opt_g", state["opt_g"], "G")
+        self.load_optimizer("opt_d", state["opt_d"], "D")
         self.rng.set_state(state["rng"])
         torch.set_rng_state(state["torch_rng"])
         self.step_count = int(state["step"])
         self.events = _json_loads(state.get("events_json", "[]"))
         self.precision.load_state_dict(state.get("amp", {}))
         self.load_extra_state_dict(state.get("extra", {}))
+
+    def load_optimizer(self, attr: str, state, net_name: str) -> None:
+        """Load the optimiser ``attr`` of the network ``net_name`` ("G", "D", a family's own) from
+        ``state`` once it is found to fit that network's parameters; CheckpointError in one line when
+        it does not (a damaged or edited file: the fused kernel would read a moment of another shape
+        out of bounds and the process would die)."""
+        opt, net = getattr(self, attr), getattr(self, net_name)
+        names = {id(p): f"{net_name}.{n}" for n, p in net.named_parameters()}
+        problem = adam_state_problem(opt, state, names)
+        if problem is not None:
+            raise CheckpointError(f"{net_name}'s optimizer state does not fit {net_name}: {problem}; "
+                                  "the checkpoint was damaged or edited")
+        opt.load_state_dict(state)
 
 
 def _json_dumps(obj) -> str:

@@ -1,0 +1,85 @@
+"""A checkpoint or kept state whose optimizer state does not fit its networks (a moment of another
+shape, a moment missing, a learning rate that is not a number: a damaged or edited file) is refused
+in one line when it is resumed or forked, the files left as they were. Before, a moment of another
+shape was read out of bounds by Adam's fused kernel (the process died of a segmentation fault), a
+missing one failed every step after the resume, and a fork wrote such a state into a new run."""
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from cli_helpers import cli
+from gan_studio.core.runs import load_checkpoint_file, save_checkpoint_file
+
+TINY = ["--set", "model.g_width=16", "--set", "model.d_width=16", "--set", "train.batch_size=32",
+        "--set", "train.log_every=10", "--set", "train.eval_every=20", "--set", "train.fork_keep=2",
+        "--device", "cpu", "--quiet"]
+
+
+@pytest.fixture
+def run(tmp_path, capsys):
+    path = tmp_path / "run"
+    assert cli(capsys, "train", "ring8", "--steps", "40", "--out", path, *TINY)[0] == 0
+    return path
+
+
+def damage(file, how: str) -> bytes:
+    """Damage the optimizer state of D in the checkpoint ``file``; its new bytes."""
+    state = load_checkpoint_file(file)
+    moments = state["opt_d"]["state"][0]
+    if how == "moment of another shape":
+        moments["exp_avg_sq"] = torch.zeros(3)
+    elif how == "moment missing":
+        del moments["exp_avg_sq"]
+    elif how == "learning rate not a number":
+        state["opt_d"]["param_groups"][0]["lr"] = "fast"
+    save_checkpoint_file(state, file)
+    return file.read_bytes()
+
+
+def test_resuming_a_checkpoint_with_a_moment_of_another_shape_is_one_line_not_a_crash(run):
+    before = damage(run / "checkpoint.pt", "moment of another shape")
+    metrics = (run / "metrics.jsonl").read_bytes()
+    # a process of its own: the old code died of a segmentation fault in Adam's fused kernel
+    done = subprocess.run([sys.executable, "-m", "gan_studio", "train", "--resume", str(run), "--steps", "5",
+                           "--quiet"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert ("D's optimizer state does not fit D: exp_avg_sq of D.body.0.weight has shape [3], "
+            "where D.body.0.weight has [16, 2]") in lines[0], lines[0]
+    assert (run / "checkpoint.pt").read_bytes() == before and (run / "metrics.jsonl").read_bytes() == metrics
+
+
+@pytest.mark.parametrize("how, words", [("moment missing", "the state of D.body.0.weight lacks exp_avg_sq"),
+                                        ("learning rate not a number", "its learning rate is 'fast'")])
+def test_resuming_a_checkpoint_whose_optimizer_state_cannot_train_is_refused(run, capsys, how, words):
+    before = damage(run / "checkpoint.pt", how)
+    rc, _, err = cli(capsys, "train", "--resume", run, "--steps", "5", "--quiet")
+    # the old code resumed, failed at step 41, paused and wrote the same state back: every resume did
+    assert rc == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"D's optimizer state does not fit D: {words}" in err, err
+    assert (run / "checkpoint.pt").read_bytes() == before
+
+
+@pytest.mark.parametrize("changes", [[], ["--set", "train.lr_d=0.001"]])
+def test_a_kept_state_with_a_moment_of_another_shape_is_not_forked(run, tmp_path, capsys, changes):
+    damage(run / "forks" / "step_00000020.pt", "moment of another shape")
+    rc, _, err = cli(capsys, "fork", run, "--at", "20", "--out", tmp_path / "branch", *changes)
+    assert rc == 2 and len(err.strip().splitlines()) == 1, err
+    assert "the state at step 20 cannot be forked: D's optimizer state does not fit D: exp_avg_sq" in err, err
+    assert not (tmp_path / "branch").exists()
+    # the run's other kept state still forks, and the fork trains
+    assert cli(capsys, "fork", run, "--at", "40", "--out", tmp_path / "good", *changes)[0] == 0
+    assert cli(capsys, "train", "--resume", tmp_path / "good", "--steps", "3", "--quiet")[0] == 0
+
+
+def test_a_kept_state_whose_weights_have_other_shapes_names_the_weight(run, tmp_path, capsys):
+    file = run / "forks" / "step_00000020.pt"
+    state = load_checkpoint_file(file)
+    state["D"]["body.0.weight"] = torch.zeros(3, 3)
+    save_checkpoint_file(state, file)
+    rc, _, err = cli(capsys, "fork", run, "--at", "20", "--out", tmp_path / "branch")
+    assert rc == 2 and not (tmp_path / "branch").exists(), err
+    assert "body.0.weight is [3, 3] in the file but [16, 2] for its config" in err, err
