@@ -986,12 +986,39 @@ class MainWindow(QMainWindow):
         tricks = max(self.tricks.minimumSizeHint().width(), min(int(TRICKS_SHARE * w), TRICKS_MAX_PX))
         middle = next((d for n, d in self.docks.items() if n in ("modes", "grid", "latent", "caption")
                        and not d.isHidden() and not d.isFloating()), None)
-        row = [self.docks["tricks"]] + ([middle] if middle else []) + [self.docks["plots"]]
-        rest = w - tricks
-        sizes = [tricks] + ([rest // 2, rest - rest // 2] if middle else [rest])
-        self.resizeDocks(row, sizes, Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["tricks"], self.docks["events"]],
                          [int((1 - EVENTS_SHARE) * h), int(EVENTS_SHARE * h)], Qt.Orientation.Vertical)
+        if self.side_docks and middle is not None:
+            self._share_views_and_plots(tricks)
+            return
+        rest = w - tricks
+        row = [self.docks["tricks"]] + ([middle] if middle else []) + [self.docks["plots"]]
+        sizes = [tricks] + ([rest // 2, rest - rest // 2] if middle else [rest])
+        self.resizeDocks(row, sizes, Qt.Orientation.Horizontal)
+
+    def _share_views_and_plots(self, tricks: int) -> None:
+        """With other branches' views beside the selected one's: the tricks column ``tricks`` px wide,
+        the plots a width where they fit the window's height without scrolling (as many columns as that
+        takes) when the views keep their least widths beside them, else two fifths of the rest; the
+        views share what is left equally. (Three tenths each and two fifths gave the plots one column
+        at 1280x720: seven plots under a scroll bar.)"""
+        image = self.state.session is not None and self.state.session.is_image
+        views = [self.docks["grid" if image else "modes"]] + [d for d, _ in self.side_docks]
+        plots_dock = self.docks["plots"]
+        row = [self.docks["tricks"]] + views + [plots_dock]
+        widths = [d.width() for d in row]
+        # the separators between the docks (and the empty central widget): what the docks do not cover
+        gaps = self.width() - sum(widths) if all(widths) and sum(widths) < self.width() else 8 * len(row)
+        rest = self.width() - gaps - tricks
+        plots_w = rest * 4 // 10
+        overhead = max(0, plots_dock.width() - self.plots.scroll.width())
+        need = self.plots.width_to_fit(self.plots.scroll.height()) + overhead
+        least = sum(v.minimumSizeHint().width() for v in views)
+        if plots_w < need <= rest - least:
+            plots_w = need
+        each = (rest - plots_w) // len(views)
+        self.resizeDocks(row, [tricks] + [each] * len(views) + [rest - each * len(views)],
+                         Qt.Orientation.Horizontal)
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
@@ -1186,6 +1213,7 @@ class MainWindow(QMainWindow):
             dock.deleteLater()
         self.side_docks = []
         self.grid.set_two_rows(False)
+        self.modes.set_compact(False)
         self.plots.set_overlays([])
         self._update_branch_box()
 
@@ -1200,9 +1228,11 @@ class MainWindow(QMainWindow):
         self.compare_action.setEnabled(len(self.branches) > 1)
 
     def _overlays(self) -> list:
-        """The branches the plots draw over the selected one: (label, colour, state, shared-until step)."""
+        """The branches the plots draw over the selected one: (name, colour, state, shared-until step).
+        The name alone ('branch 1'): its label ('branch 1 (from main at step 300)') made each plot's
+        legend wider than a plot of two columns; the dotted line in its colour marks the step."""
         from gan_studio.app.branches import shared_until
-        return [(b.label, b.colour, b.state, shared_until(b, self.selected))
+        return [(b.name, b.colour, b.state, shared_until(b, self.selected))
                 for b in self.branches if b is not self.selected]
 
     def _add_side_dock(self) -> None:
@@ -1227,10 +1257,19 @@ class MainWindow(QMainWindow):
         if image:   # two grid browsers side by side: their buttons in two rows each
             panel.set_two_rows(True)
             self.grid.set_two_rows(True)
-        w = self.width() - self.docks["tricks"].width()
-        middle = self.docks["grid" if image else "modes"]
-        self.resizeDocks([middle, dock, self.docks["plots"]], [w * 3 // 10, w * 3 // 10, w * 4 // 10],
-                         Qt.Orientation.Horizontal)
+        else:       # and two 2-D views: their controls compact
+            self.modes.set_compact(True)
+        self._share_views_and_plots(self.docks["tricks"].width())
+        # again once laid out: the plots' height (what fits without scrolling) and the separators are known
+        QTimer.singleShot(0, self._refit_views)
+
+    def _refit_views(self) -> None:
+        if not self.side_docks:
+            return
+        if getattr(self, "_auto_fit", False):
+            self.fit_docks()
+        else:   # a layout the user keeps: the tricks column as it is
+            self._share_views_and_plots(self.docks["tricks"].width())
 
     def _bind_side_docks(self) -> None:
         others = [b for b in self.branches if b is not self.selected]

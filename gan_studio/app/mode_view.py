@@ -191,23 +191,24 @@ class ModeView(HistoryScrubber, QWidget):
         top.splitterMoved.connect(self._split_moved)
         for w in (self.bars_plot, self.timeline_plot):
             w.setMinimumSize(SIDE_MIN, SIDE_MIN)
+        # the side's least width is one plot's: _fit_split stacks the two when the panel is narrower
+        # than both side by side (their side-by-side least width, asked of a panel laid out wide, kept
+        # a branch's view from ever being made that narrow)
+        side.setMinimumWidth(SIDE_MIN)
         controls = QGridLayout()
-        self._checks = row0 = QGridLayout()   # a branch's narrow view puts the third on a line of its own
-        for i, w in enumerate((self.show_heat, self.show_arrows, self.show_real)):
-            row0.addWidget(w, 0, i)
-        row0.setColumnStretch(3, 1)
+        self._checks = QGridLayout()   # a narrow view puts the third on a line of its own (set_compact)
+        self._checks.setColumnStretch(3, 1)
         controls.addWidget(self.summary, 0, 0)   # a line of its own: never cut beside the check boxes
-        controls.addLayout(row0, 1, 0)
+        controls.addLayout(self._checks, 1, 0)
         self._step_row = row1 = QHBoxLayout()
-        row1.addWidget(self.step_label)
         row1.addWidget(self.slider, 1)
         row1.addWidget(self.live_button)
         controls.addLayout(row1, 2, 0)
-        row2 = QHBoxLayout()
-        for w in (self.draw_button, self.clear_button, self.csv_button, self.train_button, self.drawn_label):
-            row2.addWidget(w)
-        row2.addStretch(1)
-        controls.addLayout(row2, 3, 0)
+        self._draw_row = QGridLayout()
+        self._draw_row.setColumnStretch(5, 1)
+        controls.addLayout(self._draw_row, 3, 0)
+        self.compact = None
+        self.set_compact(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.image_note)
@@ -263,6 +264,40 @@ class ModeView(HistoryScrubber, QWidget):
     #: a view of another branch beside the selected one (app/branches.py): it does not draw data sets
     branch_view = False
 
+    def set_compact(self, compact: bool) -> None:
+        """The controls in a narrow form, or in one row each. Compact: the check boxes on two lines with
+        the step beside the third, the summary on two lines (always two: a line count that followed
+        the numbers would lay the plots above it out again on every frame), the point buttons two by
+        two. A branch's view is always compact; the selected one while another branch's view is beside
+        it (the window then leaves the live plots room for two columns at 1280x720: in one row the
+        buttons set this view's least width at 372 px, and the plots had one column that scrolled)."""
+        if compact == self.compact:
+            return
+        self.compact = compact
+        for w in (self.show_heat, self.show_arrows, self.show_real, self.step_label):
+            self._checks.removeWidget(w)
+            self._step_row.removeWidget(w)
+        self._checks.addWidget(self.show_heat, 0, 0)
+        self._checks.addWidget(self.show_arrows, 0, 1)
+        if compact:
+            self._checks.addWidget(self.show_real, 1, 0)
+            self._checks.addWidget(self.step_label, 1, 1, 1, 3)
+        else:
+            self._checks.addWidget(self.show_real, 0, 2)
+            self._step_row.insertWidget(0, self.step_label)
+        self.summary.setWordWrap(compact)
+        if compact:
+            self.summary.setFixedHeight(2 * self.summary.fontMetrics().lineSpacing() + 2)
+        else:
+            self.summary.setMinimumHeight(0)
+            self.summary.setMaximumHeight(16777215)
+        buttons = (self.draw_button, self.clear_button, self.csv_button, self.train_button, self.drawn_label)
+        for w in buttons:
+            self._draw_row.removeWidget(w)
+        for i, w in enumerate(buttons):
+            row, col = divmod(i, 2) if compact else (0, i)
+            self._draw_row.addWidget(w, row, col)
+
     def as_branch_view(self) -> None:
         """A view of a branch beside the selected one: its samples over the data, D's heatmap and G's
         arrows with the same fixed z, and its own mode bars and occupancy timeline, so that the two
@@ -272,17 +307,10 @@ class ModeView(HistoryScrubber, QWidget):
         self.branch_view = True
         for w in (self.draw_button, self.clear_button, self.csv_button, self.train_button, self.drawn_label):
             w.hide()
-        # the check boxes on two lines, the step beside the third: in one line they set the narrow dock
-        # 22 px wider than the mode bars need (a 1280 px window with a branch grew past its width), and
-        # beside the slider the step's label left it 15 px
-        self._checks.removeWidget(self.show_real)
-        self._checks.addWidget(self.show_real, 1, 0)
-        self._step_row.removeWidget(self.step_label)
-        self._checks.addWidget(self.step_label, 1, 1, 1, 3)
-        # and the summary may take two lines (always two: a line count that followed the numbers
-        # would lay the plots above it out again on every frame)
-        self.summary.setWordWrap(True)
-        self.summary.setFixedHeight(2 * self.summary.fontMetrics().lineSpacing() + 2)
+        # compact: in one line the check boxes set the narrow dock 22 px wider than the mode bars need
+        # (a 1280 px window with a branch grew past its width), and beside the slider the step's label
+        # left it 15 px
+        self.set_compact(True)
 
     # -- drawing the state ------------------------------------------------------------------------
     def refresh(self) -> None:

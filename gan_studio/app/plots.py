@@ -41,7 +41,7 @@ FLAG_FILL = pg.mkBrush(255, 255, 255, 215)
 #: a raw curve behind its smoothed one: this opaque (0-255)
 RAW_ALPHA = 55
 #: a plot is at least this big; the grid has as many columns as MIN_PLOT_W fits in the panel
-MIN_PLOT_W, MIN_PLOT_H = 230, 125
+MIN_PLOT_W, MIN_PLOT_H = 215, 125
 PLOT_GAP = 4
 LEGEND_SIZE, LEGEND_COLOUR, LEGEND_PX = "8pt", "#444444", 16
 FLAG_PT = 7
@@ -394,7 +394,13 @@ class PlotsPanel(QWidget):
         """Place the shown plots in as many columns as the panel's width holds; the family's plot
         takes a row of its own across all of them. Taller than the panel, the canvas scrolls."""
         names = [n for n in self.plots if self.shown[n] and n != "family"]
-        ncols = self.columns_for(self.scroll.viewport().width(), len(names))
+        # the columns the scroll area's whole width holds, when they fit its height; else the columns
+        # beside a scroll bar (sized by the viewport, which a shown bar narrows, a layout that did
+        # fit without one kept the bar, and one column fewer, for good)
+        ncols = self.columns_for(self.scroll.width(), len(names))
+        if self.height_for(ncols) > self.scroll.height():
+            ncols = self.columns_for(self.scroll.width() - self.scroll.verticalScrollBar().sizeHint().width(),
+                                     len(names))
         key = (ncols, tuple(names), self.shown["family"])
         if key == self._grid_key and not force:
             return
@@ -421,7 +427,20 @@ class PlotsPanel(QWidget):
             grid.setRowStretchFactor(r, 1 if r < rows else 0)
         for c in range(grid.columnCount()):
             grid.setColumnStretchFactor(c, 1 if c < ncols else 0)
-        self.canvas.setMinimumHeight(rows * (MIN_PLOT_H + LEGEND_PX + PLOT_GAP))
+        self.canvas.setMinimumHeight(self.height_for(ncols))
+
+    def height_for(self, ncols: int) -> int:
+        """The canvas's least height with this run's plots in ``ncols`` columns."""
+        n = sum(1 for name in self.plots if self.shown[name] and name != "family")
+        rows = (n + ncols - 1) // ncols + (1 if self.shown["family"] else 0)
+        return rows * (MIN_PLOT_H + LEGEND_PX + PLOT_GAP)
+
+    def width_to_fit(self, height: int) -> int:
+        """The width of the canvas at which this run's plots fit ``height`` without scrolling: as many
+        columns as that takes (the family's plot a row of its own, as _reflow lays them out)."""
+        names = [n for n in self.plots if self.shown[n] and n != "family"]
+        ncols = next((c for c in range(1, len(names) + 1) if self.height_for(c) <= height), max(1, len(names)))
+        return ncols * MIN_PLOT_W + 8 - PLOT_GAP   # columns_for's inverse
 
     def is_shown(self, name: str) -> bool:
         """Whether a plot is on the canvas (this run has it)."""

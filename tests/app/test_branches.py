@@ -176,6 +176,32 @@ def test_a_trick_changed_on_a_paused_branch_is_in_its_folder_when_the_branches_e
     assert [e["value"] for e in logged() if e.get("key") == "train.lr_d"] == [0.0123]
 
 
+@pytest.mark.timeout(240)
+def test_two_branches_plots_fit_without_scrolling_at_both_sizes(make_window, qtbot):
+    """With a branch's 2-D view beside the selected one's, the live plots took two fifths of the rest
+    at 1280x720: one column, seven plots under a scroll bar. The plots now get the width of two
+    columns (the selected 2-D view's controls compact, as the branch's), whichever branch is
+    selected (the other's legend entry is its name), and every text still fits; ending the
+    comparison puts the 2-D view's controls back in their rows."""
+    win = make_window()
+    win.worker.run_steps(10)
+    qtbot.waitUntil(lambda: win.state.step >= 10 and not win.selected.running, timeout=WAIT_MS)
+    root = win.selected
+    fork_and_wait(win, qtbot)
+    for selected in (win.branches[1], root):
+        win.select_branch(selected)
+        for size in SIZES:
+            assert_fits_at(win, qtbot, size)      # no scroll bar on the plots, nothing cut
+            assert win.plots.ncols >= 2 and win.plots.scroll.verticalScrollBar().maximum() == 0
+    assert "branch 1" in win.plots.legends["losses"].text and "from main" not in win.plots.legends["losses"].text
+    assert win.modes.compact
+    win.end_branches()
+    assert not win.modes.compact
+    buttons = [win.modes.draw_button, win.modes.clear_button, win.modes.csv_button, win.modes.train_button]
+    qtbot.waitUntil(lambda: len({b.geometry().top() for b in buttons}) == 1, timeout=3000)   # one row again
+    assert_fits_at(win, qtbot, SIZES[0])
+
+
 def test_an_image_run_with_a_branch_keeps_a_1280x720_window(make_window, qtbot):
     """Two grid browsers side by side, each with its five buttons in a row, made a 1280x720 window
     grow to about 1,490 px: with a branch their buttons take two rows (the step a line of its own),

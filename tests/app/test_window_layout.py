@@ -120,6 +120,9 @@ def fit_problems(win) -> list[str]:
             rect = item.sceneBoundingRect()
             if rect.right() > view.viewport().width() + 1:
                 problems.append(f"plot {name}: cut at the right edge of its view")
+    scroll = win.plots.scroll.verticalScrollBar()
+    if win.plots.isVisible() and scroll.maximum() > 0:   # every live plot seen whole, none under a scroll bar
+        problems.append(f"the live plots scroll ({scroll.maximum()} px) in {win.plots.ncols} column(s)")
     ext = win.findChild(QToolButton, "qt_toolbar_ext_button")
     if ext is not None and ext.isVisible():
         problems.append("the toolbar hides controls behind its extension button")
