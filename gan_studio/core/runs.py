@@ -26,7 +26,8 @@ import torch
 
 import gan_studio.core.families  # noqa: F401  (the model families' names and config sections a run's config holds)
 from gan_studio.core.config import Config
-from gan_studio.core.errors import CheckpointError, ConfigError, DataError, RunError, describe_os_error
+from gan_studio.core.errors import (CheckpointError, ConfigError, DataError, RunError, WriteError,
+                                    describe_os_error)
 from gan_studio.core.io import (LOCK_NAME, RunLock, RunLockedError, atomic_write_bytes, atomic_write_text,
                                 remove_stale_temp_files)
 from gan_studio.core.trust import resolve_script_path, trusting
@@ -461,9 +462,33 @@ class RunFolder:
 
     # -- logs ----------------------------------------------------------------------------------
     def _append(self, name: str, row: dict) -> None:
+        """Append ``row`` as one line. A last line a crash cut (no newline at its end) is ended
+        first: readers skip it alone, not the row written after it too. A write that fails (a full
+        disk) takes back what it wrote, so the log is as it was, and is a WriteError naming the file."""
         self._check_writable()
-        with open(self.path / name, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(_json_safe(row)) + "\n")
+        path, size = self.path / name, None
+        line = (json.dumps(_json_safe(row)) + "\n").encode("utf-8")
+        try:
+            with open(path, "ab+") as fh:   # appends, and can read the last byte
+                size = fh.seek(0, os.SEEK_END)
+                if size:
+                    fh.seek(-1, os.SEEK_END)
+                    if fh.read(1) != b"\n":
+                        line = b"\n" + line
+                fh.write(line)
+        except OSError as e:
+            if size is not None:
+                try:
+                    os.truncate(path, size)   # half a row is no row: the log ends where it did
+                except OSError:
+                    pass   # readers skip a cut line, and the next append ends it
+            if e.filename is None:   # a failed write() names no file
+                e.filename = str(path)
+            step = row.get("step")
+            kept = f"the rows before step {step} are kept" if step is not None else "the rows before are kept"
+            err = WriteError(f"{describe_os_error(e)}: {kept}")
+            err.errno, err.strerror, err.filename = e.errno, e.strerror, str(path)
+            raise err from None
 
     def append_metrics(self, row: dict) -> None:
         self._append("metrics.jsonl", row)
