@@ -199,3 +199,34 @@ def test_a_superscript_digit_is_refused_in_words(tmp_path, capsys, quick_classif
     rc, _, err = cli(capsys, "sample", run, "--n", "4", "--label", "²", "--out", tmp_path / "s.png")
     one_line_error(rc, err, "--label '²' is not a class of this run; choose an index 0..9")
     assert not (tmp_path / "s.png").exists()
+
+
+# -- empty values and names too long for the file system -----------------------------------------------------
+def test_an_empty_value_is_refused_by_name(digits_run, tmp_path, capsys, monkeypatch):
+    """`sample "$RUN"` with RUN unset sampled the current folder ('--out s.png is inside the run folder ;'),
+    `--z ""` drew 2,500 random latents as if no --z were given, `presets ""` listed every preset."""
+    run, _ = digits_run
+    monkeypatch.chdir(tmp_path)
+    for argv, name in ((["sample", "", "--n", "4", "--out", "s.png"], "DIR"),
+                       (["sample", run, "--z", "", "--out", "s.png"], "--z"),
+                       (["compare", run, "--metrics", ""], "--metrics"),
+                       (["presets", ""], "NAME")):
+        rc, out, err = cli(capsys, *argv)
+        one_line_error(rc, err, f"argument {name}: the value is empty")
+        assert rc == 2 and not out
+    assert not (tmp_path / "s.png").exists()
+
+
+def test_a_name_too_long_for_the_file_system_is_the_input_in_one_short_line(digits_run, tmp_path, capsys):
+    """'File name too long: <the whole path>' with exit 1 (the machine's status); a preset name of 300
+    letters reached the file system too, and argparse echoed a 300-letter --steps whole."""
+    run, _ = digits_run
+    long = "x" * 300
+    for argv in (["metrics", tmp_path / long], ["sample", run, "--n", "4", "--out", tmp_path / f"{long}.png"]):
+        rc, _, err = cli(capsys, *argv)
+        line = one_line_error(rc, err, "a name in the path is longer than the file system allows", "characters)")
+        assert rc == 2 and long not in line
+    for argv, words in ((["presets", long], "unknown preset 'xxxx"),
+                        (["train", "ring8", "--steps", long], "invalid int value: 'xxxx")):
+        rc, _, err = cli(capsys, *argv)
+        assert rc == 2 and long not in one_line_error(rc, err, words, "...")

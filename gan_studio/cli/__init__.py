@@ -38,7 +38,9 @@ class CommandParser(argparse.ArgumentParser):
       is the option's value, which the command then checks and names in its own message; argparse
       knows only ``-5`` and ``-.5`` as values and said "expected one argument" of the others;
     - a bad command line is one line that says where the help is, as every other bad value is,
-      not the usage block followed by the error.
+      not the usage block followed by the error;
+    - an empty value (``sample "$RUN"`` with RUN unset) is refused by name: as a folder it would be the
+      current one, as a file nothing, and an option given nothing was mostly taken as not given.
     """
 
     def __init__(self, *args, **kwargs):
@@ -46,7 +48,15 @@ class CommandParser(argparse.ArgumentParser):
         # no option of the CLI starts with a minus and a digit, so such a word is never one
         self._negative_number_matcher = re.compile(r"^-\.?\d")
 
+    def _get_values(self, action, arg_strings):
+        if "" in arg_strings and not isinstance(action, argparse._SubParsersAction):
+            name = "/".join(action.option_strings) or action.metavar or action.dest
+            self.error(f"argument {name}: the value is empty (an unset shell variable?)")
+        return super()._get_values(action, arg_strings)
+
     def error(self, message: str):
+        # the value argparse refused, quoted in its message, cut as core.errors.echo cuts ours
+        message = re.sub(r"'([^']{60})[^']+'", r"'\1'...", message)
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
@@ -117,7 +127,8 @@ def _main(argv: list[str] | None) -> int:
     except OSError as e:   # a full disk, a read-only or forbidden folder: the machine, not a bug
         print(f"gan-studio {args.command}: error: {describe_os_error(e)}", file=sys.stderr)
         # `--out notes.txt/x`, a folder where a file must be: the input, not the machine
-        return 2 if file_in_the_way(e) or e.errno == errno.EISDIR else 1
+        # or a path longer than the file system allows: the input too
+        return 2 if file_in_the_way(e) or e.errno in (errno.EISDIR, errno.ENAMETOOLONG) else 1
     except RecursionError:   # input nested deeper than any parser can follow (a hostile file)
         print(f"gan-studio {args.command}: error: an input file is nested too deeply to be read",
               file=sys.stderr)

@@ -78,6 +78,8 @@ def describe_os_error(e: OSError) -> str:
         return f"disk full while writing{where or ' (no space left on the device)'}"
     if e.errno == errno.EROFS:
         return f"cannot write{where}: the file system is read-only"
+    if e.errno == errno.ENAMETOOLONG and path is not None:   # a pasted page as a path: not echoed whole
+        return f"a name in the path is longer than the file system allows: {echo(os.fsdecode(path))}"
     if e.errno in (errno.EACCES, errno.EPERM):
         return f"permission denied{':' + where if where else ''}"
     text = e.strerror or str(e) or type(e).__name__

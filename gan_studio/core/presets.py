@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 
 from gan_studio.core.config import Config
-from gan_studio.core.errors import ConfigError
+from gan_studio.core.errors import ConfigError, echo
 
 
 def presets_dir() -> Path:
@@ -26,13 +26,13 @@ def preset_names() -> list[str]:
 
 def preset_path(name: str) -> Path:
     p = presets_dir() / f"{name}.toml"
-    if not p.is_file():
+    names = preset_names()
+    if name not in names:   # looked up by name, not by the file system (a 300-letter name is no ENAMETOOLONG)
         import difflib
-        names = preset_names()
         # a typo or a capital ('ring9', 'Ring8', 'pac5'): the closest name first, as config keys do
         close = difflib.get_close_matches(name.lower(), names, n=1, cutoff=0.6)
         hint = f" (did you mean {close[0]}?)" if close else ""
-        raise ConfigError(f"unknown preset {name!r}{hint}; `gan-studio presets` lists them: {', '.join(names)}")
+        raise ConfigError(f"unknown preset {echo(name)}{hint}; `gan-studio presets` lists them: {', '.join(names)}")
     return p
 
 
