@@ -134,7 +134,7 @@ def flag_tooltip(event: dict) -> str:
         return "\n".join(lines)
     lines = lines[:TIP_LINES]
     lines[-1] = elide(lines[-1], TIP_LINE_CHARS)
-    return "\n".join(lines) + f"\n({len(text):,} characters: the Changes list has them all)"
+    return "\n".join(lines) + f"\n({len(text):,} characters: Ctrl+C in the Changes list copies them all)"
 
 
 def _marker_label(event: dict) -> str:

@@ -8,6 +8,7 @@ import itertools
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QListWidget
 
 from gan_studio.app.history import StudioState
@@ -145,7 +146,7 @@ def test_near_changes_stack_their_flags_without_overlap_and_tell_all_in_a_toolti
         assert flags[1].toolTip() == "step 101: loss = non-saturating (was None)"
 
 
-def test_a_very_long_change_is_cut_in_its_flags_and_told_in_full_in_the_changes_list(panel, qtbot):
+def test_a_very_long_change_is_cut_in_its_flags_and_wraps_in_the_changes_list(panel, qtbot):
     """A live change whose value is 20,000 characters drew a flag 20,000 characters wide across every
     plot: its flag says the start of it with an ellipsis, its tooltip a few wrapped lines and where
     the rest is, the Changes list all of it; the change beside it keeps its own flag."""
@@ -170,10 +171,24 @@ def test_a_very_long_change_is_cut_in_its_flags_and_told_in_full_in_the_changes_
         lines = flag.toolTip().splitlines()
         assert len(lines) == TIP_LINES + 1 and max(len(line) for line in lines[:-1]) <= TIP_LINE_CHARS
         assert lines[0].startswith("step 100: data.path = abcdefghij") and "20,0" in lines[-1]
+    # the Changes list: the row wraps at the list's width (it was 125,000 px wide, the list scrolled
+    # sideways and cut the row beside it), says the start and the length; Ctrl+C copies it whole
+    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtTest import QTest
     changes = EventList(state)
     qtbot.addWidget(changes)
+    changes.resize(286, 300)
+    changes.show()
     changes.refresh()
-    assert changes.list.item(0).text() == event_text(events[0]) and long_value in changes.list.item(0).text()
+    rows = [changes.list.visualItemRect(changes.list.item(i)) for i in range(2)]
+    assert all(r.width() <= changes.list.viewport().width() for r in rows)
+    assert changes.list.horizontalScrollBar().maximum() == 0
+    shown = changes.list.item(0).text().replace("\u200b", "")
+    assert shown.startswith("step 100: data.path = abcdefghij") and "20,0" in shown and len(shown) < 800
+    assert changes.full_text(0) == event_text(events[0])
+    changes.list.setCurrentRow(0)
+    QTest.keySequence(changes.list, QKeySequence(QKeySequence.StandardKey.Copy))
+    assert QGuiApplication.clipboard().text() == event_text(events[0])
 
 
 def test_the_grid_reflows_to_the_panels_width(panel, qtbot):
