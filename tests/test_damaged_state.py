@@ -83,3 +83,17 @@ def test_a_kept_state_whose_weights_have_other_shapes_names_the_weight(run, tmp_
     rc, _, err = cli(capsys, "fork", run, "--at", "20", "--out", tmp_path / "branch")
     assert rc == 2 and not (tmp_path / "branch").exists(), err
     assert "body.0.weight is [3, 3] in the file but [16, 2] for its config" in err, err
+
+
+@pytest.mark.parametrize("step", [-5, True, 40.5])
+def test_resuming_a_checkpoint_whose_step_is_no_step_count_keeps_the_logs_and_kept_states(run, capsys, step):
+    state = load_checkpoint_file(run / "checkpoint.pt")
+    state["step"] = step
+    save_checkpoint_file(state, run / "checkpoint.pt")
+    before = {p.relative_to(run).as_posix(): p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    rc, _, err = cli(capsys, "train", "--resume", run, "--steps", "5", "--quiet")
+    # the old code resumed at step -5 (or 1) and cut metrics.jsonl and forks/ after it: all of them
+    assert rc == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"holds step {step!r}, not a step count" in err and "gan-studio fork" in err, err
+    after = {p.relative_to(run).as_posix(): p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    assert after == before

@@ -44,6 +44,8 @@ FORKS = "forks"
 _FORK_FILE = re.compile(r"^step_(\d{8,10})\.pt$")
 #: a fork's record of where it comes from
 LINEAGE = "lineage.json"
+#: the largest step a checkpoint may hold (the kept states' and samples' file names have up to 10 digits)
+MAX_STEP = 10**10 - 1
 
 
 def _log_int(text: str) -> int | float:
@@ -272,6 +274,11 @@ def _load_checkpoint(path: Path) -> dict:
     for key in ("step", "config_json", "G", "D", "opt_g", "opt_d", "rng"):
         if key not in state:
             raise CheckpointError(f"{path} lacks {key!r}: it is incomplete or from another program")
+    step = state["step"]
+    # resuming cuts the run's logs and kept states after this step: -5 (or True) would erase them all
+    if not (isinstance(step, int) and not isinstance(step, bool) and 0 <= step <= MAX_STEP):
+        raise CheckpointError(f"{path} holds step {_show(step)}, not a step count (a whole number from 0 to "
+                              f"{MAX_STEP:,}): it was damaged or edited")
     try:
         Config.from_dict(json.loads(state["config_json"]))
     except (ConfigError, json.JSONDecodeError, TypeError) as e:
