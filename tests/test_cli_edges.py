@@ -230,3 +230,25 @@ def test_a_name_too_long_for_the_file_system_is_the_input_in_one_short_line(digi
                         (["train", "ring8", "--steps", long], "invalid int value: 'xxxx")):
         rc, _, err = cli(capsys, *argv)
         assert rc == 2 and long not in one_line_error(rc, err, words, "...")
+
+
+# -- latent --strength ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("strength, words", [("1e39", "moves the latents beyond float32's range"),
+                                             ("nan", "must be a finite number")])
+def test_a_strength_that_breaks_the_latents_is_named(digits_run, tmp_path, capsys, strength, words):
+    """--strength 1e39 printed numpy's 'overflow encountered in cast' and then 'latents: holds NaN or
+    infinite values', naming neither the option nor the value."""
+    import warnings
+
+    import numpy as np
+
+    from gan_studio.core.latent import Direction, save_directions
+    from test_bad_input import copy_run
+    run = copy_run(digits_run[0], tmp_path / "run")
+    save_directions(run, [Direction("up", np.ones(64, np.float32))], 64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # numpy's RuntimeWarning, printed on stderr outside the tests
+        rc, _, err = cli(capsys, "latent", run, "--direction", "up", "--to", digits_run[1], "--strength", strength,
+                         "--out", tmp_path / "moved.png")
+    one_line_error(rc, err, f"--strength = {float(strength)}: {words}")
+    assert not (tmp_path / "moved.png").exists()

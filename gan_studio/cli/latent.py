@@ -131,7 +131,10 @@ def _plan(args, latent_dim: int):
             known = ", ".join(repr(n) for n in saved) or "none saved yet (use the window's latent lab)"
             raise ConfigError(f"--direction {args.direction!r}: not saved with this run; saved: {known}")
         targets = load(args.to, f"--to {args.to}")[:64]
-        moved = L.apply_direction(targets, saved[args.direction].vector, args.strength)
+        try:
+            moved = L.apply_direction(targets, saved[args.direction].vector, args.strength)
+        except ConfigError as e:   # "strength = 1e+39: ...", said of the option
+            raise ConfigError(f"--{e}") from None
         return np.concatenate([targets, moved]), len(targets), None
     if args.interpolate:
         if any(groups) or args.analogy:

@@ -192,8 +192,11 @@ def apply_direction(z: np.ndarray, direction: np.ndarray, strength: float) -> np
     """z + strength * direction, for one latent or each row of many."""
     if not math.isfinite(strength):
         raise ConfigError(f"strength = {strength}: must be a finite number")
-    z = np.asarray(z, dtype=np.float64)
-    return (z + strength * np.asarray(direction, dtype=np.float64).reshape(-1)).astype(np.float32)
+    moved = np.asarray(z, dtype=np.float64) + strength * np.asarray(direction, dtype=np.float64).reshape(-1)
+    if not np.all(np.abs(moved) <= np.finfo(np.float32).max):   # infinite as float32 (and NaN beyond float64)
+        raise ConfigError(f"strength = {strength}: moves the latents beyond float32's range; try a strength "
+                          "between -10 and 10")
+    return moved.astype(np.float32)
 
 
 def check_name(name: str) -> str:
