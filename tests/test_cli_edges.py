@@ -252,3 +252,18 @@ def test_a_strength_that_breaks_the_latents_is_named(digits_run, tmp_path, capsy
                          "--out", tmp_path / "moved.png")
     one_line_error(rc, err, f"--strength = {float(strength)}: {words}")
     assert not (tmp_path / "moved.png").exists()
+
+
+# -- import-generator's sizes ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("option, value, key", [("--ngf", "0", "model.ngf"), ("--nz", "99999", "model.latent_dim")])
+def test_an_import_size_out_of_range_names_the_option(tmp_path, capsys, option, value, key):
+    """'model.ngf = 0 is out of range' named a config key the command line never mentioned."""
+    import torch
+
+    from test_import_generator import ExamplesGenerator
+    torch.save(ExamplesGenerator(nz=8, ngf=4, nc=1).state_dict(), tmp_path / "netG.pth")
+    argv = {"--nz": "8", "--ngf": "4", option: value}
+    rc, _, err = cli(capsys, "import-generator", tmp_path / "netG.pth", "--nc", "1",
+                     *[w for kv in argv.items() for w in kv], "--out", tmp_path / "run")
+    one_line_error(rc, err, f"{option}: {key} = {value} is out of range")
+    assert not (tmp_path / "run").exists()

@@ -119,6 +119,14 @@ def guess_dcgan(state: dict) -> dict | None:
 
 
 # -- the run folder -----------------------------------------------------------------------------------
+def _set_option(cfg: Config, key: str, value, option: str) -> None:
+    """``cfg.set``, its refusal said of the command's option ('--ngf: model.ngf = 0 is out of range; ...')."""
+    try:
+        cfg.set(key, value)
+    except ConfigError as e:
+        raise ConfigError(f"{option}: {e}") from None
+
+
 def import_generator(file: str | Path, out: str | Path, arch: str = "dcgan", nz: int = 100, nc: int = 3,
                      ngf: int = 64, image_size: int = 64, bn_stats: str = "running",
                      trust_code: bool = False) -> RunFolder:
@@ -136,7 +144,7 @@ def import_generator(file: str | Path, out: str | Path, arch: str = "dcgan", nz:
     cfg.name = run_name_for(file)
     cfg.description = f"generator imported from {file.name} ({arch})"
     cfg.set("data.name", "imported")
-    cfg.set("model.latent_dim", nz)
+    _set_option(cfg, "model.latent_dim", nz, "--nz")
     cfg.set("train.device", "cpu")
     if arch == "dcgan":
         if nc not in (1, 3):
@@ -145,7 +153,7 @@ def import_generator(file: str | Path, out: str | Path, arch: str = "dcgan", nz:
         cfg.set("data.image_size", image_size)
         cfg.set("data.channels", nc)
         cfg.set("model.arch", "dcgan")
-        cfg.set("model.ngf", ngf)
+        _set_option(cfg, "model.ngf", ngf, "--ngf")
         cfg.set("model.ndf", 8)  # D is never trained here: keep the checkpoint small
         cfg.set("model.g_bn_stats", bn_stats)
         tr = Trainer(cfg, device="cpu")
