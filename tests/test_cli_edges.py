@@ -267,3 +267,13 @@ def test_an_import_size_out_of_range_names_the_option(tmp_path, capsys, option, 
                      *[w for kv in argv.items() for w in kv], "--out", tmp_path / "run")
     one_line_error(rc, err, f"{option}: {key} = {value} is out of range")
     assert not (tmp_path / "run").exists()
+
+
+# -- sweep --address ---------------------------------------------------------------------------------------------
+def test_an_address_whose_port_is_no_number_is_one_line(tmp_path, capsys):
+    """--address h:² ended in int('²')'s traceback ('²'.isdigit() is True)."""
+    pytest.importorskip("ray")
+    rc, _, err = cli(capsys, "sweep", "ring8", "--param", "train.lr_d=1e-4", "--steps", "1", "--samples", "1",
+                     "--address", "h:²", "--out", tmp_path / "sweep")
+    one_line_error(rc, err, "--address h:²: the port '²' is not a number; give HOST:PORT")
+    assert not (tmp_path / "sweep").exists()

@@ -85,6 +85,9 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
     """A HOST:PORT that nothing answers on: one line now (Ray itself retries for minutes)."""
     import socket
     host, sep, port = address.rpartition(":")
+    if not address.startswith("ray://") and sep and host and port.isdigit() and not port.isascii():
+        raise ConfigError(f"--address {address}: the port {port!r} is not a number; give HOST:PORT, "
+                          "e.g. 10.0.0.5:6379")   # int('²') raises, though '²'.isdigit()
     if address.startswith("ray://") or not sep or not port.isdigit() or not host:
         return   # auto, a Ray client address, or a form Ray will judge
     try:
