@@ -39,12 +39,13 @@ class _HalfWrite(io.BufferedRandom):
 
 @pytest.fixture
 def disk_full_at(monkeypatch):
-    """disk_full_at(name, step): the append of ``name``'s row of ``step`` runs out of space halfway."""
+    """disk_full_at(name, step): the first append of ``name``'s row of ``step`` runs out of space halfway."""
     def arm(name: str, step: int):
-        real_append = RunFolder._append
+        real_append, armed = RunFolder._append, [True]
 
         def append(self, file, row):
-            if file == name and row.get("step") == step:
+            if armed and file == name and row.get("step") == step:
+                armed.clear()
                 def half_open(path, mode="r", *a, encoding=None, **k):
                     raw = _HalfWrite(io.FileIO(path, mode.replace("b", "").replace("+", "") + "+"))
                     return raw if "b" in mode else io.TextIOWrapper(raw, encoding=encoding)
@@ -63,7 +64,7 @@ def test_disk_full_while_logging_names_the_file_and_the_rows_after_are_kept(tmp_
     run = RunFolder.create(tmp_path / "r", tr.cfg)
     loop = RunLoop(tr, run)
     disk_full_at("metrics.jsonl", 20)
-    with pytest.raises(WriteError, match=r"disk full while writing .*metrics\.jsonl: the rows before step 20 are kept"):
+    with pytest.raises(WriteError, match=r"disk full while writing .*metrics\.jsonl: the rows before this one are kept"):
         for _ in range(20):
             loop.advance()
     # space was freed; the window's engine trains on (Start) from the step it reached
@@ -91,3 +92,27 @@ def test_a_row_appended_after_a_row_cut_by_a_crash_is_read(tmp_path):
     run.append_event({"step": 30, "event": "set", "key": "train.lr_d", "value": 0.001})
     assert [(r["step"], r["loss_d"]) for r in run.read_metrics()] == [(10, 1.0), (30, 0.5)]
     assert [e["step"] for e in run.read_events()] == [30]
+
+
+def test_a_setting_changed_while_the_disk_is_full_is_in_force_not_refused_and_logged_later(tmp_path, disk_full_at):
+    import queue
+
+    from gan_studio.session import protocol as P
+    from gan_studio.session.engine import TrainingEngine
+    replies = []
+    engine = TrainingEngine(tmp_path, "cpu", queue.Queue(), replies.append)
+    engine.new_run(P.New(tiny_cfg()))
+    disk_full_at("events.jsonl", 0)   # the change's line in the log: the disk is full
+    P.dispatch(engine, P.SetSetting("train.lr_d", 0.0005), replies.append)
+    # it was applied: the window must not show it refused (the old code said SettingRefused, and the
+    # plots got no mark of the change, while D trained at the new rate)
+    assert not [r for r in replies if isinstance(r, (P.SettingRefused, P.Failed))], replies
+    assert engine._tr.opt_d.param_groups[0]["lr"] == 0.0005
+    assert [e["key"] for e in engine._events if e["event"] == "set"] == ["train.lr_d"]
+    # space is back: the change is logged before the next row
+    engine.run_steps(P.RunSteps(10))
+    while engine._busy():
+        engine._advance()
+    run = engine._run
+    assert [(e["event"], e.get("key")) for e in run.read_events()] == [("set", "train.lr_d")]
+    engine._finish_run()

@@ -491,9 +491,7 @@ class RunFolder:
                     pass   # readers skip a cut line, and the next append ends it
             if e.filename is None:   # a failed write() names no file
                 e.filename = str(path)
-            step = row.get("step")
-            kept = f"the rows before step {step} are kept" if step is not None else "the rows before are kept"
-            err = WriteError(f"{describe_os_error(e)}: {kept}")
+            err = WriteError(f"{describe_os_error(e)}: the rows before this one are kept")
             err.errno, err.strerror, err.filename = e.errno, e.strerror, str(path)
             raise err from None
 

@@ -455,6 +455,7 @@ class TrainingEngine:
     def _save_without_evaluation(loop, run, tr) -> None:
         """RunLoop.finish() without its evaluation: on images that may first train the metric
         classifier (minutes), and closing the window must take a second or two."""
+        loop.write_events()   # those a full disk held back
         row = tr.step_metrics_now()
         if row is not None and (loop.last_row is None or loop.last_row.get("step") != tr.step_count):
             run.append_metrics(row)

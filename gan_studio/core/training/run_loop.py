@@ -47,8 +47,9 @@ class RunLoop:
         self._t0 = time.perf_counter()
         self._steps_at_t0 = trainer.step_count
         self.mode_hops = ModeHops()
+        self._unwritten_events: list[dict] = []   # events the run's log could not take yet
         if run is not None:
-            trainer.on_event.append(run.append_event)
+            trainer.on_event.append(self._log_event)
             # the scheduled evaluations only: a run that stopped between two evaluated at its last step
             # too (finish), and the same run trained without a stop would not have that one
             self.mode_hops.refill((r for r in run.read_metrics() if r.get("step", 0) <= trainer.step_count),
@@ -56,6 +57,23 @@ class RunLoop:
         self._keep_good()
         if run is not None and trainer.step_count in trainer.cfg.train.keep_samples_at:
             run.save_samples(trainer, only_if_missing=True)   # step 0 of a new run (or one cut short)
+
+    def _log_event(self, event: dict) -> None:
+        """Write ``event`` to the run's events.jsonl. One the disk cannot take (full, read-only) is
+        kept and written before the next event or logged row, whose write then raises: the change
+        it records was made, and must not look refused (nor keep the window from marking it) because
+        its log line was not written."""
+        self._unwritten_events.append(event)
+        try:
+            self.write_events()
+        except OSError:   # WriteError included: the next logged row says it, and pauses the run
+            pass
+
+    def write_events(self) -> None:
+        """Write the events the run's log could not take before (OSError when it still cannot)."""
+        while self._unwritten_events and self.run is not None:
+            self.run.append_event(self._unwritten_events[0])
+            self._unwritten_events.pop(0)
 
     def _keep_good(self, state: dict | None = None) -> list[str]:
         """Keep the trainer's state (or ``state``, already checked) as the last good one when it is
@@ -103,6 +121,7 @@ class RunLoop:
             row["steps_per_s"] = round(self.steps_per_second, 2)
             self.last_row = row
             if self.run is not None:
+                self.write_events()   # the events before the row, in order; a full disk raises here
                 self.run.append_metrics(row)
         if self.run is not None:
             if s % t.checkpoint_every == 0:   # before the snapshot: a rolled-back step gets no picture
@@ -216,6 +235,7 @@ class RunLoop:
                 if self.run is not None:   # a logged step's row takes the evaluation: one row a step
                     self.run.complete_last_metrics(row)
         if self.run is not None:
+            self.write_events()
             self.save_checkpoint(tr.state_dict())   # checked above; the evaluation only folded G's average
             self.run.save_snapshot(self.trainer)
 
