@@ -97,3 +97,17 @@ def test_resuming_a_checkpoint_whose_step_is_no_step_count_keeps_the_logs_and_ke
     assert f"holds step {step!r}, not a step count" in err and "gan-studio fork" in err, err
     after = {p.relative_to(run).as_posix(): p.read_bytes() for p in run.rglob("*") if p.is_file()}
     assert after == before
+
+
+@pytest.mark.parametrize("counts", ["x", [1, [2]], [None, 1], [-1, 3], True])
+def test_a_logged_evaluation_with_broken_mode_counts_does_not_stop_a_resume(run, capsys, counts):
+    import json
+    log = run / "metrics.jsonl"
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    first = next(r for r in rows if "mode_counts" in r)
+    first["mode_counts"] = counts   # a hand-broken row: the window skips it; resuming raised a traceback
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    rc, _, err = cli(capsys, "train", "--resume", run, "--steps", "20", "--quiet")
+    assert rc == 0 and "Traceback" not in err, err
+    logged = [json.loads(line) for line in log.read_text().splitlines()]
+    assert logged[-1]["step"] == 60 and isinstance(logged[-1]["mode_hops"], int)

@@ -92,5 +92,20 @@ class ModeHops:
         """Add the rows' ``mode_counts`` in order; with ``every``, only those of rows at multiples of
         it (the scheduled evaluations: not the one a run made at a last step between them)."""
         for row in rows:
-            if row.get("mode_counts") is not None and (every is None or row.get("step", 0) % every == 0):
-                self.add(row["mode_counts"])
+            counts = logged_mode_counts(row.get("mode_counts"))
+            step = row.get("step", 0)
+            if counts is not None and (every is None or (isinstance(step, (int, float)) and step % every == 0)):
+                self.add(counts)
+
+
+def logged_mode_counts(value) -> list[int] | None:
+    """A log row's ``mode_counts`` as counts, or None when it is none: a hand-broken row ('x', a
+    nested list, a negative or infinite count) is no evaluation, not a reason a run cannot resume."""
+    if not isinstance(value, list) or not value:
+        return None
+    counts = []
+    for c in value:
+        if isinstance(c, bool) or not isinstance(c, (int, float)) or not (0 <= c < float("inf")) or c != int(c):
+            return None
+        counts.append(int(c))
+    return counts
