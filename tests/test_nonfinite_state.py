@@ -78,3 +78,13 @@ def test_the_engine_pauses_and_names_d_s_optimizer_state(tmp_path, poison_d_adam
     assert not engine._busy() and engine._tr.step_count == 10
     assert load_checkpoint_file(engine._run.path / "checkpoint.pt")["step"] == 10
     engine._finish_run()
+
+
+def test_the_run_s_list_of_changes_names_the_part_of_the_state_that_diverged(tmp_path, poison_d_adam_at, capsys):
+    poison_d_adam_at(13)
+    assert main(["train", "ring8", "--steps", "30", "--out", str(tmp_path / "r"), *TINY,
+                 "--set", "train.eval_every=10", "--set", "train.fork_keep=2"]) == 3
+    capsys.readouterr()
+    assert main(["fork", str(tmp_path / "r"), "--list"]) == 0
+    out = capsys.readouterr().out
+    assert "step 10: D's optimizer state (opt_d.state.0.exp_avg_sq) turned NaN or infinite" in out, out

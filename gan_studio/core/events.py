@@ -3,6 +3,18 @@ changes, its plot flags and the CLI (``gan-studio fork RUN --list``). No Qt here
 from __future__ import annotations
 
 
+#: what the user calls each part of a trainer state (Trainer.state_dict's top-level keys); a part
+#: not listed (a family's own) is named by its key
+STATE_PARTS = {"G": "G's weights", "D": "D's weights", "opt_g": "G's optimizer state",
+               "opt_d": "D's optimizer state", "extra": "the tricks' state", "amp": "the gradient scalers' state"}
+
+
+def describe_state_parts(names: list[str]) -> str:
+    """"D's optimizer state" / "G's weights and D's weights" for tensor names of a trainer state."""
+    parts = list(dict.fromkeys(STATE_PARTS.get(n.split(".")[0], n.split(".")[0]) for n in names))
+    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+
+
 def setting_text(value) -> str:
     """A setting's value as a user writes it (``--set``, the tricks panel): on/off, not True/False."""
     if isinstance(value, bool):
@@ -18,7 +30,9 @@ def event_text(event: dict) -> str:
         was = f" (was {setting_text(event['old'])})" if "old" in event else ""
         return f"step {step}: {key} = {setting_text(value)}{was}"
     if kind == "diverged":
-        return f"step {step}: {key or 'a value'} turned NaN or infinite: rolled back to the last good step"
+        names = [n for n in str(key).split(",") if "." in n]   # tensors of the state; a metric has no dot
+        what = f"{describe_state_parts(names)} ({key})" if names else (key or "a value")
+        return f"step {step}: {what} turned NaN or infinite: rolled back to the last good step"
     if kind == "step_failed":
         what = "out of memory" if "OutOfMemory" in str(key) or key == "MemoryError" else f"{key or 'an error'}"
         return f"step {step}: step {value} failed ({what}): rolled back to the last good step"

@@ -26,6 +26,7 @@ from gan_studio.core.config import Config
 from gan_studio.core.data.registry import build_dataset
 from gan_studio.core.device import describe_device, pick_device
 from gan_studio.core.errors import CheckpointError, ConfigError
+from gan_studio.core.events import describe_state_parts
 from gan_studio.core.family_spec import FamilySpec, Plot, needs_reset
 from gan_studio.core.fast import foreach
 from gan_studio.core.fast.adam import adam_state_problem, make_adam
@@ -45,18 +46,6 @@ class RolledBack(RuntimeError):
     (``restored_step``; None when there was none and nothing was saved)."""
     step: int
     restored_step: int | None
-
-
-#: what the user calls each part of a trainer state (state_dict's top-level keys); a part not
-#: listed (a family's own) is named by its key
-STATE_PARTS = {"G": "G's weights", "D": "D's weights", "opt_g": "G's optimizer state",
-               "opt_d": "D's optimizer state", "extra": "the tricks' state", "amp": "the gradient scalers' state"}
-
-
-def describe_state_parts(names: list[str]) -> str:
-    """"D's optimizer state" / "G's weights and D's weights" for tensor names of a trainer state."""
-    parts = list(dict.fromkeys(STATE_PARTS.get(n.split(".")[0], n.split(".")[0]) for n in names))
-    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
 
 
 class DivergedError(RolledBack):
