@@ -275,9 +275,16 @@ class TrainingEngine:
             self.reply(P.Diverged(str(e), e.restored_step))
             return
         except Exception as e:  # noqa: BLE001 - a trick or loss that fails: pause, keep the window
+            from gan_studio.core.errors import WriteError, describe_os_error
             self._target = None
             self._running = False
-            self.reply(P.Failed(f"training stopped at step {tr.step_count}: {type(e).__name__}: {e}"))
+            if isinstance(e, WriteError):   # its own words say what was kept
+                why = str(e)
+            elif isinstance(e, OSError):    # a file in the way, a read-only folder: as the CLI says it
+                why = describe_os_error(e)
+            else:
+                why = f"{type(e).__name__}: {e}"
+            self.reply(P.Failed(f"training paused at step {tr.step_count}: {why}"))
             return
         self._report_fork_points()
         m = tr.last_metrics

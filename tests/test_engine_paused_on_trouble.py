@@ -1,0 +1,42 @@
+"""The window's engine pauses a run whose files cannot be written (a file where the snapshots
+folder goes, a full disk) with one line in words, and trains on from the same step once the
+trouble is gone."""
+import queue
+
+from gan_studio.core.config import Config
+from gan_studio.core.runs import load_checkpoint_file
+from gan_studio.session import protocol as P
+from gan_studio.session.engine import TrainingEngine
+
+
+def tiny_cfg() -> Config:
+    cfg = Config()
+    for k, v in {"model.g_width": 16, "model.d_width": 16, "train.batch_size": 32, "train.device": "cpu",
+                 "train.log_every": 5, "train.eval_every": 10, "train.snapshot_every": 10,
+                 "train.checkpoint_every": 10}.items():
+        cfg.set(k, v)
+    return cfg
+
+
+def train(engine, n):
+    engine.run_steps(P.RunSteps(n))
+    while engine._busy():
+        engine._advance()
+
+
+def test_a_file_where_the_snapshots_go_pauses_in_words_and_training_goes_on_once_it_is_moved(tmp_path):
+    replies = []
+    engine = TrainingEngine(tmp_path, "cpu", queue.Queue(), replies.append)
+    engine.new_run(P.New(tiny_cfg()))
+    run = engine._run.path
+    (run / "snapshots").write_text("notes")
+    train(engine, 30)
+    failed = [r.message for r in replies if isinstance(r, P.Failed)]
+    # it said "training stopped at step 10: FileExistsError: [Errno 17] File exists: '.../snapshots'"
+    assert failed == [f"training paused at step 10: {run / 'snapshots'} is a file, where a folder is needed"]
+    assert engine._tr.step_count == 10 and not engine._busy()
+    (run / "snapshots").rename(tmp_path / "notes.txt")
+    train(engine, 10)
+    assert engine._tr.step_count == 20 and (run / "snapshots" / "step_00000020.png").is_file()
+    assert load_checkpoint_file(run / "checkpoint.pt")["step"] == 20
+    engine._finish_run()
