@@ -267,8 +267,13 @@ class TrainingEngine:
         tr = self._tr
         try:
             self._loop.advance()
-        except RolledBack as e:   # NaN/inf, or a step that raised (out of memory): undone and paused
-            self._steps, self._values = [], []
+        except RolledBack as e:   # NaN/inf, a step or its evaluation that raised (out of memory): paused
+            from gan_studio.core.training.trainer import EvaluationFailedError
+            if isinstance(e, EvaluationFailedError):   # the step stands: its metrics reach the plots
+                self._steps.append(tr.last_metrics.step)
+                self._values.append(tr.last_metrics.values)
+            else:
+                self._steps, self._values = [], []
             self._target = None
             self._running = False
             self._force_frame = True

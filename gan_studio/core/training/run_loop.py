@@ -11,8 +11,8 @@ import torch
 from gan_studio.core.device import free_cached_memory, is_out_of_memory
 from gan_studio.core.errors import user_errors
 from gan_studio.core.metrics.modes import ModeHops
-from gan_studio.core.training.trainer import (METRIC_NAMES, DivergedError, StepFailedError, StepMetrics, Trainer,
-                                              nonfinite_tensors, short_names)
+from gan_studio.core.training.trainer import (METRIC_NAMES, DivergedError, EvaluationFailedError, StepFailedError,
+                                              StepMetrics, Trainer, nonfinite_tensors, short_names)
 
 
 class RunLoop:
@@ -112,7 +112,12 @@ class RunLoop:
             checked = True
             row = m.as_dict()
             if s % t.eval_every == 0:
-                self.last_eval = tr.evaluate()
+                try:
+                    self.last_eval = tr.evaluate()
+                except user_errors():   # a one-line error about the user's input: as it is
+                    raise
+                except Exception as e:  # noqa: BLE001 - the step's state is saved, EvaluationFailedError raised
+                    self._evaluation_failed(e, row)
                 self._eval_step = s
                 if "mode_counts" in self.last_eval:
                     self.last_eval["mode_hops"] = self.mode_hops.add(self.last_eval["mode_counts"])
@@ -191,6 +196,25 @@ class RunLoop:
             free_cached_memory(tr.device)
         restored = self._restore_last_good({"event": "step_failed", "key": type(error).__name__, "value": step})
         raise StepFailedError(step, error, restored, oom, tr.device_name) from error
+
+    def _evaluation_failed(self, error: Exception, row: dict) -> None:
+        """The evaluation at a logged step raised: the step was whole and its state found finite, so
+        nothing is undone; its row (without the evaluation) is logged, the event recorded, the state
+        saved, and EvaluationFailedError raised. finish() does not try the evaluation again."""
+        tr = self.trainer
+        step, oom = tr.step_count, is_out_of_memory(error)
+        if oom:
+            free_cached_memory(tr.device)
+        self._eval_step = step
+        tr.record_event({"event": "evaluation_failed", "key": type(error).__name__, "value": step})
+        self._update_speed()
+        row["steps_per_s"] = round(self.steps_per_second, 2)
+        self.last_row = row
+        if self.run is not None:
+            self.write_events()
+            self.run.append_metrics(row)
+            self.save_checkpoint(tr.state_dict())   # checked finite at this logged step
+        raise EvaluationFailedError(step, error, self.run is not None, oom, tr.device_name) from error
 
     def _restore_last_good(self, event: dict) -> int | None:
         """Load the last good state (if there is one), record ``event`` and write the restored

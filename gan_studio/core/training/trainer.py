@@ -90,6 +90,25 @@ class StepFailedError(RolledBack):
         super().__init__(f"{what}; {where}. {advice}")
 
 
+class EvaluationFailedError(RolledBack):
+    """The evaluation after a step raised (out of memory on the GPU while drawing its samples or
+    training the image metrics' classifier, say). The step itself was whole and its state finite:
+    nothing is rolled back; the run, saved at that step when it has a folder, is paused, not ended."""
+
+    def __init__(self, step: int, error: BaseException, saved: bool, out_of_memory: bool, device: str = ""):
+        self.step, self.error, self.restored_step = step, error, step
+        self.out_of_memory = out_of_memory
+        if out_of_memory:
+            what = f"out of memory{' on ' + device if device else ''}"
+            advice = "Continue it on the CPU (`--device cpu` with --resume), or with smaller networks (model.*)."
+        else:
+            first = str(error).splitlines()[0][:200] if str(error) else ""
+            what = f"{type(error).__name__}" + (f": {first}" if first else "")
+            advice = "Its training was not affected: continue it once the cause is fixed."
+        where = "the run was paused at that step, which is saved" if saved else "the run was paused at that step"
+        super().__init__(f"the evaluation at step {step} failed ({what}); {where}. {advice}")
+
+
 def _floating_tensors(obj, prefix: str = ""):
     """(name, tensor) of every floating-point tensor in a nested state (dicts, lists, tuples)."""
     if isinstance(obj, torch.Tensor):
