@@ -785,7 +785,9 @@ class PlotsPanel(QWidget):
         for name, value, text in (("hq", HQ_CAP, f"cap {HQ_CAP:.1f} %"),
                                   ("rkl", (k - 1) / (2 * N_EVAL), f"floor {(k - 1) / (2 * N_EVAL):.4f}")):
             line = pg.InfiniteLine(pos=value, angle=0, pen=REFERENCE_PEN, label=text,
-                                   labelOpts={"position": 0.95, "color": LEGEND_COLOUR, "anchors": [(1, 0), (1, 0)]})
+                                   # under the line in the upper half of the view, over it in the lower
+                                   # (reverse KL's floor sits at the bottom: hung under it, its label was cut)
+                                   labelOpts={"position": 0.95, "color": LEGEND_COLOUR, "anchors": [(1, 0), (1, 1)]})
             self.plots[name].addItem(line, ignoreBounds=True)
             self.references[name] = line
             self._show_reference_label(name, self.plots[name].viewRange()[1])

@@ -298,6 +298,22 @@ def test_hq_cap_and_reverse_kl_floor_are_drawn_and_mode_hops_plotted(panel):
     assert p.references["hq"].label.isVisible()
 
 
+def test_reference_labels_are_drawn_whole_inside_their_plots(panel):
+    """Reverse KL's floor lies at the bottom of its plot: its label 'floor 0.0014', hung under the
+    line, was cut by the plot's bottom edge to a dash. A line in the lower half of the view has its
+    label over it, one in the upper half (HQ's cap) under it."""
+    state, _ = made_up_run(modes=np.zeros((8, 2)))
+    for i, rkl in enumerate((1.6, 1.4, 0.5, 1.0, 0.25, 0.6, 0.1, 0.4, 0.15)):
+        state._add_eval(30 * (i + 1), {"modes": 8, "modes_strict": 8, "hq": 95.0 + i / 2, "rkl": rkl})
+    state.version += 1
+    p = panel(state, width=1000)
+    for name in ("rkl", "hq"):
+        line = p.references[name]
+        assert line.label.isVisible(), name
+        label, view = line.label.sceneBoundingRect(), p.plots[name].vb.sceneBoundingRect()
+        assert view.contains(label), (name, label, view)
+
+
 def test_clicking_a_change_in_the_list_scrubs_the_2d_view_to_its_step(make_window, qtbot):
     win = make_window()
     win.worker.run_steps(4)
