@@ -111,3 +111,21 @@ def test_a_logged_evaluation_with_broken_mode_counts_does_not_stop_a_resume(run,
     assert rc == 0 and "Traceback" not in err, err
     logged = [json.loads(line) for line in log.read_text().splitlines()]
     assert logged[-1]["step"] == 60 and isinstance(logged[-1]["mode_hops"], int)
+
+
+@pytest.mark.parametrize("events_json", ["{}", "not json"])
+def test_a_checkpoint_whose_record_of_changes_is_damaged_is_refused_in_one_line(run, tmp_path, capsys, events_json):
+    for file in (run / "checkpoint.pt", run / "forks" / "step_00000040.pt"):
+        state = load_checkpoint_file(file)
+        state["events_json"] = events_json
+        save_checkpoint_file(state, file)
+    before = {p.relative_to(run).as_posix(): p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    # the old code: AttributeError ('dict' object has no attribute 'append') at the first change of a
+    # resume, a JSONDecodeError traceback from a fork
+    for argv in (["train", "--resume", run, "--steps", "5", "--set", "train.lr_d=0.001", "--quiet"],
+                 ["fork", run, "--at", "40", "--out", tmp_path / "branch", "--set", "train.lr_g=0.001"]):
+        rc, _, err = cli(capsys, *argv)
+        assert rc == 2 and len(err.strip().splitlines()) == 1, err
+        assert "holds no list of the run's changes" in err, err
+    assert not (tmp_path / "branch").exists()
+    assert {p.relative_to(run).as_posix(): p.read_bytes() for p in run.rglob("*") if p.is_file()} == before

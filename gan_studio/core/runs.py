@@ -283,6 +283,12 @@ def _load_checkpoint(path: Path) -> dict:
         Config.from_dict(json.loads(state["config_json"]))
     except (ConfigError, json.JSONDecodeError, TypeError) as e:
         raise CheckpointError(f"{path} holds an invalid config: {e}") from None
+    try:   # the run's changes: a Trainer appends to this list, a fork copies it into events.jsonl
+        events = json.loads(state.get("events_json", "[]"))
+    except (TypeError, ValueError, RecursionError):
+        events = None
+    if not isinstance(events, list):
+        raise CheckpointError(f"{path} holds no list of the run's changes (its events_json is damaged or edited)")
     return state
 
 
