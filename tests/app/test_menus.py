@@ -74,6 +74,22 @@ def test_each_menu_holds_its_commands_in_order(make_window):
     assert win.actions_by_name["quit"].shortcut() == QKeySequence("Ctrl+Q")
 
 
+def test_a_panel_hidden_and_shown_again_from_the_panels_menu_gets_its_share_back(make_window, qtbot):
+    """Panels > 2-D view off and on again at 1280x720: Qt gave it back its least width (372 px beside
+    plots of 604), the scatter squeezed; it gets the share it had, as the window first laid it out."""
+    win = make_window()
+    win.resize(1280, 720)
+    modes, plots = win.docks["modes"], win.docks["plots"]
+    qtbot.waitUntil(lambda: win.width() == 1280 and abs(modes.width() - plots.width()) <= 4, timeout=3000)
+    before = (modes.width(), plots.width())
+    toggle = modes.toggleViewAction()
+    toggle.trigger()
+    qtbot.waitUntil(lambda: modes.isHidden() and plots.width() > before[1] + 100, timeout=3000)
+    toggle.trigger()
+    qtbot.waitUntil(lambda: modes.isVisible() and abs(modes.width() - before[0]) <= 4, timeout=3000)
+    assert abs(plots.width() - before[1]) <= 4
+
+
 def test_run_menu_starts_and_pauses_as_the_toolbar_does(make_window, qtbot):
     win = make_window()
     run_menu = menus(win)["&Run"]
