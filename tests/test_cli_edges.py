@@ -277,3 +277,30 @@ def test_an_address_whose_port_is_no_number_is_one_line(tmp_path, capsys):
                      "--address", "h:²", "--out", tmp_path / "sweep")
     one_line_error(rc, err, "--address h:²: the port '²' is not a number; give HOST:PORT")
     assert not (tmp_path / "sweep").exists()
+
+
+# -- latents files that are not .npy arrays --------------------------------------------------------------------
+@pytest.mark.parametrize("kind, words", [
+    ("text", "not a .npy file (it does not start with NumPy's header)"),
+    ("npz", "an .npz archive of several arrays, not a single .npy array"),
+    ("folder", "is a folder, not a .npy file"),
+])
+def test_a_latents_file_that_is_no_npy_array_says_what_it_is(digits_run, tmp_path, capsys, kind, words):
+    """A text file was 'This file contains pickled (object) data. If you trust the file you can load it
+    unsafely using the `allow_pickle=` keywo' (numpy's guess, cut mid-word, and advice never to follow);
+    sample --z on a folder was '[Errno 21] Is a directory'."""
+    import numpy as np
+    path = tmp_path / "z.npy"
+    if kind == "text":
+        path.write_text("0.1 0.2 0.3\n")
+    elif kind == "npz":
+        with open(path, "wb") as fh:
+            np.savez(fh, z=np.zeros((2, 64), np.float32))
+    else:
+        path.mkdir()
+    run, _ = digits_run
+    for argv, option in ((["sample", run, "--z", path, "--out", tmp_path / "s.png"], "--z"),
+                         (["latent", run, "--a", path, "--b", "1", "--c", "2", "--out", tmp_path / "l.png"], "--a")):
+        rc, _, err = cli(capsys, *argv)
+        line = one_line_error(rc, err, f"{option} {path}: {words}")
+        assert "pickle" not in line and "Errno" not in line

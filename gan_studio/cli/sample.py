@@ -52,15 +52,8 @@ def add_parser(sub):
 
 def load_latents(path: str, latent_dim: int) -> np.ndarray:
     """A float (N, latent) or (N, latent, 1, 1) array; never unpickles (allow_pickle=False)."""
-    try:
-        z = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise ConfigError(f"--z {path}: no such file") from None
-    except (ValueError, OSError, EOFError) as e:
-        first = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
-        raise ConfigError(f"--z {path}: not a plain .npy array ({first})") from None
-    if not isinstance(z, np.ndarray):   # an .npz archive holds several arrays
-        raise ConfigError(f"--z {path}: not a single .npy array (an .npz archive?)")
+    from gan_studio.core.latent import read_npy
+    z = read_npy(path, f"--z {path}")
     if z.ndim == 4 and z.shape[2:] == (1, 1):
         z = z[:, :, 0, 0]
     if z.ndim == 1 and z.shape[0] == latent_dim:

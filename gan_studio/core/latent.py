@@ -63,21 +63,41 @@ def finite_float32(arr: np.ndarray, what: str) -> np.ndarray:
     return arr
 
 
-def load_latents_npy(path: str | Path, latent_dim: int, what: str | None = None) -> np.ndarray:
-    """A plain .npy array of latents; never unpickles (allow_pickle=False)."""
-    what = what or str(path)
+def read_npy(path: str | Path, what: str) -> np.ndarray:
+    """The one array of a .npy file, never unpickled (allow_pickle=False); a ConfigError naming
+    ``what`` for a missing file, a folder, an .npz archive, a file that is no .npy at all (numpy's
+    own word for that is "pickled data ... load it unsafely", which is neither true nor advice to
+    give) or one it cannot read."""
     try:
-        arr = np.load(path, allow_pickle=False)
+        with open(path, "rb") as fh:
+            head = fh.read(len(NPY_MAGIC))
     except FileNotFoundError:
         raise ConfigError(f"{what}: no such file") from None
     except IsADirectoryError:
         raise ConfigError(f"{what}: is a folder, not a .npy file") from None
-    except (ValueError, OSError, EOFError) as e:
+    except OSError as e:
+        raise ConfigError(f"{what}: cannot be read ({e.strerror or type(e).__name__})") from None
+    if head.startswith(b"PK"):   # a zip: numpy.savez's archive of several arrays
+        raise ConfigError(f"{what}: an .npz archive of several arrays, not a single .npy array; save one "
+                          "array with numpy.save")
+    if head != NPY_MAGIC:
+        raise ConfigError(f"{what}: not a .npy file (it does not start with NumPy's header); write latents "
+                          "with numpy.save, or with --latents-out of `gan-studio sample`")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:   # cut short, a bad header, an array of Python objects
         first = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
         raise ConfigError(f"{what}: not a plain .npy array ({first})") from None
-    if not isinstance(arr, np.ndarray):  # an .npz archive
-        raise ConfigError(f"{what}: not a single .npy array")
-    return as_latents(arr, latent_dim, what)
+
+
+#: the first bytes of every .npy file (numpy.lib.format.MAGIC_PREFIX)
+NPY_MAGIC = b"\x93NUMPY"
+
+
+def load_latents_npy(path: str | Path, latent_dim: int, what: str | None = None) -> np.ndarray:
+    """A plain .npy array of latents; never unpickles (allow_pickle=False)."""
+    what = what or str(path)
+    return as_latents(read_npy(path, what), latent_dim, what)
 
 
 def latents_npy_bytes(z: np.ndarray) -> bytes:
