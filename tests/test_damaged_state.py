@@ -129,3 +129,19 @@ def test_a_checkpoint_whose_record_of_changes_is_damaged_is_refused_in_one_line(
         assert "holds no list of the run's changes" in err, err
     assert not (tmp_path / "branch").exists()
     assert {p.relative_to(run).as_posix(): p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.parametrize("part", ["extra", "extra.layout.D", "extra.tricks.g_ema"])
+def test_a_checkpoint_whose_trick_state_is_no_table_is_refused_in_one_line(run, capsys, part):
+    state = load_checkpoint_file(run / "checkpoint.pt")
+    *path, last = part.split(".")
+    table = state
+    for key in path:
+        table = table[key]
+    table[last] = "x"
+    save_checkpoint_file(state, run / "checkpoint.pt")
+    before = (run / "checkpoint.pt").read_bytes()
+    rc, _, err = cli(capsys, "train", "--resume", run, "--steps", "5", "--quiet")   # was: an AttributeError traceback
+    assert rc == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"holds a damaged {part} (not the table of names it must be)" in err and "gan-studio fork" in err, err
+    assert (run / "checkpoint.pt").read_bytes() == before

@@ -262,7 +262,7 @@ def _apply_changes(state: dict, cfg: Config, changes: dict, device: str | None):
         tr = make_trainer(cfg, device=device)
         try:
             tr.load_state_dict(state)
-        except (RuntimeError, KeyError, ValueError, TypeError) as e:
+        except (RuntimeError, KeyError, ValueError, TypeError, AttributeError, IndexError) as e:
             if isinstance(e, (ConfigError, RunError)):
                 raise
             why = str(e) if isinstance(e, CheckpointError) else f"it does not fit its own config ({state_mismatch(e)})"

@@ -283,6 +283,10 @@ def _load_checkpoint(path: Path) -> dict:
         Config.from_dict(json.loads(state["config_json"]))
     except (ConfigError, json.JSONDecodeError, TypeError) as e:
         raise CheckpointError(f"{path} holds an invalid config: {e}") from None
+    damaged = _damaged_part(state)
+    if damaged is not None:
+        raise CheckpointError(f"{path} holds a damaged {damaged} (not the table of names it must be): "
+                              "it was damaged or edited")
     try:   # the run's changes: a Trainer appends to this list, a fork copies it into events.jsonl
         events = json.loads(state.get("events_json", "[]"))
     except (TypeError, ValueError, RecursionError):
@@ -290,6 +294,27 @@ def _load_checkpoint(path: Path) -> dict:
     if not isinstance(events, list):
         raise CheckpointError(f"{path} holds no list of the run's changes (its events_json is damaged or edited)")
     return state
+
+
+def _damaged_part(state: dict) -> str | None:
+    """The first part of a checkpoint's state that is not the dict (of dicts) every Trainer writes
+    there, or None: G, D, the optimizers, the tricks' layouts and states, the gradient scalers'."""
+    for key in ("G", "D", "opt_g", "opt_d"):
+        if not isinstance(state[key], dict):
+            return key
+    extra, amp = state.get("extra", {}), state.get("amp", {})
+    if not isinstance(extra, dict):
+        return "extra"
+    for part in ("layout", "tricks"):
+        table = extra.get(part, {})
+        if not isinstance(table, dict):
+            return f"extra.{part}"
+        for name, value in table.items():
+            if not isinstance(value, dict):
+                return f"extra.{part}.{name}"
+    if not isinstance(amp, dict) or not all(isinstance(v, dict) for v in amp.values()):
+        return "amp"
+    return None
 
 
 def _recovery_hint(path: Path) -> str:
@@ -794,7 +819,8 @@ def trainer_from_run(path: str | Path, device: str | None = None, trust_code: bo
                     raise
                 tr = _without_data(cfg, state, device, gone)
         tr.load_state_dict(state)
-    except (RuntimeError, KeyError, ValueError, TypeError) as e:
+    except (RuntimeError, KeyError, ValueError, TypeError, AttributeError, IndexError) as e:
+        # AttributeError, IndexError: a family's own state of another structure (a damaged or edited file)
         if isinstance(e, (ConfigError, CheckpointError, RunError, DataError)):   # DataError: data.path moved
             raise
         raise CheckpointError(f"{run.path / CHECKPOINT} does not fit its own config "
