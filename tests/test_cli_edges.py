@@ -304,3 +304,18 @@ def test_a_latents_file_that_is_no_npy_array_says_what_it_is(digits_run, tmp_pat
         rc, _, err = cli(capsys, *argv)
         line = one_line_error(rc, err, f"{option} {path}: {words}")
         assert "pickle" not in line and "Errno" not in line
+
+
+# -- a file or a run folder given where a preset goes -------------------------------------------------------------
+def test_a_file_or_run_folder_given_as_the_preset_says_what_it_is(digits_run, tmp_path, capsys, monkeypatch):
+    """`train notes.txt` and `train run` (a run folder in the current folder) said 'unknown preset' and listed
+    the presets, as for a typo."""
+    import shutil
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("lr 1e-4\n")
+    shutil.copytree(digits_run[0], tmp_path / "myrun", ignore=shutil.ignore_patterns(".lock"))
+    rc, _, err = cli(capsys, "train", "notes.txt", "--steps", "1")
+    one_line_error(rc, err, "notes.txt is a file here, but a config file must end in .toml or .json")
+    rc, _, err = cli(capsys, "train", "myrun", "--steps", "1")
+    one_line_error(rc, err, "myrun is a folder, not a config file",
+                   "it is a run folder: continue it with gan-studio train --resume myrun")

@@ -49,7 +49,8 @@ def load_preset(name: str) -> Config:
     the presets stays light)."""
     import gan_studio.core.data  # noqa: F401  (registers the names data.name may take)
     import gan_studio.core.families  # noqa: F401  (and those of model.family)
-    if looks_like_path(name):
+    unknown = name not in preset_names()
+    if looks_like_path(name) or (unknown and os.path.isdir(name)):   # 'runs' or a run folder's name, in its parent
         path = Path(name)
         if not path.exists():
             raise ConfigError(f"no such config file: {name}")
@@ -59,6 +60,9 @@ def load_preset(name: str) -> Config:
                 hint = f"; it is a run folder: continue it with gan-studio train --resume {name}"
             raise ConfigError(f"{name} is a folder, not a config file (.toml or .json){hint}")
         return Config.load(path)
+    if unknown and os.path.lexists(name):   # 'notes.txt': a file here, not a preset
+        raise ConfigError(f"unknown preset {echo(name)}; {name} is a file here, but a config file must end in "
+                          ".toml or .json (`gan-studio presets` lists the presets)")
     cfg = Config.load(preset_path(name))
     if cfg.name == "custom":
         cfg.name = name
