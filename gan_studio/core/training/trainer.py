@@ -100,7 +100,10 @@ class EvaluationFailedError(RolledBack):
         self.out_of_memory = out_of_memory
         if out_of_memory:
             what = f"out of memory{' on ' + device if device else ''}"
-            advice = "Continue it on the CPU (`--device cpu` with --resume), or with smaller networks (model.*)."
+            on_cpu = device.upper().startswith("CPU")
+            advice = ("Continue it with smaller networks (model.*) or on a machine with more memory."
+                      if on_cpu else "Continue it on the CPU (`--device cpu` with --resume), or with smaller "
+                                     "networks (model.*).")
         else:
             first = str(error).splitlines()[0][:200] if str(error) else ""
             what = f"{type(error).__name__}" + (f": {first}" if first else "")
