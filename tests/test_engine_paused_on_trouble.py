@@ -40,3 +40,17 @@ def test_a_file_where_the_snapshots_go_pauses_in_words_and_training_goes_on_once
     assert engine._tr.step_count == 20 and (run / "snapshots" / "step_00000020.png").is_file()
     assert load_checkpoint_file(run / "checkpoint.pt")["step"] == 20
     engine._finish_run()
+
+
+def test_ending_a_run_whose_snapshot_cannot_be_written_says_why_in_words(tmp_path):
+    replies = []
+    engine = TrainingEngine(tmp_path, "cpu", queue.Queue(), replies.append)
+    engine.new_run(P.New(tiny_cfg()))
+    run = engine._run.path
+    train(engine, 5)
+    (run / "snapshots").write_text("notes")
+    engine._finish_run()   # New, Open or closing the window
+    failed = [r.message for r in replies if isinstance(r, P.Failed)]
+    # it said "could not save the run in RUN: [Errno 17] File exists: 'RUN/snapshots'"
+    assert failed == [f"could not save the run in {run}: {run / 'snapshots'} is a file, where a folder is needed"]
+    assert load_checkpoint_file(run / "checkpoint.pt")["step"] == 5

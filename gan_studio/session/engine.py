@@ -280,15 +280,9 @@ class TrainingEngine:
             self.reply(P.Diverged(str(e), e.restored_step))
             return
         except Exception as e:  # noqa: BLE001 - a trick or loss that fails: pause, keep the window
-            from gan_studio.core.errors import WriteError, describe_os_error
             self._target = None
             self._running = False
-            if isinstance(e, WriteError):   # its own words say what was kept
-                why = str(e)
-            elif isinstance(e, OSError):    # a file in the way, a read-only folder: as the CLI says it
-                why = describe_os_error(e)
-            else:
-                why = f"{type(e).__name__}: {e}"
+            why = os_error_words(e) if isinstance(e, OSError) else f"{type(e).__name__}: {e}"
             self.reply(P.Failed(f"training paused at step {tr.step_count}: {why}"))
             return
         self._report_fork_points()
@@ -418,7 +412,7 @@ class TrainingEngine:
         except (OSError, *user_errors()) as e:
             run.unlock()
             run.read_only = True
-            self.reply(P.Failed(str(e) if isinstance(e, user_errors()) else f"could not write to {run.path}: {e}"))
+            self.reply(P.Failed(os_error_words(e) if isinstance(e, OSError) else str(e)))
             return False
         self._unlogged = []
         kept = self._loop.fork_states
@@ -444,7 +438,7 @@ class TrainingEngine:
             else:
                 loop.finish()
         except OSError as e:
-            self.reply(P.Failed(f"could not save the run in {run.path}: {e}"))
+            self.reply(P.Failed(f"could not save the run in {run.path}: {os_error_words(e)}"))
             return
         except RolledBack as e:
             # a state that is not finite (Adam's moments overflow while the losses stay finite) is not
@@ -473,6 +467,13 @@ class TrainingEngine:
             run.append_metrics(row)
         run.save_checkpoint(tr)
         run.save_snapshot(tr)
+
+
+def os_error_words(e: OSError) -> str:
+    """An OSError in words: a WriteError's own (it says what was kept), any other as the CLI says it
+    ('disk full while writing PATH', 'PATH is a file, where a folder is needed'), never '[Errno N]'."""
+    from gan_studio.core.errors import WriteError, describe_os_error
+    return str(e) if isinstance(e, WriteError) else describe_os_error(e)
 
 
 def checkpoint_signature(path) -> tuple | None:
