@@ -319,3 +319,11 @@ def test_a_file_or_run_folder_given_as_the_preset_says_what_it_is(digits_run, tm
     rc, _, err = cli(capsys, "train", "myrun", "--steps", "1")
     one_line_error(rc, err, "myrun is a folder, not a config file",
                    "it is a run folder: continue it with gan-studio train --resume myrun")
+
+
+# -- metrics --classifiers ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("seeds, reason", [("5-2", "the range 5-2 runs backwards"), ("0-99999", "at most 10,000 seeds")])
+def test_classifier_seeds_out_of_range_say_why(digits_run, capsys, seeds, reason):
+    """'5-2' and '0-99999' were told only 'give seeds as 0,1,2 or 0-2', which they look like."""
+    rc, _, err = cli(capsys, "metrics", digits_run[0], "--classifiers", seeds)
+    one_line_error(rc, err, f"argument --classifiers: '{seeds}': {reason}; give seeds as 0,1,2 or 0-2")

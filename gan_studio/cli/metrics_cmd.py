@@ -29,8 +29,10 @@ def _seeds(text: str) -> list[int]:
     text = text.strip()
     try:
         return parse_seeds(f"{text}-{text}" if text.isdigit() else text)
-    except ConfigError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give seeds as 0,1,2 or 0-2") from None
+    except ConfigError as e:   # parse_seeds names --seeds: keep its reason ('the range 5-2 runs backwards')
+        reason = str(e).partition(": ")[2]
+        why = "" if not reason or reason.startswith("use a count") else f"{reason}; "
+        raise argparse.ArgumentTypeError(f"{text!r}: {why}give seeds as 0,1,2 or 0-2") from None
 
 
 def print_table(row: dict, logged_at: dict[str, int] | None = None) -> None:
