@@ -327,3 +327,12 @@ def test_classifier_seeds_out_of_range_say_why(digits_run, capsys, seeds, reason
     """'5-2' and '0-99999' were told only 'give seeds as 0,1,2 or 0-2', which they look like."""
     rc, _, err = cli(capsys, "metrics", digits_run[0], "--classifiers", seeds)
     one_line_error(rc, err, f"argument --classifiers: '{seeds}': {reason}; give seeds as 0,1,2 or 0-2")
+
+
+# -- compare: one run named twice ---------------------------------------------------------------------------------
+def test_compare_refuses_a_run_named_twice(digits_run, tmp_path, capsys):
+    """compare RUN RUN drew every curve twice under one name, and its CSV held two columns of one name."""
+    run = digits_run[0]
+    rc, _, err = cli(capsys, "compare", run, f"{run}/", "--out", tmp_path / "c.csv")
+    one_line_error(rc, err, f"{run} and {run}/ are the same run: name each run once")
+    assert not (tmp_path / "c.csv").exists()

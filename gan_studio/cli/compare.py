@@ -32,9 +32,23 @@ def add_parser(sub):
     return p
 
 
+def _refuse_repeats(run_dirs) -> None:
+    """One run named twice (runs/r1 and ./runs/r1/ alike) would be two rows, curves or CSV columns of
+    the same name; refused, as export refuses it."""
+    import os
+    seen: dict[str, str] = {}
+    for d in map(str, run_dirs):
+        key = os.path.realpath(d)
+        if key in seen:
+            same = f"run {d} is given twice" if seen[key] == d else f"{seen[key]} and {d} are the same run"
+            raise ConfigError(f"{same}: name each run once (its curves would be drawn twice under one name)")
+        seen[key] = d
+
+
 def run(args) -> int:
     from gan_studio.core import compare as C
     from gan_studio.core.io import atomic_write_bytes, atomic_write_text, refuse_output_in_runs
+    _refuse_repeats(args.runs)
     if args.out is None:
         C.check_smoothing(args.smooth)
         runs = C.load_histories(args.runs)
