@@ -116,7 +116,10 @@ def test_fork_in_the_window_trains_both_branches(make_window, qtbot, tmp_path):
     assert side.bars_plot.isVisible() and side.timeline_plot.isVisible()
     shown = side.shown_view
     assert shown is not None and any(v is shown for v in root.state.views)
-    assert np.array_equal(side.bars.opts["height"], np.asarray(shown.evaluation["mode_counts"], float))
+    # live, its bars show the parent's newest evaluation (its picture's, or a later one of the run loop's)
+    newest = root.state.newest_evaluation()
+    assert newest is not None and newest[0] >= shown.step
+    assert np.array_equal(side.bars.opts["height"], np.asarray(newest[1]["mode_counts"], float))
     # each view's timeline is its own branch's: its right edge is the bars beside it, its hop marks
     # what that branch's Mode hops counts (the branch's band showed its parent's modes)
     for view in (side, win.modes):
