@@ -145,3 +145,24 @@ def test_a_checkpoint_whose_trick_state_is_no_table_is_refused_in_one_line(run, 
     assert rc == 2 and len(err.strip().splitlines()) == 1, err
     assert f"holds a damaged {part} (not the table of names it must be)" in err and "gan-studio fork" in err, err
     assert (run / "checkpoint.pt").read_bytes() == before
+
+
+def test_a_run_trained_on_a_gpu_resumes_on_the_cpu(run, tmp_path, capsys):
+    """A GPU's generator state (CUDA's Philox: 16 bytes) cannot continue on the CPU's Mersenne
+    twister: the old code refused the run ('does not fit its own config (RuntimeError: Expected a
+    CPUGeneratorImplState of size 5056 but found the input RNG state size to be 16)'), though an
+    out-of-memory pause advises exactly this ('Continue it on the CPU (--device cpu with --resume)')."""
+    import shutil
+    state = load_checkpoint_file(run / "checkpoint.pt")
+    state["rng"] = torch.zeros(16, dtype=torch.uint8)   # as torch.Generator("cuda").get_state() is
+    save_checkpoint_file(state, run / "checkpoint.pt")
+    twin = tmp_path / "twin"
+    shutil.copytree(run, twin)
+    for folder in (run, twin):
+        rc, _, err = cli(capsys, "train", "--resume", folder, "--steps", "10", "--device", "cpu", "--quiet")
+        assert rc == 0, err
+    a, b = load_checkpoint_file(run / "checkpoint.pt"), load_checkpoint_file(twin / "checkpoint.pt")
+    assert a["step"] == 50
+    assert all(torch.equal(x, y) for k in ("G", "D") for x, y in zip(a[k].values(), b[k].values()))  # afresh, alike
+    rc, out, _ = cli(capsys, "fork", run, "--list")
+    assert "step 40: opened on CPU" in out and "the random numbers of training start afresh" in out, out

@@ -36,6 +36,9 @@ def event_text(event: dict) -> str:
     if kind == "step_failed":
         what = "out of memory" if "OutOfMemory" in str(key) or key == "MemoryError" else f"{key or 'an error'}"
         return f"step {step}: step {value} failed ({what}): rolled back to the last good step"
+    if kind == "rng_afresh":
+        return (f"step {step}: opened on {value or 'another kind of device'}: the random numbers of training start "
+                "afresh there (a GPU's generator cannot continue the CPU's, nor the other way round)")
     if kind == "evaluation_failed":
         what = "out of memory" if "OutOfMemory" in str(key) or key == "MemoryError" else f"{key or 'an error'}"
         return f"step {step}: the evaluation failed ({what}): the run was paused"

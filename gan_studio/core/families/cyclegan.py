@@ -53,7 +53,7 @@ from gan_studio.core.errors import ConfigError
 from gan_studio.core.families.registry import register_family
 from gan_studio.core.family_spec import FamilySpec, Grid, Plot
 from gan_studio.core.nets.dcgan import init_weights
-from gan_studio.core.training.trainer import StepMetrics, Trainer
+from gan_studio.core.training.trainer import StepMetrics, Trainer, load_generator_state
 
 DIRECTIONS = {"a2b": ("a", "b"), "b2a": ("b", "a")}
 #: real images per domain the evaluation translates
@@ -172,6 +172,7 @@ class ImagePool:
         self.images: torch.Tensor | None = None   # (size, C, H, W) once the first batch arrives
         self.count = 0
         self.rng = torch.Generator(device=device).manual_seed(seed)
+        self.seed = seed
         self.device = device
 
     @torch.no_grad()
@@ -206,7 +207,7 @@ class ImagePool:
         if self.count:
             self.images = torch.zeros(self.size, *held.shape[1:], device=self.device)
             self.images[:self.count] = held[:self.count]
-        self.rng.set_state(state["rng"])
+        load_generator_state(self.rng, state["rng"], (self.seed, self.count))   # a GPU's state on the CPU: afresh
 
 
 def mse_to(x: torch.Tensor, target: float) -> torch.Tensor:

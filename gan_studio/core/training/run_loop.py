@@ -50,6 +50,9 @@ class RunLoop:
         self._unwritten_events: list[dict] = []   # events the run's log could not take yet
         if run is not None:
             trainer.on_event.append(self._log_event)
+            for event in trainer.unlogged_events:   # recorded while its state was loaded
+                self._log_event(event)
+            trainer.unlogged_events.clear()
             # the scheduled evaluations only: a run that stopped between two evaluated at its last step
             # too (finish), and the same run trained without a stop would not have that one
             self.mode_hops.refill((r for r in run.read_metrics() if r.get("step", 0) <= trainer.step_count),

@@ -112,6 +112,20 @@ class EvaluationFailedError(RolledBack):
         super().__init__(f"the evaluation at step {step} failed ({what}); {where}. {advice}")
 
 
+def load_generator_state(gen: torch.Generator, state, seed: tuple[int, ...]) -> bool:
+    """Put ``state`` (a torch.Generator's get_state()) into ``gen``; True when it continued. A state
+    of another kind of generator (a run trained on a GPU, opened on the CPU or the other way round:
+    CUDA's Philox state and the CPU's Mersenne twister differ in size) cannot continue there: ``gen``
+    is seeded from ``seed`` (the run's seed and step: the same numbers each time it is opened) and
+    False returned, instead of the run refusing to open on the device the user chose."""
+    mine = gen.get_state()
+    if isinstance(state, torch.Tensor) and state.dtype == mine.dtype and state.numel() != mine.numel():
+        gen.manual_seed(sum(int(v) * 1_000_003 ** i for i, v in enumerate(seed)) % (2**63))
+        return False
+    gen.set_state(state)
+    return True
+
+
 def _floating_tensors(obj, prefix: str = ""):
     """(name, tensor) of every floating-point tensor in a nested state (dicts, lists, tuples)."""
     if isinstance(obj, torch.Tensor):
@@ -229,6 +243,8 @@ class Trainer:
         # a fixed latent batch so the grid of step 100 and step 5000 show the same z
         self.fixed_z = self.grid_latents().to(self.device)
         self.events: list[dict] = []
+        #: events recorded while a state was loaded, before anything listened (RunLoop logs them)
+        self.unlogged_events: list[dict] = []
         self.on_event: list[Callable[[dict], None]] = []
         self._commands: queue.SimpleQueue = queue.SimpleQueue()
         # train.cuda_graphs: the plain step captured and replayed on CUDA (None elsewhere: no cost)
@@ -639,12 +655,17 @@ class Trainer:
         self.D.load_state_dict(state["D"])
         self.load_optimizer("opt_g", state["opt_g"], "G")
         self.load_optimizer("opt_d", state["opt_d"], "D")
-        self.rng.set_state(state["rng"])
-        torch.set_rng_state(state["torch_rng"])
         self.step_count = int(state["step"])
+        afresh = not load_generator_state(self.rng, state["rng"], (self.cfg.train.seed, self.step_count))
+        torch.set_rng_state(state["torch_rng"])
         self.events = _json_loads(state.get("events_json", "[]"))
         self.precision.load_state_dict(state.get("amp", {}))
         self.load_extra_state_dict(state.get("extra", {}))
+        if afresh:   # said in the run's list of changes: the run is not the one it would have been
+            event = {"step": self.step_count, "event": "rng_afresh", "key": "train.device",
+                     "value": describe_device(self.device)}
+            self.events.append(event)
+            self.unlogged_events.append(event)   # a RunLoop with the run's folder writes it there
 
     def load_optimizer(self, attr: str, state, net_name: str) -> None:
         """Load the optimiser ``attr`` of the network ``net_name`` ("G", "D", a family's own) from
