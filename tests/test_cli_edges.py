@@ -336,3 +336,11 @@ def test_compare_refuses_a_run_named_twice(digits_run, tmp_path, capsys):
     rc, _, err = cli(capsys, "compare", run, f"{run}/", "--out", tmp_path / "c.csv")
     one_line_error(rc, err, f"{run} and {run}/ are the same run: name each run once")
     assert not (tmp_path / "c.csv").exists()
+
+
+def test_a_step_past_ten_digits_is_told_as_too_large_not_as_no_number(tmp_path, capsys):
+    """'99999999999 is not a step; expected whole numbers' said of a whole number."""
+    rc, _, err = cli(capsys, "figure", "timeline", tmp_path / "run", "--steps", "0,99999999999",
+                     "--out", tmp_path / "f.png")
+    line = one_line_error(rc, err, "'99999999999' is past any step a run keeps (at most 10 digits)")
+    assert "whole numbers" not in line

@@ -61,9 +61,12 @@ def parse_steps(text: str) -> list[int]:
     out: list[int] = []
     for given in text.split(","):
         part = given.strip().replace("_", "")
-        if not (part.isascii() and part.isdigit()) or len(part) > 10:   # int("²") fails though "²".isdigit()
+        if not (part.isascii() and part.isdigit()):   # int("²") fails though "²".isdigit()
             raise ConfigError(f"--steps {echo(text)}: {echo(given.strip(), 20)} is not a step; expected steps "
                               f"(whole numbers from 0) separated by commas, e.g. 0,5000,10000")
+        if len(part) > 10:
+            raise ConfigError(f"--steps {echo(text)}: {echo(given.strip(), 20)} is past any step a run keeps "
+                              "(at most 10 digits)")
         if int(part) not in out:
             out.append(int(part))
     return out
