@@ -344,3 +344,17 @@ def test_a_step_past_ten_digits_is_told_as_too_large_not_as_no_number(tmp_path, 
                      "--out", tmp_path / "f.png")
     line = one_line_error(rc, err, "'99999999999' is past any step a run keeps (at most 10 digits)")
     assert "whole numbers" not in line
+
+
+# -- --device ------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("command", ["sample", "latent", "train"])
+def test_a_device_that_is_not_here_is_said_of_the_option(digits_run, tmp_path, capsys, command):
+    """sample --device cuda said "train.device = 'cuda': ..." (a config key the command line never named),
+    after reading the run."""
+    run, z = digits_run
+    argv = {"sample": ["sample", run, "--n", "4", "--out", tmp_path / "s.png"],
+            "latent": ["latent", run, "--interpolate", z, z, "--out", tmp_path / "s.png"],
+            "train": ["train", "ring8", "--steps", "1", "--out", tmp_path / "run"]}[command]
+    rc, _, err = cli(capsys, *argv, "--device", "tpu")
+    line = one_line_error(rc, err, "--device = 'tpu' is not allowed; choose auto, cpu, cuda, cuda:N or mps")
+    assert "train.device" not in line and not (tmp_path / "s.png").exists() and not (tmp_path / "run").exists()

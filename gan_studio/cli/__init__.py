@@ -113,6 +113,7 @@ def _main(argv: list[str] | None) -> int:
             parser.print_help()
             return 0
     try:
+        _check_device_option(args)
         return int(args._run(args) or 0)
     except BrokenPipeError:
         if _stdout_gone():
@@ -136,6 +137,20 @@ def _main(argv: list[str] | None) -> int:
     except KeyboardInterrupt:
         print(f"gan-studio {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _check_device_option(args) -> None:
+    """--device (train, sample, latent, translate, fork, gui) checked before anything is read or
+    built, its refusal said of the option the user typed, not of the config key it sets."""
+    name = getattr(args, "device", None)
+    if name is None:
+        return
+    from gan_studio.core.device import pick_device
+    from gan_studio.core.errors import ConfigError
+    try:
+        pick_device(name)
+    except ConfigError as e:
+        raise ConfigError(str(e).replace("train.device", "--device", 1)) from None
 
 
 def _stdout_gone() -> bool:
