@@ -92,6 +92,22 @@ class SpacedAxis(pg.AxisItem):
             return strings
         return [text if round(v / spacing) % k == 0 else "" for v, text in zip(values, strings)]
 
+    def generateDrawSpecs(self, p):
+        """As pyqtgraph draws it, less a finer level's label that would touch a coarser one's: each
+        level is spaced on its own above, and pyqtgraph labels a finer level wherever the text fills
+        little of the axis, so a 150 px timeline of 3,300 steps printed "1500" into "2000"."""
+        specs = super().generateDrawSpecs(p)
+        if specs is None:
+            return specs
+        axis_spec, tick_specs, text_specs = specs
+        kept = []
+        for rect, flags, text in text_specs:   # the coarsest level's first
+            room = rect.adjusted(-LABEL_GAP_PX / 2, 0, LABEL_GAP_PX / 2, 0)
+            if text and any(room.intersects(other) for other, _, _ in kept):
+                continue
+            kept.append((rect, flags, text))
+        return axis_spec, tick_specs, kept
+
 
 class SparseLogAxis(pg.AxisItem):
     """A log axis that labels only 1, 2 and 5 times a power of ten.

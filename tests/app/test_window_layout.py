@@ -229,3 +229,32 @@ def test_a_narrow_timeline_axis_keeps_its_labels_apart(qtbot, width, expected):
     kept = [s for s in strings if s]
     per_label = axis.geometry().width() * 1000.0 / 3000.0 * (len(strings) - 1) / max(1, len(kept) - 1)
     assert max(fm.horizontalAdvance(s) for s in kept) + LABEL_GAP_PX <= per_label
+
+
+@pytest.mark.parametrize("width, last", [(110, 3000), (110, 5100), (150, 3300), (600, 3300)])
+def test_a_timeline_axis_labels_no_two_levels_into_each_other(qtbot, width, last):
+    """The parent's timeline beside a branch (about 110-150 px for 3,000 steps) printed "1500" into
+    "2000": each level of ticks kept its own labels apart, and pyqtgraph labelled a finer level over
+    a coarser one's. The labels drawn never touch; at least one is drawn."""
+    import itertools
+
+    import pyqtgraph as pg
+    from PySide6.QtGui import QImage, QPainter
+
+    from gan_studio.app.plot_style import SpacedAxis
+    axis = SpacedAxis("bottom")
+    view = pg.PlotWidget(axisItems={"bottom": axis})
+    qtbot.addWidget(view)
+    view.resize(width, 120)
+    view.show()
+    view.setXRange(0, last, padding=0)
+    qtbot.waitUntil(lambda: axis.geometry().width() > 0, timeout=2000)
+    image = QImage(10, 10, QImage.Format.Format_ARGB32)
+    painter = QPainter(image)
+    try:
+        texts = [(rect, text) for rect, _, text in axis.generateDrawSpecs(painter)[2] if text]
+    finally:
+        painter.end()
+    assert texts
+    for (a, ta), (b, tb) in itertools.combinations(texts, 2):
+        assert not a.intersects(b), (ta, tb)
