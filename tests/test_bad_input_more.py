@@ -78,6 +78,7 @@ def test_a_seed_outside_train_seeds_range_is_one_line(tiny_run, tmp_path, capsys
     z = tmp_path / "z.npy"
     np.save(z, np.zeros((2, 16), np.float32))
     for argv in (["sample", tiny_run, "--n", "4", "--seed", seed, "--out", tmp_path / "s.npy"],
+                 ["train", "ring8", "--steps", "1", "--seed", seed, "--out", tmp_path / "run"],   # said train.seed
                  ["latent", tiny_run, "--a", z, "--b", z, "--c", z, "--seed", seed, "--out", tmp_path / "l.png"]):
         rc, _, err = cli(capsys, *argv)
         one_line_error(rc, err, f"--seed = {seed}: must be between 0 and 9223372036854775807")

@@ -71,6 +71,8 @@ def run(args) -> int:
     if args.steps < 0:
         raise ConfigError(f"--steps = {args.steps}: must be >= 0")
     check_threads(args.threads)
+    if args.seed is not None and not 0 <= args.seed <= 2 ** 63 - 1:   # train.seed's range, said of --seed
+        raise ConfigError(f"--seed = {args.seed}: must be between 0 and {2 ** 63 - 1}")
     if args.resume:
         if args.preset or args.seed is not None:
             raise ConfigError("--resume continues a run with its own preset and seed; drop PRESET/--seed")
