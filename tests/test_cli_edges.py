@@ -358,3 +358,21 @@ def test_a_device_that_is_not_here_is_said_of_the_option(digits_run, tmp_path, c
     rc, _, err = cli(capsys, *argv, "--device", "tpu")
     line = one_line_error(rc, err, "--device = 'tpu' is not allowed; choose auto, cpu, cuda, cuda:N or mps")
     assert "train.device" not in line and not (tmp_path / "s.png").exists() and not (tmp_path / "run").exists()
+
+
+# -- metrics on what is not a run's log ------------------------------------------------------------------------------
+def test_metrics_says_which_of_no_folder_no_rows_yet_or_a_folder_in_the_logs_place(digits_run, tmp_path, capsys):
+    """Each was 'X has no metrics.jsonl: it is not a run folder', of a missing path, of a run before its
+    first row and of a run whose log is a folder alike."""
+    import shutil
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    shutil.copy(digits_run[0] / "config.json", fresh)
+    broken = tmp_path / "broken"
+    shutil.copytree(digits_run[0], broken, ignore=shutil.ignore_patterns(".lock", "metrics.jsonl"))
+    (broken / "metrics.jsonl").mkdir()
+    for path, words in ((tmp_path / "nowhere", f"no run folder at {tmp_path / 'nowhere'}"),
+                        (fresh, f"{fresh} has no metrics.jsonl yet: no step of this run was logged"),
+                        (broken, f"{broken / 'metrics.jsonl'} is a folder, where a file is needed")):
+        rc, _, err = cli(capsys, "metrics", path)
+        assert "not a run folder" not in one_line_error(rc, err, words)

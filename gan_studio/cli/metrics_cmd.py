@@ -55,7 +55,14 @@ def run(args) -> int:
     from gan_studio.core.errors import RunError
     from gan_studio.core.runs import RunFolder
     path = Path(args.run_dir)
-    if not (path / "metrics.jsonl").is_file():
+    log = path / "metrics.jsonl"
+    if not log.is_file():   # say which: no folder, a run before its first row, a folder in the log's place
+        if not path.is_dir():
+            raise RunError(f"no run folder at {path}")
+        if log.is_dir():
+            raise RunError(f"{log} is a folder, where a file is needed")
+        if (path / "config.json").is_file():
+            raise RunError(f"{path} has no metrics.jsonl yet: no step of this run was logged")
         raise RunError(f"{path} has no metrics.jsonl: it is not a run folder")
     if args.classifiers is not None:
         return by_classifier(path, args.classifiers)
