@@ -255,13 +255,12 @@ def _apply_changes(state: dict, cfg: Config, changes: dict, device: str | None):
     switches (none: the state is only checked to load, and returned as it is). The global RNG is put
     back after: the engine's own Trainer shares this process."""
     from gan_studio.core.families.registry import make_trainer
-    from gan_studio.core.training.run_loop import clone_state
-    kept, state = state, clone_state(state)   # a kept state stays as it was: loading shares tensors
+    kept = state   # a kept state stays as it was: it is loaded as a copy (copy=True), once it fits
     cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
     with torch.random.fork_rng(devices=list(range(torch.cuda.device_count())) if cuda else []):
         tr = make_trainer(cfg, device=device)
         try:
-            tr.load_state_dict(state)
+            tr.load_state_dict(state, copy=True)
         except (RuntimeError, KeyError, ValueError, TypeError, AttributeError, IndexError) as e:
             if isinstance(e, (ConfigError, RunError)):
                 raise

@@ -128,7 +128,7 @@ def load_plain(path: Path, what: str = "a checkpoint", remedy: str = ""):
     try:
         with warnings.catch_warnings():   # a plain pickle's "Detected pickle protocol 4" is no second line
             warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
-            loaded = torch.load(path, map_location="cpu", weights_only=True)
+            loaded = torch.load(path, map_location="cpu", weights_only=True, mmap=_is_archive(path))
     except pickle.UnpicklingError as e:
         if _REFUSED_GLOBAL.search(str(e)):   # the file names a class or function to call: never loaded
             name = re.search(r"GLOBAL ([\w.]+)", str(e))
@@ -146,6 +146,18 @@ def load_plain(path: Path, what: str = "a checkpoint", remedy: str = ""):
         raise CheckpointError(f"{path} {_damaged(f'{path.stat().st_size:,} bytes', damaged)}: it cannot be read"
                               + (f"; {remedy}" if remedy else ""))
     return loaded
+
+
+def _is_archive(path: Path) -> bool:
+    """Whether ``path`` begins as torch.save's zip archive. Such a file is loaded memory-mapped: its
+    tensors are views of the file, read only where they are used, so a damaged or hostile file whose
+    tensor claims gigabytes is refused by the shape checks that follow (a network's load_state_dict)
+    before anything of that size is allocated. Older formats (a plain pickle) cannot be mapped."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(_ZIP_MAGIC)) == _ZIP_MAGIC
+    except OSError:
+        return False   # torch.load says why, in _unreadable's words
 
 
 def _damaged(n: str, record: str) -> str:
@@ -818,7 +830,7 @@ def trainer_from_run(path: str | Path, device: str | None = None, trust_code: bo
                 if needs_data or not dataset_folder(cfg.data.name):
                     raise
                 tr = _without_data(cfg, state, device, gone)
-        tr.load_state_dict(state)
+        tr.load_state_dict(state, copy=True)   # copied once it fits: the file is mapped (load_plain)
     except (RuntimeError, KeyError, ValueError, TypeError, AttributeError, IndexError) as e:
         # AttributeError, IndexError: a family's own state of another structure (a damaged or edited file)
         if isinstance(e, (ConfigError, CheckpointError, RunError, DataError)):   # DataError: data.path moved

@@ -67,8 +67,10 @@ LEVEL_ROWS = 8
 class LapganConfig:
     """LAPGAN (Denton et al. 2015): a Laplacian pyramid of GANs, coarse to fine."""
     base_size: int = opt(8, "side of the coarsest level, drawn from noise", choices=(4, 8, 16))
-    ngf0: int = opt(0, "level 0's G width (0: model.ngf doubled at each coarser level)", lo=0)
-    ndf0: int = opt(0, "level 0's D width (0: model.ndf doubled at each coarser level)", lo=0)
+    # bounded as model.ngf's widest level is (1024 doubled three times): a run's config.json or
+    # checkpoint naming 10**9 is refused by the config check, never built into a network of many GB
+    ngf0: int = opt(0, "level 0's G width (0: model.ngf doubled at each coarser level)", lo=0, hi=8192)
+    ndf0: int = opt(0, "level 0's D width (0: model.ndf doubled at each coarser level)", lo=0, hi=8192)
     d_input: str = opt("residual", "what D_l (l >= 1) judges next to the blown-up coarser image: the residual, or "
                                    "the image (coarse + residual, as Denton et al. add them before D's first layer)",
                        choices=("residual", "image"))

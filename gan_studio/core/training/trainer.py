@@ -162,6 +162,17 @@ def nonfinite_tensors(state) -> list[str]:
     return bad
 
 
+def refuse_other_shapes(net: torch.nn.Module, weights: dict) -> None:
+    """RuntimeError in load_state_dict's own words (runs.state_mismatch reads them) when a tensor of
+    ``weights`` has another shape than ``net``'s of that name; only the shapes are compared."""
+    own = net.state_dict()
+    wrong = [f"\tsize mismatch for {k}: copying a param with shape torch.Size({list(t.shape)}) from checkpoint, "
+             f"the shape in current model is torch.Size({list(own[k].shape)})."
+             for k, t in weights.items() if isinstance(t, torch.Tensor) and k in own and t.shape != own[k].shape]
+    if wrong:
+        raise RuntimeError(f"Error(s) in loading state_dict for {type(net).__name__}:\n" + "\n".join(wrong))
+
+
 def describe_nonfinite(bad: list[str], shown: int = 3) -> str:
     """'G.net.0.weight, D.out.bias and 14 more tensors are' style summary of nonfinite_tensors()."""
     return f"{', '.join(short_names(bad, shown))} {'is' if len(bad) == 1 else 'are'}"
@@ -639,18 +650,28 @@ class Trainer:
     def load_extra_state_dict(self, state: dict) -> None:
         self.tricks.load_state_dict(state.get("tricks", {}), self)
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict, copy: bool = False) -> None:
+        """Continue from ``state``. ``copy=True`` for a state memory-mapped from its file
+        (:func:`gan_studio.core.runs.load_checkpoint_file`): its tensors are copied into memory once
+        they are found to fit, so training never keeps the file mapped nor shares its pages."""
         if getattr(self, "graphs", None) is not None:
             self.graphs.invalidate()   # the graph recorded the state this replaces
-        bad = nonfinite_tensors(state)   # a run is never continued from NaN/inf (written by old versions)
-        if bad:
-            raise CheckpointError(f"the checkpoint cannot be continued: {describe_nonfinite(bad)} NaN or "
-                                  f"infinite (it was saved after the run diverged); start a new run")
         # layers that tricks created exist before the weights and optimiser moments are loaded
         for name, lay in state.get("extra", {}).get("layout", {}).items():
             getattr(self, name).restore_layout(lay)
         self.tricks.apply_all(self, self.FAMILY.tricks)  # the switches follow this trainer's config
         self._sync_structure()
+        # shapes first, from the tensors' headers alone: a weight that claims gigabytes (a damaged or
+        # hostile file) is refused before its bytes are read, by the finiteness check or a copy
+        for net_name in ("G", "D"):
+            refuse_other_shapes(getattr(self, net_name), state[net_name])
+        bad = nonfinite_tensors(state)   # a run is never continued from NaN/inf (written by old versions)
+        if bad:
+            raise CheckpointError(f"the checkpoint cannot be continued: {describe_nonfinite(bad)} NaN or "
+                                  f"infinite (it was saved after the run diverged); start a new run")
+        if copy:
+            from gan_studio.core.training.run_loop import clone_state
+            state = clone_state(state)
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
         self.load_optimizer("opt_g", state["opt_g"], "G")

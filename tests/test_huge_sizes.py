@@ -1,0 +1,96 @@
+"""Sizes read from a run's files are bounded before anything is built or allocated: a config.json or a
+checkpoint that names a network of many GB (damaged, edited or hostile) is refused in one line by the
+config's own ranges, and a checkpoint whose tensor claims far more than its network holds is refused
+before that tensor is read into memory (the file is mapped, not loaded)."""
+import json
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from cli_helpers import cli
+from gan_studio.core.config import Config
+from gan_studio.core.errors import ConfigError
+from gan_studio.core.runs import load_checkpoint_file, save_checkpoint_file
+
+TINY = ["--set", "model.g_width=16", "--set", "model.d_width=16", "--set", "train.batch_size=32",
+        "--device", "cpu", "--quiet"]
+
+
+@pytest.fixture
+def run(tmp_path, capsys):
+    path = tmp_path / "run"
+    assert cli(capsys, "train", "ring8", "--steps", "10", "--out", path, *TINY)[0] == 0
+    return path
+
+
+@pytest.mark.parametrize("key", ["lapgan.ngf0", "lapgan.ndf0"])
+def test_a_lapgan_level_width_of_a_billion_is_out_of_range(key):
+    # these two had no upper bound: a config.json or checkpoint naming 10**9 built a level 0 of
+    # 10**9 feature maps (the first convolution alone asks for terabytes)
+    section, field = key.split(".")
+    d = Config().to_dict()
+    d["model"].update(family="lapgan", arch="dcgan")
+    d["data"]["name"] = "shapes"
+    d[section][field] = 10**9
+    with pytest.raises(ConfigError, match=rf"{key} = 1000000000 is out of range; must be <= 8192"):
+        Config.from_dict(d)
+
+
+def test_a_checkpoint_naming_a_network_of_a_billion_units_is_refused_in_one_line(run, capsys):
+    state = load_checkpoint_file(run / "checkpoint.pt")
+    held = json.loads(state["config_json"])
+    held["model"]["g_width"] = 10**9
+    state["config_json"] = json.dumps(held)
+    save_checkpoint_file(state, run / "checkpoint.pt")
+    cfg = json.loads((run / "config.json").read_text())
+    cfg["model"]["g_width"] = 10**9
+    (run / "config.json").write_text(json.dumps(cfg))
+    start = time.perf_counter()
+    rc, _, err = cli(capsys, "train", "--resume", run, "--steps", "5", "--quiet")
+    assert time.perf_counter() - start < 10
+    assert rc == 2 and len(err.strip().splitlines()) == 1, err
+    assert "model.g_width = 1000000000 is out of range; must be <= 8192" in err, err
+
+
+# the child opens the intact run (so that what it imports and builds is counted before), then the
+# damaged one, and says how far its peak resident memory grew meanwhile (VmHWM: its own peak since it
+# started, where getrusage's ru_maxrss carries over the pytest process's peak)
+_LOAD = """
+import re, sys
+from gan_studio.core.runs import trainer_from_run
+def peak_kb():
+    with open("/proc/self/status") as f:
+        return int(re.search(r"VmHWM:\\s+(\\d+) kB", f.read())[1])
+trainer_from_run(sys.argv[1], device="cpu")
+before = peak_kb()
+try:
+    trainer_from_run(sys.argv[2], device="cpu")
+    print("loaded")
+except Exception as e:
+    print(type(e).__name__ + ": " + str(e))
+print((peak_kb() - before) // 1024)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads its peak memory from /proc")
+def test_a_checkpoint_whose_weight_claims_far_more_than_its_network_is_refused_without_reading_it(run):
+    intact = run.parent / "intact"
+    shutil.copytree(run, intact)
+    state = load_checkpoint_file(run / "checkpoint.pt")
+    state["G"]["body.0.weight"] = torch.zeros(48 << 20)   # 192 MB where G's first layer has 128 numbers
+    save_checkpoint_file(state, run / "checkpoint.pt")
+    del state
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", _LOAD, str(intact), str(run)], capture_output=True, text=True,
+                          timeout=300, env={"OMP_NUM_THREADS": "1", "PATH": ""})
+    assert time.perf_counter() - start < 60
+    said, grew_mb = done.stdout.strip().splitlines()
+    assert said.startswith("CheckpointError: ") and "does not fit its own config" in said, done
+    assert "body.0.weight is [50331648] in the file but [16, 8] for its config" in said, said
+    # the old code read the whole tensor into memory (192 MB, and as much again to check it was finite)
+    # before it compared its shape
+    assert int(grew_mb) < 64, (grew_mb, said)
