@@ -114,7 +114,7 @@ def run(args) -> int:
 
 
 def _train(args, tr, run, loop, target, bar, stop) -> int:
-    from gan_studio.core.training.trainer import RolledBack
+    from gan_studio.core.training.trainer import OutputFailedError, RolledBack
     first, t0 = tr.step_count, time.perf_counter()
     try:
         while tr.step_count < target and stop.signum is None:
@@ -131,7 +131,8 @@ def _train(args, tr, run, loop, target, bar, stop) -> int:
         if bar is not None:
             bar.close()
         try:
-            loop.finish()
+            if not isinstance(e, OutputFailedError):   # that step is saved, and its snapshot would fail again
+                loop.finish()
         except Exception as again:  # noqa: BLE001 - e.g. the snapshot runs out of memory too; the checkpoint is written
             print(f"gan-studio train: note: the final snapshot was not written: {type(again).__name__}: {again}",
                   file=sys.stderr)

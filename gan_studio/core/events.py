@@ -42,6 +42,9 @@ def event_text(event: dict) -> str:
     if kind == "evaluation_failed":
         what = "out of memory" if "OutOfMemory" in str(key) or key == "MemoryError" else f"{key or 'an error'}"
         return f"step {step}: the evaluation failed ({what}): the run was paused"
+    if kind == "output_failed":
+        what = "out of memory" if "OutOfMemory" in str(key) or key == "MemoryError" else f"{key or 'an error'}"
+        return f"step {step}: writing its {value or 'snapshot'} failed ({what}): the run was paused"
     if kind in ("swap-in", "swap-out"):
         player = "G" if key.endswith(".g") else "D"
         return (f"step {step}: checkpoint swap: {player} swapped for its copy of step {value}" if kind == "swap-in"

@@ -268,8 +268,8 @@ class TrainingEngine:
         try:
             self._loop.advance()
         except RolledBack as e:   # NaN/inf, a step or its evaluation that raised (out of memory): paused
-            from gan_studio.core.training.trainer import EvaluationFailedError
-            if isinstance(e, EvaluationFailedError):   # the step stands: its metrics reach the plots
+            from gan_studio.core.training.trainer import EvaluationFailedError, OutputFailedError
+            if isinstance(e, (EvaluationFailedError, OutputFailedError)):   # the step stands: its metrics reach the plots
                 self._steps.append(tr.last_metrics.step)
                 self._values.append(tr.last_metrics.values)
             else:

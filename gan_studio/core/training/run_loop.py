@@ -11,8 +11,8 @@ import torch
 from gan_studio.core.device import free_cached_memory, is_out_of_memory
 from gan_studio.core.errors import user_errors
 from gan_studio.core.metrics.modes import ModeHops
-from gan_studio.core.training.trainer import (METRIC_NAMES, DivergedError, EvaluationFailedError, StepFailedError,
-                                              StepMetrics, Trainer, nonfinite_tensors, short_names)
+from gan_studio.core.training.trainer import (METRIC_NAMES, DivergedError, EvaluationFailedError, OutputFailedError,
+                                              StepFailedError, StepMetrics, Trainer, nonfinite_tensors, short_names)
 
 
 class RunLoop:
@@ -136,9 +136,9 @@ class RunLoop:
                 # checked above: the evaluation since only folded finite weights into G's average
                 self.save_checkpoint(tr.state_dict() if checked else None)
             if s % t.snapshot_every == 0:
-                self.run.save_snapshot(tr)
+                self._write_output("snapshot", self.run.save_snapshot, checked)
             if s in t.keep_samples_at:   # 2-D runs: G's points for `gan-studio figure timeline`
-                self.run.save_samples(tr)
+                self._write_output("kept samples", self.run.save_samples, checked)
         if s % t.eval_every == 0:   # an evaluation step is a logged one: its state was checked above
             self.keep_fork_point(tr.state_dict())
         return row
@@ -218,6 +218,26 @@ class RunLoop:
             self.run.append_metrics(row)
             self.save_checkpoint(tr.state_dict())   # checked finite at this logged step
         raise EvaluationFailedError(step, error, self.run is not None, oom, tr.device_name) from error
+
+    def _write_output(self, what: str, write, checked: bool) -> None:
+        """Write the step's snapshot or kept samples (``write(trainer)``). An OSError (a file in the
+        way, a full disk) goes to the caller, which says it in words; anything else (the renderer's
+        RuntimeError, PIL's ValueError) is no reason to lose the steps since the last checkpoint: the
+        event is recorded, the step saved (its state checked first unless ``checked``) and
+        OutputFailedError raised, so the run is paused at this step, not ended."""
+        tr = self.trainer
+        try:
+            write(tr)
+        except (OSError, *user_errors()):
+            raise
+        except Exception as e:  # noqa: BLE001 - the step is saved, OutputFailedError raised
+            oom = is_out_of_memory(e)
+            if oom:
+                free_cached_memory(tr.device)
+            tr.record_event({"event": "output_failed", "key": type(e).__name__, "value": what})
+            self.write_events()
+            self.save_checkpoint(tr.state_dict() if checked else None)   # unchecked: checked there
+            raise OutputFailedError(tr.step_count, what, e, oom, tr.device_name) from e
 
     def _restore_last_good(self, event: dict) -> int | None:
         """Load the last good state (if there is one), record ``event`` and write the restored

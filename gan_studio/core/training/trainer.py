@@ -112,6 +112,24 @@ class EvaluationFailedError(RolledBack):
         super().__init__(f"the evaluation at step {step} failed ({what}); {where}. {advice}")
 
 
+class OutputFailedError(RolledBack):
+    """Drawing or writing a step's snapshot or kept samples raised something other than an OSError
+    (the renderer's RuntimeError, PIL's ValueError, out of memory while drawing). The step was whole:
+    nothing is rolled back; the run, saved at that step, is paused, not ended (an OSError, a file in
+    the way or a full disk, is told in words by whoever drives the loop)."""
+
+    def __init__(self, step: int, what: str, error: BaseException, out_of_memory: bool, device: str = ""):
+        self.step, self.what, self.error, self.restored_step = step, what, error, step
+        self.out_of_memory = out_of_memory
+        if out_of_memory:
+            cause = f"out of memory{' on ' + device if device else ''}"
+        else:
+            first = str(error).splitlines()[0][:200] if str(error) else ""
+            cause = f"{type(error).__name__}" + (f": {first}" if first else "")
+        super().__init__(f"writing the {what} at step {step} failed ({cause}); the run was paused at that step, "
+                         "which is saved. Its training was not affected: continue it once the cause is fixed.")
+
+
 def load_generator_state(gen: torch.Generator, state, seed: tuple[int, ...]) -> bool:
     """Put ``state`` (a torch.Generator's get_state()) into ``gen``; True when it continued. A state
     of another kind of generator (a run trained on a GPU, opened on the CPU or the other way round:
