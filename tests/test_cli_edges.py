@@ -376,3 +376,26 @@ def test_metrics_says_which_of_no_folder_no_rows_yet_or_a_folder_in_the_logs_pla
                         (broken, f"{broken / 'metrics.jsonl'} is a folder, where a file is needed")):
         rc, _, err = cli(capsys, "metrics", path)
         assert "not a run folder" not in one_line_error(rc, err, words)
+
+
+# -- step counts past what a run can hold -----------------------------------------------------------------
+def test_a_step_count_past_what_a_run_holds_is_refused_before_training(tmp_path, capsys):
+    """train --steps 10**23 (and bench modes, gui --run-steps) was accepted and trained for ever towards a step
+    no checkpoint may hold (a resume refuses a step past 9,999,999,999 as damaged)."""
+    from gan_studio.core.runs import MAX_STEP
+    huge = str(10 ** 23)
+    for argv in (["train", "ring8", "--steps", huge, "--out", tmp_path / "r", "--quiet"],
+                 ["bench", "modes", "--steps", huge, "--seeds", "1", "--data", "ring8"],
+                 ["gui", "--run-steps", huge, "--screenshot", tmp_path / "s.png"]):
+        rc, _, err = cli(capsys, *argv)
+        option = "--run-steps" if argv[0] == "gui" else "--steps"
+        one_line_error(rc, err, f"{option} = {10 ** 23:,}", f"at most {MAX_STEP:,} steps in all")
+    assert not (tmp_path / "r").exists() and not (tmp_path / "s.png").exists()
+    # a run already at step 1: one more than the rest is refused, naming where the run is
+    rc, _, _ = cli(capsys, "train", "ring8", "--steps", "1", "--out", tmp_path / "r", "--quiet",
+                   "--set", "model.g_width=8", "--set", "model.d_width=8")
+    assert rc == 0
+    before = (tmp_path / "r" / "checkpoint.pt").read_bytes()
+    rc, _, err = cli(capsys, "train", "--resume", tmp_path / "r", "--steps", str(MAX_STEP), "--quiet")
+    one_line_error(rc, err, f"--steps = {MAX_STEP:,}", "(the run is at step 1)")
+    assert (tmp_path / "r" / "checkpoint.pt").read_bytes() == before

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QFileDialog, QGridLayout, QHBoxLayout, QLabel, QP
 
 from gan_studio.app.history import HistoryScrubber, StudioState
 from gan_studio.session.payloads import Frame, cell_at, tile_grid
+from gan_studio.core.data.images import open_picture
 from gan_studio.core.io import atomic_write_bytes
 
 #: milliseconds per frame of the exported time-lapse
@@ -39,7 +40,7 @@ def tiles_from_png(path: str | Path, nrow: int = PNG_NROW, pad: int = PNG_PAD) -
     """A snapshot grid PNG (square cells, ``nrow`` a row, ``pad`` px between) cut back into
     (N, H, W, C) uint8 tiles; None when the picture is not such a grid."""
     try:
-        with Image.open(path) as im:
+        with open_picture(path) as im:   # no Pillow warning for a header claiming 89-179 million pixels
             img = np.asarray(im.convert("L" if im.mode in ("L", "1") else "RGB"))   # grey grids stay grey
     except (OSError, ValueError, Image.DecompressionBombError):   # a header claiming billions of pixels
         return None

@@ -60,6 +60,8 @@ def run(args) -> int:
     seeds = bench.parse_seeds(args.seeds)
     if args.steps < 1:
         raise ConfigError(f"--steps = {args.steps}: must be >= 1")
+    from gan_studio.core.runs import check_step_count
+    check_step_count(args.steps, "--steps")
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError(f"--jobs = {args.jobs}: must be >= 1")
     from gan_studio.cli.train import check_threads

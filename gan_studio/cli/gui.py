@@ -212,6 +212,8 @@ def _has_display() -> bool:
 def run(args) -> int:
     if args.run_steps < 0:
         raise ConfigError(f"--run-steps = {args.run_steps}: must be >= 0")
+    from gan_studio.core.runs import check_step_count
+    check_step_count(args.run_steps, "--run-steps")
     if args.panel and not args.screenshot:
         raise ConfigError("--panel only goes with --screenshot FILE")
     if args.dialog and not args.screenshot:

@@ -65,11 +65,12 @@ def set_threads(threads: int | None, tr) -> int:
 
 def run(args) -> int:
     from gan_studio.core.families.registry import make_trainer
-    from gan_studio.core.runs import RunFolder, trainer_from_run
+    from gan_studio.core.runs import RunFolder, check_step_count, trainer_from_run
     from gan_studio.core.training.run_loop import RunLoop
 
     if args.steps < 0:
         raise ConfigError(f"--steps = {args.steps}: must be >= 0")
+    check_step_count(args.steps, "--steps")
     check_threads(args.threads)
     if args.seed is not None and not 0 <= args.seed <= 2 ** 63 - 1:   # train.seed's range, said of --seed
         raise ConfigError(f"--seed = {args.seed}: must be between 0 and {2 ** 63 - 1}")
@@ -82,6 +83,7 @@ def run(args) -> int:
                               f"--out {args.out}")
         tr, run = trainer_from_run(args.resume, device=args.device, trust_code=args.trust_code,
                                    writable=True, command="gan-studio train --resume")  # the one writer
+        check_step_count(args.steps, "--steps", tr.step_count)   # before anything is written
         loop = RunLoop(tr, run)
         for text in args.overrides:
             tr.apply_setting(*parse_override(text))

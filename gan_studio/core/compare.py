@@ -119,7 +119,7 @@ def common_metrics(runs: list[History], wanted: list[str]) -> tuple[list[str], l
     have = [set(r.metrics()) for r in runs]
     common = [m for m in wanted if all(m in h for h in have)]
     if not common:
-        each = "; ".join(f"{r.label} has {', '.join(r.metrics()) or 'none'}" for r in runs)
+        each = "; ".join(f"{r.label} has {', '.join(r.metrics()) or 'no metric logged yet'}" for r in runs)
         raise RunError(f"the runs have none of {', '.join(wanted)} in common: {each}")
     return common, [m for m in wanted if m not in common]
 

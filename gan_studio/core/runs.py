@@ -48,6 +48,14 @@ LINEAGE = "lineage.json"
 MAX_STEP = 10**10 - 1
 
 
+def check_step_count(steps: int, option: str, at: int = 0) -> None:
+    """Refuse a number of steps that would carry a run past MAX_STEP: it would train (for ever) towards a
+    step its own checkpoint could not hold, and a resume would refuse that checkpoint as damaged."""
+    if at + steps > MAX_STEP:
+        where = f" (the run is at step {at:,})" if at else ""
+        raise ConfigError(f"{option} = {steps:,}: a run holds at most {MAX_STEP:,} steps in all{where}")
+
+
 def _log_int(text: str) -> int | float:
     """An integer of a log row. One too large for a float (a hand-edited row's 5,000 digits) is read
     as the float inf, so that every reader can plot or skip it instead of failing on int() or float()."""
@@ -411,7 +419,8 @@ class RunFolder:
                 return
         except (ConfigError, OSError):
             pass
-        raise RunError(f"{path} is not empty and is not a GAN Studio run folder ({len(entries)} entries, "
+        count = f"{len(entries)} {'entry' if len(entries) == 1 else 'entries'}"
+        raise RunError(f"{path} is not empty and is not a GAN Studio run folder ({count}, "
                        "no checkpoint.pt, no config.json of ours): choose a new or empty folder for --out")
 
     @classmethod

@@ -157,6 +157,8 @@ def make_plan(preset: str, overrides: list[str], params: list[str], seeds: list[
         raise ConfigError(f"--scheduler {scheduler!r}: use one of {', '.join(SCHEDULERS)}")
     if steps < 1:
         raise ConfigError(f"--steps = {steps}: must be >= 1")
+    from gan_studio.core.runs import check_step_count
+    check_step_count(steps, "--steps")
     if not params:
         raise ConfigError(f"name at least one --param KEY=SPEC to sweep; SPEC is {SPEC_HELP}")
     cfg = load_preset(preset)

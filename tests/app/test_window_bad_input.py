@@ -192,3 +192,19 @@ def test_a_snapshot_claiming_too_many_pixels_is_skipped_by_the_grid_browser(tmp_
     png_claiming(snapshots / "step_00000004.png", 30_000, 30_000)
     assert tiles_from_png(snapshots / "step_00000004.png") is None
     assert [v.step for v in disk_views(tmp_path, 10)] == [2]
+
+
+def test_a_snapshot_claiming_100_million_pixels_is_skipped_without_pillows_warning(tmp_path):
+    """Between Pillow's warning (89 million pixels) and its refusal (179 million) the grid browser printed
+    Pillow's DecompressionBombWarning and went on to decode the picture; it is skipped as a larger one is."""
+    import warnings
+
+    from PIL import Image
+
+    from gan_studio.app.grid_browser import tiles_from_png
+    from test_bad_input_more import png_claiming
+    png_claiming(tmp_path / "step_00000004.png", 10_000, 10_000)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        assert tiles_from_png(tmp_path / "step_00000004.png") is None
+    assert not [w for w in record if issubclass(w.category, Image.DecompressionBombWarning)]
