@@ -239,7 +239,8 @@ class ProcessTransport:
 
     def _write(self, message) -> None:
         """One message down the pipe as (request_id, pickled message): the child can answer a
-        request whose message it cannot unpickle (a function from a module it cannot import)."""
+        request whose message it cannot unpickle (a function from a module it cannot import).
+        Replies come back the same way (_replier, _read_reply)."""
         try:
             blob = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
         except (pickle.PicklingError, TypeError, AttributeError) as e:
@@ -269,12 +270,11 @@ class ProcessTransport:
             try:
                 if not conn.poll(0):
                     break
-                message = conn.recv()
+                request_id, blob = conn.recv()
             except (EOFError, OSError):
                 self._closed = True
                 break
-            except Exception as e:  # noqa: BLE001 - a reply that does not unpickle here
-                message = Failed(f"a reply from the training process could not be read: {type(e).__name__}: {e}")
+            message = _read_reply(request_id, blob)
             if isinstance(message, _Parked):
                 self._parked = True
             else:
@@ -346,6 +346,20 @@ class _PipeInbox:
         return self.get(0)
 
 
+def _read_reply(request_id: int | None, blob: bytes):
+    """A reply from the pipe's (request_id, pickled reply). One that cannot be unpickled here (a
+    class this process cannot import, an object whose unpickling raises) fails its own question at
+    once, when it answers one, instead of leaving that question waiting until the engine ends."""
+    try:
+        return pickle.loads(blob)
+    except Exception as e:  # noqa: BLE001 - one reply, not the session
+        why = f"{type(e).__name__}: {str(e).strip()[:200]}"
+        if request_id is None:
+            return Failed(f"a reply from the training process could not be read: {why}")
+        return Answer(request_id, error=ProtocolError(f"the answer from the training process cannot be read in "
+                                                      f"the window's process: {why}"))
+
+
 def _portable(error: BaseException) -> BaseException:
     """The error itself when it survives pickling both ways, else a RuntimeError with its text."""
     try:
@@ -359,13 +373,18 @@ def _replier(conn, stop: _StopFlag):
     def reply(message) -> None:
         if isinstance(message, Answer) and message.error is not None:
             message = Answer(message.request_id, error=_portable(message.error))
+        # (request_id, pickled reply), as commands travel: the window can fail the one question whose
+        # answer it cannot unpickle (see _read_reply)
         try:
-            conn.send(message)
+            blob = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
         except (pickle.PicklingError, TypeError, AttributeError) as e:
             fallback = (Answer(message.request_id, error=TypeError(f"the answer cannot leave the training process: {e}"))
                         if isinstance(message, Answer) else
                         Failed(f"a {type(message).__name__} could not leave the training process: {e}"))
             reply(fallback)
+            return
+        try:
+            conn.send((message.request_id if isinstance(message, Answer) else None, blob))
         except (BrokenPipeError, EOFError, OSError):
             stop.set()   # the window is gone: save and end
     return reply

@@ -118,3 +118,19 @@ def test_the_serving_thread_sleeps_until_a_reply_or_a_command_wakes_it(drive, po
         assert d.ask(P.Call(STEP)) == 0
     assert (time.perf_counter() - t0) / 5 < C.RELAY_IDLE_S, "each answer waited for the idle timeout"
     d.stop()
+
+
+def test_an_answer_that_cannot_be_read_here_fails_its_own_question_at_once(drive, pool):
+    """The old transport sent replies as objects: one whose unpickling raised in the window's process
+    became a general Failed, and the question it answered waited until the engine ended."""
+    import time
+    from unreadable_answer import unreadable_answer
+    d = drive(engine="process")
+    d.wait_for(P.Opened)
+    start = time.perf_counter()
+    with pytest.raises(P.ProtocolError, match="the answer from the training process cannot be read in the "
+                                              "window's process: ValueError: this object cannot be rebuilt"):
+        d.ask(P.Call(unreadable_answer), timeout=30)
+    assert time.perf_counter() - start < 30
+    assert d.ask(P.Call(STEP)) == 0   # the session goes on
+    d.stop()
