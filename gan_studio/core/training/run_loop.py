@@ -12,7 +12,8 @@ from gan_studio.core.device import free_cached_memory, is_out_of_memory
 from gan_studio.core.errors import user_errors
 from gan_studio.core.metrics.modes import ModeHops
 from gan_studio.core.training.trainer import (METRIC_NAMES, DivergedError, EvaluationFailedError, OutputFailedError,
-                                              StepFailedError, StepMetrics, Trainer, nonfinite_tensors, short_names)
+                                              StepFailedError, StepMetrics, Trainer, clone_state, nonfinite_tensors,
+                                              short_names)
 
 
 class RunLoop:
@@ -83,7 +84,7 @@ class RunLoop:
         finite; returns the names of the tensors that are not ([] when it was kept)."""
         tr = self.trainer
         # a device-side copy; cheap for the networks the studio trains
-        copy = _clone_state(tr.state_dict() if state is None else state)
+        copy = clone_state(tr.state_dict() if state is None else state)
         bad = nonfinite_tensors(copy) if state is None else []
         if not bad:
             self._last_good, self._last_good_step = copy, tr.step_count
@@ -149,7 +150,7 @@ class RunLoop:
         keep = self.trainer.cfg.train.fork_keep
         if self.keep_forks == "memory":
             if keep > 0:
-                self.fork_states[int(state["step"])] = _clone_state(state)
+                self.fork_states[int(state["step"])] = clone_state(state)
             while len(self.fork_states) > keep:
                 del self.fork_states[next(iter(self.fork_states))]
         elif self.run is not None and keep > 0:
@@ -248,7 +249,7 @@ class RunLoop:
             return None
         # a copy: loading shares tensors (optimiser moments, trick averages) that training then
         # updates in place, and the kept state must stay as it was for a later roll-back
-        tr.load_state_dict(_clone_state(self._last_good))
+        tr.load_state_dict(clone_state(self._last_good))
         tr._last_metrics = None   # the metrics of steps that were undone
         for s in [s for s in self.fork_states if s > tr.step_count]:
             del self.fork_states[s]   # kept on the way to the steps that were undone
@@ -285,18 +286,3 @@ class RunLoop:
             self.write_events()
             self.save_checkpoint(tr.state_dict())   # checked above; the evaluation only folded G's average
             self.run.save_snapshot(self.trainer)
-
-
-def clone_state(obj):
-    """A copy of a trainer state whose tensors share no memory with the trainer's (on their device)."""
-    return _clone_state(obj)
-
-
-def _clone_state(obj):
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().clone()
-    if isinstance(obj, dict):
-        return {k: _clone_state(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_clone_state(v) for v in obj]
-    return obj

@@ -688,7 +688,6 @@ class Trainer:
             raise CheckpointError(f"the checkpoint cannot be continued: {describe_nonfinite(bad)} NaN or "
                                   f"infinite (it was saved after the run diverged); start a new run")
         if copy:
-            from gan_studio.core.training.run_loop import clone_state
             state = clone_state(state)
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
@@ -728,3 +727,14 @@ def _json_dumps(obj) -> str:
 def _json_loads(text: str):
     import json
     return json.loads(text)
+
+
+def clone_state(obj):
+    """A copy of a trainer state whose tensors share no memory with the trainer's (on their device)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().clone()
+    if isinstance(obj, dict):
+        return {k: clone_state(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [clone_state(v) for v in obj]
+    return obj
