@@ -311,3 +311,18 @@ def test_cli_disk_full_at_a_checkpoint_is_one_line(tmp_path, monkeypatch, capsys
     assert load_checkpoint_file(out / "checkpoint.pt")["step"] == 5
     assert tmp_files(out) == []
 
+
+
+def test_the_cli_says_the_previous_checkpoint_is_kept_when_the_disk_is_full(tmp_path, capsys, monkeypatch):
+    """gan-studio train printed a WriteError through describe_os_error, which dropped the half that
+    matters most ('disk full while writing RUN/checkpoint.pt' alone): that the previous one is kept."""
+    from cli_helpers import cli
+    run = tmp_path / "r"
+    tiny = ["--set", "model.g_width=16", "--set", "model.d_width=16", "--set", "train.batch_size=32",
+            "--set", "train.checkpoint_every=10", "--set", "train.snapshot_every=1000", "--device", "cpu", "--quiet"]
+    assert cli(capsys, "train", "ring8", "--steps", "10", "--out", run, *tiny)[0] == 0
+    _fail_fsync_for(monkeypatch, ".checkpoint.pt.")
+    rc, _, err = cli(capsys, "train", "--resume", run, "--steps", "10", "--quiet")
+    assert rc != 0 and "Traceback" not in err, err
+    assert f"disk full while writing {run / 'checkpoint.pt'}: the previous checkpoint.pt is kept" in err, err
+    assert load_checkpoint_file(run / "checkpoint.pt")["step"] == 10

@@ -66,12 +66,17 @@ def file_in_the_way(e: OSError) -> str | None:
 
 
 def describe_os_error(e: OSError) -> str:
-    """One line for an OSError: 'disk full while writing PATH', 'read-only file system: PATH', ..."""
+    """One line for an OSError: 'disk full while writing PATH', 'read-only file system: PATH', ...
+    A WriteError is told in its own words, which also say what was kept ('disk full while writing
+    RUN/checkpoint.pt: the previous checkpoint.pt is kept'), unless a file stands where a folder is
+    needed (nothing of that path was ever written, and the blocker is what the user must move)."""
     path = e.filename if e.filename is not None else None
     where = f" {path}" if path is not None else ""
     blocker = file_in_the_way(e)
     if blocker is not None:
         return f"{blocker} is a file, where a folder is needed"
+    if isinstance(e, WriteError):
+        return str(e).splitlines()[0] if str(e) else type(e).__name__
     if e.errno == errno.EISDIR and path is not None:   # metrics.jsonl made a folder by hand, --out DIR
         return f"{path} is a folder, where a file is needed"
     if e.errno in _DISK_FULL:
