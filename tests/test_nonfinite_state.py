@@ -88,3 +88,35 @@ def test_the_run_s_list_of_changes_names_the_part_of_the_state_that_diverged(tmp
     assert main(["fork", str(tmp_path / "r"), "--list"]) == 0
     out = capsys.readouterr().out
     assert "step 10: D's optimizer state (opt_d.state.0.exp_avg_sq) turned NaN or infinite" in out, out
+
+
+def test_when_the_losses_and_the_state_both_go_non_finite_both_are_named(tmp_path, monkeypatch, capsys):
+    """A NaN loss at a logged step was all that was said (the state was never looked at on that path),
+    though D's optimizer state had turned infinite too; now the pause, the run's list of changes and
+    the window's warning say what went non-finite."""
+    import numpy as np
+
+    from gan_studio.app.history import health_warnings
+    from gan_studio.session.payloads import METRIC_COLUMNS
+    real = Trainer.step
+
+    def step(self):
+        m = real(self)
+        if self.step_count == 13:
+            self.opt_d.state[next(self.D.parameters())]["exp_avg_sq"].fill_(float("inf"))
+        if self.step_count == 15:
+            m.values[0] = float("nan")   # loss_d
+        return m
+    monkeypatch.setattr(Trainer, "step", step)
+    assert main(["train", "ring8", "--steps", "30", "--out", str(tmp_path / "r"), *TINY,
+                 "--set", "train.eval_every=10", "--set", "train.fork_keep=2"]) == 3
+    paused = [line for line in capsys.readouterr().err.splitlines() if "paused" in line]
+    assert len(paused) == 1 and ("training diverged at step 15: loss_d became NaN or infinite and D's optimizer "
+                                 "state is not finite (opt_d.state.0.exp_avg_sq)") in paused[0], paused
+    assert main(["fork", str(tmp_path / "r"), "--list"]) == 0
+    out = capsys.readouterr().out
+    assert ("step 10: loss_d and D's optimizer state (opt_d.state.0.exp_avg_sq) turned NaN or infinite: "
+            "rolled back to the last good step") in out, out
+    rows = np.ones((60, len(METRIC_COLUMNS)))
+    rows[-1, METRIC_COLUMNS.index("grad_norm_d")] = np.inf
+    assert "grad_norm_d turned NaN or infinite." in health_warnings(rows, "non-saturating")

@@ -279,7 +279,8 @@ def health_warnings(metrics: np.ndarray, loss: str) -> list[str]:
     col = {name: i for i, name in enumerate(METRIC_COLUMNS)}
     recent = metrics[-HEALTH_WINDOW:]
     if not np.isfinite(recent[:, 1:]).all():
-        out.append("A loss or gradient is NaN or infinite.")
+        bad = np.array(METRIC_COLUMNS[1:])[~np.isfinite(recent[:, 1:]).all(axis=0)]   # name them
+        out.append(f"{', '.join(bad)} turned NaN or infinite.")
     if loss in PROBABILISTIC or loss == "least-squares":
         ld = _finite(recent[:, col["loss_d"]])
         if len(ld) >= HEALTH_WINDOW // 2 and ld.mean() < D_LOSS_ZERO:

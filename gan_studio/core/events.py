@@ -29,9 +29,13 @@ def event_text(event: dict) -> str:
     if kind == "set":
         was = f" (was {setting_text(event['old'])})" if "old" in event else ""
         return f"step {step}: {key} = {setting_text(value)}{was}"
-    if kind == "diverged":
-        names = [n for n in str(key).split(",") if "." in n]   # tensors of the state; a metric has no dot
-        what = f"{describe_state_parts(names)} ({key})" if names else (key or "a value")
+    if kind == "diverged":   # key: the metrics (no dot), then the state's tensors and 'N more tensors'
+        parts = [n for n in str(key).split(",") if n]
+        first = next((i for i, n in enumerate(parts) if "." in n), len(parts))
+        metrics, tensors = parts[:first], parts[first:]
+        said = ([", ".join(metrics)] if metrics else []) + \
+            ([f"{describe_state_parts([n for n in tensors if '.' in n])} ({','.join(tensors)})"] if tensors else [])
+        what = " and ".join(said) or "a value"
         return f"step {step}: {what} turned NaN or infinite: rolled back to the last good step"
     if kind == "step_failed":
         what = "out of memory" if "OutOfMemory" in str(key) or key == "MemoryError" else f"{key or 'an error'}"

@@ -181,13 +181,18 @@ class RunLoop:
 
     def _diverged(self, m: StepMetrics) -> None:
         vals = m.as_dict()
-        self._roll_back([k for k in METRIC_NAMES if not math.isfinite(vals[k])])
+        # the state too (one fused pass, on divergence only): a NaN loss often comes with NaN weights
+        # or moments, and the user is told all that went wrong, not the losses alone
+        self._roll_back([k for k in METRIC_NAMES if not math.isfinite(vals[k])]
+                        + nonfinite_tensors(self.trainer.state_dict()))
 
     def _roll_back(self, names: list[str]) -> None:
         """Go back to the last good state, record the divergence, write the good state's checkpoint,
         raise DivergedError. Without a good state (the loop started from a non-finite one) nothing is
         loaded or written."""
-        step, shown = self.trainer.step_count, short_names(names)
+        step = self.trainer.step_count
+        metrics = [n for n in names if n in METRIC_NAMES]
+        shown = metrics + short_names([n for n in names if n not in METRIC_NAMES])   # each part shortened alone
         restored = self._restore_last_good({"event": "diverged", "key": ",".join(shown), "value": step})
         raise DivergedError(step, names, restored)
 

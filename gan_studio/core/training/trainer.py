@@ -55,16 +55,18 @@ class DivergedError(RolledBack):
 
     def __init__(self, step: int, names: list[str], restored_step: int | None):
         self.step, self.restored_step = step, restored_step
-        self.names = short_names(names)
+        metrics, tensors = [n for n in names if n in METRIC_NAMES], [n for n in names if n not in METRIC_NAMES]
+        self.names = metrics + short_names(tensors)
         where = (f"the run was paused and rolled back to step {restored_step}, its last good state"
                  if restored_step is not None
                  else "there is no finite state to roll back to, so nothing was saved")
-        tensors = [n for n in names if n not in METRIC_NAMES]
+        parts = []
+        if metrics:
+            parts.append(f"{', '.join(metrics)} became NaN or infinite")
         if tensors:   # the losses may look fine (D's Adam moments overflowed: its updates are 0)
-            what = (f"{describe_state_parts(tensors)} {'is' if len(tensors) == 1 else 'are'} not finite "
-                    f"({', '.join(short_names(tensors))})")
-        else:
-            what = f"{', '.join(self.names)} became NaN or infinite"
+            parts.append(f"{describe_state_parts(tensors)} {'is' if len(tensors) == 1 else 'are'} not finite "
+                         f"({', '.join(short_names(tensors))})")
+        what = " and ".join(parts) or "a value became NaN or infinite"
         super().__init__(f"training diverged at step {step}: {what}; {where}. "
                          "Lower the learning rates or change the loss/tricks, then continue.")
 
