@@ -986,7 +986,10 @@ class MainWindow(QMainWindow):
         if not getattr(self, "_auto_fit", False):
             return
         w, h = self.width(), self.height()
-        tricks = max(self.tricks.minimumSizeHint().width(), min(int(TRICKS_SHARE * w), TRICKS_MAX_PX))
+        # the least width of the whole column: with branches, the chooser above the tricks may need more
+        # ('branch 1 (from main at step 1000)'); asked less, Qt took the rest from the plots
+        least = max(self.tricks.minimumSizeHint().width(), self.docks["tricks"].minimumSizeHint().width())
+        tricks = max(least, min(int(TRICKS_SHARE * w), TRICKS_MAX_PX))
         middle = next((d for n, d in self.docks.items() if n in ("modes", "grid", "latent", "caption")
                        and not d.isHidden() and not d.isFloating()), None)
         self.resizeDocks([self.docks["tricks"], self.docks["events"]],

@@ -265,8 +265,8 @@ class ModeView(HistoryScrubber, QWidget):
     branch_view = False
 
     def set_compact(self, compact: bool) -> None:
-        """The controls in a narrow form, or in one row each. Compact: the check boxes on two lines with
-        the step beside the third, the summary on two lines (always two: a line count that followed
+        """The controls in a narrow form, or in one row each. Compact: the check boxes on two lines, the
+        step on a third, the summary on two lines (always two: a line count that followed
         the numbers would lay the plots above it out again on every frame), the point buttons two by
         two. A branch's view is always compact; the selected one while another branch's view is beside
         it (the window then leaves the live plots room for two columns at 1280x720: in one row the
@@ -279,9 +279,9 @@ class ModeView(HistoryScrubber, QWidget):
             self._step_row.removeWidget(w)
         self._checks.addWidget(self.show_heat, 0, 0)
         self._checks.addWidget(self.show_arrows, 0, 1)
-        if compact:
+        if compact:   # the step on a line of its own: beside a check box it set the view's least width
             self._checks.addWidget(self.show_real, 1, 0)
-            self._checks.addWidget(self.step_label, 1, 1, 1, 3)
+            self._checks.addWidget(self.step_label, 2, 0, 1, 4)
         else:
             self._checks.addWidget(self.show_real, 0, 2)
             self._step_row.insertWidget(0, self.step_label)

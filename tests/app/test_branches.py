@@ -185,10 +185,12 @@ def test_two_branches_plots_fit_without_scrolling_at_both_sizes(make_window, qtb
     at 1280x720: one column, seven plots under a scroll bar. The plots now get the width of two
     columns (the selected 2-D view's controls compact, as the branch's), whichever branch is
     selected (the other's legend entry is its name), and every text still fits; ending the
-    comparison puts the 2-D view's controls back in their rows."""
-    win = make_window()
-    win.worker.run_steps(10)
-    qtbot.waitUntil(lambda: win.state.step >= 10 and not win.selected.running, timeout=WAIT_MS)
+    comparison puts the 2-D view's controls back in their rows. Forked at step 1,000, as the README's
+    picture is: its chooser above the tricks ('branch 1 (from main at step 1000)') is wider than at
+    step 10, and took what the plots' second column needed while the step sat beside a check box."""
+    win = make_window(tiny_config("ring8", **{"train.log_every": 50}), speed=200)
+    win.worker.run_steps(1000)
+    qtbot.waitUntil(lambda: win.state.step >= 1000 and not win.selected.running, timeout=3 * WAIT_MS)
     root = win.selected
     fork_and_wait(win, qtbot)
     for selected in (win.branches[1], root):
