@@ -94,3 +94,25 @@ def test_a_checkpoint_whose_weight_claims_far_more_than_its_network_is_refused_w
     # the old code read the whole tensor into memory (192 MB, and as much again to check it was finite)
     # before it compared its shape
     assert int(grew_mb) < 64, (grew_mb, said)
+
+
+@pytest.mark.parametrize("part, value, said", [
+    ("pack_in", [10**6], "tricks.packing.m = 1000000 is out of range; must be <= 16"),
+    ("mbd", ["1000000000x5"], "tricks.minibatch_discrimination.kernels = 1000000000 is out of range; must be <= 1024"),
+    ("vbn_reference", [10**9, 2], "tricks.normalization.reference_size = 1000000000 is out of range; must be <= 4096"),
+])
+def test_a_checkpoint_whose_trick_layers_ask_for_a_huge_size_is_refused_before_building_them(run, capsys, part,
+                                                                                              value, said):
+    # the layers tricks add are built from the checkpoint's own layout (extra.layout.D), not from the
+    # config: the old code built a packed input layer of 10**6 * 2 inputs, 10**9 closeness kernels or
+    # a reference batch of 10**9 rows before anything was compared
+    state = load_checkpoint_file(run / "checkpoint.pt")
+    state["extra"]["layout"]["D"][part] = value
+    save_checkpoint_file(state, run / "checkpoint.pt")
+    before = (run / "checkpoint.pt").read_bytes()
+    start = time.perf_counter()
+    rc, _, err = cli(capsys, "train", "--resume", run, "--steps", "5", "--quiet")
+    assert time.perf_counter() - start < 10
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert f"the checkpoint's layout of D asks for layers out of range ({said})" in err, err
+    assert (run / "checkpoint.pt").read_bytes() == before

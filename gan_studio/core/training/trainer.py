@@ -182,6 +182,36 @@ def nonfinite_tensors(state) -> list[str]:
     return bad
 
 
+def check_layout_sizes(cfg: Config, owner: str, lay: dict, net: torch.nn.Module) -> None:
+    """CheckpointError in one line when a network's layout in a checkpoint (extra.layout.<owner>: the
+    layers tricks added) asks for sizes beyond the ranges `--set` allows for those tricks: packing m,
+    minibatch discrimination's kernels and their dimension, virtual batch norm's reference batch.
+    These sizes are the file's, not the config's: a damaged or hostile one would otherwise build a
+    layer of many GB before anything else is checked."""
+    asks = [("tricks.packing.m", m) for m in [*lay.get("pack_in", []), lay.get("pack", 1), lay.get("pack_from", 1)]
+            if m != 1]   # 1: no packing
+    for key in lay.get("mbd", []):
+        kernels, _, dim = str(key).partition("x")
+        asks += [("tricks.minibatch_discrimination.kernels", kernels),
+                 ("tricks.minibatch_discrimination.kernel_dim", dim)]
+    reference = lay.get("vbn_reference")
+    params = net.parameters() if isinstance(net, torch.nn.Module) else ()
+    widest = max((p.shape[-1] for p in params if p.dim() == 2), default=0)   # the most inputs of a layer
+    if reference:
+        if not (isinstance(reference, list) and len(reference) == 2 and isinstance(reference[1], int)
+                and 0 < reference[1] <= widest):
+            raise CheckpointError(f"the checkpoint's layout of {owner} holds a virtual batch norm reference of "
+                                  f"shape {str(reference)[:60]}, which {owner} cannot take: it was damaged or edited")
+        asks.append(("tricks.normalization.reference_size", reference[0]))
+    probe = cfg.copy()
+    for key, value in asks:
+        try:
+            probe.set(key, value)
+        except ConfigError as e:
+            raise CheckpointError(f"the checkpoint's layout of {owner} asks for layers out of range ({e}): "
+                                  "it was damaged or edited") from None
+
+
 def refuse_other_shapes(net: torch.nn.Module, weights: dict) -> None:
     """RuntimeError in load_state_dict's own words (runs.state_mismatch reads them) when a tensor of
     ``weights`` has another shape than ``net``'s of that name; only the shapes are compared."""
@@ -678,6 +708,7 @@ class Trainer:
             self.graphs.invalidate()   # the graph recorded the state this replaces
         # layers that tricks created exist before the weights and optimiser moments are loaded
         for name, lay in state.get("extra", {}).get("layout", {}).items():
+            check_layout_sizes(self.cfg, name, lay, getattr(self, name))   # before any layer is built
             getattr(self, name).restore_layout(lay)
         self.tricks.apply_all(self, self.FAMILY.tricks)  # the switches follow this trainer's config
         self._sync_structure()
