@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from gan_studio.core.config import Config
+from gan_studio.core.errors import describe_os_error
 from gan_studio.session import protocol as P
 from gan_studio.session.payloads import FrameBuilder, Report, caption_tiles, latent_tiles, run_info, stack_metrics
 
@@ -282,7 +283,7 @@ class TrainingEngine:
         except Exception as e:  # noqa: BLE001 - a trick or loss that fails: pause, keep the window
             self._target = None
             self._running = False
-            why = os_error_words(e) if isinstance(e, OSError) else f"{type(e).__name__}: {e}"
+            why = describe_os_error(e) if isinstance(e, OSError) else f"{type(e).__name__}: {e}"
             self.reply(P.Failed(f"training paused at step {tr.step_count}: {why}"))
             return
         self._report_fork_points()
@@ -374,7 +375,7 @@ class TrainingEngine:
         self._attach(tr, run)
 
     def _open(self, path) -> None:
-        from gan_studio.core.errors import describe_os_error, user_errors
+        from gan_studio.core.errors import user_errors
         from gan_studio.core.runs import trainer_from_run
         opened_as = checkpoint_signature(path)
         try:
@@ -412,7 +413,7 @@ class TrainingEngine:
         except (OSError, *user_errors()) as e:
             run.unlock()
             run.read_only = True
-            self.reply(P.Failed(os_error_words(e) if isinstance(e, OSError) else str(e)))
+            self.reply(P.Failed(describe_os_error(e) if isinstance(e, OSError) else str(e)))
             return False
         self._unlogged = []
         kept = self._loop.fork_states
@@ -438,7 +439,7 @@ class TrainingEngine:
             else:
                 loop.finish()
         except OSError as e:
-            self.reply(P.Failed(f"could not save the run in {run.path}: {os_error_words(e)}"))
+            self.reply(P.Failed(f"could not save the run in {run.path}: {describe_os_error(e)}"))
             return
         except RolledBack as e:
             # a state that is not finite (Adam's moments overflow while the losses stay finite) is not
@@ -467,13 +468,6 @@ class TrainingEngine:
             run.append_metrics(row)
         run.save_checkpoint(tr)
         run.save_snapshot(tr)
-
-
-def os_error_words(e: OSError) -> str:
-    """An OSError in words: a WriteError's own (it says what was kept), any other as the CLI says it
-    ('disk full while writing PATH', 'PATH is a file, where a folder is needed'), never '[Errno N]'."""
-    from gan_studio.core.errors import WriteError, describe_os_error
-    return str(e) if isinstance(e, WriteError) else describe_os_error(e)
 
 
 def checkpoint_signature(path) -> tuple | None:
