@@ -116,3 +116,50 @@ def test_a_checkpoint_whose_trick_layers_ask_for_a_huge_size_is_refused_before_b
     assert rc == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
     assert f"the checkpoint's layout of D asks for layers out of range ({said})" in err, err
     assert (run / "checkpoint.pt").read_bytes() == before
+
+
+@pytest.fixture
+def cyclegan_run(tmp_path, monkeypatch, capsys):
+    import gan_studio.core.metrics.images as im
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))   # the run's last evaluation: a rough classifier
+    monkeypatch.setattr(im, "CLASSIFIER_STEPS", 20)
+    monkeypatch.setattr(im, "_models", {})
+    path = tmp_path / "cg"
+    assert cli(capsys, "train", "cyclegan-shapes", "--steps", "1", "--out", path, "--device", "cpu", "--quiet",
+               "--set", "model.ngf=4", "--set", "model.ndf=4", "--set", "train.batch_size=4",
+               "--set", "data.num_images=600", "--set", "cyclegan.res_blocks=1")[0] == 0
+    return path
+
+
+@pytest.mark.parametrize("shape, said", [
+    ((1, 3, 2048, 2048), "it holds pictures of 3x2048x2048 where this run's are 3x16x16"),
+    ((10**5, 3, 16, 16), "it holds 100000 pictures where cyclegan.pool_size = 50"),
+])
+def test_a_cyclegan_checkpoint_whose_image_pool_asks_for_a_huge_size_is_refused_before_allocating_it(
+        cyclegan_run, capsys, shape, said):
+    # the pool is rebuilt as cyclegan.pool_size pictures of the shape the file names: one 2048 x 2048
+    # picture (a few bytes, stored with stride 0) made the old code copy 50 MB, then allocate 50 of them
+    # (2.5 GB); 10**5 pictures of the run's shape made it copy 300 MB to keep 50
+    state = load_checkpoint_file(cyclegan_run / "checkpoint.pt")
+    state["extra"]["pools"]["b"]["images"] = torch.zeros(1, 1, 1, 1).expand(*shape)
+    save_checkpoint_file(state, cyclegan_run / "checkpoint.pt")
+    before = (cyclegan_run / "checkpoint.pt").read_bytes()
+    assert len(before) < 1 << 20
+    start = time.perf_counter()
+    rc, _, err = cli(capsys, "train", "--resume", cyclegan_run, "--steps", "2", "--quiet")
+    assert time.perf_counter() - start < 10
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert (f"the checkpoint's image pool of domain b does not fit its own config ({said}): "
+            "it was damaged or edited") in err, err
+    assert (cyclegan_run / "checkpoint.pt").read_bytes() == before
+
+
+def test_a_cyclegan_checkpoint_with_an_empty_or_partly_filled_pool_still_resumes(cyclegan_run, capsys):
+    # a pool that never filled is saved as zeros(0), one partly filled as its few pictures: both fit
+    state = load_checkpoint_file(cyclegan_run / "checkpoint.pt")
+    assert state["extra"]["pools"]["a"]["images"].shape == (4, 3, 16, 16)
+    state["extra"]["pools"]["b"]["images"] = torch.zeros(0)
+    save_checkpoint_file(state, cyclegan_run / "checkpoint.pt")
+    rc, _, err = cli(capsys, "train", "--resume", cyclegan_run, "--steps", "2", "--quiet")
+    assert rc == 0, err
+    assert load_checkpoint_file(cyclegan_run / "checkpoint.pt")["step"] == 3   # 1 + 2 more

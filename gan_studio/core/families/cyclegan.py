@@ -49,7 +49,7 @@ from torch import nn
 from gan_studio.core.config import Config, opt
 from gan_studio.core.data.domains import split_domains
 from gan_studio.core.data.images import make_shapes, to_float
-from gan_studio.core.errors import ConfigError
+from gan_studio.core.errors import CheckpointError, ConfigError
 from gan_studio.core.families.registry import register_family
 from gan_studio.core.family_spec import FamilySpec, Grid, Plot
 from gan_studio.core.nets.dcgan import init_weights
@@ -208,6 +208,26 @@ class ImagePool:
             self.images = torch.zeros(self.size, *held.shape[1:], device=self.device)
             self.images[:self.count] = held[:self.count]
         load_generator_state(self.rng, state["rng"], (self.seed, self.count))   # a GPU's state on the CPU: afresh
+
+
+def check_pool_sizes(pools, size: int, image_shape: tuple[int, ...]) -> None:
+    """CheckpointError in one line when a saved pool (extra.pools) holds more images than the config's
+    cyclegan.pool_size or images of another shape than the run's: ImagePool.load_state_dict allocates
+    pool_size images of the shape it reads from the file, so a damaged or hostile file naming a
+    2048x2048 picture (a few bytes, stored with stride 0) asked for gigabytes before anything compared."""
+    for d, p in (pools.items() if isinstance(pools, dict) else ()):
+        held = p.get("images") if isinstance(p, dict) else None
+        if not isinstance(held, torch.Tensor) or (held.ndim and not len(held)):
+            continue   # another structure (refused when loaded) or an empty pool (saved as zeros(0)): nothing built
+        if held.ndim != 4 or tuple(held.shape[1:]) != tuple(image_shape):
+            said = "x".join(map(str, held.shape[1:])) or "no shape"
+            why = f"it holds pictures of {said} where this run's are {'x'.join(map(str, image_shape))}"
+        elif len(held) > size:
+            why = f"it holds {len(held)} pictures where cyclegan.pool_size = {size}"
+        else:
+            continue
+        raise CheckpointError(f"the checkpoint's image pool of domain {d} does not fit its own config ({why}): "
+                              "it was damaged or edited")
 
 
 def mse_to(x: torch.Tensor, target: float) -> torch.Tensor:
@@ -429,6 +449,11 @@ class CycleganTrainer(Trainer):
     # -- state ------------------------------------------------------------------------------
     def extra_state_dict(self) -> dict:
         return {**super().extra_state_dict(), "pools": {d: p.state_dict() for d, p in self.pools.items()}}
+
+    def load_state_dict(self, state: dict, copy: bool = False) -> None:
+        # the pools' sizes are compared before anything of the state is read, copied or allocated
+        check_pool_sizes(state.get("extra", {}).get("pools", {}), self.cfg.cyclegan.pool_size, tuple(self.data.shape))
+        super().load_state_dict(state, copy)
 
     def load_extra_state_dict(self, state: dict) -> None:
         super().load_extra_state_dict(state)
