@@ -17,6 +17,8 @@ EVAL_COLUMNS = ("step", "modes", "modes_strict", "hq", "rkl")
 #: mode it found (core.metrics.modes.dominant_mode; NaN for none). The Mode hops plot and the
 #: timeline's hop marks both read these rows, so they count the same hops
 LOGGED_COLUMNS = ("step", "mode_hops", "dominant")
+#: an image run's evaluations (core.metrics.images, every train.eval_every steps): the window's image plots
+IMAGE_EVAL_COLUMNS = ("step", "fd_classifier")
 #: the newest evaluation takes at least this share of the occupancy timeline's width, so what the
 #: mode bars show now is always visible at its right edge
 NEWEST_SHARE = 0.06
@@ -69,6 +71,7 @@ class StudioState:
         self.metrics = GrowingArray(len(METRIC_COLUMNS))
         self.evals = GrowingArray(len(EVAL_COLUMNS), 256)
         self.logged = GrowingArray(len(LOGGED_COLUMNS), 64)   # the run loop's evaluations (LOGGED_COLUMNS)
+        self.image_evals = GrowingArray(len(IMAGE_EVAL_COLUMNS), 64)   # an image run's (IMAGE_EVAL_COLUMNS)
         # (step, HQ share per mode, the evaluation), in step order: the 2-D view's timeline, and its
         # bars (the newest entry) in step with each evaluation as it arrives, with a picture or not
         self.occupancy: list[tuple[int, np.ndarray, dict]] = []
@@ -99,6 +102,7 @@ class StudioState:
         self.loop_evals = {}
         self.views = []
         self.logged.clear()
+        self.image_evals.clear()
         self.events = list(s.events)
         self.step = self._start_step = s.step
         self.running = False
@@ -113,6 +117,7 @@ class StudioState:
             self._add_eval(row.get("step", 0), row)
             self._add_logged(row.get("step", 0), row)
             self._add_family_eval(row.get("step", 0), row)
+            self._add_image_eval(row.get("step", 0), row)
             self.loop_evals[int(row.get("step", 0))] = row
         self.version += 1
 
@@ -127,6 +132,7 @@ class StudioState:
             self._add_logged(step, ev)
             self._add_occupancy(step, ev)
             self._add_family_eval(step, ev)
+            self._add_image_eval(step, ev)
             self.loop_evals[int(step)] = ev
         if r.frame is not None:
             self._add_view(r.frame)
@@ -149,6 +155,7 @@ class StudioState:
         self.metrics.truncate_after(step)
         self.evals.truncate_after(step)
         self.logged.truncate_after(step)
+        self.image_evals.truncate_after(step)
         self.occupancy = [o for o in self.occupancy if o[0] <= step]
         self.evaluations_added += 1
         self.family_evals = [f for f in self.family_evals if f[0] <= step]
@@ -178,6 +185,17 @@ class StudioState:
         if not row or (self.family_evals and step <= self.family_evals[-1][0]):
             return
         self.family_evals.append((int(step), row))
+
+    def _add_image_eval(self, step: int, ev: dict) -> None:
+        """One of an image run's evaluations: the Frechet distance in the metric classifier's features."""
+        if "fd_classifier" not in ev or (self.image_evals.n and step <= self.image_evals.data[-1, 0]):
+            return
+        values = [step] + [ev.get(k) for k in IMAGE_EVAL_COLUMNS[1:]]
+        try:   # a hand-broken row ("fd_classifier": "x") is no evaluation
+            values = [np.nan if v is None else float(v) for v in values]
+        except (TypeError, ValueError):
+            return
+        self.image_evals.append(values)
 
     def _add_eval(self, step: int, ev: dict) -> None:
         if "modes" not in ev:

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QPushButton, QScr
                                QWidget)
 
 from gan_studio.app.event_list import event_text
-from gan_studio.app.history import EVAL_COLUMNS, LOGGED_COLUMNS, StudioState, health_warnings
+from gan_studio.app.history import EVAL_COLUMNS, IMAGE_EVAL_COLUMNS, LOGGED_COLUMNS, StudioState, health_warnings
 from gan_studio.app.plot_math import Smoother, robust_range, stack_rows, x_end
 from gan_studio.app.plot_style import TITLE_PT, SparseLogAxis, cache_axes
 from gan_studio.core.metrics.modes import MODE_HOPS_WINDOW
@@ -59,7 +59,8 @@ MAX_SPIKES = 200
 
 #: (plot name, title, [(column, label, pen)], source) -- source is "metrics" (every step), "evals" (the
 #: 2-D view's evaluations and the logged ones of an opened run) or "logged" (the run loop's own
-#: evaluations: mode_hops is counted over them, and the 2-D view's timeline marks the same hops)
+#: evaluations: mode_hops is counted over them, and the 2-D view's timeline marks the same hops) or
+#: "images" (an image run's evaluations: core.metrics.images' classifier numbers of 1,000 samples)
 PLOTS = [
     ("losses", "Losses", [("loss_d", "D loss", D_PEN), ("loss_g", "G loss", G_PEN)], "metrics"),
     ("d_outputs", "D(x) and D(G(z))", [("d_real", "D(x)", D_PEN), ("d_fake", "D(G(z))", G_PEN)], "metrics"),
@@ -69,6 +70,7 @@ PLOTS = [
     ("hq", "High-quality samples (%)", [("hq", "HQ %", D_PEN)], "evals"),
     ("rkl", "Reverse KL to uniform", [("rkl", "reverse KL", G_PEN)], "evals"),
     ("mode_hops", "Mode hops", [("mode_hops", f"hops in {MODE_HOPS_WINDOW} evals", D_PEN)], "logged"),
+    ("fd", "FD to real (classifier)", [("fd_classifier", "lower: closer", G_PEN)], "images"),
 ]
 #: plots of counts: their y-axis always shows 0
 COUNT_PLOTS = {"modes", "mode_hops"}
@@ -78,6 +80,15 @@ SHARE_PLOTS = {"family"}
 SHARE_RANGE = (-0.05, 1.05)
 #: the plots of a Gaussian mixture's mode metrics
 MODE_PLOTS = ("modes", "hq", "rkl", "mode_hops")
+#: the plots of an image run's evaluations; empty, each says when its numbers come (as the family's).
+#: One plot: a second (classes covered) put an image run with a branch at 1280x720 under a scroll bar
+IMAGE_PLOTS = ("fd",)
+#: what an image plot's numbers are (its tooltip; {every}: train.eval_every)
+IMAGE_PLOT_TIPS = {
+    "fd": "Frechet distance between the metric classifier's features of 1,000 samples and of the real images: "
+          "lower is closer to the data. Not the Inception FID: compare runs on the same data set only. "
+          "Measured every {every:,} steps",
+}
 #: HQ's ceiling: a perfect generator has 1 - e^(-9/2) of its samples within 3 sigma of their mode
 HQ_CAP = 100.0 * (1.0 - math.exp(-4.5))
 #: samples per evaluation (metrics.modes.N_EVAL); reverse KL's floor from sampling is (K - 1) / (2N)
@@ -85,7 +96,7 @@ N_EVAL = 2500
 #: the plots on a log axis
 LOG_PLOTS = {"grad_norms"}
 #: the columns of each source of points
-COLUMNS = {"metrics": METRIC_COLUMNS, "evals": EVAL_COLUMNS, "logged": LOGGED_COLUMNS}
+COLUMNS = {"metrics": METRIC_COLUMNS, "evals": EVAL_COLUMNS, "logged": LOGGED_COLUMNS, "images": IMAGE_EVAL_COLUMNS}
 #: a curve of evaluations with a single point draws it as a dot this big (a line of one point is nothing)
 LONE_POINT_PX = 7
 #: the newest step keeps this much room (px) from a plot's right edge: a dot there (the family plot's,
@@ -95,7 +106,8 @@ LAST_POINT_PX = LONE_POINT_PX // 2 + 3
 
 def source_rows(state: StudioState, source: str) -> np.ndarray:
     """The rows a plot's curves draw from (columns COLUMNS[source])."""
-    return {"metrics": state.metrics, "evals": state.evals, "logged": state.logged}[source].data
+    return {"metrics": state.metrics, "evals": state.evals, "logged": state.logged,
+            "images": state.image_evals}[source].data
 
 
 def draw_points(curve: pg.PlotDataItem, x: np.ndarray, y: np.ndarray) -> None:
@@ -313,12 +325,15 @@ class PlotsPanel(QWidget):
         # the model family's own numbers (test accuracy, conditional accuracy, ...), the width of the grid
         self._add_plot("family", "", [])
         self.family_curves: dict[str, pg.PlotDataItem] = {}
-        # an empty family plot says why: its numbers come with the run's evaluations (eval_every)
-        self.family_note = pg.TextItem("", color=LEGEND_COLOUR, anchor=(0.5, 0.5))
-        self.family_note.setZValue(20)
-        self.family_note.hide()
-        self.plots["family"].addItem(self.family_note, ignoreBounds=True)
-        self.plots["family"].vb.sigRangeChanged.connect(lambda *_: self._place_family_note())
+        # an empty family or image plot says why: its numbers come with the run's evaluations (eval_every)
+        self.notes: dict[str, pg.TextItem] = {}
+        for name in ("family",) + IMAGE_PLOTS:
+            note = self.notes[name] = pg.TextItem("", color=LEGEND_COLOUR, anchor=(0.5, 0.5))
+            note.setZValue(20)
+            note.hide()
+            self.plots[name].addItem(note, ignoreBounds=True)
+            self.plots[name].vb.sigRangeChanged.connect(lambda *_, n=name: self._place_note(n))
+        self.family_note = self.notes["family"]
         self.shown.update({name: name in ("losses", "d_outputs", "grad_norms") for name in self.plots})
         self.markers: list[list[pg.InfiniteLine]] = []
         self._flag_font = QFont()
@@ -543,7 +558,7 @@ class PlotsPanel(QWidget):
         if version == self._version:
             return
         self._version = version
-        n = (st.metrics.n, st.evals.n, st.logged.n, len(st.family_evals), self._overlay_version())
+        n = (st.metrics.n, st.evals.n, st.logged.n, st.image_evals.n, len(st.family_evals), self._overlay_version())
         if n != self._drawn:
             self._draw_curves()
             self._drawn = n
@@ -594,7 +609,7 @@ class PlotsPanel(QWidget):
                 xy = np.array(pts, dtype=float)
                 curve.setData(xy[:, 0], xy[:, 1])
                 measured = True
-        self._update_family_note(measured)
+        self._update_notes({"family": measured, **{n: self.state.image_evals.n > 0 for n in IMAGE_PLOTS}})
         if self.overlays:
             self._draw_overlays(weight)
 
@@ -735,6 +750,8 @@ class PlotsPanel(QWidget):
         for name in MODE_PLOTS:
             self.shown[name] = has_modes
         self._reference_lines(len(s.modes) if has_modes else 0)
+        for name in IMAGE_PLOTS:
+            self.shown[name] = s is not None and s.image_metrics
         fam = self.plots["family"]
         for curve in self.family_curves.values():
             fam.removeItem(curve)
@@ -753,27 +770,41 @@ class PlotsPanel(QWidget):
                                                    symbolPen=pen, symbolBrush=pen.color())
             self.legends["family"].setText(legend_html(pens), size=LEGEND_SIZE, color=LEGEND_COLOUR)
         self._reflow(force=True)
-        self._update_family_note(False)
+        self._update_notes({name: False for name in self.notes})
 
-    def _update_family_note(self, measured: bool) -> None:
-        """While the family's plot has no point: say that its numbers come every train.eval_every
-        steps (cgan-digits measures at step 500: an empty plot until then said nothing)."""
-        s = self.state.session
-        if measured or not self.shown["family"] or s is None:
-            self.family_note.hide()
-            return
-        every = s.config.train.eval_every
-        for e in self.state.events:   # switched live since the run began
+    def _eval_every(self) -> int:
+        """train.eval_every as the run has it now (switched live since it began: its newest set event)."""
+        every = self.state.session.config.train.eval_every
+        for e in self.state.events:
             if isinstance(e, dict) and e.get("event") == "set" and e.get("key") == "train.eval_every":
                 every = e.get("value", every)
-        self.family_note.setText(f"measured every {every:,} steps: none yet")
-        self.family_note.show()
-        self._place_family_note()
+        return every
 
-    def _place_family_note(self) -> None:
-        if self.family_note.isVisible():
-            (x0, x1), (y0, y1) = self.plots["family"].viewRange()
-            self.family_note.setPos((x0 + x1) / 2, (y0 + y1) / 2)
+    def _update_notes(self, measured: dict[str, bool]) -> None:
+        """While the family's or an image plot has no point: say that its numbers come every
+        train.eval_every steps (cgan-digits measures at step 500: an empty plot until then said nothing).
+        An image plot's legend says what its numbers are and when they are measured, always."""
+        s = self.state.session
+        every = self._eval_every() if s is not None else 0
+        for name, done in measured.items():
+            note = self.notes[name]
+            if done or not self.shown[name] or s is None:
+                note.hide()
+                continue
+            note.setText(f"measured every {every:,} steps: none yet")
+            note.show()
+            self._place_note(name)
+        if s is not None and s.image_metrics:
+            for name in IMAGE_PLOTS:
+                text = legend_html(self.legend_series[name]) + f"&nbsp;&nbsp; every {every:,} steps"
+                self.legends[name].setText(text, size=LEGEND_SIZE, color=LEGEND_COLOUR)
+                self.cells[name].setToolTip(IMAGE_PLOT_TIPS[name].format(every=every))
+
+    def _place_note(self, name: str) -> None:
+        note = self.notes[name]
+        if note.isVisible():
+            (x0, x1), (y0, y1) = self.plots[name].viewRange()
+            note.setPos((x0 + x1) / 2, (y0 + y1) / 2)
 
     def _reference_lines(self, k: int) -> None:
         """What a perfect generator scores: HQ's cap and reverse KL's sampling floor, dashed."""

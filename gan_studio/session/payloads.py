@@ -53,6 +53,7 @@ class RunInfo:
     family: str = "gan"                      # model.family
     capabilities: frozenset = frozenset()    # what the family offers (core/family_spec.CAPABILITIES)
     family_plot: tuple | None = None         # Trainer.plot(): (title, ((key, label), ...)) of the extra plot
+    image_metrics: bool = False              # its evaluations report the classifier's image metrics (image plots)
     vocabulary: list | None = None           # capability "text": the words a caption may use
     class_names: list | None = None          # capability "labels": the classes G draws on demand
     domain_names: tuple | None = None        # capability "translation": the filters of domains A and B
@@ -93,7 +94,8 @@ def run_info(trainer, run_path: str, run=None) -> RunInfo:
     spec = trainer.FAMILY
     s = RunInfo(config=trainer.cfg.copy(), run_path=run_path, device_name=trainer.device_name,
                 step=trainer.step_count, is_image=trainer.is_image, events=list(trainer.events),
-                family=spec.name, capabilities=spec.capabilities, family_plot=trainer.plot())
+                family=spec.name, capabilities=spec.capabilities, family_plot=trainer.plot(),
+                image_metrics=trainer.is_image)
     if spec.has("text"):
         s.vocabulary = list(trainer.vocabulary)
     if spec.has("labels"):
@@ -113,7 +115,7 @@ def run_info(trainer, run_path: str, run=None) -> RunInfo:
         # whose trainer was killed) are not this Trainer's and will be trained again
         rows = [r for r in run.read_metrics() if r.get("step", 0) <= trainer.step_count]
         s.history = rows_to_array(rows)
-        keys = {"modes", "hq"} | {k for k, _ in (s.family_plot or ("", []))[1]}
+        keys = {"modes", "hq", "fd_classifier"} | {k for k, _ in (s.family_plot or ("", []))[1]}
         s.eval_history = [r for r in rows if keys & set(r)]
         s.events = [e for e in run.read_events() if e.get("step", 0) <= trainer.step_count] or s.events
     return s

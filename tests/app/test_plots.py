@@ -390,3 +390,38 @@ def test_a_fresh_run_s_first_evaluation_is_drawn_on_readable_axes(panel):
     assert lo < 0 and hi >= 1
     lo, hi = p.plots["hq"].viewRange()[1]
     assert lo <= -1 and hi >= 1
+
+
+def test_an_image_run_plots_its_logged_classifier_metrics_and_says_when_they_come(panel):
+    """digits and shapes logged fd_classifier at each evaluation (metrics.jsonl, `gan-studio metrics`,
+    Compare branches) while the window's plots showed no image metric: only losses, D outputs and
+    gradient norms. The FD plot gets the run loop's rows, live and from an opened run."""
+    state = StudioState()
+    state.begin(RunInfo(config=Config(), run_path="", device_name="cpu", step=0, is_image=True,
+                        image_metrics=True))
+    rows = np.ones((100, len(METRIC_COLUMNS)))
+    rows[:, 0] = np.arange(1, 101)
+    state.add(Report(step=100, running=True, steps_per_s=0.0, elapsed_s=1.0, metrics=rows, events=[]))
+    p = panel(state)
+    assert p.is_shown("fd") and not p.is_shown("modes")
+    every = Config().train.eval_every   # empty: when its numbers come, in the middle of the plot
+    assert p.notes["fd"].isVisible() and p.notes["fd"].toPlainText() == f"measured every {every} steps: none yet"
+    assert f"every {every} steps" in p.legends["fd"].text
+    rows = np.ones((400, len(METRIC_COLUMNS)))
+    rows[:, 0] = np.arange(101, 501)
+    logged = [{"step": 250, "classes_covered": 7, "classes_covered_strict": 5, "fd_classifier": 80.5},
+              {"step": 500, "classes_covered": 10, "classes_covered_strict": 9, "fd_classifier": 66.25}]
+    state.add(Report(step=500, running=True, steps_per_s=0.0, elapsed_s=2.0, metrics=rows, events=[],
+                     evals=logged))
+    p.refresh()
+    fd = p.curves["fd.fd_classifier"][2]
+    assert list(fd.xData) == [250, 500] and list(fd.yData) == [80.5, 66.25]
+    assert not p.notes["fd"].isVisible()
+    lo, hi = p.plots["fd"].viewRange()[1]
+    assert lo <= 66.25 and 80.5 <= hi
+    # a run opened from its folder: the same rows, from its log
+    opened = StudioState()
+    opened.begin(RunInfo(config=Config(), run_path="", device_name="cpu", step=500, is_image=True,
+                         image_metrics=True, eval_history=logged))
+    q = panel(opened)
+    assert list(q.curves["fd.fd_classifier"][2].yData) == [80.5, 66.25]

@@ -166,7 +166,7 @@ def test_every_title_and_control_text_fits_at_both_sizes(make_window, qtbot, pre
         assert fit_problems(win) == [], f"at {size[0]}x{size[1]}"
         # the plots fill the dock: as many columns as fit, none cut at its right edge
         plots = win.plots
-        assert plots.ncols == plots.columns_for(plots.scroll.viewport().width(), 3 if image else 6)
+        assert plots.ncols == plots.columns_for(plots.scroll.viewport().width(), 4 if image else 6)
         if size == (1920, 1080) and not image:
             assert plots.ncols >= 3
         # and every plot is seen whole without scrolling (at 1280x720 ring8's Mode hops, the fourth
