@@ -791,7 +791,9 @@ class PlotsPanel(QWidget):
             if done or not self.shown[name] or s is None:
                 note.hide()
                 continue
-            note.setText(f"measured every {every:,} steps: none yet")
+            # a plot of one column is narrow (about 190 px at 1280x720): its note takes two lines
+            gap = " " if name == "family" else "\n"
+            note.setText(f"measured every {every:,} steps:{gap}none yet")
             note.show()
             self._place_note(name)
         if s is not None and s.image_metrics:

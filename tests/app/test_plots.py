@@ -405,7 +405,7 @@ def test_an_image_run_plots_its_logged_classifier_metrics_and_says_when_they_com
     p = panel(state)
     assert p.is_shown("fd") and not p.is_shown("modes")
     every = Config().train.eval_every   # empty: when its numbers come, in the middle of the plot
-    assert p.notes["fd"].isVisible() and p.notes["fd"].toPlainText() == f"measured every {every} steps: none yet"
+    assert p.notes["fd"].isVisible() and p.notes["fd"].toPlainText() == f"measured every {every} steps:\nnone yet"
     assert f"every {every} steps" in p.legends["fd"].text
     rows = np.ones((400, len(METRIC_COLUMNS)))
     rows[:, 0] = np.arange(101, 501)
