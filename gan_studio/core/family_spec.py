@@ -15,7 +15,8 @@ registered with :func:`gan_studio.core.families.registry.register_family`. The s
   the window shows only these. ``losses`` (None: all) and ``archs`` (the ``model.arch`` values it
   builds; None: it does not read ``model.arch``) are checked the same way.
 - ``plot``: the extra live plot, the numbers of ``evaluate()`` it draws; ``grid``: what a row of
-  the image grid holds; ``capabilities``: what else the Trainer offers (:data:`CAPABILITIES`).
+  the image grid holds; ``capabilities``: what else the Trainer offers (:data:`CAPABILITIES`);
+  ``image_metrics``: whether ``evaluate()`` on images reports the classifier metrics of G's samples.
 
 The plain GAN's spec (:data:`GAN`) is registered here, so ``model.family = "gan"`` is always known.
 """
@@ -92,6 +93,9 @@ class FamilySpec:
     plot: Plot | None = None                    # the extra live plot
     grid: Grid = Grid()
     capabilities: frozenset[str] = frozenset()  # keys of CAPABILITIES
+    # evaluate() on image data reports the metric classifier's numbers of G's samples (classes_covered,
+    # fd_classifier: the window's two image plots); False for a family that reports only its own
+    image_metrics: bool = True
 
     def __post_init__(self):
         unknown = set(self.capabilities) - set(CAPABILITIES)

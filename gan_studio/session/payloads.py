@@ -95,9 +95,9 @@ def run_info(trainer, run_path: str, run=None) -> RunInfo:
     s = RunInfo(config=trainer.cfg.copy(), run_path=run_path, device_name=trainer.device_name,
                 step=trainer.step_count, is_image=trainer.is_image, events=list(trainer.events),
                 family=spec.name, capabilities=spec.capabilities, family_plot=trainer.plot(),
-                # the plain GAN's image runs: a family with a plot of its own may report only its own
-                # numbers (ssl, cyclegan: an FD plot there stayed empty, and cyclegan's plots scrolled)
-                image_metrics=trainer.is_image and spec.plot is None)
+                # as the family declares: ssl and cyclegan report only their own numbers (an FD plot
+                # there stayed empty, and cyclegan's plots scrolled)
+                image_metrics=trainer.is_image and spec.image_metrics)
     if spec.has("text"):
         s.vocabulary = list(trainer.vocabulary)
     if spec.has("labels"):

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QLineEdit, QPushButton
 import gan_studio.core.families  # noqa: F401 - registers every family's config section
 from gan_studio.core.config import Config
 from studio_helpers import WAIT_MS
+from test_window_layout import assert_fits_at
 
 
 def family_config(family: str, **sections) -> Config:
@@ -39,6 +40,9 @@ def test_semi_supervised_run_plots_test_accuracy_beside_the_labelled_only_baseli
     steps = list(kplus1.xData)
     assert len(steps) >= 3 and steps == sorted(steps) and steps[-1] <= 9 and len(baseline.xData) == len(steps)
     assert all(0.0 <= v <= 1.0 for v in list(kplus1.yData) + list(baseline.yData))
+    # its evaluations have no classifier metrics of G's samples: no FD plot that would stay empty for ever
+    # (the plot said 'measured every 3 steps: none yet' after three evaluations)
+    assert not win.plots.is_shown("fd") and win.plots.is_shown("family")
 
 
 def test_lapgan_grid_shows_every_level_and_the_summed_image(make_window, qtbot):
@@ -52,6 +56,10 @@ def test_lapgan_grid_shows_every_level_and_the_summed_image(make_window, qtbot):
     assert v.nrow == 3 and v.tiles.shape == (24, 16, 16, 3)    # 8 latents x [level 0 | residual 1 | level 1]
     assert "residual 1" in win.grid.caption_label.text()
     assert win.plots.family_curves.keys() == {"lap0_d_auc", "lap1_d_auc"}
+    # LAPGAN's evaluations have the final image's classifier metrics (FamilySpec.image_metrics): the FD plot
+    # is shown beside the family's own, and both fit a 1280x720 window without a scroll bar
+    assert win.plots.is_shown("fd") and win.plots.is_shown("family")
+    assert_fits_at(win, qtbot, (1280, 720))
 
 
 def test_stackgan_caption_box_draws_both_stages_and_lists_the_vocabulary(make_window, qtbot):

@@ -84,6 +84,7 @@ class CycleganConfig:
 
 FAMILY = FamilySpec(
     name="cyclegan", summary="CycleGAN", section=CycleganConfig, live=("lambda_cycle", "lambda_identity"),
+    image_metrics=False,   # evaluate() reports its own numbers only (see its plot)
     tricks=(), losses=("least-squares",),
     plot=Plot("Translations right (shapes classifiers)", (("a2b_right", "A -> B"), ("b2a_right", "B -> A"))),
     grid=Grid(rows="translations", per_row=GRID_IMAGES), capabilities={"translation"})

@@ -65,6 +65,7 @@ class SslConfig:
 
 FAMILY = FamilySpec(
     name="ssl", summary="semi-supervised K+1", section=SslConfig, live=("unsup_weight",),
+    image_metrics=False,   # evaluate() reports its own numbers only (see its plot)
     tricks=("two_time_scale",), losses=("non-saturating", "minimax"), archs=("mlp",),
     plot=Plot("Test accuracy", (("test_accuracy", "K+1 D (semi-supervised)"),
                                 ("baseline_accuracy", "labelled examples only"))),
