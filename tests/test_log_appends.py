@@ -8,24 +8,15 @@ import pytest
 
 from cli_helpers import cli
 from gan_studio.core import runs
-from gan_studio.core.config import Config
 from gan_studio.core.errors import WriteError
 from gan_studio.core.runs import RunFolder
 from gan_studio.core.training.run_loop import RunLoop
 from gan_studio.core.training.trainer import Trainer
+from test_step_failed import tiny_cfg
 
 TINY = ["--set", "model.g_width=16", "--set", "model.d_width=16", "--set", "train.batch_size=32",
         "--set", "train.log_every=10", "--set", "train.eval_every=1000", "--set", "train.checkpoint_every=10",
         "--set", "train.snapshot_every=1000", "--device", "cpu", "--quiet"]
-
-
-def tiny_cfg() -> Config:
-    cfg = Config()
-    for k, v in {"model.g_width": 16, "model.d_width": 16, "train.batch_size": 32, "train.device": "cpu",
-                 "train.log_every": 10, "train.eval_every": 1000, "train.snapshot_every": 1000,
-                 "train.checkpoint_every": 1000}.items():
-        cfg.set(k, v)
-    return cfg
 
 
 class _HalfWrite(io.BufferedRandom):

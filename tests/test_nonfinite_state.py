@@ -11,6 +11,7 @@ from gan_studio.cli import main
 from gan_studio.core.config import Config
 from gan_studio.core.runs import RunFolder, load_checkpoint_file
 from gan_studio.core.training.trainer import Trainer
+from test_step_failed import train_until_paused
 
 TINY = ["--set", "model.g_width=16", "--set", "model.d_width=16", "--set", "train.batch_size=32",
         "--set", "train.log_every=5", "--set", "train.eval_every=1000", "--set", "train.checkpoint_every=10",
@@ -67,12 +68,7 @@ def test_the_engine_pauses_and_names_d_s_optimizer_state(tmp_path, poison_d_adam
     engine = TrainingEngine(tmp_path, "cpu", queue.Queue(), replies.append)
     engine.new_run(P.New(cfg))
     poison_d_adam_at(13)
-    engine.run_steps(P.RunSteps(40))
-    for _ in range(40):
-        if not engine._busy():
-            break
-        engine._advance()
-    diverged = [r for r in replies if isinstance(r, P.Diverged)]
+    diverged = train_until_paused(engine, replies, 40)
     assert len(diverged) == 1 and diverged[0].step == 10, replies
     assert "training diverged at step 15: D's optimizer state is not finite" in diverged[0].message, diverged[0].message
     assert not engine._busy() and engine._tr.step_count == 10

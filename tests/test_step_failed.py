@@ -115,6 +115,18 @@ def test_cli_pauses_on_out_of_memory_and_the_resumed_run_is_the_straight_one(tmp
     assert all(torch.equal(x, y) for k in ("G", "D") for x, y in zip(a[k].values(), b[k].values()))
 
 
+def train_until_paused(engine, replies: list, steps: int) -> list:
+    """Ask the engine for ``steps`` steps and advance it as its serving loop would, until it pauses;
+    the Diverged replies it sent."""
+    from gan_studio.session import protocol as P
+    engine.run_steps(P.RunSteps(steps))
+    for _ in range(steps):
+        if not engine._busy():
+            break
+        engine._advance()
+    return [r for r in replies if isinstance(r, P.Diverged)]
+
+
 def test_the_engine_pauses_and_tells_the_window(tmp_path, fail_at):
     from gan_studio.session import protocol as P
     from gan_studio.session.engine import TrainingEngine
@@ -123,11 +135,6 @@ def test_the_engine_pauses_and_tells_the_window(tmp_path, fail_at):
     cfg = tiny_cfg()
     engine.new_run(P.New(cfg))
     fail_at(15, out_of_memory())
-    engine.run_steps(P.RunSteps(40))
-    for _ in range(40):
-        if not engine._busy():
-            break
-        engine._advance()
-    diverged = [r for r in replies if isinstance(r, P.Diverged)]
+    diverged = train_until_paused(engine, replies, 40)
     assert len(diverged) == 1 and diverged[0].step == 10 and "out of memory" in diverged[0].message
     assert not engine._busy() and engine._tr.step_count == 10

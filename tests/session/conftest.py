@@ -11,6 +11,7 @@ import pytest
 from gan_studio.core.presets import load_preset
 from gan_studio.session import protocol as P
 from gan_studio.session.client import EngineClient
+from gan_studio.session.transport import PROCESS_POOL
 
 #: an engine answers within this many seconds even on a loaded 2-core machine (a fresh training
 #: process imports torch first)
@@ -25,6 +26,14 @@ def tiny_config(preset: str = "ring8", **overrides):
                        "train.device": "cpu", **overrides}.items():
         cfg.set(key, value)
     return cfg
+
+
+@pytest.fixture
+def pool(monkeypatch):
+    """The pool of warm training processes, keeping none: each test's process is its own and ends with it."""
+    monkeypatch.setattr(PROCESS_POOL, "keep", 0)
+    yield PROCESS_POOL
+    PROCESS_POOL.clear()
 
 
 class Driver:

@@ -11,16 +11,9 @@ import signal
 import pytest
 
 from gan_studio.session import protocol as P
-from gan_studio.session.transport import PROCESS_POOL, ProcessTransport
+from gan_studio.session.transport import ProcessTransport
 
 STEP = operator.attrgetter("step_count")
-
-
-@pytest.fixture
-def pool(monkeypatch):
-    monkeypatch.setattr(PROCESS_POOL, "keep", 0)
-    yield PROCESS_POOL
-    PROCESS_POOL.clear()
 
 
 def test_commands_sent_as_the_training_process_dies_are_answered(drive, pool, monkeypatch):

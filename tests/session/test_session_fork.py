@@ -15,18 +15,10 @@ from gan_studio.core.errors import RunError
 from gan_studio.core.runs import RunFolder, load_checkpoint_file, trainer_from_run
 from gan_studio.core.training.run_loop import RunLoop
 from gan_studio.session import protocol as P
-from gan_studio.session.transport import PROCESS_POOL
 
 from conftest import tiny_config
 
 STATE_KEYS = ("G", "D", "opt_g", "opt_d", "rng", "extra", "step", "events_json")
-
-
-@pytest.fixture
-def pool(monkeypatch):
-    monkeypatch.setattr(PROCESS_POOL, "keep", 0)
-    yield PROCESS_POOL
-    PROCESS_POOL.clear()
 
 
 def rows(path, upto: int) -> list[dict]:

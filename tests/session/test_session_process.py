@@ -10,16 +10,9 @@ import pytest
 
 from gan_studio.core.runs import load_checkpoint_file
 from gan_studio.session import protocol as P
-from gan_studio.session.transport import PROCESS_POOL, TRAINING_NICE, live_processes, lower_priority
+from gan_studio.session.transport import TRAINING_NICE, live_processes, lower_priority
 
 STEP = operator.attrgetter("step_count")
-
-
-@pytest.fixture
-def pool(monkeypatch):
-    monkeypatch.setattr(PROCESS_POOL, "keep", 0)
-    yield PROCESS_POOL
-    PROCESS_POOL.clear()
 
 
 def test_the_process_transport_trains_and_shuts_down_cleanly(drive, pool):
