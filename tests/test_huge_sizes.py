@@ -131,17 +131,25 @@ def cyclegan_run(tmp_path, monkeypatch, capsys):
     return path
 
 
-@pytest.mark.parametrize("shape, said", [
-    ((1, 3, 2048, 2048), "it holds pictures of 3x2048x2048 where this run's are 3x16x16"),
-    ((10**5, 3, 16, 16), "it holds 100000 pictures where cyclegan.pool_size = 50"),
+@pytest.mark.parametrize("shape, inflated, said", [
+    ((1, 3, 64, 64), False, "the checkpoint's image pool of domain b does not fit its own config (it holds "
+                            "pictures of 3x64x64 where this run's are 3x16x16)"),
+    ((60, 3, 16, 16), False, "the checkpoint's image pool of domain b does not fit its own config (it holds 60 "
+                             "pictures where cyclegan.pool_size = 50)"),
+    ((1, 3, 2048, 2048), True, "extra.pools.b.images claims 12,582,912 numbers ([1, 3, 2048, 2048]) where the "
+                               "file stores 4 bytes for it"),
+    ((10**5, 3, 16, 16), True, "extra.pools.b.images claims 76,800,000 numbers"),
 ])
 def test_a_cyclegan_checkpoint_whose_image_pool_asks_for_a_huge_size_is_refused_before_allocating_it(
-        cyclegan_run, capsys, shape, said):
+        cyclegan_run, capsys, shape, inflated, said):
     # the pool is rebuilt as cyclegan.pool_size pictures of the shape the file names: one 2048 x 2048
     # picture (a few bytes, stored with stride 0) made the old code copy 50 MB, then allocate 50 of them
-    # (2.5 GB); 10**5 pictures of the run's shape made it copy 300 MB to keep 50
+    # (2.5 GB); 10**5 pictures of the run's shape made it copy 300 MB to keep 50. A picture of another
+    # shape, or more pictures than the pool keeps, is refused by the pool's check; a tensor stored as a
+    # few bytes that claims millions of numbers already as the file is read
     state = load_checkpoint_file(cyclegan_run / "checkpoint.pt")
-    state["extra"]["pools"]["b"]["images"] = torch.zeros(1, 1, 1, 1).expand(*shape)
+    state["extra"]["pools"]["b"]["images"] = (torch.zeros(1, 1, 1, 1).expand(*shape) if inflated
+                                              else torch.zeros(*shape))
     save_checkpoint_file(state, cyclegan_run / "checkpoint.pt")
     before = (cyclegan_run / "checkpoint.pt").read_bytes()
     assert len(before) < 1 << 20
@@ -149,8 +157,7 @@ def test_a_cyclegan_checkpoint_whose_image_pool_asks_for_a_huge_size_is_refused_
     rc, _, err = cli(capsys, "train", "--resume", cyclegan_run, "--steps", "2", "--quiet")
     assert time.perf_counter() - start < 10
     assert rc == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
-    assert (f"the checkpoint's image pool of domain b does not fit its own config ({said}): "
-            "it was damaged or edited") in err, err
+    assert said in err and "it was damaged or edited" in err, err
     assert (cyclegan_run / "checkpoint.pt").read_bytes() == before
 
 
@@ -163,3 +170,27 @@ def test_a_cyclegan_checkpoint_with_an_empty_or_partly_filled_pool_still_resumes
     rc, _, err = cli(capsys, "train", "--resume", cyclegan_run, "--steps", "2", "--quiet")
     assert rc == 0, err
     assert load_checkpoint_file(cyclegan_run / "checkpoint.pt")["step"] == 3   # 1 + 2 more
+
+
+@pytest.mark.parametrize("part", ["opt_d", "G"])
+def test_a_tensor_stored_as_a_few_bytes_that_claims_gigabytes_is_refused_on_load(run, capsys, part):
+    """A view with a stride of 0 (torch.zeros(1).expand(10**9): 4 bytes in the file) passed every check
+    of a checkpoint; a resume then copied it whole (4 GB) wherever it sat (an optimizer's moment, a trick's
+    state) before its shape was compared. It is refused as the file is read, naming it."""
+    state = load_checkpoint_file(run / "checkpoint.pt")
+    if part == "G":
+        state["G"]["body.0.weight"] = torch.zeros(1).expand(10**9)
+        where = "G.body.0.weight"
+    else:
+        state["opt_d"]["state"][0]["exp_avg"] = torch.zeros(1).expand(10**9)
+        where = "opt_d.state.0.exp_avg"
+    save_checkpoint_file(state, run / "checkpoint.pt")
+    before = (run / "checkpoint.pt").read_bytes()
+    assert len(before) < 1 << 20   # a few bytes for the huge tensor: the file stays small
+    start = time.perf_counter()
+    rc, _, err = cli(capsys, "train", "--resume", run, "--steps", "5", "--quiet")
+    assert time.perf_counter() - start < 60
+    assert rc == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"{where} claims 1,000,000,000 numbers ([1000000000]) where the file stores 4 bytes for it" in err, err
+    assert "it was damaged or edited" in err
+    assert (run / "checkpoint.pt").read_bytes() == before

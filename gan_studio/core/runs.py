@@ -153,7 +153,28 @@ def load_plain(path: Path, what: str = "a checkpoint", remedy: str = ""):
     if damaged is not None:
         raise CheckpointError(f"{path} {_damaged(f'{path.stat().st_size:,} bytes', damaged)}: it cannot be read"
                               + (f"; {remedy}" if remedy else ""))
+    inflated = _inflated_tensor(loaded)
+    if inflated is not None:
+        raise CheckpointError(f"{path}: {inflated}: it was damaged or edited" + (f"; {remedy}" if remedy else ""))
     return loaded
+
+
+def _inflated_tensor(obj, name: str = "") -> str | None:
+    """The first tensor of a loaded file that claims more numbers than the bytes it was stored with (a
+    view with a stride of 0, ``torch.zeros(1).expand(10**9)``: four bytes in the file, gigabytes once
+    anything copies it), said in a few words; None when there is none. A state the studio writes never
+    holds one: each tensor has its own bytes."""
+    if isinstance(obj, torch.Tensor):
+        if obj.numel() * obj.element_size() > obj.untyped_storage().nbytes():
+            return (f"{name or 'a tensor'} claims {obj.numel():,} numbers ({list(obj.shape)}) where the file "
+                    f"stores {obj.untyped_storage().nbytes():,} bytes for it")
+        return None
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, (list, tuple)) else ()
+    for key, value in items:
+        found = _inflated_tensor(value, f"{name}.{key}" if name else str(key))
+        if found is not None:
+            return found
+    return None
 
 
 def _is_archive(path: Path) -> bool:
