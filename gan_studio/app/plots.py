@@ -573,10 +573,13 @@ class PlotsPanel(QWidget):
                     if self.shown[name]:
                         self._fit_y(name)
         if len(self.markers) < len(st.events):
+            new_events = st.events[len(self.markers):]
             while len(self.markers) < len(st.events):
                 self._add_marker(st.events[len(self.markers)])
             for name in self.plots:
                 self._layout_flags(name)
+            if any(isinstance(e, dict) and e.get("key") == "train.eval_every" for e in new_events):
+                self._update_notes(self._measured())   # "every N steps" says the new N at once
         self._update_warnings()
 
     def _draw_curves(self) -> None:
@@ -602,14 +605,12 @@ class PlotsPanel(QWidget):
             self.raw_curves[key].setVisible(weight > 0)
             curve.setData(x, smooth, connect="finite")
             lone_dot(curve, np.count_nonzero(np.isfinite(smooth)) == 1)
-        measured = False
         for key, curve in self.family_curves.items():
             pts = [(step, row[key]) for step, row in st.family_evals if key in row]
             if pts:
                 xy = np.array(pts, dtype=float)
                 curve.setData(xy[:, 0], xy[:, 1])
-                measured = True
-        self._update_notes({"family": measured, **{n: self.state.image_evals.n > 0 for n in IMAGE_PLOTS}})
+        self._update_notes(self._measured())
         if self.overlays:
             self._draw_overlays(weight)
 
@@ -779,6 +780,11 @@ class PlotsPanel(QWidget):
             if isinstance(e, dict) and e.get("event") == "set" and e.get("key") == "train.eval_every":
                 every = e.get("value", every)
         return every
+
+    def _measured(self) -> dict[str, bool]:
+        """Which of the plots measured every train.eval_every steps have a point yet."""
+        family = any(c.xData is not None and len(c.xData) > 0 for c in self.family_curves.values())
+        return {"family": family, **{n: self.state.image_evals.n > 0 for n in IMAGE_PLOTS}}
 
     def _update_notes(self, measured: dict[str, bool]) -> None:
         """While the family's or an image plot has no point: say that its numbers come every

@@ -425,3 +425,24 @@ def test_an_image_run_plots_its_logged_classifier_metrics_and_says_when_they_com
                          image_metrics=True, eval_history=logged))
     q = panel(opened)
     assert list(q.curves["fd.fd_classifier"][2].yData) == [80.5, 66.25]
+
+
+def test_eval_every_changed_on_a_paused_run_is_said_by_the_image_plot_at_once(panel):
+    """train.eval_every set on a paused run: the FD plot's legend and its empty note went on saying the
+    old interval until the run trained on (they were written only with new rows)."""
+    state = StudioState()
+    state.begin(RunInfo(config=Config(), run_path="", device_name="cpu", step=0, is_image=True,
+                        image_metrics=True))
+    rows = np.ones((100, len(METRIC_COLUMNS)))
+    rows[:, 0] = np.arange(1, 101)
+    state.add(Report(step=100, running=True, steps_per_s=0.0, elapsed_s=1.0, metrics=rows, events=[]))
+    p = panel(state)
+    old = Config().train.eval_every
+    assert f"every {old} steps" in p.legends["fd"].text
+    # changed while the run is paused: the change comes alone, with no new rows to redraw the curves
+    change = {"event": "set", "step": 100, "key": "train.eval_every", "value": 2000, "old": old}
+    state.add(Report(step=100, running=False, steps_per_s=0.0, elapsed_s=1.0,
+                     metrics=np.empty((0, len(METRIC_COLUMNS))), events=[change]))
+    p.refresh()
+    assert "every 2,000 steps" in p.legends["fd"].text and f"every {old} steps" not in p.legends["fd"].text
+    assert p.notes["fd"].toPlainText() == "measured every 2,000 steps:\nnone yet"
