@@ -392,16 +392,22 @@ def test_a_fresh_run_s_first_evaluation_is_drawn_on_readable_axes(panel):
     assert lo <= -1 and hi >= 1
 
 
-def test_an_image_run_plots_its_logged_classifier_metrics_and_says_when_they_come(panel):
-    """digits and shapes logged fd_classifier at each evaluation (metrics.jsonl, `gan-studio metrics`,
-    Compare branches) while the window's plots showed no image metric: only losses, D outputs and
-    gradient norms. The FD plot gets the run loop's rows, live and from an opened run."""
+def image_run_at_step_100() -> StudioState:
+    """The window's state of an image run that logged 100 steps and no evaluation yet."""
     state = StudioState()
     state.begin(RunInfo(config=Config(), run_path="", device_name="cpu", step=0, is_image=True,
                         image_metrics=True))
     rows = np.ones((100, len(METRIC_COLUMNS)))
     rows[:, 0] = np.arange(1, 101)
     state.add(Report(step=100, running=True, steps_per_s=0.0, elapsed_s=1.0, metrics=rows, events=[]))
+    return state
+
+
+def test_an_image_run_plots_its_logged_classifier_metrics_and_says_when_they_come(panel):
+    """digits and shapes logged fd_classifier at each evaluation (metrics.jsonl, `gan-studio metrics`,
+    Compare branches) while the window's plots showed no image metric: only losses, D outputs and
+    gradient norms. The FD plot gets the run loop's rows, live and from an opened run."""
+    state = image_run_at_step_100()
     p = panel(state)
     assert p.is_shown("fd") and not p.is_shown("modes")
     every = Config().train.eval_every   # empty: when its numbers come, in the middle of the plot
@@ -430,12 +436,7 @@ def test_an_image_run_plots_its_logged_classifier_metrics_and_says_when_they_com
 def test_eval_every_changed_on_a_paused_run_is_said_by_the_image_plot_at_once(panel):
     """train.eval_every set on a paused run: the FD plot's legend and its empty note went on saying the
     old interval until the run trained on (they were written only with new rows)."""
-    state = StudioState()
-    state.begin(RunInfo(config=Config(), run_path="", device_name="cpu", step=0, is_image=True,
-                        image_metrics=True))
-    rows = np.ones((100, len(METRIC_COLUMNS)))
-    rows[:, 0] = np.arange(1, 101)
-    state.add(Report(step=100, running=True, steps_per_s=0.0, elapsed_s=1.0, metrics=rows, events=[]))
+    state = image_run_at_step_100()
     p = panel(state)
     old = Config().train.eval_every
     assert f"every {old} steps" in p.legends["fd"].text
