@@ -1,33 +1,19 @@
 """The window's engine pauses a run whose files cannot be written (a file where the snapshots
 folder goes, a full disk) with one line in words, and trains on from the same step once the
 trouble is gone."""
-import queue
-
-from gan_studio.core.config import Config
+from engine_helpers import engine_with_run, tiny_cfg, train
 from gan_studio.core.runs import load_checkpoint_file
 from gan_studio.session import protocol as P
-from gan_studio.session.engine import TrainingEngine
 
 
-def tiny_cfg() -> Config:
-    cfg = Config()
-    for k, v in {"model.g_width": 16, "model.d_width": 16, "train.batch_size": 32, "train.device": "cpu",
-                 "train.log_every": 5, "train.eval_every": 10, "train.snapshot_every": 10,
-                 "train.checkpoint_every": 10}.items():
-        cfg.set(k, v)
-    return cfg
-
-
-def train(engine, n):
-    engine.run_steps(P.RunSteps(n))
-    while engine._busy():
-        engine._advance()
+def saved_every_10():
+    """A tiny run logged every 5 steps, evaluated, pictured and saved every 10."""
+    return tiny_cfg({"train.log_every": 5, "train.eval_every": 10, "train.snapshot_every": 10,
+                     "train.checkpoint_every": 10})
 
 
 def test_a_file_where_the_snapshots_go_pauses_in_words_and_training_goes_on_once_it_is_moved(tmp_path):
-    replies = []
-    engine = TrainingEngine(tmp_path, "cpu", queue.Queue(), replies.append)
-    engine.new_run(P.New(tiny_cfg()))
+    engine, replies = engine_with_run(tmp_path, saved_every_10())
     run = engine._run.path
     (run / "snapshots").write_text("notes")
     train(engine, 30)
@@ -43,9 +29,7 @@ def test_a_file_where_the_snapshots_go_pauses_in_words_and_training_goes_on_once
 
 
 def test_ending_a_run_whose_snapshot_cannot_be_written_says_why_in_words(tmp_path):
-    replies = []
-    engine = TrainingEngine(tmp_path, "cpu", queue.Queue(), replies.append)
-    engine.new_run(P.New(tiny_cfg()))
+    engine, replies = engine_with_run(tmp_path, saved_every_10())
     run = engine._run.path
     train(engine, 5)
     (run / "snapshots").write_text("notes")

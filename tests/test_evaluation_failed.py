@@ -2,12 +2,11 @@
 metrics' classifier) pauses the run at its step, saved, instead of ending `gan-studio train` with a
 traceback and the steps since the last checkpoint lost; the window's engine pauses and says so."""
 import json
-import queue
 
 import pytest
 
 from cli_helpers import cli
-from gan_studio.core.config import Config
+from engine_helpers import diverged_replies, engine_with_run, tiny_cfg, train
 from gan_studio.core.runs import RunFolder, load_checkpoint_file
 from gan_studio.core.training.trainer import Trainer
 
@@ -46,21 +45,11 @@ def test_cli_pauses_at_the_step_whose_evaluation_failed_and_saves_it(tmp_path, c
 
 
 def test_the_engine_pauses_at_the_step_and_tells_the_window(tmp_path, evaluation_fails_at):
-    from gan_studio.session import protocol as P
-    from gan_studio.session.engine import TrainingEngine
-    cfg = Config()
-    for k, v in {"model.g_width": 16, "model.d_width": 16, "train.batch_size": 32, "train.device": "cpu",
-                 "train.log_every": 5, "train.eval_every": 10, "train.snapshot_every": 1000,
-                 "train.checkpoint_every": 15}.items():
-        cfg.set(k, v)
-    replies = []
-    engine = TrainingEngine(tmp_path, "cpu", queue.Queue(), replies.append)
-    engine.new_run(P.New(cfg))
+    engine, replies = engine_with_run(tmp_path, tiny_cfg({"train.log_every": 5, "train.eval_every": 10,
+                                                          "train.checkpoint_every": 15}))
     evaluation_fails_at(20)
-    engine.run_steps(P.RunSteps(40))
-    while engine._busy():
-        engine._advance()
-    paused = [r for r in replies if isinstance(r, P.Diverged)]
+    train(engine, 40)
+    paused = diverged_replies(replies)
     assert len(paused) == 1 and paused[0].step == 20, replies
     assert paused[0].message.startswith("the evaluation at step 20 failed (out of memory")
     assert engine._tr.step_count == 20 and engine._steps[-1] == 20   # the step's metrics reach the plots

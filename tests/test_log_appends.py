@@ -7,12 +7,12 @@ import io
 import pytest
 
 from cli_helpers import cli
+from engine_helpers import engine_with_run, tiny_cfg, train
 from gan_studio.core import runs
 from gan_studio.core.errors import WriteError
 from gan_studio.core.runs import RunFolder
 from gan_studio.core.training.run_loop import RunLoop
 from gan_studio.core.training.trainer import Trainer
-from test_step_failed import tiny_cfg
 
 TINY = ["--set", "model.g_width=16", "--set", "model.d_width=16", "--set", "train.batch_size=32",
         "--set", "train.log_every=10", "--set", "train.eval_every=1000", "--set", "train.checkpoint_every=10",
@@ -88,13 +88,8 @@ def test_a_row_appended_after_a_row_cut_by_a_crash_is_read(tmp_path):
 
 
 def test_a_setting_changed_while_the_disk_is_full_is_in_force_not_refused_and_logged_later(tmp_path, disk_full_at):
-    import queue
-
     from gan_studio.session import protocol as P
-    from gan_studio.session.engine import TrainingEngine
-    replies = []
-    engine = TrainingEngine(tmp_path, "cpu", queue.Queue(), replies.append)
-    engine.new_run(P.New(tiny_cfg()))
+    engine, replies = engine_with_run(tmp_path, tiny_cfg())
     disk_full_at("events.jsonl", 0)   # the change's line in the log: the disk is full
     P.dispatch(engine, P.SetSetting("train.lr_d", 0.0005), replies.append)
     # it was applied: the window must not show it refused (the old code said SettingRefused, and the
@@ -103,9 +98,7 @@ def test_a_setting_changed_while_the_disk_is_full_is_in_force_not_refused_and_lo
     assert engine._tr.opt_d.param_groups[0]["lr"] == 0.0005
     assert [e["key"] for e in engine._events if e["event"] == "set"] == ["train.lr_d"]
     # space is back: the change is logged before the next row
-    engine.run_steps(P.RunSteps(10))
-    while engine._busy():
-        engine._advance()
+    train(engine, 10)
     run = engine._run
     assert [(e["event"], e.get("key")) for e in run.read_events()] == [("set", "train.lr_d")]
     engine._finish_run()

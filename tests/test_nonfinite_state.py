@@ -2,16 +2,13 @@
 moves no weight, so every loss looks fine) is caught at the next logged step, named in words the
 user knows ("D's optimizer state"), and the run is paused at the last good state, which is the
 checkpoint kept: the CLI exits 3 with one line, the window's engine replies Diverged."""
-import queue
-
 import pytest
 import torch
 
+from engine_helpers import diverged_replies, engine_with_run, tiny_cfg, train
 from gan_studio.cli import main
-from gan_studio.core.config import Config
 from gan_studio.core.runs import RunFolder, load_checkpoint_file
 from gan_studio.core.training.trainer import Trainer
-from test_step_failed import train_until_paused
 
 TINY = ["--set", "model.g_width=16", "--set", "model.d_width=16", "--set", "train.batch_size=32",
         "--set", "train.log_every=5", "--set", "train.eval_every=1000", "--set", "train.checkpoint_every=10",
@@ -57,18 +54,10 @@ def test_cli_pauses_when_d_s_optimizer_state_goes_infinite_and_keeps_the_last_go
 
 
 def test_the_engine_pauses_and_names_d_s_optimizer_state(tmp_path, poison_d_adam_at):
-    from gan_studio.session import protocol as P
-    from gan_studio.session.engine import TrainingEngine
-    cfg = Config()
-    for k, v in {"model.g_width": 16, "model.d_width": 16, "train.batch_size": 32, "train.device": "cpu",
-                 "train.log_every": 5, "train.eval_every": 1000, "train.snapshot_every": 1000,
-                 "train.checkpoint_every": 10}.items():
-        cfg.set(k, v)
-    replies = []
-    engine = TrainingEngine(tmp_path, "cpu", queue.Queue(), replies.append)
-    engine.new_run(P.New(cfg))
+    engine, replies = engine_with_run(tmp_path, tiny_cfg({"train.log_every": 5, "train.checkpoint_every": 10}))
     poison_d_adam_at(13)
-    diverged = train_until_paused(engine, replies, 40)
+    train(engine, 40)
+    diverged = diverged_replies(replies)
     assert len(diverged) == 1 and diverged[0].step == 10, replies
     assert "training diverged at step 15: D's optimizer state is not finite" in diverged[0].message, diverged[0].message
     assert not engine._busy() and engine._tr.step_count == 10

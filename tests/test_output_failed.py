@@ -6,6 +6,7 @@ import json
 import pytest
 
 from cli_helpers import cli
+from engine_helpers import diverged_replies, engine_with_run, tiny_cfg, train
 from gan_studio.core.events import event_text
 from gan_studio.core.runs import RunFolder, load_checkpoint_file
 
@@ -45,19 +46,8 @@ def test_a_step_whose_snapshot_or_samples_cannot_be_drawn_pauses_the_run_saved(t
 
 
 def test_the_engine_pauses_at_the_step_whose_snapshot_failed_and_keeps_its_metrics(tmp_path, monkeypatch):
-    import queue
-
-    from gan_studio.core.config import Config
-    from gan_studio.session import protocol as P
-    from gan_studio.session.engine import TrainingEngine
-    cfg = Config()
-    for k, v in {"model.g_width": 16, "model.d_width": 16, "train.batch_size": 32, "train.device": "cpu",
-                 "train.log_every": 5, "train.eval_every": 10, "train.snapshot_every": 10,
-                 "train.checkpoint_every": 15}.items():
-        cfg.set(k, v)
-    replies = []
-    engine = TrainingEngine(tmp_path, "cpu", queue.Queue(), replies.append)
-    engine.new_run(P.New(cfg))
+    engine, replies = engine_with_run(tmp_path, tiny_cfg({"train.log_every": 5, "train.eval_every": 10,
+                                                          "train.snapshot_every": 10, "train.checkpoint_every": 15}))
     real = RunFolder.save_snapshot
 
     def failing(self, trainer):
@@ -65,10 +55,8 @@ def test_the_engine_pauses_at_the_step_whose_snapshot_failed_and_keeps_its_metri
             raise RuntimeError("the renderer failed")
         return real(self, trainer)
     monkeypatch.setattr(RunFolder, "save_snapshot", failing)
-    engine.run_steps(P.RunSteps(40))
-    while engine._busy():
-        engine._advance()
-    paused = [r for r in replies if isinstance(r, P.Diverged)]
+    train(engine, 40)
+    paused = diverged_replies(replies)
     assert len(paused) == 1 and paused[0].step == 20, replies
     assert paused[0].message.startswith("writing the snapshot at step 20 failed (RuntimeError: the renderer failed)")
     assert engine._tr.step_count == 20 and engine._steps[-1] == 20   # the step's metrics reach the plots

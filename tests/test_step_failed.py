@@ -2,28 +2,17 @@
 the half-done step is undone by rolling back to the last good state, which is written to the run
 folder; the CLI says so in one line and exits 3; the window's engine pauses and says so; resuming
 continues exactly as if nothing had happened."""
-import queue
-
 import pytest
 import torch
 
+from engine_helpers import diverged_replies, engine_with_run, tiny_cfg, train
 from gan_studio.cli import main
-from gan_studio.core.config import Config
 from gan_studio.core.runs import RunFolder, load_checkpoint_file
 from gan_studio.core.training.run_loop import RunLoop
 from gan_studio.core.training.trainer import StepFailedError, Trainer
 
 TINY = ["--set", "model.g_width=16", "--set", "model.d_width=16", "--set", "train.batch_size=32",
         "--set", "train.log_every=10", "--device", "cpu", "--quiet"]
-
-
-def tiny_cfg() -> Config:
-    cfg = Config()
-    for k, v in {"model.g_width": 16, "model.d_width": 16, "train.batch_size": 32, "train.device": "cpu",
-                 "train.log_every": 10, "train.eval_every": 1000, "train.snapshot_every": 1000,
-                 "train.checkpoint_every": 1000}.items():
-        cfg.set(k, v)
-    return cfg
 
 
 def out_of_memory() -> BaseException:
@@ -115,26 +104,10 @@ def test_cli_pauses_on_out_of_memory_and_the_resumed_run_is_the_straight_one(tmp
     assert all(torch.equal(x, y) for k in ("G", "D") for x, y in zip(a[k].values(), b[k].values()))
 
 
-def train_until_paused(engine, replies: list, steps: int) -> list:
-    """Ask the engine for ``steps`` steps and advance it as its serving loop would, until it pauses;
-    the Diverged replies it sent."""
-    from gan_studio.session import protocol as P
-    engine.run_steps(P.RunSteps(steps))
-    for _ in range(steps):
-        if not engine._busy():
-            break
-        engine._advance()
-    return [r for r in replies if isinstance(r, P.Diverged)]
-
-
 def test_the_engine_pauses_and_tells_the_window(tmp_path, fail_at):
-    from gan_studio.session import protocol as P
-    from gan_studio.session.engine import TrainingEngine
-    inbox, replies = queue.Queue(), []
-    engine = TrainingEngine(tmp_path, "cpu", inbox, replies.append)
-    cfg = tiny_cfg()
-    engine.new_run(P.New(cfg))
+    engine, replies = engine_with_run(tmp_path, tiny_cfg())
     fail_at(15, out_of_memory())
-    diverged = train_until_paused(engine, replies, 40)
+    train(engine, 40)
+    diverged = diverged_replies(replies)
     assert len(diverged) == 1 and diverged[0].step == 10 and "out of memory" in diverged[0].message
     assert not engine._busy() and engine._tr.step_count == 10
