@@ -148,7 +148,9 @@ def test_a_hostile_checkpoint_is_refused_in_words_that_fit_a_1280x720_window(mak
     assert not marker.exists() and win.state.session.run_path == first
     label = win.message_label
     qtbot.waitUntil(lambda: label.text() == messages[-1], timeout=WAIT_MS)
-    qtbot.wait(50)   # laid out
+    # laid out: the new text's height is asked at the label's width, then the status bar grows (a
+    # few rounds of the event loop; a fixed 50 ms wait was too short on a loaded CI machine)
+    qtbot.waitUntil(lambda: label.heightForWidth(label.width()) <= label.height(), timeout=WAIT_MS)
     assert label.width() > 400 and label.fontMetrics().horizontalAdvance(label.text()) > label.width()
     assert label.heightForWidth(label.width()) <= label.height()   # wrapped, not cut
     assert win.findChild(type(label), "status.message") is label
@@ -173,8 +175,9 @@ def test_a_one_line_status_message_takes_one_line_and_the_panels_above_keep_thei
     long = "a checkpoint that could run code was refused: " + "every word of it matters " * 12
     bar.showMessage(long)
     qtbot.waitUntil(lambda: label.text() == long, timeout=WAIT_MS)
-    qtbot.waitUntil(lambda: bar.height() > empty, timeout=WAIT_MS)   # laid out again, taller
-    assert label.heightForWidth(label.width()) <= label.height()    # wrapped, not cut
+    # laid out again, taller, and wrapped, not cut (the layout settles over a few rounds of the loop)
+    qtbot.waitUntil(lambda: bar.height() > empty
+                    and label.heightForWidth(label.width()) <= label.height(), timeout=WAIT_MS)
 
 
 def test_a_snapshot_claiming_too_many_pixels_is_skipped_by_the_grid_browser(tmp_path):
