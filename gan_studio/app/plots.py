@@ -99,6 +99,11 @@ LOG_PLOTS = {"grad_norms"}
 COLUMNS = {"metrics": METRIC_COLUMNS, "evals": EVAL_COLUMNS, "logged": LOGGED_COLUMNS, "images": IMAGE_EVAL_COLUMNS}
 #: a curve of evaluations with a single point draws it as a dot this big (a line of one point is nothing)
 LONE_POINT_PX = 7
+#: the plots of sparse evaluations (every train.eval_every steps, 500 by default: a handful on a run)
+#: draw each point as a dot this big, as the family's plot does: a line alone hid where and how often
+#: the numbers were measured (the FD plot's first two evaluations were a bare stroke)
+DOT_PX = 4
+DOTTED_PLOTS = {"family", *IMAGE_PLOTS}
 #: the newest step keeps this much room (px) from a plot's right edge: a dot there (the family plot's,
 #: a lone evaluation's) is drawn whole, not cut in half by the edge
 LAST_POINT_PX = LONE_POINT_PX // 2 + 3
@@ -110,11 +115,17 @@ def source_rows(state: StudioState, source: str) -> np.ndarray:
             "images": state.image_evals}[source].data
 
 
-def draw_points(curve: pg.PlotDataItem, x: np.ndarray, y: np.ndarray) -> None:
+def draw_points(curve: pg.PlotDataItem, x: np.ndarray, y: np.ndarray, dotted: bool = False) -> None:
     """Evaluations on a curve: a line through them, and a dot when there is only one (a short run,
-    a run just opened: its Mode hops plot held a single point nobody could see)."""
+    a run just opened: its Mode hops plot held a single point nobody could see). ``dotted`` (a plot of
+    DOTTED_PLOTS): a dot on every point, DOT_PX, a lone one LONE_POINT_PX."""
     curve.setData(x, y)
-    lone_dot(curve, len(x) == 1)
+    if dotted:
+        if curve.opts["symbol"] != "o":
+            curve.setSymbol("o")
+        curve.setSymbolSize(LONE_POINT_PX if len(x) == 1 else DOT_PX)   # a no-op when unchanged
+    else:
+        lone_dot(curve, len(x) == 1)
 
 
 def lone_dot(curve: pg.PlotDataItem, lone: bool) -> None:
@@ -536,7 +547,7 @@ class PlotsPanel(QWidget):
             if source == "metrics":
                 curve.setData(x[start:], y[start:], connect="finite")
             else:
-                draw_points(curve, x[start:], y[start:])
+                draw_points(curve, x[start:], y[start:], dotted=name in DOTTED_PLOTS)
 
     @property
     def cpu_s(self) -> float:
@@ -593,7 +604,7 @@ class PlotsPanel(QWidget):
             if source != "metrics":
                 # evaluations are few: plot only the defined ones (reverse KL is n/a without HQ samples)
                 keep = np.isfinite(y)
-                draw_points(curve, x[keep], y[keep])
+                draw_points(curve, x[keep], y[keep], dotted=key.split(".")[0] in DOTTED_PLOTS)
                 continue
             if key.split(".")[0] in LOG_PLOTS:   # a log axis has no place for 0 or NaN
                 keep = np.isfinite(y) & (y > 0)
@@ -609,7 +620,7 @@ class PlotsPanel(QWidget):
             pts = [(step, row[key]) for step, row in st.family_evals if key in row]
             if pts:
                 xy = np.array(pts, dtype=float)
-                curve.setData(xy[:, 0], xy[:, 1])
+                draw_points(curve, xy[:, 0], xy[:, 1], dotted=True)
         self._update_notes(self._measured())
         if self.overlays:
             self._draw_overlays(weight)
@@ -767,7 +778,7 @@ class PlotsPanel(QWidget):
             for i, (key, label) in enumerate(series):
                 pen = FAMILY_PENS[i % len(FAMILY_PENS)]
                 pens.append((label, pen))
-                self.family_curves[key] = fam.plot(pen=pen, symbol="o", symbolSize=4,
+                self.family_curves[key] = fam.plot(pen=pen, symbol="o", symbolSize=DOT_PX,
                                                    symbolPen=pen, symbolBrush=pen.color())
             self.legends["family"].setText(legend_html(pens), size=LEGEND_SIZE, color=LEGEND_COLOUR)
         self._reflow(force=True)

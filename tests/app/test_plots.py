@@ -447,3 +447,43 @@ def test_eval_every_changed_on_a_paused_run_is_said_by_the_image_plot_at_once(pa
     p.refresh()
     assert "every 2,000 steps" in p.legends["fd"].text and f"every {old} steps" not in p.legends["fd"].text
     assert p.notes["fd"].toPlainText() == "measured every 2,000 steps:\nnone yet"
+
+
+def image_run_with_fd(fds: dict[int, float], step: int) -> StudioState:
+    """An image run trained to ``step`` whose evaluations measured FD ``fds`` ({step: fd})."""
+    state = image_run_at_step_100()
+    rows = np.ones((step - 100, len(METRIC_COLUMNS)))
+    rows[:, 0] = np.arange(101, step + 1)
+    logged = [{"step": s, "classes_covered": 10, "classes_covered_strict": 9, "fd_classifier": fd}
+              for s, fd in fds.items()]
+    state.add(Report(step=step, running=False, steps_per_s=0.0, elapsed_s=2.0, metrics=rows, events=[],
+                     evals=logged))
+    return state
+
+
+@pytest.mark.parametrize("width", [900, 480])
+def test_the_fd_plot_marks_each_evaluation_with_a_dot_and_draws_the_newest_whole(panel, width):
+    """The FD plot (every 500 steps: a handful of points) drew a bare line through them, where the
+    family's plot marks each evaluation with a dot: where and how often FD was measured did not show.
+    Each point is a dot now, a branch's too, and the newest, at the run's last step and its lowest
+    value, is drawn whole inside the plot."""
+    from PySide6.QtCore import QPointF
+    fds = {500: 80.0, 1000: 71.5, 1500: 64.25}
+    state = image_run_with_fd(fds, 1500)
+    p = panel(state, width=width)
+    fd = p.curves["fd.fd_classifier"][2]
+    assert list(fd.xData) == list(fds) and fd.opts["symbol"] == "o"
+    assert len(fd.scatter.data) == 3 and fd.scatter.isVisible()
+    vb = p.plots["fd"].vb
+    rect = vb.sceneBoundingRect()
+    radius = fd.opts["symbolSize"] / 2 + 1
+    for x, y in fds.items():
+        centre = vb.mapViewToScene(QPointF(x, y))
+        assert rect.left() + radius <= centre.x() <= rect.right() - radius, (x, rect)
+        assert rect.top() + radius <= centre.y() <= rect.bottom() - radius, (y, rect)
+    # another branch's evaluations, over this one: dots too
+    branch = image_run_with_fd({500: 80.0, 1000: 75.0, 1500: 69.0}, 1500)
+    p.set_overlays([("branch 1", (40, 150, 70), branch, 500.0)])
+    p.refresh()
+    over = p.overlay_curves[(0, "fd.fd_classifier")]
+    assert list(over.xData) == [500, 1000, 1500] and over.opts["symbol"] == "o" and len(over.scatter.data) == 3
