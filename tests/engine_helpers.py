@@ -44,3 +44,10 @@ def train(engine, steps: int) -> None:
 def diverged_replies(replies: list) -> list:
     """The Diverged replies among ``replies``."""
     return [r for r in replies if isinstance(r, P.Diverged)]
+
+
+def paused_once_at(replies: list, step: int) -> str:
+    """The message of the one Diverged reply among ``replies``, which says the run was paused at ``step``."""
+    paused = diverged_replies(replies)
+    assert len(paused) == 1 and paused[0].step == step, replies
+    return paused[0].message

@@ -16,6 +16,13 @@ from gan_studio.core.training.trainer import (METRIC_NAMES, DivergedError, Evalu
                                               short_names)
 
 
+#: where ``keep_forks="memory"`` keeps the states to fork from, whatever the training device: a GPU's
+#: memory is for training; they go back to it only when forked (a fork is loaded like a checkpoint)
+KEPT_ON = torch.device("cpu")
+#: what a failure while keeping one is called (OutputFailedError, the run's events)
+KEPT_STATE = "state kept to fork from"
+
+
 class RunLoop:
     """Drives a Trainer with the run's bookkeeping: logging, evaluation, snapshots, checkpoints,
     NaN detection with roll-back. The CLI and the window's worker both use it.
@@ -30,7 +37,8 @@ class RunLoop:
     Fork points: at each evaluation step the whole state (the one a checkpoint would hold) is kept
     for the last ``train.fork_keep`` evaluations, so the run can be forked there (core/fork.py):
     ``keep_forks="disk"`` (the CLI) writes them to the run folder's forks/, ``"memory"`` (the
-    window's engine) keeps device-side copies in :attr:`fork_states`, written only when forked."""
+    window's engine) keeps copies in :attr:`fork_states` on :data:`KEPT_ON` (the CPU), written only
+    when forked. Running out of memory while keeping one pauses the run at that step, saved."""
 
     def __init__(self, trainer: Trainer, run=None, keep_forks: str = "disk"):
         if keep_forks not in ("disk", "memory"):
@@ -141,7 +149,8 @@ class RunLoop:
             if s in t.keep_samples_at:   # 2-D runs: G's points for `gan-studio figure timeline`
                 self._write_output("kept samples", self.run.save_samples, checked)
         if s % t.eval_every == 0:   # an evaluation step is a logged one: its state was checked above
-            self.keep_fork_point(tr.state_dict())
+            # out of memory (the host's, or a GPU's for a trick's state): paused here, saved, not ended
+            self._write_output(KEPT_STATE, lambda tr: self.keep_fork_point(tr.state_dict()), checked=True)
         return row
 
     def keep_fork_point(self, state: dict) -> None:
@@ -149,8 +158,8 @@ class RunLoop:
         from, dropping the oldest beyond ``train.fork_keep``."""
         keep = self.trainer.cfg.train.fork_keep
         if self.keep_forks == "memory":
-            if keep > 0:
-                self.fork_states[int(state["step"])] = clone_state(state)
+            if keep > 0:   # off the training device: fork_keep states would fill a GPU's memory
+                self.fork_states[int(state["step"])] = clone_state(state, KEPT_ON)
             while len(self.fork_states) > keep:
                 del self.fork_states[next(iter(self.fork_states))]
         elif self.run is not None and keep > 0:
@@ -226,11 +235,11 @@ class RunLoop:
         raise EvaluationFailedError(step, error, self.run is not None, oom, tr.device_name) from error
 
     def _write_output(self, what: str, write, checked: bool) -> None:
-        """Write the step's snapshot or kept samples (``write(trainer)``). An OSError (a file in the
-        way, a full disk) goes to the caller, which says it in words; anything else (the renderer's
-        RuntimeError, PIL's ValueError) is no reason to lose the steps since the last checkpoint: the
-        event is recorded, the step saved (its state checked first unless ``checked``) and
-        OutputFailedError raised, so the run is paused at this step, not ended."""
+        """Write the step's snapshot or kept samples, or keep its state to fork from (``write(trainer)``).
+        An OSError (a file in the way, a full disk) goes to the caller, which says it in words; anything
+        else (the renderer's RuntimeError, PIL's ValueError, out of memory) is no reason to lose the
+        steps since the last checkpoint: the event is recorded, the step saved (its state checked first
+        unless ``checked``) and OutputFailedError raised, so the run is paused at this step, not ended."""
         tr = self.trainer
         try:
             write(tr)
@@ -243,7 +252,12 @@ class RunLoop:
             tr.record_event({"event": "output_failed", "key": type(e).__name__, "value": what})
             self.write_events()
             self.save_checkpoint(tr.state_dict() if checked else None)   # unchecked: checked there
-            raise OutputFailedError(tr.step_count, what, e, oom, tr.device_name) from e
+            advice = "continue it once the cause is fixed"
+            if oom and what == KEPT_STATE and self.keep_forks == "memory":
+                n = len(self.fork_states)
+                advice = (f"continue it, with a smaller train.fork_keep if memory stays short (it keeps "
+                          f"{n} earlier state{'' if n == 1 else 's'} in memory)")
+            raise OutputFailedError(tr.step_count, what, e, oom, tr.device_name, advice) from e
 
     def _restore_last_good(self, event: dict) -> int | None:
         """Load the last good state (if there is one), record ``event`` and write the restored

@@ -120,7 +120,8 @@ class OutputFailedError(RolledBack):
     nothing is rolled back; the run, saved at that step, is paused, not ended (an OSError, a file in
     the way or a full disk, is told in words by whoever drives the loop)."""
 
-    def __init__(self, step: int, what: str, error: BaseException, out_of_memory: bool, device: str = ""):
+    def __init__(self, step: int, what: str, error: BaseException, out_of_memory: bool, device: str = "",
+                 advice: str = "continue it once the cause is fixed"):
         self.step, self.what, self.error, self.restored_step = step, what, error, step
         self.out_of_memory = out_of_memory
         if out_of_memory:
@@ -129,7 +130,7 @@ class OutputFailedError(RolledBack):
             first = str(error).splitlines()[0][:200] if str(error) else ""
             cause = f"{type(error).__name__}" + (f": {first}" if first else "")
         super().__init__(f"writing the {what} at step {step} failed ({cause}); the run was paused at that step, "
-                         "which is saved. Its training was not affected: continue it once the cause is fixed.")
+                         f"which is saved. Its training was not affected: {advice}.")
 
 
 def load_generator_state(gen: torch.Generator, state, seed: tuple[int, ...]) -> bool:
@@ -762,12 +763,14 @@ def _json_loads(text: str):
     return json.loads(text)
 
 
-def clone_state(obj):
-    """A copy of a trainer state whose tensors share no memory with the trainer's (on their device)."""
+def clone_state(obj, device: torch.device | str | None = None):
+    """A copy of a trainer state whose tensors share no memory with the trainer's: on their own
+    device, or on ``device``. Each tensor is copied once either way: one already on ``device`` (a
+    CPU run's, kept on the CPU) is cloned there, not copied twice."""
     if isinstance(obj, torch.Tensor):
-        return obj.detach().clone()
+        return obj.detach().clone() if device is None else obj.detach().to(device, copy=True)
     if isinstance(obj, dict):
-        return {k: clone_state(v) for k, v in obj.items()}
+        return {k: clone_state(v, device) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [clone_state(v) for v in obj]
+        return [clone_state(v, device) for v in obj]
     return obj
