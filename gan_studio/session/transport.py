@@ -6,7 +6,8 @@ drives either through the same five calls: start, send/shutdown, receive, ended,
   painting the window (pyqtgraph draws in Python) cannot stall training and training cannot stall
   the event loop; measured on this 2-core machine, the window in the same process cut training to
   about a quarter of headless speed (benchmarks/bench_window.py). Everything crossing the pipe is
-  pickled, so a Call's function must be a module-level function (or a functools.partial of one).
+  pickled, so a Call's function must be a module-level function (or a functools.partial of one);
+  each message is its request id, then the message pickled (:func:`_pack`).
 - :class:`ThreadTransport`: the engine in a thread of this process, sharing the GIL; nothing is
   pickled, so a Call may carry any closure. Fast unit tests use it.
 
@@ -18,9 +19,11 @@ client of the same environment, working directory and sys.path it was started wi
 from __future__ import annotations
 
 import atexit
+import io
 import os
 import pickle
 import queue
+import struct
 import sys
 import threading
 from dataclasses import dataclass
@@ -238,14 +241,14 @@ class ProcessTransport:
             raise
 
     def _write(self, message) -> None:
-        """One message down the pipe as (request_id, pickled message): the child can answer a
-        request whose message it cannot unpickle (a function from a module it cannot import).
-        Replies come back the same way (_replier, _read_reply)."""
+        """One message down the pipe (:func:`_pack`): the child can answer a request whose message
+        it cannot unpickle (a function from a module it cannot import). Replies come back the same
+        way (_replier, _read_reply)."""
         try:
-            blob = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+            packed = _pack(message)
         except (pickle.PicklingError, TypeError, AttributeError) as e:
             raise CannotSend(str(e)) from e
-        self._conn.send((getattr(message, "request_id", None), blob))
+        self._conn.send_bytes(packed)
 
     def send(self, command) -> None:
         self._write(command)
@@ -270,11 +273,11 @@ class ProcessTransport:
             try:
                 if not conn.poll(0):
                     break
-                request_id, blob = conn.recv()
+                data = conn.recv_bytes()
             except (EOFError, OSError):
                 self._closed = True
                 break
-            message = _read_reply(request_id, blob)
+            message = _read_reply(*_unpack(data))
             if isinstance(message, _Parked):
                 self._parked = True
             else:
@@ -332,7 +335,7 @@ class _PipeInbox:
         if not self.conn.poll(timeout):
             raise queue.Empty
         try:
-            request_id, blob = self.conn.recv()
+            request_id, blob = _unpack(self.conn.recv_bytes())
         except (EOFError, OSError):
             return Shutdown()
         try:
@@ -346,8 +349,34 @@ class _PipeInbox:
         return self.get(0)
 
 
-def _read_reply(request_id: int | None, blob: bytes):
-    """A reply from the pipe's (request_id, pickled reply). One that cannot be unpickled here (a
+#: what precedes each pickled message on the pipe: whether it has a request id, and the id
+_HEADER = struct.Struct("<?q")
+
+
+def _pack(message) -> memoryview:
+    """``message`` as one message of the pipe: a header with its request id (a Request's, an
+    Answer's; None for any other), then the message pickled. The id is read without unpickling, so a
+    command the training process cannot unpickle is answered, and an answer the window cannot
+    unpickle fails its own question (_read_reply). Pickled straight after the header: a report's
+    bytes are not copied again, as they were inside a pickled (request_id, bytes) tuple; measured
+    on a 64 px image run's report (771 KiB), that tuple cost the training process 3x the CPU time
+    to send it and the window 1.1-1.6x to read it (benchmarks/bench_transport.py)."""
+    request_id = getattr(message, "request_id", None)
+    request_id = request_id if isinstance(request_id, int) else None
+    buf = io.BytesIO()
+    buf.write(_HEADER.pack(request_id is not None, request_id or 0))
+    pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(message)
+    return buf.getbuffer()
+
+
+def _unpack(data: bytes) -> tuple[int | None, memoryview]:
+    """(request id or None, the pickled message) of a message :func:`_pack` made; nothing is copied."""
+    has_id, request_id = _HEADER.unpack_from(data)
+    return (request_id if has_id else None), memoryview(data)[_HEADER.size:]
+
+
+def _read_reply(request_id: int | None, blob):
+    """A reply from the pipe (:func:`_unpack`: its request id, the reply pickled). One that cannot be unpickled here (a
     class this process cannot import, an object whose unpickling raises) fails its own question at
     once, when it answers one, instead of leaving that question waiting until the engine ends."""
     try:
@@ -373,10 +402,10 @@ def _replier(conn, stop: _StopFlag):
     def reply(message) -> None:
         if isinstance(message, Answer) and message.error is not None:
             message = Answer(message.request_id, error=_portable(message.error))
-        # (request_id, pickled reply), as commands travel: the window can fail the one question whose
-        # answer it cannot unpickle (see _read_reply)
+        # its request id, then the reply pickled, as commands travel: the window can fail the one
+        # question whose answer it cannot unpickle (see _read_reply)
         try:
-            blob = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+            packed = _pack(message)
         except (pickle.PicklingError, TypeError, AttributeError) as e:
             fallback = (Answer(message.request_id, error=TypeError(f"the answer cannot leave the training process: {e}"))
                         if isinstance(message, Answer) else
@@ -384,7 +413,7 @@ def _replier(conn, stop: _StopFlag):
             reply(fallback)
             return
         try:
-            conn.send((message.request_id if isinstance(message, Answer) else None, blob))
+            conn.send_bytes(packed)
         except (BrokenPipeError, EOFError, OSError):
             stop.set()   # the window is gone: save and end
     return reply
@@ -396,7 +425,7 @@ def _next_control(conn, stop: _StopFlag):
         try:
             if not conn.poll(0.5):
                 continue
-            _, blob = conn.recv()
+            _, blob = _unpack(conn.recv_bytes())
         except (EOFError, OSError):
             return None
         return pickle.loads(blob)

@@ -13,6 +13,7 @@ import pytest
 from gan_studio.session import protocol as P
 from gan_studio.session.engine import TrainingEngine
 from gan_studio.session.payloads import Frame, Report, RunInfo
+from gan_studio.session.transport import _pack, _unpack
 from session_samples import SAMPLES
 
 
@@ -65,6 +66,10 @@ def test_messages_round_trip_through_pickle(cls):
     message = example(cls)
     back = pickle.loads(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
     assert same(message, back)
+    # as the process transport sends it: the request id is read without unpickling (0 is an id)
+    request_id, blob = _unpack(bytes(_pack(message)))
+    assert same(message, pickle.loads(blob))
+    assert request_id == (message.request_id if isinstance(message, (P.Request, P.Answer)) else None)
 
 
 def test_payloads_round_trip_with_their_arrays():
