@@ -590,7 +590,7 @@ class MainWindow(QMainWindow):
         if branch is not None and branch is not self.selected:
             branch.state.begin(s)
             self._update_branch_box()
-            self.plots.set_overlays(self._overlays())
+            self.plots.set_overlays(self._overlays(), selected=self.selected.name)
             return
         self._run_starting = False
         self.state.begin(s)
@@ -1185,7 +1185,7 @@ class MainWindow(QMainWindow):
         for panel in (self.plots, self.modes, self.grid, self.events):
             panel.set_state(b.state)
         self._bind_side_docks()
-        self.plots.set_overlays(self._overlays())
+        self.plots.set_overlays(self._overlays(), selected=self.selected.name)
         s = b.state.session
         if s is not None:
             self.tricks.load_config(self.live_config())   # with the branch's live changes, not as it began

@@ -187,6 +187,13 @@ def legend_html(series: list[tuple[str, object]]) -> str:
     return "&nbsp;&nbsp; ".join(parts)
 
 
+def branch_key_html(selected: str, others: list[tuple[str, object]]) -> str:
+    """The branches over the plots, said once above them: 'branch 1: the plots' own colours', then
+    each other branch's stroke and name (legend_html)."""
+    own = f"{html.escape(selected)}: the plots' own colours&nbsp;&nbsp; " if selected else ""
+    return own + legend_html(others)
+
+
 def faint(pen) -> object:
     colour = pg.mkColor(pen.color())
     colour.setAlpha(RAW_ALPHA)
@@ -292,6 +299,18 @@ class PlotsPanel(QWidget):
         self.follow_button.clicked.connect(self.follow)
         self.follow_button.hide()
         layout.addWidget(self.follow_button)
+        # the branches drawn over this one, said once for every plot: named in each plot's legend, three
+        # branches or more made a legend wider than its plot, and the plots wider than the window
+        self.branch_key = QLabel()
+        self.branch_key.setObjectName("plots.branches")
+        self.branch_key.setAccessibleName("Branches drawn over the selected one")
+        self.branch_key.setWordWrap(True)
+        self.branch_key.setStyleSheet(f"color: {LEGEND_COLOUR}; font-size: {LEGEND_SIZE};")
+        self.branch_key.setToolTip("the selected branch (the chooser above the tricks) is drawn in each plot's "
+                                   "own colours; every other branch over it in its colour, from the step where "
+                                   "it left the shared history on (a dotted line in its colour marks that step)")
+        self.branch_key.hide()
+        layout.addWidget(self.branch_key)
 
         self.canvas = TimedCanvas()
         self.canvas.setObjectName("plots.canvas")
@@ -483,10 +502,11 @@ class PlotsPanel(QWidget):
         self._session = None
         self._version = -1
 
-    def set_overlays(self, overlays: list[tuple[str, tuple, StudioState, float]]) -> None:
+    def set_overlays(self, overlays: list[tuple[str, tuple, StudioState, float]], selected: str = "") -> None:
         """Draw other branches over this one, each in its colour from the step where it left the
         shared history on (the history before it is the same run: drawn once); a dotted line in the
-        branch's colour marks that step. ``overlays``: (label, colour, state, shared-until step)."""
+        branch's colour marks that step. ``overlays``: (label, colour, state, shared-until step);
+        ``selected``: the name of the branch drawn in the plots' own colours (branch_key says it)."""
         for (i, key), curve in self.overlay_curves.items():
             self.plots[key.split(".")[0]].removeItem(curve)
         for name, line in self.branch_lines:
@@ -511,10 +531,9 @@ class PlotsPanel(QWidget):
                     line.setToolTip(f"{label}: the branches share the history up to step {until:.0f}")
                     self.plots[name].addItem(line, ignoreBounds=True)
                     self.branch_lines.append((name, line))
-        for name, _title, series, _source in PLOTS:
-            extra = [(f"{label}", pg.mkPen(colour, width=1.5)) for label, colour, _s, _u in self.overlays]
-            self.legends[name].setText(legend_html(self.legend_series[name] + extra), size=LEGEND_SIZE,
-                                       color=LEGEND_COLOUR)
+        self.branch_key.setText(branch_key_html(selected, [(label, pg.mkPen(colour, width=1.5))
+                                                           for label, colour, _s, _u in self.overlays]))
+        self.branch_key.setVisible(bool(self.overlays))
         self._drawn = None
         self._version = -1
 

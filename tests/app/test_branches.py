@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PySide6.QtWidgets import QPlainTextEdit
 
-from gan_studio.app.branches import shared_until
+from gan_studio.app.branches import BRANCH_COLOURS, shared_until
 from gan_studio.app.history import StudioState
 from gan_studio.app.plots import PlotsPanel
 from gan_studio.core.config import Config
@@ -67,7 +67,7 @@ def test_plots_draw_another_branch_from_its_branch_point(qtbot):
     lo, hi = p.plots["losses"].viewRange()[1]
     assert lo < 1.0 and hi > 2.9                    # the y-range holds both branches
     assert p.plots["losses"].viewRange()[0][1] >= 400   # and the x axis reaches the newest step of either
-    assert "branch 1 (from main at step 200)" in p.legends["losses"].text
+    assert "branch 1 (from main at step 200)" in p.branch_key.text() and p.branch_key.isVisible()
     assert any(name == "losses" and line.value() == 200 for name, line in p.branch_lines)
     # the branch grows: its curve follows without a new set_overlays
     branch.add(Report(step=401, running=True, steps_per_s=0.0, elapsed_s=0.0,
@@ -76,7 +76,7 @@ def test_plots_draw_another_branch_from_its_branch_point(qtbot):
     assert p.overlay_curves[(0, "losses.loss_d")].xData[-1] == 401
     p.set_overlays([])                               # the comparison ended
     assert p.overlay_curves == {} and p.branch_lines == []
-    assert "branch 1" not in p.legends["losses"].text
+    assert not p.branch_key.isVisible()
 
 
 @pytest.mark.timeout(240)
@@ -151,6 +151,61 @@ def test_fork_in_the_window_trains_both_branches(make_window, qtbot, tmp_path):
         assert (path / "checkpoint.pt").is_file()
 
 
+def legend_problems(plots: PlotsPanel) -> list[str]:
+    """Each shown plot whose legend is wider than the plot, or that is cut at the canvas's right edge."""
+    problems = []
+    for name, item in plots.plots.items():
+        if not plots.is_shown(name):
+            continue
+        legend = plots.legends[name].item.boundingRect().width()
+        if legend > item.width():
+            problems.append(f"{name}: legend {legend:.0f} px, plot {item.width():.0f}")
+        if item.sceneBoundingRect().right() > plots.canvas.viewport().width() + 1:
+            problems.append(f"{name}: cut at the right edge")
+    return problems
+
+
+def test_other_branches_are_named_once_above_the_plots_not_in_every_legend(qtbot):
+    """Each plot's legend named every other branch: with three branches over the selected one a legend
+    was about 250 px, wider than a plot of two columns (211 px at 1280x720), and the plots, widened to
+    their legends, were cut at the panel's right edge. The branches are named once, above the plots."""
+    states = [_state(np.arange(1, 301), 1.0 + k, seed=k) for k in range(4)]
+    p = PlotsPanel(states[0])
+    qtbot.addWidget(p)
+    p.resize(440, 700)
+    p.show()
+    p.refresh()
+    names = ["main", "branch 2", "branch 3"]
+    p.set_overlays([(name, colour, st, 200.0) for name, colour, st in zip(names, BRANCH_COLOURS, states[1:])],
+                   selected="branch 1")
+    p.refresh()
+    qtbot.waitUntil(lambda: p.ncols == 2 and legend_problems(p) == [], timeout=3000)
+    assert all(name not in p.legends[n].text for n in p.legends for name in names)
+    key = p.branch_key
+    assert key.isVisible() and key.text().startswith("branch 1: ") and all(name in key.text() for name in names)
+    assert key.width() <= p.width()
+
+
+@pytest.mark.timeout(240)
+def test_every_legend_fits_its_plot_with_four_branches_at_both_sizes(make_window, qtbot):
+    """A run forked three times, at 1280x720 and at the default 1560x900: every plot's legend is at most
+    as wide as its plot, and no plot is cut at the right edge (with every other branch in each legend,
+    the plots were laid out as wide as their legends and cut)."""
+    win = make_window(tiny_config("ring8"), speed=50, engine="thread")
+    win.worker.run_steps(20)
+    qtbot.waitUntil(lambda: win.state.step >= 20 and not win.selected.running, timeout=WAIT_MS)
+    for n in range(2, 5):
+        win.fork()
+        qtbot.waitUntil(lambda: len(win.branches) == n and win.branches[-1].state.session is not None,
+                        timeout=6 * WAIT_MS)
+    others = [b.name for b in win.branches if b is not win.selected]
+    for size in ((1280, 720), (1560, 900)):
+        win.resize(*size)
+        win.refresh_all()
+        qtbot.waitUntil(lambda: legend_problems(win.plots) == [], timeout=3000)
+        assert win.plots.branch_key.isVisible() and all(name in win.plots.branch_key.text() for name in others)
+
+
 @pytest.mark.timeout(240)
 def test_a_trick_changed_on_a_paused_branch_is_in_its_folder_when_the_branches_end(make_window, qtbot):
     """A branch forked from a paused run was opened as the fork wrote it, to look at: a trick changed
@@ -198,7 +253,7 @@ def test_two_branches_plots_fit_without_scrolling_at_both_sizes(make_window, qtb
         for size in SIZES:
             assert_fits_at(win, qtbot, size)      # no scroll bar on the plots, nothing cut
             assert win.plots.ncols >= 2 and win.plots.scroll.verticalScrollBar().maximum() == 0
-    assert "branch 1" in win.plots.legends["losses"].text and "from main" not in win.plots.legends["losses"].text
+    assert "branch 1" in win.plots.branch_key.text() and "from main" not in win.plots.branch_key.text()
     assert win.modes.compact
     win.end_branches()
     assert not win.modes.compact
