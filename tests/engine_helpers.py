@@ -14,6 +14,13 @@ TINY_SETTINGS = {"model.g_width": 16, "model.d_width": 16, "train.batch_size": 3
                  "train.checkpoint_every": 1000}
 
 
+def out_of_memory() -> BaseException:
+    """What PyTorch raises when a GPU's memory runs out (an older torch: a RuntimeError saying so)."""
+    import torch
+    oom = getattr(torch, "OutOfMemoryError", None)
+    return oom("CUDA out of memory. Tried to allocate 2.00 GiB") if oom else RuntimeError("CUDA out of memory")
+
+
 def tiny_cfg(settings: dict | None = None) -> Config:
     """The tiny config, with ``settings`` (dotted key -> value) over it."""
     cfg = Config()

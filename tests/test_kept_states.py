@@ -10,7 +10,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from cli_helpers import cli
-from engine_helpers import engine_with_run, paused_once_at, tiny_cfg, train
+from engine_helpers import engine_with_run, out_of_memory, paused_once_at, tiny_cfg, train
 from gan_studio.core.families.registry import make_trainer
 from gan_studio.core.fork import fork_run, write_fork
 from gan_studio.core.runs import RunFolder, load_checkpoint_file, trainer_from_run
@@ -126,11 +126,6 @@ def test_on_a_gpu_the_kept_states_are_on_the_cpu_and_a_fork_goes_back_to_the_gpu
         assert torch.equal(value.cpu(), loop.fork_states[20]["G"][name]), name
 
 
-def out_of_memory() -> BaseException:
-    oom = getattr(torch, "OutOfMemoryError", None)
-    return oom("CUDA out of memory. Tried to allocate 2.00 GiB") if oom else RuntimeError("CUDA out of memory")
-
-
 def test_the_engine_pauses_at_a_step_whose_state_it_cannot_keep_and_saves_it(tmp_path, monkeypatch):
     engine, replies = engine_with_run(tmp_path, tiny_cfg({"train.eval_every": 10, "train.fork_keep": 3}))
     real = run_loop.clone_state
@@ -169,3 +164,46 @@ def test_the_cli_pauses_at_a_step_whose_state_it_cannot_write_to_forks_and_saves
     assert "paused: writing the state kept to fork from at step 20 failed (out of memory on CPU" in err, err
     assert load_checkpoint_file(run / "checkpoint.pt")["step"] == 20
     assert sorted(RunFolder(run).fork_points()) == [10]
+
+
+def short_of_memory_for_the_last_good_copy_at(monkeypatch, step: int) -> None:
+    """The copy of the state as the last good one (clone_state on the training device) runs out of
+    memory at ``step``; the states kept to fork from (copied to KEPT_ON) still fit."""
+    real = run_loop.clone_state
+
+    def clone(state, device=None):
+        if device is None and int(state["step"]) == step:
+            raise out_of_memory()
+        return real(state, device)
+    monkeypatch.setattr(run_loop, "clone_state", clone)
+
+
+def test_the_engine_pauses_at_a_step_whose_last_good_copy_runs_out_of_memory_and_saves_it(tmp_path, monkeypatch):
+    """The last good state (rolled back to on NaN) is a copy on the training device, taken at every
+    logged step: out of memory there escaped the loop, and the engine paused with the steps since the
+    last checkpoint unsaved."""
+    engine, replies = engine_with_run(tmp_path, tiny_cfg())
+    short_of_memory_for_the_last_good_copy_at(monkeypatch, 20)
+    train(engine, 40)
+    message = paused_once_at(replies, 20)
+    assert message.startswith("writing the last good state (kept to roll back to on NaN) at step 20 failed "
+                              "(out of memory on CPU"), message
+    assert "the run was paused at that step, which is saved" in message
+    assert engine._tr.step_count == 20 and load_checkpoint_file(engine._run.path / "checkpoint.pt")["step"] == 20
+    assert engine._loop._last_good_step == 10     # the previous good state is kept
+    train(engine, 20)                              # continued: it keeps good states again
+    assert engine._tr.step_count == 40 and engine._loop._last_good_step == 40
+    events = RunFolder(engine._run.path).read_events()
+    assert [(e["event"], e["step"]) for e in events] == [("output_failed", 20)]
+    engine._finish_run()
+
+
+def test_the_cli_pauses_at_a_step_whose_last_good_copy_runs_out_of_memory_and_saves_it(tmp_path, capsys, monkeypatch):
+    short_of_memory_for_the_last_good_copy_at(monkeypatch, 20)
+    run = tmp_path / "r"
+    rc, _, err = cli(capsys, "train", "ring8", "--steps", "40", "--out", run, "--set", "model.g_width=16",
+                     "--set", "model.d_width=16", "--set", "train.batch_size=32", "--set", "train.log_every=10",
+                     "--set", "train.checkpoint_every=1000", "--device", "cpu", "--quiet")
+    assert rc == 3 and "Traceback" not in err, err
+    assert "paused: writing the last good state (kept to roll back to on NaN) at step 20 failed (out of memory" in err
+    assert load_checkpoint_file(run / "checkpoint.pt")["step"] == 20

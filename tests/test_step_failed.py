@@ -5,7 +5,7 @@ continues exactly as if nothing had happened."""
 import pytest
 import torch
 
-from engine_helpers import diverged_replies, engine_with_run, tiny_cfg, train
+from engine_helpers import diverged_replies, engine_with_run, out_of_memory, tiny_cfg, train
 from gan_studio.cli import main
 from gan_studio.core.runs import RunFolder, load_checkpoint_file
 from gan_studio.core.training.run_loop import RunLoop
@@ -13,11 +13,6 @@ from gan_studio.core.training.trainer import StepFailedError, Trainer
 
 TINY = ["--set", "model.g_width=16", "--set", "model.d_width=16", "--set", "train.batch_size=32",
         "--set", "train.log_every=10", "--device", "cpu", "--quiet"]
-
-
-def out_of_memory() -> BaseException:
-    oom = getattr(torch, "OutOfMemoryError", None)
-    return oom("CUDA out of memory. Tried to allocate 2.00 GiB") if oom else RuntimeError("CUDA out of memory")
 
 
 @pytest.fixture

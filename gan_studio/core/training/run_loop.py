@@ -21,6 +21,8 @@ from gan_studio.core.training.trainer import (METRIC_NAMES, DivergedError, Evalu
 KEPT_ON = torch.device("cpu")
 #: what a failure while keeping one is called (OutputFailedError, the run's events)
 KEPT_STATE = "state kept to fork from"
+#: the same for the copy of the last good state (a NaN rolls the run back to it)
+LAST_GOOD = "last good state (kept to roll back to on NaN)"
 
 
 class RunLoop:
@@ -66,7 +68,7 @@ class RunLoop:
             # too (finish), and the same run trained without a stop would not have that one
             self.mode_hops.refill((r for r in run.read_metrics() if r.get("step", 0) <= trainer.step_count),
                                   every=trainer.cfg.train.eval_every)
-        self._keep_good()
+        self._keep_good(at_start=True)
         if run is not None and trainer.step_count in trainer.cfg.train.keep_samples_at:
             run.save_samples(trainer, only_if_missing=True)   # step 0 of a new run (or one cut short)
 
@@ -87,16 +89,44 @@ class RunLoop:
             self.run.append_event(self._unwritten_events[0])
             self._unwritten_events.pop(0)
 
-    def _keep_good(self, state: dict | None = None) -> list[str]:
+    def _keep_good(self, state: dict | None = None, at_start: bool = False) -> list[str]:
         """Keep the trainer's state (or ``state``, already checked) as the last good one when it is
         finite; returns the names of the tensors that are not ([] when it was kept)."""
         tr = self.trainer
         # a device-side copy; cheap for the networks the studio trains
-        copy = clone_state(tr.state_dict() if state is None else state)
+        try:
+            copy = clone_state(tr.state_dict() if state is None else state)
+        except user_errors():
+            raise
+        except Exception as e:  # noqa: BLE001 - out of memory (a GPU's): the step saved, OutputFailedError
+            if at_start:   # the loop's start: no step of this session to save, the error is the caller's
+                raise
+            self._keep_failed(e, state)
         bad = nonfinite_tensors(copy) if state is None else []
         if not bad:
             self._last_good, self._last_good_step = copy, tr.step_count
         return bad
+
+    def _keep_failed(self, error: Exception, checked: dict | None) -> None:
+        """Copying the step's state as the last good one raised (out of memory on a GPU, where the copy
+        lives): the step was whole, so nothing is undone. Its state, unless ``checked`` (found finite
+        and saved already), is checked (a NaN rolls back to the previous good state) and saved; the
+        event is recorded and OutputFailedError raised, so the run is paused at this step, not ended
+        with the steps since the last checkpoint lost. The previous good state is kept."""
+        tr = self.trainer
+        oom = is_out_of_memory(error)
+        if oom:
+            free_cached_memory(tr.device)
+        state = tr.state_dict() if checked is None else None
+        if state is not None:
+            bad = nonfinite_tensors(state)
+            if bad:
+                self._roll_back(bad)
+        tr.record_event({"event": "output_failed", "key": type(error).__name__, "value": LAST_GOOD})
+        self.write_events()
+        if state is not None and self.run is not None:
+            self.run.save_checkpoint(tr, state)
+        raise OutputFailedError(tr.step_count, LAST_GOOD, error, oom, tr.device_name) from error
 
     def advance(self) -> dict | None:
         """One step plus whatever bookkeeping falls on it. Returns the logged row, if one was logged.
