@@ -130,13 +130,13 @@ def quick_classifier(tmp_path, monkeypatch):
     monkeypatch.setattr(im, "_models", {})
 
 
-def _folder_run(tmp_path, pictures, family: str):
+def _folder_run(tmp_path, pictures, family: str, *settings: str):
     from gan_studio.cli import main
     run = tmp_path / f"run-{family}"
     assert main(["train", "shapes", "--steps", "1", "--out", str(run), "--quiet", "--device", "cpu",
                  "--set", "data.name=folder", f"--set=data.path={pictures}", "--set", "data.image_size=16",
                  "--set", "model.ngf=4", "--set", "model.ndf=4", "--set", "train.batch_size=4",
-                 "--set", f"model.family={family}"]) == 0
+                 "--set", f"model.family={family}", *settings]) == 0
     return run
 
 
@@ -166,9 +166,10 @@ def test_sample_and_latent_draw_from_a_run_whose_pictures_have_moved(tmp_path, c
     one_line_error(rc, err, f"data.path = '{pictures}': no such folder")
 
 
-def test_sampling_a_conditional_run_whose_pictures_have_moved_says_it_needs_them(tmp_path, capsys,
-                                                                                   quick_classifier):
-    """A cgan run's classes are its folder's sub-folders: G cannot be built without them."""
+def test_sampling_a_run_built_from_its_pictures_whose_pictures_have_moved_says_it_needs_them(tmp_path, capsys,
+                                                                                             quick_classifier):
+    """An ssl run's networks are built from its labelled pictures: G cannot be built without them. (A cgan
+    run's classes, the sub-folders, are kept in its checkpoint: tests/test_cgan_class_names.py.)"""
     import numpy as np
     from PIL import Image
     pictures = tmp_path / "pictures"
@@ -176,12 +177,13 @@ def test_sampling_a_conditional_run_whose_pictures_have_moved_says_it_needs_them
         (pictures / c).mkdir(parents=True)
         for i in range(2):
             Image.fromarray(np.full((16, 16, 3), 60 * i, np.uint8)).save(pictures / c / f"{i}.png")
-    run = _folder_run(tmp_path, pictures, "cgan")
+    run = _folder_run(tmp_path, pictures, "ssl", "--set", "model.arch=mlp", "--set", "loss=non-saturating",
+                      "--set", "model.g_width=16", "--set", "model.d_width=16", "--set", "ssl.labels_per_class=1")
     capsys.readouterr()
     pictures.rename(tmp_path / "moved")
     rc, _, err = cli(capsys, "sample", run, "--n", "4", "--out", tmp_path / "s.png")
     one_line_error(rc, err, f"data.path = '{pictures}': no such folder",
-                   "a model.family = 'cgan' run needs its pictures even to draw", "put them back at data.path")
+                   "a model.family = 'ssl' run needs its pictures even to draw", "put them back at data.path")
     assert not (tmp_path / "s.png").exists()
 
 

@@ -2,6 +2,7 @@
 gan-studio sample DIR --code K[,C1,..] | --traverse J  (InfoGAN runs: hold the codes, or vary one)"""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -111,6 +112,8 @@ def run(args) -> int:
         x = x.cpu()
     else:
         x = (tr.generate(z, labels=_label_index(tr, args.label)) if args.label is not None else tr.generate(z)).cpu()
+        if args.label is not None and tr.class_names_note:   # drawn by index: the names are unknown here
+            print(f"gan-studio sample: note: {tr.class_names_note}", file=sys.stderr)
     bad = int((~torch.isfinite(x)).flatten(1).any(1).sum()) if len(x) else 0
     if bad:
         raise RunError(f"the generator of {args.run_dir} drew {bad} of {len(x)} samples with NaN or infinite "
@@ -185,5 +188,8 @@ def _label_index(tr, text: str) -> int:
         return names.index(text)
     if text.isascii() and text.isdigit() and int(text) < len(names):   # "²".isdigit(), but int("²") fails
         return int(text)
+    if tr.class_names_note:
+        raise ConfigError(f"--label {text!r} is not a class of this run; choose an index 0..{len(names) - 1}: "
+                          f"{tr.class_names_note}")
     raise ConfigError(f"--label {text!r} is not a class of this run; choose an index 0..{len(names) - 1} "
                       f"or one of: {', '.join(names)}")

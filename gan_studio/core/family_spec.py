@@ -41,7 +41,8 @@ CAPABILITIES = {
     "conditioned": "generate(z, condition) takes a condition besides z (a label, a caption); the latent "
                    "lab passes it through",
     "labels": "G draws a chosen class: class_names, num_classes, default_labels(n), fixed_labels, "
-              "generate(z, labels)",
+              "generate(z, labels); class_names_note: what to know of the names ('' when they are the run's "
+              "own; else why they are indices)",
     "text": "G draws a typed caption: vocabulary, captions, display_captions, encode_caption(text), "
             "render_caption(text, n), generate(z, captions)",
     "levels": "a pyramid of resolutions: level_sizes, render_levels(z), render_residuals(z), level_grid(z)",

@@ -396,6 +396,9 @@ class RunFolder:
         self.path = Path(path)
         self.read_only = read_only
         self.restored_config = False   # a writer wrote a broken config.json again (restore_config)
+        #: why its pictures could not be read, when trainer_from_run(needs_data=False) built its Trainer
+        #: on a stand-in (drawing only: its config there names no pictures, so it must not be saved)
+        self.pictures_gone = ""
         self._lock = None
 
     # -- creation / opening ------------------------------------------------------------------
@@ -860,6 +863,7 @@ def trainer_from_run(path: str | Path, device: str | None = None, trust_code: bo
                 if needs_data or not dataset_folder(cfg.data.name):
                     raise
                 tr = _without_data(cfg, state, device, gone)
+                run.pictures_gone = str(gone)
         tr.load_state_dict(state, copy=True)   # copied once it fits: the file is mapped (load_plain)
     except (RuntimeError, KeyError, ValueError, TypeError, AttributeError, IndexError) as e:
         # AttributeError, IndexError: a family's own state of another structure (a damaged or edited file)
@@ -879,22 +883,26 @@ def trainer_from_run(path: str | Path, device: str | None = None, trust_code: bo
 def _without_data(cfg: Config, state: dict, device, gone: DataError):
     """The Trainer of a run whose pictures cannot be read, built on a stand-in of their shape (the
     ``imported`` set: no picture, as for a generator imported from another program), which is all G
-    needs to draw. data.channels = 0 (the pictures' own) is found from the weights: colour, then grey.
-    A family that builds from the pictures themselves (classes from the folder's sub-folders, a
-    reference drawn from real pictures) cannot: DataError, ``gone``'s message and why they are needed."""
-    from gan_studio.core.families.registry import make_trainer
+    needs to draw, and of the classes the checkpoint names (a family whose G draws a chosen class).
+    data.channels = 0 (the pictures' own) is found from the weights: colour, then grey.
+    A family that builds from the pictures themselves (a reference drawn from real pictures) cannot:
+    DataError, ``gone``'s message and why they are needed."""
+    from gan_studio.core.data.images import no_images
+    from gan_studio.core.families.registry import make_trainer, trainer_class
+    classes = trainer_class(cfg).classes_without_data(state)   # damaged names: CheckpointError, here
+    missing = f"{gone}; this run was opened without its pictures, to draw: put them back at data.path to train it"
     for channels in [cfg.data.channels] if cfg.data.channels else [3, 1]:
         stand_in = cfg.copy()
         stand_in.data.name, stand_in.data.channels = "imported", channels
         try:
-            tr = make_trainer(stand_in, device=device)
+            tr = make_trainer(stand_in, device=device, data=no_images(stand_in.data, classes, missing)
+                              if classes is not None else None)
             tr.load_state_dict(state)   # the weights say whether these are the pictures' channels
         except (RuntimeError, KeyError, ValueError, TypeError):   # ConfigError, DataError: the family needs them
             continue
         return tr
     raise DataError(f"{gone}; a model.family = {cfg.model.family!r} run needs its pictures even to draw "
-                    "(its networks are built from them, e.g. the classes of the sub-folders): put them back "
-                    "at data.path") from None
+                    "(its networks are built from them): put them back at data.path") from None
 
 
 def run_script_file(run_dir: str | Path) -> Path | None:

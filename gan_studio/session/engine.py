@@ -244,6 +244,8 @@ class TrainingEngine:
         from gan_studio.core.fork import write_fork
         from gan_studio.core.training.trainer import describe_nonfinite, nonfinite_tensors
         tr, kept = self._tr, self._loop.fork_states
+        if self._run.pictures_gone:   # the state in memory names no pictures: a fork would not find them
+            raise RunError(drawing_only(self._run, "fork"))
         step = tr.step_count if command.step is None else int(command.step)
         if step == tr.step_count:
             state = tr.state_dict()
@@ -379,7 +381,8 @@ class TrainingEngine:
         from gan_studio.core.runs import trainer_from_run
         opened_as = checkpoint_signature(path)
         try:
-            tr, run = trainer_from_run(path, device=self.device)   # read-only: looking changes nothing
+            # read-only: looking changes nothing; a run whose pictures moved opens to draw from
+            tr, run = trainer_from_run(path, device=self.device, needs_data=False)
             # its logs are read before the run in hand is let go: a folder that cannot be shown
             # leaves the engine on the run the window shows
             info = run_info(tr, str(run.path), run)
@@ -401,6 +404,9 @@ class TrainingEngine:
         run = self._run
         if run is None or not run.read_only:
             return True
+        if run.pictures_gone:   # its Trainer stands in for pictures it cannot read: saving it would lose them
+            self.reply(P.Failed(drawing_only(run, "train")))
+            return False
         try:
             run.lock(WRITER_COMMAND)
             if checkpoint_signature(run.path) != self._opened_as:
@@ -468,6 +474,12 @@ class TrainingEngine:
             run.append_metrics(row)
         run.save_checkpoint(tr)
         run.save_snapshot(tr)
+
+
+def drawing_only(run, to: str) -> str:
+    """Why a run opened without its pictures (RunFolder.pictures_gone) cannot be trained or forked."""
+    return (f"{run.pictures_gone}: this run was opened without its pictures, to draw from; put them back "
+            f"at data.path and open it again to {to} it")
 
 
 def checkpoint_signature(path) -> tuple | None:

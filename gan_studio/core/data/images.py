@@ -444,25 +444,30 @@ def _square(im, size: int) -> np.ndarray:
 
 # -- a set without data: generators imported from other programs ---------------------------------------
 class NoImages(Dataset):
-    """The data of an imported generator: its shape is known, its real images are not."""
+    """The data of an imported generator, or the stand-in for a run's pictures that cannot be read:
+    their shape is known (and ``class_names``, the classes the run saved for G to draw), the images
+    are not. ``missing``: why there are none, said when something asks for a batch."""
     kind = "image"
-    labels = class_names = captions = None
+    labels = captions = None
     attributes: dict = {}
 
-    def __init__(self, shape: tuple):
+    def __init__(self, shape: tuple, class_names: list[str] | None = None, missing: str = ""):
         self.name, self.shape, self.device = "imported", tuple(shape), torch.device("cpu")
+        self.class_names = list(class_names) if class_names is not None else None
+        self.missing = missing or ("this run holds a generator imported from another program and no real "
+                                   "images: it can be sampled (gan-studio sample, the latent lab), not trained")
 
     def to(self, device):
         self.device = torch.device(device)
         return self
 
     def sample(self, n, generator):
-        raise DataError("this run holds a generator imported from another program and no real images: "
-                        "it can be sampled (gan-studio sample, the latent lab), not trained")
+        raise DataError(self.missing)
 
 
-def _imported(cfg: DataConfig) -> Dataset:
-    return NoImages((cfg.channels or 3, cfg.image_size, cfg.image_size))
+def no_images(cfg: DataConfig, class_names: list[str] | None = None, missing: str = "") -> NoImages:
+    """The ``imported`` set of ``cfg``'s shape (data.channels = 0: colour); see :class:`NoImages`."""
+    return NoImages((cfg.channels or 3, cfg.image_size, cfg.image_size), class_names, missing)
 
 
 register_dataset("digits", make_digits, "image",
@@ -481,6 +486,6 @@ register_dataset("cifar10", _cifar10, "image", "CIFAR-10 training images (50,000
 register_dataset("folder", _folder, "image",
                  "your pictures in data.path: one sub-folder per class (ImageFolder) or a flat folder",
                  folder="your pictures")
-register_dataset("imported", _imported, "image",
+register_dataset("imported", no_images, "image",
                  "no data: the shape of a generator imported from another program (sampling only)",
                  trainable=False)

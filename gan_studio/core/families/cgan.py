@@ -13,7 +13,10 @@ folder) is refused with a ConfigError.
 
 API for the window and the latent lab (everything the plain Trainer has, plus):
 
-- ``class_names`` (list[str]) and ``num_classes``: the labels G understands.
+- ``class_names`` (list[str]) and ``num_classes``: the labels G understands. Checkpoints keep the
+  names (``extra.class_names``), so a run whose pictures moved still draws a class by name
+  (``gan-studio sample DIR --label cats``); one saved before they were kept names its classes by
+  index there, which ``class_names_note`` says ("" otherwise).
 - ``fixed_z`` (K * GRID_PER_CLASS, latent) and ``fixed_labels``: the grid latents, class-major,
   ``GRID_PER_CLASS`` (8) per class, so ``generate(fixed_z)`` tiled 8 to a row has one row per
   class (``grid_nrow``). The same z column is repeated in every row: a column shows one style
@@ -40,13 +43,16 @@ from torch import nn
 
 from gan_studio.core.config import Config, opt
 from gan_studio.core.data.images import to_float
-from gan_studio.core.errors import ConfigError
+from gan_studio.core.errors import CheckpointError, ConfigError
 from gan_studio.core.families.registry import labelled_classes, register_family
 from gan_studio.core.family_spec import FamilySpec, Grid, Plot
 from gan_studio.core.training import losses
 from gan_studio.core.training.trainer import StepMetrics, Trainer
 
 GRID_PER_CLASS = 8
+#: the most class names a checkpoint may hold, and the longest name (a folder's name: 255 bytes at most)
+MAX_CLASSES = 65_536
+MAX_CLASS_NAME = 255
 
 
 @dataclass
@@ -152,13 +158,18 @@ class ConditionalTrainer(Trainer):
 
     FAMILY = FAMILY
 
-    def __init__(self, cfg: Config, device=None):
-        super().__init__(cfg, device=device)
+    def __init__(self, cfg: Config, device=None, data=None):
+        super().__init__(cfg, device=device, data=data)
         self.fixed_labels = self.default_labels(len(self.fixed_z))
 
     def build_networks(self, cfg: Config, data) -> tuple[nn.Module, nn.Module]:
-        self.labels, self.class_names = labelled_classes(data, "cgan")
+        if getattr(data, "labels", None) is None and getattr(data, "class_names", None):
+            # the stand-in for pictures that moved, with the classes the run saved: drawing only
+            self.labels, self.class_names = None, list(data.class_names)
+        else:
+            self.labels, self.class_names = labelled_classes(data, "cgan")
         self.num_classes = len(self.class_names)
+        self.class_names_note = ""
         torch.manual_seed(cfg.train.seed)      # the conditional networks' initialisation
         return build_conditional(cfg, data, self.num_classes)
 
@@ -192,6 +203,8 @@ class ConditionalTrainer(Trainer):
 
     def sample_labelled(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """n real images with their labels (the same RNG draws as ``data.sample``)."""
+        if self.labels is None:   # built without its pictures: the stand-in says why there are none
+            self.data.sample(n, self.rng)
         idx = torch.randint(len(self.data.pixels), (n,), generator=self.rng, device=self.device)
         return to_float(self.data.pixels[idx]), self.labels[idx]
 
@@ -260,6 +273,74 @@ class ConditionalTrainer(Trainer):
         _, probs = model.predict(fake)
         out["cond_accuracy"] = round(float((probs["class"].argmax(1) == y.cpu()).float().mean()), 4)
         return out
+
+    # -- state ------------------------------------------------------------------------------
+    def extra_state_dict(self) -> dict:
+        return {**super().extra_state_dict(), "class_names": [str(c) for c in self.class_names]}
+
+    def load_state_dict(self, state: dict, copy: bool = False) -> None:
+        # damaged names are refused before anything of the state is loaded
+        saved = saved_class_names(state, classes_in(state) or self.num_classes)
+        super().load_state_dict(state, copy)
+        if saved is None and self.labels is None:
+            self.class_names_note = (f"the checkpoint holds no class names (it was saved before runs kept them) "
+                                     f"and the run's pictures cannot be read: its classes are named by index, "
+                                     f"0..{self.num_classes - 1}")
+
+    @classmethod
+    def classes_without_data(cls, state: dict) -> list[str] | None:
+        """The names the checkpoint saved; for one saved before names were kept, the indices
+        "0".."K-1" of the K classes its G's label embedding has rows for (None without one)."""
+        classes = classes_in(state)
+        if classes is None:
+            return None
+        saved = saved_class_names(state, classes)
+        return saved if saved is not None else [str(k) for k in range(classes)]
+
+
+def classes_in(state: dict) -> int | None:
+    """The number of classes a checkpoint's G draws: the rows of its label embedding (read from the
+    tensor's header, never its bytes); None when its G has none."""
+    g = state.get("G")
+    weight = g.get("embed.weight") if isinstance(g, dict) else None
+    if not isinstance(weight, torch.Tensor) or weight.ndim != 2 or not 1 <= weight.shape[0] <= MAX_CLASSES:
+        return None
+    return int(weight.shape[0])
+
+
+def saved_class_names(state: dict, classes: int) -> list[str] | None:
+    """The class names a checkpoint's ``extra`` holds, checked to be ``classes`` distinct short texts;
+    None when it holds none (saved before they were kept). CheckpointError in one line otherwise."""
+    extra = state.get("extra")
+    names = extra.get("class_names") if isinstance(extra, dict) else None
+    if names is None:
+        return None
+    problem = class_names_problem(names, classes)
+    if problem is not None:
+        raise CheckpointError(f"the checkpoint's class names are damaged ({problem}): it was damaged or edited")
+    return names
+
+
+def class_names_problem(names, classes: int) -> str | None:
+    """What is wrong with saved class names for a G of ``classes`` classes, in a few words; None
+    when they fit. Nothing of a bad value is shown whole: it may be anything a file can hold."""
+    if not isinstance(names, list):
+        return f"not a list of names but {type(names).__name__}"
+    if len(names) > MAX_CLASSES:
+        return f"{len(names):,} names, more than the {MAX_CLASSES:,} a run may have"
+    if len(names) != classes:
+        return f"{len(names):,} name{'s' if len(names) != 1 else ''} for the {classes:,} classes its generator draws"
+    seen = set()
+    for i, name in enumerate(names):
+        if not isinstance(name, str):
+            return f"name {i} is not text but {type(name).__name__}"
+        if not 1 <= len(name) <= MAX_CLASS_NAME:
+            return f"name {i} has {len(name):,} characters; a name has 1 to {MAX_CLASS_NAME}"
+        if name in seen:
+            shown = repr(name) if len(name) <= 40 else repr(name[:37]) + "..."
+            return f"name {i}, {shown}, names another class too"
+        seen.add(name)
+    return None
 
 
 register_family(ConditionalTrainer)

@@ -61,12 +61,13 @@ def family_of(cfg: Config) -> FamilySpec:
     return spec_of(cfg.model.family)
 
 
-def make_trainer(cfg: Config, device=None):
-    """The Trainer for ``cfg``'s model family. Networks too large for the memory at hand (sizes
-    inside the validated limits can still be) raise ConfigError naming the keys to shrink."""
+def make_trainer(cfg: Config, device=None, data=None):
+    """The Trainer for ``cfg``'s model family (on ``data`` when given: see Trainer). Networks too
+    large for the memory at hand (sizes inside the validated limits can still be) raise ConfigError
+    naming the keys to shrink."""
     cls = trainer_class(cfg)
     try:
-        return cls(cfg, device=device)
+        return cls(cfg, device=device) if data is None else cls(cfg, device=device, data=data)
     except (MemoryError, RuntimeError) as e:   # torch: "DefaultCPUAllocator: not enough memory", CUDA OOM
         if not is_out_of_memory(e):
             raise

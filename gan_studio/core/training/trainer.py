@@ -278,7 +278,9 @@ class Trainer:
     #: what this family declares (tricks, losses, config section, plot, grid, capabilities)
     FAMILY: FamilySpec = family_spec.GAN
 
-    def __init__(self, cfg: Config, device: str | torch.device | None = None):
+    def __init__(self, cfg: Config, device: str | torch.device | None = None, data=None):
+        """``data``: the data set when it is not the one cfg.data builds (the stand-in for a run's
+        pictures that cannot be read, :func:`gan_studio.core.runs.trainer_from_run`)."""
         cfg.validate()                                  # includes cfg's family's declaration
         family_spec.check_config(cfg, self.FAMILY)      # and this class's, should they differ
         self.cfg = cfg
@@ -289,7 +291,7 @@ class Trainer:
         # one generator for everything random in training (data, z, GP interpolation): its state
         # is saved in checkpoints, so a resumed run draws exactly the numbers it would have drawn
         self.rng = torch.Generator(device=self.device).manual_seed(seed)
-        self.data = build_dataset(cfg.data, self.device)
+        self.data = build_dataset(cfg.data, self.device) if data is None else data.to(self.device)
         self.step_count = 0
         self.tricks = TrickSet()
         self.G, self.D = self.build_networks(cfg, self.data)
@@ -318,6 +320,13 @@ class Trainer:
         builds its own networks here (seeding torch first if its initialisation must not depend
         on what ran before) and may set more attributes (labels, a baseline, a text encoder)."""
         return build_models(cfg, data)
+
+    @classmethod
+    def classes_without_data(cls, state: dict) -> list[str] | None:
+        """The names of the classes G draws, read from a checkpoint's ``state`` to rebuild the run
+        without its data set (its pictures moved); None for a family whose G draws no chosen class.
+        CheckpointError in one line when the state holds them damaged."""
+        return None
 
     def build_optimizers(self) -> None:
         """``opt_g`` and ``opt_d`` (and any other optimiser the family steps), from the rates in force."""
