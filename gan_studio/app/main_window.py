@@ -601,6 +601,9 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"GAN Studio - {s.config.name} - {s.run_path}")
         self.show_panels(s.config)
         self.show_message(f"run folder: {s.run_path}")
+        if s.pictures_gone:   # said as it opens, not only when Start is refused (its toolbar says 'imported')
+            self.show_message(f"{s.pictures_gone}: {s.run_path} was opened without its pictures, to draw from "
+                              "(the grids, the latent lab); put them back at data.path and open it again to train it")
         if self.process_died_message:   # the run reopened after its training process died: say so
             self.state.diverged_message, self.process_died_message = self.process_died_message, ""
             self.show_message(f"{self.state.diverged_message} (reopened {s.run_path} at step {s.step})")

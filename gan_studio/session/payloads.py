@@ -56,6 +56,7 @@ class RunInfo:
     image_metrics: bool = False              # its evaluations report the classifier's image metrics (image plots)
     vocabulary: list | None = None           # capability "text": the words a caption may use
     class_names: list | None = None          # capability "labels": the classes G draws on demand
+    pictures_gone: str = ""                  # opened without its pictures (they moved): why; to draw only
     domain_names: tuple | None = None        # capability "translation": the filters of domains A and B
     domain_images: dict | None = None        # capability "translation": {"a", "b"} -> real images, uint8 tiles
 
@@ -120,6 +121,7 @@ def run_info(trainer, run_path: str, run=None) -> RunInfo:
         keys = {"modes", "hq", "fd_classifier"} | {k for k, _ in (s.family_plot or ("", []))[1]}
         s.eval_history = [r for r in rows if keys & set(r)]
         s.events = [e for e in run.read_events() if e.get("step", 0) <= trainer.step_count] or s.events
+        s.pictures_gone = getattr(run, "pictures_gone", "")
     return s
 
 

@@ -14,6 +14,9 @@ def test_the_lab_offers_the_classes_of_a_run_whose_pictures_moved(make_window, q
     before = (run / "checkpoint.pt").read_bytes()
     with pictures_moved(pictures):
         win, lab = open_lab(make_window, qtbot, open_path=run)
+        # said as it opens, not first when Start is refused
+        assert "was opened without its pictures, to draw from" in win.last_message, win.last_message
+        assert str(pictures) in win.last_message
         assert lab.enabled_for_run and lab.label_choice.isVisible()
         assert [lab.label_choice.itemText(i) for i in range(lab.label_choice.count())] == \
             ["class: cats", "class: dogs"]
