@@ -29,6 +29,9 @@ ARROW_LENGTH = 0.08
 PAINT_SPACING = 0.015
 #: the bar chart and the timeline are at least this wide and tall (px)
 SIDE_MIN = 140
+#: ... and, side by side beneath a narrow scatter, at least this wide: eight bars of 10 px; the
+#: selected branch's view beside another's (262 px at 1280x720) then keeps its scatter square
+SIDE_MIN_BESIDE = 125
 #: the side plots go right of the scatter when the panel is this much wider than tall, else below it
 WIDE = 1.25
 #: no coordinate beyond this is drawn or framed: Qt and pyqtgraph work in float32-ish ranges, and a
@@ -97,7 +100,7 @@ class ModeView(HistoryScrubber, QWidget):
         self.plot.viewport().installEventFilter(self)
 
         self.bars_plot = pg.PlotWidget(background="w", axisItems={"bottom": ModeAxis("bottom")})
-        fit_title(self.bars_plot, "HQ samples per mode", "HQ per mode")
+        fit_title(self.bars_plot, "HQ samples per mode", "HQ per mode", "HQ / mode")
         self.bars_plot.setObjectName("modeview.bars")
         self.bars_plot.setAccessibleName("Samples per mode")
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.8)
@@ -190,7 +193,7 @@ class ModeView(HistoryScrubber, QWidget):
         self._user_split = False   # once the user drags the splitter, it stays where they put it
         top.splitterMoved.connect(self._split_moved)
         for w in (self.bars_plot, self.timeline_plot):
-            w.setMinimumSize(SIDE_MIN, SIDE_MIN)
+            w.setMinimumSize(SIDE_MIN_BESIDE, SIDE_MIN)
         # the side's least width is one plot's: _fit_split stacks the two when the panel is narrower
         # than both side by side (their side-by-side least width, asked of a panel laid out wide, kept
         # a branch's view from ever being made that narrow)
@@ -236,8 +239,11 @@ class ModeView(HistoryScrubber, QWidget):
         both = 2 * SIDE_MIN + self.side.handleWidth()   # the bars and the timeline side by side
         wide = w >= WIDE * h
         # too narrow for the bars beside the timeline (a branch's view in a dock beside the selected
-        # one's): the bars go above the timeline, both beneath the scatter
-        narrow = not wide and w < both
+        # one's): the bars go above the timeline, both beneath the scatter; unless stacked they leave
+        # the scatter less than its square and they fit side by side at SIDE_MIN_BESIDE (stacked, the
+        # selected branch's view at 1280x720 drew its scatter 262 x 150 px: the data in 128 px)
+        stacked_square = h - both - handle
+        narrow = not wide and w < both and (w < 2 * SIDE_MIN_BESIDE + self.side.handleWidth() or stacked_square >= w)
         self.top.setOrientation(Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical)
         self.side.setOrientation(Qt.Orientation.Vertical if wide or narrow else Qt.Orientation.Horizontal)
         along, across = (w, h) if wide else (h, w)

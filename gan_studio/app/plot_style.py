@@ -34,22 +34,25 @@ def cache_axes(plot: pg.PlotItem) -> None:
 TITLE_MARGIN_PX = 4
 
 
-def fit_title(widget: pg.PlotWidget, full: str, short: str) -> None:
-    """Title ``widget`` with ``full``, or with ``short`` while the plot is too narrow for ``full``.
+def fit_title(widget: pg.PlotWidget, full: str, *shorter: str) -> None:
+    """Title ``widget`` with ``full``, or with the first of ``shorter`` that fits while the plot is too
+    narrow for ``full`` (the last when none does).
 
     A title sets its plot's minimum width: a plot narrower than its title was laid out wider than
     its view and drawn cut at the right edge (measured: the mode view's timeline in a branch's dock
     at 1280x720, 149 px wide for a title of 184 px beside a 44 px axis)."""
-    widget.installEventFilter(_TitleFitter(widget, full, short))
+    widget.installEventFilter(_TitleFitter(widget, (full, *shorter)))
 
 
 class _TitleFitter(QObject):
-    def __init__(self, widget: pg.PlotWidget, full: str, short: str):
+    def __init__(self, widget: pg.PlotWidget, titles: tuple[str, ...]):
         super().__init__(widget)
-        self.widget, self.full, self.short = widget, full, short
+        self.widget = widget
         item = widget.getPlotItem()
-        item.setTitle(full, size=f"{TITLE_PT}pt")
-        self.full_width = item.titleLabel.item.boundingRect().width()
+        self.widths = []   # (title, its width), in the order given: the full title first
+        for text in reversed(titles):
+            item.setTitle(text, size=f"{TITLE_PT}pt")
+            self.widths.insert(0, (text, item.titleLabel.item.boundingRect().width()))
 
     def room(self) -> float:
         """The width the title has beside the left axis."""
@@ -60,7 +63,8 @@ class _TitleFitter(QObject):
     def eventFilter(self, obj, ev) -> bool:
         if ev.type() == QEvent.Type.Resize:
             item = self.widget.getPlotItem()
-            text = self.full if self.full_width <= self.room() else self.short
+            room = self.room()
+            text = next((t for t, width in self.widths if width <= room), self.widths[-1][0])
             if item.titleLabel.text != text:
                 item.setTitle(text, size=f"{TITLE_PT}pt")
         return False

@@ -189,9 +189,10 @@ def legend_html(series: list[tuple[str, object]]) -> str:
 
 def branch_key_html(selected: str, others: list[tuple[str, object]]) -> str:
     """The branches over the plots, said once above them: 'branch 1: the plots' own colours', then
-    each other branch's stroke and name (legend_html)."""
+    each other branch's stroke and name (legend_html), each kept whole on one line when the key wraps
+    (it broke 'branch 2' after 'branch')."""
     own = f"{html.escape(selected)}: the plots' own colours&nbsp;&nbsp; " if selected else ""
-    return own + legend_html(others)
+    return own + legend_html([(label.replace(" ", "\u00a0"), pen) for label, pen in others])
 
 
 def faint(pen) -> object:

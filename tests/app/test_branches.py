@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QPlainTextEdit
 
 from gan_studio.app.branches import BRANCH_COLOURS, shared_until
@@ -51,6 +52,11 @@ def _state(steps, level, seed=0):
     return st
 
 
+def key_text(plots: PlotsPanel) -> str:
+    """What the line above the plots says of the branches, as read (a branch's name does not wrap)."""
+    return plots.branch_key.text().replace("\u00a0", " ")
+
+
 def test_plots_draw_another_branch_from_its_branch_point(qtbot):
     parent = _state(np.arange(1, 301), 1.0)
     branch = _state(np.arange(1, 401), 3.0)   # its first 200 steps are the parent's history, copied
@@ -67,7 +73,7 @@ def test_plots_draw_another_branch_from_its_branch_point(qtbot):
     lo, hi = p.plots["losses"].viewRange()[1]
     assert lo < 1.0 and hi > 2.9                    # the y-range holds both branches
     assert p.plots["losses"].viewRange()[0][1] >= 400   # and the x axis reaches the newest step of either
-    assert "branch 1 (from main at step 200)" in p.branch_key.text() and p.branch_key.isVisible()
+    assert "branch 1 (from main at step 200)" in key_text(p) and p.branch_key.isVisible()
     assert any(name == "losses" and line.value() == 200 for name, line in p.branch_lines)
     # the branch grows: its curve follows without a new set_overlays
     branch.add(Report(step=401, running=True, steps_per_s=0.0, elapsed_s=0.0,
@@ -182,7 +188,7 @@ def test_other_branches_are_named_once_above_the_plots_not_in_every_legend(qtbot
     qtbot.waitUntil(lambda: p.ncols == 2 and legend_problems(p) == [], timeout=3000)
     assert all(name not in p.legends[n].text for n in p.legends for name in names)
     key = p.branch_key
-    assert key.isVisible() and key.text().startswith("branch 1: ") and all(name in key.text() for name in names)
+    assert key.isVisible() and key_text(p).startswith("branch 1: ") and all(name in key_text(p) for name in names)
     assert key.width() <= p.width()
 
 
@@ -203,7 +209,7 @@ def test_every_legend_fits_its_plot_with_four_branches_at_both_sizes(make_window
         win.resize(*size)
         win.refresh_all()
         qtbot.waitUntil(lambda: legend_problems(win.plots) == [], timeout=3000)
-        assert win.plots.branch_key.isVisible() and all(name in win.plots.branch_key.text() for name in others)
+        assert win.plots.branch_key.isVisible() and all(name in key_text(win.plots) for name in others)
 
 
 @pytest.mark.timeout(240)
@@ -253,13 +259,48 @@ def test_two_branches_plots_fit_without_scrolling_at_both_sizes(make_window, qtb
         for size in SIZES:
             assert_fits_at(win, qtbot, size)      # no scroll bar on the plots, nothing cut
             assert win.plots.ncols >= 2 and win.plots.scroll.verticalScrollBar().maximum() == 0
-    assert "branch 1" in win.plots.branch_key.text() and "from main" not in win.plots.branch_key.text()
+            assert scatter_side(win.modes) >= 200   # the selected 2-D view's data: 128 px square at 1280x720
+    assert "branch 1" in key_text(win.plots) and "from main" not in key_text(win.plots)
     assert win.modes.compact
     win.end_branches()
     assert not win.modes.compact
     buttons = [win.modes.draw_button, win.modes.clear_button, win.modes.csv_button, win.modes.train_button]
     qtbot.waitUntil(lambda: len({b.geometry().top() for b in buttons}) == 1, timeout=3000)   # one row again
     assert_fits_at(win, qtbot, SIZES[0])
+
+
+def scatter_side(view) -> float:
+    """The side of the square the 2-D view's data can fill (its scatter's view box, aspect locked)."""
+    vb = view.plot.getPlotItem().vb
+    return min(vb.width(), vb.height())
+
+
+def side_plots_whole(view) -> bool:
+    """The mode bars and the timeline are each laid out within their widget, titles and axes whole."""
+    return all(w.isVisible() and w.getPlotItem().sceneBoundingRect().right() <= w.viewport().width() + 1
+               for w in (view.bars_plot, view.timeline_plot))
+
+
+@pytest.mark.parametrize("branch_view", [False, True])
+def test_a_2d_view_beside_another_branch_s_keeps_a_fair_square_at_1280x720(qtbot, branch_view):
+    """The selected branch's 2-D view at 1280x720 beside another branch's (266 x 632 px, its controls
+    compact) stacked the mode bars above the timeline beneath its scatter: the data had a square of
+    128 px. The bars and the timeline now go side by side beneath it, the scatter keeps its width
+    square (216 px), both side plots whole; a narrower view (four branches) still stacks them."""
+    from gan_studio.app.mode_view import ModeView
+    view = ModeView(StudioState())
+    qtbot.addWidget(view)
+    if branch_view:
+        view.as_branch_view()
+    else:
+        view.set_compact(True)
+    view.resize(266, 632)
+    view.show()
+    qtbot.waitUntil(lambda: scatter_side(view) >= 200 and side_plots_whole(view), timeout=3000)
+    assert view.side.orientation() == Qt.Orientation.Horizontal
+    view.resize(221, 632)                       # four branches: too narrow for the two side by side
+    qtbot.waitUntil(lambda: view.side.orientation() == Qt.Orientation.Vertical and side_plots_whole(view),
+                    timeout=3000)
 
 
 def test_an_image_run_with_a_branch_keeps_a_1280x720_window(make_window, qtbot):
