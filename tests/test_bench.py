@@ -157,3 +157,56 @@ def test_bench_modes_names_a_preset_of_images_in_one_line(tmp_path, capsys, pres
     assert rc == 2 and err.count("\n") == 1, err
     assert f"--compare {preset}: preset {preset} {what}; the mode table compares GANs on 2-D data" in err
     assert not list(tmp_path.iterdir())
+
+
+# -- a table cut short keeps the runs that finished ------------------------------------------------------------
+def _killed_after_the_first_run(job):
+    """bench.run_job, except that seed 1's process kills itself (SIGKILL, as the OOM killer does) once
+    the first finished run is on disk (run in a spawned pool process: module-level, named by reference)."""
+    import os
+    import signal
+    import time
+    if job.seed != 1:
+        return bench.run_job(job)
+    runs_file = os.environ["GAN_STUDIO_TEST_RUNS_FILE"]
+    for _ in range(1200):
+        if os.path.exists(runs_file):
+            break
+        time.sleep(0.05)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_killed_worker_is_one_line_and_the_finished_runs_are_kept(tmp_path, capsys, monkeypatch):
+    """A pool process killed mid-table ended in BrokenProcessPool's traceback (exit 1), and the runs
+    that had finished were lost with it: nothing was written before the whole table was done."""
+    out = tmp_path / "res"
+    monkeypatch.setenv("GAN_STUDIO_TEST_RUNS_FILE", str(out / "modes-ring8-runs.csv"))
+    monkeypatch.setattr(bench, "run_job", _killed_after_the_first_run)
+    rc = main(["bench", "modes", "--data", "ring8", "--seeds", "0,1", "--steps", "5", "--compare", "vanilla",
+               "--set", "train.batch_size=32", "--jobs", "2", "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 2, err   # the header, the error
+    assert ("error: a process of the pool ended abruptly (killed, or out of memory) while vanilla seed 1 was "
+            "queued or training; the table is incomplete; the 1 of 2 runs that finished are in "
+            f"{out / 'modes-ring8-runs.csv'}") in err
+    rows = list(csv.DictReader((out / "modes-ring8-runs.csv").open()))
+    assert [(r["config"], r["seed"], r["steps"]) for r in rows] == [("vanilla", "0", "5")]
+    assert not (out / "modes-ring8.csv").exists()   # no table of half the runs
+
+
+def test_ctrl_c_keeps_the_runs_that_finished(tmp_path, capsys, monkeypatch):
+    """Ctrl-C after some runs of the table had finished lost them all."""
+    real = bench.run_job
+
+    def interrupted_at_seed_1(job):
+        if job.seed == 1:
+            raise KeyboardInterrupt
+        return real(job)
+    monkeypatch.setattr(bench, "run_job", interrupted_at_seed_1)
+    rc = main(["bench", "modes", "--data", "ring8", "--seeds", "3", "--steps", "5", "--compare", "vanilla",
+               "--set", "train.batch_size=32", "--jobs", "1", "--out", str(tmp_path), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 130 and "Traceback" not in err
+    assert f"the 1 of 3 runs that finished are in {tmp_path / 'modes-ring8-runs.csv'}" in err
+    rows = list(csv.DictReader((tmp_path / "modes-ring8-runs.csv").open()))
+    assert [r["seed"] for r in rows] == ["0"]

@@ -161,3 +161,21 @@ def test_without_ray_the_ray_options_say_how_to_install_it_and_the_rest_works(tm
     rc = main(["bench", "modes", "--data", "ring8", "--seeds", "1", "--steps", "5", "--compare", "vanilla",
                *FAST, "--jobs", "1", "--out", str(tmp_path / "local"), "--quiet"])
     assert rc == 0 and (tmp_path / "local/modes-ring8.csv").is_file()
+
+
+def test_a_ray_worker_killed_mid_run_is_one_line_naming_the_run(local_ray):
+    """A Ray worker killed while training a run (SIGKILL, the OOM killer) ended the table in Ray's
+    WorkerCrashedError traceback."""
+    import os
+    import signal
+
+    from gan_studio.core import bench
+    from gan_studio.core.cluster import RayEngine
+    from gan_studio.core.errors import RunError
+
+    def killed(job):   # a closure: Ray sends it by value to its worker
+        os.kill(os.getpid(), signal.SIGKILL)
+    jobs = [bench.make_job("ring8", "ring8", 3, 1)]
+    with pytest.raises(RunError, match=r"^the Ray worker ended abruptly \(killed, or out of memory\) while ring8 "
+                                       r"seed 3 was queued or training; the table is incomplete \(.+\)$"):
+        list(RayEngine().map_unordered(killed, jobs))

@@ -136,8 +136,13 @@ def _check_2d_preset(name: str) -> None:
 
 def _run(args, bench, configs, seeds, total, jobs, threads, engine=None, device="cpu"):
     """The table's runs on ``engine`` (default: the local pool), with a progress bar on a terminal
-    and one line per finished run otherwise."""
+    and one line per finished run otherwise. Each finished run goes into OUT/modes-DATA-runs.csv at
+    once: a table cut short (a worker killed, Ctrl-C, the command itself killed) keeps the runs it had."""
+    from gan_studio.core.errors import RunError
+    from gan_studio.core.io import atomic_write_text
     bar, lines, done = None, False, 0
+    finished = []
+    runs_file = Path(args.out) / f"modes-{args.data}-runs.csv"
     if not args.quiet and sys.stderr.isatty():
         from tqdm import tqdm
         bar = tqdm(total=total, unit="run", file=sys.stderr, dynamic_ncols=True)
@@ -147,6 +152,8 @@ def _run(args, bench, configs, seeds, total, jobs, threads, engine=None, device=
     def progress(r):
         nonlocal done
         done += 1
+        finished.append(r)
+        atomic_write_text(runs_file, bench.runs_csv(finished))
         what = (f"{r.config} seed {r.seed}: {r.modes} modes ({r.modes_strict} strict), HQ {r.hq:.1f}%, "
                 f"reverse KL {'n/a' if r.rkl is None else f'{r.rkl:.3f}'}, {r.seconds:.0f} s")
         if bar is not None:
@@ -159,9 +166,20 @@ def _run(args, bench, configs, seeds, total, jobs, threads, engine=None, device=
         return bench.run_table(configs, args.data, seeds, args.steps, tuple(args.overrides), jobs=jobs,
                                progress=progress, threads=threads, engine=engine,
                                keep_runs=Path(args.out) if args.keep_runs else None, device=device)
+    except RunError as e:   # a worker died: the table is incomplete, the finished runs are on disk
+        raise RunError(f"{e}{_kept(finished, total, runs_file)}") from None
+    except KeyboardInterrupt:   # main says 'interrupted' and exits 130
+        if finished:
+            print(f"gan-studio bench: {_kept(finished, total, runs_file)[2:]}", file=sys.stderr)
+        raise
     finally:
         if bar is not None:
             bar.close()
+
+
+def _kept(finished: list, total: int, runs_file: Path) -> str:
+    """'; the 2 of 6 runs that finished are in OUT/modes-ring8-runs.csv', or nothing."""
+    return f"; the {len(finished)} of {total} runs that finished are in {runs_file}" if finished else ""
 
 
 def _threads_text(threads: dict[str, int]) -> str:

@@ -205,14 +205,25 @@ class LocalPool:
                 yield fn(job)
             return
         import multiprocessing as mp
+        from concurrent.futures.process import BrokenProcessPool
         with ProcessPoolExecutor(self.jobs, mp_context=mp.get_context("spawn")) as pool:
-            futures = [pool.submit(fn, job) for job in jobs]
+            futures = {pool.submit(fn, job): job for job in jobs}
             try:
                 for fut in as_completed(futures):
-                    yield fut.result()
+                    try:
+                        result = fut.result()
+                    except BrokenProcessPool:   # a worker killed (SIGKILL, out of memory): the pool is gone
+                        raise RunError(worker_died(futures[fut], "a process of the pool")) from None
+                    yield result
             finally:   # an error or an interrupt: the runs not started yet are dropped
                 for fut in futures:
                     fut.cancel()
+
+
+def worker_died(job: BenchJob, what: str) -> str:
+    """One line for a worker that ended without an answer while ``job`` was queued or training."""
+    return (f"{what} ended abruptly (killed, or out of memory) while {job.config} seed {job.seed} was queued "
+            "or training; the table is incomplete")
 
 
 def run_table(configs: list[str], data: str, seeds: int | list[int], steps: int, overrides: tuple[str, ...] = (),

@@ -108,21 +108,30 @@ class RayEngine:
 
     def map_unordered(self, fn: Callable, jobs: Iterable) -> Iterator:
         import ray
-        from ray.exceptions import RayTaskError
+        from ray.exceptions import RayError, RayTaskError
+
+        from gan_studio.core.errors import RunError
         remote = ray.remote(fn)
         # a run that fails fails the table, as it does in the local pool: no silent retries
-        pending = [remote.options(num_cpus=job.threads, num_gpus=self.gpus_per_run, max_retries=0)
-                   .remote(job) for job in jobs]
+        job_of = {remote.options(num_cpus=job.threads, num_gpus=self.gpus_per_run, max_retries=0)
+                  .remote(job): job for job in jobs}
+        pending = list(job_of)
         try:
             while pending:
                 done, pending = ray.wait(pending, num_returns=1)
                 try:
-                    yield ray.get(done[0])
+                    result = ray.get(done[0])
                 except RayTaskError as e:
                     # the user's mistake, raised in a worker: the same one line as in the local pool
                     if isinstance(e.cause, user_errors()):
                         raise e.cause from None
                     raise
+                except RayError as e:   # the worker or its node died (killed, out of memory, node lost)
+                    first = next((ln for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
+                    job = job_of[done[0]]   # said as the local pool says it (bench.worker_died)
+                    raise RunError(f"the Ray worker ended abruptly (killed, or out of memory) while {job.config} seed "
+                                   f"{job.seed} was queued or training; the table is incomplete ({first[:160]})") from None
+                yield result
         finally:   # an error or an interrupt: the runs still queued or running are cancelled
             for ref in pending:
                 ray.cancel(ref, force=True)
