@@ -105,6 +105,11 @@ def run(args) -> int:
     kept = [name for r in rows for name in r.runs]
     print(f"wrote {out / 'sweep.csv'} and {out / 'sweep.md'}"
           + (f"; best run folders: {', '.join(str(out / k) for k in kept)}" if kept else ""), file=sys.stderr)
+    cut = sum(r.status == sweep.INTERRUPTED for r in rows)
+    if cut:   # Ctrl-C: Tune stopped the trials; the table holds each one's last report
+        print(f"gan-studio sweep: interrupted; {cut} of {len(rows)} trials had not finished (status "
+              f"{sweep.INTERRUPTED} in the table, their last report; they keep no run folders)", file=sys.stderr)
+        return 130
     return 0
 
 

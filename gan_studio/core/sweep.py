@@ -36,6 +36,8 @@ METRICS = {
     "classes": ("classes_covered", "max"),  # image runs: classes the classifier finds among the samples
 }
 SCHEDULERS = ("asha", "pbt", "fifo")
+#: the status of a trial that was still training (or waiting) when the sweep was interrupted
+INTERRUPTED = "interrupted"
 #: what a failed setting reports (no HQ sample for reverse KL, a diverged run), with the sign of the
 #: worse direction: finite, so that ASHA's and PBT's quantiles stay numbers (inf - inf is NaN, and a
 #: NaN cut-off stops nothing), and worse than any real value; the table shows it as n/a
@@ -380,7 +382,7 @@ class TrialRow:
     settings: dict
     metrics: dict                 # the last report: METRICS names -> mean over seeds
     steps: int
-    status: str                   # done, stopped early, diverged, error: ...
+    status: str                   # done, stopped early, diverged, interrupted, error: ...
     seconds: float = 0.0
     runs: list[str] = field(default_factory=list)   # the folders copied out (the best trials)
     checkpoint: Any = field(default=None, repr=False)
@@ -399,9 +401,8 @@ def run_sweep(plan: SweepPlan, samples: int, scheduler: str, out: Path, storage:
                                     {"cpu": plan.threads, "gpu": gpus_per_run or 0})
     # Tune's CSV and JSON logs, not its TensorBoard one: a failed setting's FAILED would flatten its
     # plots (`gan-studio export tensorboard` draws the run folders themselves)
-    callbacks = [CSVLoggerCallback(), JsonLoggerCallback()]
-    if on_trial_done:
-        callbacks.append(_progress_class()(plan, samples, on_trial_done))
+    progress = _progress_class()(plan, samples, on_trial_done)   # also tells which trials ended
+    callbacks = [CSVLoggerCallback(), JsonLoggerCallback(), progress]
     tuner = tune.Tuner(
         trainable, param_space=search_space(plan),
         tune_config=tune.TuneConfig(
@@ -417,8 +418,12 @@ def run_sweep(plan: SweepPlan, samples: int, scheduler: str, out: Path, storage:
             stop={"step": plan.steps}, callbacks=callbacks))
     with _quiet_tune():
         grid = tuner.fit()
-    rows = rank([_row(plan, r) for r in grid], plan)
-    if not any(r.checkpoint is not None for r in rows):
+    rows = [_row(plan, r) for r in grid]
+    for row in rows:   # Ctrl-C (or SIGUSR1): Tune ends the sweep early, and fit() returns as if it were done
+        if row.trial not in progress.ended_ids and not row.status.startswith("error"):
+            row.status = INTERRUPTED
+    rows = rank(rows, plan)
+    if not any(r.checkpoint is not None or r.status == INTERRUPTED for r in rows):
         first = next((r.status for r in rows if r.status.startswith("error")), "no trial reported")
         raise RunError(f"every trial failed; the first: {first}")
     for rank_no, row in enumerate((r for r in rows if r.checkpoint is not None), start=1):
@@ -433,19 +438,23 @@ def _quiet_tune():
     """Tune's settings for the length of the sweep: the studio prints the progress and the table, so
     Tune's own console output (its legacy reporter at verbose 0 prints nothing) and its default
     loggers (added explicitly above) are off, as is the warning its loggers give when PBT restarts
-    a trial whose log was not written yet."""
+    a trial whose log was not written yet, and what Tune says on Ctrl-C (advice to resume with
+    Tuner.restore, which is not the studio's; the CLI says what was kept)."""
     import logging
     import os
     quiet = {"RAY_AIR_NEW_OUTPUT": "0", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"}
     before = {k: os.environ.get(k) for k in quiet}
     os.environ.update(quiet)
-    log = logging.getLogger("ray.tune.logger.logger")
-    level = log.level
-    log.setLevel(logging.ERROR)
+    logs = {logging.getLogger("ray.tune.logger.logger"): logging.ERROR,
+            logging.getLogger("ray.tune.tune"): logging.CRITICAL}
+    levels = {log: log.level for log in logs}
+    for log, level in logs.items():
+        log.setLevel(level)
     try:
         yield
     finally:
-        log.setLevel(level)
+        for log, level in levels.items():
+            log.setLevel(level)
         for k, v in before.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -509,6 +518,7 @@ def _progress_class():
         def __init__(self, plan, samples, on_trial_done):
             self.plan, self.samples, self.on_trial_done = plan, samples, on_trial_done
             self.ended = 0
+            self.ended_ids: set[str] = set()
             self.last: dict[str, dict] = {}
 
         def __getstate__(self):   # Tune saves its callbacks with the experiment; the caller's hook stays here
@@ -519,6 +529,7 @@ def _progress_class():
 
         def _ended(self, trial, status):
             self.ended += 1
+            self.ended_ids.add(trial.trial_id)
             m = self.last.get(trial.trial_id, {})
             step = int(m.get("step", 0))
             if status is None:
