@@ -209,3 +209,40 @@ def test_ctrl_c_mid_sweep_writes_the_table_so_far_and_says_interrupted(local_ray
     rows = list(csv.DictReader((out / "sweep.csv").open()))
     assert [r["status"] for r in rows] == ["interrupted", "interrupted"]
     assert any(int(r["steps"]) >= 10 for r in rows)   # the report that came before Ctrl-C
+
+
+def test_a_trial_whose_settings_the_model_refuses_is_one_line_in_its_row_not_a_traceback(local_ray, tmp_path,
+                                                                                        capfd):
+    """A trial whose settings fail where the model is built (model.arch = dcgan on ring8 passes
+    --set's check) printed Tune's whole traceback and 'Trials did not complete: [...]' on the terminal,
+    and its row's status read 'error: gan_studio.core.errors.ConfigError: ...'; the others carry on."""
+    import logging
+
+    class Told(logging.Handler):   # what Tune's loggers put on the terminal (Ray's handler writes there)
+        def emit(self, record):
+            told.append(record)
+    told: list[logging.LogRecord] = []
+    loggers = [logging.getLogger(name) for name in ("ray.tune.execution.tune_controller", "ray.tune.tune")]
+    for log in loggers:
+        log.addHandler(Told())
+    out = tmp_path / "sweep"
+    try:
+        rc = main(["sweep", "ring8", "--param", "model.arch=mlp,dcgan", *FAST, "--set", "train.eval_every=10",
+                   "--set", "train.fork_keep=0", "--samples", "3", "--sample-seed", "1", "--steps", "20",
+                   "--scheduler", "fifo", "--out", str(out), "--quiet"])
+    finally:
+        for log in loggers:
+            log.handlers = [h for h in log.handlers if not isinstance(h, Told)]
+    err = capfd.readouterr().err
+    assert rc == 0, err
+    assert "Traceback" not in err and "Trials did not complete" not in err, err
+    assert not [r for r in told if r.levelno >= logging.ERROR], [r.getMessage()[:200] for r in told]
+    rows = list(csv.DictReader((out / "sweep.csv").open()))
+    assert {r["model.arch"] for r in rows} == {"mlp", "dcgan"}
+    for r in rows:
+        if r["model.arch"] == "dcgan":
+            assert r["status"] == ("error: model.arch = 'dcgan' needs an image data set, not 'ring8'; "
+                                   "use model.arch = 'mlp' for 2-D data")
+        else:
+            assert r["status"] == "done"
+    assert rows[0]["runs"] == "best1-seed0" and rows[0]["model.arch"] == "mlp"

@@ -439,14 +439,17 @@ def _quiet_tune():
     Tune's own console output (its legacy reporter at verbose 0 prints nothing) and its default
     loggers (added explicitly above) are off, as is the warning its loggers give when PBT restarts
     a trial whose log was not written yet, and what Tune says on Ctrl-C (advice to resume with
-    Tuner.restore, which is not the studio's; the CLI says what was kept)."""
+    Tuner.restore, which is not the studio's; the CLI says what was kept) and a failed trial's
+    traceback (its row says the error in one line)."""
     import logging
     import os
     quiet = {"RAY_AIR_NEW_OUTPUT": "0", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"}
     before = {k: os.environ.get(k) for k in quiet}
     os.environ.update(quiet)
     logs = {logging.getLogger("ray.tune.logger.logger"): logging.ERROR,
-            logging.getLogger("ray.tune.tune"): logging.CRITICAL}
+            logging.getLogger("ray.tune.tune"): logging.CRITICAL,
+            # a trial that fails: its traceback on the terminal; the table says the error in one line
+            logging.getLogger("ray.tune.execution.tune_controller"): logging.CRITICAL}
     levels = {log: log.level for log in logs}
     for log, level in logs.items():
         log.setLevel(level)
@@ -468,8 +471,7 @@ def _row(plan: SweepPlan, result) -> TrialRow:
     settings = {p.key: (result.config or {}).get(p.key) for p in plan.params}
     step = int(m.get("step", 0))
     if result.error is not None:
-        lines = [ln for ln in str(result.error).splitlines() if ln.strip()]
-        status = "error: " + (lines[-1] if lines else type(result.error).__name__)[:160]
+        status = "error: " + _error_line(result.error)[:160]
     elif m.get("diverged"):
         status = "diverged"
     elif step < plan.steps:
@@ -478,6 +480,20 @@ def _row(plan: SweepPlan, result) -> TrialRow:
         status = "done"
     return TrialRow(trial, settings, reported_metrics(m), step, status, float(m.get("time_total_s", 0.0)),
                     checkpoint=result.checkpoint)
+
+
+def _error_line(error: BaseException) -> str:
+    """A trial's error in one line: the user's mistake in its own words (a combination of settings
+    the model refuses: 'model.arch = 'dcgan' needs an image data set, ...'), else the last line of
+    what the worker raised (the whole traceback is in the trial's error.txt under tune/)."""
+    from gan_studio.core.errors import user_errors
+    cause = getattr(error, "cause", None)
+    if isinstance(cause, user_errors()):
+        error = cause
+        lines = [ln for ln in str(cause).splitlines() if ln.strip()][:1]
+    else:
+        lines = [ln for ln in str(error).splitlines() if ln.strip()][-1:]
+    return lines[0] if lines else type(error).__name__
 
 
 def reported_metrics(result: dict) -> dict:
