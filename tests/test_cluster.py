@@ -246,3 +246,32 @@ def test_a_trial_whose_settings_the_model_refuses_is_one_line_in_its_row_not_a_t
         else:
             assert r["status"] == "done"
     assert rows[0]["runs"] == "best1-seed0" and rows[0]["model.arch"] == "mlp"
+
+
+def test_a_full_disk_while_keeping_the_best_runs_keeps_the_table_and_no_half_folder(local_ray, tmp_path, capsys,
+                                                                                     monkeypatch):
+    """The disk filling up while the best trial's run folders were copied out ended the sweep before
+    its table was printed or written (every trial's result lost), with shutil.copytree's list of
+    tuples as the message and a half-copied best1-seed1 (no checkpoint.pt) left as if it were a run."""
+    import errno
+    real_copyfile = shutil.copyfile
+
+    def copyfile(src, dst, **kw):   # what shutil.copy2 and copytree write each file with
+        if "best1-seed1" in str(dst) and str(dst).endswith("checkpoint.pt"):
+            raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+        return real_copyfile(src, dst, **kw)
+    monkeypatch.setattr(shutil, "copyfile", copyfile)
+    out = tmp_path / "sweep"
+    rc = main(["sweep", "ring8", "--param", "train.lr_d=1e-3,2e-3", *FAST, "--set", "train.eval_every=10",
+               "--set", "train.fork_keep=0", "--samples", "1", "--seeds", "0,1", "--steps", "10",
+               "--scheduler", "fifo", "--out", str(out), "--quiet"])
+    captured = capsys.readouterr()
+    assert rc == 1 and "Traceback" not in captured.err
+    said = captured.err.strip().splitlines()[-1]
+    assert said.startswith("gan-studio sweep: error: the run folders of best1 (trial ") and \
+        "were not kept: disk full while writing " in said and "; Tune's checkpoint of them is " in said, said
+    rows = list(csv.DictReader((out / "sweep.csv").open()))   # the table, written
+    assert [r["status"] for r in rows] == ["done"] and rows[0]["runs"] == "best1-seed0"
+    assert "done" in captured.out
+    assert sorted(p.name for p in out.iterdir()) == ["best1-seed0", "sweep.csv", "sweep.md", "tune"]
+    assert trainer_from_run(out / "best1-seed0")[0].step_count == 10   # the folder kept is whole

@@ -105,6 +105,10 @@ def run(args) -> int:
     kept = [name for r in rows for name in r.runs]
     print(f"wrote {out / 'sweep.csv'} and {out / 'sweep.md'}"
           + (f"; best run folders: {', '.join(str(out / k) for k in kept)}" if kept else ""), file=sys.stderr)
+    lost = next((r.keep_error for r in rows if r.keep_error), None)
+    if lost:   # the table is written; what was not kept, and where Tune still has it
+        print(f"gan-studio sweep: error: {lost}", file=sys.stderr)
+        return 1
     cut = sum(r.status == sweep.INTERRUPTED for r in rows)
     if cut:   # Ctrl-C: Tune stopped the trials; the table holds each one's last report
         print(f"gan-studio sweep: interrupted; {cut} of {len(rows)} trials had not finished (status "

@@ -17,6 +17,7 @@ import csv
 import io
 import json
 import math
+import os
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -386,6 +387,7 @@ class TrialRow:
     seconds: float = 0.0
     runs: list[str] = field(default_factory=list)   # the folders copied out (the best trials)
     checkpoint: Any = field(default=None, repr=False)
+    keep_error: str | None = None  # why its run folders could not be copied out (a full disk)
 
 
 def run_sweep(plan: SweepPlan, samples: int, scheduler: str, out: Path, storage: str | None = None,
@@ -426,11 +428,25 @@ def run_sweep(plan: SweepPlan, samples: int, scheduler: str, out: Path, storage:
     if not any(r.checkpoint is not None or r.status == INTERRUPTED for r in rows):
         first = next((r.status for r in rows if r.status.startswith("error")), "no trial reported")
         raise RunError(f"every trial failed; the first: {first}")
+    keep_best(rows, out, keep, plan.seeds)
+    return rows
+
+
+def keep_best(rows: list[TrialRow], out: Path, keep: int, seeds: tuple[int, ...]) -> None:
+    """Copy the ``keep`` best trials' run folders out of their Tune checkpoints (``out/best1-seed0``
+    ...). A copy that fails (a full disk) is said in the row's ``keep_error`` and ends the copying;
+    the table is still written, and the folders kept so far are whole."""
+    from gan_studio.core.errors import describe_os_error
     for rank_no, row in enumerate((r for r in rows if r.checkpoint is not None), start=1):
         if rank_no > keep:
             break
-        row.runs = copy_runs(row.checkpoint, out, f"best{rank_no}", plan.seeds)
-    return rows
+        try:
+            copy_runs(row.checkpoint, out, f"best{rank_no}", seeds, row.runs)
+        except OSError as e:
+            where = getattr(row.checkpoint, "path", None)
+            row.keep_error = (f"the run folders of best{rank_no} (trial {row.trial}) were not kept: "
+                              f"{describe_os_error(e)}" + (f"; Tune's checkpoint of them is {where}" if where else ""))
+            return
 
 
 @contextmanager
@@ -513,16 +529,36 @@ def rank(rows: list[TrialRow], plan: SweepPlan) -> list[TrialRow]:
     return sorted(rows, key=key)
 
 
-def copy_runs(checkpoint, out: Path, name: str, seeds: tuple[int, ...]) -> list[str]:
-    """A trial's Tune checkpoint (its run folders) as ``out/NAME-seedS``, normal run folders."""
+def copy_runs(checkpoint, out: Path, name: str, seeds: tuple[int, ...], names: list[str] | None = None) -> list[str]:
+    """A trial's Tune checkpoint (its run folders) as ``out/NAME-seedS``, normal run folders, each
+    copied beside it and renamed into place whole; ``names`` gets each folder's name once it is there."""
+    names = [] if names is None else names
     with tempfile.TemporaryDirectory(prefix="gan-studio-sweep-") as tmp:
         checkpoint.to_directory(tmp)
-        names = []
         for s in seeds:
             dest = out / f"{name}-seed{s}"
-            shutil.copytree(Path(tmp) / _seed_folder(s), dest, ignore=shutil.ignore_patterns(".*"))
+            part = out / f".{dest.name}.partial"
+            try:
+                _copy_folder(Path(tmp) / _seed_folder(s), part)
+                os.rename(part, dest)   # a run folder appears whole or not at all
+            finally:
+                shutil.rmtree(part, ignore_errors=True)
             names.append(dest.name)
     return names
+
+
+def _copy_folder(src: Path, dest: Path) -> None:
+    """``src`` as ``dest``, without its hidden files (the run's lock); the first error is raised as it
+    is (shutil.copytree gathers them into one shutil.Error, no errno, its message a list of tuples)."""
+    dest.mkdir()
+    for path in sorted(src.rglob("*")):
+        rel = path.relative_to(src)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        if path.is_dir():
+            (dest / rel).mkdir()
+        else:
+            shutil.copy2(path, dest / rel)
 
 
 def _progress_class():
