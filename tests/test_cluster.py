@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
+import socket
 import sys
 
 import pytest
@@ -273,5 +275,34 @@ def test_a_full_disk_while_keeping_the_best_runs_keeps_the_table_and_no_half_fol
     rows = list(csv.DictReader((out / "sweep.csv").open()))   # the table, written
     assert [r["status"] for r in rows] == ["done"] and rows[0]["runs"] == "best1-seed0"
     assert "done" in captured.out
-    assert sorted(p.name for p in out.iterdir()) == ["best1-seed0", "sweep.csv", "sweep.md", "tune"]
+    assert sorted(p.name for p in out.iterdir()) == [".lock", "best1-seed0", "sweep.csv", "sweep.md", "tune"]
     assert trainer_from_run(out / "best1-seed0")[0].step_count == 10   # the folder kept is whole
+
+
+def test_a_second_sweep_into_the_same_out_at_the_same_time_is_one_line(local_ray, tmp_path, capsys, monkeypatch):
+    """Two sweeps started at once with the same --out both found it empty, both wrote OUT/tune/sweep,
+    and the one that finished last replaced the other's sweep.csv, sweep.md and best run folders."""
+    from gan_studio.core import cluster
+    from gan_studio.core.io import RunLock
+    out = tmp_path / "sweep"
+    first = RunLock(out, "gan-studio sweep")
+    enter = cluster.RayCluster.__enter__
+
+    def the_other_sweep_starts_meanwhile(self):   # while this one connects to Ray, after its own check
+        connected = enter(self)
+        out.mkdir()
+        first.acquire()
+        (out / "tune").mkdir()
+        return connected
+    monkeypatch.setattr(cluster.RayCluster, "__enter__", the_other_sweep_starts_meanwhile)
+    try:
+        rc = main(["sweep", "ring8", "--param", "train.lr_d=1e-3,2e-3", *FAST, "--samples", "1", "--steps", "10",
+                   "--out", str(out), "--quiet"])
+    finally:
+        first.release()
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err
+    assert err.strip().splitlines()[-1] == (f"gan-studio sweep: error: --out {out} is being written by another "
+                                            f"sweep (pid {os.getpid()} on host {socket.gethostname()}); "
+                                            "choose another folder")
+    assert sorted(p.name for p in out.iterdir()) == [".lock", "tune"] and not any((out / "tune").iterdir())

@@ -91,7 +91,7 @@ def run(args) -> int:
                      args.scheduler, threads=args.threads, device="cuda" if args.gpus_per_run else "cpu")
     out = Path(args.out)
     _check_out(out)
-    with cluster.RayCluster(args.address, what="gan-studio sweep") as ray_cluster:
+    with cluster.RayCluster(args.address, what="gan-studio sweep") as ray_cluster, _claim_out(out):
         print(f"sweep {args.preset}: {args.samples} trials ({args.scheduler}) x {bench.describe_seeds(seeds)}, "
               f"{args.steps} steps, {plan.metric} ({plan.mode}), on {ray_cluster.describe()}",
               file=sys.stderr, flush=True)
@@ -119,8 +119,30 @@ def run(args) -> int:
 
 def _check_out(out: Path) -> None:
     """The sweep's folder is new or empty: a table and run folders never overwrite another sweep's."""
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    from gan_studio.core.io import LOCK_NAME
+    if out.exists() and (not out.is_dir() or any(p.name != LOCK_NAME for p in out.iterdir())):
         raise RunError(f"--out {out} is not a new or empty folder; choose another")
+
+
+def _claim_out(out: Path):
+    """The sweep's lock on --out for its length (core.io.RunLock, as a run folder has): a second sweep
+    given the same folder at the same time is refused in one line, instead of both writing tune/sweep
+    and the last to finish replacing the other's table."""
+    from gan_studio.core.io import RunLock, RunLockedError, read_holder
+    out.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(out, "gan-studio sweep")
+    try:
+        lock.acquire()
+    except RunLockedError:
+        holder = read_holder(out) or {}
+        raise RunError(f"--out {out} is being written by another sweep (pid {holder.get('pid', '?')} on host "
+                       f"{holder.get('host') or '?'}); choose another folder") from None
+    try:
+        _check_out(out)   # another sweep came and went while this one started Ray
+    except RunError:
+        lock.release()
+        raise
+    return lock
 
 
 def _sweep(args, plan, out: Path):
