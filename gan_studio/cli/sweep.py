@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from gan_studio.core.errors import ConfigError, RunError
@@ -91,7 +92,8 @@ def run(args) -> int:
                      args.scheduler, threads=args.threads, device="cuda" if args.gpus_per_run else "cpu")
     out = Path(args.out)
     _check_out(out)
-    with cluster.RayCluster(args.address, what="gan-studio sweep") as ray_cluster, _claim_out(out):
+    with cluster.RayCluster(args.address, what="gan-studio sweep") as ray_cluster, _claim_out(out), \
+            _sigterm_as_ctrl_c() as terminated:
         print(f"sweep {args.preset}: {args.samples} trials ({args.scheduler}) x {bench.describe_seeds(seeds)}, "
               f"{args.steps} steps, {plan.metric} ({plan.mode}), on {ray_cluster.describe()}",
               file=sys.stderr, flush=True)
@@ -110,11 +112,35 @@ def run(args) -> int:
         print(f"gan-studio sweep: error: {lost}", file=sys.stderr)
         return 1
     cut = sum(r.status == sweep.INTERRUPTED for r in rows)
-    if cut:   # Ctrl-C: Tune stopped the trials; the table holds each one's last report
-        print(f"gan-studio sweep: interrupted; {cut} of {len(rows)} trials had not finished (status "
-              f"{sweep.INTERRUPTED} in the table, their last report; they keep no run folders)", file=sys.stderr)
-        return 130
+    if cut:   # Ctrl-C or SIGTERM: Tune stopped the trials; the table holds each one's last report
+        print(f"gan-studio sweep: {'terminated (SIGTERM)' if terminated else 'interrupted'}; {cut} of {len(rows)} "
+              f"trials had not finished (status {sweep.INTERRUPTED} in the table, their last report; they keep "
+              "no run folders)", file=sys.stderr)
+        return 143 if terminated else 130
     return 0
+
+
+@contextmanager
+def _sigterm_as_ctrl_c():
+    """SIGTERM (`kill`, a batch scheduler ending the job) ends the sweep as Ctrl-C does, and Tune
+    stops the trials, so the table of their last reports is written; Ray's own handler printed a C++
+    stack and exited 1 with no table. Yields a list that holds the signal once one came."""
+    import os
+    import signal
+    came: list[int] = []
+
+    def on_term(signum, frame):
+        came.append(signum)
+        os.kill(os.getpid(), signal.SIGINT)   # Tune's handler during the sweep; KeyboardInterrupt after it
+    try:
+        before = signal.signal(signal.SIGTERM, on_term)
+    except ValueError:   # not the main thread: signals are not ours to take
+        yield came
+        return
+    try:
+        yield came
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def _check_out(out: Path) -> None:
