@@ -185,6 +185,10 @@ class MainWindow(QMainWindow):
         self.branch_box.setToolTip("the branch the tricks, the 2-D view, the grid and the mode bars show; "
                                    "the plots draw every branch, each in its colour")
         self.branch_box.activated.connect(lambda i: self.select_branch(self.branches[i]))
+        # its size hint: its longest label (_update_branch_box makes that its least width, which
+        # fit_docks gives the tricks column); measured on first show, 'branch 2 (from branch 1 at step
+        # 20)' was cut by 12 px at 1280x720
+        self.branch_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.branch_row = QWidget()
         self.branch_row.setObjectName("tricks.branch_row")
         row = QHBoxLayout(self.branch_row)
@@ -1006,13 +1010,14 @@ class MainWindow(QMainWindow):
         self.resizeDocks(row, sizes, Qt.Orientation.Horizontal)
 
     def _share_views_and_plots(self, tricks: int) -> None:
-        """With other branches' views beside the selected one's: the tricks column ``tricks`` px wide,
+        """With other branches' views beside the selected one's (one at a time, as tabs: a dock each made
+        a 1280x720 window 1,505 px wide with four branches): the tricks column ``tricks`` px wide,
         the plots a width where they fit the window's height without scrolling (as many columns as that
         takes) when the views keep their least widths beside them, else two fifths of the rest; the
         views share what is left equally. (Three tenths each and two fifths gave the plots one column
         at 1280x720: seven plots under a scroll bar.)"""
         image = self.state.session is not None and self.state.session.is_image
-        views = [self.docks["grid" if image else "modes"]] + [d for d, _ in self.side_docks]
+        views = [self.docks["grid" if image else "modes"], self._side_dock_shown()]
         plots_dock = self.docks["plots"]
         row = [self.docks["tricks"]] + views + [plots_dock]
         widths = [d.width() for d in row]
@@ -1021,7 +1026,7 @@ class MainWindow(QMainWindow):
         rest = self.width() - gaps - tricks
         plots_w = rest * 4 // 10
         overhead = max(0, plots_dock.width() - self.plots.scroll.width())
-        need = self.plots.width_to_fit(self.plots.scroll.height()) + overhead
+        need = self.plots.width_to_fit() + overhead
         least = sum(v.minimumSizeHint().width() for v in views)
         if plots_w < need <= rest - least:
             plots_w = need
@@ -1168,6 +1173,7 @@ class MainWindow(QMainWindow):
             worker.start_training()
         self._add_side_dock()
         self.select_branch(b)
+        self.show_branch_view(parent)   # beside the new branch: the run it forked from
         self.show_message(f"{b.label}: {path}")
 
     def select_branch(self, b: Branch) -> None:
@@ -1233,6 +1239,7 @@ class MainWindow(QMainWindow):
             self.branch_box.setItemData(self.branch_box.count() - 1, f"colour rgb{b.colour}",
                                         Qt.ItemDataRole.ToolTipRole)
         self.branch_box.setCurrentIndex(self.branches.index(self.selected))
+        self.branch_box.setMinimumWidth(self.branch_box.sizeHint().width())   # each label whole when chosen
         self.branch_row.setVisible(len(self.branches) > 1)
         self.compare_action.setEnabled(len(self.branches) > 1)
 
@@ -1256,11 +1263,20 @@ class MainWindow(QMainWindow):
         dock.setObjectName(f"dock.branch_view{n}")
         dock.setAccessibleName(f"Branch view {n}")
         dock.setWidget(panel)
-        # beside the samples of the selected branch: between them and the plots (a dock split from a
-        # tabbed one would become one more tab, so it is split from the plots, which then move right)
-        last = self.side_docks[-1][0] if self.side_docks else self.docks["plots"]
-        self.splitDockWidget(last, dock, Qt.Orientation.Horizontal)
-        if not self.side_docks:
+        # not closable: a branch's view closed could not be opened again (the Panels menu has no entry
+        # for it), and with it the branch's samples; the views go when the branches end
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        if self.side_docks:
+            # the other branches' views share one place, as tabs named by branch: a dock each beside
+            # the others (at least 217 px each, with the tricks and the plots' two columns) made a
+            # 1280x720 window 1,505 px wide with four branches, and the plots one scrolled column
+            self.tabifyDockWidget(self.side_docks[0][0], dock)
+            dock.show()   # its tab is made when the layout is next applied, for a dock not hidden
+        else:
+            # beside the samples of the selected branch: between them and the plots (a dock split from
+            # a tabbed one would become one more tab, so it is split from the plots, which then move right)
+            self.splitDockWidget(self.docks["plots"], dock, Qt.Orientation.Horizontal)
             self.splitDockWidget(dock, self.docks["plots"], Qt.Orientation.Horizontal)
         self.side_docks.append((dock, panel))
         if image:   # two grid browsers side by side: their buttons in two rows each
@@ -1281,11 +1297,36 @@ class MainWindow(QMainWindow):
             self._share_views_and_plots(self.docks["tricks"].width())
 
     def _bind_side_docks(self) -> None:
+        """Each side dock shows a branch not selected. Tabbed (three branches or more), a tab is named
+        by its branch alone, and the tab in front keeps showing the branch it showed, unless that
+        branch is now the selected one: then the selected branch's parent (what it is compared with)."""
+        shown = self._side_dock_shown()
+        before = next((b for b in self.branches if shown is not None and shown.widget().state is b.state), None)
         others = [b for b in self.branches if b is not self.selected]
+        tabbed = len(self.side_docks) > 1
         for (dock, panel), b in zip(self.side_docks, others):
             panel.set_state(b.state)
-            dock.setWindowTitle(f"{b.name} (2-D view)" if not (b.state.session and b.state.session.is_image)
-                                else f"{b.name} (grid)")
+            image = b.state.session is not None and b.state.session.is_image
+            dock.setWindowTitle(b.name if tabbed else f"{b.name} ({'grid' if image else '2-D view'})")
+        if tabbed:
+            self.show_branch_view(before if before in others else self.selected.parent_branch or others[0])
+
+    def show_branch_view(self, b: Branch) -> None:
+        """Bring the side view of ``b`` (a branch not selected) in front: its tab, when tabbed."""
+        if len(self.side_docks) < 2:
+            return
+        # a dock just tabified has its tab once the layout is applied: raised before, it stays behind
+        self.layout().activate()
+        for dock, panel in self.side_docks:
+            if panel.state is b.state:
+                dock.raise_()
+
+    def _side_dock_shown(self) -> QDockWidget | None:
+        """The side dock in front: the only one, or the tab the user picked (None without branches); a
+        docked one before one the user floated out of the row."""
+        docks = sorted((d for d, _ in self.side_docks), key=lambda d: d.isFloating())
+        return next((d for d in docks if not d.visibleRegion().isEmpty()),
+                    next((d for d in docks if d.isVisible()), docks[0] if docks else None))
 
     def fork_step_for(self, step: int | None) -> int | None:
         """The step a fork from the history at ``step`` starts from: the last state the engine kept

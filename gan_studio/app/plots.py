@@ -481,12 +481,23 @@ class PlotsPanel(QWidget):
         rows = (n + ncols - 1) // ncols + (1 if self.shown["family"] else 0)
         return rows * (MIN_PLOT_H + LEGEND_PX + PLOT_GAP)
 
-    def width_to_fit(self, height: int) -> int:
-        """The width of the canvas at which this run's plots fit ``height`` without scrolling: as many
-        columns as that takes (the family's plot a row of its own, as _reflow lays them out)."""
+    def width_to_fit(self) -> int:
+        """The width of the canvas at which this run's plots fit the panel's height without scrolling: as
+        many columns as that takes (the family's plot a row of its own, as _reflow lays them out), the
+        key of the branches above them wrapped as at that width (measured where it took two lines, four
+        branches' plots 'needed' three columns at 1280x720, got two fifths of the row and one column)."""
         names = [n for n in self.plots if self.shown[n] and n != "family"]
-        ncols = next((c for c in range(1, len(names) + 1) if self.height_for(c) <= height), max(1, len(names)))
-        return ncols * MIN_PLOT_W + 8 - PLOT_GAP   # columns_for's inverse
+        # columns_for's inverse, for each number of columns
+        widths = [c * MIN_PLOT_W + 8 - PLOT_GAP for c in range(1, max(1, len(names)) + 1)]
+        return next((w for c, w in enumerate(widths, 1) if self.height_for(c) <= self._scroll_height_at(w)),
+                    widths[-1])
+
+    def _scroll_height_at(self, width: int) -> int:
+        """The plots' scroll area's height with the panel about ``width`` wide (the key rewrapped)."""
+        key = self.branch_key
+        if key.isHidden():
+            return self.scroll.height()
+        return self.scroll.height() + key.height() - key.heightForWidth(width)
 
     def is_shown(self, name: str) -> bool:
         """Whether a plot is on the canvas (this run has it)."""

@@ -49,12 +49,13 @@ def generate(tr, z, label=None):
 
 
 def fork_and_wait(win, qtbot):
-    """Fork the window's run at its current step and wait until the branch's own training process has
-    started (a new Python that imports torch: slow on a loaded machine); the branch."""
+    """Fork the window's selected branch at its current step and wait until the new branch's own
+    training process has started (a new Python that imports torch: slow on a loaded machine); the branch."""
+    n = len(win.branches) + 1
     win.fork()
-    qtbot.waitUntil(lambda: len(win.branches) == 2, timeout=WAIT_MS)
-    qtbot.waitUntil(lambda: win.branches[1].state.session is not None, timeout=6 * WAIT_MS)
-    return win.branches[1]
+    qtbot.waitUntil(lambda: len(win.branches) == n, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: win.branches[-1].state.session is not None, timeout=6 * WAIT_MS)
+    return win.branches[-1]
 
 
 def poison_d_moments(tr) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QPlainTextEdit
+from PySide6.QtCore import QCoreApplication, QEvent, Qt
+from PySide6.QtWidgets import QDockWidget, QPlainTextEdit, QTabBar
 
 from gan_studio.app.branches import BRANCH_COLOURS, shared_until
 from gan_studio.app.history import StudioState
@@ -200,16 +200,81 @@ def test_every_legend_fits_its_plot_with_four_branches_at_both_sizes(make_window
     win = make_window(tiny_config("ring8"), speed=50, engine="thread")
     win.worker.run_steps(20)
     qtbot.waitUntil(lambda: win.state.step >= 20 and not win.selected.running, timeout=WAIT_MS)
-    for n in range(2, 5):
-        win.fork()
-        qtbot.waitUntil(lambda: len(win.branches) == n and win.branches[-1].state.session is not None,
-                        timeout=6 * WAIT_MS)
+    for _ in range(3):
+        fork_and_wait(win, qtbot)
     others = [b.name for b in win.branches if b is not win.selected]
     for size in ((1280, 720), (1560, 900)):
         win.resize(*size)
         win.refresh_all()
         qtbot.waitUntil(lambda: legend_problems(win.plots) == [], timeout=3000)
         assert win.plots.branch_key.isVisible() and all(name in key_text(win.plots) for name in others)
+
+
+def tab_bars(win) -> list[list[str]]:
+    """The names of the tabs of each tab bar of the window's docks that is on screen."""
+    return [[t.tabText(i) for i in range(t.count())] for t in win.findChildren(QTabBar)
+            if t.isVisible() and not t.visibleRegion().isEmpty()]
+
+
+def side_view_shown(win):
+    """The other branch's view in front: the side dock's panel on screen (None but for one)."""
+    shown = [panel for dock, panel in win.side_docks if not dock.visibleRegion().isEmpty()]
+    return shown[0] if len(shown) == 1 else None
+
+
+def pick_tab(win, qtbot, name: str) -> None:
+    """Click the tab ``name`` under the other branches' views, as a user picks one."""
+    bar = next(t for t in win.findChildren(QTabBar) if not t.visibleRegion().isEmpty()
+               and name in [t.tabText(i) for i in range(t.count())])
+    i = [bar.tabText(i) for i in range(bar.count())].index(name)
+    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(i).center())
+
+
+@pytest.mark.timeout(240)
+def test_three_and_four_branches_show_the_others_as_tabs_and_fit_1280x720(make_window, qtbot):
+    """A dock per other branch beside the selected 2-D view (at least 217 px each) made a 1280x720
+    window of four branches 1,505 px wide, and its plots one column under a scroll bar, at 1560x900
+    too; with three branches the plots scrolled at 1280x720. With more than one, the other branches'
+    views share one dock as tabs named by branch (a fork's parent in front): the window keeps 1280x720,
+    its least width too, nothing is cut, the plots keep two columns; each tab picked draws its branch
+    as it trains; the branch picked stays in front when another is selected; ending the branches leaves
+    no tab and no dock of theirs. Two branches keep their view beside without a tab."""
+    win = make_window(tiny_config("ring8"), speed=50, engine="thread")
+    win.worker.run_steps(20)
+    qtbot.waitUntil(lambda: win.state.step >= 20 and not win.selected.running, timeout=WAIT_MS)
+    for n in range(2, 5):
+        parent = win.selected
+        fork_and_wait(win, qtbot)
+        others = [b.name for b in win.branches if b is not win.selected]
+        qtbot.waitUntil(lambda: (others in tab_bars(win) or n == 2) and side_view_shown(win) is not None,
+                        timeout=3000)
+        assert side_view_shown(win).state is parent.state
+        if n == 2:
+            assert not any(parent.name in tab for tab in tab_bars(win))
+            continue
+        for size in ((1280, 720), (1560, 900)):
+            assert_fits_at(win, qtbot, size)   # nothing cut, the plots not scrolled
+            assert win.minimumSizeHint().width() <= 1280 and win.plots.ncols >= 2
+    # each other branch is reachable by its tab, and its view draws that branch's newest step
+    win.actions_by_name["step"].trigger()
+    qtbot.waitUntil(lambda: all(b.state.views and b.state.views[-1].step == 21 for b in win.branches),
+                    timeout=WAIT_MS)
+    for b in reversed([b for b in win.branches if b is not win.selected]):
+        pick_tab(win, qtbot, b.name)
+        qtbot.waitUntil(lambda: side_view_shown(win) is not None and side_view_shown(win).state is b.state
+                        and side_view_shown(win).shown_view is b.state.views[-1], timeout=3000)
+    picked = win.branches[0]                     # main, the tab picked last
+    win.select_branch(win.branches[1])
+    qtbot.waitUntil(lambda: side_view_shown(win) is not None and side_view_shown(win).state is picked.state,
+                    timeout=3000)
+    assert [b.name for b in win.branches if b is not win.selected] in tab_bars(win)
+    win.end_branches()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    names = [b.name for b in win.branches] + [f"branch {k}" for k in range(1, 4)]
+    qtbot.waitUntil(lambda: not any(name in tab for tab in tab_bars(win) for name in names)
+                    and [] not in tab_bars(win), timeout=3000)
+    assert not [d for d in win.findChildren(QDockWidget) if d.objectName().startswith("dock.branch_view")]
+    assert_fits_at(win, qtbot, SIZES[0])
 
 
 @pytest.mark.timeout(240)
