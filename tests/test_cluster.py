@@ -309,3 +309,16 @@ def test_a_second_sweep_into_the_same_out_at_the_same_time_is_one_line(local_ray
                                             f"sweep (pid {os.getpid()} on host {socket.gethostname()}); "
                                             "choose another folder")
     assert sorted(p.name for p in out.iterdir()) == [".lock", "tune"] and not any((out / "tune").iterdir())
+
+
+def test_a_relative_storage_folder_is_a_folder_not_a_traceback(local_ray, tmp_path, capsys, monkeypatch):
+    """--storage results (DIR|URI, as --help says) ended in pyarrow's traceback 'URI has empty scheme'."""
+    monkeypatch.chdir(tmp_path)
+    rc = main(["sweep", "ring8", "--param", "train.lr_d=1e-3", *FAST, "--set", "train.eval_every=10",
+               "--set", "train.fork_keep=0", "--samples", "1", "--steps", "10", "--storage", "results",
+               "--out", "sweep", "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 0 and "Traceback" not in err, err
+    assert any((tmp_path / "results/sweep").iterdir()) and not (tmp_path / "sweep/tune").exists()
+    assert sweep.storage_path("s3://bucket/x", tmp_path) == "s3://bucket/x"
+    assert sweep.storage_path(None, tmp_path / "o") == str(tmp_path / "o/tune")

@@ -415,7 +415,7 @@ def run_sweep(plan: SweepPlan, samples: int, scheduler: str, out: Path, storage:
             reuse_actors=True,   # a trial's worker keeps torch imported for the next one
             trial_dirname_creator=lambda trial: trial.trial_id),
         run_config=tune.RunConfig(
-            name="sweep", storage_path=storage or str((out / "tune").resolve()), verbose=0,
+            name="sweep", storage_path=storage_path(storage, out), verbose=0,
             # a trial at its last step ends there: PBT never exploits it (a copy would train no more)
             stop={"step": plan.steps}, callbacks=callbacks))
     with _quiet_tune():
@@ -447,6 +447,15 @@ def keep_best(rows: list[TrialRow], out: Path, keep: int, seeds: tuple[int, ...]
             row.keep_error = (f"the run folders of best{rank_no} (trial {row.trial}) were not kept: "
                               f"{describe_os_error(e)}" + (f"; Tune's checkpoint of them is {where}" if where else ""))
             return
+
+
+def storage_path(storage: str | None, out: Path) -> str:
+    """Where Tune keeps the sweep: ``--storage`` (a URI such as ``s3://bucket/x`` as it is, a folder made
+    absolute: Tune reads a bare ``results`` as a URI without a scheme and fails with pyarrow's
+    traceback), by default OUT/tune."""
+    if storage and "://" in storage:
+        return storage
+    return str(Path(storage).expanduser().resolve() if storage else (out / "tune").resolve())
 
 
 @contextmanager
